@@ -1,0 +1,154 @@
+//! The projector: applies the log, in position order, to this replica's index and
+//! publishes each new snapshot.
+//!
+//! Start-up loads the read model (not the whole log) and then tails from its position.
+//! One task at a time applies (a mutex); readers take the current snapshot without locks
+//! (`ArcSwap`). Waiters for a revision subscribe to a `watch` channel.
+
+use crate::domain::Change;
+use crate::engine::Index;
+use crate::store::{Store, StoreError};
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, watch};
+
+/// Events read per page while catching up.
+const PAGE: u32 = 1000;
+
+/// Keeps this replica's index current. See the module docs.
+pub struct Projector {
+    store: Store,
+    /// The snapshot checks read.
+    current: ArcSwap<Index>,
+    /// The applied revision, for consistency waits and watches.
+    applied: watch::Sender<u64>,
+    /// Serialises catch-ups so events are applied once and in order.
+    apply_lock: Mutex<()>,
+    /// When this projector started: the origin of `confirmed_nanos`.
+    epoch: Instant,
+    /// When the log's head was last confirmed applied (nanos since `epoch`).
+    confirmed_nanos: AtomicU64,
+    /// Ignored duty events seen (duties are not enforced yet).
+    ignored_duties: AtomicU64,
+}
+
+impl Projector {
+    /// Loads the read model into a first snapshot and catches up with the log.
+    pub async fn start(store: Store) -> Result<Arc<Projector>, StoreError> {
+        let mut index = Index::default();
+        let revision = store.load_read_model(|c| index.apply(&c)).await?;
+        index.set_revision(revision);
+        let (applied, _) = watch::channel(revision);
+        let projector = Arc::new(Projector {
+            store,
+            current: ArcSwap::from_pointee(index),
+            applied,
+            apply_lock: Mutex::new(()),
+            epoch: Instant::now(),
+            confirmed_nanos: AtomicU64::new(0),
+            ignored_duties: AtomicU64::new(0),
+        });
+        projector.catch_up().await?;
+        Ok(projector)
+    }
+
+    /// The snapshot checks read now.
+    pub fn snapshot(&self) -> Arc<Index> {
+        self.current.load_full()
+    }
+
+    /// The revision the current snapshot has applied.
+    pub fn applied(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// A receiver that sees every new applied revision.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
+    /// How old this replica's data is: the time since it last confirmed the log's head.
+    pub fn data_age(&self) -> Duration {
+        let confirmed = Duration::from_nanos(self.confirmed_nanos.load(Ordering::Acquire));
+        self.epoch.elapsed().saturating_sub(confirmed)
+    }
+
+    pub fn ignored_duties(&self) -> u64 {
+        self.ignored_duties.load(Ordering::Relaxed)
+    }
+
+    /// Applies every stored event after the applied revision, publishing a snapshot per
+    /// page, and records that the head was confirmed. Returns the applied revision.
+    pub async fn catch_up(&self) -> Result<u64, StoreError> {
+        let _guard = self.apply_lock.lock().await;
+        loop {
+            let started = self.epoch.elapsed();
+            let applied = self.applied();
+            let events = self.store.read_events(applied, PAGE, None).await?;
+            if events.is_empty() {
+                self.confirmed_nanos.fetch_max(started.as_nanos() as u64, Ordering::AcqRel);
+                return Ok(applied);
+            }
+            let mut next = Index::clone(&self.current.load());
+            let mut expected = applied;
+            for event in &events {
+                expected += 1;
+                if event.position != expected {
+                    return Err(StoreError::Corrupt(format!(
+                        "the log skips from position {} to {}",
+                        expected - 1,
+                        event.position
+                    )));
+                }
+                let change = event.change().map_err(|e| {
+                    StoreError::Corrupt(format!("event {} at position {}: {e}", event.id, event.position))
+                })?;
+                if let Change::Ignored { duty: true } = change {
+                    self.ignored_duties.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(event_id = %event.id, event_type = %event.triple.event_type, "duties are not enforced yet; event stored and ignored");
+                }
+                next.apply(&change);
+            }
+            next.set_revision(expected);
+            self.current.store(Arc::new(next));
+            self.applied.send_replace(expected);
+            if events.len() < PAGE as usize {
+                self.confirmed_nanos.fetch_max(started.as_nanos() as u64, Ordering::AcqRel);
+                return Ok(expected);
+            }
+        }
+    }
+
+    /// Waits until `revision` is applied or `deadline` passes (false then).
+    pub async fn wait_for(&self, revision: u64, deadline: Instant) -> bool {
+        let mut rx = self.subscribe();
+        let wait = rx.wait_for(|applied| *applied >= revision);
+        matches!(tokio::time::timeout_at(deadline.into(), wait).await, Ok(Ok(_)))
+    }
+
+    /// Polls the log until `stop` fires: picks up what other processes wrote and keeps the
+    /// data age fresh. Failures are logged once per outage; the staleness gate does the rest.
+    pub async fn run_poller(self: Arc<Self>, interval: Duration, stop: tokio_util::sync::CancellationToken) {
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            match self.catch_up().await {
+                Ok(_) if failing => {
+                    failing = false;
+                    tracing::info!("the log is readable again");
+                }
+                Ok(_) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::error!(error = %e, "cannot tail the log; checks fail once the data is older than max_staleness");
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The use cases behind every RPC.
+
+use crate::app::{AppError, Projector};
+use crate::domain::commands::Command;
+use crate::domain::{Decision, DomainError, NewEvent, StoredEvent};
+use crate::engine::{self, Check, EngineOptions};
+use crate::store::{AppendOutcome, AuditEntry, AuditRecord, EdgeRow, MemberRow, RuleRow, Store};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Largest page any list or read returns.
+pub const MAX_PAGE: u32 = 1000;
+/// Page size when the caller gives none.
+pub const DEFAULT_PAGE: u32 = 100;
+/// Most events one append may carry.
+pub const MAX_BATCH: usize = 1000;
+
+/// Settings of the use cases.
+#[derive(Debug, Clone)]
+pub struct AppSettings {
+    pub engine: EngineOptions,
+    /// A replica whose data is older than this fails checks with UNAVAILABLE.
+    pub max_staleness: Duration,
+    /// Longest consistency wait, whatever the request's deadline.
+    pub max_wait: Duration,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        AppSettings {
+            engine: EngineOptions::default(),
+            max_staleness: Duration::from_secs(5),
+            max_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a check asks of freshness.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Consistency {
+    pub at_least_revision: u64,
+    pub fully_consistent: bool,
+}
+
+/// Who is calling, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallContext {
+    /// The credential's name (`local-unauthenticated` until credentials exist).
+    pub actor: String,
+    pub correlation_id: String,
+}
+
+/// The application: one per server process. Cheap to share (`Arc`).
+pub struct App {
+    store: Store,
+    projector: Arc<Projector>,
+    settings: AppSettings,
+}
+
+impl App {
+    pub fn new(store: Store, projector: Arc<Projector>, settings: AppSettings) -> App {
+        App { store, projector, settings }
+    }
+
+    pub fn projector(&self) -> &Arc<Projector> {
+        &self.projector
+    }
+
+    pub fn settings(&self) -> &AppSettings {
+        &self.settings
+    }
+
+    /// Decides a check: consistency wait, staleness gate, then the engine on one snapshot.
+    pub async fn check(&self, check: &Check, consistency: Consistency, deadline: Option<Instant>) -> Result<Decision, AppError> {
+        self.await_consistency(consistency, deadline).await?;
+        let age = self.projector.data_age();
+        if age > self.settings.max_staleness {
+            return Err(AppError::Unavailable(format!(
+                "this replica's data is {} ms old, over max_staleness ({} ms); retry or use another replica",
+                age.as_millis(),
+                self.settings.max_staleness.as_millis()
+            )));
+        }
+        let index = self.projector.snapshot();
+        Ok(engine::decide(&index, check, &self.settings.engine)?)
+    }
+
+    async fn await_consistency(&self, c: Consistency, deadline: Option<Instant>) -> Result<(), AppError> {
+        let mut target = c.at_least_revision;
+        if c.fully_consistent {
+            target = target.max(self.store.head().await?);
+        }
+        if target == 0 || self.projector.applied() >= target {
+            return Ok(());
+        }
+        let limit = Instant::now() + self.settings.max_wait;
+        let deadline = deadline.map_or(limit, |d| d.min(limit));
+        // Catching up now beats waiting for the next poll; a failure leaves the wait to time out.
+        if let Err(e) = self.projector.catch_up().await {
+            tracing::warn!(error = %e, "catch-up for a consistency wait failed");
+        }
+        if self.projector.wait_for(target, deadline).await {
+            Ok(())
+        } else {
+            Err(AppError::DeadlineExceeded(format!(
+                "revision {target} was not applied in time (applied: {})",
+                self.projector.applied()
+            )))
+        }
+    }
+
+    /// Runs an admin command: its events, appended and audited in one transaction, then
+    /// applied here before the reply.
+    pub async fn execute(&self, cmd: &Command, request_id: Option<&str>, ctx: &CallContext) -> Result<AppendOutcome, AppError> {
+        let metadata = correlation(ctx);
+        let events = cmd.to_events(request_id, &metadata)?;
+        self.write(events, cmd.name(), ctx).await
+    }
+
+    /// Appends caller-supplied events (EventService.AppendEvents).
+    pub async fn append(&self, mut events: Vec<NewEvent>, ctx: &CallContext) -> Result<AppendOutcome, AppError> {
+        if events.is_empty() {
+            return Err(DomainError::new("events", "must not be empty").into());
+        }
+        if events.len() > MAX_BATCH {
+            return Err(DomainError::new("events", format!("has {} events; the limit is {MAX_BATCH}", events.len())).into());
+        }
+        for e in &mut events {
+            if !ctx.correlation_id.is_empty() {
+                e.metadata.entry("correlation_id".into()).or_insert_with(|| ctx.correlation_id.clone());
+            }
+        }
+        self.write(events, "AppendEvents", ctx).await
+    }
+
+    async fn write(&self, events: Vec<NewEvent>, action: &str, ctx: &CallContext) -> Result<AppendOutcome, AppError> {
+        let audit = AuditRecord { actor: ctx.actor.clone(), action: action.to_string(), correlation_id: ctx.correlation_id.clone() };
+        let outcome = self.store.append(events, Some(&audit)).await?;
+        let applied = self.projector.catch_up().await.map_err(|e| {
+            AppError::Unavailable(format!(
+                "the write is stored at revision {} but this replica could not apply it yet: {e}",
+                outcome.revision
+            ))
+        })?;
+        if applied < outcome.revision {
+            return Err(AppError::Internal(format!(
+                "revision {} is stored but the log read back only to {applied}",
+                outcome.revision
+            )));
+        }
+        tracing::info!(action, actor = %ctx.actor, revision = outcome.revision, appended = outcome.appended, "write applied");
+        Ok(outcome)
+    }
+
+    pub async fn read_events(&self, after: u64, page_size: u32, aggregate: Option<&str>) -> Result<(Vec<StoredEvent>, u64), AppError> {
+        let head = self.store.head().await?;
+        let events = self.store.read_events(after, page(page_size)?, aggregate).await?;
+        Ok((events, head))
+    }
+
+    pub async fn list_edges(&self, node: &str, account: &str, global_only: bool, after: &[String; 4], size: u32) -> Result<Vec<EdgeRow>, AppError> {
+        Ok(self.store.list_edges(node, account, global_only, after, page(size)?).await?)
+    }
+
+    pub async fn list_members(&self, account: &str, after: &[String; 2], size: u32) -> Result<Vec<MemberRow>, AppError> {
+        Ok(self.store.list_members(account, after, page(size)?).await?)
+    }
+
+    pub async fn list_rules(&self, policy: &str, assignee: &str, after: &[String; 5], size: u32) -> Result<Vec<RuleRow>, AppError> {
+        Ok(self.store.list_rules(policy, assignee, after, page(size)?).await?)
+    }
+
+    pub async fn list_audit(&self, after: i64, size: u32) -> Result<Vec<AuditEntry>, AppError> {
+        Ok(self.store.list_audit(after, page(size)?).await?)
+    }
+
+    /// Reads the events after `after` that this replica has applied (for watches).
+    pub async fn applied_events_after(&self, after: u64) -> Result<Vec<StoredEvent>, AppError> {
+        let applied = self.projector.applied();
+        if applied <= after {
+            return Ok(vec![]);
+        }
+        let limit = (applied - after).min(MAX_PAGE as u64) as u32;
+        Ok(self.store.read_events(after, limit, None).await?)
+    }
+}
+
+fn correlation(ctx: &CallContext) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    if !ctx.correlation_id.is_empty() {
+        m.insert("correlation_id".to_string(), ctx.correlation_id.clone());
+    }
+    m
+}
+
+/// Resolves a page size: 0 means the default; over the maximum is refused.
+pub fn page(size: u32) -> Result<u32, AppError> {
+    match size {
+        0 => Ok(DEFAULT_PAGE),
+        s if s > MAX_PAGE => Err(DomainError::new("page_size", format!("is {s}; the limit is {MAX_PAGE}")).into()),
+        s => Ok(s),
+    }
+}

@@ -1,0 +1,139 @@
+//! Pericarp's newline-delimited JSON event envelopes → triple events.
+//!
+//! Each line is one envelope: `id`, `aggregate_id`, `event_type`, `payload`, `timestamp`,
+//! `sequence_no`, `metadata`. The payload's `subject`, `predicate` and `object` make the
+//! triple; its other keys become attributes (non-string values kept as JSON text).
+//! Unknown envelope keys (`transaction_id`, `position`, …) are ignored. The whole file is
+//! checked before anything is sent, and a decreasing `sequence_no` within one aggregate
+//! rejects the import.
+
+use crate::domain::event::Triple;
+use crate::domain::{DomainError, NewEvent};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+/// One envelope, as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub line: usize,
+    pub id: String,
+    pub triple: Triple,
+    pub timestamp: Option<DateTime<Utc>>,
+    pub sequence_no: Option<i64>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A whole file, parsed and checked: the envelopes and their domain events, in file order.
+#[derive(Debug)]
+pub struct ImportFile {
+    pub envelopes: Vec<Envelope>,
+    pub events: Vec<NewEvent>,
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn string_map(field: &str, v: Option<&Value>) -> Result<BTreeMap<String, String>, DomainError> {
+    match v {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(Value::Object(m)) => Ok(m.iter().map(|(k, v)| (k.clone(), text(v))).collect()),
+        Some(_) => Err(DomainError::new(field, "must be a JSON object")),
+    }
+}
+
+/// Parses one envelope line.
+pub fn parse_line(line: usize, raw: &str) -> Result<Envelope, DomainError> {
+    let at = |e: DomainError| e.within(&format!("line {line}"));
+    let v: Value = serde_json::from_str(raw).map_err(|e| at(DomainError::new("json", e.to_string())))?;
+    let obj = v.as_object().ok_or_else(|| at(DomainError::new("json", "each line must be a JSON object")))?;
+    let s = |k: &str| obj.get(k).map(text).unwrap_or_default();
+    let mut payload = string_map("payload", obj.get("payload")).map_err(at)?;
+    let subject = payload.remove("subject").unwrap_or_default();
+    let predicate = payload.remove("predicate").unwrap_or_default();
+    let object = payload.remove("object").unwrap_or_default();
+    let timestamp = match obj.get("timestamp") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) if t.is_empty() => None,
+        Some(Value::String(t)) => Some(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|e| at(DomainError::new("timestamp", format!("{t:?}: {e}"))))?
+                .with_timezone(&Utc),
+        ),
+        Some(_) => return Err(at(DomainError::new("timestamp", "must be an RFC 3339 string"))),
+    };
+    let sequence_no = match obj.get("sequence_no") {
+        None | Some(Value::Null) => None,
+        Some(n) => Some(n.as_i64().ok_or_else(|| at(DomainError::new("sequence_no", "must be an integer")))?),
+    };
+    Ok(Envelope {
+        line,
+        id: s("id"),
+        triple: Triple {
+            event_type: s("event_type"),
+            aggregate_id: s("aggregate_id"),
+            subject,
+            predicate,
+            object,
+            payload,
+        },
+        timestamp,
+        sequence_no,
+        metadata: string_map("metadata", obj.get("metadata")).map_err(at)?,
+    })
+}
+
+/// Parses and checks a whole file; the first problem names its line.
+pub fn parse_file(content: &str) -> Result<ImportFile, DomainError> {
+    let mut envelopes = Vec::new();
+    let mut events = Vec::new();
+    let mut last_seq: HashMap<String, i64> = HashMap::new();
+    for (i, raw) in content.lines().enumerate() {
+        let line = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let env = parse_line(line, raw)?;
+        if let Some(seq) = env.sequence_no {
+            if let Some(prev) = last_seq.get(&env.triple.aggregate_id) {
+                if seq < *prev {
+                    return Err(DomainError::new(
+                        format!("line {line}.sequence_no"),
+                        format!("{seq} follows {prev} in aggregate {:?}: sequence numbers must not decrease", env.triple.aggregate_id),
+                    ));
+                }
+            }
+            last_seq.insert(env.triple.aggregate_id.clone(), seq);
+        }
+        let event = NewEvent::parse(&env.id, &env.triple, env.timestamp, None, env.metadata.clone())
+            .map_err(|e| e.within(&format!("line {line}")))?;
+        events.push(event);
+        envelopes.push(env);
+    }
+    Ok(ImportFile { envelopes, events })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_parse_and_sequence_must_not_decrease() {
+        let file = r#"{"id":"e1","aggregate_id":"alice","event_type":"Agent.RoleAssigned","payload":{"subject":"alice","predicate":"org:hasRole","object":"editor","extra":{"n":1}},"timestamp":"2025-01-02T03:04:05.123456789Z","sequence_no":1,"metadata":{"actor":"bob"},"transaction_id":"t1","position":9}
+{"id":"e2","aggregate_id":"alice","event_type":"Agent.Created","payload":{"name":"Alice","age":3},"sequence_no":2}
+"#;
+        let f = parse_file(file).unwrap();
+        assert_eq!(f.events.len(), 2);
+        assert_eq!(f.envelopes[0].triple.payload["extra"], r#"{"n":1}"#);
+        assert_eq!(f.envelopes[0].metadata["actor"], "bob");
+        let bad = file.replace("\"sequence_no\":2", "\"sequence_no\":0");
+        let err = parse_file(&bad).unwrap_err();
+        assert!(err.field.contains("line 2"), "{err}");
+        assert!(parse_file("{not json}").is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! Settings for `serve`: flags, with `ENDOCARP_*` environment variables as fallbacks.
+//! `endocarp config` prints the effective settings with secrets redacted.
+
+use crate::app::AppSettings;
+use crate::engine::{DEFAULT_MAX_CLOSURE, EngineOptions};
+use crate::telemetry::LogFormat;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The default embedded database: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://endocarp.db";
+
+/// Decision engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// The ODRL policy decision point over the projected index.
+    Odrl,
+}
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone, clap::Args, serde::Serialize)]
+pub struct Settings {
+    /// Database URL; a sqlite:// file is created when missing.
+    #[arg(long, env = "ENDOCARP_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    #[serde(serialize_with = "redacted_url")]
+    pub database_url: String,
+    /// Decision API address.
+    #[arg(long, env = "ENDOCARP_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Admin API address; must be loopback until admin credentials are configured.
+    #[arg(long, env = "ENDOCARP_ADMIN_LISTEN", default_value = "127.0.0.1:50052")]
+    pub admin_listen: SocketAddr,
+    /// Decision engine.
+    #[arg(long, env = "ENDOCARP_ENGINE", value_enum, default_value_t = EngineKind::Odrl)]
+    pub engine: EngineKind,
+    /// Apply migrations at start-up.
+    #[arg(long, env = "ENDOCARP_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate: bool,
+    /// ODRL includedIn matching (false: Pericarp's exact matching).
+    #[arg(long, env = "ENDOCARP_ACTION_HIERARCHY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub action_hierarchy: bool,
+    /// Deny account checks for agents with no membership and no account edge there.
+    #[arg(long, env = "ENDOCARP_REQUIRE_MEMBERSHIP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub require_membership: bool,
+    /// Largest role closure (nodes) a check may build; larger fails with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "ENDOCARP_MAX_CLOSURE", default_value_t = DEFAULT_MAX_CLOSURE)]
+    pub max_closure: usize,
+    /// Checks fail with UNAVAILABLE when this replica's data is older (e.g. 5s, 500ms).
+    #[arg(long, env = "ENDOCARP_MAX_STALENESS", default_value = "5s", value_parser = parse_duration)]
+    #[serde(serialize_with = "as_millis")]
+    pub max_staleness: Duration,
+    /// Longest consistency wait, whatever the request's deadline.
+    #[arg(long, env = "ENDOCARP_MAX_WAIT", default_value = "5s", value_parser = parse_duration)]
+    #[serde(serialize_with = "as_millis")]
+    pub max_wait: Duration,
+    /// How often the log is polled for events other processes wrote.
+    #[arg(long, env = "ENDOCARP_POLL_INTERVAL", default_value = "200ms", value_parser = parse_duration)]
+    #[serde(serialize_with = "as_millis")]
+    pub poll_interval: Duration,
+    /// Log format.
+    #[arg(long, env = "ENDOCARP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Checks what clap cannot: a usable configuration or a message naming the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.admin_listen.ip().is_loopback() {
+            return Err(format!(
+                "admin_listen: {} is not a loopback address; with no admin credentials configured the admin API binds loopback only",
+                self.admin_listen
+            ));
+        }
+        if self.max_closure == 0 {
+            return Err("max_closure: must be at least 1".into());
+        }
+        if self.poll_interval.is_zero() {
+            return Err("poll_interval: must be more than 0".into());
+        }
+        if self.max_staleness <= self.poll_interval {
+            return Err(format!(
+                "max_staleness ({} ms) must be longer than poll_interval ({} ms), or every replica would be stale between polls",
+                self.max_staleness.as_millis(),
+                self.poll_interval.as_millis()
+            ));
+        }
+        if !self.database_url.starts_with("sqlite:") {
+            return Err("database_url: only sqlite:// URLs are supported by this build".into());
+        }
+        Ok(())
+    }
+
+    pub fn app_settings(&self) -> AppSettings {
+        AppSettings {
+            engine: EngineOptions {
+                action_hierarchy: self.action_hierarchy,
+                require_membership: self.require_membership,
+                max_closure: self.max_closure,
+            },
+            max_staleness: self.max_staleness,
+            max_wait: self.max_wait,
+        }
+    }
+}
+
+/// Parses `250ms`, `5s`, `2m` or a bare number of milliseconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "ms"),
+    };
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 250ms, 5s or 2m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("{s:?} is not a duration like 250ms, 5s or 2m")),
+    }
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{}ms", d.as_millis()))
+}
+
+fn redacted_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url(url))
+}
+
+/// Hides a password in a URL (`postgres://user:secret@host` → `postgres://user:***@host`).
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((auth, host)) = rest.split_once('@') {
+            if let Some((user, _)) = auth.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_redaction() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("100").unwrap(), Duration::from_millis(100));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(redact_url("postgres://u:hunter2@db/x"), "postgres://u:***@db/x");
+        assert_eq!(redact_url("sqlite://endocarp.db"), "sqlite://endocarp.db");
+    }
+}

@@ -1,0 +1,382 @@
+//! Actions: CURIE and IRI canonicalisation, and the ODRL 2.2 `includedIn` hierarchy.
+//!
+//! Every action is turned into its full IRI at the edge, before it is stored, indexed,
+//! compared or returned. Actions in the ODRL namespace must be ODRL 2.2 vocabulary actions;
+//! deprecated terms map to their `skos:exactMatch` replacement or are refused.
+
+use crate::domain::DomainError;
+use crate::domain::id::MAX_ID_BYTES;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+pub const ODRL_NS: &str = "http://www.w3.org/ns/odrl/2/";
+pub const CC_NS: &str = "http://creativecommons.org/ns#";
+pub const ORG_NS: &str = "http://www.w3.org/ns/org#";
+pub const FOAF_NS: &str = "http://xmlns.com/foaf/0.1/";
+pub const SCHEMA_NS: &str = "https://schema.org/";
+
+/// The prefixes a CURIE may use, and their namespaces.
+pub const PREFIXES: [(&str, &str); 5] = [
+    ("odrl", ODRL_NS),
+    ("cc", CC_NS),
+    ("org", ORG_NS),
+    ("foaf", FOAF_NS),
+    ("schema", SCHEMA_NS),
+];
+
+/// ODRL 2.2 actions (non-deprecated) with the action each is directly `includedIn`
+/// (`None` for the two roots). Extracted from the vocabulary's `ODRL22.ttl`.
+const ODRL_ACTIONS: &[(&str, Option<&str>)] = &[
+    ("use", None),
+    ("transfer", None),
+    ("give", Some("odrl:transfer")),
+    ("sell", Some("odrl:transfer")),
+    ("acceptTracking", Some("odrl:use")),
+    ("aggregate", Some("odrl:use")),
+    ("annotate", Some("odrl:use")),
+    ("anonymize", Some("odrl:use")),
+    ("archive", Some("odrl:use")),
+    ("attribute", Some("odrl:use")),
+    ("compensate", Some("odrl:use")),
+    ("concurrentUse", Some("odrl:use")),
+    ("delete", Some("odrl:use")),
+    ("derive", Some("odrl:use")),
+    ("digitize", Some("odrl:use")),
+    ("distribute", Some("odrl:use")),
+    ("ensureExclusivity", Some("odrl:use")),
+    ("execute", Some("odrl:use")),
+    ("grantUse", Some("odrl:use")),
+    ("include", Some("odrl:use")),
+    ("index", Some("odrl:use")),
+    ("inform", Some("odrl:use")),
+    ("install", Some("odrl:use")),
+    ("modify", Some("odrl:use")),
+    ("move", Some("odrl:use")),
+    ("nextPolicy", Some("odrl:use")),
+    ("obtainConsent", Some("odrl:use")),
+    ("play", Some("odrl:use")),
+    ("present", Some("odrl:use")),
+    ("print", Some("odrl:use")),
+    ("read", Some("odrl:use")),
+    ("reproduce", Some("odrl:use")),
+    ("reviewPolicy", Some("odrl:use")),
+    ("stream", Some("odrl:use")),
+    ("synchronize", Some("odrl:use")),
+    ("textToSpeech", Some("odrl:use")),
+    ("transform", Some("odrl:use")),
+    ("translate", Some("odrl:use")),
+    ("uninstall", Some("odrl:use")),
+    ("watermark", Some("odrl:use")),
+    ("display", Some("odrl:play")),
+    ("extract", Some("odrl:reproduce")),
+];
+
+/// Creative Commons actions that ODRL 2.2 places under `odrl:use`.
+const CC_ACTIONS: &[&str] = &[
+    "Attribution",
+    "CommercialUse",
+    "DerivativeWorks",
+    "Distribution",
+    "Notice",
+    "Reproduction",
+    "ShareAlike",
+    "Sharing",
+    "SourceCode",
+];
+
+/// Deprecated ODRL actions and their `skos:exactMatch` replacement.
+const DEPRECATED: &[(&str, &str)] = &[
+    ("append", "odrl:modify"),
+    ("appendTo", "odrl:modify"),
+    ("write", "odrl:modify"),
+    ("writeTo", "odrl:modify"),
+    ("copy", "odrl:reproduce"),
+    ("export", "odrl:transform"),
+    ("license", "odrl:grantUse"),
+    ("pay", "odrl:compensate"),
+    ("attachPolicy", "cc:Notice"),
+    ("attachSource", "cc:SourceCode"),
+    ("commercialize", "cc:CommercialUse"),
+    ("share", "cc:Sharing"),
+    ("shareAlike", "cc:ShareAlike"),
+];
+
+/// Deprecated ODRL actions with no replacement: refused.
+const DEPRECATED_NO_REPLACEMENT: &[&str] = &[
+    "adHocShare",
+    "extractChar",
+    "extractPage",
+    "extractWord",
+    "lease",
+    "lend",
+    "preview",
+    "secondaryUse",
+];
+
+/// A canonical action: a full IRI. Cheap to clone.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Action(Arc<str>);
+
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::borrow::Borrow<str> for Action {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The vocabulary tables, built once.
+struct Vocabulary {
+    /// ODRL local name → canonical IRI (deprecated names map to their replacement).
+    odrl: HashMap<&'static str, Action>,
+    /// ODRL local names that are refused, with the reason.
+    refused: HashSet<&'static str>,
+    /// Strict transitive ancestors (what includes the action), nearest first.
+    ancestors: HashMap<Action, Vec<Action>>,
+    /// Strict transitive descendants (what the action includes).
+    descendants: HashMap<Action, Vec<Action>>,
+}
+
+fn expand_static(curie: &str) -> String {
+    let (prefix, local) = curie.split_once(':').expect("static vocabulary uses CURIEs");
+    let ns = PREFIXES
+        .iter()
+        .find(|(p, _)| *p == prefix)
+        .map(|(_, ns)| *ns)
+        .expect("static vocabulary uses known prefixes");
+    format!("{ns}{local}")
+}
+
+static VOCABULARY: LazyLock<Vocabulary> = LazyLock::new(|| {
+    let mut odrl = HashMap::new();
+    let mut parent: HashMap<Action, Action> = HashMap::new();
+    let mut all: Vec<Action> = Vec::new();
+    for (local, up) in ODRL_ACTIONS {
+        let a = Action(Arc::from(format!("{ODRL_NS}{local}")));
+        odrl.insert(*local, a.clone());
+        if let Some(up) = up {
+            parent.insert(a.clone(), Action(Arc::from(expand_static(up))));
+        }
+        all.push(a);
+    }
+    for local in CC_ACTIONS {
+        let a = Action(Arc::from(format!("{CC_NS}{local}")));
+        parent.insert(a.clone(), Action(Arc::from(format!("{ODRL_NS}use"))));
+        all.push(a);
+    }
+    for (local, replacement) in DEPRECATED {
+        odrl.insert(*local, Action(Arc::from(expand_static(replacement))));
+    }
+    let mut ancestors: HashMap<Action, Vec<Action>> = HashMap::new();
+    let mut descendants: HashMap<Action, Vec<Action>> = HashMap::new();
+    for a in &all {
+        let mut chain = Vec::new();
+        let mut cur = a.clone();
+        while let Some(p) = parent.get(&cur) {
+            chain.push(p.clone());
+            descendants.entry(p.clone()).or_default().push(a.clone());
+            cur = p.clone();
+        }
+        if !chain.is_empty() {
+            ancestors.insert(a.clone(), chain);
+        }
+    }
+    for d in descendants.values_mut() {
+        d.sort();
+    }
+    Vocabulary {
+        odrl,
+        refused: DEPRECATED_NO_REPLACEMENT.iter().copied().collect(),
+        ancestors,
+        descendants,
+    }
+});
+
+impl Action {
+    /// Parses and canonicalises an action written as a CURIE with a known prefix or as an
+    /// absolute `http`, `https` or `urn` IRI.
+    pub fn parse(field: &str, s: &str) -> Result<Action, DomainError> {
+        let iri = expand(field, s)?;
+        if let Some(local) = iri.strip_prefix(ODRL_NS) {
+            return odrl_action(field, s, local);
+        }
+        if let Some(rest) = iri.strip_prefix("https://www.w3.org/ns/odrl/2/") {
+            return Err(DomainError::new(
+                field,
+                format!(
+                    "{s:?}: the ODRL namespace is {ODRL_NS} (http, not https); write odrl:{rest}"
+                ),
+            ));
+        }
+        Ok(Action(Arc::from(iri)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Builds an action from text the store wrote; it was canonicalised before it was stored.
+    pub fn from_trusted(s: &str) -> Action {
+        Action(Arc::from(s))
+    }
+
+    /// What includes this action, transitively (nearest first). Empty for custom actions.
+    pub fn ancestors(&self) -> &'static [Action] {
+        VOCABULARY.ancestors.get(self).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// What this action includes, transitively. Empty for custom actions.
+    pub fn descendants(&self) -> &'static [Action] {
+        VOCABULARY.descendants.get(self).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// True when `self` includes `other` (strictly).
+    pub fn includes(&self, other: &Action) -> bool {
+        other.ancestors().contains(self)
+    }
+
+    /// The shortest form for display: a CURIE when a known prefix fits.
+    pub fn compact(&self) -> String {
+        compact_iri(&self.0)
+    }
+}
+
+/// Writes an IRI as a CURIE when one of the known prefixes fits.
+pub fn compact_iri(iri: &str) -> String {
+    for (p, ns) in PREFIXES {
+        if let Some(local) = iri.strip_prefix(ns) {
+            if !local.is_empty() {
+                return format!("{p}:{local}");
+            }
+        }
+    }
+    iri.to_string()
+}
+
+fn odrl_action(field: &str, written: &str, local: &str) -> Result<Action, DomainError> {
+    let v = &*VOCABULARY;
+    if let Some(a) = v.odrl.get(local) {
+        return Ok(a.clone());
+    }
+    if v.refused.contains(local) {
+        return Err(DomainError::new(
+            field,
+            format!("{written:?} is a deprecated ODRL action with no replacement"),
+        ));
+    }
+    Err(DomainError::new(
+        field,
+        format!("{written:?} is not an ODRL 2.2 vocabulary action"),
+    ))
+}
+
+/// Expands a CURIE or validates an absolute IRI, lower-casing its scheme.
+pub fn expand(field: &str, s: &str) -> Result<String, DomainError> {
+    if s.is_empty() {
+        return Err(DomainError::new(field, "must not be empty"));
+    }
+    if s.len() > MAX_ID_BYTES {
+        return Err(DomainError::new(
+            field,
+            format!("is {} bytes; the limit is {MAX_ID_BYTES}", s.len()),
+        ));
+    }
+    if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(DomainError::new(field, "must not contain spaces or control characters"));
+    }
+    let Some((head, rest)) = s.split_once(':') else {
+        return Err(DomainError::new(
+            field,
+            format!("{s:?} is neither a CURIE with a known prefix (odrl:, cc:, org:, foaf:, schema:) nor an absolute http, https or urn IRI"),
+        ));
+    };
+    let scheme = head.to_ascii_lowercase();
+    match scheme.as_str() {
+        "http" | "https" => {
+            let Some(after) = rest.strip_prefix("//") else {
+                return Err(DomainError::new(field, format!("{s:?}: an http(s) IRI needs \"//\" and a host")));
+            };
+            if after.is_empty() || after.starts_with('/') {
+                return Err(DomainError::new(field, format!("{s:?}: an http(s) IRI needs a host")));
+            }
+            Ok(format!("{scheme}:{rest}"))
+        }
+        "urn" => {
+            if rest.is_empty() {
+                return Err(DomainError::new(field, format!("{s:?}: a urn needs a namespace and a name")));
+            }
+            Ok(format!("{scheme}:{rest}"))
+        }
+        _ => {
+            if let Some((_, ns)) = PREFIXES.iter().find(|(p, _)| *p == head) {
+                if rest.is_empty() {
+                    return Err(DomainError::new(field, format!("{s:?}: a CURIE needs a local name")));
+                }
+                if rest.starts_with("//") {
+                    return Err(DomainError::new(field, format!("{s:?} is not a CURIE")));
+                }
+                Ok(format!("{ns}{rest}"))
+            } else {
+                Err(DomainError::new(
+                    field,
+                    format!("{s:?}: unknown prefix {head:?}; use odrl:, cc:, org:, foaf:, schema: or an absolute http, https or urn IRI"),
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> Action {
+        Action::parse("action", s).unwrap()
+    }
+
+    #[test]
+    fn curies_and_iris_canonicalise() {
+        assert_eq!(a("odrl:read").as_str(), "http://www.w3.org/ns/odrl/2/read");
+        assert_eq!(a("HTTP://www.w3.org/ns/odrl/2/read"), a("odrl:read"));
+        assert_eq!(a("odrl:write"), a("odrl:modify"));
+        assert_eq!(a("odrl:share").as_str(), "http://creativecommons.org/ns#Sharing");
+        assert_eq!(a("urn:example:approve").as_str(), "urn:example:approve");
+        assert_eq!(a("URN:example:approve").as_str(), "urn:example:approve");
+        assert_eq!(a("schema:BuyAction").as_str(), "https://schema.org/BuyAction");
+        for bad in [
+            "", "read", "odrl:lease", "odrl:lend", "odrl:Read", "odrl:Permission", "x:read",
+            "ftp://host/x", "http:read", "http://", "odrl:", "urn:", "odrl:re ad",
+            "https://www.w3.org/ns/odrl/2/read",
+        ] {
+            assert!(Action::parse("action", bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn hierarchy_is_transitive() {
+        let use_ = a("odrl:use");
+        assert!(use_.includes(&a("odrl:read")));
+        assert!(use_.includes(&a("odrl:display")));
+        assert!(use_.includes(&a("cc:Sharing")));
+        assert!(!use_.includes(&a("odrl:sell")));
+        assert!(a("odrl:transfer").includes(&a("odrl:give")));
+        assert!(a("odrl:play").includes(&a("odrl:display")));
+        assert_eq!(a("odrl:display").ancestors(), &[a("odrl:play"), a("odrl:use")]);
+        // 45 direct, plus display (via play) and extract (via reproduce).
+        assert_eq!(use_.descendants().len(), 47);
+        assert_eq!(use_.descendants().iter().filter(|d| d.as_str().starts_with(CC_NS)).count(), 9);
+        assert!(a("urn:x:custom").ancestors().is_empty());
+        assert!(a("cc:Permission").ancestors().is_empty());
+    }
+}

@@ -1,0 +1,53 @@
+//! The answer to a check, and why.
+
+use crate::domain::{Action, Id, Rule};
+
+/// Why a check was decided the way it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Permitted,
+    Prohibited,
+    NotPermitted,
+    AgentInactive,
+    AccountInactive,
+    NotAMember,
+}
+
+impl Reason {
+    /// The short name used in the scenarios, logs and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Permitted => "PERMITTED",
+            Reason::Prohibited => "PROHIBITED",
+            Reason::NotPermitted => "NOT_PERMITTED",
+            Reason::AgentInactive => "AGENT_INACTIVE",
+            Reason::AccountInactive => "ACCOUNT_INACTIVE",
+            Reason::NotAMember => "NOT_A_MEMBER",
+        }
+    }
+}
+
+/// A decision. A deny is a decision, never an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: Reason,
+    /// Every event up to this revision was applied to the index that decided.
+    pub revision: u64,
+    /// The rule that decided, for PERMITTED and PROHIBITED.
+    pub deciding_rule: Option<Rule>,
+    /// Present when the caller asked for an explanation.
+    pub explanation: Option<Explanation>,
+    /// The requested action, canonical.
+    pub action: Action,
+}
+
+/// What the engine considered.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Explanation {
+    /// The agent first, then every role and group of its closure in byte order.
+    pub assignees: Vec<Id>,
+    /// Every rule that applied other than the deciding one, in deciding order
+    /// (prohibitions first), including permissions a prohibition overrode.
+    pub other_rules: Vec<Rule>,
+}

@@ -1,0 +1,119 @@
+//! The decision engine: pure functions from an index snapshot and a request to a decision.
+//!
+//! No I/O, no async, no clock: [`decide`] applies the gates of DESIGN §1 in their order
+//! (role-named agent, agent status, account status, membership, closure limit) and then the
+//! ODRL evaluation of [`odrl`]. Architecture invariant: this module imports nothing from
+//! `store`, `grpc`, `app`, sqlx, tonic, prost or tokio (a test reads the sources).
+
+pub mod index;
+pub mod odrl;
+
+pub use index::{Index, IndexStats};
+
+use crate::domain::{Action, Decision, EntityKind, Id, Reason};
+use std::collections::HashSet;
+
+/// Default largest role closure a check may build.
+pub const DEFAULT_MAX_CLOSURE: usize = 10_000;
+
+/// Engine settings shared by every check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// ODRL `includedIn` matching; false restores Pericarp's exact matching.
+    pub action_hierarchy: bool,
+    /// Deny account checks for agents with no membership and no account edge there.
+    pub require_membership: bool,
+    /// Largest role closure (nodes, the agent included); larger fails the check.
+    pub max_closure: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { action_hierarchy: true, require_membership: false, max_closure: DEFAULT_MAX_CLOSURE }
+    }
+}
+
+/// A parsed check: `IsAuthorized` when `account` is None, else `IsAuthorizedInAccount`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub agent: Id,
+    pub account: Option<Id>,
+    pub action: Action,
+    pub target: Id,
+    pub explain: bool,
+}
+
+/// Checks that fail rather than decide. Never an allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("agent_id: {0:?} is a role; a role cannot be checked as an agent")]
+    AgentIsRole(String),
+    #[error("the role closure of {agent:?} exceeds the limit of {limit} nodes")]
+    ClosureTooLarge { agent: String, limit: usize },
+}
+
+/// Decides a check against a snapshot (gates, closure, then the ODRL evaluation).
+pub fn decide(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Decision, EngineError> {
+    let gate = |reason| Decision {
+        allowed: false,
+        reason,
+        revision: index.revision(),
+        deciding_rule: None,
+        explanation: None,
+        action: check.action.clone(),
+    };
+    if let Some(decision) = gates(index, check, opts)? {
+        return Ok(gate(decision));
+    }
+    let assignees = closure(index, &check.agent, check.account.as_ref(), opts.max_closure)?;
+    Ok(odrl::evaluate(index, check, &assignees, opts))
+}
+
+/// The gates before either engine, in order. `Some(reason)` is a deny.
+pub fn gates(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Option<Reason>, EngineError> {
+    if index.is_role(check.agent.as_str()) {
+        return Err(EngineError::AgentIsRole(check.agent.to_string()));
+    }
+    if !index.is_active(EntityKind::Agent, check.agent.as_str()) {
+        return Ok(Some(Reason::AgentInactive));
+    }
+    if let Some(account) = &check.account {
+        if !index.is_active(EntityKind::Account, account.as_str()) {
+            return Ok(Some(Reason::AccountInactive));
+        }
+        if opts.require_membership && !index.belongs_to(account.as_str(), check.agent.as_str()) {
+            return Ok(Some(Reason::NotAMember));
+        }
+    }
+    Ok(None)
+}
+
+/// The agent followed by every node its edges reach, breadth first with a visited set:
+/// global edges always, and in an account also that account's edges and membership roles
+/// out of every node reached. Cycles are harmless; there is no depth cut-off; more than
+/// `max` nodes fails rather than deciding from a partial closure.
+pub fn closure<'a>(
+    index: &'a Index,
+    agent: &'a Id,
+    account: Option<&Id>,
+    max: usize,
+) -> Result<Vec<&'a Id>, EngineError> {
+    let mut queue: Vec<&'a Id> = vec![agent];
+    let mut seen: HashSet<&'a str> = HashSet::new();
+    seen.insert(agent.as_str());
+    let mut next = 0;
+    while next < queue.len() {
+        let node = queue[next].as_str();
+        next += 1;
+        let account_roles = account.into_iter().flat_map(|acc| index.account_roles(acc.as_str(), node));
+        for role in index.global_roles(node).chain(account_roles) {
+            if seen.insert(role.as_str()) {
+                if queue.len() >= max {
+                    return Err(EngineError::ClosureTooLarge { agent: agent.to_string(), limit: max });
+                }
+                queue.push(role);
+            }
+        }
+    }
+    Ok(queue)
+}

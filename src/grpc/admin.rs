@@ -1,0 +1,258 @@
+//! `PolicyAdminService`: every admin write as a command, and the paged lists.
+
+use crate::app::App;
+use crate::domain::commands::{Command, RuleSpec, optional_id};
+use crate::domain::{DomainError, EntityKind, Id};
+use crate::grpc::convert::{self, decode_token, encode_token};
+use crate::grpc::pb::policy_admin_service_server::PolicyAdminService;
+use crate::grpc::{call_context, invalid, pb, status};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+pub struct AdminApi {
+    pub app: Arc<App>,
+}
+
+type Reply = Result<Response<pb::WriteResponse>, Status>;
+
+impl AdminApi {
+    /// Runs a command built from the request; input errors change nothing.
+    async fn run<T>(&self, req: Request<T>, build: impl FnOnce(&T) -> Result<(Command, String), DomainError>) -> Reply {
+        let (cmd, request_id) = build(req.get_ref()).map_err(invalid)?;
+        let ctx = call_context(&req, &request_id);
+        let rid = (!request_id.is_empty()).then_some(request_id.as_str());
+        let out = self.app.execute(&cmd, rid, &ctx).await.map_err(status)?;
+        Ok(Response::new(pb::WriteResponse { revision: out.revision, event_ids: out.ids }))
+    }
+
+    async fn rule(&self, req: Request<pb::RuleRequest>, make: fn(RuleSpec) -> Command) -> Reply {
+        self.run(req, |r| Ok((make(RuleSpec::parse(&r.policy_id, &r.assignee, &r.action, &r.target)?), r.request_id.clone())))
+            .await
+    }
+
+    async fn status_change(&self, req: Request<pb::StatusRequest>, kind: EntityKind, active: bool) -> Reply {
+        let field = match kind {
+            EntityKind::Policy => "policy_id",
+            EntityKind::Agent => "agent_id",
+            EntityKind::Account => "account_id",
+        };
+        self.run(req, |r| Ok((Command::SetStatus { kind, id: Id::parse(field, &r.id)?, active }, r.request_id.clone())))
+            .await
+    }
+
+    async fn role(&self, req: Request<pb::RoleAssignmentRequest>, assign: bool) -> Reply {
+        self.run(req, |r| {
+            let agent = Id::parse("agent_id", &r.agent_id)?;
+            let role = Id::parse("role_id", &r.role_id)?;
+            let account = optional_id("account_id", &r.account_id)?;
+            let cmd = if assign { Command::AssignRole { agent, role, account } } else { Command::RevokeRole { agent, role, account } };
+            Ok((cmd, r.request_id.clone()))
+        })
+        .await
+    }
+
+    async fn member(&self, req: Request<pb::MemberRequest>, change: bool) -> Reply {
+        self.run(req, |r| {
+            let account = Id::parse("account_id", &r.account_id)?;
+            let agent = Id::parse("agent_id", &r.agent_id)?;
+            let role = Id::parse("role_id", &r.role_id)?;
+            let cmd = if change {
+                Command::ChangeMemberRole { account, agent, role }
+            } else {
+                Command::AddMember { account, agent, role }
+            };
+            Ok((cmd, r.request_id.clone()))
+        })
+        .await
+    }
+}
+
+#[tonic::async_trait]
+impl PolicyAdminService for AdminApi {
+    async fn assign_role(&self, req: Request<pb::RoleAssignmentRequest>) -> Reply {
+        self.role(req, true).await
+    }
+    async fn revoke_role(&self, req: Request<pb::RoleAssignmentRequest>) -> Reply {
+        self.role(req, false).await
+    }
+    async fn add_member(&self, req: Request<pb::MemberRequest>) -> Reply {
+        self.member(req, false).await
+    }
+    async fn change_member_role(&self, req: Request<pb::MemberRequest>) -> Reply {
+        self.member(req, true).await
+    }
+    async fn remove_member(&self, req: Request<pb::MemberRequest>) -> Reply {
+        self.run(req, |r| {
+            let cmd = Command::RemoveMember {
+                account: Id::parse("account_id", &r.account_id)?,
+                agent: Id::parse("agent_id", &r.agent_id)?,
+            };
+            Ok((cmd, r.request_id.clone()))
+        })
+        .await
+    }
+    async fn assign_role_to_role(&self, req: Request<pb::RoleToRoleRequest>) -> Reply {
+        self.run(req, |r| {
+            let cmd = Command::AssignRoleToRole {
+                role: Id::parse("role_id", &r.role_id)?,
+                parent: Id::parse("parent_role_id", &r.parent_role_id)?,
+            };
+            Ok((cmd, r.request_id.clone()))
+        })
+        .await
+    }
+    async fn revoke_role_from_role(&self, req: Request<pb::RoleToRoleRequest>) -> Reply {
+        self.run(req, |r| {
+            let cmd = Command::RevokeRoleFromRole {
+                role: Id::parse("role_id", &r.role_id)?,
+                parent: Id::parse("parent_role_id", &r.parent_role_id)?,
+            };
+            Ok((cmd, r.request_id.clone()))
+        })
+        .await
+    }
+    async fn add_group_member(&self, req: Request<pb::GroupMembershipRequest>) -> Reply {
+        self.run(req, |r| {
+            let cmd = Command::AddGroupMember { agent: Id::parse("agent_id", &r.agent_id)?, group: Id::parse("group_id", &r.group_id)? };
+            Ok((cmd, r.request_id.clone()))
+        })
+        .await
+    }
+    async fn remove_group_member(&self, req: Request<pb::GroupMembershipRequest>) -> Reply {
+        self.run(req, |r| {
+            let cmd =
+                Command::RemoveGroupMember { agent: Id::parse("agent_id", &r.agent_id)?, group: Id::parse("group_id", &r.group_id)? };
+            Ok((cmd, r.request_id.clone()))
+        })
+        .await
+    }
+    async fn grant_permission(&self, req: Request<pb::RuleRequest>) -> Reply {
+        self.rule(req, Command::GrantPermission).await
+    }
+    async fn revoke_permission(&self, req: Request<pb::RuleRequest>) -> Reply {
+        self.rule(req, Command::RevokePermission).await
+    }
+    async fn set_prohibition(&self, req: Request<pb::RuleRequest>) -> Reply {
+        self.rule(req, Command::SetProhibition).await
+    }
+    async fn revoke_prohibition(&self, req: Request<pb::RuleRequest>) -> Reply {
+        self.rule(req, Command::RevokeProhibition).await
+    }
+    async fn create_policy(&self, req: Request<pb::CreatePolicyRequest>) -> Reply {
+        self.run(req, |r| {
+            let policy_type = (!r.policy_type.is_empty()).then(|| r.policy_type.clone());
+            Ok((Command::CreatePolicy { policy: Id::parse("policy_id", &r.policy_id)?, policy_type }, r.request_id.clone()))
+        })
+        .await
+    }
+    async fn activate_policy(&self, req: Request<pb::StatusRequest>) -> Reply {
+        self.status_change(req, EntityKind::Policy, true).await
+    }
+    async fn deactivate_policy(&self, req: Request<pb::StatusRequest>) -> Reply {
+        self.status_change(req, EntityKind::Policy, false).await
+    }
+    async fn activate_agent(&self, req: Request<pb::StatusRequest>) -> Reply {
+        self.status_change(req, EntityKind::Agent, true).await
+    }
+    async fn deactivate_agent(&self, req: Request<pb::StatusRequest>) -> Reply {
+        self.status_change(req, EntityKind::Agent, false).await
+    }
+    async fn activate_account(&self, req: Request<pb::StatusRequest>) -> Reply {
+        self.status_change(req, EntityKind::Account, true).await
+    }
+    async fn deactivate_account(&self, req: Request<pb::StatusRequest>) -> Reply {
+        self.status_change(req, EntityKind::Account, false).await
+    }
+
+    async fn list_role_assignments(
+        &self,
+        req: Request<pb::ListRoleAssignmentsRequest>,
+    ) -> Result<Response<pb::ListRoleAssignmentsResponse>, Status> {
+        let r = req.into_inner();
+        let after = decode_token::<4>(&r.page_token).map_err(invalid)?;
+        let rows = self.app.list_edges(&r.node_id, &r.account_id, r.global_only, &after, r.page_size).await.map_err(status)?;
+        let size = crate::app::service::page(r.page_size).map_err(status)? as usize;
+        let next = match rows.last() {
+            Some(l) if rows.len() == size => encode_token(&[&l.account, &l.node, &l.role, &l.source]),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListRoleAssignmentsResponse {
+            assignments: rows
+                .into_iter()
+                .map(|e| pb::RoleAssignment { node_id: e.node, role_id: e.role, account_id: e.account, source: e.source })
+                .collect(),
+            next_page_token: next,
+        }))
+    }
+
+    async fn list_members(&self, req: Request<pb::ListMembersRequest>) -> Result<Response<pb::ListMembersResponse>, Status> {
+        let r = req.into_inner();
+        let after = decode_token::<2>(&r.page_token).map_err(invalid)?;
+        let rows = self.app.list_members(&r.account_id, &after, r.page_size).await.map_err(status)?;
+        let size = crate::app::service::page(r.page_size).map_err(status)? as usize;
+        let next = match rows.last() {
+            Some(l) if rows.len() == size => encode_token(&[&l.account, &l.agent]),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListMembersResponse {
+            members: rows.into_iter().map(|m| pb::Member { account_id: m.account, agent_id: m.agent, role_id: m.role }).collect(),
+            next_page_token: next,
+        }))
+    }
+
+    async fn list_rules(&self, req: Request<pb::ListRulesRequest>) -> Result<Response<pb::ListRulesResponse>, Status> {
+        let r = req.into_inner();
+        let after = decode_token::<5>(&r.page_token).map_err(invalid)?;
+        let rows = self.app.list_rules(&r.policy_id, &r.assignee, &after, r.page_size).await.map_err(status)?;
+        let size = crate::app::service::page(r.page_size).map_err(status)? as usize;
+        let next = match rows.last() {
+            Some(l) if rows.len() == size => encode_token(&[&l.policy, &l.kind, &l.assignee, &l.action, &l.target]),
+            _ => String::new(),
+        };
+        let rules = rows
+            .into_iter()
+            .map(|x| pb::Rule {
+                rule: Some(pb::RuleRef {
+                    kind: if x.kind == "prohibition" { pb::RuleKind::Prohibition } else { pb::RuleKind::Permission } as i32,
+                    policy_id: x.policy,
+                    assignee: x.assignee,
+                    action: x.action,
+                    target: x.target,
+                }),
+                policy_active: x.policy_active,
+            })
+            .collect();
+        Ok(Response::new(pb::ListRulesResponse { rules, next_page_token: next }))
+    }
+
+    async fn list_audit_log(&self, req: Request<pb::ListAuditLogRequest>) -> Result<Response<pb::ListAuditLogResponse>, Status> {
+        let r = req.into_inner();
+        let after = decode_token::<1>(&r.page_token).map_err(invalid)?;
+        let after: i64 = if after[0].is_empty() {
+            0
+        } else {
+            after[0].parse().map_err(|_| invalid(DomainError::new("page_token", "is not a token this server returned")))?
+        };
+        let rows = self.app.list_audit(after, r.page_size).await.map_err(status)?;
+        let size = crate::app::service::page(r.page_size).map_err(status)? as usize;
+        let next = match rows.last() {
+            Some(l) if rows.len() == size => encode_token(&[&l.id.to_string()]),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListAuditLogResponse {
+            entries: rows
+                .into_iter()
+                .map(|a| pb::AuditEntry {
+                    id: a.id as u64,
+                    time: Some(convert::timestamp(&a.at)),
+                    actor: a.actor,
+                    action: a.action,
+                    correlation_id: a.correlation_id,
+                    event_ids: a.event_ids,
+                    revision: a.revision,
+                })
+                .collect(),
+            next_page_token: next,
+        }))
+    }
+}

@@ -1,0 +1,113 @@
+//! Protobuf ↔ domain conversions, done once at the edge.
+
+use crate::domain::event::Triple;
+use crate::domain::{Decision, DomainError, NewEvent, Reason, Rule, RuleKind, StoredEvent};
+use crate::grpc::pb;
+use chrono::{DateTime, Utc};
+
+pub fn reason(r: Reason) -> pb::Reason {
+    match r {
+        Reason::Permitted => pb::Reason::Permitted,
+        Reason::Prohibited => pb::Reason::Prohibited,
+        Reason::NotPermitted => pb::Reason::NotPermitted,
+        Reason::AgentInactive => pb::Reason::AgentInactive,
+        Reason::AccountInactive => pb::Reason::AccountInactive,
+        Reason::NotAMember => pb::Reason::NotAMember,
+    }
+}
+
+pub fn rule(r: &Rule) -> pb::RuleRef {
+    pb::RuleRef {
+        policy_id: r.policy.to_string(),
+        kind: match r.kind {
+            RuleKind::Permission => pb::RuleKind::Permission,
+            RuleKind::Prohibition => pb::RuleKind::Prohibition,
+        } as i32,
+        assignee: r.assignee.to_string(),
+        action: r.action.to_string(),
+        target: r.target.as_str().to_string(),
+    }
+}
+
+pub fn decision(d: &Decision) -> pb::Decision {
+    pb::Decision {
+        allowed: d.allowed,
+        reason: reason(d.reason) as i32,
+        revision: d.revision,
+        deciding_rule: d.deciding_rule.as_ref().map(rule),
+        explanation: d.explanation.as_ref().map(|e| pb::Explanation {
+            assignees: e.assignees.iter().map(|a| a.to_string()).collect(),
+            other_rules: e.other_rules.iter().map(rule).collect(),
+        }),
+        action: d.action.to_string(),
+    }
+}
+
+pub fn timestamp(t: &DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+}
+
+fn from_timestamp(field: &str, t: &prost_types::Timestamp) -> Result<DateTime<Utc>, DomainError> {
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(DomainError::new(field, "nanos must be in 0..1e9"));
+    }
+    DateTime::from_timestamp(t.seconds, t.nanos as u32).ok_or_else(|| DomainError::new(field, "is out of range"))
+}
+
+/// A submitted event. `sequence_no` and `position` are the store's and must be unset.
+pub fn new_event(i: usize, e: pb::TripleEvent) -> Result<NewEvent, DomainError> {
+    let at = |err: DomainError| err.within(&format!("events[{i}]"));
+    if e.position != 0 || e.sequence_no != 0 {
+        return Err(at(DomainError::new("position", "sequence_no and position are assigned by the store; leave them unset")));
+    }
+    let timestamp = e.timestamp.as_ref().map(|t| from_timestamp("timestamp", t)).transpose().map_err(at)?;
+    let triple = Triple {
+        event_type: e.event_type,
+        aggregate_id: e.aggregate_id,
+        subject: e.subject,
+        predicate: e.predicate,
+        object: e.object,
+        payload: e.attributes.into_iter().collect(),
+    };
+    NewEvent::parse(&e.id, &triple, timestamp, e.expected_version, e.metadata.into_iter().collect()).map_err(at)
+}
+
+pub fn stored_event(e: &StoredEvent) -> pb::TripleEvent {
+    pb::TripleEvent {
+        id: e.id.clone(),
+        aggregate_id: e.triple.aggregate_id.clone(),
+        event_type: e.triple.event_type.clone(),
+        subject: e.triple.subject.clone(),
+        predicate: e.triple.predicate.clone(),
+        object: e.triple.object.clone(),
+        attributes: e.triple.payload.clone().into_iter().collect(),
+        timestamp: Some(timestamp(&e.timestamp)),
+        expected_version: None,
+        sequence_no: e.sequence_no,
+        metadata: e.metadata.clone().into_iter().collect(),
+        position: e.position,
+    }
+}
+
+/// Opaque page tokens: a keyset cursor of `N` strings.
+pub fn decode_token<const N: usize>(token: &str) -> Result<[String; N], DomainError> {
+    let bad = || DomainError::new("page_token", "is not a token this server returned");
+    if token.is_empty() {
+        return Ok(std::array::from_fn(|_| String::new()));
+    }
+    if token.len() % 2 != 0 || token.len() > 16 * 1024 {
+        return Err(bad());
+    }
+    let bytes: Vec<u8> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let parts: Vec<String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    parts.try_into().map_err(|_| bad())
+}
+
+pub fn encode_token(parts: &[&str]) -> String {
+    let json = serde_json::to_vec(parts).unwrap_or_default();
+    json.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,74 @@
+//! The gRPC transport: generated protobuf types, the three services, conversions between
+//! protobuf and domain values, and the one mapping from errors to `tonic::Status`.
+//!
+//! API boundary: only this module (and the CLI client built on it) knows protobuf.
+//! Requests are converted to domain values once, here, at the edge.
+
+pub mod admin;
+pub mod convert;
+pub mod decision;
+pub mod events;
+
+/// Generated protobuf and gRPC code for package `endocarp.v1`.
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("endocarp.v1");
+    /// Encoded descriptor set, served by gRPC reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/endocarp_descriptor.bin"));
+}
+
+use crate::app::{AppError, CallContext};
+use crate::domain::DomainError;
+use std::time::{Duration, Instant};
+use tonic::{Code, Status};
+
+/// The one place errors become gRPC statuses. A deny is never an error, and no error is
+/// ever an allow: callers treat every non-OK status as deny.
+pub fn status(e: AppError) -> Status {
+    let code = match &e {
+        AppError::Invalid(_) => Code::InvalidArgument,
+        AppError::AlreadyExists(_) => Code::AlreadyExists,
+        AppError::Conflict(_) => Code::Aborted,
+        AppError::ResourceExhausted(_) => Code::ResourceExhausted,
+        AppError::DeadlineExceeded(_) => Code::DeadlineExceeded,
+        AppError::Unavailable(_) => Code::Unavailable,
+        AppError::Internal(_) => Code::Internal,
+    };
+    if code == Code::Internal {
+        tracing::error!(error = %e, "internal error");
+    }
+    Status::new(code, e.to_string())
+}
+
+/// Input errors found while converting a request.
+pub fn invalid(e: DomainError) -> Status {
+    status(AppError::Invalid(e))
+}
+
+/// The deadline the caller set with `grpc-timeout`, if any.
+pub fn deadline<T>(req: &tonic::Request<T>) -> Option<Instant> {
+    let raw = req.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = raw.split_at(raw.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    let d = match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    };
+    Instant::now().checked_add(d)
+}
+
+/// The caller, for the audit log. Until credentials exist every admin call is the local,
+/// unauthenticated operator (the admin port binds loopback only).
+pub fn call_context<T>(req: &tonic::Request<T>, request_id: &str) -> CallContext {
+    let header = |k: &str| req.metadata().get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let correlation_id = header("x-correlation-id")
+        .or_else(|| header("x-request-id"))
+        .filter(|c| !c.is_empty() && c.len() <= 256 && !c.chars().any(char::is_control))
+        .unwrap_or_else(|| if request_id.is_empty() { ulid::Ulid::generate().to_string() } else { request_id.to_string() });
+    CallContext { actor: crate::LOCAL_ACTOR.to_string(), correlation_id }
+}

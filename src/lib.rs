@@ -1,0 +1,31 @@
+//! Endocarp: an authorization-decision gRPC service.
+//!
+//! Other services ask one question many thousands of times a second: *may this agent
+//! perform this action on this target (inside this account)?* Endocarp answers from an
+//! in-memory index of permissions, prohibitions and role assignments that it projects
+//! from **triple events**, the only source of truth.
+//!
+//! Module map (dependencies point down; see `ARCHITECTURE.md`):
+//!
+//! - [`grpc`]: transport. Protobuf types, the decision, event and admin services, the one
+//!   error → status mapping. Only layer that knows protobuf.
+//! - [`cli`]: the `endocarp` command line; a gRPC client of a running server.
+//! - [`app`]: use cases (checks with consistency and staleness, commands, appends) and the
+//!   projector that keeps the index current.
+//! - [`engine`]: pure decisions over an immutable [`engine::Index`] snapshot.
+//! - [`store`]: sqlx event store, read model and audit log. Only layer that knows SQL.
+//! - [`domain`]: identifiers, actions, rules, events; parsed, never merely validated.
+//! - [`startup`] wires everything; [`configuration`] and [`telemetry`] sit beside it.
+
+pub mod app;
+pub mod cli;
+pub mod configuration;
+pub mod domain;
+pub mod engine;
+pub mod grpc;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+
+/// The audit actor while no admin credentials are configured.
+pub const LOCAL_ACTOR: &str = "local-unauthenticated";

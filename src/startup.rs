@@ -1,0 +1,137 @@
+//! Wires the store, the projector, the use cases and the two gRPC servers, and runs them
+//! until the shutdown token fires. Nothing depends on this module.
+
+use crate::app::{App, Projector};
+use crate::configuration::Settings;
+use crate::grpc::admin::AdminApi;
+use crate::grpc::decision::DecisionApi;
+use crate::grpc::events::EventApi;
+use crate::grpc::pb;
+use crate::grpc::pb::authorization_service_server::AuthorizationServiceServer;
+use crate::grpc::pb::event_service_server::EventServiceServer;
+use crate::grpc::pb::policy_admin_service_server::PolicyAdminServiceServer;
+use crate::store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+/// Largest gRPC message accepted (bytes): bounds a batch of 1,000 events.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Runs the service until `shutdown` fires; then stops accepting, drains, and returns.
+pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    settings.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let store = Store::connect(&settings.database_url, true).await?;
+    if settings.migrate {
+        store.migrate().await?;
+    }
+    let started = std::time::Instant::now();
+    let projector = Projector::start(store.clone()).await?;
+    let stats = projector.snapshot().stats();
+    tracing::info!(
+        revision = projector.applied(),
+        rules = stats.rules,
+        global_edges = stats.global_edges,
+        account_edges = stats.account_edges,
+        memberships = stats.memberships,
+        ms = started.elapsed().as_millis() as u64,
+        "index loaded"
+    );
+    let app = Arc::new(App::new(store.clone(), projector.clone(), settings.app_settings()));
+
+    let decision_listener = TcpListener::bind(settings.listen).await?;
+    let admin_listener = TcpListener::bind(settings.admin_listen).await?;
+    let decision_addr = decision_listener.local_addr()?;
+    let admin_addr = admin_listener.local_addr()?;
+    tracing::warn!(
+        %admin_addr,
+        "no admin credentials are configured: the admin API is bound to loopback only and audits changes as {:?}",
+        crate::LOCAL_ACTOR
+    );
+
+    let poller = tokio::spawn(projector.clone().run_poller(settings.poll_interval, shutdown.clone()));
+
+    let (decision_health, decision_health_svc) = tonic_health::server::health_reporter();
+    decision_health.set_serving::<AuthorizationServiceServer<DecisionApi>>().await;
+    let (admin_health, admin_health_svc) = tonic_health::server::health_reporter();
+    admin_health.set_serving::<PolicyAdminServiceServer<AdminApi>>().await;
+    admin_health.set_serving::<EventServiceServer<EventApi>>().await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let decision_svc = AuthorizationServiceServer::new(DecisionApi { app: app.clone() })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let admin_svc = PolicyAdminServiceServer::new(AdminApi { app: app.clone() }).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let event_svc = EventServiceServer::new(EventApi { app: app.clone(), shutdown: shutdown.clone() })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+
+    let decision_server = tonic::transport::Server::builder()
+        .add_service(decision_health_svc)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(decision_svc)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(decision_listener), shutdown.clone().cancelled_owned());
+    let admin_server = tonic::transport::Server::builder()
+        .add_service(admin_health_svc)
+        .add_service(admin_svc)
+        .add_service(event_svc)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(admin_listener), shutdown.clone().cancelled_owned());
+
+    announce(decision_addr, admin_addr);
+    tracing::info!(%decision_addr, %admin_addr, engine = ?settings.engine, "serving");
+    let (a, b) = tokio::join!(decision_server, admin_server);
+    shutdown.cancel();
+    let _ = poller.await;
+    store.close().await;
+    a?;
+    b?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// One line on stdout with the bound addresses (scripts and tests read it when they ask
+/// for port 0).
+fn announce(decision: SocketAddr, admin: SocketAddr) {
+    println!("endocarp serving decisions on {decision} and admin on {admin}");
+}
+
+/// A token that fires on SIGINT or SIGTERM.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    t.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        tracing::info!("shutting down");
+        t.cancel();
+    });
+    token
+}

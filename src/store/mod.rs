@@ -1,0 +1,114 @@
+//! Storage: the event log, the read model and the audit log, on SQLite through sqlx.
+//!
+//! Architecture invariant: only this module knows SQL. Appends are serialised (one writer
+//! connection, `BEGIN IMMEDIATE`), each event's position is the previous maximum plus one
+//! taken inside that lock, and the events, the read-model rows and the audit row commit
+//! together or not at all. So positions have no gaps, commit in order, and the read model
+//! always equals the log up to its head.
+
+mod sqlite;
+
+pub use sqlite::Store;
+
+use crate::domain::DomainError;
+use chrono::{DateTime, Utc};
+
+/// Who made an admin change and why, written with its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// The credential's name; never a field the caller writes.
+    pub actor: String,
+    /// The RPC or command, e.g. `GrantPermission`.
+    pub action: String,
+    pub correlation_id: String,
+}
+
+/// One row of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub correlation_id: String,
+    pub event_ids: Vec<String>,
+    pub revision: u64,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// The revision at which the whole batch is stored (for a batch of duplicates only,
+    /// the highest position at which they were stored before).
+    pub revision: u64,
+    /// The id of every event, in batch order (generated ones included).
+    pub ids: Vec<String>,
+    /// How many events were new (the rest were de-duplicated).
+    pub appended: usize,
+}
+
+/// A global or account edge as listed by the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeRow {
+    /// Empty for a global edge.
+    pub account: String,
+    pub node: String,
+    pub role: String,
+    pub source: String,
+}
+
+/// A membership as listed by the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub account: String,
+    pub agent: String,
+    pub role: String,
+}
+
+/// A rule as listed by the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRow {
+    pub policy: String,
+    pub kind: String,
+    pub assignee: String,
+    pub action: String,
+    pub target: String,
+    pub policy_active: bool,
+}
+
+/// Storage failures, typed until the gRPC edge maps them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("event id {id:?} is already stored with different content")]
+    AlreadyExists { id: String },
+    #[error("events[{index}]: expected version {expected} of aggregate {aggregate:?}, but it is at {actual}")]
+    VersionConflict { index: usize, aggregate: String, expected: i64, actual: i64 },
+    #[error("{0}")]
+    Invalid(#[from] DomainError),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data cannot be read: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.message().contains("append-only") => {
+                StoreError::Corrupt(db.message().to_string())
+            }
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            // Busy or locked databases, I/O, closed or exhausted pools: the storage is not
+            // usable right now; the caller may retry.
+            _ => StoreError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Unavailable(format!("migration failed: {e}"))
+    }
+}

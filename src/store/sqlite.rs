@@ -1,0 +1,503 @@
+//! SQLite backend: one writer connection with `BEGIN IMMEDIATE`, a small reader pool, WAL.
+
+use super::{AppendOutcome, AuditEntry, AuditRecord, EdgeRow, MemberRow, RuleRow, StoreError};
+use crate::domain::event::Triple;
+use crate::domain::{Change, EdgeSource, EntityKind, Id, NewEvent, Rule, RuleKind, StoredEvent, Target};
+use crate::domain::{Action, DomainError};
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, Transaction};
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a write waits for a lock held by another process before UNAVAILABLE.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The event store and read model. Cheap to clone (pools are shared).
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// Exactly one connection: appends are serialised here, before SQLite's own lock.
+    writer: SqlitePool,
+    /// Reads (tailing, lists, consistency head reads) never queue behind a write.
+    reader: SqlitePool,
+    url: String,
+}
+
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
+}
+
+fn json_map(s: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("stored JSON {s:?}: {e}")))
+}
+
+impl Store {
+    /// Opens (and with `create`, creates) the database at a `sqlite://` URL. Does not migrate.
+    pub async fn connect(url: &str, create: bool) -> Result<Store, StoreError> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Invalid(DomainError::new("database_url", e.to_string())))?
+            .create_if_missing(create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(opts.create_if_missing(false).read_only(true))
+            .await?;
+        Ok(Store { writer, reader, url: url.to_string() })
+    }
+
+    /// Applies the migrations under `migrations/sqlite` (idempotent).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.writer).await?;
+        Ok(())
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Closes both pools.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    /// The log's head: the highest stored position (0 when empty).
+    pub async fn head(&self) -> Result<u64, StoreError> {
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(head as u64)
+    }
+
+    /// Appends a batch atomically (DESIGN §2): de-duplication first, then each event's
+    /// expected version, then gap-free positions; read model and audit in the same
+    /// transaction.
+    pub async fn append(&self, events: Vec<NewEvent>, audit: Option<&AuditRecord>) -> Result<AppendOutcome, StoreError> {
+        let ids: Vec<String> = events
+            .iter()
+            .map(|e| e.id.clone().unwrap_or_else(|| ulid::Ulid::generate().to_string()))
+            .collect();
+        let contents: Vec<String> = events.iter().map(|e| e.triple.content()).collect();
+
+        // Within the batch: the same id twice must be the same content.
+        let mut first: HashMap<&str, usize> = HashMap::new();
+        let mut skip = vec![false; events.len()];
+        for (i, id) in ids.iter().enumerate() {
+            match first.get(id.as_str()) {
+                Some(&j) if contents[j] == contents[i] => skip[i] = true,
+                Some(_) => return Err(StoreError::AlreadyExists { id: id.clone() }),
+                None => {
+                    first.insert(id, i);
+                }
+            }
+        }
+
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut stored_max = 0u64;
+        for (i, id) in ids.iter().enumerate() {
+            if skip[i] {
+                continue;
+            }
+            let row = sqlx::query("SELECT content, position FROM events WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = row {
+                let content: String = row.try_get("content")?;
+                if content != contents[i] {
+                    return Err(StoreError::AlreadyExists { id: id.clone() });
+                }
+                let position: i64 = row.try_get("position")?;
+                stored_max = stored_max.max(position as u64);
+                skip[i] = true;
+            }
+        }
+
+        let mut versions: HashMap<String, i64> = HashMap::new();
+        let mut head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await?;
+        let now = Utc::now();
+        let mut appended = 0;
+        for (i, event) in events.iter().enumerate() {
+            if skip[i] {
+                continue;
+            }
+            let aggregate = &event.triple.aggregate_id;
+            let current = match versions.get(aggregate) {
+                Some(v) => *v,
+                None => {
+                    sqlx::query_scalar("SELECT COALESCE(MAX(sequence_no), 0) FROM events WHERE aggregate_id = $1")
+                        .bind(aggregate)
+                        .fetch_one(&mut *tx)
+                        .await?
+                }
+            };
+            if let Some(expected) = event.expected_version {
+                if expected != current {
+                    return Err(StoreError::VersionConflict {
+                        index: i,
+                        aggregate: aggregate.clone(),
+                        expected,
+                        actual: current,
+                    });
+                }
+            }
+            let seq = current + 1;
+            versions.insert(aggregate.clone(), seq);
+            head += 1;
+            let t = &event.triple;
+            sqlx::query(
+                "INSERT INTO events (position, id, aggregate_id, sequence_no, event_type, subject, predicate, object, payload, timestamp, metadata, content) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(head)
+            .bind(&ids[i])
+            .bind(aggregate)
+            .bind(seq)
+            .bind(&t.event_type)
+            .bind(&t.subject)
+            .bind(&t.predicate)
+            .bind(&t.object)
+            .bind(serde_json::to_string(&t.payload).unwrap_or_default())
+            .bind(ts(&event.timestamp.unwrap_or(now)))
+            .bind(serde_json::to_string(&event.metadata).unwrap_or_default())
+            .bind(&contents[i])
+            .execute(&mut *tx)
+            .await?;
+            apply_change(&mut tx, &event.change).await?;
+            appended += 1;
+        }
+        let revision = if appended > 0 { head as u64 } else { stored_max };
+        if appended > 0 {
+            if let Some(audit) = audit {
+                sqlx::query(
+                    "INSERT INTO audit (at, actor, action, correlation_id, event_ids, revision) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(ts(&now))
+                .bind(&audit.actor)
+                .bind(&audit.action)
+                .bind(&audit.correlation_id)
+                .bind(serde_json::to_string(&ids).unwrap_or_default())
+                .bind(revision as i64)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(AppendOutcome { revision, ids, appended })
+    }
+
+    /// Events with a position greater than `after`, at most `limit`, optionally of one
+    /// aggregate.
+    pub async fn read_events(&self, after: u64, limit: u32, aggregate: Option<&str>) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT position, id, aggregate_id, sequence_no, event_type, subject, predicate, object, payload, timestamp, metadata \
+             FROM events WHERE position > $1 AND ($2 = '' OR aggregate_id = $2) ORDER BY position LIMIT $3",
+        )
+        .bind(after as i64)
+        .bind(aggregate.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredEvent {
+                    position: row.try_get::<i64, _>("position")? as u64,
+                    id: row.try_get("id")?,
+                    sequence_no: row.try_get("sequence_no")?,
+                    triple: Triple {
+                        event_type: row.try_get("event_type")?,
+                        aggregate_id: row.try_get("aggregate_id")?,
+                        subject: row.try_get("subject")?,
+                        predicate: row.try_get("predicate")?,
+                        object: row.try_get("object")?,
+                        payload: json_map(&row.try_get::<String, _>("payload")?)?,
+                    },
+                    timestamp: parse_ts(&row.try_get::<String, _>("timestamp")?)?,
+                    metadata: json_map(&row.try_get::<String, _>("metadata")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Reads the whole read model in one snapshot: its revision and every fact as a change.
+    /// Start-up applies these instead of replaying the log.
+    pub async fn load_read_model(&self, mut sink: impl FnMut(Change)) -> Result<u64, StoreError> {
+        let mut tx = self.reader.begin().await?;
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await?;
+        for row in sqlx::query("SELECT id FROM roles").fetch_all(&mut *tx).await? {
+            sink(Change::MarkRole { role: Id::from_trusted(row.try_get("id")?) });
+        }
+        for row in sqlx::query("SELECT account, node, role, source FROM role_edges").fetch_all(&mut *tx).await? {
+            let account: String = row.try_get("account")?;
+            let node = Id::from_trusted(row.try_get("node")?);
+            let role = Id::from_trusted(row.try_get("role")?);
+            let source: String = row.try_get("source")?;
+            if account.is_empty() {
+                let source = EdgeSource::parse_stored(&source)
+                    .ok_or_else(|| StoreError::Corrupt(format!("edge source {source:?}")))?;
+                sink(Change::GlobalEdge { source, node, role, on: true });
+            } else {
+                sink(Change::AccountEdge { account: Id::from_trusted(&account), node, role, on: true });
+            }
+        }
+        for row in sqlx::query("SELECT account, agent, role FROM memberships").fetch_all(&mut *tx).await? {
+            sink(Change::MemberSet {
+                account: Id::from_trusted(row.try_get("account")?),
+                agent: Id::from_trusted(row.try_get("agent")?),
+                role: Id::from_trusted(row.try_get("role")?),
+            });
+        }
+        for row in sqlx::query("SELECT policy, kind, assignee, action, target FROM rules").fetch_all(&mut *tx).await? {
+            let kind: String = row.try_get("kind")?;
+            let kind = RuleKind::parse_stored(&kind).ok_or_else(|| StoreError::Corrupt(format!("rule kind {kind:?}")))?;
+            sink(Change::Rule {
+                rule: Rule {
+                    policy: Id::from_trusted(row.try_get("policy")?),
+                    kind,
+                    assignee: Id::from_trusted(row.try_get("assignee")?),
+                    action: Action::from_trusted(row.try_get("action")?),
+                    target: Target::from_trusted(row.try_get("target")?),
+                },
+                on: true,
+            });
+        }
+        for row in sqlx::query("SELECT kind, id, active FROM statuses").fetch_all(&mut *tx).await? {
+            let kind: String = row.try_get("kind")?;
+            let kind = EntityKind::parse_stored(&kind).ok_or_else(|| StoreError::Corrupt(format!("status kind {kind:?}")))?;
+            sink(Change::Status { kind, id: Id::from_trusted(row.try_get("id")?), active: row.try_get::<i64, _>("active")? != 0 });
+        }
+        tx.commit().await?;
+        Ok(head as u64)
+    }
+
+    /// Role edges in key order after `after` (account, node, role, source).
+    pub async fn list_edges(
+        &self,
+        node: &str,
+        account: &str,
+        global_only: bool,
+        after: &[String; 4],
+        limit: u32,
+    ) -> Result<Vec<EdgeRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT account, node, role, source FROM role_edges \
+             WHERE ($1 = '' OR node = $1) AND ($2 = '' OR account = $2) AND ($3 = 0 OR account = '') \
+             AND (account, node, role, source) > ($4, $5, $6, $7) \
+             ORDER BY account, node, role, source LIMIT $8",
+        )
+        .bind(node)
+        .bind(account)
+        .bind(global_only as i64)
+        .bind(&after[0])
+        .bind(&after[1])
+        .bind(&after[2])
+        .bind(&after[3])
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EdgeRow {
+                    account: r.try_get("account")?,
+                    node: r.try_get("node")?,
+                    role: r.try_get("role")?,
+                    source: r.try_get("source")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Memberships in key order after `after` (account, agent).
+    pub async fn list_members(&self, account: &str, after: &[String; 2], limit: u32) -> Result<Vec<MemberRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT account, agent, role FROM memberships WHERE ($1 = '' OR account = $1) \
+             AND (account, agent) > ($2, $3) ORDER BY account, agent LIMIT $4",
+        )
+        .bind(account)
+        .bind(&after[0])
+        .bind(&after[1])
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(MemberRow { account: r.try_get("account")?, agent: r.try_get("agent")?, role: r.try_get("role")? }))
+            .collect()
+    }
+
+    /// Rules in key order after `after` (policy, kind, assignee, action, target).
+    pub async fn list_rules(&self, policy: &str, assignee: &str, after: &[String; 5], limit: u32) -> Result<Vec<RuleRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.policy, r.kind, r.assignee, r.action, r.target, COALESCE(s.active, 1) AS active \
+             FROM rules r LEFT JOIN statuses s ON s.kind = 'policy' AND s.id = r.policy \
+             WHERE ($1 = '' OR r.policy = $1) AND ($2 = '' OR r.assignee = $2) \
+             AND (r.policy, r.kind, r.assignee, r.action, r.target) > ($3, $4, $5, $6, $7) \
+             ORDER BY r.policy, r.kind, r.assignee, r.action, r.target LIMIT $8",
+        )
+        .bind(policy)
+        .bind(assignee)
+        .bind(&after[0])
+        .bind(&after[1])
+        .bind(&after[2])
+        .bind(&after[3])
+        .bind(&after[4])
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RuleRow {
+                    policy: r.try_get("policy")?,
+                    kind: r.try_get("kind")?,
+                    assignee: r.try_get("assignee")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    policy_active: r.try_get::<i64, _>("active")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    /// Audit entries in id order after `after`.
+    pub async fn list_audit(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, correlation_id, event_ids, revision FROM audit WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let ids: String = r.try_get("event_ids")?;
+                Ok(AuditEntry {
+                    id: r.try_get("id")?,
+                    at: parse_ts(&r.try_get::<String, _>("at")?)?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    correlation_id: r.try_get("correlation_id")?,
+                    event_ids: serde_json::from_str(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    revision: r.try_get::<i64, _>("revision")? as u64,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Applies one change to the read-model tables, inside the append's transaction.
+async fn apply_change(tx: &mut Transaction<'static, Sqlite>, change: &Change) -> Result<(), StoreError> {
+    for role in change.roles_marked() {
+        sqlx::query("INSERT INTO roles (id) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(role.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    match change {
+        Change::GlobalEdge { source, node, role, on } => {
+            edge(tx, "", node, role, source.as_str(), *on).await?;
+        }
+        Change::AccountEdge { account, node, role, on } => {
+            edge(tx, account.as_str(), node, role, "account", *on).await?;
+        }
+        Change::MemberSet { account, agent, role } => {
+            sqlx::query(
+                "INSERT INTO memberships (account, agent, role) VALUES ($1, $2, $3) \
+                 ON CONFLICT (account, agent) DO UPDATE SET role = excluded.role",
+            )
+            .bind(account.as_str())
+            .bind(agent.as_str())
+            .bind(role.as_str())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Change::MemberRemoved { account, agent } => {
+            sqlx::query("DELETE FROM memberships WHERE account = $1 AND agent = $2")
+                .bind(account.as_str())
+                .bind(agent.as_str())
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("DELETE FROM role_edges WHERE account = $1 AND node = $2")
+                .bind(account.as_str())
+                .bind(agent.as_str())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Change::Rule { rule, on } => {
+            let sql = if *on {
+                "INSERT INTO rules (policy, kind, assignee, action, target) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+            } else {
+                "DELETE FROM rules WHERE policy = $1 AND kind = $2 AND assignee = $3 AND action = $4 AND target = $5"
+            };
+            sqlx::query(sql)
+                .bind(rule.policy.as_str())
+                .bind(rule.kind.as_str())
+                .bind(rule.assignee.as_str())
+                .bind(rule.action.as_str())
+                .bind(rule.target.as_str())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Change::PolicyCreated { policy } => {
+            sqlx::query("INSERT INTO statuses (kind, id, active) VALUES ('policy', $1, 1) ON CONFLICT DO NOTHING")
+                .bind(policy.as_str())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Change::Status { kind, id, active } => {
+            sqlx::query(
+                "INSERT INTO statuses (kind, id, active) VALUES ($1, $2, $3) \
+                 ON CONFLICT (kind, id) DO UPDATE SET active = excluded.active",
+            )
+            .bind(kind.as_str())
+            .bind(id.as_str())
+            .bind(*active as i64)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Change::MarkRole { .. } | Change::Ignored { .. } => {}
+    }
+    Ok(())
+}
+
+async fn edge(
+    tx: &mut Transaction<'static, Sqlite>,
+    account: &str,
+    node: &Id,
+    role: &Id,
+    source: &str,
+    on: bool,
+) -> Result<(), StoreError> {
+    let sql = if on {
+        "INSERT INTO role_edges (account, node, role, source) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+    } else {
+        "DELETE FROM role_edges WHERE account = $1 AND node = $2 AND role = $3 AND source = $4"
+    };
+    sqlx::query(sql)
+        .bind(account)
+        .bind(node.as_str())
+        .bind(role.as_str())
+        .bind(source)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
