@@ -46,7 +46,7 @@ pub struct Check {
 /// Checks that fail rather than decide. Never an allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
-    #[error("agent_id: {0:?} is a role; a role cannot be checked as an agent")]
+    #[error("{0:?} is a role; a role cannot be checked as an agent")]
     AgentIsRole(String),
     #[error("the role closure of {agent:?} exceeds the limit of {limit} nodes")]
     ClosureTooLarge { agent: String, limit: usize },

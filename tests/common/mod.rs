@@ -1,0 +1,254 @@
+//! Shared test helpers: the decision scenarios of `../shared/scenarios/`, and a real
+//! `endocarp serve` process on loopback ports.
+#![allow(dead_code)]
+
+use endocarp::domain::event::Triple;
+use endocarp::grpc::pb;
+use endocarp::grpc::pb::authorization_service_client::AuthorizationServiceClient;
+use endocarp::grpc::pb::event_service_client::EventServiceClient;
+use endocarp::grpc::pb::policy_admin_service_client::PolicyAdminServiceClient;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+/// One decision scenario.
+#[derive(Debug, Deserialize)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub events: Vec<BTreeMap<String, String>>,
+    pub checks: Vec<CheckCase>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CheckCase {
+    pub agent: String,
+    #[serde(default)]
+    pub account: Option<String>,
+    pub action: String,
+    pub target: String,
+    pub allowed: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The folder with the shared scenarios (beside the checkout).
+pub fn shared_dir() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for candidate in [here.join("../shared"), here.join("shared")] {
+        if candidate.join("scenarios").is_dir() {
+            return candidate;
+        }
+    }
+    panic!("the shared scenarios folder (../shared/scenarios) is missing beside the checkout");
+}
+
+/// Every scenario of every file, with the file name.
+pub fn scenarios() -> Vec<(String, Scenario)> {
+    let dir = shared_dir().join("scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("scenarios folder")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("scenario file");
+        let list: Vec<Scenario> = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        for s in list {
+            out.push((name.clone(), s));
+        }
+    }
+    assert!(out.len() >= 20, "expected the shared scenarios, found {}", out.len());
+    out
+}
+
+/// A short-form scenario event as a triple.
+pub fn triple(e: &BTreeMap<String, String>) -> Triple {
+    let mut payload = e.clone();
+    let mut take = |k: &str| payload.remove(k).unwrap_or_default();
+    let event_type = take("type");
+    let aggregate_id = take("aggregate");
+    let subject = take("s");
+    let predicate = take("p");
+    let object = take("o");
+    Triple { event_type, aggregate_id, subject, predicate, object, payload }
+}
+
+pub fn pb_event(t: &Triple) -> pb::TripleEvent {
+    pb::TripleEvent {
+        aggregate_id: t.aggregate_id.clone(),
+        event_type: t.event_type.clone(),
+        subject: t.subject.clone(),
+        predicate: t.predicate.clone(),
+        object: t.object.clone(),
+        attributes: t.payload.clone().into_iter().collect(),
+        ..Default::default()
+    }
+}
+
+pub fn reason_name(r: i32) -> &'static str {
+    match pb::Reason::try_from(r).unwrap_or(pb::Reason::Unspecified) {
+        pb::Reason::Permitted => "PERMITTED",
+        pb::Reason::Prohibited => "PROHIBITED",
+        pb::Reason::NotPermitted => "NOT_PERMITTED",
+        pb::Reason::AgentInactive => "AGENT_INACTIVE",
+        pb::Reason::AccountInactive => "ACCOUNT_INACTIVE",
+        pb::Reason::NotAMember => "NOT_A_MEMBER",
+        pb::Reason::Unspecified => "UNSPECIFIED",
+    }
+}
+
+/// A real `endocarp serve` process on loopback ports chosen by the OS.
+pub struct Server {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub decision_url: String,
+    pub admin_url: String,
+    extra: Vec<String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts a server on a fresh SQLite file.
+    pub fn start(extra: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server {
+            child: None,
+            dir,
+            decision_url: String::new(),
+            admin_url: String::new(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            _tmp: Some(tmp),
+        };
+        s.spawn();
+        s
+    }
+
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}", self.dir.join("endocarp.db").display())
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_endocarp"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(["--database-url", &self.database_url()])
+            .args(&self.extra)
+            .env("RUST_LOG", "warn")
+            .current_dir(&self.dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn endocarp serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let started = Instant::now();
+        let line = loop {
+            match lines.next() {
+                Some(Ok(l)) if l.starts_with("endocarp serving") => break l,
+                Some(Ok(_)) => continue,
+                _ => {
+                    let _ = child.kill();
+                    panic!("endocarp serve exited before serving (after {:?})", started.elapsed());
+                }
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let words: Vec<&str> = line.split_whitespace().collect();
+        self.decision_url = format!("http://{}", words[4]);
+        self.admin_url = format!("http://{}", words[8]);
+        self.child = Some(child);
+    }
+
+    /// SIGKILLs the process (no shutdown, no flush) and starts it again on the same file.
+    pub fn kill_and_restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the exit status success.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else { return false };
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        false
+    }
+
+    pub async fn decisions(&self) -> AuthorizationServiceClient<Channel> {
+        AuthorizationServiceClient::connect(self.decision_url.clone()).await.expect("connect decision API")
+    }
+
+    pub async fn admin(&self) -> PolicyAdminServiceClient<Channel> {
+        PolicyAdminServiceClient::connect(self.admin_url.clone()).await.expect("connect admin API")
+    }
+
+    pub async fn events(&self) -> EventServiceClient<Channel> {
+        EventServiceClient::connect(self.admin_url.clone()).await.expect("connect event API")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Asks a check through gRPC; returns the decision or the status.
+pub async fn grpc_check(
+    c: &mut AuthorizationServiceClient<Channel>,
+    agent: &str,
+    account: Option<&str>,
+    action: &str,
+    target: &str,
+    consistency: Option<pb::Consistency>,
+) -> Result<pb::Decision, tonic::Status> {
+    let d = match account {
+        None => c
+            .is_authorized(pb::IsAuthorizedRequest {
+                agent_id: agent.into(),
+                action: action.into(),
+                target: target.into(),
+                consistency,
+                explain: true,
+            })
+            .await?
+            .into_inner()
+            .decision,
+        Some(acc) => c
+            .is_authorized_in_account(pb::IsAuthorizedInAccountRequest {
+                agent_id: agent.into(),
+                account_id: acc.into(),
+                action: action.into(),
+                target: target.into(),
+                consistency,
+                explain: true,
+            })
+            .await?
+            .into_inner()
+            .decision,
+    };
+    Ok(d.expect("a decision"))
+}
