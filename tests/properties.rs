@@ -1,0 +1,247 @@
+//! Laws of the event store and the projection, checked on random histories:
+//! - applying events one by one gives the same index as loading the read model after a
+//!   restart (and as the projector's tailing);
+//! - appending the same batch twice changes nothing the second time;
+//! - a rejected batch leaves the log, the read model and the revision untouched.
+
+mod common;
+
+use endocarp::app::Projector;
+use endocarp::domain::event::Triple;
+use endocarp::domain::{Action, NewEvent};
+use endocarp::engine::{self, Check, EngineOptions, Index};
+use endocarp::store::{Store, StoreError};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+const AGENTS: &[&str] = &["a1", "a2", "a3"];
+const ROLES: &[&str] = &["r1", "r2", "r3"];
+const ACCOUNTS: &[&str] = &["acc1", "acc2"];
+const POLICIES: &[&str] = &["p1", "p2"];
+const TARGETS: &[&str] = &["t1", "t2", "*"];
+const ACTIONS: &[&str] = &["odrl:read", "odrl:use", "odrl:delete", "odrl:write", "urn:x:approve"];
+
+fn pick(xs: &'static [&'static str]) -> impl Strategy<Value = String> {
+    proptest::sample::select(xs).prop_map(str::to_string)
+}
+
+fn t(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) -> Triple {
+    Triple {
+        event_type: ty.into(),
+        aggregate_id: agg.into(),
+        subject: s.into(),
+        predicate: p.into(),
+        object: o.into(),
+        payload: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    }
+}
+
+/// Any decision-changing catalogue event over a small universe, so histories collide.
+pub fn any_triple() -> impl Strategy<Value = Triple> {
+    let node = prop_oneof![pick(AGENTS), pick(ROLES)];
+    prop_oneof![
+        (pick(AGENTS), pick(ROLES), any::<bool>()).prop_map(|(a, r, on)| if on {
+            t("Agent.RoleAssigned", &a, &a, "org:hasRole", &r, &[])
+        } else {
+            t("Agent.RoleRevoked", &a, &a, "org:hadRole", &r, &[])
+        }),
+        (pick(AGENTS), pick(ROLES), any::<bool>()).prop_map(|(a, g, on)| t(
+            if on { "Agent.GroupMembershipAdded" } else { "Agent.GroupMembershipRemoved" },
+            &a, &a, "foaf:member", &g, &[]
+        )),
+        (pick(ROLES), pick(ROLES), any::<bool>()).prop_map(|(r, q, on)| if on {
+            t("Role.RoleAssigned", &r, &r, "org:hasRole", &q, &[])
+        } else {
+            t("Role.RoleRevoked", &r, &r, "org:hadRole", &q, &[])
+        }),
+        (pick(ACCOUNTS), pick(AGENTS), pick(ROLES), any::<bool>()).prop_map(|(acc, a, r, add)| t(
+            if add { "Account.MemberAdded" } else { "Account.MemberRoleChanged" },
+            &acc, &acc, "org:hasMember", &a, &[("role", &r)]
+        )),
+        (pick(ACCOUNTS), pick(AGENTS)).prop_map(|(acc, a)| t("Account.MemberRemoved", &acc, &acc, "org:hadMember", &a, &[])),
+        (pick(ACCOUNTS), node, pick(ROLES), any::<bool>()).prop_map(|(acc, n, r, on)| if on {
+            t("Account.RoleAssigned", &acc, &n, "org:hasRole", &r, &[("account", &acc)])
+        } else {
+            t("Account.RoleRevoked", &acc, &n, "org:hadRole", &r, &[("account", &acc)])
+        }),
+        (pick(POLICIES), prop_oneof![pick(AGENTS), pick(ROLES)], pick(TARGETS), pick(ACTIONS), 0..4u8).prop_map(
+            |(p, who, target, action, k)| {
+                let (ty, pred) = match k {
+                    0 => ("Policy.PermissionGranted", "odrl:permission"),
+                    1 => ("Policy.PermissionRevoked", "odrl:permission"),
+                    2 => ("Policy.ProhibitionSet", "odrl:prohibition"),
+                    _ => ("Policy.ProhibitionRevoked", "odrl:prohibition"),
+                };
+                t(ty, &p, &who, pred, &target, &[("action", &action)])
+            }
+        ),
+        (pick(POLICIES), 0..3u8).prop_map(|(p, k)| t(
+            ["Policy.Created", "Policy.Activated", "Policy.Deactivated"][k as usize],
+            &p, "", "", "", &[]
+        )),
+        (pick(AGENTS), any::<bool>()).prop_map(|(a, on)| t(if on { "Agent.Activated" } else { "Agent.Deactivated" }, &a, "", "", "", &[])),
+        (pick(ACCOUNTS), any::<bool>())
+            .prop_map(|(a, on)| t(if on { "Account.Activated" } else { "Account.Deactivated" }, &a, "", "", "", &[])),
+    ]
+}
+
+fn event(id: String, triple: &Triple) -> NewEvent {
+    NewEvent::parse(&id, triple, None, None, BTreeMap::new()).expect("generated events are valid")
+}
+
+async fn fresh_store(dir: &tempfile::TempDir) -> Store {
+    let url = format!("sqlite://{}", dir.path().join("p.db").display());
+    let store = Store::connect(&url, true).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+async fn loaded_index(store: &Store) -> Index {
+    let mut index = Index::default();
+    let rev = store.load_read_model(|c| index.apply(&c)).await.expect("load");
+    index.set_revision(rev);
+    index
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    #[test]
+    fn replay_equals_restart(history in proptest::collection::vec(any_triple(), 1..60), batch in 1usize..5) {
+        runtime().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store = fresh_store(&dir).await;
+            // A projector started on the empty log tails every append below.
+            let projector = Projector::start(store.clone()).await.expect("projector");
+            let mut one_by_one = Index::default();
+            let mut n = 0u64;
+            for chunk in history.chunks(batch) {
+                let events: Vec<NewEvent> = chunk.iter().map(|t| event(String::new(), t)).collect();
+                for e in &events {
+                    one_by_one.apply(&e.change);
+                }
+                n += events.len() as u64;
+                let out = store.append(events, None).await.expect("append");
+                assert_eq!(out.revision, n);
+            }
+            one_by_one.set_revision(n);
+            let restarted = loaded_index(&store).await;
+            assert_eq!(&restarted, &one_by_one, "the read model must rebuild the same index");
+            // And the same decisions on every check of the universe.
+            for agent in AGENTS {
+                for account in [None, Some("acc1")] {
+                    for action in ACTIONS {
+                        let check = Check {
+                            agent: endocarp::domain::Id::parse("a", agent).unwrap(),
+                            account: account.map(|a| endocarp::domain::Id::parse("acc", a).unwrap()),
+                            action: Action::parse("action", action).unwrap(),
+                            target: endocarp::domain::Id::parse("t", "t1").unwrap(),
+                            explain: true,
+                        };
+                        let o = EngineOptions::default();
+                        assert_eq!(engine::decide(&restarted, &check, &o), engine::decide(&one_by_one, &check, &o));
+                    }
+                }
+            }
+            // The projector, tailing the log from the start, reaches the same state.
+            assert_eq!(projector.catch_up().await.expect("tail"), n);
+            assert_eq!(&*projector.snapshot(), &one_by_one);
+            store.close().await;
+        });
+    }
+
+    #[test]
+    fn appending_the_same_batch_twice_changes_nothing(history in proptest::collection::vec(any_triple(), 1..20)) {
+        runtime().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store = fresh_store(&dir).await;
+            let batch: Vec<NewEvent> = history.iter().enumerate().map(|(i, t)| event(format!("ev-{i}"), t)).collect();
+            let first = store.append(batch.clone(), None).await.expect("first");
+            let before = loaded_index(&store).await;
+            let log_before = store.read_events(0, 1000, None).await.unwrap();
+            let second = store.append(batch, None).await.expect("second");
+            assert_eq!(second.revision, first.revision);
+            assert_eq!(second.appended, 0);
+            assert_eq!(second.ids, first.ids);
+            assert_eq!(store.head().await.unwrap(), first.revision);
+            assert_eq!(loaded_index(&store).await, before);
+            assert_eq!(store.read_events(0, 1000, None).await.unwrap(), log_before);
+            store.close().await;
+        });
+    }
+
+    #[test]
+    fn a_rejected_batch_leaves_everything_untouched(
+        history in proptest::collection::vec(any_triple(), 1..20),
+        extra in proptest::collection::vec(any_triple(), 0..10),
+        conflict in any::<bool>(),
+    ) {
+        runtime().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store = fresh_store(&dir).await;
+            let batch: Vec<NewEvent> = history.iter().enumerate().map(|(i, t)| event(format!("ev-{i}"), t)).collect();
+            store.append(batch.clone(), None).await.expect("history");
+            let head = store.head().await.unwrap();
+            let index = loaded_index(&store).await;
+            let log = store.read_events(0, 1000, None).await.unwrap();
+
+            // Good events first, then the one that sinks the batch.
+            let mut bad: Vec<NewEvent> = extra.iter().enumerate().map(|(i, t)| event(format!("new-{i}"), t)).collect();
+            let poison = if conflict {
+                let mut e = event("new-conflict".into(), &history[0]);
+                e.expected_version = Some(999);
+                e
+            } else {
+                // Reuses a stored id with different content.
+                let other = t("Agent.RoleAssigned", "zz", "zz", "org:hasRole", "rz", &[]);
+                event("ev-0".into(), &other)
+            };
+            bad.push(poison);
+            let err = store.append(bad, None).await.expect_err("must be rejected");
+            match (conflict, &err) {
+                (true, StoreError::VersionConflict { .. }) | (false, StoreError::AlreadyExists { .. }) => {}
+                _ => panic!("wrong error: {err:?}"),
+            }
+            assert_eq!(store.head().await.unwrap(), head);
+            assert_eq!(loaded_index(&store).await, index);
+            assert_eq!(store.read_events(0, 1000, None).await.unwrap(), log);
+            store.close().await;
+        });
+    }
+}
+
+#[test]
+fn expected_version_counts_earlier_events_of_the_batch() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = fresh_store(&dir).await;
+        let a = t("Agent.RoleAssigned", "a1", "a1", "org:hasRole", "r1", &[]);
+        let b = t("Agent.RoleAssigned", "a1", "a1", "org:hasRole", "r2", &[]);
+        let mut e1 = event(String::new(), &a);
+        e1.expected_version = Some(0);
+        let mut e2 = event(String::new(), &b);
+        e2.expected_version = Some(1);
+        store.append(vec![e1, e2], None).await.expect("running versions");
+        let mut e3 = event(String::new(), &a);
+        e3.expected_version = Some(1);
+        assert!(matches!(store.append(vec![e3], None).await, Err(StoreError::VersionConflict { actual: 2, .. })));
+        // De-duplication runs before the version check: a stored duplicate is skipped.
+        let mut dup = event("fixed".into(), &a);
+        store.append(vec![dup.clone()], None).await.unwrap();
+        dup.expected_version = Some(0);
+        let again = store.append(vec![dup], None).await.expect("duplicate skipped before its version is checked");
+        assert_eq!(again.appended, 0);
+        // The same id twice in one batch with different content.
+        let x = event("twice".into(), &a);
+        let y = event("twice".into(), &b);
+        assert!(matches!(store.append(vec![x, y], None).await, Err(StoreError::AlreadyExists { .. })));
+        let events = store.read_events(0, 100, Some("a1")).await.unwrap();
+        let seqs: Vec<i64> = events.iter().map(|e| e.sequence_no).collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+        store.close().await;
+    });
+}
