@@ -22,7 +22,9 @@ pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Runs the service until `shutdown` fires; then stops accepting, drains, and returns.
 pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    settings.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    settings
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let store = Store::connect(&settings.database_url, true).await?;
     if settings.migrate {
         store.migrate().await?;
@@ -54,7 +56,9 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     let poller = tokio::spawn(projector.clone().run_poller(settings.poll_interval, shutdown.clone()));
 
     let (decision_health, decision_health_svc) = tonic_health::server::health_reporter();
-    decision_health.set_serving::<AuthorizationServiceServer<DecisionApi>>().await;
+    decision_health
+        .set_serving::<AuthorizationServiceServer<DecisionApi>>()
+        .await;
     let (admin_health, admin_health_svc) = tonic_health::server::health_reporter();
     admin_health.set_serving::<PolicyAdminServiceServer<AdminApi>>().await;
     admin_health.set_serving::<EventServiceServer<EventApi>>().await;
@@ -68,23 +72,33 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let decision_svc = AuthorizationServiceServer::new(DecisionApi { app: app.clone() })
-        .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let admin_svc = PolicyAdminServiceServer::new(AdminApi { app: app.clone() }).max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let event_svc = EventServiceServer::new(EventApi { app: app.clone(), shutdown: shutdown.clone() })
-        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let decision_svc =
+        AuthorizationServiceServer::new(DecisionApi { app: app.clone() }).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let admin_svc =
+        PolicyAdminServiceServer::new(AdminApi { app: app.clone() }).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let event_svc = EventServiceServer::new(EventApi {
+        app: app.clone(),
+        shutdown: shutdown.clone(),
+    })
+    .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
     let decision_server = tonic::transport::Server::builder()
         .add_service(decision_health_svc)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(decision_svc)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(decision_listener), shutdown.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(decision_listener),
+            shutdown.clone().cancelled_owned(),
+        );
     let admin_server = tonic::transport::Server::builder()
         .add_service(admin_health_svc)
         .add_service(admin_svc)
         .add_service(event_svc)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(admin_listener), shutdown.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(admin_listener),
+            shutdown.clone().cancelled_owned(),
+        );
 
     announce(decision_addr, admin_addr);
     tracing::info!(%decision_addr, %admin_addr, engine = ?settings.engine, "serving");

@@ -9,7 +9,13 @@ use std::collections::BTreeSet;
 use tonic::Code;
 
 fn rule(policy: &str, assignee: &str, action: &str, target: &str, rid: &str) -> pb::RuleRequest {
-    pb::RuleRequest { policy_id: policy.into(), assignee: assignee.into(), action: action.into(), target: target.into(), request_id: rid.into() }
+    pb::RuleRequest {
+        policy_id: policy.into(),
+        assignee: assignee.into(),
+        action: action.into(),
+        target: target.into(),
+        request_id: rid.into(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,11 +24,22 @@ async fn admin_writes_are_idempotent_visible_paged_and_audited() {
     let mut admin = server.admin().await;
     let mut d = server.decisions().await;
 
-    let first = admin.grant_permission(rule("pol", "editor", "odrl:modify", "doc", "req-1")).await.unwrap().into_inner();
+    let first = admin
+        .grant_permission(rule("pol", "editor", "odrl:modify", "doc", "req-1"))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(first.revision, 1);
-    let retry = admin.grant_permission(rule("pol", "editor", "odrl:modify", "doc", "req-1")).await.unwrap().into_inner();
+    let retry = admin
+        .grant_permission(rule("pol", "editor", "odrl:modify", "doc", "req-1"))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(retry, first, "a retry with the same request_id is the same write");
-    let st = admin.grant_permission(rule("pol", "editor", "odrl:read", "doc", "req-1")).await.unwrap_err();
+    let st = admin
+        .grant_permission(rule("pol", "editor", "odrl:read", "doc", "req-1"))
+        .await
+        .unwrap_err();
     assert_eq!(st.code(), Code::AlreadyExists);
 
     let mut req = tonic::Request::new(pb::RoleAssignmentRequest {
@@ -31,57 +48,200 @@ async fn admin_writes_are_idempotent_visible_paged_and_audited() {
         account_id: String::new(),
         request_id: String::new(),
     });
-    req.metadata_mut().insert("x-correlation-id", "corr-42".parse().unwrap());
+    req.metadata_mut()
+        .insert("x-correlation-id", "corr-42".parse().unwrap());
     let w = admin.assign_role(req).await.unwrap().into_inner();
     // Reply after apply: the very next check sees the write, at that revision.
-    let dec = grpc_check(&mut d, "alice", None, "odrl:modify", "doc", None).await.unwrap();
+    let dec = grpc_check(&mut d, "alice", None, "odrl:modify", "doc", None)
+        .await
+        .unwrap();
     assert!(dec.allowed);
     assert_eq!(dec.revision, w.revision);
     let r = dec.deciding_rule.unwrap();
-    assert_eq!((r.policy_id.as_str(), r.assignee.as_str(), r.action.as_str()), ("pol", "editor", "http://www.w3.org/ns/odrl/2/modify"));
+    assert_eq!(
+        (r.policy_id.as_str(), r.assignee.as_str(), r.action.as_str()),
+        ("pol", "editor", "http://www.w3.org/ns/odrl/2/modify")
+    );
     assert_eq!(dec.explanation.unwrap().assignees, vec!["alice", "editor"]);
 
     // Account scope, membership, role-to-role, groups.
-    admin.add_member(pb::MemberRequest { account_id: "acme".into(), agent_id: "bob".into(), role_id: "viewer".into(), request_id: String::new() }).await.unwrap();
-    admin.assign_role(pb::RoleAssignmentRequest { agent_id: "bob".into(), role_id: "auditor".into(), account_id: "acme".into(), request_id: String::new() }).await.unwrap();
-    admin.assign_role_to_role(pb::RoleToRoleRequest { role_id: "auditor".into(), parent_role_id: "viewer".into(), request_id: String::new() }).await.unwrap();
-    admin.add_group_member(pb::GroupMembershipRequest { agent_id: "carol".into(), group_id: "staff".into(), request_id: String::new() }).await.unwrap();
-    admin.grant_permission(rule("pol", "viewer", "odrl:read", "*", "")).await.unwrap();
-    admin.grant_permission(rule("pol", "staff", "odrl:read", "wiki", "")).await.unwrap();
-    assert!(grpc_check(&mut d, "bob", Some("acme"), "odrl:read", "x", None).await.unwrap().allowed);
-    assert!(!grpc_check(&mut d, "bob", None, "odrl:read", "x", None).await.unwrap().allowed);
-    assert!(grpc_check(&mut d, "carol", None, "odrl:read", "wiki", None).await.unwrap().allowed);
-    admin.remove_group_member(pb::GroupMembershipRequest { agent_id: "carol".into(), group_id: "staff".into(), request_id: String::new() }).await.unwrap();
-    assert!(!grpc_check(&mut d, "carol", None, "odrl:read", "wiki", None).await.unwrap().allowed);
-    admin.remove_member(pb::MemberRequest { account_id: "acme".into(), agent_id: "bob".into(), role_id: String::new(), request_id: String::new() }).await.unwrap();
-    assert!(!grpc_check(&mut d, "bob", Some("acme"), "odrl:read", "x", None).await.unwrap().allowed, "removal ends the membership role and the account edge");
+    admin
+        .add_member(pb::MemberRequest {
+            account_id: "acme".into(),
+            agent_id: "bob".into(),
+            role_id: "viewer".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    admin
+        .assign_role(pb::RoleAssignmentRequest {
+            agent_id: "bob".into(),
+            role_id: "auditor".into(),
+            account_id: "acme".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    admin
+        .assign_role_to_role(pb::RoleToRoleRequest {
+            role_id: "auditor".into(),
+            parent_role_id: "viewer".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    admin
+        .add_group_member(pb::GroupMembershipRequest {
+            agent_id: "carol".into(),
+            group_id: "staff".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    admin
+        .grant_permission(rule("pol", "viewer", "odrl:read", "*", ""))
+        .await
+        .unwrap();
+    admin
+        .grant_permission(rule("pol", "staff", "odrl:read", "wiki", ""))
+        .await
+        .unwrap();
+    assert!(
+        grpc_check(&mut d, "bob", Some("acme"), "odrl:read", "x", None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert!(
+        !grpc_check(&mut d, "bob", None, "odrl:read", "x", None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert!(
+        grpc_check(&mut d, "carol", None, "odrl:read", "wiki", None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    admin
+        .remove_group_member(pb::GroupMembershipRequest {
+            agent_id: "carol".into(),
+            group_id: "staff".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        !grpc_check(&mut d, "carol", None, "odrl:read", "wiki", None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    admin
+        .remove_member(pb::MemberRequest {
+            account_id: "acme".into(),
+            agent_id: "bob".into(),
+            role_id: String::new(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        !grpc_check(&mut d, "bob", Some("acme"), "odrl:read", "x", None)
+            .await
+            .unwrap()
+            .allowed,
+        "removal ends the membership role and the account edge"
+    );
 
     // Statuses.
-    admin.deactivate_agent(pb::StatusRequest { id: "alice".into(), request_id: String::new() }).await.unwrap();
-    let dec = grpc_check(&mut d, "alice", None, "odrl:modify", "doc", None).await.unwrap();
+    admin
+        .deactivate_agent(pb::StatusRequest {
+            id: "alice".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    let dec = grpc_check(&mut d, "alice", None, "odrl:modify", "doc", None)
+        .await
+        .unwrap();
     assert_eq!(common::reason_name(dec.reason), "AGENT_INACTIVE");
-    admin.activate_agent(pb::StatusRequest { id: "alice".into(), request_id: String::new() }).await.unwrap();
-    admin.deactivate_policy(pb::StatusRequest { id: "pol".into(), request_id: String::new() }).await.unwrap();
-    assert!(!grpc_check(&mut d, "alice", None, "odrl:modify", "doc", None).await.unwrap().allowed);
-    admin.activate_policy(pb::StatusRequest { id: "pol".into(), request_id: String::new() }).await.unwrap();
-    assert!(grpc_check(&mut d, "alice", None, "odrl:modify", "doc", None).await.unwrap().allowed);
-    admin.set_prohibition(rule("pol2", "alice", "odrl:use", "doc", "")).await.unwrap();
-    let dec = grpc_check(&mut d, "alice", None, "odrl:modify", "doc", None).await.unwrap();
+    admin
+        .activate_agent(pb::StatusRequest {
+            id: "alice".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    admin
+        .deactivate_policy(pb::StatusRequest {
+            id: "pol".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        !grpc_check(&mut d, "alice", None, "odrl:modify", "doc", None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    admin
+        .activate_policy(pb::StatusRequest {
+            id: "pol".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        grpc_check(&mut d, "alice", None, "odrl:modify", "doc", None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    admin
+        .set_prohibition(rule("pol2", "alice", "odrl:use", "doc", ""))
+        .await
+        .unwrap();
+    let dec = grpc_check(&mut d, "alice", None, "odrl:modify", "doc", None)
+        .await
+        .unwrap();
     assert_eq!(common::reason_name(dec.reason), "PROHIBITED");
-    admin.revoke_prohibition(rule("pol2", "alice", "odrl:use", "doc", "")).await.unwrap();
-    admin.revoke_permission(rule("pol", "editor", "odrl:modify", "doc", "")).await.unwrap();
-    assert!(!grpc_check(&mut d, "alice", None, "odrl:modify", "doc", None).await.unwrap().allowed);
+    admin
+        .revoke_prohibition(rule("pol2", "alice", "odrl:use", "doc", ""))
+        .await
+        .unwrap();
+    admin
+        .revoke_permission(rule("pol", "editor", "odrl:modify", "doc", ""))
+        .await
+        .unwrap();
+    assert!(
+        !grpc_check(&mut d, "alice", None, "odrl:modify", "doc", None)
+            .await
+            .unwrap()
+            .allowed
+    );
 
     // Paged lists: 25 more rules, pages of 10, every rule exactly once.
     for i in 0..25 {
-        admin.grant_permission(rule("bulk", &format!("user-{i:02}"), "odrl:read", "doc", "")).await.unwrap();
+        admin
+            .grant_permission(rule("bulk", &format!("user-{i:02}"), "odrl:read", "doc", ""))
+            .await
+            .unwrap();
     }
     let mut seen = BTreeSet::new();
     let mut token = String::new();
     let mut pages = 0;
     loop {
         let page = admin
-            .list_rules(pb::ListRulesRequest { policy_id: "bulk".into(), assignee: String::new(), page_size: 10, page_token: token })
+            .list_rules(pb::ListRulesRequest {
+                policy_id: "bulk".into(),
+                assignee: String::new(),
+                page_size: 10,
+                page_token: token,
+            })
             .await
             .unwrap()
             .into_inner();
@@ -96,9 +256,16 @@ async fn admin_writes_are_idempotent_visible_paged_and_audited() {
     }
     assert_eq!(seen.len(), 25);
     assert_eq!(pages, 3);
-    let roles = admin.list_role_assignments(pb::ListRoleAssignmentsRequest::default()).await.unwrap().into_inner();
-    let got: Vec<(String, String, String, String)> =
-        roles.assignments.into_iter().map(|a| (a.account_id, a.node_id, a.role_id, a.source)).collect();
+    let roles = admin
+        .list_role_assignments(pb::ListRoleAssignmentsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let got: Vec<(String, String, String, String)> = roles
+        .assignments
+        .into_iter()
+        .map(|a| (a.account_id, a.node_id, a.role_id, a.source))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -106,24 +273,64 @@ async fn admin_writes_are_idempotent_visible_paged_and_audited() {
             (String::new(), "auditor".into(), "viewer".into(), "role-to-role".into()),
         ]
     );
-    assert!(admin.list_members(pb::ListMembersRequest::default()).await.unwrap().into_inner().members.is_empty());
-    admin.deactivate_policy(pb::StatusRequest { id: "bulk".into(), request_id: String::new() }).await.unwrap();
-    let listed = admin.list_rules(pb::ListRulesRequest { policy_id: "bulk".into(), page_size: 1, ..Default::default() }).await.unwrap().into_inner();
+    assert!(
+        admin
+            .list_members(pb::ListMembersRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .members
+            .is_empty()
+    );
+    admin
+        .deactivate_policy(pb::StatusRequest {
+            id: "bulk".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    let listed = admin
+        .list_rules(pb::ListRulesRequest {
+            policy_id: "bulk".into(),
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(!listed.rules[0].policy_active);
 
     // The audit log: one entry per change, the actor is the server's, not the caller's.
     let mut entries = Vec::new();
     let mut token = String::new();
     loop {
-        let page = admin.list_audit_log(pb::ListAuditLogRequest { page_size: 7, page_token: token }).await.unwrap().into_inner();
+        let page = admin
+            .list_audit_log(pb::ListAuditLogRequest {
+                page_size: 7,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
         entries.extend(page.entries);
         if page.next_page_token.is_empty() {
             break;
         }
         token = page.next_page_token;
     }
-    let head = server.events().await.read_events(pb::ReadEventsRequest::default()).await.unwrap().into_inner().head_revision;
-    assert_eq!(entries.len() as u64, head, "every change audited once (the retry appended nothing)");
+    let head = server
+        .events()
+        .await
+        .read_events(pb::ReadEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .head_revision;
+    assert_eq!(
+        entries.len() as u64,
+        head,
+        "every change audited once (the retry appended nothing)"
+    );
     assert!(entries.iter().all(|e| e.actor == "local-unauthenticated"));
     assert_eq!(entries[0].action, "GrantPermission");
     assert_eq!(entries[0].correlation_id, "req-1");
@@ -133,42 +340,72 @@ async fn admin_writes_are_idempotent_visible_paged_and_audited() {
 }
 
 async fn channel(url: &str) -> tonic::transport::Channel {
-    tonic::transport::Channel::from_shared(url.to_string()).unwrap().connect().await.unwrap()
+    tonic::transport::Channel::from_shared(url.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_reflection_are_served() {
+    use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
-    use tonic_health::pb::HealthCheckRequest;
     let server = Server::start(&[]);
     for (url, services) in [
         (&server.decision_url, vec!["", "endocarp.v1.AuthorizationService"]),
-        (&server.admin_url, vec!["", "endocarp.v1.PolicyAdminService", "endocarp.v1.EventService"]),
+        (
+            &server.admin_url,
+            vec!["", "endocarp.v1.PolicyAdminService", "endocarp.v1.EventService"],
+        ),
     ] {
         let mut h = HealthClient::new(channel(url).await);
         for s in services {
-            let r = h.check(HealthCheckRequest { service: s.into() }).await.unwrap().into_inner();
+            let r = h
+                .check(HealthCheckRequest { service: s.into() })
+                .await
+                .unwrap()
+                .into_inner();
             assert_eq!(r.status, ServingStatus::Serving as i32, "{url} {s:?}");
         }
     }
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
     use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
     let mut r = ServerReflectionClient::new(channel(&server.decision_url).await);
-    let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
-    let mut stream = r.server_reflection_info(tokio_stream::iter(vec![req])).await.unwrap().into_inner();
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = r
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
     let msg = stream.message().await.unwrap().unwrap();
-    let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else { panic!("no service list") };
+    let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else {
+        panic!("no service list")
+    };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(names.contains(&"endocarp.v1.AuthorizationService".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"endocarp.v1.AuthorizationService".to_string()),
+        "{names:?}"
+    );
     assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient as V1;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest as M1;
     let mut r1 = V1::new(channel(&server.decision_url).await);
-    let req = tonic_reflection::pb::v1::ServerReflectionRequest { host: String::new(), message_request: Some(M1::ListServices(String::new())) };
-    let mut stream = r1.server_reflection_info(tokio_stream::iter(vec![req])).await.unwrap().into_inner();
+    let req = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(M1::ListServices(String::new())),
+    };
+    let mut stream = r1
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(stream.message().await.unwrap().is_some());
 }
 
@@ -176,15 +413,29 @@ async fn health_and_reflection_are_served() {
 async fn watch_streams_applied_events_in_order() {
     let server = Server::start(&[]);
     let mut admin = server.admin().await;
-    admin.grant_permission(rule("p", "a", "odrl:read", "t", "")).await.unwrap();
+    admin
+        .grant_permission(rule("p", "a", "odrl:read", "t", ""))
+        .await
+        .unwrap();
     let mut events = server.events().await;
-    let mut stream = events.watch_events(pb::WatchEventsRequest { after_revision: 0 }).await.unwrap().into_inner();
+    let mut stream = events
+        .watch_events(pb::WatchEventsRequest { after_revision: 0 })
+        .await
+        .unwrap()
+        .into_inner();
     for i in 0..3 {
-        admin.grant_permission(rule("p", &format!("w{i}"), "odrl:read", "t", "")).await.unwrap();
+        admin
+            .grant_permission(rule("p", &format!("w{i}"), "odrl:read", "t", ""))
+            .await
+            .unwrap();
     }
     let mut got = Vec::new();
     while got.len() < 4 {
-        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message()).await.expect("watch delivers").unwrap().unwrap();
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
+            .await
+            .expect("watch delivers")
+            .unwrap()
+            .unwrap();
         got.extend(msg.events);
     }
     let positions: Vec<u64> = got.iter().map(|e| e.position).collect();
@@ -194,7 +445,15 @@ async fn watch_streams_applied_events_in_order() {
     assert_eq!(got[3].attributes["action"], "http://www.w3.org/ns/odrl/2/read");
     assert_eq!(got[3].sequence_no, 4);
     // Reads page by revision and by aggregate.
-    let page = events.read_events(pb::ReadEventsRequest { after_revision: 1, page_size: 2, aggregate_id: String::new() }).await.unwrap().into_inner();
+    let page = events
+        .read_events(pb::ReadEventsRequest {
+            after_revision: 1,
+            page_size: 2,
+            aggregate_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(page.events.len(), 2);
     assert_eq!(page.next_after_revision, 3);
     assert_eq!(page.head_revision, 4);
@@ -204,7 +463,12 @@ async fn watch_streams_applied_events_in_order() {
 async fn writes_by_another_process_are_picked_up() {
     let server = Server::start(&["--poll-interval", "50ms"]);
     let mut d = server.decisions().await;
-    assert!(!grpc_check(&mut d, "ext", None, "odrl:read", "t", None).await.unwrap().allowed);
+    assert!(
+        !grpc_check(&mut d, "ext", None, "odrl:read", "t", None)
+            .await
+            .unwrap()
+            .allowed
+    );
     // Another process appends straight into the database file.
     let file = server.dir.join("ext.jsonl");
     std::fs::write(
@@ -214,11 +478,19 @@ async fn writes_by_another_process_are_picked_up() {
     )
     .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_endocarp"))
-        .args(["import", file.to_str().unwrap(), "--database-url", &server.database_url()])
+        .args([
+            "import",
+            file.to_str().unwrap(),
+            "--database-url",
+            &server.database_url(),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let full = Some(pb::Consistency { at_least_revision: 0, fully_consistent: true });
+    let full = Some(pb::Consistency {
+        at_least_revision: 0,
+        fully_consistent: true,
+    });
     let dec = grpc_check(&mut d, "ext", None, "odrl:read", "t", full).await.unwrap();
     assert!(dec.allowed, "fully_consistent reads the head and waits for it");
     assert_eq!(dec.revision, 1);

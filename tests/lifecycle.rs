@@ -31,7 +31,12 @@ async fn sigkill_and_restart_keep_every_acknowledged_write() {
     for (i, agent) in AGENTS.iter().enumerate() {
         let role = format!("role-{}", i % 3);
         acknowledged = admin
-            .assign_role(pb::RoleAssignmentRequest { agent_id: agent.to_string(), role_id: role.clone(), account_id: String::new(), request_id: String::new() })
+            .assign_role(pb::RoleAssignmentRequest {
+                agent_id: agent.to_string(),
+                role_id: role.clone(),
+                account_id: String::new(),
+                request_id: String::new(),
+            })
             .await
             .unwrap()
             .into_inner()
@@ -47,29 +52,68 @@ async fn sigkill_and_restart_keep_every_acknowledged_write() {
             .await
             .unwrap();
     }
-    admin.add_member(pb::MemberRequest { account_id: "acc".into(), agent_id: "u0".into(), role_id: "role-2".into(), request_id: String::new() }).await.unwrap();
+    admin
+        .add_member(pb::MemberRequest {
+            account_id: "acc".into(),
+            agent_id: "u0".into(),
+            role_id: "role-2".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
     acknowledged = admin
-        .set_prohibition(pb::RuleRequest { policy_id: "pol".into(), assignee: "u1".into(), action: "odrl:use".into(), target: "doc".into(), request_id: String::new() })
+        .set_prohibition(pb::RuleRequest {
+            policy_id: "pol".into(),
+            assignee: "u1".into(),
+            action: "odrl:use".into(),
+            target: "doc".into(),
+            request_id: String::new(),
+        })
         .await
         .unwrap()
         .into_inner()
         .revision
         .max(acknowledged);
     let before = all_decisions(&server).await;
-    assert!(before.iter().any(|d| d.0) && before.iter().any(|d| !d.0), "a mix of allows and denies");
+    assert!(
+        before.iter().any(|d| d.0) && before.iter().any(|d| !d.0),
+        "a mix of allows and denies"
+    );
 
     for _ in 0..3 {
         server.kill_and_restart();
         let after = all_decisions(&server).await;
         assert_eq!(after, before, "same decisions at the same revision after SIGKILL");
-        let head = server.events().await.read_events(pb::ReadEventsRequest::default()).await.unwrap().into_inner().head_revision;
+        let head = server
+            .events()
+            .await
+            .read_events(pb::ReadEventsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .head_revision;
         assert_eq!(head, acknowledged);
     }
     // Writes continue after the restart with gap-free positions.
     let mut admin = server.admin().await;
-    let next = admin.revoke_role(pb::RoleAssignmentRequest { agent_id: "u0".into(), role_id: "role-0".into(), account_id: String::new(), request_id: String::new() }).await.unwrap();
+    let next = admin
+        .revoke_role(pb::RoleAssignmentRequest {
+            agent_id: "u0".into(),
+            role_id: "role-0".into(),
+            account_id: String::new(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
     assert_eq!(next.into_inner().revision, acknowledged + 1);
-    let audit = admin.list_audit_log(pb::ListAuditLogRequest { page_size: 1000, page_token: String::new() }).await.unwrap().into_inner();
+    let audit = admin
+        .list_audit_log(pb::ListAuditLogRequest {
+            page_size: 1000,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(audit.entries.len() as u64, acknowledged + 1);
 }
 
@@ -92,5 +136,8 @@ fn a_non_loopback_admin_address_is_refused_without_credentials() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("admin_listen"), "{err}");
-    assert!(!dir.path().join("endocarp.db").exists(), "refused before touching the database");
+    assert!(
+        !dir.path().join("endocarp.db").exists(),
+        "refused before touching the database"
+    );
 }

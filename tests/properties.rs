@@ -46,8 +46,16 @@ pub fn any_triple() -> impl Strategy<Value = Triple> {
             t("Agent.RoleRevoked", &a, &a, "org:hadRole", &r, &[])
         }),
         (pick(AGENTS), pick(ROLES), any::<bool>()).prop_map(|(a, g, on)| t(
-            if on { "Agent.GroupMembershipAdded" } else { "Agent.GroupMembershipRemoved" },
-            &a, &a, "foaf:member", &g, &[]
+            if on {
+                "Agent.GroupMembershipAdded"
+            } else {
+                "Agent.GroupMembershipRemoved"
+            },
+            &a,
+            &a,
+            "foaf:member",
+            &g,
+            &[]
         )),
         (pick(ROLES), pick(ROLES), any::<bool>()).prop_map(|(r, q, on)| if on {
             t("Role.RoleAssigned", &r, &r, "org:hasRole", &q, &[])
@@ -55,17 +63,45 @@ pub fn any_triple() -> impl Strategy<Value = Triple> {
             t("Role.RoleRevoked", &r, &r, "org:hadRole", &q, &[])
         }),
         (pick(ACCOUNTS), pick(AGENTS), pick(ROLES), any::<bool>()).prop_map(|(acc, a, r, add)| t(
-            if add { "Account.MemberAdded" } else { "Account.MemberRoleChanged" },
-            &acc, &acc, "org:hasMember", &a, &[("role", &r)]
+            if add {
+                "Account.MemberAdded"
+            } else {
+                "Account.MemberRoleChanged"
+            },
+            &acc,
+            &acc,
+            "org:hasMember",
+            &a,
+            &[("role", &r)]
         )),
-        (pick(ACCOUNTS), pick(AGENTS)).prop_map(|(acc, a)| t("Account.MemberRemoved", &acc, &acc, "org:hadMember", &a, &[])),
+        (pick(ACCOUNTS), pick(AGENTS)).prop_map(|(acc, a)| t(
+            "Account.MemberRemoved",
+            &acc,
+            &acc,
+            "org:hadMember",
+            &a,
+            &[]
+        )),
         (pick(ACCOUNTS), node, pick(ROLES), any::<bool>()).prop_map(|(acc, n, r, on)| if on {
-            t("Account.RoleAssigned", &acc, &n, "org:hasRole", &r, &[("account", &acc)])
+            t(
+                "Account.RoleAssigned",
+                &acc,
+                &n,
+                "org:hasRole",
+                &r,
+                &[("account", &acc)],
+            )
         } else {
             t("Account.RoleRevoked", &acc, &n, "org:hadRole", &r, &[("account", &acc)])
         }),
-        (pick(POLICIES), prop_oneof![pick(AGENTS), pick(ROLES)], pick(TARGETS), pick(ACTIONS), 0..4u8).prop_map(
-            |(p, who, target, action, k)| {
+        (
+            pick(POLICIES),
+            prop_oneof![pick(AGENTS), pick(ROLES)],
+            pick(TARGETS),
+            pick(ACTIONS),
+            0..4u8
+        )
+            .prop_map(|(p, who, target, action, k)| {
                 let (ty, pred) = match k {
                     0 => ("Policy.PermissionGranted", "odrl:permission"),
                     1 => ("Policy.PermissionRevoked", "odrl:permission"),
@@ -73,15 +109,31 @@ pub fn any_triple() -> impl Strategy<Value = Triple> {
                     _ => ("Policy.ProhibitionRevoked", "odrl:prohibition"),
                 };
                 t(ty, &p, &who, pred, &target, &[("action", &action)])
-            }
-        ),
+            }),
         (pick(POLICIES), 0..3u8).prop_map(|(p, k)| t(
             ["Policy.Created", "Policy.Activated", "Policy.Deactivated"][k as usize],
-            &p, "", "", "", &[]
+            &p,
+            "",
+            "",
+            "",
+            &[]
         )),
-        (pick(AGENTS), any::<bool>()).prop_map(|(a, on)| t(if on { "Agent.Activated" } else { "Agent.Deactivated" }, &a, "", "", "", &[])),
-        (pick(ACCOUNTS), any::<bool>())
-            .prop_map(|(a, on)| t(if on { "Account.Activated" } else { "Account.Deactivated" }, &a, "", "", "", &[])),
+        (pick(AGENTS), any::<bool>()).prop_map(|(a, on)| t(
+            if on { "Agent.Activated" } else { "Agent.Deactivated" },
+            &a,
+            "",
+            "",
+            "",
+            &[]
+        )),
+        (pick(ACCOUNTS), any::<bool>()).prop_map(|(a, on)| t(
+            if on { "Account.Activated" } else { "Account.Deactivated" },
+            &a,
+            "",
+            "",
+            "",
+            &[]
+        )),
     ]
 }
 
@@ -104,7 +156,10 @@ async fn loaded_index(store: &Store) -> Index {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 proptest! {
@@ -228,17 +283,26 @@ fn expected_version_counts_earlier_events_of_the_batch() {
         store.append(vec![e1, e2], None).await.expect("running versions");
         let mut e3 = event(String::new(), &a);
         e3.expected_version = Some(1);
-        assert!(matches!(store.append(vec![e3], None).await, Err(StoreError::VersionConflict { actual: 2, .. })));
+        assert!(matches!(
+            store.append(vec![e3], None).await,
+            Err(StoreError::VersionConflict { actual: 2, .. })
+        ));
         // De-duplication runs before the version check: a stored duplicate is skipped.
         let mut dup = event("fixed".into(), &a);
         store.append(vec![dup.clone()], None).await.unwrap();
         dup.expected_version = Some(0);
-        let again = store.append(vec![dup], None).await.expect("duplicate skipped before its version is checked");
+        let again = store
+            .append(vec![dup], None)
+            .await
+            .expect("duplicate skipped before its version is checked");
         assert_eq!(again.appended, 0);
         // The same id twice in one batch with different content.
         let x = event("twice".into(), &a);
         let y = event("twice".into(), &b);
-        assert!(matches!(store.append(vec![x, y], None).await, Err(StoreError::AlreadyExists { .. })));
+        assert!(matches!(
+            store.append(vec![x, y], None).await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
         let events = store.read_events(0, 100, Some("a1")).await.unwrap();
         let seqs: Vec<i64> = events.iter().map(|e| e.sequence_no).collect();
         assert_eq!(seqs, vec![1, 2, 3]);

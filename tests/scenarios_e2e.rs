@@ -18,7 +18,9 @@ async fn every_scenario_passes_end_to_end() {
         for (i, e) in s.events.iter().enumerate() {
             let t = common::triple(e);
             let r = events
-                .append_events(pb::AppendEventsRequest { events: vec![pb_event(&t)] })
+                .append_events(pb::AppendEventsRequest {
+                    events: vec![pb_event(&t)],
+                })
                 .await
                 .unwrap_or_else(|st| panic!("{file} / {}: event {i} refused: {st}", s.name))
                 .into_inner();
@@ -31,18 +33,41 @@ async fn every_scenario_passes_end_to_end() {
             // Alternate the consistency modes; every one must see every write.
             let consistency = match n % 3 {
                 0 => None,
-                1 => Some(pb::Consistency { at_least_revision: revision, fully_consistent: false }),
-                _ => Some(pb::Consistency { at_least_revision: 0, fully_consistent: true }),
+                1 => Some(pb::Consistency {
+                    at_least_revision: revision,
+                    fully_consistent: false,
+                }),
+                _ => Some(pb::Consistency {
+                    at_least_revision: 0,
+                    fully_consistent: true,
+                }),
             };
-            let d = grpc_check(&mut decisions, &c.agent, c.account.as_deref(), &c.action, &c.target, consistency)
-                .await
-                .unwrap_or_else(|st| panic!("{file} / {}: {c:?} failed: {st}", s.name));
+            let d = grpc_check(
+                &mut decisions,
+                &c.agent,
+                c.account.as_deref(),
+                &c.action,
+                &c.target,
+                consistency,
+            )
+            .await
+            .unwrap_or_else(|st| panic!("{file} / {}: {c:?} failed: {st}", s.name));
             let reason_ok = c.reason.as_deref().is_none_or(|r| r == reason_name(d.reason));
             if d.allowed != c.allowed || !reason_ok {
-                failures.push(format!("{file} / {}: {c:?} → allowed={} reason={}", s.name, d.allowed, reason_name(d.reason)));
+                failures.push(format!(
+                    "{file} / {}: {c:?} → allowed={} reason={}",
+                    s.name,
+                    d.allowed,
+                    reason_name(d.reason)
+                ));
             }
             assert_eq!(d.revision, revision, "a write's reply means this replica applied it");
         }
     }
-    assert!(failures.is_empty(), "{} of {checks} checks failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checks} checks failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

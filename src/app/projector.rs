@@ -88,7 +88,8 @@ impl Projector {
             let applied = self.applied();
             let events = self.store.read_events(applied, PAGE, None).await?;
             if events.is_empty() {
-                self.confirmed_nanos.fetch_max(started.as_nanos() as u64, Ordering::AcqRel);
+                self.confirmed_nanos
+                    .fetch_max(started.as_nanos() as u64, Ordering::AcqRel);
                 return Ok(applied);
             }
             let mut next = Index::clone(&self.current.load());
@@ -115,7 +116,8 @@ impl Projector {
             self.current.store(Arc::new(next));
             self.applied.send_replace(expected);
             if events.len() < PAGE as usize {
-                self.confirmed_nanos.fetch_max(started.as_nanos() as u64, Ordering::AcqRel);
+                self.confirmed_nanos
+                    .fetch_max(started.as_nanos() as u64, Ordering::AcqRel);
                 return Ok(expected);
             }
         }

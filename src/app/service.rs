@@ -60,7 +60,11 @@ pub struct App {
 
 impl App {
     pub fn new(store: Store, projector: Arc<Projector>, settings: AppSettings) -> App {
-        App { store, projector, settings }
+        App {
+            store,
+            projector,
+            settings,
+        }
     }
 
     pub fn projector(&self) -> &Arc<Projector> {
@@ -72,7 +76,12 @@ impl App {
     }
 
     /// Decides a check: consistency wait, staleness gate, then the engine on one snapshot.
-    pub async fn check(&self, check: &Check, consistency: Consistency, deadline: Option<Instant>) -> Result<Decision, AppError> {
+    pub async fn check(
+        &self,
+        check: &Check,
+        consistency: Consistency,
+        deadline: Option<Instant>,
+    ) -> Result<Decision, AppError> {
         self.await_consistency(consistency, deadline).await?;
         let age = self.projector.data_age();
         if age > self.settings.max_staleness {
@@ -112,7 +121,12 @@ impl App {
 
     /// Runs an admin command: its events, appended and audited in one transaction, then
     /// applied here before the reply.
-    pub async fn execute(&self, cmd: &Command, request_id: Option<&str>, ctx: &CallContext) -> Result<AppendOutcome, AppError> {
+    pub async fn execute(
+        &self,
+        cmd: &Command,
+        request_id: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<AppendOutcome, AppError> {
         let metadata = correlation(ctx);
         let events = cmd.to_events(request_id, &metadata)?;
         self.write(events, cmd.name(), ctx).await
@@ -124,18 +138,28 @@ impl App {
             return Err(DomainError::new("events", "must not be empty").into());
         }
         if events.len() > MAX_BATCH {
-            return Err(DomainError::new("events", format!("has {} events; the limit is {MAX_BATCH}", events.len())).into());
+            return Err(DomainError::new(
+                "events",
+                format!("has {} events; the limit is {MAX_BATCH}", events.len()),
+            )
+            .into());
         }
         for e in &mut events {
             if !ctx.correlation_id.is_empty() {
-                e.metadata.entry("correlation_id".into()).or_insert_with(|| ctx.correlation_id.clone());
+                e.metadata
+                    .entry("correlation_id".into())
+                    .or_insert_with(|| ctx.correlation_id.clone());
             }
         }
         self.write(events, "AppendEvents", ctx).await
     }
 
     async fn write(&self, events: Vec<NewEvent>, action: &str, ctx: &CallContext) -> Result<AppendOutcome, AppError> {
-        let audit = AuditRecord { actor: ctx.actor.clone(), action: action.to_string(), correlation_id: ctx.correlation_id.clone() };
+        let audit = AuditRecord {
+            actor: ctx.actor.clone(),
+            action: action.to_string(),
+            correlation_id: ctx.correlation_id.clone(),
+        };
         let outcome = self.store.append(events, Some(&audit)).await?;
         let applied = self.projector.catch_up().await.map_err(|e| {
             AppError::Unavailable(format!(
@@ -153,21 +177,47 @@ impl App {
         Ok(outcome)
     }
 
-    pub async fn read_events(&self, after: u64, page_size: u32, aggregate: Option<&str>) -> Result<(Vec<StoredEvent>, u64), AppError> {
+    pub async fn read_events(
+        &self,
+        after: u64,
+        page_size: u32,
+        aggregate: Option<&str>,
+    ) -> Result<(Vec<StoredEvent>, u64), AppError> {
         let head = self.store.head().await?;
         let events = self.store.read_events(after, page(page_size)?, aggregate).await?;
         Ok((events, head))
     }
 
-    pub async fn list_edges(&self, node: &str, account: &str, global_only: bool, after: &[String; 4], size: u32) -> Result<Vec<EdgeRow>, AppError> {
-        Ok(self.store.list_edges(node, account, global_only, after, page(size)?).await?)
+    pub async fn list_edges(
+        &self,
+        node: &str,
+        account: &str,
+        global_only: bool,
+        after: &[String; 4],
+        size: u32,
+    ) -> Result<Vec<EdgeRow>, AppError> {
+        Ok(self
+            .store
+            .list_edges(node, account, global_only, after, page(size)?)
+            .await?)
     }
 
-    pub async fn list_members(&self, account: &str, after: &[String; 2], size: u32) -> Result<Vec<MemberRow>, AppError> {
+    pub async fn list_members(
+        &self,
+        account: &str,
+        after: &[String; 2],
+        size: u32,
+    ) -> Result<Vec<MemberRow>, AppError> {
         Ok(self.store.list_members(account, after, page(size)?).await?)
     }
 
-    pub async fn list_rules(&self, policy: &str, assignee: &str, after: &[String; 5], size: u32) -> Result<Vec<RuleRow>, AppError> {
+    pub async fn list_rules(
+        &self,
+        policy: &str,
+        assignee: &str,
+        after: &[String; 5],
+        size: u32,
+    ) -> Result<Vec<RuleRow>, AppError> {
         Ok(self.store.list_rules(policy, assignee, after, page(size)?).await?)
     }
 

@@ -47,11 +47,16 @@ fn string_map(field: &str, v: Option<&Value>) -> Result<BTreeMap<String, String>
     }
 }
 
-/// Parses one envelope line.
-pub fn parse_line(line: usize, raw: &str) -> Result<Envelope, DomainError> {
+/// Parses one envelope line; `None` for Pericarp's export header (`{"pericarp_export":1}`).
+pub fn parse_line(line: usize, raw: &str) -> Result<Option<Envelope>, DomainError> {
     let at = |e: DomainError| e.within(&format!("line {line}"));
     let v: Value = serde_json::from_str(raw).map_err(|e| at(DomainError::new("json", e.to_string())))?;
-    let obj = v.as_object().ok_or_else(|| at(DomainError::new("json", "each line must be a JSON object")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| at(DomainError::new("json", "each line must be a JSON object")))?;
+    if obj.contains_key("pericarp_export") && !obj.contains_key("event_type") {
+        return Ok(None);
+    }
     let s = |k: &str| obj.get(k).map(text).unwrap_or_default();
     let mut payload = string_map("payload", obj.get("payload")).map_err(at)?;
     let subject = payload.remove("subject").unwrap_or_default();
@@ -69,9 +74,12 @@ pub fn parse_line(line: usize, raw: &str) -> Result<Envelope, DomainError> {
     };
     let sequence_no = match obj.get("sequence_no") {
         None | Some(Value::Null) => None,
-        Some(n) => Some(n.as_i64().ok_or_else(|| at(DomainError::new("sequence_no", "must be an integer")))?),
+        Some(n) => Some(
+            n.as_i64()
+                .ok_or_else(|| at(DomainError::new("sequence_no", "must be an integer")))?,
+        ),
     };
-    Ok(Envelope {
+    Ok(Some(Envelope {
         line,
         id: s("id"),
         triple: Triple {
@@ -85,7 +93,7 @@ pub fn parse_line(line: usize, raw: &str) -> Result<Envelope, DomainError> {
         timestamp,
         sequence_no,
         metadata: string_map("metadata", obj.get("metadata")).map_err(at)?,
-    })
+    }))
 }
 
 /// Parses and checks a whole file; the first problem names its line.
@@ -98,15 +106,18 @@ pub fn parse_file(content: &str) -> Result<ImportFile, DomainError> {
         if raw.trim().is_empty() {
             continue;
         }
-        let env = parse_line(line, raw)?;
+        let Some(env) = parse_line(line, raw)? else { continue };
         if let Some(seq) = env.sequence_no {
-            if let Some(prev) = last_seq.get(&env.triple.aggregate_id) {
-                if seq < *prev {
-                    return Err(DomainError::new(
-                        format!("line {line}.sequence_no"),
-                        format!("{seq} follows {prev} in aggregate {:?}: sequence numbers must not decrease", env.triple.aggregate_id),
-                    ));
-                }
+            if let Some(prev) = last_seq.get(&env.triple.aggregate_id)
+                && seq < *prev
+            {
+                return Err(DomainError::new(
+                    format!("line {line}.sequence_no"),
+                    format!(
+                        "{seq} follows {prev} in aggregate {:?}: sequence numbers must not decrease",
+                        env.triple.aggregate_id
+                    ),
+                ));
             }
             last_seq.insert(env.triple.aggregate_id.clone(), seq);
         }
@@ -124,7 +135,8 @@ mod tests {
 
     #[test]
     fn envelopes_parse_and_sequence_must_not_decrease() {
-        let file = r#"{"id":"e1","aggregate_id":"alice","event_type":"Agent.RoleAssigned","payload":{"subject":"alice","predicate":"org:hasRole","object":"editor","extra":{"n":1}},"timestamp":"2025-01-02T03:04:05.123456789Z","sequence_no":1,"metadata":{"actor":"bob"},"transaction_id":"t1","position":9}
+        let file = r#"{"pericarp_export":1}
+{"id":"e1","aggregate_id":"alice","event_type":"Agent.RoleAssigned","payload":{"subject":"alice","predicate":"org:hasRole","object":"editor","extra":{"n":1}},"timestamp":"2025-01-02T03:04:05.123456789Z","sequence_no":1,"metadata":{"actor":"bob"},"transaction_id":"t1","position":9}
 {"id":"e2","aggregate_id":"alice","event_type":"Agent.Created","payload":{"name":"Alice","age":3},"sequence_no":2}
 "#;
         let f = parse_file(file).unwrap();
@@ -133,7 +145,7 @@ mod tests {
         assert_eq!(f.envelopes[0].metadata["actor"], "bob");
         let bad = file.replace("\"sequence_no\":2", "\"sequence_no\":0");
         let err = parse_file(&bad).unwrap_err();
-        assert!(err.field.contains("line 2"), "{err}");
+        assert!(err.field.contains("line 3"), "{err}");
         assert!(parse_file("{not json}").is_err());
     }
 }

@@ -25,7 +25,12 @@ pub struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 pub struct AdminTarget {
     /// Admin API of a running server.
-    #[arg(long, env = "ENDOCARP_ADMIN_URL", default_value = "http://127.0.0.1:50052", global = true)]
+    #[arg(
+        long,
+        env = "ENDOCARP_ADMIN_URL",
+        default_value = "http://127.0.0.1:50052",
+        global = true
+    )]
     pub admin: String,
     /// Makes the write idempotent: a retry with the same id is the same write.
     #[arg(long, global = true)]
@@ -118,7 +123,12 @@ pub enum Cmd {
     List {
         #[command(subcommand)]
         what: ListOp,
-        #[arg(long, env = "ENDOCARP_ADMIN_URL", default_value = "http://127.0.0.1:50052", global = true)]
+        #[arg(
+            long,
+            env = "ENDOCARP_ADMIN_URL",
+            default_value = "http://127.0.0.1:50052",
+            global = true
+        )]
         admin: String,
     },
 }
@@ -152,9 +162,19 @@ pub struct CheckArgs {
 #[derive(Debug, Subcommand)]
 pub enum RoleOp {
     /// Give AGENT the role ROLE (in --account, or globally).
-    Assign { agent: String, role: String, #[arg(long)] account: Option<String> },
+    Assign {
+        agent: String,
+        role: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
     /// Take the role away.
-    Revoke { agent: String, role: String, #[arg(long)] account: Option<String> },
+    Revoke {
+        agent: String,
+        role: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
     /// Give role ROLE the role PARENT (ROLE's holders get PARENT's rules).
     Inherit { role: String, parent: String },
     /// Remove a role-to-role edge.
@@ -169,25 +189,54 @@ pub enum GroupOp {
 
 #[derive(Debug, Subcommand)]
 pub enum MemberOp {
-    Add { account: String, agent: String, role: String },
-    Change { account: String, agent: String, role: String },
-    Remove { account: String, agent: String },
+    Add {
+        account: String,
+        agent: String,
+        role: String,
+    },
+    Change {
+        account: String,
+        agent: String,
+        role: String,
+    },
+    Remove {
+        account: String,
+        agent: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum RuleOp {
     /// Grant a permission (or set a prohibition).
     #[command(visible_alias = "set")]
-    Grant { policy: String, assignee: String, action: String, target: String },
+    Grant {
+        policy: String,
+        assignee: String,
+        action: String,
+        target: String,
+    },
     /// Revoke it.
-    Revoke { policy: String, assignee: String, action: String, target: String },
+    Revoke {
+        policy: String,
+        assignee: String,
+        action: String,
+        target: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyOp {
-    Create { policy: String, #[arg(long = "type")] policy_type: Option<String> },
-    Activate { policy: String },
-    Deactivate { policy: String },
+    Create {
+        policy: String,
+        #[arg(long = "type")]
+        policy_type: Option<String>,
+    },
+    Activate {
+        policy: String,
+    },
+    Deactivate {
+        policy: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,18 +247,37 @@ pub enum StatusOp {
 
 #[derive(Debug, Subcommand)]
 pub enum ListOp {
-    Rules { #[arg(long, default_value = "")] policy: String, #[arg(long, default_value = "")] assignee: String },
-    Roles { #[arg(long, default_value = "")] node: String, #[arg(long, default_value = "")] account: String },
-    Members { #[arg(long, default_value = "")] account: String },
+    Rules {
+        #[arg(long, default_value = "")]
+        policy: String,
+        #[arg(long, default_value = "")]
+        assignee: String,
+    },
+    Roles {
+        #[arg(long, default_value = "")]
+        node: String,
+        #[arg(long, default_value = "")]
+        account: String,
+    },
+    Members {
+        #[arg(long, default_value = "")]
+        account: String,
+    },
     Audit,
 }
 
 async fn admin_client(url: &str) -> anyhow::Result<PolicyAdminServiceClient<Channel>> {
-    PolicyAdminServiceClient::connect(url.to_string()).await.with_context(|| format!("cannot reach the admin API at {url}"))
+    PolicyAdminServiceClient::connect(url.to_string())
+        .await
+        .with_context(|| format!("cannot reach the admin API at {url}"))
 }
 
 fn print_write(r: pb::WriteResponse) {
-    println!("ok: visible at revision {} (events: {})", r.revision, r.event_ids.join(", "));
+    println!(
+        "ok: visible at revision {} (events: {})",
+        r.revision,
+        r.event_ids.join(", ")
+    );
 }
 
 fn rid(to: &AdminTarget) -> String {
@@ -239,21 +307,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Check(args) => check(args).await,
-        Cmd::Import { file, database_url, batch, admin } => import(&file, database_url.as_deref(), batch, &admin).await,
+        Cmd::Import {
+            file,
+            database_url,
+            batch,
+            admin,
+        } => import(&file, database_url.as_deref(), batch, &admin).await,
         Cmd::Role { op, to } => {
             let mut c = admin_client(&to.admin).await?;
             let r = match op {
-                RoleOp::Assign { agent, role, account } => c
-                    .assign_role(pb::RoleAssignmentRequest { agent_id: agent, role_id: role, account_id: account.unwrap_or_default(), request_id: rid(&to) })
-                    .await?,
-                RoleOp::Revoke { agent, role, account } => c
-                    .revoke_role(pb::RoleAssignmentRequest { agent_id: agent, role_id: role, account_id: account.unwrap_or_default(), request_id: rid(&to) })
-                    .await?,
+                RoleOp::Assign { agent, role, account } => {
+                    c.assign_role(pb::RoleAssignmentRequest {
+                        agent_id: agent,
+                        role_id: role,
+                        account_id: account.unwrap_or_default(),
+                        request_id: rid(&to),
+                    })
+                    .await?
+                }
+                RoleOp::Revoke { agent, role, account } => {
+                    c.revoke_role(pb::RoleAssignmentRequest {
+                        agent_id: agent,
+                        role_id: role,
+                        account_id: account.unwrap_or_default(),
+                        request_id: rid(&to),
+                    })
+                    .await?
+                }
                 RoleOp::Inherit { role, parent } => {
-                    c.assign_role_to_role(pb::RoleToRoleRequest { role_id: role, parent_role_id: parent, request_id: rid(&to) }).await?
+                    c.assign_role_to_role(pb::RoleToRoleRequest {
+                        role_id: role,
+                        parent_role_id: parent,
+                        request_id: rid(&to),
+                    })
+                    .await?
                 }
                 RoleOp::Uninherit { role, parent } => {
-                    c.revoke_role_from_role(pb::RoleToRoleRequest { role_id: role, parent_role_id: parent, request_id: rid(&to) }).await?
+                    c.revoke_role_from_role(pb::RoleToRoleRequest {
+                        role_id: role,
+                        parent_role_id: parent,
+                        request_id: rid(&to),
+                    })
+                    .await?
                 }
             };
             print_write(r.into_inner());
@@ -263,10 +358,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut c = admin_client(&to.admin).await?;
             let r = match op {
                 GroupOp::Add { agent, group } => {
-                    c.add_group_member(pb::GroupMembershipRequest { agent_id: agent, group_id: group, request_id: rid(&to) }).await?
+                    c.add_group_member(pb::GroupMembershipRequest {
+                        agent_id: agent,
+                        group_id: group,
+                        request_id: rid(&to),
+                    })
+                    .await?
                 }
                 GroupOp::Remove { agent, group } => {
-                    c.remove_group_member(pb::GroupMembershipRequest { agent_id: agent, group_id: group, request_id: rid(&to) }).await?
+                    c.remove_group_member(pb::GroupMembershipRequest {
+                        agent_id: agent,
+                        group_id: group,
+                        request_id: rid(&to),
+                    })
+                    .await?
                 }
             };
             print_write(r.into_inner());
@@ -276,15 +381,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut c = admin_client(&to.admin).await?;
             let r = match op {
                 MemberOp::Add { account, agent, role } => {
-                    c.add_member(pb::MemberRequest { account_id: account, agent_id: agent, role_id: role, request_id: rid(&to) }).await?
+                    c.add_member(pb::MemberRequest {
+                        account_id: account,
+                        agent_id: agent,
+                        role_id: role,
+                        request_id: rid(&to),
+                    })
+                    .await?
                 }
                 MemberOp::Change { account, agent, role } => {
-                    c.change_member_role(pb::MemberRequest { account_id: account, agent_id: agent, role_id: role, request_id: rid(&to) })
-                        .await?
+                    c.change_member_role(pb::MemberRequest {
+                        account_id: account,
+                        agent_id: agent,
+                        role_id: role,
+                        request_id: rid(&to),
+                    })
+                    .await?
                 }
                 MemberOp::Remove { account, agent } => {
-                    c.remove_member(pb::MemberRequest { account_id: account, agent_id: agent, role_id: String::new(), request_id: rid(&to) })
-                        .await?
+                    c.remove_member(pb::MemberRequest {
+                        account_id: account,
+                        agent_id: agent,
+                        role_id: String::new(),
+                        request_id: rid(&to),
+                    })
+                    .await?
                 }
             };
             print_write(r.into_inner());
@@ -296,11 +417,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut c = admin_client(&to.admin).await?;
             let r = match op {
                 PolicyOp::Create { policy, policy_type } => {
-                    c.create_policy(pb::CreatePolicyRequest { policy_id: policy, policy_type: policy_type.unwrap_or_default(), request_id: rid(&to) })
-                        .await?
+                    c.create_policy(pb::CreatePolicyRequest {
+                        policy_id: policy,
+                        policy_type: policy_type.unwrap_or_default(),
+                        request_id: rid(&to),
+                    })
+                    .await?
                 }
-                PolicyOp::Activate { policy } => c.activate_policy(pb::StatusRequest { id: policy, request_id: rid(&to) }).await?,
-                PolicyOp::Deactivate { policy } => c.deactivate_policy(pb::StatusRequest { id: policy, request_id: rid(&to) }).await?,
+                PolicyOp::Activate { policy } => {
+                    c.activate_policy(pb::StatusRequest {
+                        id: policy,
+                        request_id: rid(&to),
+                    })
+                    .await?
+                }
+                PolicyOp::Deactivate { policy } => {
+                    c.deactivate_policy(pb::StatusRequest {
+                        id: policy,
+                        request_id: rid(&to),
+                    })
+                    .await?
+                }
             };
             print_write(r.into_inner());
             Ok(())
@@ -308,8 +445,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Agent { op, to } => {
             let mut c = admin_client(&to.admin).await?;
             let r = match op {
-                StatusOp::Activate { id } => c.activate_agent(pb::StatusRequest { id, request_id: rid(&to) }).await?,
-                StatusOp::Deactivate { id } => c.deactivate_agent(pb::StatusRequest { id, request_id: rid(&to) }).await?,
+                StatusOp::Activate { id } => {
+                    c.activate_agent(pb::StatusRequest {
+                        id,
+                        request_id: rid(&to),
+                    })
+                    .await?
+                }
+                StatusOp::Deactivate { id } => {
+                    c.deactivate_agent(pb::StatusRequest {
+                        id,
+                        request_id: rid(&to),
+                    })
+                    .await?
+                }
             };
             print_write(r.into_inner());
             Ok(())
@@ -317,8 +466,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Account { op, to } => {
             let mut c = admin_client(&to.admin).await?;
             let r = match op {
-                StatusOp::Activate { id } => c.activate_account(pb::StatusRequest { id, request_id: rid(&to) }).await?,
-                StatusOp::Deactivate { id } => c.deactivate_account(pb::StatusRequest { id, request_id: rid(&to) }).await?,
+                StatusOp::Activate { id } => {
+                    c.activate_account(pb::StatusRequest {
+                        id,
+                        request_id: rid(&to),
+                    })
+                    .await?
+                }
+                StatusOp::Deactivate { id } => {
+                    c.deactivate_account(pb::StatusRequest {
+                        id,
+                        request_id: rid(&to),
+                    })
+                    .await?
+                }
             };
             print_write(r.into_inner());
             Ok(())
@@ -330,10 +491,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn rule(op: RuleOp, to: AdminTarget, permission: bool) -> anyhow::Result<()> {
     let mut c = admin_client(&to.admin).await?;
     let (grant, policy, assignee, action, target) = match op {
-        RuleOp::Grant { policy, assignee, action, target } => (true, policy, assignee, action, target),
-        RuleOp::Revoke { policy, assignee, action, target } => (false, policy, assignee, action, target),
+        RuleOp::Grant {
+            policy,
+            assignee,
+            action,
+            target,
+        } => (true, policy, assignee, action, target),
+        RuleOp::Revoke {
+            policy,
+            assignee,
+            action,
+            target,
+        } => (false, policy, assignee, action, target),
     };
-    let req = pb::RuleRequest { policy_id: policy, assignee, action, target, request_id: rid(&to) };
+    let req = pb::RuleRequest {
+        policy_id: policy,
+        assignee,
+        action,
+        target,
+        request_id: rid(&to),
+    };
     let r = match (permission, grant) {
         (true, true) => c.grant_permission(req).await?,
         (true, false) => c.revoke_permission(req).await?,
@@ -357,7 +534,11 @@ fn reason_name(r: i32) -> &'static str {
 }
 
 fn rule_text(r: &pb::RuleRef) -> String {
-    let kind = if r.kind == pb::RuleKind::Prohibition as i32 { "prohibition" } else { "permission" };
+    let kind = if r.kind == pb::RuleKind::Prohibition as i32 {
+        "prohibition"
+    } else {
+        "permission"
+    };
     format!(
         "{kind} in policy {:?}: {:?} may{} {} on {:?}",
         r.policy_id,
@@ -372,10 +553,13 @@ async fn check(a: CheckArgs) -> anyhow::Result<()> {
     let mut c = AuthorizationServiceClient::connect(a.server.clone())
         .await
         .with_context(|| format!("cannot reach the decision API at {}", a.server))?;
-    let consistency = Some(pb::Consistency { at_least_revision: a.at_least_revision, fully_consistent: a.fully_consistent });
+    let consistency = Some(pb::Consistency {
+        at_least_revision: a.at_least_revision,
+        fully_consistent: a.fully_consistent,
+    });
     let d = match &a.account {
-        None => c
-            .is_authorized(pb::IsAuthorizedRequest {
+        None => {
+            c.is_authorized(pb::IsAuthorizedRequest {
                 agent_id: a.agent.clone(),
                 action: a.action.clone(),
                 target: a.target.clone(),
@@ -384,9 +568,10 @@ async fn check(a: CheckArgs) -> anyhow::Result<()> {
             })
             .await?
             .into_inner()
-            .decision,
-        Some(acc) => c
-            .is_authorized_in_account(pb::IsAuthorizedInAccountRequest {
+            .decision
+        }
+        Some(acc) => {
+            c.is_authorized_in_account(pb::IsAuthorizedInAccountRequest {
                 agent_id: a.agent.clone(),
                 account_id: acc.clone(),
                 action: a.action.clone(),
@@ -396,7 +581,8 @@ async fn check(a: CheckArgs) -> anyhow::Result<()> {
             })
             .await?
             .into_inner()
-            .decision,
+            .decision
+        }
     };
     let d = d.context("the server returned no decision")?;
     if a.json {
@@ -413,7 +599,12 @@ async fn check(a: CheckArgs) -> anyhow::Result<()> {
         });
         println!("{v}");
     } else {
-        println!("{} ({}) at revision {}", if d.allowed { "ALLOW" } else { "DENY" }, reason_name(d.reason), d.revision);
+        println!(
+            "{} ({}) at revision {}",
+            if d.allowed { "ALLOW" } else { "DENY" },
+            reason_name(d.reason),
+            d.revision
+        );
         if let Some(r) = &d.deciding_rule {
             println!("  decided by {}", rule_text(r));
         }
@@ -443,7 +634,11 @@ async fn import(file: &str, database_url: Option<&str>, batch: usize, admin: &st
         Some(url) => {
             let store = Store::connect(url, true).await?;
             store.migrate().await?;
-            let audit = AuditRecord { actor: "offline-import".into(), action: "Import".into(), correlation_id: ulid::Ulid::generate().to_string() };
+            let audit = AuditRecord {
+                actor: "offline-import".into(),
+                action: "Import".into(),
+                correlation_id: ulid::Ulid::generate().to_string(),
+            };
             for chunk in parsed.events.chunks(batch) {
                 revision = store.append(chunk.to_vec(), Some(&audit)).await?.revision.max(revision);
             }
@@ -488,12 +683,21 @@ async fn list(what: ListOp, admin: &str) -> anyhow::Result<()> {
         let next = match &what {
             ListOp::Rules { policy, assignee } => {
                 let r = c
-                    .list_rules(pb::ListRulesRequest { policy_id: policy.clone(), assignee: assignee.clone(), page_size: 1000, page_token: token })
+                    .list_rules(pb::ListRulesRequest {
+                        policy_id: policy.clone(),
+                        assignee: assignee.clone(),
+                        page_size: 1000,
+                        page_token: token,
+                    })
                     .await?
                     .into_inner();
                 for x in &r.rules {
                     if let Some(rule) = &x.rule {
-                        println!("{}{}", rule_text(rule), if x.policy_active { "" } else { " (policy inactive)" });
+                        println!(
+                            "{}{}",
+                            rule_text(rule),
+                            if x.policy_active { "" } else { " (policy inactive)" }
+                        );
                     }
                 }
                 r.next_page_token
@@ -510,25 +714,45 @@ async fn list(what: ListOp, admin: &str) -> anyhow::Result<()> {
                     .await?
                     .into_inner();
                 for a in &r.assignments {
-                    let scope = if a.account_id.is_empty() { "global".to_string() } else { format!("in account {:?}", a.account_id) };
+                    let scope = if a.account_id.is_empty() {
+                        "global".to_string()
+                    } else {
+                        format!("in account {:?}", a.account_id)
+                    };
                     println!("{:?} has role {:?} ({scope}, {})", a.node_id, a.role_id, a.source);
                 }
                 r.next_page_token
             }
             ListOp::Members { account } => {
                 let r = c
-                    .list_members(pb::ListMembersRequest { account_id: account.clone(), page_size: 1000, page_token: token })
+                    .list_members(pb::ListMembersRequest {
+                        account_id: account.clone(),
+                        page_size: 1000,
+                        page_token: token,
+                    })
                     .await?
                     .into_inner();
                 for m in &r.members {
-                    println!("{:?} is a member of {:?} with role {:?}", m.agent_id, m.account_id, m.role_id);
+                    println!(
+                        "{:?} is a member of {:?} with role {:?}",
+                        m.agent_id, m.account_id, m.role_id
+                    );
                 }
                 r.next_page_token
             }
             ListOp::Audit => {
-                let r = c.list_audit_log(pb::ListAuditLogRequest { page_size: 1000, page_token: token }).await?.into_inner();
+                let r = c
+                    .list_audit_log(pb::ListAuditLogRequest {
+                        page_size: 1000,
+                        page_token: token,
+                    })
+                    .await?
+                    .into_inner();
                 for e in &r.entries {
-                    let at = e.time.as_ref().and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32));
+                    let at = e
+                        .time
+                        .as_ref()
+                        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32));
                     println!(
                         "#{} {} {} by {:?} (correlation {}) at revision {}: {}",
                         e.id,

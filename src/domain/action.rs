@@ -214,9 +214,7 @@ impl Action {
         if let Some(rest) = iri.strip_prefix("https://www.w3.org/ns/odrl/2/") {
             return Err(DomainError::new(
                 field,
-                format!(
-                    "{s:?}: the ODRL namespace is {ODRL_NS} (http, not https); write odrl:{rest}"
-                ),
+                format!("{s:?}: the ODRL namespace is {ODRL_NS} (http, not https); write odrl:{rest}"),
             ));
         }
         Ok(Action(Arc::from(iri)))
@@ -255,10 +253,10 @@ impl Action {
 /// Writes an IRI as a CURIE when one of the known prefixes fits.
 pub fn compact_iri(iri: &str) -> String {
     for (p, ns) in PREFIXES {
-        if let Some(local) = iri.strip_prefix(ns) {
-            if !local.is_empty() {
-                return format!("{p}:{local}");
-            }
+        if let Some(local) = iri.strip_prefix(ns)
+            && !local.is_empty()
+        {
+            return format!("{p}:{local}");
         }
     }
     iri.to_string()
@@ -298,14 +296,19 @@ pub fn expand(field: &str, s: &str) -> Result<String, DomainError> {
     let Some((head, rest)) = s.split_once(':') else {
         return Err(DomainError::new(
             field,
-            format!("{s:?} is neither a CURIE with a known prefix (odrl:, cc:, org:, foaf:, schema:) nor an absolute http, https or urn IRI"),
+            format!(
+                "{s:?} is neither a CURIE with a known prefix (odrl:, cc:, org:, foaf:, schema:) nor an absolute http, https or urn IRI"
+            ),
         ));
     };
     let scheme = head.to_ascii_lowercase();
     match scheme.as_str() {
         "http" | "https" => {
             let Some(after) = rest.strip_prefix("//") else {
-                return Err(DomainError::new(field, format!("{s:?}: an http(s) IRI needs \"//\" and a host")));
+                return Err(DomainError::new(
+                    field,
+                    format!("{s:?}: an http(s) IRI needs \"//\" and a host"),
+                ));
             };
             if after.is_empty() || after.starts_with('/') {
                 return Err(DomainError::new(field, format!("{s:?}: an http(s) IRI needs a host")));
@@ -314,7 +317,10 @@ pub fn expand(field: &str, s: &str) -> Result<String, DomainError> {
         }
         "urn" => {
             if rest.is_empty() {
-                return Err(DomainError::new(field, format!("{s:?}: a urn needs a namespace and a name")));
+                return Err(DomainError::new(
+                    field,
+                    format!("{s:?}: a urn needs a namespace and a name"),
+                ));
             }
             Ok(format!("{scheme}:{rest}"))
         }
@@ -330,7 +336,9 @@ pub fn expand(field: &str, s: &str) -> Result<String, DomainError> {
             } else {
                 Err(DomainError::new(
                     field,
-                    format!("{s:?}: unknown prefix {head:?}; use odrl:, cc:, org:, foaf:, schema: or an absolute http, https or urn IRI"),
+                    format!(
+                        "{s:?}: unknown prefix {head:?}; use odrl:, cc:, org:, foaf:, schema: or an absolute http, https or urn IRI"
+                    ),
                 ))
             }
         }
@@ -355,8 +363,19 @@ mod tests {
         assert_eq!(a("URN:example:approve").as_str(), "urn:example:approve");
         assert_eq!(a("schema:BuyAction").as_str(), "https://schema.org/BuyAction");
         for bad in [
-            "", "read", "odrl:lease", "odrl:lend", "odrl:Read", "odrl:Permission", "x:read",
-            "ftp://host/x", "http:read", "http://", "odrl:", "urn:", "odrl:re ad",
+            "",
+            "read",
+            "odrl:lease",
+            "odrl:lend",
+            "odrl:Read",
+            "odrl:Permission",
+            "x:read",
+            "ftp://host/x",
+            "http:read",
+            "http://",
+            "odrl:",
+            "urn:",
+            "odrl:re ad",
             "https://www.w3.org/ns/odrl/2/read",
         ] {
             assert!(Action::parse("action", bad).is_err(), "{bad:?} must be refused");
@@ -375,7 +394,13 @@ mod tests {
         assert_eq!(a("odrl:display").ancestors(), &[a("odrl:play"), a("odrl:use")]);
         // 45 direct, plus display (via play) and extract (via reproduce).
         assert_eq!(use_.descendants().len(), 47);
-        assert_eq!(use_.descendants().iter().filter(|d| d.as_str().starts_with(CC_NS)).count(), 9);
+        assert_eq!(
+            use_.descendants()
+                .iter()
+                .filter(|d| d.as_str().starts_with(CC_NS))
+                .count(),
+            9
+        );
         assert!(a("urn:x:custom").ancestors().is_empty());
         assert!(a("cc:Permission").ancestors().is_empty());
     }

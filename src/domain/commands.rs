@@ -69,12 +69,36 @@ impl Command {
             Command::SetProhibition(_) => "SetProhibition",
             Command::RevokeProhibition(_) => "RevokeProhibition",
             Command::CreatePolicy { .. } => "CreatePolicy",
-            Command::SetStatus { kind: EntityKind::Policy, active: true, .. } => "ActivatePolicy",
-            Command::SetStatus { kind: EntityKind::Policy, active: false, .. } => "DeactivatePolicy",
-            Command::SetStatus { kind: EntityKind::Agent, active: true, .. } => "ActivateAgent",
-            Command::SetStatus { kind: EntityKind::Agent, active: false, .. } => "DeactivateAgent",
-            Command::SetStatus { kind: EntityKind::Account, active: true, .. } => "ActivateAccount",
-            Command::SetStatus { kind: EntityKind::Account, active: false, .. } => "DeactivateAccount",
+            Command::SetStatus {
+                kind: EntityKind::Policy,
+                active: true,
+                ..
+            } => "ActivatePolicy",
+            Command::SetStatus {
+                kind: EntityKind::Policy,
+                active: false,
+                ..
+            } => "DeactivatePolicy",
+            Command::SetStatus {
+                kind: EntityKind::Agent,
+                active: true,
+                ..
+            } => "ActivateAgent",
+            Command::SetStatus {
+                kind: EntityKind::Agent,
+                active: false,
+                ..
+            } => "DeactivateAgent",
+            Command::SetStatus {
+                kind: EntityKind::Account,
+                active: true,
+                ..
+            } => "ActivateAccount",
+            Command::SetStatus {
+                kind: EntityKind::Account,
+                active: false,
+                ..
+            } => "DeactivateAccount",
         }
     }
 
@@ -91,41 +115,131 @@ impl Command {
             }
         }
         fn rule(ty: &str, pred: &str, r: &RuleSpec) -> Triple {
-            t(ty, &r.policy, r.assignee.as_str(), pred, r.target.as_str(), &[("action", r.action.as_str())])
+            t(
+                ty,
+                &r.policy,
+                r.assignee.as_str(),
+                pred,
+                r.target.as_str(),
+                &[("action", r.action.as_str())],
+            )
         }
         match self {
-            Command::AssignRole { agent, role, account: None } => {
-                vec![t("Agent.RoleAssigned", agent, agent.as_str(), "org:hasRole", role.as_str(), &[])]
+            Command::AssignRole {
+                agent,
+                role,
+                account: None,
+            } => {
+                vec![t(
+                    "Agent.RoleAssigned",
+                    agent,
+                    agent.as_str(),
+                    "org:hasRole",
+                    role.as_str(),
+                    &[],
+                )]
             }
-            Command::RevokeRole { agent, role, account: None } => {
-                vec![t("Agent.RoleRevoked", agent, agent.as_str(), "org:hadRole", role.as_str(), &[])]
+            Command::RevokeRole {
+                agent,
+                role,
+                account: None,
+            } => {
+                vec![t(
+                    "Agent.RoleRevoked",
+                    agent,
+                    agent.as_str(),
+                    "org:hadRole",
+                    role.as_str(),
+                    &[],
+                )]
             }
-            Command::AssignRole { agent, role, account: Some(acc) } => vec![t(
-                "Account.RoleAssigned", acc, agent.as_str(), "org:hasRole", role.as_str(), &[("account", acc.as_str())],
+            Command::AssignRole {
+                agent,
+                role,
+                account: Some(acc),
+            } => vec![t(
+                "Account.RoleAssigned",
+                acc,
+                agent.as_str(),
+                "org:hasRole",
+                role.as_str(),
+                &[("account", acc.as_str())],
             )],
-            Command::RevokeRole { agent, role, account: Some(acc) } => vec![t(
-                "Account.RoleRevoked", acc, agent.as_str(), "org:hadRole", role.as_str(), &[("account", acc.as_str())],
+            Command::RevokeRole {
+                agent,
+                role,
+                account: Some(acc),
+            } => vec![t(
+                "Account.RoleRevoked",
+                acc,
+                agent.as_str(),
+                "org:hadRole",
+                role.as_str(),
+                &[("account", acc.as_str())],
             )],
             Command::AddMember { account, agent, role } => vec![t(
-                "Account.MemberAdded", account, account.as_str(), "org:hasMember", agent.as_str(), &[("role", role.as_str())],
+                "Account.MemberAdded",
+                account,
+                account.as_str(),
+                "org:hasMember",
+                agent.as_str(),
+                &[("role", role.as_str())],
             )],
             Command::ChangeMemberRole { account, agent, role } => vec![t(
-                "Account.MemberRoleChanged", account, account.as_str(), "org:hasMember", agent.as_str(), &[("role", role.as_str())],
+                "Account.MemberRoleChanged",
+                account,
+                account.as_str(),
+                "org:hasMember",
+                agent.as_str(),
+                &[("role", role.as_str())],
             )],
             Command::RemoveMember { account, agent } => vec![t(
-                "Account.MemberRemoved", account, account.as_str(), "org:hadMember", agent.as_str(), &[],
+                "Account.MemberRemoved",
+                account,
+                account.as_str(),
+                "org:hadMember",
+                agent.as_str(),
+                &[],
             )],
             Command::AssignRoleToRole { role, parent } => {
-                vec![t("Role.RoleAssigned", role, role.as_str(), "org:hasRole", parent.as_str(), &[])]
+                vec![t(
+                    "Role.RoleAssigned",
+                    role,
+                    role.as_str(),
+                    "org:hasRole",
+                    parent.as_str(),
+                    &[],
+                )]
             }
             Command::RevokeRoleFromRole { role, parent } => {
-                vec![t("Role.RoleRevoked", role, role.as_str(), "org:hadRole", parent.as_str(), &[])]
+                vec![t(
+                    "Role.RoleRevoked",
+                    role,
+                    role.as_str(),
+                    "org:hadRole",
+                    parent.as_str(),
+                    &[],
+                )]
             }
             Command::AddGroupMember { agent, group } => {
-                vec![t("Agent.GroupMembershipAdded", agent, agent.as_str(), "foaf:member", group.as_str(), &[])]
+                vec![t(
+                    "Agent.GroupMembershipAdded",
+                    agent,
+                    agent.as_str(),
+                    "foaf:member",
+                    group.as_str(),
+                    &[],
+                )]
             }
             Command::RemoveGroupMember { agent, group } => {
-                vec![t("Agent.GroupMembershipRemoved", agent, agent.as_str(), "foaf:member", group.as_str(), &[])]
+                vec![t(
+                    "Agent.GroupMembershipRemoved",
+                    agent,
+                    agent.as_str(),
+                    "foaf:member",
+                    group.as_str(),
+                    &[],
+                )]
             }
             Command::GrantPermission(r) => vec![rule("Policy.PermissionGranted", "odrl:permission", r)],
             Command::RevokePermission(r) => vec![rule("Policy.PermissionRevoked", "odrl:permission", r)],
@@ -184,7 +298,11 @@ pub fn check_request_id(r: &str) -> Result<(), DomainError> {
 
 /// Parses an optional account id: empty means global.
 pub fn optional_id(field: &str, s: &str) -> Result<Option<Id>, DomainError> {
-    if s.is_empty() { Ok(None) } else { Id::parse(field, s).map(Some) }
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        Id::parse(field, s).map(Some)
+    }
 }
 
 /// The rule kind a command acts on, if any.
@@ -207,8 +325,15 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].id.as_deref(), Some("req:r-1:0"));
         assert_eq!(events[0].triple.event_type, "Policy.PermissionGranted");
-        let statuses = Command::SetStatus { kind: EntityKind::Account, id: Id::parse("a", "acc").unwrap(), active: false };
-        assert_eq!(statuses.to_events(None, &BTreeMap::new()).unwrap()[0].triple.event_type, "Account.Deactivated");
+        let statuses = Command::SetStatus {
+            kind: EntityKind::Account,
+            id: Id::parse("a", "acc").unwrap(),
+            active: false,
+        };
+        assert_eq!(
+            statuses.to_events(None, &BTreeMap::new()).unwrap()[0].triple.event_type,
+            "Account.Deactivated"
+        );
         assert!(cmd.to_events(Some(""), &BTreeMap::new()).is_err());
     }
 }

@@ -12,7 +12,10 @@ pub struct DomainError {
 
 impl DomainError {
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        DomainError { field: field.into(), reason: reason.into() }
+        DomainError {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     /// Prefixes the field path, e.g. `subject` becomes `events[2].subject`.

@@ -88,7 +88,12 @@ impl EntityKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// A global edge from a node (agent, group or role) to a role, on or off.
-    GlobalEdge { source: EdgeSource, node: Id, role: Id, on: bool },
+    GlobalEdge {
+        source: EdgeSource,
+        node: Id,
+        role: Id,
+        on: bool,
+    },
     /// An explicit account edge (`Account.RoleAssigned` / `Account.RoleRevoked`).
     AccountEdge { account: Id, node: Id, role: Id, on: bool },
     /// Membership with this one role (`Account.MemberAdded` / `MemberRoleChanged`).
@@ -111,7 +116,12 @@ impl Change {
     /// Ids this change makes roles, permanently (DESIGN §1).
     pub fn roles_marked(&self) -> Vec<&Id> {
         match self {
-            Change::GlobalEdge { source: EdgeSource::RoleToRole, node, role, .. } => vec![node, role],
+            Change::GlobalEdge {
+                source: EdgeSource::RoleToRole,
+                node,
+                role,
+                ..
+            } => vec![node, role],
             Change::GlobalEdge { role, .. } => vec![role],
             Change::AccountEdge { role, .. } => vec![role],
             Change::MemberSet { role, .. } => vec![role],
@@ -200,9 +210,10 @@ impl EventType {
 /// True for the Pericarp types that are stored but do not change decisions.
 pub fn is_ignored_type(s: &str) -> bool {
     IGNORED_TYPES.contains(&s)
-        || IGNORED_PREFIXES
-            .iter()
-            .any(|p| s.strip_prefix(p).is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace)))
+        || IGNORED_PREFIXES.iter().any(|p| {
+            s.strip_prefix(p)
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace))
+        })
 }
 
 const HAS_ROLE: &str = "http://www.w3.org/ns/org#hasRole";
@@ -256,10 +267,7 @@ impl Triple {
             if is_ignored_type(ty) {
                 return self.interpret_ignored();
             }
-            return Err(DomainError::new(
-                "event_type",
-                format!("unknown event type {ty:?}"),
-            ));
+            return Err(DomainError::new("event_type", format!("unknown event type {ty:?}")));
         };
         let aggregate = Id::parse("aggregate_id", &self.aggregate_id)?;
         let mut canon = Triple {
@@ -271,17 +279,32 @@ impl Triple {
             T::AgentRoleAssigned | T::AgentRoleRevoked => {
                 let on = kind == T::AgentRoleAssigned;
                 let (node, role) = self.edge(&mut canon, &aggregate, if on { HAS_ROLE } else { HAD_ROLE })?;
-                Change::GlobalEdge { source: EdgeSource::Role, node, role, on }
+                Change::GlobalEdge {
+                    source: EdgeSource::Role,
+                    node,
+                    role,
+                    on,
+                }
             }
             T::AgentGroupMembershipAdded | T::AgentGroupMembershipRemoved => {
                 let on = kind == T::AgentGroupMembershipAdded;
                 let (node, role) = self.edge(&mut canon, &aggregate, MEMBER)?;
-                Change::GlobalEdge { source: EdgeSource::Group, node, role, on }
+                Change::GlobalEdge {
+                    source: EdgeSource::Group,
+                    node,
+                    role,
+                    on,
+                }
             }
             T::RoleRoleAssigned | T::RoleRoleRevoked => {
                 let on = kind == T::RoleRoleAssigned;
                 let (node, role) = self.edge(&mut canon, &aggregate, if on { HAS_ROLE } else { HAD_ROLE })?;
-                Change::GlobalEdge { source: EdgeSource::RoleToRole, node, role, on }
+                Change::GlobalEdge {
+                    source: EdgeSource::RoleToRole,
+                    node,
+                    role,
+                    on,
+                }
             }
             T::AccountMemberAdded | T::AccountMemberRoleChanged => {
                 let (account, agent) = self.edge(&mut canon, &aggregate, HAS_MEMBER)?;
@@ -302,12 +325,20 @@ impl Triple {
                 if account != aggregate {
                     return Err(DomainError::new(
                         "attributes.account",
-                        format!("must equal the aggregate id {:?} (the account's stream)", self.aggregate_id),
+                        format!(
+                            "must equal the aggregate id {:?} (the account's stream)",
+                            self.aggregate_id
+                        ),
                     ));
                 }
                 canon.subject = node.to_string();
                 canon.object = role.to_string();
-                Change::AccountEdge { account, node, role, on }
+                Change::AccountEdge {
+                    account,
+                    node,
+                    role,
+                    on,
+                }
             }
             T::PolicyPermissionGranted
             | T::PolicyPermissionRevoked
@@ -322,15 +353,22 @@ impl Triple {
                 self.check_predicate(&mut canon, predicate)?;
                 let assignee = Id::parse("subject", &self.subject)?;
                 let target = Target::parse("object", &self.object)?;
-                let raw = self.payload.get("action").ok_or_else(|| {
-                    DomainError::new("attributes.action", "is required for this event type")
-                })?;
+                let raw = self
+                    .payload
+                    .get("action")
+                    .ok_or_else(|| DomainError::new("attributes.action", "is required for this event type"))?;
                 let action = Action::parse("attributes.action", raw)?;
                 canon.subject = assignee.to_string();
                 canon.object = target.as_str().to_string();
                 canon.payload.insert("action".into(), action.as_str().to_string());
                 Change::Rule {
-                    rule: Rule { policy: aggregate, kind: rule_kind, assignee, action, target },
+                    rule: Rule {
+                        policy: aggregate,
+                        kind: rule_kind,
+                        assignee,
+                        action,
+                        target,
+                    },
                     on,
                 }
             }
@@ -344,15 +382,27 @@ impl Triple {
             }
             T::PolicyActivated | T::PolicyDeactivated => {
                 self.no_triple()?;
-                Change::Status { kind: EntityKind::Policy, id: aggregate, active: kind == T::PolicyActivated }
+                Change::Status {
+                    kind: EntityKind::Policy,
+                    id: aggregate,
+                    active: kind == T::PolicyActivated,
+                }
             }
             T::AgentActivated | T::AgentDeactivated => {
                 self.no_triple()?;
-                Change::Status { kind: EntityKind::Agent, id: aggregate, active: kind == T::AgentActivated }
+                Change::Status {
+                    kind: EntityKind::Agent,
+                    id: aggregate,
+                    active: kind == T::AgentActivated,
+                }
             }
             T::AccountActivated | T::AccountDeactivated => {
                 self.no_triple()?;
-                Change::Status { kind: EntityKind::Account, id: aggregate, active: kind == T::AccountActivated }
+                Change::Status {
+                    kind: EntityKind::Account,
+                    id: aggregate,
+                    active: kind == T::AccountActivated,
+                }
             }
         };
         Ok((canon, change))
@@ -365,7 +415,10 @@ impl Triple {
         if &subject != aggregate {
             return Err(DomainError::new(
                 "subject",
-                format!("{:?} must equal the aggregate id {:?} for {}", self.subject, self.aggregate_id, self.event_type),
+                format!(
+                    "{:?} must equal the aggregate id {:?} for {}",
+                    self.subject, self.aggregate_id, self.event_type
+                ),
             ));
         }
         let object = Id::parse("object", &self.object)?;
@@ -378,13 +431,23 @@ impl Triple {
         let got = action::expand("predicate", &self.predicate).map_err(|_| {
             DomainError::new(
                 "predicate",
-                format!("{} takes the predicate {} (got {:?})", self.event_type, action::compact_iri(expected), self.predicate),
+                format!(
+                    "{} takes the predicate {} (got {:?})",
+                    self.event_type,
+                    action::compact_iri(expected),
+                    self.predicate
+                ),
             )
         })?;
         if got != expected {
             return Err(DomainError::new(
                 "predicate",
-                format!("{} takes the predicate {} (got {:?})", self.event_type, action::compact_iri(expected), self.predicate),
+                format!(
+                    "{} takes the predicate {} (got {:?})",
+                    self.event_type,
+                    action::compact_iri(expected),
+                    self.predicate
+                ),
             ));
         }
         canon.predicate = expected.to_string();
@@ -403,11 +466,18 @@ impl Triple {
     }
 
     fn no_triple(&self) -> Result<(), DomainError> {
-        for (field, v) in [("subject", &self.subject), ("predicate", &self.predicate), ("object", &self.object)] {
+        for (field, v) in [
+            ("subject", &self.subject),
+            ("predicate", &self.predicate),
+            ("object", &self.object),
+        ] {
             if !v.is_empty() {
                 return Err(DomainError::new(
                     field,
-                    format!("{} names its entity by aggregate_id and carries no subject, predicate or object", self.event_type),
+                    format!(
+                        "{} names its entity by aggregate_id and carries no subject, predicate or object",
+                        self.event_type
+                    ),
                 ));
             }
         }
@@ -416,7 +486,11 @@ impl Triple {
 
     fn interpret_ignored(&self) -> Result<(Triple, Change), DomainError> {
         let aggregate = Id::parse("aggregate_id", &self.aggregate_id)?;
-        for (field, v) in [("subject", &self.subject), ("predicate", &self.predicate), ("object", &self.object)] {
+        for (field, v) in [
+            ("subject", &self.subject),
+            ("predicate", &self.predicate),
+            ("object", &self.object),
+        ] {
             if !v.is_empty() {
                 check_text(field, v)?;
             }
@@ -427,7 +501,9 @@ impl Triple {
             }
             Change::MarkRole { role: aggregate }
         } else {
-            Change::Ignored { duty: self.event_type.starts_with("Policy.Duty") }
+            Change::Ignored {
+                duty: self.event_type.starts_with("Policy.Duty"),
+            }
         };
         Ok((self.clone(), change))
     }
@@ -462,21 +538,31 @@ impl NewEvent {
             check_text("id", id)?;
             Some(id.to_string())
         };
-        if let Some(v) = expected_version {
-            if v < 0 {
-                return Err(DomainError::new("expected_version", "must not be negative"));
-            }
+        if let Some(v) = expected_version
+            && v < 0
+        {
+            return Err(DomainError::new("expected_version", "must not be negative"));
         }
         check_map("attributes", &triple.payload, MAX_ATTRIBUTES)?;
         check_map("metadata", &metadata, MAX_METADATA_ENTRIES)?;
         let (canon, change) = triple.interpret()?;
-        Ok(NewEvent { id, triple: canon, timestamp, expected_version, metadata, change })
+        Ok(NewEvent {
+            id,
+            triple: canon,
+            timestamp,
+            expected_version,
+            metadata,
+            change,
+        })
     }
 }
 
 fn check_map(field: &str, map: &BTreeMap<String, String>, max: usize) -> Result<(), DomainError> {
     if map.len() > max {
-        return Err(DomainError::new(field, format!("has {} entries; the limit is {max}", map.len())));
+        return Err(DomainError::new(
+            field,
+            format!("has {} entries; the limit is {max}", map.len()),
+        ));
     }
     for (k, v) in map {
         if k.is_empty() || k.len() > MAX_KEY_BYTES {
@@ -536,8 +622,18 @@ mod tests {
     fn the_type_decides_and_the_triple_must_fit() {
         let ok = triple("Agent.RoleAssigned", "a", "a", "org:hasRole", "r", &[]);
         assert!(ok.interpret().is_ok());
-        let full = triple("Agent.RoleAssigned", "a", "a", "http://www.w3.org/ns/org#hasRole", "r", &[]);
-        assert_eq!(ok.interpret().unwrap().0.content(), full.interpret().unwrap().0.content());
+        let full = triple(
+            "Agent.RoleAssigned",
+            "a",
+            "a",
+            "http://www.w3.org/ns/org#hasRole",
+            "r",
+            &[],
+        );
+        assert_eq!(
+            ok.interpret().unwrap().0.content(),
+            full.interpret().unwrap().0.content()
+        );
         for bad in [
             triple("Agent.RoleAssigned", "a", "b", "org:hasRole", "r", &[]),
             triple("Agent.RoleAssigned", "a", "a", "org:hadRole", "r", &[]),
@@ -545,15 +641,43 @@ mod tests {
             triple("Agent.RoleAssigned", "*", "*", "org:hasRole", "r", &[]),
             triple("Agent.Exploded", "a", "a", "org:hasRole", "r", &[]),
             triple("Account.MemberAdded", "acc", "acc", "org:hasMember", "m", &[]),
-            triple("Account.RoleAssigned", "acc", "m", "org:hasRole", "r", &[("account", "other")]),
+            triple(
+                "Account.RoleAssigned",
+                "acc",
+                "m",
+                "org:hasRole",
+                "r",
+                &[("account", "other")],
+            ),
             triple("Policy.PermissionGranted", "p", "a", "odrl:permission", "x", &[]),
-            triple("Policy.PermissionGranted", "p", "a", "odrl:prohibition", "x", &[("action", "odrl:read")]),
-            triple("Policy.PermissionGranted", "p", "*", "odrl:permission", "x", &[("action", "odrl:read")]),
+            triple(
+                "Policy.PermissionGranted",
+                "p",
+                "a",
+                "odrl:prohibition",
+                "x",
+                &[("action", "odrl:read")],
+            ),
+            triple(
+                "Policy.PermissionGranted",
+                "p",
+                "*",
+                "odrl:permission",
+                "x",
+                &[("action", "odrl:read")],
+            ),
             triple("Policy.Activated", "p", "p", "", "", &[]),
         ] {
             assert!(bad.interpret().is_err(), "{bad:?} must be refused");
         }
-        let star = triple("Policy.PermissionGranted", "p", "a", "odrl:permission", "*", &[("action", "odrl:write"), ("extra", "x")]);
+        let star = triple(
+            "Policy.PermissionGranted",
+            "p",
+            "a",
+            "odrl:permission",
+            "*",
+            &[("action", "odrl:write"), ("extra", "x")],
+        );
         let (canon, change) = star.interpret().unwrap();
         assert_eq!(canon.payload.len(), 1);
         assert_eq!(canon.payload["action"], "http://www.w3.org/ns/odrl/2/modify");
@@ -562,10 +686,28 @@ mod tests {
 
     #[test]
     fn ignored_types_are_stored_without_effect() {
-        assert!(matches!(triple("Agent.Created", "a", "", "", "", &[("name", "A")]).interpret().unwrap().1, Change::Ignored { duty: false }));
-        assert!(matches!(triple("Policy.DutyImposed", "p", "", "", "", &[]).interpret().unwrap().1, Change::Ignored { duty: true }));
-        assert!(matches!(triple("Session.Started", "s", "", "", "", &[]).interpret().unwrap().1, Change::Ignored { .. }));
-        assert!(matches!(triple("Role.Created", "r", "", "", "", &[]).interpret().unwrap().1, Change::MarkRole { .. }));
+        assert!(matches!(
+            triple("Agent.Created", "a", "", "", "", &[("name", "A")])
+                .interpret()
+                .unwrap()
+                .1,
+            Change::Ignored { duty: false }
+        ));
+        assert!(matches!(
+            triple("Policy.DutyImposed", "p", "", "", "", &[])
+                .interpret()
+                .unwrap()
+                .1,
+            Change::Ignored { duty: true }
+        ));
+        assert!(matches!(
+            triple("Session.Started", "s", "", "", "", &[]).interpret().unwrap().1,
+            Change::Ignored { .. }
+        ));
+        assert!(matches!(
+            triple("Role.Created", "r", "", "", "", &[]).interpret().unwrap().1,
+            Change::MarkRole { .. }
+        ));
         assert!(triple("Session.", "s", "", "", "", &[]).interpret().is_err());
     }
 }

@@ -101,7 +101,11 @@ impl Target {
     }
 
     pub fn from_trusted(s: &str) -> Target {
-        if s == WILDCARD { Target::Any } else { Target::One(Id::from_trusted(s)) }
+        if s == WILDCARD {
+            Target::Any
+        } else {
+            Target::One(Id::from_trusted(s))
+        }
     }
 }
 

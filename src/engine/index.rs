@@ -126,7 +126,11 @@ impl Index {
             Change::GlobalEdge { source, node, role, on } => {
                 let mut out = self.global.get(node).cloned().unwrap_or_default();
                 let before = out.get(role).copied().unwrap_or(0);
-                let after = if *on { before | source.bit() } else { before & !source.bit() };
+                let after = if *on {
+                    before | source.bit()
+                } else {
+                    before & !source.bit()
+                };
                 if (before == 0) != (after == 0) {
                     if after == 0 {
                         self.stats.global_edges -= 1;
@@ -141,10 +145,19 @@ impl Index {
                 }
                 put_or_remove(&mut self.global, node, out);
             }
-            Change::AccountEdge { account, node, role, on } => {
+            Change::AccountEdge {
+                account,
+                node,
+                role,
+                on,
+            } => {
                 let mut by_node = self.account_edges.get(account).cloned().unwrap_or_default();
                 let mut roles = by_node.get(node).cloned().unwrap_or_default();
-                let changed = if *on { roles.insert(role.clone()).is_none() } else { roles.remove(role).is_some() };
+                let changed = if *on {
+                    roles.insert(role.clone()).is_none()
+                } else {
+                    roles.remove(role).is_some()
+                };
                 if changed {
                     if *on {
                         self.stats.account_edges += 1;
@@ -232,8 +245,7 @@ impl Index {
             for ancestor in rule.action.ancestors() {
                 let mut by_target = self.below.get(&rule.assignee).cloned().unwrap_or_default();
                 let mut by_action = by_target.get(&tkey).cloned().unwrap_or_default();
-                let mut set: Vec<(Id, Action)> =
-                    by_action.get(ancestor).map(|s| s.to_vec()).unwrap_or_default();
+                let mut set: Vec<(Id, Action)> = by_action.get(ancestor).map(|s| s.to_vec()).unwrap_or_default();
                 let entry = (rule.policy.clone(), rule.action.clone());
                 match (on, set.binary_search(&entry)) {
                     (true, Err(i)) => set.insert(i, entry),

@@ -29,7 +29,11 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { action_hierarchy: true, require_membership: false, max_closure: DEFAULT_MAX_CLOSURE }
+        EngineOptions {
+            action_hierarchy: true,
+            require_membership: false,
+            max_closure: DEFAULT_MAX_CLOSURE,
+        }
     }
 }
 
@@ -105,11 +109,16 @@ pub fn closure<'a>(
     while next < queue.len() {
         let node = queue[next].as_str();
         next += 1;
-        let account_roles = account.into_iter().flat_map(|acc| index.account_roles(acc.as_str(), node));
+        let account_roles = account
+            .into_iter()
+            .flat_map(|acc| index.account_roles(acc.as_str(), node));
         for role in index.global_roles(node).chain(account_roles) {
             if seen.insert(role.as_str()) {
                 if queue.len() >= max {
-                    return Err(EngineError::ClosureTooLarge { agent: agent.to_string(), limit: max });
+                    return Err(EngineError::ClosureTooLarge {
+                        agent: agent.to_string(),
+                        limit: max,
+                    });
                 }
                 queue.push(role);
             }

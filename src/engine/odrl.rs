@@ -25,14 +25,22 @@ impl Hit<'_> {
     /// Deciding order: the agent's own rules first, exact target before `*`, exact action
     /// before a related one, then lowest (policy, assignee, action IRI) in byte order.
     fn order(&self, other: &Hit<'_>) -> Ordering {
-        (!self.own, self.star, self.related, self.policy.as_str(), self.assignee.as_str(), self.action.as_str()).cmp(&(
-            !other.own,
-            other.star,
-            other.related,
-            other.policy.as_str(),
-            other.assignee.as_str(),
-            other.action.as_str(),
-        ))
+        (
+            !self.own,
+            self.star,
+            self.related,
+            self.policy.as_str(),
+            self.assignee.as_str(),
+            self.action.as_str(),
+        )
+            .cmp(&(
+                !other.own,
+                other.star,
+                other.related,
+                other.policy.as_str(),
+                other.assignee.as_str(),
+                other.action.as_str(),
+            ))
     }
 
     fn rule(&self, target: &Id) -> Rule {
@@ -41,7 +49,11 @@ impl Hit<'_> {
             kind: self.kind,
             assignee: self.assignee.clone(),
             action: self.action.clone(),
-            target: if self.star { Target::Any } else { Target::One(target.clone()) },
+            target: if self.star {
+                Target::Any
+            } else {
+                Target::One(target.clone())
+            },
         }
     }
 }
@@ -49,7 +61,11 @@ impl Hit<'_> {
 /// Evaluates a check whose gates passed, over `assignees` (the agent first).
 pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOptions) -> Decision {
     let requested = &check.action;
-    let related: &[crate::domain::Action] = if opts.action_hierarchy { requested.ancestors() } else { &[] };
+    let related: &[crate::domain::Action] = if opts.action_hierarchy {
+        requested.ancestors()
+    } else {
+        &[]
+    };
     let mut hits: Vec<Hit<'_>> = Vec::new();
     for (i, &assignee) in assignees.iter().enumerate() {
         let own = i == 0;
@@ -58,24 +74,44 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
                 if let Some(set) = index.rules_at(assignee.as_str(), tkey, action.as_str()) {
                     for (policy, kind) in set.iter() {
                         if index.is_active(EntityKind::Policy, policy.as_str()) {
-                            hits.push(Hit { own, star, related: j > 0, kind: *kind, policy, assignee, action });
+                            hits.push(Hit {
+                                own,
+                                star,
+                                related: j > 0,
+                                kind: *kind,
+                                policy,
+                                assignee,
+                                action,
+                            });
                         }
                     }
                 }
             }
-            if opts.action_hierarchy {
-                if let Some(set) = index.prohibitions_below(assignee.as_str(), tkey, requested.as_str()) {
-                    for (policy, action) in set.iter() {
-                        if index.is_active(EntityKind::Policy, policy.as_str()) {
-                            hits.push(Hit { own, star, related: true, kind: RuleKind::Prohibition, policy, assignee, action });
-                        }
+            if opts.action_hierarchy
+                && let Some(set) = index.prohibitions_below(assignee.as_str(), tkey, requested.as_str())
+            {
+                for (policy, action) in set.iter() {
+                    if index.is_active(EntityKind::Policy, policy.as_str()) {
+                        hits.push(Hit {
+                            own,
+                            star,
+                            related: true,
+                            kind: RuleKind::Prohibition,
+                            policy,
+                            assignee,
+                            action,
+                        });
                     }
                 }
             }
         }
     }
     // Prohibitions first, each kind in deciding order.
-    hits.sort_by(|a, b| (a.kind != RuleKind::Prohibition).cmp(&(b.kind != RuleKind::Prohibition)).then_with(|| a.order(b)));
+    hits.sort_by(|a, b| {
+        (a.kind != RuleKind::Prohibition)
+            .cmp(&(b.kind != RuleKind::Prohibition))
+            .then_with(|| a.order(b))
+    });
     let (allowed, reason) = match hits.first().map(|h| h.kind) {
         Some(RuleKind::Prohibition) => (false, Reason::Prohibited),
         Some(RuleKind::Permission) => (true, Reason::Permitted),
@@ -86,7 +122,10 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
         let mut names: Vec<Id> = assignees[1..].iter().map(|&a| a.clone()).collect();
         names.sort();
         names.insert(0, check.agent.clone());
-        Explanation { assignees: names, other_rules: hits.iter().skip(1).map(|h| h.rule(&check.target)).collect() }
+        Explanation {
+            assignees: names,
+            other_rules: hits.iter().skip(1).map(|h| h.rule(&check.target)).collect(),
+        }
     });
     Decision {
         allowed,

@@ -22,12 +22,20 @@ impl AdminApi {
         let ctx = call_context(&req, &request_id);
         let rid = (!request_id.is_empty()).then_some(request_id.as_str());
         let out = self.app.execute(&cmd, rid, &ctx).await.map_err(status)?;
-        Ok(Response::new(pb::WriteResponse { revision: out.revision, event_ids: out.ids }))
+        Ok(Response::new(pb::WriteResponse {
+            revision: out.revision,
+            event_ids: out.ids,
+        }))
     }
 
     async fn rule(&self, req: Request<pb::RuleRequest>, make: fn(RuleSpec) -> Command) -> Reply {
-        self.run(req, |r| Ok((make(RuleSpec::parse(&r.policy_id, &r.assignee, &r.action, &r.target)?), r.request_id.clone())))
-            .await
+        self.run(req, |r| {
+            Ok((
+                make(RuleSpec::parse(&r.policy_id, &r.assignee, &r.action, &r.target)?),
+                r.request_id.clone(),
+            ))
+        })
+        .await
     }
 
     async fn status_change(&self, req: Request<pb::StatusRequest>, kind: EntityKind, active: bool) -> Reply {
@@ -36,8 +44,17 @@ impl AdminApi {
             EntityKind::Agent => "agent_id",
             EntityKind::Account => "account_id",
         };
-        self.run(req, |r| Ok((Command::SetStatus { kind, id: Id::parse(field, &r.id)?, active }, r.request_id.clone())))
-            .await
+        self.run(req, |r| {
+            Ok((
+                Command::SetStatus {
+                    kind,
+                    id: Id::parse(field, &r.id)?,
+                    active,
+                },
+                r.request_id.clone(),
+            ))
+        })
+        .await
     }
 
     async fn role(&self, req: Request<pb::RoleAssignmentRequest>, assign: bool) -> Reply {
@@ -45,7 +62,11 @@ impl AdminApi {
             let agent = Id::parse("agent_id", &r.agent_id)?;
             let role = Id::parse("role_id", &r.role_id)?;
             let account = optional_id("account_id", &r.account_id)?;
-            let cmd = if assign { Command::AssignRole { agent, role, account } } else { Command::RevokeRole { agent, role, account } };
+            let cmd = if assign {
+                Command::AssignRole { agent, role, account }
+            } else {
+                Command::RevokeRole { agent, role, account }
+            };
             Ok((cmd, r.request_id.clone()))
         })
         .await
@@ -113,15 +134,20 @@ impl PolicyAdminService for AdminApi {
     }
     async fn add_group_member(&self, req: Request<pb::GroupMembershipRequest>) -> Reply {
         self.run(req, |r| {
-            let cmd = Command::AddGroupMember { agent: Id::parse("agent_id", &r.agent_id)?, group: Id::parse("group_id", &r.group_id)? };
+            let cmd = Command::AddGroupMember {
+                agent: Id::parse("agent_id", &r.agent_id)?,
+                group: Id::parse("group_id", &r.group_id)?,
+            };
             Ok((cmd, r.request_id.clone()))
         })
         .await
     }
     async fn remove_group_member(&self, req: Request<pb::GroupMembershipRequest>) -> Reply {
         self.run(req, |r| {
-            let cmd =
-                Command::RemoveGroupMember { agent: Id::parse("agent_id", &r.agent_id)?, group: Id::parse("group_id", &r.group_id)? };
+            let cmd = Command::RemoveGroupMember {
+                agent: Id::parse("agent_id", &r.agent_id)?,
+                group: Id::parse("group_id", &r.group_id)?,
+            };
             Ok((cmd, r.request_id.clone()))
         })
         .await
@@ -141,7 +167,13 @@ impl PolicyAdminService for AdminApi {
     async fn create_policy(&self, req: Request<pb::CreatePolicyRequest>) -> Reply {
         self.run(req, |r| {
             let policy_type = (!r.policy_type.is_empty()).then(|| r.policy_type.clone());
-            Ok((Command::CreatePolicy { policy: Id::parse("policy_id", &r.policy_id)?, policy_type }, r.request_id.clone()))
+            Ok((
+                Command::CreatePolicy {
+                    policy: Id::parse("policy_id", &r.policy_id)?,
+                    policy_type,
+                },
+                r.request_id.clone(),
+            ))
         })
         .await
     }
@@ -170,7 +202,11 @@ impl PolicyAdminService for AdminApi {
     ) -> Result<Response<pb::ListRoleAssignmentsResponse>, Status> {
         let r = req.into_inner();
         let after = decode_token::<4>(&r.page_token).map_err(invalid)?;
-        let rows = self.app.list_edges(&r.node_id, &r.account_id, r.global_only, &after, r.page_size).await.map_err(status)?;
+        let rows = self
+            .app
+            .list_edges(&r.node_id, &r.account_id, r.global_only, &after, r.page_size)
+            .await
+            .map_err(status)?;
         let size = crate::app::service::page(r.page_size).map_err(status)? as usize;
         let next = match rows.last() {
             Some(l) if rows.len() == size => encode_token(&[&l.account, &l.node, &l.role, &l.source]),
@@ -179,23 +215,42 @@ impl PolicyAdminService for AdminApi {
         Ok(Response::new(pb::ListRoleAssignmentsResponse {
             assignments: rows
                 .into_iter()
-                .map(|e| pb::RoleAssignment { node_id: e.node, role_id: e.role, account_id: e.account, source: e.source })
+                .map(|e| pb::RoleAssignment {
+                    node_id: e.node,
+                    role_id: e.role,
+                    account_id: e.account,
+                    source: e.source,
+                })
                 .collect(),
             next_page_token: next,
         }))
     }
 
-    async fn list_members(&self, req: Request<pb::ListMembersRequest>) -> Result<Response<pb::ListMembersResponse>, Status> {
+    async fn list_members(
+        &self,
+        req: Request<pb::ListMembersRequest>,
+    ) -> Result<Response<pb::ListMembersResponse>, Status> {
         let r = req.into_inner();
         let after = decode_token::<2>(&r.page_token).map_err(invalid)?;
-        let rows = self.app.list_members(&r.account_id, &after, r.page_size).await.map_err(status)?;
+        let rows = self
+            .app
+            .list_members(&r.account_id, &after, r.page_size)
+            .await
+            .map_err(status)?;
         let size = crate::app::service::page(r.page_size).map_err(status)? as usize;
         let next = match rows.last() {
             Some(l) if rows.len() == size => encode_token(&[&l.account, &l.agent]),
             _ => String::new(),
         };
         Ok(Response::new(pb::ListMembersResponse {
-            members: rows.into_iter().map(|m| pb::Member { account_id: m.account, agent_id: m.agent, role_id: m.role }).collect(),
+            members: rows
+                .into_iter()
+                .map(|m| pb::Member {
+                    account_id: m.account,
+                    agent_id: m.agent,
+                    role_id: m.role,
+                })
+                .collect(),
             next_page_token: next,
         }))
     }
@@ -203,7 +258,11 @@ impl PolicyAdminService for AdminApi {
     async fn list_rules(&self, req: Request<pb::ListRulesRequest>) -> Result<Response<pb::ListRulesResponse>, Status> {
         let r = req.into_inner();
         let after = decode_token::<5>(&r.page_token).map_err(invalid)?;
-        let rows = self.app.list_rules(&r.policy_id, &r.assignee, &after, r.page_size).await.map_err(status)?;
+        let rows = self
+            .app
+            .list_rules(&r.policy_id, &r.assignee, &after, r.page_size)
+            .await
+            .map_err(status)?;
         let size = crate::app::service::page(r.page_size).map_err(status)? as usize;
         let next = match rows.last() {
             Some(l) if rows.len() == size => encode_token(&[&l.policy, &l.kind, &l.assignee, &l.action, &l.target]),
@@ -213,7 +272,11 @@ impl PolicyAdminService for AdminApi {
             .into_iter()
             .map(|x| pb::Rule {
                 rule: Some(pb::RuleRef {
-                    kind: if x.kind == "prohibition" { pb::RuleKind::Prohibition } else { pb::RuleKind::Permission } as i32,
+                    kind: if x.kind == "prohibition" {
+                        pb::RuleKind::Prohibition
+                    } else {
+                        pb::RuleKind::Permission
+                    } as i32,
                     policy_id: x.policy,
                     assignee: x.assignee,
                     action: x.action,
@@ -222,16 +285,24 @@ impl PolicyAdminService for AdminApi {
                 policy_active: x.policy_active,
             })
             .collect();
-        Ok(Response::new(pb::ListRulesResponse { rules, next_page_token: next }))
+        Ok(Response::new(pb::ListRulesResponse {
+            rules,
+            next_page_token: next,
+        }))
     }
 
-    async fn list_audit_log(&self, req: Request<pb::ListAuditLogRequest>) -> Result<Response<pb::ListAuditLogResponse>, Status> {
+    async fn list_audit_log(
+        &self,
+        req: Request<pb::ListAuditLogRequest>,
+    ) -> Result<Response<pb::ListAuditLogResponse>, Status> {
         let r = req.into_inner();
         let after = decode_token::<1>(&r.page_token).map_err(invalid)?;
         let after: i64 = if after[0].is_empty() {
             0
         } else {
-            after[0].parse().map_err(|_| invalid(DomainError::new("page_token", "is not a token this server returned")))?
+            after[0]
+                .parse()
+                .map_err(|_| invalid(DomainError::new("page_token", "is not a token this server returned")))?
         };
         let rows = self.app.list_audit(after, r.page_size).await.map_err(status)?;
         let size = crate::app::service::page(r.page_size).map_err(status)? as usize;

@@ -44,7 +44,10 @@ pub fn decision(d: &Decision) -> pb::Decision {
 }
 
 pub fn timestamp(t: &DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 fn from_timestamp(field: &str, t: &prost_types::Timestamp) -> Result<DateTime<Utc>, DomainError> {
@@ -58,9 +61,17 @@ fn from_timestamp(field: &str, t: &prost_types::Timestamp) -> Result<DateTime<Ut
 pub fn new_event(i: usize, e: pb::TripleEvent) -> Result<NewEvent, DomainError> {
     let at = |err: DomainError| err.within(&format!("events[{i}]"));
     if e.position != 0 || e.sequence_no != 0 {
-        return Err(at(DomainError::new("position", "sequence_no and position are assigned by the store; leave them unset")));
+        return Err(at(DomainError::new(
+            "position",
+            "sequence_no and position are assigned by the store; leave them unset",
+        )));
     }
-    let timestamp = e.timestamp.as_ref().map(|t| from_timestamp("timestamp", t)).transpose().map_err(at)?;
+    let timestamp = e
+        .timestamp
+        .as_ref()
+        .map(|t| from_timestamp("timestamp", t))
+        .transpose()
+        .map_err(at)?;
     let triple = Triple {
         event_type: e.event_type,
         aggregate_id: e.aggregate_id,
@@ -69,7 +80,14 @@ pub fn new_event(i: usize, e: pb::TripleEvent) -> Result<NewEvent, DomainError> 
         object: e.object,
         payload: e.attributes.into_iter().collect(),
     };
-    NewEvent::parse(&e.id, &triple, timestamp, e.expected_version, e.metadata.into_iter().collect()).map_err(at)
+    NewEvent::parse(
+        &e.id,
+        &triple,
+        timestamp,
+        e.expected_version,
+        e.metadata.into_iter().collect(),
+    )
+    .map_err(at)
 }
 
 pub fn stored_event(e: &StoredEvent) -> pb::TripleEvent {
@@ -95,7 +113,7 @@ pub fn decode_token<const N: usize>(token: &str) -> Result<[String; N], DomainEr
     if token.is_empty() {
         return Ok(std::array::from_fn(|_| String::new()));
     }
-    if token.len() % 2 != 0 || token.len() > 16 * 1024 {
+    if !token.len().is_multiple_of(2) || token.len() > 16 * 1024 {
         return Err(bad());
     }
     let bytes: Vec<u8> = (0..token.len())

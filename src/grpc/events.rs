@@ -20,11 +20,17 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEventsResponse, Sta
 
 #[tonic::async_trait]
 impl EventService for EventApi {
-    async fn append_events(&self, req: Request<pb::AppendEventsRequest>) -> Result<Response<pb::AppendEventsResponse>, Status> {
+    async fn append_events(
+        &self,
+        req: Request<pb::AppendEventsRequest>,
+    ) -> Result<Response<pb::AppendEventsResponse>, Status> {
         let ctx = call_context(&req, "");
         let events = req.into_inner().events;
         if events.len() > MAX_BATCH {
-            return Err(invalid(DomainError::new("events", format!("has {} events; the limit is {MAX_BATCH}", events.len()))));
+            return Err(invalid(DomainError::new(
+                "events",
+                format!("has {} events; the limit is {MAX_BATCH}", events.len()),
+            )));
         }
         let events = events
             .into_iter()
@@ -33,13 +39,23 @@ impl EventService for EventApi {
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid)?;
         let outcome = self.app.append(events, &ctx).await.map_err(status)?;
-        Ok(Response::new(pb::AppendEventsResponse { revision: outcome.revision, event_ids: outcome.ids }))
+        Ok(Response::new(pb::AppendEventsResponse {
+            revision: outcome.revision,
+            event_ids: outcome.ids,
+        }))
     }
 
-    async fn read_events(&self, req: Request<pb::ReadEventsRequest>) -> Result<Response<pb::ReadEventsResponse>, Status> {
+    async fn read_events(
+        &self,
+        req: Request<pb::ReadEventsRequest>,
+    ) -> Result<Response<pb::ReadEventsResponse>, Status> {
         let r = req.into_inner();
         let aggregate = (!r.aggregate_id.is_empty()).then_some(r.aggregate_id.as_str());
-        let (events, head) = self.app.read_events(r.after_revision, r.page_size, aggregate).await.map_err(status)?;
+        let (events, head) = self
+            .app
+            .read_events(r.after_revision, r.page_size, aggregate)
+            .await
+            .map_err(status)?;
         let next = events.last().map_or(r.after_revision, |e| e.position);
         Ok(Response::new(pb::ReadEventsResponse {
             events: events.iter().map(convert::stored_event).collect(),
@@ -50,7 +66,10 @@ impl EventService for EventApi {
 
     type WatchEventsStream = WatchStream;
 
-    async fn watch_events(&self, req: Request<pb::WatchEventsRequest>) -> Result<Response<Self::WatchEventsStream>, Status> {
+    async fn watch_events(
+        &self,
+        req: Request<pb::WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
         let mut after = req.into_inner().after_revision;
         let app = self.app.clone();
         let shutdown = self.shutdown.clone();
@@ -61,7 +80,9 @@ impl EventService for EventApi {
                 match app.applied_events_after(after).await {
                     Ok(events) if !events.is_empty() => {
                         after = events.last().map_or(after, |e| e.position);
-                        let msg = pb::WatchEventsResponse { events: events.iter().map(convert::stored_event).collect() };
+                        let msg = pb::WatchEventsResponse {
+                            events: events.iter().map(convert::stored_event).collect(),
+                        };
                         if tx.send(Ok(msg)).await.is_err() {
                             return;
                         }

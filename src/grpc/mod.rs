@@ -69,6 +69,15 @@ pub fn call_context<T>(req: &tonic::Request<T>, request_id: &str) -> CallContext
     let correlation_id = header("x-correlation-id")
         .or_else(|| header("x-request-id"))
         .filter(|c| !c.is_empty() && c.len() <= 256 && !c.chars().any(char::is_control))
-        .unwrap_or_else(|| if request_id.is_empty() { ulid::Ulid::generate().to_string() } else { request_id.to_string() });
-    CallContext { actor: crate::LOCAL_ACTOR.to_string(), correlation_id }
+        .unwrap_or_else(|| {
+            if request_id.is_empty() {
+                ulid::Ulid::generate().to_string()
+            } else {
+                request_id.to_string()
+            }
+        });
+    CallContext {
+        actor: crate::LOCAL_ACTOR.to_string(),
+        correlation_id,
+    }
 }

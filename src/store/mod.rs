@@ -82,7 +82,12 @@ pub enum StoreError {
     #[error("event id {id:?} is already stored with different content")]
     AlreadyExists { id: String },
     #[error("events[{index}]: expected version {expected} of aggregate {aggregate:?}, but it is at {actual}")]
-    VersionConflict { index: usize, aggregate: String, expected: i64, actual: i64 },
+    VersionConflict {
+        index: usize,
+        aggregate: String,
+        expected: i64,
+        actual: i64,
+    },
     #[error("{0}")]
     Invalid(#[from] DomainError),
     #[error("storage unavailable: {0}")]

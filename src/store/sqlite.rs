@@ -2,8 +2,8 @@
 
 use super::{AppendOutcome, AuditEntry, AuditRecord, EdgeRow, MemberRow, RuleRow, StoreError};
 use crate::domain::event::Triple;
-use crate::domain::{Change, EdgeSource, EntityKind, Id, NewEvent, Rule, RuleKind, StoredEvent, Target};
 use crate::domain::{Action, DomainError};
+use crate::domain::{Change, EdgeSource, EntityKind, Id, NewEvent, Rule, RuleKind, StoredEvent, Target};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, Transaction};
@@ -59,7 +59,11 @@ impl Store {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts.create_if_missing(false).read_only(true))
             .await?;
-        Ok(Store { writer, reader, url: url.to_string() })
+        Ok(Store {
+            writer,
+            reader,
+            url: url.to_string(),
+        })
     }
 
     /// Applies the migrations under `migrations/sqlite` (idempotent).
@@ -89,7 +93,11 @@ impl Store {
     /// Appends a batch atomically (DESIGN §2): de-duplication first, then each event's
     /// expected version, then gap-free positions; read model and audit in the same
     /// transaction.
-    pub async fn append(&self, events: Vec<NewEvent>, audit: Option<&AuditRecord>) -> Result<AppendOutcome, StoreError> {
+    pub async fn append(
+        &self,
+        events: Vec<NewEvent>,
+        audit: Option<&AuditRecord>,
+    ) -> Result<AppendOutcome, StoreError> {
         let ids: Vec<String> = events
             .iter()
             .map(|e| e.id.clone().unwrap_or_else(|| ulid::Ulid::generate().to_string()))
@@ -150,15 +158,15 @@ impl Store {
                         .await?
                 }
             };
-            if let Some(expected) = event.expected_version {
-                if expected != current {
-                    return Err(StoreError::VersionConflict {
-                        index: i,
-                        aggregate: aggregate.clone(),
-                        expected,
-                        actual: current,
-                    });
-                }
+            if let Some(expected) = event.expected_version
+                && expected != current
+            {
+                return Err(StoreError::VersionConflict {
+                    index: i,
+                    aggregate: aggregate.clone(),
+                    expected,
+                    actual: current,
+                });
             }
             let seq = current + 1;
             versions.insert(aggregate.clone(), seq);
@@ -186,9 +194,10 @@ impl Store {
             appended += 1;
         }
         let revision = if appended > 0 { head as u64 } else { stored_max };
-        if appended > 0 {
-            if let Some(audit) = audit {
-                sqlx::query(
+        if appended > 0
+            && let Some(audit) = audit
+        {
+            sqlx::query(
                     "INSERT INTO audit (at, actor, action, correlation_id, event_ids, revision) VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(ts(&now))
@@ -199,15 +208,23 @@ impl Store {
                 .bind(revision as i64)
                 .execute(&mut *tx)
                 .await?;
-            }
         }
         tx.commit().await?;
-        Ok(AppendOutcome { revision, ids, appended })
+        Ok(AppendOutcome {
+            revision,
+            ids,
+            appended,
+        })
     }
 
     /// Events with a position greater than `after`, at most `limit`, optionally of one
     /// aggregate.
-    pub async fn read_events(&self, after: u64, limit: u32, aggregate: Option<&str>) -> Result<Vec<StoredEvent>, StoreError> {
+    pub async fn read_events(
+        &self,
+        after: u64,
+        limit: u32,
+        aggregate: Option<&str>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT position, id, aggregate_id, sequence_no, event_type, subject, predicate, object, payload, timestamp, metadata \
              FROM events WHERE position > $1 AND ($2 = '' OR aggregate_id = $2) ORDER BY position LIMIT $3",
@@ -246,9 +263,14 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         for row in sqlx::query("SELECT id FROM roles").fetch_all(&mut *tx).await? {
-            sink(Change::MarkRole { role: Id::from_trusted(row.try_get("id")?) });
+            sink(Change::MarkRole {
+                role: Id::from_trusted(row.try_get("id")?),
+            });
         }
-        for row in sqlx::query("SELECT account, node, role, source FROM role_edges").fetch_all(&mut *tx).await? {
+        for row in sqlx::query("SELECT account, node, role, source FROM role_edges")
+            .fetch_all(&mut *tx)
+            .await?
+        {
             let account: String = row.try_get("account")?;
             let node = Id::from_trusted(row.try_get("node")?);
             let role = Id::from_trusted(row.try_get("role")?);
@@ -256,21 +278,38 @@ impl Store {
             if account.is_empty() {
                 let source = EdgeSource::parse_stored(&source)
                     .ok_or_else(|| StoreError::Corrupt(format!("edge source {source:?}")))?;
-                sink(Change::GlobalEdge { source, node, role, on: true });
+                sink(Change::GlobalEdge {
+                    source,
+                    node,
+                    role,
+                    on: true,
+                });
             } else {
-                sink(Change::AccountEdge { account: Id::from_trusted(&account), node, role, on: true });
+                sink(Change::AccountEdge {
+                    account: Id::from_trusted(&account),
+                    node,
+                    role,
+                    on: true,
+                });
             }
         }
-        for row in sqlx::query("SELECT account, agent, role FROM memberships").fetch_all(&mut *tx).await? {
+        for row in sqlx::query("SELECT account, agent, role FROM memberships")
+            .fetch_all(&mut *tx)
+            .await?
+        {
             sink(Change::MemberSet {
                 account: Id::from_trusted(row.try_get("account")?),
                 agent: Id::from_trusted(row.try_get("agent")?),
                 role: Id::from_trusted(row.try_get("role")?),
             });
         }
-        for row in sqlx::query("SELECT policy, kind, assignee, action, target FROM rules").fetch_all(&mut *tx).await? {
+        for row in sqlx::query("SELECT policy, kind, assignee, action, target FROM rules")
+            .fetch_all(&mut *tx)
+            .await?
+        {
             let kind: String = row.try_get("kind")?;
-            let kind = RuleKind::parse_stored(&kind).ok_or_else(|| StoreError::Corrupt(format!("rule kind {kind:?}")))?;
+            let kind =
+                RuleKind::parse_stored(&kind).ok_or_else(|| StoreError::Corrupt(format!("rule kind {kind:?}")))?;
             sink(Change::Rule {
                 rule: Rule {
                     policy: Id::from_trusted(row.try_get("policy")?),
@@ -282,10 +321,18 @@ impl Store {
                 on: true,
             });
         }
-        for row in sqlx::query("SELECT kind, id, active FROM statuses").fetch_all(&mut *tx).await? {
+        for row in sqlx::query("SELECT kind, id, active FROM statuses")
+            .fetch_all(&mut *tx)
+            .await?
+        {
             let kind: String = row.try_get("kind")?;
-            let kind = EntityKind::parse_stored(&kind).ok_or_else(|| StoreError::Corrupt(format!("status kind {kind:?}")))?;
-            sink(Change::Status { kind, id: Id::from_trusted(row.try_get("id")?), active: row.try_get::<i64, _>("active")? != 0 });
+            let kind =
+                EntityKind::parse_stored(&kind).ok_or_else(|| StoreError::Corrupt(format!("status kind {kind:?}")))?;
+            sink(Change::Status {
+                kind,
+                id: Id::from_trusted(row.try_get("id")?),
+                active: row.try_get::<i64, _>("active")? != 0,
+            });
         }
         tx.commit().await?;
         Ok(head as u64)
@@ -329,7 +376,12 @@ impl Store {
     }
 
     /// Memberships in key order after `after` (account, agent).
-    pub async fn list_members(&self, account: &str, after: &[String; 2], limit: u32) -> Result<Vec<MemberRow>, StoreError> {
+    pub async fn list_members(
+        &self,
+        account: &str,
+        after: &[String; 2],
+        limit: u32,
+    ) -> Result<Vec<MemberRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT account, agent, role FROM memberships WHERE ($1 = '' OR account = $1) \
              AND (account, agent) > ($2, $3) ORDER BY account, agent LIMIT $4",
@@ -341,12 +393,24 @@ impl Store {
         .fetch_all(&self.reader)
         .await?;
         rows.iter()
-            .map(|r| Ok(MemberRow { account: r.try_get("account")?, agent: r.try_get("agent")?, role: r.try_get("role")? }))
+            .map(|r| {
+                Ok(MemberRow {
+                    account: r.try_get("account")?,
+                    agent: r.try_get("agent")?,
+                    role: r.try_get("role")?,
+                })
+            })
             .collect()
     }
 
     /// Rules in key order after `after` (policy, kind, assignee, action, target).
-    pub async fn list_rules(&self, policy: &str, assignee: &str, after: &[String; 5], limit: u32) -> Result<Vec<RuleRow>, StoreError> {
+    pub async fn list_rules(
+        &self,
+        policy: &str,
+        assignee: &str,
+        after: &[String; 5],
+        limit: u32,
+    ) -> Result<Vec<RuleRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT r.policy, r.kind, r.assignee, r.action, r.target, COALESCE(s.active, 1) AS active \
              FROM rules r LEFT JOIN statuses s ON s.kind = 'policy' AND s.id = r.policy \
@@ -416,7 +480,12 @@ async fn apply_change(tx: &mut Transaction<'static, Sqlite>, change: &Change) ->
         Change::GlobalEdge { source, node, role, on } => {
             edge(tx, "", node, role, source.as_str(), *on).await?;
         }
-        Change::AccountEdge { account, node, role, on } => {
+        Change::AccountEdge {
+            account,
+            node,
+            role,
+            on,
+        } => {
             edge(tx, account.as_str(), node, role, "account", *on).await?;
         }
         Change::MemberSet { account, agent, role } => {

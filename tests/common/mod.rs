@@ -78,7 +78,14 @@ pub fn triple(e: &BTreeMap<String, String>) -> Triple {
     let subject = take("s");
     let predicate = take("p");
     let object = take("o");
-    Triple { event_type, aggregate_id, subject, predicate, object, payload }
+    Triple {
+        event_type,
+        aggregate_id,
+        subject,
+        predicate,
+        object,
+        payload,
+    }
 }
 
 pub fn pb_event(t: &Triple) -> pb::TripleEvent {
@@ -112,16 +119,27 @@ pub struct Server {
     pub decision_url: String,
     pub admin_url: String,
     extra: Vec<String>,
+    /// The database the server uses (a fresh file in `dir` unless given).
+    database: String,
     _tmp: Option<tempfile::TempDir>,
 }
 
 impl Server {
     /// Starts a server on a fresh SQLite file.
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_on(None, extra)
+    }
+
+    /// Starts a server on the given database URL (or a fresh SQLite file).
+    pub fn start_on(database: Option<&str>, extra: &[&str]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
+        let database = database
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("sqlite://{}", dir.join("endocarp.db").display()));
         let mut s = Server {
             child: None,
+            database,
             dir,
             decision_url: String::new(),
             admin_url: String::new(),
@@ -133,7 +151,7 @@ impl Server {
     }
 
     pub fn database_url(&self) -> String {
-        format!("sqlite://{}", self.dir.join("endocarp.db").display())
+        self.database.clone()
     }
 
     fn spawn(&mut self) {
@@ -198,15 +216,21 @@ impl Server {
     }
 
     pub async fn decisions(&self) -> AuthorizationServiceClient<Channel> {
-        AuthorizationServiceClient::connect(self.decision_url.clone()).await.expect("connect decision API")
+        AuthorizationServiceClient::connect(self.decision_url.clone())
+            .await
+            .expect("connect decision API")
     }
 
     pub async fn admin(&self) -> PolicyAdminServiceClient<Channel> {
-        PolicyAdminServiceClient::connect(self.admin_url.clone()).await.expect("connect admin API")
+        PolicyAdminServiceClient::connect(self.admin_url.clone())
+            .await
+            .expect("connect admin API")
     }
 
     pub async fn events(&self) -> EventServiceClient<Channel> {
-        EventServiceClient::connect(self.admin_url.clone()).await.expect("connect event API")
+        EventServiceClient::connect(self.admin_url.clone())
+            .await
+            .expect("connect event API")
     }
 }
 
@@ -226,8 +250,8 @@ pub async fn grpc_check(
     consistency: Option<pb::Consistency>,
 ) -> Result<pb::Decision, tonic::Status> {
     let d = match account {
-        None => c
-            .is_authorized(pb::IsAuthorizedRequest {
+        None => {
+            c.is_authorized(pb::IsAuthorizedRequest {
                 agent_id: agent.into(),
                 action: action.into(),
                 target: target.into(),
@@ -236,9 +260,10 @@ pub async fn grpc_check(
             })
             .await?
             .into_inner()
-            .decision,
-        Some(acc) => c
-            .is_authorized_in_account(pb::IsAuthorizedInAccountRequest {
+            .decision
+        }
+        Some(acc) => {
+            c.is_authorized_in_account(pb::IsAuthorizedInAccountRequest {
                 agent_id: agent.into(),
                 account_id: acc.into(),
                 action: action.into(),
@@ -248,7 +273,8 @@ pub async fn grpc_check(
             })
             .await?
             .into_inner()
-            .decision,
+            .decision
+        }
     };
     Ok(d.expect("a decision"))
 }

@@ -1,0 +1,286 @@
+//! The `endocarp` command line against real servers: Pericarp log import (through the
+//! admin API and offline), check, admin writes, config and migrate.
+
+mod common;
+
+use common::{Server, grpc_check, reason_name};
+use endocarp::grpc::pb;
+use std::process::{Command, Output};
+
+fn endocarp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_endocarp"))
+        .args(args)
+        .env_remove("ENDOCARP_DATABASE_URL")
+        .output()
+        .expect("run endocarp")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+const LOG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pericarp-log.jsonl");
+
+/// (agent, account, action, target, allowed, reason) after the sample Pericarp log.
+const EXPECTED: &[(&str, Option<&str>, &str, &str, bool, &str)] = &[
+    ("alice", None, "odrl:read", "doc-1", true, "PERMITTED"),
+    ("alice", None, "odrl:delete", "doc-1", true, "PERMITTED"),
+    ("alice", None, "odrl:transfer", "doc-1", false, "NOT_PERMITTED"),
+    ("bob", None, "odrl:modify", "doc-1", true, "PERMITTED"),
+    ("bob", None, "odrl:delete", "doc-1", false, "PROHIBITED"),
+    ("carol", None, "odrl:read", "doc-1", false, "AGENT_INACTIVE"),
+    ("dave", None, "odrl:delete", "doc-1", false, "NOT_PERMITTED"),
+    ("dave", None, "odrl:read", "doc-1", false, "NOT_PERMITTED"),
+    ("frank", Some("acme"), "odrl:delete", "doc-1", true, "PERMITTED"),
+    ("frank", None, "odrl:delete", "doc-1", false, "NOT_PERMITTED"),
+    ("gina", Some("acme"), "odrl:read", "doc-1", false, "NOT_PERMITTED"),
+    ("frank", Some("legacy"), "odrl:read", "doc-1", false, "ACCOUNT_INACTIVE"),
+];
+
+async fn assert_expected(server: &Server) {
+    let mut d = server.decisions().await;
+    for (agent, account, action, target, allowed, reason) in EXPECTED {
+        let dec = grpc_check(&mut d, agent, *account, action, target, None).await.unwrap();
+        assert_eq!(
+            (dec.allowed, reason_name(dec.reason)),
+            (*allowed, *reason),
+            "{agent} {account:?} {action} {target}"
+        );
+    }
+    let st = grpc_check(&mut d, "role-editor", None, "odrl:read", "doc-1", None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        st.code(),
+        tonic::Code::InvalidArgument,
+        "Role.Created made role-editor a role"
+    );
+}
+
+async fn head(server: &Server) -> u64 {
+    server
+        .events()
+        .await
+        .read_events(pb::ReadEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .head_revision
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_pericarp_log_imports_through_the_server_and_offline() {
+    let server = Server::start(&[]);
+    let out = ok(&endocarp(&[
+        "import",
+        LOG,
+        "--admin",
+        &server.admin_url,
+        "--batch",
+        "7",
+    ]));
+    assert!(out.contains("imported 42 events"), "{out}");
+    assert_eq!(head(&server).await, 42);
+    assert_expected(&server).await;
+    // Importing again changes nothing: every id is already stored with the same content.
+    ok(&endocarp(&["import", LOG, "--admin", &server.admin_url]));
+    assert_eq!(head(&server).await, 42);
+    // Pericarp metadata and envelope fields survive.
+    let first = server
+        .events()
+        .await
+        .read_events(pb::ReadEventsRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.events[0].id, "2pZ00000000000000000001KSUIDx");
+    assert_eq!(first.events[0].metadata["actor"], "system");
+    assert_eq!(first.events[0].attributes["name"], "Alice");
+
+    // Offline: straight into a database file, then a server started on it.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("offline.db").display());
+    ok(&endocarp(&["import", LOG, "--database-url", &url]));
+    let offline = Server::start_on(Some(&url), &[]);
+    assert_eq!(head(&offline).await, 42);
+    assert_expected(&offline).await;
+}
+
+#[test]
+fn a_bad_import_names_its_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.jsonl");
+    let good = std::fs::read_to_string(LOG).unwrap();
+    let mut lines: Vec<&str> = good.lines().collect();
+    lines.insert(
+        5,
+        r#"{"id":"zz","aggregate_id":"a","event_type":"Agent.Teleported","payload":{}}"#,
+    );
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let url = format!("sqlite://{}", dir.path().join("x.db").display());
+    let out = endocarp(&["import", file.to_str().unwrap(), "--database-url", &url]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 6") && err.contains("Agent.Teleported"), "{err}");
+    assert!(!dir.path().join("x.db").exists(), "nothing written");
+    // A decreasing sequence_no within one aggregate rejects the import.
+    let swapped = good.replace(r#""sequence_no": 2}"#, r#""sequence_no": 0}"#);
+    std::fs::write(&file, swapped).unwrap();
+    let out = endocarp(&["import", file.to_str().unwrap(), "--database-url", &url]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sequence"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_and_admin_commands_work_against_a_server() {
+    let server = Server::start(&[]);
+    let a = &server.admin_url;
+    let s = &server.decision_url;
+    let out = ok(&endocarp(&[
+        "permission",
+        "grant",
+        "docs",
+        "role:editor",
+        "odrl:use",
+        "*",
+        "--admin",
+        a,
+    ]));
+    assert!(out.contains("revision 1"), "{out}");
+    ok(&endocarp(&[
+        "role",
+        "assign",
+        "user:ann",
+        "role:editor",
+        "--admin",
+        a,
+        "--request-id",
+        "r-1",
+    ]));
+    ok(&endocarp(&[
+        "role",
+        "assign",
+        "user:ann",
+        "role:editor",
+        "--admin",
+        a,
+        "--request-id",
+        "r-1",
+    ]));
+    ok(&endocarp(&[
+        "prohibition",
+        "set",
+        "docs",
+        "user:ann",
+        "odrl:delete",
+        "report",
+        "--admin",
+        a,
+    ]));
+    let text = ok(&endocarp(&[
+        "check",
+        "user:ann",
+        "odrl:read",
+        "report",
+        "--server",
+        s,
+        "--explain",
+    ]));
+    assert!(text.starts_with("ALLOW (PERMITTED) at revision 3"), "{text}");
+    assert!(text.contains("role:editor"), "{text}");
+    let json = ok(&endocarp(&[
+        "check",
+        "user:ann",
+        "odrl:delete",
+        "report",
+        "--server",
+        s,
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["allowed"], false);
+    assert_eq!(v["reason"], "PROHIBITED");
+    assert_eq!(v["deciding_rule"]["assignee"], "user:ann");
+    ok(&endocarp(&[
+        "member",
+        "add",
+        "acme",
+        "user:bo",
+        "role:editor",
+        "--admin",
+        a,
+    ]));
+    let json = ok(&endocarp(&[
+        "check",
+        "user:bo",
+        "odrl:read",
+        "x",
+        "--account",
+        "acme",
+        "--server",
+        s,
+        "--json",
+    ]));
+    assert!(json.contains(r#""allowed":true"#), "{json}");
+    ok(&endocarp(&["agent", "deactivate", "user:bo", "--admin", a]));
+    let json = ok(&endocarp(&[
+        "check",
+        "user:bo",
+        "odrl:read",
+        "x",
+        "--account",
+        "acme",
+        "--server",
+        s,
+        "--json",
+    ]));
+    assert!(json.contains("AGENT_INACTIVE"), "{json}");
+    let rules = ok(&endocarp(&["list", "rules", "--admin", a]));
+    assert_eq!(rules.lines().count(), 2, "{rules}");
+    let audit = ok(&endocarp(&["list", "audit", "--admin", a]));
+    assert_eq!(
+        audit.lines().count(),
+        5,
+        "the retried write is not audited twice: {audit}"
+    );
+    let bad = endocarp(&["check", "user:ann", "odrl:lend", "x", "--server", s]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("InvalidArgument"));
+}
+
+#[test]
+fn config_shows_effective_settings_with_secrets_redacted() {
+    let out = Command::new(env!("CARGO_BIN_EXE_endocarp"))
+        .args(["config", "--max-staleness", "2s"])
+        .env("ENDOCARP_MAX_STALENESS", "9s")
+        .env("ENDOCARP_POLL_INTERVAL", "100ms")
+        .env("ENDOCARP_DATABASE_URL", "sqlite://u:hunter2@x.db")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["max_staleness"], "2000ms", "a flag beats the environment");
+    assert_eq!(v["poll_interval"], "100ms", "the environment beats the default");
+    assert_eq!(v["listen"], "127.0.0.1:50051");
+    assert!(!text.contains("hunter2"), "{text}");
+    let bad = endocarp(&["config", "--max-staleness", "50ms", "--poll-interval", "100ms"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("max_staleness"));
+}
+
+#[test]
+fn migrate_creates_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("m.db").display());
+    ok(&endocarp(&["migrate", "--database-url", &url]));
+    ok(&endocarp(&["migrate", "--database-url", &url]));
+    assert!(dir.path().join("m.db").exists());
+}
