@@ -23,7 +23,15 @@ fn ok(out: &Output) -> String {
 const LOG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pericarp-log.jsonl");
 
 /// (agent, account, action, target, allowed, reason) after the sample Pericarp log.
-const EXPECTED: &[(&str, Option<&str>, &str, &str, bool, &str)] = &[
+type Expected = (
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    bool,
+    &'static str,
+);
+const EXPECTED: &[Expected] = &[
     ("alice", None, "odrl:read", "doc-1", true, "PERMITTED"),
     ("alice", None, "odrl:delete", "doc-1", true, "PERMITTED"),
     ("alice", None, "odrl:transfer", "doc-1", false, "NOT_PERMITTED"),
