@@ -63,6 +63,27 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     admin_health.set_serving::<PolicyAdminServiceServer<AdminApi>>().await;
     admin_health.set_serving::<EventServiceServer<EventApi>>().await;
 
+    // Probes see NOT_SERVING as soon as shutdown starts, while in-flight calls drain.
+    {
+        let (decision_health, admin_health, stop) = (decision_health.clone(), admin_health.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            for (reporter, services) in [
+                (&decision_health, &["", "endocarp.v1.AuthorizationService"][..]),
+                (
+                    &admin_health,
+                    &["", "endocarp.v1.PolicyAdminService", "endocarp.v1.EventService"][..],
+                ),
+            ] {
+                for service in services {
+                    reporter
+                        .set_service_status(*service, tonic_health::ServingStatus::NotServing)
+                        .await;
+                }
+            }
+        });
+    }
+
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

@@ -309,3 +309,30 @@ fn expected_version_counts_earlier_events_of_the_batch() {
         store.close().await;
     });
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+
+    /// No string crashes the parsers, and what they accept keeps the contract.
+    #[test]
+    fn parsers_never_panic_and_accept_only_valid_input(s in ".{0,600}", t in "(odrl|cc|foaf|org|schema|urn|http|https|x)[:/a-zA-Z]{0,20}") {
+        use endocarp::domain::{Id, Target};
+        if let Ok(id) = Id::parse("f", &s) {
+            prop_assert!(!id.as_str().is_empty() && id.as_str().len() <= 512);
+            prop_assert!(id.as_str() != "*" && !id.as_str().chars().any(char::is_control));
+        }
+        if let Ok(Target::One(id)) = Target::parse("f", &s) {
+            prop_assert!(id.as_str() != "*");
+        }
+        for candidate in [&s, &t] {
+            if let Ok(a) = Action::parse("action", candidate) {
+                let iri = a.as_str();
+                prop_assert!(iri.starts_with("http://") || iri.starts_with("https://") || iri.starts_with("urn:"), "{}", iri);
+                // Canonical forms are fixed points.
+                prop_assert_eq!(Action::parse("action", iri).unwrap(), a.clone());
+            }
+        }
+        let triple = Triple { event_type: t.clone(), aggregate_id: s.clone(), subject: s.clone(), predicate: t.clone(), object: s.clone(), payload: BTreeMap::new() };
+        let _ = triple.interpret();
+    }
+}

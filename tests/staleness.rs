@@ -1,0 +1,88 @@
+//! Staleness: a replica that cannot confirm the log's head refuses checks once its data is
+//! older than `max_staleness`, instead of risking a revoked grant; and a consistency wait
+//! that cannot be met ends in DEADLINE_EXCEEDED, never a decision.
+
+use endocarp::app::{App, AppError, AppSettings, Consistency, Projector};
+use endocarp::domain::{Action, Id};
+use endocarp::engine::Check;
+use endocarp::store::Store;
+use std::time::{Duration, Instant};
+
+fn check() -> Check {
+    Check {
+        agent: Id::parse("agent_id", "a").unwrap(),
+        account: None,
+        action: Action::parse("action", "odrl:read").unwrap(),
+        target: Id::parse("target", "t").unwrap(),
+        explain: false,
+    }
+}
+
+#[tokio::test]
+async fn checks_fail_once_the_data_is_older_than_max_staleness() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("s.db").display()), true)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let projector = Projector::start(store.clone()).await.unwrap();
+    let settings = AppSettings {
+        max_staleness: Duration::from_millis(300),
+        ..AppSettings::default()
+    };
+    let app = App::new(store.clone(), projector.clone(), settings);
+    // Fresh: a decision.
+    let d = app
+        .check(&check(), Consistency::default(), None)
+        .await
+        .expect("fresh data decides");
+    assert!(!d.allowed);
+    // The storage goes away: the replica can no longer confirm the head.
+    store.close().await;
+    assert!(projector.catch_up().await.is_err());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(projector.data_age() > Duration::from_millis(300));
+    match app.check(&check(), Consistency::default(), None).await {
+        Err(AppError::Unavailable(msg)) => assert!(msg.contains("max_staleness"), "{msg}"),
+        other => panic!("a stale replica must refuse, got {other:?}"),
+    }
+    // A token it cannot meet is not a decision either.
+    let c = Consistency {
+        at_least_revision: 0,
+        fully_consistent: true,
+    };
+    assert!(matches!(
+        app.check(&check(), c, None).await,
+        Err(AppError::Unavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_unmet_revision_ends_in_deadline_exceeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("s.db").display()), true)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let projector = Projector::start(store.clone()).await.unwrap();
+    let settings = AppSettings {
+        max_wait: Duration::from_millis(200),
+        ..AppSettings::default()
+    };
+    let app = App::new(store, projector, settings);
+    let c = Consistency {
+        at_least_revision: 5,
+        fully_consistent: false,
+    };
+    // The server maximum bounds a wait whose request has no deadline…
+    assert!(matches!(
+        app.check(&check(), c, None).await,
+        Err(AppError::DeadlineExceeded(_))
+    ));
+    // …and a nearer request deadline wins.
+    let deadline = Instant::now() + Duration::from_millis(50);
+    assert!(matches!(
+        app.check(&check(), c, Some(deadline)).await,
+        Err(AppError::DeadlineExceeded(_))
+    ));
+}
