@@ -16,6 +16,20 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://endocarp.db";
 pub enum EngineKind {
     /// The ODRL policy decision point over the projected index.
     Odrl,
+    /// casbin-rs with Pericarp's deny-override model over the same facts.
+    Casbin,
+    /// Answer with ODRL, evaluate Casbin on every check too, count disagreements.
+    Shadow,
+}
+
+impl EngineKind {
+    fn engine(self) -> crate::engine::EngineKind {
+        match self {
+            EngineKind::Odrl => crate::engine::EngineKind::Odrl,
+            EngineKind::Casbin => crate::engine::EngineKind::Casbin,
+            EngineKind::Shadow => crate::engine::EngineKind::Shadow,
+        }
+    }
 }
 
 /// Everything `serve` needs.
@@ -91,6 +105,11 @@ impl Settings {
         Ok(())
     }
 
+    /// Whether the snapshot must keep casbin rows, and expanded how.
+    pub fn casbin_hierarchy(&self) -> Option<bool> {
+        (self.engine != EngineKind::Odrl).then_some(self.action_hierarchy)
+    }
+
     pub fn app_settings(&self) -> AppSettings {
         AppSettings {
             engine: EngineOptions {
@@ -98,6 +117,7 @@ impl Settings {
                 require_membership: self.require_membership,
                 max_closure: self.max_closure,
             },
+            engine_kind: self.engine.engine(),
             max_staleness: self.max_staleness,
             max_wait: self.max_wait,
         }

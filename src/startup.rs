@@ -30,8 +30,8 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         store.migrate().await?;
     }
     let started = std::time::Instant::now();
-    let projector = Projector::start(store.clone()).await?;
-    let stats = projector.snapshot().stats();
+    let projector = Projector::start(store.clone(), settings.casbin_hierarchy()).await?;
+    let stats = projector.snapshot().index.stats();
     tracing::info!(
         revision = projector.applied(),
         rules = stats.rules,

@@ -25,7 +25,7 @@ async fn checks_fail_once_the_data_is_older_than_max_staleness() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    let projector = Projector::start(store.clone()).await.unwrap();
+    let projector = Projector::start(store.clone(), None).await.unwrap();
     let settings = AppSettings {
         max_staleness: Duration::from_millis(300),
         ..AppSettings::default()
@@ -64,7 +64,7 @@ async fn an_unmet_revision_ends_in_deadline_exceeded() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    let projector = Projector::start(store.clone()).await.unwrap();
+    let projector = Projector::start(store.clone(), None).await.unwrap();
     let settings = AppSettings {
         max_wait: Duration::from_millis(200),
         ..AppSettings::default()

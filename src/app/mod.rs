@@ -51,6 +51,9 @@ impl From<EngineError> for AppError {
         match e {
             EngineError::AgentIsRole(_) => AppError::Invalid(DomainError::new("agent_id", e.to_string())),
             EngineError::ClosureTooLarge { .. } => AppError::ResourceExhausted(e.to_string()),
+            EngineError::Casbin(_) | EngineError::CasbinNotProjected | EngineError::EnginesDisagree { .. } => {
+                AppError::Internal(e.to_string())
+            }
         }
     }
 }

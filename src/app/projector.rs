@@ -6,7 +6,7 @@
 //! (`ArcSwap`). Waiters for a revision subscribe to a `watch` channel.
 
 use crate::domain::Change;
-use crate::engine::Index;
+use crate::engine::Snapshot;
 use crate::store::{Store, StoreError};
 use arc_swap::ArcSwap;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ const PAGE: u32 = 1000;
 pub struct Projector {
     store: Store,
     /// The snapshot checks read.
-    current: ArcSwap<Index>,
+    current: ArcSwap<Snapshot>,
     /// The applied revision, for consistency waits and watches.
     applied: watch::Sender<u64>,
     /// Serialises catch-ups so events are applied once and in order.
@@ -35,9 +35,10 @@ pub struct Projector {
 }
 
 impl Projector {
-    /// Loads the read model into a first snapshot and catches up with the log.
-    pub async fn start(store: Store) -> Result<Arc<Projector>, StoreError> {
-        let mut index = Index::default();
+    /// Loads the read model into a first snapshot and catches up with the log. With
+    /// `casbin_hierarchy`, the snapshot also keeps the Casbin engine's rows.
+    pub async fn start(store: Store, casbin_hierarchy: Option<bool>) -> Result<Arc<Projector>, StoreError> {
+        let mut index = Snapshot::new(casbin_hierarchy);
         let revision = store.load_read_model(|c| index.apply(&c)).await?;
         index.set_revision(revision);
         let (applied, _) = watch::channel(revision);
@@ -55,7 +56,7 @@ impl Projector {
     }
 
     /// The snapshot checks read now.
-    pub fn snapshot(&self) -> Arc<Index> {
+    pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current.load_full()
     }
 
@@ -92,7 +93,7 @@ impl Projector {
                     .fetch_max(started.as_nanos() as u64, Ordering::AcqRel);
                 return Ok(applied);
             }
-            let mut next = Index::clone(&self.current.load());
+            let mut next = Snapshot::clone(&self.current.load());
             let mut expected = applied;
             for event in &events {
                 expected += 1;

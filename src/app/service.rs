@@ -3,10 +3,11 @@
 use crate::app::{AppError, Projector};
 use crate::domain::commands::Command;
 use crate::domain::{Decision, DomainError, NewEvent, StoredEvent};
-use crate::engine::{self, Check, EngineOptions};
+use crate::engine::{self, Check, EngineKind, EngineOptions};
 use crate::store::{AppendOutcome, AuditEntry, AuditRecord, EdgeRow, MemberRow, RuleRow, Store};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Largest page any list or read returns.
@@ -20,6 +21,8 @@ pub const MAX_BATCH: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct AppSettings {
     pub engine: EngineOptions,
+    /// Which engine answers.
+    pub engine_kind: EngineKind,
     /// A replica whose data is older than this fails checks with UNAVAILABLE.
     pub max_staleness: Duration,
     /// Longest consistency wait, whatever the request's deadline.
@@ -30,6 +33,7 @@ impl Default for AppSettings {
     fn default() -> Self {
         AppSettings {
             engine: EngineOptions::default(),
+            engine_kind: EngineKind::Odrl,
             max_staleness: Duration::from_secs(5),
             max_wait: Duration::from_secs(5),
         }
@@ -56,7 +60,16 @@ pub struct App {
     store: Store,
     projector: Arc<Projector>,
     settings: AppSettings,
+    /// Shadow mode: checks on which both engines agreed / disagreed.
+    shadow_agreements: AtomicU64,
+    shadow_disagreements: AtomicU64,
+    /// When a disagreement was last logged (nanos since `started`), to rate-limit the log.
+    last_disagreement_log: AtomicU64,
+    started: Instant,
 }
+
+/// At most one disagreement line per this interval (the counters count all of them).
+const DISAGREEMENT_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 impl App {
     pub fn new(store: Store, projector: Arc<Projector>, settings: AppSettings) -> App {
@@ -64,7 +77,24 @@ impl App {
             store,
             projector,
             settings,
+            shadow_agreements: AtomicU64::new(0),
+            shadow_disagreements: AtomicU64::new(0),
+            last_disagreement_log: AtomicU64::new(0),
+            started: Instant::now(),
         }
+    }
+
+    /// Shadow-mode counts: (agreements, disagreements).
+    pub fn shadow_counts(&self) -> (u64, u64) {
+        (
+            self.shadow_agreements.load(Ordering::Relaxed),
+            self.shadow_disagreements.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The log's head as the store sees it now.
+    pub async fn head(&self) -> Result<u64, AppError> {
+        Ok(self.store.head().await?)
     }
 
     pub fn projector(&self) -> &Arc<Projector> {
@@ -91,8 +121,62 @@ impl App {
                 self.settings.max_staleness.as_millis()
             )));
         }
-        let index = self.projector.snapshot();
-        Ok(engine::decide(&index, check, &self.settings.engine)?)
+        let snapshot = self.projector.snapshot();
+        let opts = &self.settings.engine;
+        match self.settings.engine_kind {
+            EngineKind::Odrl => Ok(engine::decide(&snapshot.index, check, opts)?),
+            EngineKind::Casbin => Ok(engine::decide_casbin(&snapshot, check, opts)?),
+            EngineKind::Shadow => {
+                let answer = engine::decide(&snapshot.index, check, opts);
+                // Both projections live in one snapshot, so they are at the same revision.
+                let shadow = engine::decide_casbin(&snapshot, check, opts);
+                self.compare(check, &answer, &shadow, snapshot.revision());
+                Ok(answer?)
+            }
+        }
+    }
+
+    fn compare(
+        &self,
+        check: &Check,
+        odrl: &Result<Decision, engine::EngineError>,
+        casbin: &Result<Decision, engine::EngineError>,
+        revision: u64,
+    ) {
+        let same = match (odrl, casbin) {
+            (Ok(a), Ok(b)) => a.allowed == b.allowed && a.reason == b.reason,
+            (Err(a), Err(b)) => a == b,
+            _ => false,
+        };
+        if same {
+            self.shadow_agreements.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.shadow_disagreements.fetch_add(1, Ordering::Relaxed);
+        let now = self.started.elapsed().as_nanos() as u64;
+        let last = self.last_disagreement_log.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= DISAGREEMENT_LOG_INTERVAL.as_nanos() as u64;
+        if due
+            && self
+                .last_disagreement_log
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let show = |r: &Result<Decision, engine::EngineError>| match r {
+                Ok(d) => format!("{} ({})", if d.allowed { "allow" } else { "deny" }, d.reason.as_str()),
+                Err(e) => format!("error: {e}"),
+            };
+            tracing::warn!(
+                agent = %check.agent,
+                account = ?check.account.as_ref().map(|a| a.as_str()),
+                action = %check.action,
+                target = %check.target,
+                odrl = %show(odrl),
+                casbin = %show(casbin),
+                revision,
+                "shadow engines disagree (logged at most once a second; every one is counted)"
+            );
+        }
     }
 
     async fn await_consistency(&self, c: Consistency, deadline: Option<Instant>) -> Result<(), AppError> {

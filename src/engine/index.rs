@@ -265,6 +265,96 @@ impl Index {
         }
     }
 
+    /// The sources holding the global edge node → role (0: no edge).
+    pub fn global_edge_bits(&self, node: &str, role: &str) -> u8 {
+        self.global.get(node).and_then(|m| m.get(role)).copied().unwrap_or(0)
+    }
+
+    /// True when the explicit account edge exists.
+    pub fn has_account_edge(&self, account: &str, node: &str, role: &str) -> bool {
+        self.account_edges
+            .get(account)
+            .and_then(|m| m.get(node))
+            .is_some_and(|s| s.contains(role))
+    }
+
+    /// Roles of the explicit account edges out of `node` in `account`.
+    pub fn account_edge_roles<'a>(&'a self, account: &str, node: &str) -> impl Iterator<Item = &'a Id> + 'a {
+        self.account_edges
+            .get(account)
+            .and_then(|m| m.get(node))
+            .into_iter()
+            .flat_map(|s| s.iter())
+    }
+
+    /// The agent's membership role in the account.
+    pub fn member_role(&self, account: &str, agent: &str) -> Option<&Id> {
+        self.members.get(account).and_then(|m| m.get(agent))
+    }
+
+    /// Every fact as the change that sets it: what the read model holds, for rebuilding
+    /// projections and comparing engines.
+    pub fn facts(&self) -> Vec<Change> {
+        use crate::domain::EdgeSource;
+        let mut out: Vec<Change> = self
+            .roles
+            .iter()
+            .map(|r| Change::MarkRole { role: r.clone() })
+            .collect();
+        for (node, roles) in &self.global {
+            for (role, bits) in roles {
+                for source in [EdgeSource::Role, EdgeSource::Group, EdgeSource::RoleToRole] {
+                    if bits & source.bit() != 0 {
+                        out.push(Change::GlobalEdge {
+                            source,
+                            node: node.clone(),
+                            role: role.clone(),
+                            on: true,
+                        });
+                    }
+                }
+            }
+        }
+        for (account, by_node) in &self.account_edges {
+            for (node, roles) in by_node {
+                for role in roles {
+                    out.push(Change::AccountEdge {
+                        account: account.clone(),
+                        node: node.clone(),
+                        role: role.clone(),
+                        on: true,
+                    });
+                }
+            }
+        }
+        for (account, by_agent) in &self.members {
+            for (agent, role) in by_agent {
+                out.push(Change::MemberSet {
+                    account: account.clone(),
+                    agent: agent.clone(),
+                    role: role.clone(),
+                });
+            }
+        }
+        for rule in self.all_rules() {
+            out.push(Change::Rule { rule, on: true });
+        }
+        for (kind, map) in [
+            (EntityKind::Policy, &self.policy_status),
+            (EntityKind::Agent, &self.agent_status),
+            (EntityKind::Account, &self.account_status),
+        ] {
+            for (id, active) in map {
+                out.push(Change::Status {
+                    kind,
+                    id: id.clone(),
+                    active: *active,
+                });
+            }
+        }
+        out
+    }
+
     /// Every rule in the index, for exports and comparisons.
     pub fn all_rules(&self) -> Vec<Rule> {
         let mut out = Vec::new();

@@ -5,9 +5,11 @@
 //! ODRL evaluation of [`odrl`]. Architecture invariant: this module imports nothing from
 //! `store`, `grpc`, `app`, sqlx, tonic, prost or tokio (a test reads the sources).
 
+pub mod casbin;
 pub mod index;
 pub mod odrl;
 
+pub use casbin::CasbinRows;
 pub use index::{Index, IndexStats};
 
 use crate::domain::{Action, Decision, EntityKind, Id, Reason};
@@ -54,6 +56,87 @@ pub enum EngineError {
     AgentIsRole(String),
     #[error("the role closure of {agent:?} exceeds the limit of {limit} nodes")]
     ClosureTooLarge { agent: String, limit: usize },
+    #[error("casbin: {0}")]
+    Casbin(String),
+    #[error("the Casbin engine has no rows in this snapshot (the server was not started with it)")]
+    CasbinNotProjected,
+    #[error("casbin {casbin} and the index {index} disagree; failing closed")]
+    EnginesDisagree { casbin: &'static str, index: &'static str },
+}
+
+/// Which engine answers checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    /// The ODRL evaluation over the index.
+    Odrl,
+    /// casbin-rs over the casbin projection of the same facts.
+    Casbin,
+    /// Answer with ODRL, evaluate Casbin too and count disagreements.
+    Shadow,
+}
+
+/// What a replica decides from: the index and, for the Casbin engine, its rows, always at
+/// the same revision (they are updated together).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub index: Index,
+    pub casbin: Option<CasbinRows>,
+}
+
+impl Snapshot {
+    /// An empty snapshot; with `casbin_hierarchy`, it also keeps casbin rows (expanded along
+    /// the action hierarchy when true).
+    pub fn new(casbin_hierarchy: Option<bool>) -> Snapshot {
+        Snapshot {
+            index: Index::default(),
+            casbin: casbin_hierarchy.map(CasbinRows::new),
+        }
+    }
+
+    /// Applies one change to every projection.
+    pub fn apply(&mut self, change: &crate::domain::Change) {
+        if let Some(rows) = &mut self.casbin {
+            rows.apply(&self.index, change);
+        }
+        self.index.apply(change);
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.index.revision()
+    }
+
+    pub fn set_revision(&mut self, revision: u64) {
+        self.index.set_revision(revision);
+    }
+}
+
+/// Decides with the Casbin engine: the shared gates and closure, then casbin-rs over the
+/// rows the request can match. The deciding rule is looked up in the index once casbin has
+/// decided; should the two ever disagree the check fails (an error is a deny).
+pub fn decide_casbin(snapshot: &Snapshot, check: &Check, opts: &EngineOptions) -> Result<Decision, EngineError> {
+    let index = &snapshot.index;
+    let rows = snapshot.casbin.as_ref().ok_or(EngineError::CasbinNotProjected)?;
+    if let Some(reason) = gates(index, check, opts)? {
+        return Ok(Decision {
+            allowed: false,
+            reason,
+            revision: index.revision(),
+            deciding_rule: None,
+            explanation: None,
+            action: check.action.clone(),
+        });
+    }
+    let assignees = closure(index, &check.agent, check.account.as_ref(), opts.max_closure)?;
+    let allowed = casbin::enforce(rows, check, &assignees)?;
+    let decision = odrl::evaluate(index, check, &assignees, opts);
+    if decision.allowed != allowed {
+        let word = |a: bool| if a { "allow" } else { "deny" };
+        return Err(EngineError::EnginesDisagree {
+            casbin: word(allowed),
+            index: word(decision.allowed),
+        });
+    }
+    Ok(decision)
 }
 
 /// Decides a check against a snapshot (gates, closure, then the ODRL evaluation).
