@@ -8,11 +8,25 @@ use common::{Server, grpc_check, pb_event, reason_name};
 use endocarp::grpc::pb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_scenario_passes_end_to_end() {
+async fn every_scenario_passes_end_to_end_with_the_odrl_engine() {
+    run("odrl").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_passes_end_to_end_with_the_casbin_engine() {
+    run("casbin").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_passes_end_to_end_in_shadow_mode_with_no_disagreement() {
+    run("shadow").await;
+}
+
+async fn run(engine: &str) {
     let mut failures = Vec::new();
     let mut checks = 0;
     for (file, s) in common::scenarios() {
-        let server = Server::start(&[]);
+        let server = Server::start(&["--engine", engine]);
         let mut events = server.events().await;
         let mut revision = 0;
         for (i, e) in s.events.iter().enumerate() {
@@ -62,6 +76,18 @@ async fn every_scenario_passes_end_to_end() {
                 ));
             }
             assert_eq!(d.revision, revision, "a write's reply means this replica applied it");
+        }
+        let status = server
+            .admin()
+            .await
+            .get_status(pb::GetStatusRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(status.engine, engine);
+        if engine == "shadow" {
+            assert_eq!(status.shadow_disagreements, 0, "{file} / {}", s.name);
+            assert_eq!(status.shadow_agreements, s.checks.len() as u64, "{file} / {}", s.name);
         }
     }
     assert!(

@@ -4,21 +4,52 @@
 mod common;
 
 use endocarp::domain::{Action, Id, NewEvent};
-use endocarp::engine::{self, Check, EngineOptions, Index};
+use endocarp::engine::{self, CasbinRows, Check, EngineOptions, Snapshot};
+
+#[derive(Clone, Copy, Debug)]
+enum Engine {
+    Odrl,
+    Casbin,
+    /// One plain casbin-rs enforcer holding every row, status gate applied outside.
+    PlainCasbin,
+}
 
 #[test]
-fn every_scenario_passes_through_the_engine() {
+fn every_scenario_passes_through_the_odrl_engine() {
+    run(Engine::Odrl);
+}
+
+#[test]
+fn every_scenario_passes_through_the_casbin_engine() {
+    run(Engine::Casbin);
+}
+
+#[test]
+fn every_scenario_passes_through_a_plain_casbin_enforcer() {
+    run(Engine::PlainCasbin);
+}
+
+fn run(engine: Engine) {
     let mut failures = Vec::new();
     let mut checks = 0;
     for (file, s) in common::scenarios() {
-        let mut index = Index::default();
+        let mut snapshot = Snapshot::new(Some(true));
         for (i, e) in s.events.iter().enumerate() {
             let t = common::triple(e);
             let ev = NewEvent::parse("", &t, None, None, Default::default())
                 .unwrap_or_else(|err| panic!("{file} / {}: event {i} refused: {err}", s.name));
-            index.apply(&ev.change);
-            index.set_revision(i as u64 + 1);
+            snapshot.apply(&ev.change);
+            snapshot.set_revision(i as u64 + 1);
         }
+        let rows = snapshot.casbin.clone().unwrap();
+        assert_eq!(
+            rows,
+            CasbinRows::from_index(&snapshot.index, true),
+            "{file} / {}: incremental rows",
+            s.name
+        );
+        let plain = engine::casbin::plain_enforcer(&rows.p_rows(), &rows.g_rows()).unwrap();
+        let index = &snapshot.index;
         for c in &s.checks {
             checks += 1;
             let check = Check {
@@ -28,7 +59,27 @@ fn every_scenario_passes_through_the_engine() {
                 target: Id::parse("target", &c.target).unwrap(),
                 explain: true,
             };
-            let d = engine::decide(&index, &check, &EngineOptions::default()).expect("a decision");
+            let opts = EngineOptions::default();
+            let d = match engine {
+                Engine::Odrl => engine::decide(index, &check, &opts).expect("a decision"),
+                Engine::Casbin => engine::decide_casbin(&snapshot, &check, &opts).expect("a decision"),
+                Engine::PlainCasbin => {
+                    use casbin::CoreApi;
+                    let mut d = engine::decide(index, &check, &opts).expect("a decision");
+                    if engine::gates(index, &check, &opts).unwrap().is_none() {
+                        let dom = check.account.as_ref().map_or("*", |a| a.as_str());
+                        let allowed = plain
+                            .enforce((check.agent.as_str(), dom, check.action.as_str(), check.target.as_str()))
+                            .unwrap();
+                        if allowed != d.allowed {
+                            d.allowed = allowed;
+                            d.reason = endocarp::domain::Reason::NotPermitted;
+                            d.deciding_rule = None;
+                        }
+                    }
+                    d
+                }
+            };
             let reason_ok = c.reason.as_deref().is_none_or(|r| r == d.reason.as_str());
             if d.allowed != c.allowed || !reason_ok {
                 failures.push(format!(
@@ -41,7 +92,7 @@ fn every_scenario_passes_through_the_engine() {
             }
             assert_eq!(d.revision, s.events.len() as u64);
             if d.allowed {
-                assert!(d.deciding_rule.is_some(), "an allow names its rule");
+                assert!(d.deciding_rule.is_some(), "{engine:?}: an allow names its rule");
             }
         }
     }

@@ -47,6 +47,21 @@ pub struct Consistency {
     pub fully_consistent: bool,
 }
 
+/// A replica's state, for operators.
+#[derive(Debug, Clone)]
+pub struct ReplicaStatus {
+    pub revision: u64,
+    pub head: u64,
+    pub data_age: Duration,
+    pub engine: EngineKind,
+    pub stats: engine::IndexStats,
+    pub casbin_p_rows: usize,
+    pub casbin_g_rows: usize,
+    pub shadow_agreements: u64,
+    pub shadow_disagreements: u64,
+    pub ignored_duties: u64,
+}
+
 /// Who is calling, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallContext {
@@ -95,6 +110,39 @@ impl App {
     /// The log's head as the store sees it now.
     pub async fn head(&self) -> Result<u64, AppError> {
         Ok(self.store.head().await?)
+    }
+
+    /// What this replica holds and how fresh it is.
+    pub async fn status(&self) -> Result<ReplicaStatus, AppError> {
+        let head = self.store.head().await?;
+        let snapshot = self.projector.snapshot();
+        let (shadow_agreements, shadow_disagreements) = self.shadow_counts();
+        let (casbin_p_rows, casbin_g_rows) = snapshot
+            .casbin
+            .as_ref()
+            .map_or((0, 0), |r| (r.p_rows().len(), r.g_rows().len()));
+        Ok(ReplicaStatus {
+            revision: snapshot.revision(),
+            head,
+            data_age: self.projector.data_age(),
+            engine: self.settings.engine_kind,
+            stats: snapshot.index.stats(),
+            casbin_p_rows,
+            casbin_g_rows,
+            shadow_agreements,
+            shadow_disagreements,
+            ignored_duties: self.projector.ignored_duties(),
+        })
+    }
+
+    /// The current facts as casbin rows (the engine's own rows when it keeps them).
+    pub fn casbin_export(&self) -> (u64, Vec<[String; 5]>, Vec<[String; 3]>) {
+        let snapshot = self.projector.snapshot();
+        let rows = match &snapshot.casbin {
+            Some(rows) => rows.clone(),
+            None => engine::CasbinRows::from_index(&snapshot.index, self.settings.engine.action_hierarchy),
+        };
+        (snapshot.revision(), rows.p_rows(), rows.g_rows())
     }
 
     pub fn projector(&self) -> &Arc<Projector> {

@@ -149,3 +149,84 @@ mod tests {
         assert!(parse_file("{not json}").is_err());
     }
 }
+
+/// Turns a casbin policy file for Pericarp's model into triple events:
+/// `p, sub, *, act, obj, allow|deny` → a permission or prohibition in `policy`;
+/// `g, x, role, *` → a global role edge (`Role.RoleAssigned` when `x` is itself used as a
+/// role in the file, else `Agent.RoleAssigned`); `g, x, role, account` → an account edge.
+pub fn casbin_envelopes(text: &str, policy: &str) -> Result<Vec<Envelope>, DomainError> {
+    use crate::engine::casbin::{GLOBAL_DOMAIN, PolicyLine, parse_policy_csv};
+    crate::domain::Id::parse("policy", policy)?;
+    let lines = parse_policy_csv(text).map_err(|e| DomainError::new("policy.csv", e))?;
+    let roles: std::collections::HashSet<&str> = lines
+        .iter()
+        .filter_map(|(_, l)| match l {
+            PolicyLine::G([_, role, _]) => Some(role.as_str()),
+            PolicyLine::P(_) => None,
+        })
+        .collect();
+    let triple = |ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]| Triple {
+        event_type: ty.into(),
+        aggregate_id: agg.into(),
+        subject: s.into(),
+        predicate: p.into(),
+        object: o.into(),
+        payload: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    };
+    let mut out = Vec::new();
+    for (line, l) in &lines {
+        let at = |field: &str, reason: String| DomainError::new(format!("line {line}.{field}"), reason);
+        let t = match l {
+            PolicyLine::P([sub, dom, act, obj, eft]) => {
+                if dom != GLOBAL_DOMAIN {
+                    return Err(at(
+                        "dom",
+                        format!(
+                            "{dom:?}: p rows of this model have the domain \"*\"; account scoping comes from g rows"
+                        ),
+                    ));
+                }
+                crate::domain::Action::parse("act", act).map_err(|e| {
+                    at(
+                        "act",
+                        format!(
+                            "{}; casbin actions must be CURIEs or absolute IRIs here (e.g. urn:app:{act})",
+                            e.reason
+                        ),
+                    )
+                })?;
+                let (ty, pred) = match eft.as_str() {
+                    "allow" => ("Policy.PermissionGranted", "odrl:permission"),
+                    "deny" => ("Policy.ProhibitionSet", "odrl:prohibition"),
+                    other => return Err(at("eft", format!("{other:?}: expected allow or deny"))),
+                };
+                triple(ty, policy, sub, pred, obj, &[("action", act)])
+            }
+            PolicyLine::G([node, role, dom]) if dom == GLOBAL_DOMAIN => {
+                let ty = if roles.contains(node.as_str()) {
+                    "Role.RoleAssigned"
+                } else {
+                    "Agent.RoleAssigned"
+                };
+                triple(ty, node, node, "org:hasRole", role, &[])
+            }
+            PolicyLine::G([node, role, dom]) => triple(
+                "Account.RoleAssigned",
+                dom,
+                node,
+                "org:hasRole",
+                role,
+                &[("account", dom)],
+            ),
+        };
+        out.push(Envelope {
+            line: *line,
+            id: String::new(),
+            triple: t,
+            timestamp: None,
+            sequence_no: None,
+            metadata: BTreeMap::new(),
+        });
+    }
+    Ok(out)
+}

@@ -50,10 +50,16 @@ pub enum Cmd {
     Config(Settings),
     /// Ask a running server for a decision.
     Check(CheckArgs),
-    /// Load Pericarp newline-delimited JSON events (through the admin API, or offline).
+    /// Load events: `import FILE` reads Pericarp newline-delimited JSON envelopes;
+    /// `import casbin FILE` turns a policy file for Pericarp's casbin model into triple
+    /// events. Through the admin API, or offline with --database-url.
     Import {
-        /// The file; `-` reads standard input.
-        file: String,
+        /// `casbin` or `pericarp` followed by the file, or just the file (Pericarp).
+        #[arg(num_args = 1..=2, value_names = ["FORMAT", "FILE"], required = true)]
+        args: Vec<String>,
+        /// Policy id for rules imported from a casbin file.
+        #[arg(long, default_value = "casbin-import")]
+        policy: String,
         /// Write straight into this database instead of through a server (offline).
         #[arg(long)]
         database_url: Option<String>,
@@ -118,6 +124,21 @@ pub enum Cmd {
         op: StatusOp,
         #[command(flatten)]
         to: AdminTarget,
+    },
+    /// Export the facts for casbin: `export casbin --out DIR` writes model.conf, policy.csv
+    /// and a README naming the domain-matching function a loader must register.
+    Export {
+        /// Only `casbin`.
+        format: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long, env = "ENDOCARP_ADMIN_URL", default_value = "http://127.0.0.1:50052")]
+        admin: String,
+    },
+    /// Show a running server's revision, data age, engine, index sizes and shadow counts.
+    Status {
+        #[arg(long, env = "ENDOCARP_ADMIN_URL", default_value = "http://127.0.0.1:50052")]
+        admin: String,
     },
     /// List rules, role assignments, members or the audit log.
     List {
@@ -308,11 +329,65 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Check(args) => check(args).await,
         Cmd::Import {
-            file,
+            args,
+            policy,
             database_url,
             batch,
             admin,
-        } => import(&file, database_url.as_deref(), batch, &admin).await,
+        } => {
+            let (format, file) = match args.as_slice() {
+                [file] => ("pericarp", file.as_str()),
+                [format, file] => (format.as_str(), file.as_str()),
+                _ => bail!("usage: endocarp import [casbin|pericarp] FILE"),
+            };
+            let content = if file == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?
+            };
+            let envelopes = match format {
+                "pericarp" => {
+                    import::parse_file(&content)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                        .envelopes
+                }
+                "casbin" => import::casbin_envelopes(&content, &policy).map_err(|e| anyhow::anyhow!("{e}"))?,
+                other => bail!("unknown import format {other:?}: use casbin or pericarp"),
+            };
+            import(envelopes, database_url.as_deref(), batch, &admin).await
+        }
+        Cmd::Export { format, out, admin } => {
+            if format != "casbin" {
+                bail!("unknown export format {format:?}: only casbin");
+            }
+            export_casbin(&out, &admin).await
+        }
+        Cmd::Status { admin } => {
+            let s = admin_client(&admin)
+                .await?
+                .get_status(pb::GetStatusRequest {})
+                .await?
+                .into_inner();
+            println!(
+                "revision {} (log head {}), data age {} ms, engine {}",
+                s.revision, s.head_revision, s.data_age_ms, s.engine
+            );
+            println!(
+                "rules {}, global edges {}, account edges {}, memberships {}, roles {}",
+                s.rules, s.global_edges, s.account_edges, s.memberships, s.roles
+            );
+            if s.engine != "odrl" {
+                println!("casbin rows: p {}, g {}", s.casbin_p_rows, s.casbin_g_rows);
+            }
+            if s.engine == "shadow" {
+                println!(
+                    "shadow: {} agreements, {} disagreements",
+                    s.shadow_agreements, s.shadow_disagreements
+                );
+            }
+            println!("ignored duty events: {}", s.ignored_duties);
+            Ok(())
+        }
         Cmd::Role { op, to } => {
             let mut c = admin_client(&to.admin).await?;
             let r = match op {
@@ -618,17 +693,24 @@ async fn check(a: CheckArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn import(file: &str, database_url: Option<&str>, batch: usize, admin: &str) -> anyhow::Result<()> {
+async fn import(
+    envelopes: Vec<import::Envelope>,
+    database_url: Option<&str>,
+    batch: usize,
+    admin: &str,
+) -> anyhow::Result<()> {
     if batch == 0 || batch > crate::app::service::MAX_BATCH {
         bail!("--batch must be 1..={}", crate::app::service::MAX_BATCH);
     }
-    let content = if file == "-" {
-        std::io::read_to_string(std::io::stdin())?
-    } else {
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?
-    };
-    let parsed = import::parse_file(&content).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let total = parsed.events.len();
+    // Every event is checked before anything is written.
+    let events = envelopes
+        .iter()
+        .map(|e| {
+            crate::domain::NewEvent::parse(&e.id, &e.triple, e.timestamp, None, e.metadata.clone())
+                .map_err(|err| anyhow::anyhow!("{}", err.within(&format!("line {}", e.line))))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let total = events.len();
     let mut revision = 0;
     match database_url {
         Some(url) => {
@@ -639,7 +721,7 @@ async fn import(file: &str, database_url: Option<&str>, batch: usize, admin: &st
                 action: "Import".into(),
                 correlation_id: ulid::Ulid::generate().to_string(),
             };
-            for chunk in parsed.events.chunks(batch) {
+            for chunk in events.chunks(batch) {
                 revision = store.append(chunk.to_vec(), Some(&audit)).await?.revision.max(revision);
             }
             store.close().await;
@@ -649,7 +731,7 @@ async fn import(file: &str, database_url: Option<&str>, batch: usize, admin: &st
                 .await
                 .with_context(|| format!("cannot reach the admin API at {admin}"))?
                 .max_encoding_message_size(crate::startup::MAX_MESSAGE_BYTES);
-            for chunk in parsed.envelopes.chunks(batch) {
+            for chunk in envelopes.chunks(batch) {
                 let events = chunk
                     .iter()
                     .map(|e| pb::TripleEvent {
@@ -673,6 +755,73 @@ async fn import(file: &str, database_url: Option<&str>, batch: usize, admin: &st
         }
     }
     println!("imported {total} events; visible at revision {revision}");
+    Ok(())
+}
+
+/// The README written beside an exported casbin policy.
+const EXPORT_README: &str = "# Endocarp casbin export
+
+`model.conf` is Pericarp's deny-override model; `policy.csv` holds every row, one per line,
+with RFC 4180 quoting (a field with a comma, a quote or leading or trailing spaces is quoted
+and its quotes doubled).
+
+Loading it:
+
+1. Register a domain-matching function on `g` under which a stored domain `*` matches every
+   request domain. In casbin-rs:
+   `e.get_role_manager().write().matching_fn(None, Some(|request_dom: &str, stored_dom: &str| stored_dom == \"*\" || request_dom == stored_dom));`
+   In Go casbin: `e.AddNamedDomainMatchingFunc(\"g\", \"global\", func(req, stored string) bool { return stored == \"*\" || req == stored })`.
+   Without it a global role (`g, alice, editor, *`) is invisible inside accounts.
+2. Raise the role manager's hierarchy limit (casbin-rs defaults to 10 levels, which cuts
+   deep role hierarchies short: `DefaultRoleManager::new(1_000_000)`).
+3. Parse `policy.csv` as RFC 4180. casbin's built-in CSV loaders trim spaces and do not
+   unescape doubled quotes, so identifiers with quotes or edge spaces need a real CSV parser
+   (then `add_policies` / `add_grouping_policies`).
+4. Enforce global checks as `(agent, \"*\", action, target)` and account checks as
+   `(agent, account, action, target)`. Actions are full IRIs.
+
+Left out on purpose: rows of deactivated policies. **The status gate is outside Casbin**:
+Endocarp denies a deactivated agent (AGENT_INACTIVE) or a deactivated account
+(ACCOUNT_INACTIVE) before any engine runs, and refuses checks whose agent id is a role. A
+plain enforcer loaded from these files does neither; apply those gates yourself.
+
+The action hierarchy is expanded into rows: a permission on `odrl:use` is written as allow
+rows for `odrl:use` and every action it includes; a prohibition on X as deny rows for X,
+what X includes and what includes X.
+";
+
+async fn export_casbin(out: &std::path::Path, admin: &str) -> anyhow::Result<()> {
+    let mut stream = admin_client(admin)
+        .await?
+        .export_casbin(pb::ExportCasbinRequest {})
+        .await?
+        .into_inner();
+    let mut model = String::new();
+    let mut revision = 0;
+    let (mut p, mut g) = (Vec::new(), Vec::new());
+    while let Some(chunk) = stream.message().await? {
+        if !chunk.model.is_empty() {
+            model = chunk.model;
+            revision = chunk.revision;
+        }
+        for row in chunk.rows {
+            match (row.ptype.as_str(), row.values.as_slice()) {
+                ("p", [a, b, c, d, e]) => p.push([a.clone(), b.clone(), c.clone(), d.clone(), e.clone()]),
+                ("g", [a, b, c]) => g.push([a.clone(), b.clone(), c.clone()]),
+                _ => bail!("the server sent a malformed row: {row:?}"),
+            }
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::write(out.join("model.conf"), &model)?;
+    std::fs::write(out.join("policy.csv"), crate::engine::casbin::policy_csv(&p, &g))?;
+    std::fs::write(out.join("README.md"), EXPORT_README)?;
+    println!(
+        "exported {} p rows and {} g rows at revision {revision} to {}",
+        p.len(),
+        g.len(),
+        out.display()
+    );
     Ok(())
 }
 

@@ -88,8 +88,76 @@ impl AdminApi {
     }
 }
 
+/// Rows per export chunk.
+const EXPORT_CHUNK: usize = 5000;
+
+type ExportStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ExportCasbinResponse, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl PolicyAdminService for AdminApi {
+    async fn get_status(&self, _: Request<pb::GetStatusRequest>) -> Result<Response<pb::ServerStatus>, Status> {
+        let s = self.app.status().await.map_err(status)?;
+        Ok(Response::new(pb::ServerStatus {
+            revision: s.revision,
+            head_revision: s.head,
+            data_age_ms: s.data_age.as_millis() as u64,
+            engine: match s.engine {
+                crate::engine::EngineKind::Odrl => "odrl",
+                crate::engine::EngineKind::Casbin => "casbin",
+                crate::engine::EngineKind::Shadow => "shadow",
+            }
+            .into(),
+            rules: s.stats.rules as u64,
+            global_edges: s.stats.global_edges as u64,
+            account_edges: s.stats.account_edges as u64,
+            memberships: s.stats.memberships as u64,
+            roles: s.stats.roles as u64,
+            casbin_p_rows: s.casbin_p_rows as u64,
+            casbin_g_rows: s.casbin_g_rows as u64,
+            shadow_agreements: s.shadow_agreements,
+            shadow_disagreements: s.shadow_disagreements,
+            ignored_duties: s.ignored_duties,
+        }))
+    }
+
+    type ExportCasbinStream = ExportStream;
+
+    async fn export_casbin(
+        &self,
+        _: Request<pb::ExportCasbinRequest>,
+    ) -> Result<Response<Self::ExportCasbinStream>, Status> {
+        let (revision, p, g) = self.app.casbin_export();
+        let rows: Vec<pb::CasbinRow> = p
+            .into_iter()
+            .map(|r| pb::CasbinRow {
+                ptype: "p".into(),
+                values: r.to_vec(),
+            })
+            .chain(g.into_iter().map(|r| pb::CasbinRow {
+                ptype: "g".into(),
+                values: r.to_vec(),
+            }))
+            .collect();
+        let mut chunks: Vec<pb::ExportCasbinResponse> = rows
+            .chunks(EXPORT_CHUNK)
+            .map(|c| pb::ExportCasbinResponse {
+                revision,
+                model: String::new(),
+                rows: c.to_vec(),
+            })
+            .collect();
+        if chunks.is_empty() {
+            chunks.push(pb::ExportCasbinResponse {
+                revision,
+                model: String::new(),
+                rows: vec![],
+            });
+        }
+        chunks[0].model = crate::engine::casbin::MODEL.to_string();
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks.into_iter().map(Ok)))))
+    }
+
     async fn assign_role(&self, req: Request<pb::RoleAssignmentRequest>) -> Reply {
         self.role(req, true).await
     }
