@@ -69,6 +69,9 @@ pub fn global_or_equal(request_domain: &str, stored_domain: &str) -> bool {
     stored_domain == GLOBAL_DOMAIN || request_domain == stored_domain
 }
 
+/// obj → [allow rows, deny rows] reference counts.
+type ByObject = PMap<Arc<str>, [u32; 2]>;
+
 /// A `g` row: (node, role, domain).
 type GKey = (Id, Id, Arc<str>);
 
@@ -78,7 +81,7 @@ pub struct CasbinRows {
     /// Expand rows along the ODRL hierarchy (the engine's `action_hierarchy`).
     hierarchy: bool,
     /// sub → act → obj → [allow rows, deny rows] reference counts.
-    p: PMap<Id, PMap<Action, PMap<Arc<str>, [u32; 2]>>>,
+    p: PMap<Id, PMap<Action, ByObject>>,
     /// g rows and the number of facts holding each.
     g: PMap<GKey, u32>,
     /// Every rule of every policy (active or not), to add or drop rows on status changes.
