@@ -2,6 +2,8 @@
 //! `endocarp serve` process on loopback ports.
 #![allow(dead_code)]
 
+pub mod history;
+
 use endocarp::domain::event::Triple;
 use endocarp::grpc::pb;
 use endocarp::grpc::pb::authorization_service_client::AuthorizationServiceClient;

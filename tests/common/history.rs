@@ -1,0 +1,147 @@
+//! Random histories of catalogue events over a small universe, so that histories collide:
+//! cycles, repeated assigns and revokes, the same grant in two policies, status flips.
+
+use endocarp::domain::event::Triple;
+use proptest::prelude::*;
+
+pub const AGENTS: &[&str] = &["a1", "a2", "a3"];
+pub const ROLES: &[&str] = &["r1", "r2", "r3"];
+pub const ACCOUNTS: &[&str] = &["acc1", "acc2"];
+pub const POLICIES: &[&str] = &["p1", "p2"];
+pub const TARGETS: &[&str] = &["t1", "t2", "*"];
+pub const ACTIONS: &[&str] = &[
+    "odrl:read",
+    "odrl:use",
+    "odrl:delete",
+    "odrl:write",
+    "odrl:play",
+    "odrl:display",
+    "odrl:transfer",
+    "odrl:sell",
+    "urn:x:approve",
+];
+
+pub fn pick(xs: &'static [&'static str]) -> impl Strategy<Value = String> {
+    proptest::sample::select(xs).prop_map(str::to_string)
+}
+
+pub fn t(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) -> Triple {
+    Triple {
+        event_type: ty.into(),
+        aggregate_id: agg.into(),
+        subject: s.into(),
+        predicate: p.into(),
+        object: o.into(),
+        payload: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    }
+}
+
+/// Any decision-changing catalogue event over a small universe, so histories collide.
+pub fn any_triple() -> impl Strategy<Value = Triple> {
+    let node = prop_oneof![pick(AGENTS), pick(ROLES)];
+    prop_oneof![
+        2 => (pick(AGENTS), pick(ROLES), any::<bool>()).prop_map(|(a, r, on)| if on {
+            t("Agent.RoleAssigned", &a, &a, "org:hasRole", &r, &[])
+        } else {
+            t("Agent.RoleRevoked", &a, &a, "org:hadRole", &r, &[])
+        }),
+        2 => (pick(AGENTS), pick(ROLES), any::<bool>()).prop_map(|(a, g, on)| t(
+            if on {
+                "Agent.GroupMembershipAdded"
+            } else {
+                "Agent.GroupMembershipRemoved"
+            },
+            &a,
+            &a,
+            "foaf:member",
+            &g,
+            &[]
+        )),
+        2 => (pick(ROLES), pick(ROLES), any::<bool>()).prop_map(|(r, q, on)| if on {
+            t("Role.RoleAssigned", &r, &r, "org:hasRole", &q, &[])
+        } else {
+            t("Role.RoleRevoked", &r, &r, "org:hadRole", &q, &[])
+        }),
+        2 => (pick(ACCOUNTS), pick(AGENTS), pick(ROLES), any::<bool>()).prop_map(|(acc, a, r, add)| t(
+            if add {
+                "Account.MemberAdded"
+            } else {
+                "Account.MemberRoleChanged"
+            },
+            &acc,
+            &acc,
+            "org:hasMember",
+            &a,
+            &[("role", &r)]
+        )),
+        2 => (pick(ACCOUNTS), pick(AGENTS)).prop_map(|(acc, a)| t(
+            "Account.MemberRemoved",
+            &acc,
+            &acc,
+            "org:hadMember",
+            &a,
+            &[]
+        )),
+        2 => (pick(ACCOUNTS), node, pick(ROLES), any::<bool>()).prop_map(|(acc, n, r, on)| if on {
+            t(
+                "Account.RoleAssigned",
+                &acc,
+                &n,
+                "org:hasRole",
+                &r,
+                &[("account", &acc)],
+            )
+        } else {
+            t("Account.RoleRevoked", &acc, &n, "org:hadRole", &r, &[("account", &acc)])
+        }),
+        6 => (
+            pick(POLICIES),
+            prop_oneof![pick(AGENTS), pick(ROLES)],
+            pick(TARGETS),
+            pick(ACTIONS),
+            0..4u8
+        )
+            .prop_map(|(p, who, target, action, k)| {
+                let (ty, pred) = match k {
+                    0 => ("Policy.PermissionGranted", "odrl:permission"),
+                    1 => ("Policy.PermissionRevoked", "odrl:permission"),
+                    2 => ("Policy.ProhibitionSet", "odrl:prohibition"),
+                    _ => ("Policy.ProhibitionRevoked", "odrl:prohibition"),
+                };
+                t(ty, &p, &who, pred, &target, &[("action", &action)])
+            }),
+        2 => (pick(POLICIES), 0..3u8).prop_map(|(p, k)| t(
+            ["Policy.Created", "Policy.Activated", "Policy.Deactivated"][k as usize],
+            &p,
+            "",
+            "",
+            "",
+            &[]
+        )),
+        2 => (pick(AGENTS), any::<bool>()).prop_map(|(a, on)| t(
+            if on { "Agent.Activated" } else { "Agent.Deactivated" },
+            &a,
+            "",
+            "",
+            "",
+            &[]
+        )),
+        2 => (pick(ACCOUNTS), any::<bool>()).prop_map(|(a, on)| t(
+            if on { "Account.Activated" } else { "Account.Deactivated" },
+            &a,
+            "",
+            "",
+            "",
+            &[]
+        )),
+    ]
+}
+
+/// Ignored and status events too: the whole catalogue a history can hold.
+pub fn any_event() -> impl Strategy<Value = Triple> {
+    prop_oneof![
+        8 => any_triple(),
+        1 => (pick(ROLES)).prop_map(|r| t("Role.Created", &r, "", "", "", &[])),
+        1 => (pick(POLICIES)).prop_map(|p| t("Policy.DutyImposed", &p, "a1", "odrl:duty", "t1", &[("action", "odrl:attribute")])),
+    ]
+}

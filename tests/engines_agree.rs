@@ -1,0 +1,137 @@
+//! Differential tests: on random histories and random checks, the ODRL engine, the Casbin
+//! engine and one plain casbin-rs enforcer loaded from the exported policy file (status
+//! gate applied outside, as the export README says) give the same answer on every check.
+//! The Casbin engine's incrementally maintained rows equal rows rebuilt from the index.
+
+mod common;
+
+use casbin::CoreApi;
+use common::history::{ACCOUNTS, ACTIONS, AGENTS, ROLES, any_event, pick};
+use endocarp::domain::event::Triple;
+use endocarp::domain::{Action, Id, NewEvent};
+use endocarp::engine::casbin::{PolicyLine, parse_policy_csv, plain_enforcer, policy_csv};
+use endocarp::engine::{self, CasbinRows, Check, EngineError, EngineOptions, Snapshot};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Debug, Clone)]
+struct CheckCase {
+    agent: String,
+    account: Option<String>,
+    action: String,
+    target: String,
+}
+
+fn any_check() -> impl Strategy<Value = CheckCase> {
+    (
+        prop_oneof![4 => pick(AGENTS), 1 => pick(ROLES)],
+        prop_oneof![pick(ACCOUNTS).prop_map(Some), Just(None)],
+        pick(ACTIONS),
+        pick(&["t1", "t2"]),
+    )
+        .prop_map(|(agent, account, action, target)| CheckCase {
+            agent,
+            account,
+            action,
+            target,
+        })
+}
+
+static CHECKS: AtomicUsize = AtomicUsize::new(0);
+
+fn build(history: &[Triple], hierarchy: bool) -> Snapshot {
+    let mut snapshot = Snapshot::new(Some(hierarchy));
+    for (i, t) in history.iter().enumerate() {
+        let e = NewEvent::parse("", t, None, None, BTreeMap::new()).expect("generated events are valid");
+        snapshot.apply(&e.change);
+        snapshot.set_revision(i as u64 + 1);
+    }
+    snapshot
+}
+
+/// What a plain enforcer loaded from the exported files answers, the gates applied outside.
+fn plain_answer(
+    e: &casbin::Enforcer,
+    snapshot: &Snapshot,
+    check: &Check,
+    opts: &EngineOptions,
+) -> Result<bool, EngineError> {
+    if engine::gates(&snapshot.index, check, opts)?.is_some() {
+        return Ok(false);
+    }
+    engine::closure(&snapshot.index, &check.agent, check.account.as_ref(), opts.max_closure)?;
+    let dom = check.account.as_ref().map_or("*", |a| a.as_str());
+    Ok(
+        e.enforce((check.agent.as_str(), dom, check.action.as_str(), check.target.as_str()))
+            .expect("plain enforce"),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, .. ProptestConfig::default() })]
+
+    #[test]
+    fn odrl_casbin_and_a_plain_enforcer_agree(
+        history in proptest::collection::vec(any_event(), 0..50),
+        checks in proptest::collection::vec(any_check(), 1..40),
+        hierarchy in prop::bool::weighted(0.8),
+        require_membership in prop::bool::weighted(0.2),
+    ) {
+        let snapshot = build(&history, hierarchy);
+        let rows = snapshot.casbin.clone().unwrap();
+        prop_assert_eq!(&rows, &CasbinRows::from_index(&snapshot.index, hierarchy), "incremental rows = rebuilt rows");
+
+        // The export, written and read back through the policy file.
+        let text = policy_csv(&rows.p_rows(), &rows.g_rows());
+        let (mut p, mut g) = (Vec::new(), Vec::new());
+        for (_, line) in parse_policy_csv(&text).unwrap() {
+            match line {
+                PolicyLine::P(r) => p.push(r),
+                PolicyLine::G(r) => g.push(r),
+            }
+        }
+        prop_assert_eq!(&p, &rows.p_rows());
+        let plain = plain_enforcer(&p, &g).unwrap();
+
+        let opts = EngineOptions { action_hierarchy: hierarchy, require_membership, ..EngineOptions::default() };
+        for c in &checks {
+            CHECKS.fetch_add(1, Ordering::Relaxed);
+            let check = Check {
+                agent: Id::parse("agent", &c.agent).unwrap(),
+                account: c.account.as_deref().map(|a| Id::parse("account", a).unwrap()),
+                action: Action::parse("action", &c.action).unwrap(),
+                target: Id::parse("target", &c.target).unwrap(),
+                explain: false,
+            };
+            let odrl = engine::decide(&snapshot.index, &check, &opts);
+            let casbin = engine::decide_casbin(&snapshot, &check, &opts);
+            let plain = plain_answer(&plain, &snapshot, &check, &opts);
+            match (&odrl, &casbin, &plain) {
+                (Ok(a), Ok(b), Ok(c)) => {
+                    prop_assert_eq!(a, b, "ODRL and Casbin engines, {:?}", c);
+                    prop_assert_eq!(a.allowed, *c, "ODRL and the plain enforcer: {:?} {:?}", check, a);
+                }
+                (Err(a), Err(b), Err(c)) => {
+                    prop_assert_eq!(a, b);
+                    prop_assert_eq!(a, c);
+                }
+                _ => prop_assert!(false, "{:?}: odrl {:?}, casbin {:?}, plain {:?}", check, odrl, casbin, plain),
+            }
+        }
+    }
+}
+
+#[test]
+fn zz_the_differential_test_ran_thousands_of_checks() {
+    // Runs after the property test in name order when the suite is single-threaded; when
+    // it runs first, it runs the property itself so the count is meaningful either way.
+    if CHECKS.load(Ordering::Relaxed) == 0 {
+        odrl_casbin_and_a_plain_enforcer_agree();
+    }
+    assert!(
+        CHECKS.load(Ordering::Relaxed) >= 3000,
+        "only {} checks",
+        CHECKS.load(Ordering::Relaxed)
+    );
+}
