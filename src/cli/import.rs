@@ -133,8 +133,17 @@ pub fn parse_file(content: &str) -> Result<ImportFile, DomainError> {
 /// `p, sub, *, act, obj, allow|deny` → a permission or prohibition in `policy`;
 /// `g, x, role, *` → a global role edge (`Role.RoleAssigned` when `x` is itself used as a
 /// role in the file, else `Agent.RoleAssigned`); `g, x, role, account` → an account edge.
-pub fn casbin_envelopes(text: &str, policy: &str) -> Result<Vec<Envelope>, DomainError> {
+///
+/// Casbin matches actions exactly, so a file exported from Endocarp carries the ODRL
+/// hierarchy expanded into rows. With `hierarchy` (the destination runs with
+/// `action_hierarchy = true`), rows are folded back into the fewest rules whose expansion
+/// gives exactly the same rows; a row no rule can reproduce exactly (say an allow row for
+/// `odrl:use` without the actions `use` includes) is refused, since importing it would
+/// widen the grant. Without `hierarchy` every row becomes one rule.
+pub fn casbin_envelopes(text: &str, policy: &str, hierarchy: bool) -> Result<Vec<Envelope>, DomainError> {
+    use crate::domain::{Action, RuleKind};
     use crate::engine::casbin::{GLOBAL_DOMAIN, PolicyLine, parse_policy_csv};
+    use std::collections::{BTreeMap as Map, BTreeSet};
     crate::domain::Id::parse("policy", policy)?;
     let lines = parse_policy_csv(text).map_err(|e| DomainError::new("policy.csv", e))?;
     let roles: std::collections::HashSet<&str> = lines
@@ -152,10 +161,20 @@ pub fn casbin_envelopes(text: &str, policy: &str) -> Result<Vec<Envelope>, Domai
         object: o.into(),
         payload: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
     };
+    let envelope = |line: usize, t: Triple| Envelope {
+        line,
+        id: String::new(),
+        triple: t,
+        timestamp: None,
+        sequence_no: None,
+        metadata: BTreeMap::new(),
+    };
+    // (sub, obj, kind) → action → first line
+    let mut groups: Map<(String, String, RuleKind), Map<Action, usize>> = Map::new();
     let mut out = Vec::new();
     for (line, l) in &lines {
         let at = |field: &str, reason: String| DomainError::new(format!("line {line}.{field}"), reason);
-        let t = match l {
+        match l {
             PolicyLine::P([sub, dom, act, obj, eft]) => {
                 if dom != GLOBAL_DOMAIN {
                     return Err(at(
@@ -165,7 +184,7 @@ pub fn casbin_envelopes(text: &str, policy: &str) -> Result<Vec<Envelope>, Domai
                         ),
                     ));
                 }
-                crate::domain::Action::parse("act", act).map_err(|e| {
+                let action = Action::parse("act", act).map_err(|e| {
                     at(
                         "act",
                         format!(
@@ -174,12 +193,16 @@ pub fn casbin_envelopes(text: &str, policy: &str) -> Result<Vec<Envelope>, Domai
                         ),
                     )
                 })?;
-                let (ty, pred) = match eft.as_str() {
-                    "allow" => ("Policy.PermissionGranted", "odrl:permission"),
-                    "deny" => ("Policy.ProhibitionSet", "odrl:prohibition"),
+                let kind = match eft.as_str() {
+                    "allow" => RuleKind::Permission,
+                    "deny" => RuleKind::Prohibition,
                     other => return Err(at("eft", format!("{other:?}: expected allow or deny"))),
                 };
-                triple(ty, policy, sub, pred, obj, &[("action", act)])
+                groups
+                    .entry((sub.clone(), obj.clone(), kind))
+                    .or_default()
+                    .entry(action)
+                    .or_insert(*line);
             }
             PolicyLine::G([node, role, dom]) if dom == GLOBAL_DOMAIN => {
                 let ty = if roles.contains(node.as_str()) {
@@ -187,26 +210,75 @@ pub fn casbin_envelopes(text: &str, policy: &str) -> Result<Vec<Envelope>, Domai
                 } else {
                     "Agent.RoleAssigned"
                 };
-                triple(ty, node, node, "org:hasRole", role, &[])
+                out.push(envelope(*line, triple(ty, node, node, "org:hasRole", role, &[])));
             }
-            PolicyLine::G([node, role, dom]) => triple(
-                "Account.RoleAssigned",
-                dom,
-                node,
-                "org:hasRole",
-                role,
-                &[("account", dom)],
-            ),
-        };
-        out.push(Envelope {
-            line: *line,
-            id: String::new(),
-            triple: t,
-            timestamp: None,
-            sequence_no: None,
-            metadata: BTreeMap::new(),
-        });
+            PolicyLine::G([node, role, dom]) => {
+                out.push(envelope(
+                    *line,
+                    triple(
+                        "Account.RoleAssigned",
+                        dom,
+                        node,
+                        "org:hasRole",
+                        role,
+                        &[("account", dom)],
+                    ),
+                ));
+            }
+        }
     }
+    for ((sub, obj, kind), actions) in groups {
+        let present: BTreeSet<&Action> = actions.keys().collect();
+        let expansion = |a: &Action| -> Vec<Action> {
+            let mut v = vec![a.clone()];
+            v.extend(a.descendants().iter().cloned());
+            if kind == RuleKind::Prohibition {
+                v.extend(a.ancestors().iter().cloned());
+            }
+            v
+        };
+        let keep: Vec<&Action> = if hierarchy {
+            present
+                .iter()
+                .copied()
+                .filter(|a| expansion(a).iter().all(|x| present.contains(x)))
+                .collect()
+        } else {
+            present.iter().copied().collect()
+        };
+        if hierarchy {
+            let covered: BTreeSet<Action> = keep.iter().flat_map(|a| expansion(a)).collect();
+            if let Some(a) = present.iter().find(|a| !covered.contains(**a)) {
+                return Err(DomainError::new(
+                    format!("line {}.act", actions[*a]),
+                    format!(
+                        "{} row for {a} cannot be imported exactly under the ODRL action hierarchy (it lacks the rows the hierarchy implies, so a rule would {}); import with --exact-actions into a server run with --action-hierarchy false",
+                        if kind == RuleKind::Permission {
+                            "an allow"
+                        } else {
+                            "a deny"
+                        },
+                        if kind == RuleKind::Permission {
+                            "grant more than the file"
+                        } else {
+                            "deny more than the file"
+                        }
+                    ),
+                ));
+            }
+        }
+        let (ty, pred) = match kind {
+            RuleKind::Permission => ("Policy.PermissionGranted", "odrl:permission"),
+            RuleKind::Prohibition => ("Policy.ProhibitionSet", "odrl:prohibition"),
+        };
+        for a in keep {
+            out.push(envelope(
+                actions[a],
+                triple(ty, policy, &sub, pred, &obj, &[("action", a.as_str())]),
+            ));
+        }
+    }
+    out.sort_by_key(|e| e.line);
     Ok(out)
 }
 

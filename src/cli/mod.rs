@@ -60,6 +60,10 @@ pub enum Cmd {
         /// Policy id for rules imported from a casbin file.
         #[arg(long, default_value = "casbin-import")]
         policy: String,
+        /// Casbin import: one rule per row, for a server run with --action-hierarchy false
+        /// (by default rows are folded back along the ODRL hierarchy).
+        #[arg(long)]
+        exact_actions: bool,
         /// Write straight into this database instead of through a server (offline).
         #[arg(long)]
         database_url: Option<String>,
@@ -331,6 +335,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Import {
             args,
             policy,
+            exact_actions,
             database_url,
             batch,
             admin,
@@ -351,7 +356,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         .map_err(|e| anyhow::anyhow!("{e}"))?
                         .envelopes
                 }
-                "casbin" => import::casbin_envelopes(&content, &policy).map_err(|e| anyhow::anyhow!("{e}"))?,
+                "casbin" => {
+                    import::casbin_envelopes(&content, &policy, !exact_actions).map_err(|e| anyhow::anyhow!("{e}"))?
+                }
                 other => bail!("unknown import format {other:?}: use casbin or pericarp"),
             };
             import(envelopes, database_url.as_deref(), batch, &admin).await
