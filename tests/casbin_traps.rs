@@ -330,7 +330,7 @@ fn repeated_assigns_and_revokes_are_set_operations() {
     );
     assert_eq!(s.casbin.as_ref().unwrap().g_count("a", "editor", "*"), 1);
     let revoke = t("Agent.RoleRevoked", "a", "a", "org:hadRole", "editor", &[]);
-    apply(&mut s, &[revoke.clone()]);
+    apply(&mut s, std::slice::from_ref(&revoke));
     assert_eq!(s.casbin.as_ref().unwrap().g_count("a", "editor", "*"), 0);
     assert!(!allowed(&s, "a", None, "odrl:read", "r1"));
     apply(&mut s, &[revoke]);
