@@ -68,10 +68,12 @@ pub struct Settings {
     #[arg(long, env = "ENDOCARP_MAX_WAIT", default_value = "5s", value_parser = parse_duration)]
     #[serde(serialize_with = "as_millis")]
     pub max_wait: Duration,
-    /// How often the log is polled for events other processes wrote.
-    #[arg(long, env = "ENDOCARP_POLL_INTERVAL", default_value = "200ms", value_parser = parse_duration)]
-    #[serde(serialize_with = "as_millis")]
-    pub poll_interval: Duration,
+    /// How often the log is polled for events other processes wrote (default: 200ms on
+    /// SQLite, where polling is the only way to see them; 1s on PostgreSQL, where
+    /// LISTEN/NOTIFY wakes replicas and the poll is only the floor).
+    #[arg(long, env = "ENDOCARP_POLL_INTERVAL", value_parser = parse_duration)]
+    #[serde(serialize_with = "opt_millis")]
+    pub poll_interval: Option<Duration>,
     /// Log format.
     #[arg(long, env = "ENDOCARP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -89,20 +91,28 @@ impl Settings {
         if self.max_closure == 0 {
             return Err("max_closure: must be at least 1".into());
         }
-        if self.poll_interval.is_zero() {
+        if self.poll_interval().is_zero() {
             return Err("poll_interval: must be more than 0".into());
         }
-        if self.max_staleness <= self.poll_interval {
+        if self.max_staleness <= self.poll_interval() {
             return Err(format!(
                 "max_staleness ({} ms) must be longer than poll_interval ({} ms), or every replica would be stale between polls",
                 self.max_staleness.as_millis(),
-                self.poll_interval.as_millis()
+                self.poll_interval().as_millis()
             ));
         }
-        if !self.database_url.starts_with("sqlite:") {
-            return Err("database_url: only sqlite:// URLs are supported by this build".into());
-        }
+        crate::store::Store::backend_of(&self.database_url).map_err(|e| e.to_string())?;
         Ok(())
+    }
+
+    /// The effective poll interval (see the flag).
+    pub fn poll_interval(&self) -> Duration {
+        self.poll_interval
+            .unwrap_or(if self.database_url.starts_with("sqlite:") {
+                Duration::from_millis(200)
+            } else {
+                Duration::from_secs(1)
+            })
     }
 
     /// Whether the snapshot must keep casbin rows, and expanded how.
@@ -144,6 +154,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format!("{}ms", d.as_millis()))
+}
+
+fn opt_millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => as_millis(d, s),
+        None => s.serialize_str("default"),
+    }
 }
 
 fn redacted_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {

@@ -53,7 +53,7 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         crate::LOCAL_ACTOR
     );
 
-    let poller = tokio::spawn(projector.clone().run_poller(settings.poll_interval, shutdown.clone()));
+    let poller = tokio::spawn(projector.clone().run_poller(settings.poll_interval(), shutdown.clone()));
 
     let (decision_health, decision_health_svc) = tonic_health::server::health_reporter();
     decision_health

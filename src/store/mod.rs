@@ -1,14 +1,16 @@
-//! Storage: the event log, the read model and the audit log, on SQLite through sqlx.
+//! Storage: the event log, the read model and the audit log, on SQLite or PostgreSQL
+//! through sqlx.
 //!
-//! Architecture invariant: only this module knows SQL. Appends are serialised (one writer
-//! connection, `BEGIN IMMEDIATE`), each event's position is the previous maximum plus one
+//! Architecture invariant: only this module knows SQL. Appends are serialised (SQLite: one
+//! writer connection and `BEGIN IMMEDIATE`; PostgreSQL: a transaction advisory lock held
+//! until commit), each event's position is the previous maximum plus one
 //! taken inside that lock, and the events, the read-model rows and the audit row commit
 //! together or not at all. So positions have no gaps, commit in order, and the read model
 //! always equals the log up to its head.
 
-mod sqlite;
+mod sql;
 
-pub use sqlite::Store;
+pub use sql::{Backend, LogListener, NOTIFY_CHANNEL, Store};
 
 use crate::domain::DomainError;
 use chrono::{DateTime, Utc};

@@ -1,29 +1,78 @@
-//! SQLite backend: one writer connection with `BEGIN IMMEDIATE`, a small reader pool, WAL.
+//! The SQL behind the store, one implementation for both databases (sqlx's `Any` driver,
+//! `$N` placeholders and portable SQL), with the few backend differences in one place:
+//! how an append takes the writer lock (SQLite: one writer connection and `BEGIN
+//! IMMEDIATE`; PostgreSQL: a transaction advisory lock), connection settings, the
+//! migration folder, and PostgreSQL's `NOTIFY` on commit.
 
 use super::{AppendOutcome, AuditEntry, AuditRecord, EdgeRow, MemberRow, RuleRow, StoreError};
 use crate::domain::event::Triple;
 use crate::domain::{Action, DomainError};
 use crate::domain::{Change, EdgeSource, EntityKind, Id, NewEvent, Rule, RuleKind, StoredEvent, Target};
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, Executor, Row, Transaction};
 use std::collections::{BTreeMap, HashMap};
-use std::str::FromStr;
 use std::time::Duration;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// How long a write waits for a lock held by another process before UNAVAILABLE.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a SQLite write waits for a lock held by another process before UNAVAILABLE.
+const BUSY_TIMEOUT_MS: u64 = 2000;
+/// The advisory lock key that serialises PostgreSQL appends (any fixed number).
+const APPEND_LOCK: i64 = 0x656e_646f_6361;
+/// The channel PostgreSQL appends notify on commit; the payload is the new head.
+pub const NOTIFY_CHANNEL: &str = "endocarp_log";
+
+/// The two databases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: a file, zero set-up.
+    Sqlite,
+    /// Production: many replicas over one database.
+    Postgres,
+}
 
 /// The event store and read model. Cheap to clone (pools are shared).
 #[derive(Clone, Debug)]
 pub struct Store {
-    /// Exactly one connection: appends are serialised here, before SQLite's own lock.
-    writer: SqlitePool,
+    /// Appends. SQLite: exactly one connection, so appends queue here before SQLite's own
+    /// lock. PostgreSQL: a few connections; the advisory lock serialises appends.
+    writer: AnyPool,
     /// Reads (tailing, lists, consistency head reads) never queue behind a write.
-    reader: SqlitePool,
+    reader: AnyPool,
+    backend: Backend,
     url: String,
+}
+
+/// Adds `key=value` to a URL's query unless the key is there already.
+fn with_param(url: &str, key: &str, value: &str) -> String {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    if query.split('&').any(|kv| kv.split('=').next() == Some(key)) {
+        return url.to_string();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{key}={value}")
+}
+
+async fn sqlite_pool(url: &str, max: u32, writer: bool) -> Result<AnyPool, sqlx::Error> {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(if writer { 30 } else { 5 }))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")))
+                    .await?;
+                if writer {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
 }
 
 fn ts(t: &DateTime<Utc>) -> String {
@@ -41,35 +90,79 @@ fn json_map(s: &str) -> Result<BTreeMap<String, String>, StoreError> {
 }
 
 impl Store {
-    /// Opens (and with `create`, creates) the database at a `sqlite://` URL. Does not migrate.
+    /// Which database a URL names: `sqlite:` or `postgres://` / `postgresql://`.
+    pub fn backend_of(url: &str) -> Result<Backend, DomainError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(DomainError::new(
+                "database_url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ))
+        }
+    }
+
+    /// Opens the database at a URL (with `create`, a missing SQLite file is created).
+    /// Does not migrate.
     pub async fn connect(url: &str, create: bool) -> Result<Store, StoreError> {
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Invalid(DomainError::new("database_url", e.to_string())))?
-            .create_if_missing(create)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts.clone())
-            .await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(opts.create_if_missing(false).read_only(true))
-            .await?;
+        sqlx::any::install_default_drivers();
+        let backend = Store::backend_of(url)?;
+        let (writer, reader) = match backend {
+            Backend::Sqlite => {
+                let writer_url = with_param(url, "mode", if create { "rwc" } else { "rw" });
+                let writer = sqlite_pool(&writer_url, 1, true).await?;
+                let reader = sqlite_pool(&with_param(url, "mode", "ro"), 4, false).await?;
+                (writer, reader)
+            }
+            Backend::Postgres => {
+                // Fail fast when the database is down: writes answer UNAVAILABLE at once
+                // and checks go on from memory.
+                let pool = |max| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .min_connections(0)
+                        .acquire_timeout(Duration::from_secs(3))
+                };
+                let writer = pool(8).connect(url).await?;
+                let reader = pool(8).connect(url).await?;
+                (writer, reader)
+            }
+        };
         Ok(Store {
             writer,
             reader,
+            backend,
             url: url.to_string(),
         })
     }
 
-    /// Applies the migrations under `migrations/sqlite` (idempotent).
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the migrations of this backend (`migrations/sqlite` or
+    /// `migrations/postgres`); idempotent.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.writer).await?;
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATOR.run(&self.writer).await?,
+            Backend::Postgres => POSTGRES_MIGRATOR.run(&self.writer).await?,
+        }
         Ok(())
+    }
+
+    /// Waits for notifications of new appends (PostgreSQL `LISTEN`); `None` on SQLite,
+    /// where polling is the only way to see other processes' writes.
+    pub async fn listener(&self) -> Result<Option<LogListener>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => Ok(None),
+            Backend::Postgres => {
+                let mut l = sqlx::postgres::PgListener::connect(&self.url).await?;
+                l.listen(NOTIFY_CHANNEL).await?;
+                Ok(Some(LogListener(l)))
+            }
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -117,7 +210,17 @@ impl Store {
             }
         }
 
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.writer.begin().await?;
+                sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+                    .bind(APPEND_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
         let mut stored_max = 0u64;
         for (i, id) in ids.iter().enumerate() {
             if skip[i] {
@@ -469,7 +572,7 @@ impl Store {
 }
 
 /// Applies one change to the read-model tables, inside the append's transaction.
-async fn apply_change(tx: &mut Transaction<'static, Sqlite>, change: &Change) -> Result<(), StoreError> {
+async fn apply_change(tx: &mut Transaction<'static, Any>, change: &Change) -> Result<(), StoreError> {
     for role in change.roles_marked() {
         sqlx::query("INSERT INTO roles (id) VALUES ($1) ON CONFLICT DO NOTHING")
             .bind(role.as_str())
@@ -549,7 +652,7 @@ async fn apply_change(tx: &mut Transaction<'static, Sqlite>, change: &Change) ->
 }
 
 async fn edge(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     account: &str,
     node: &Id,
     role: &Id,
@@ -569,4 +672,17 @@ async fn edge(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// A PostgreSQL `LISTEN` connection on the append channel.
+pub struct LogListener(sqlx::postgres::PgListener);
+
+impl LogListener {
+    /// Waits for the next append notification. After a lost connection it reconnects on
+    /// the next call; notifications sent meanwhile are lost, so callers catch up from
+    /// their applied position rather than trusting the payload.
+    pub async fn next(&mut self) -> Result<(), StoreError> {
+        self.0.recv().await?;
+        Ok(())
+    }
 }
