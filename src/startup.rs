@@ -84,6 +84,46 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         });
     }
 
+    // The decision port reports NOT_SERVING while this replica's data is older than
+    // max_staleness (its checks fail then), and SERVING again once it has caught up.
+    {
+        let (health, projector, stop, limit) = (
+            decision_health.clone(),
+            projector.clone(),
+            shutdown.clone(),
+            settings.max_staleness,
+        );
+        tokio::spawn(async move {
+            let mut stale = false;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+                }
+                let now = projector.data_age() > limit;
+                if now != stale {
+                    stale = now;
+                    let status = if stale {
+                        tonic_health::ServingStatus::NotServing
+                    } else {
+                        tonic_health::ServingStatus::Serving
+                    };
+                    for service in ["", "endocarp.v1.AuthorizationService"] {
+                        health.set_service_status(service, status).await;
+                    }
+                    if stale {
+                        tracing::warn!(
+                            limit_ms = limit.as_millis() as u64,
+                            "data older than max_staleness: checks fail until the log is readable"
+                        );
+                    } else {
+                        tracing::info!("data fresh again: serving checks");
+                    }
+                }
+            }
+        });
+    }
+
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

@@ -32,6 +32,21 @@ pub struct Projector {
     confirmed_nanos: AtomicU64,
     /// Ignored duty events seen (duties are not enforced yet).
     ignored_duties: AtomicU64,
+    /// A hash chain over (position, id) of every event applied since start-up from
+    /// `digest_from`: replicas that applied the same sequence have the same digest.
+    digest: AtomicU64,
+    /// The revision the chain starts after (the read model's revision at start-up).
+    digest_from: u64,
+}
+
+/// One link of the applied-sequence hash chain (FNV-1a over the position and the id).
+pub fn chain_digest(prev: u64, position: u64, id: &str) -> u64 {
+    let mut h = prev ^ 0xcbf2_9ce4_8422_2325;
+    for b in position.to_le_bytes().iter().chain(id.as_bytes()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 impl Projector {
@@ -50,6 +65,8 @@ impl Projector {
             epoch: Instant::now(),
             confirmed_nanos: AtomicU64::new(0),
             ignored_duties: AtomicU64::new(0),
+            digest: AtomicU64::new(0),
+            digest_from: revision,
         });
         projector.catch_up().await?;
         Ok(projector)
@@ -76,6 +93,11 @@ impl Projector {
         self.epoch.elapsed().saturating_sub(confirmed)
     }
 
+    /// The applied-sequence digest and the revision it starts after.
+    pub fn digest(&self) -> (u64, u64) {
+        (self.digest.load(Ordering::Acquire), self.digest_from)
+    }
+
     pub fn ignored_duties(&self) -> u64 {
         self.ignored_duties.load(Ordering::Relaxed)
     }
@@ -95,6 +117,7 @@ impl Projector {
             }
             let mut next = Snapshot::clone(&self.current.load());
             let mut expected = applied;
+            let mut digest = self.digest.load(Ordering::Acquire);
             for event in &events {
                 expected += 1;
                 if event.position != expected {
@@ -112,9 +135,11 @@ impl Projector {
                     tracing::warn!(event_id = %event.id, event_type = %event.triple.event_type, "duties are not enforced yet; event stored and ignored");
                 }
                 next.apply(&change);
+                digest = chain_digest(digest, event.position, &event.id);
             }
             next.set_revision(expected);
             self.current.store(Arc::new(next));
+            self.digest.store(digest, Ordering::Release);
             self.applied.send_replace(expected);
             if events.len() < PAGE as usize {
                 self.confirmed_nanos
@@ -131,14 +156,40 @@ impl Projector {
         matches!(tokio::time::timeout_at(deadline.into(), wait).await, Ok(Ok(_)))
     }
 
-    /// Polls the log until `stop` fires: picks up what other processes wrote and keeps the
-    /// data age fresh. Failures are logged once per outage; the staleness gate does the rest.
+    /// Tails the log until `stop` fires: woken by the store's notifications (PostgreSQL
+    /// `LISTEN`), with a poll every `interval` as the floor (and on SQLite the only way to see
+    /// other processes' writes). A lost listener is re-created on the next round, and every
+    /// wake catches up from the applied position, so a lost notification costs at most one
+    /// poll interval. Failures are logged once per outage; the staleness gate does the rest.
     pub async fn run_poller(self: Arc<Self>, interval: Duration, stop: tokio_util::sync::CancellationToken) {
         let mut failing = false;
+        let mut listener: Option<crate::store::LogListener> = None;
+        let mut listening = self.store.backend() == crate::store::Backend::Postgres;
         loop {
+            if listener.is_none() && listening {
+                match self.store.listener().await {
+                    Ok(l) => {
+                        listening = l.is_some();
+                        listener = l;
+                    }
+                    Err(e) => tracing::debug!(error = %e, "cannot listen for appends yet; polling"),
+                }
+            }
+            let notified = async {
+                match listener.as_mut() {
+                    Some(l) => l.next().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(interval) => {}
+                woke = notified => {
+                    if let Err(e) = woke {
+                        tracing::warn!(error = %e, "the append listener failed; reconnecting, polling meanwhile");
+                        listener = None;
+                    }
+                }
             }
             match self.catch_up().await {
                 Ok(_) if failing => {

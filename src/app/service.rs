@@ -60,6 +60,9 @@ pub struct ReplicaStatus {
     pub shadow_agreements: u64,
     pub shadow_disagreements: u64,
     pub ignored_duties: u64,
+    /// The applied-sequence digest (see `projector::chain_digest`) and where it starts.
+    pub digest: u64,
+    pub digest_from: u64,
 }
 
 /// Who is calling, for the audit log.
@@ -115,6 +118,8 @@ impl App {
     /// What this replica holds and how fresh it is.
     pub async fn status(&self) -> Result<ReplicaStatus, AppError> {
         let head = self.store.head().await?;
+        // Digest first: the snapshot read after it is at least as new.
+        let (digest, digest_from) = self.projector.digest();
         let snapshot = self.projector.snapshot();
         let (shadow_agreements, shadow_disagreements) = self.shadow_counts();
         let (casbin_p_rows, casbin_g_rows) = snapshot
@@ -132,6 +137,8 @@ impl App {
             shadow_agreements,
             shadow_disagreements,
             ignored_duties: self.projector.ignored_duties(),
+            digest,
+            digest_from,
         })
     }
 

@@ -118,6 +118,9 @@ impl PolicyAdminService for AdminApi {
             shadow_agreements: s.shadow_agreements,
             shadow_disagreements: s.shadow_disagreements,
             ignored_duties: s.ignored_duties,
+            applied_digest: s.digest,
+            digest_from_revision: s.digest_from,
+            stale: s.data_age > self.app.settings().max_staleness,
         }))
     }
 

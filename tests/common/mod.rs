@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod history;
+pub mod pg;
 
 use endocarp::domain::event::Triple;
 use endocarp::grpc::pb;

@@ -1,0 +1,241 @@
+//! One storage conformance suite, run against SQLite and PostgreSQL, each test in its own
+//! fresh database: appends, de-duplication, version conflicts, gap-free positions under
+//! concurrency, the read model, the audit log.
+
+mod common;
+
+use common::history::{any_triple, t};
+use endocarp::domain::event::Triple;
+use endocarp::domain::{Change, NewEvent};
+use endocarp::engine::Index;
+use endocarp::store::{AuditRecord, Store, StoreError};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::TestRunner;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn event(id: &str, triple: &Triple) -> NewEvent {
+    NewEvent::parse(id, triple, None, None, BTreeMap::new()).expect("valid")
+}
+
+async fn loaded(store: &Store) -> Index {
+    let mut index = Index::default();
+    let rev = store.load_read_model(|c: Change| index.apply(&c)).await.unwrap();
+    index.set_revision(rev);
+    index
+}
+
+fn audit() -> AuditRecord {
+    AuditRecord {
+        actor: "tester".into(),
+        action: "Test".into(),
+        correlation_id: "corr".into(),
+    }
+}
+
+async fn appends_assign_positions_and_sequences(store: Store) {
+    let a = t("Agent.RoleAssigned", "a", "a", "org:hasRole", "r1", &[]);
+    let b = t("Agent.RoleAssigned", "b", "b", "org:hasRole", "r1", &[]);
+    let out = store
+        .append(vec![event("", &a), event("", &b), event("", &a)], Some(&audit()))
+        .await
+        .unwrap();
+    assert_eq!(out.revision, 3);
+    assert_eq!(out.appended, 3);
+    assert_eq!(out.ids.len(), 3);
+    let events = store.read_events(0, 10, None).await.unwrap();
+    let got: Vec<(u64, &str, i64)> = events
+        .iter()
+        .map(|e| (e.position, e.triple.aggregate_id.as_str(), e.sequence_no))
+        .collect();
+    assert_eq!(got, vec![(1, "a", 1), (2, "b", 1), (3, "a", 2)]);
+    assert_eq!(events[0].id, out.ids[0]);
+    assert_eq!(store.head().await.unwrap(), 3);
+    assert_eq!(store.read_events(1, 1, Some("a")).await.unwrap()[0].position, 3);
+    let entries = store.list_audit(0, 10).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!((entries[0].actor.as_str(), entries[0].revision), ("tester", 3));
+    assert_eq!(entries[0].event_ids, out.ids);
+}
+
+async fn duplicates_are_skipped_and_conflicts_refused(store: Store) {
+    let a = t("Agent.RoleAssigned", "a", "a", "org:hasRole", "r1", &[]);
+    let b = t("Agent.RoleAssigned", "a", "a", "org:hasRole", "r2", &[]);
+    store.append(vec![event("x", &a)], None).await.unwrap();
+    store.append(vec![event("y", &b)], None).await.unwrap();
+    // The same content again: skipped, answered with the revision it was stored at.
+    let again = store.append(vec![event("x", &a)], Some(&audit())).await.unwrap();
+    assert_eq!((again.revision, again.appended), (1, 0));
+    assert!(
+        store.list_audit(0, 10).await.unwrap().is_empty(),
+        "a retry is not audited again"
+    );
+    // Same id, different content.
+    assert!(matches!(
+        store.append(vec![event("x", &b)], None).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    // A version conflict, after de-duplication, sinks the whole batch.
+    let mut c = event("z", &b);
+    c.expected_version = Some(1);
+    let fresh = event("w", &t("Agent.RoleAssigned", "q", "q", "org:hasRole", "r1", &[]));
+    assert!(matches!(
+        store.append(vec![fresh, event("x", &a), c], None).await,
+        Err(StoreError::VersionConflict { actual: 2, .. })
+    ));
+    assert_eq!(store.head().await.unwrap(), 2);
+    let mut ok = event("z", &b);
+    ok.expected_version = Some(2);
+    assert_eq!(store.append(vec![ok], None).await.unwrap().revision, 3);
+}
+
+async fn the_read_model_equals_replaying_the_log(store: Store) {
+    let mut runner = TestRunner::deterministic();
+    let history = proptest::collection::vec(any_triple(), 200)
+        .new_tree(&mut runner)
+        .unwrap()
+        .current();
+    let mut replay = Index::default();
+    for chunk in history.chunks(7) {
+        let events: Vec<NewEvent> = chunk.iter().map(|t| event("", t)).collect();
+        for e in &events {
+            replay.apply(&e.change);
+        }
+        store.append(events, None).await.unwrap();
+    }
+    replay.set_revision(200);
+    assert_eq!(loaded(&store).await, replay);
+    // The lists page through the same facts.
+    let mut rules = Vec::new();
+    let mut after: [String; 5] = Default::default();
+    loop {
+        let page = store.list_rules("", "", &after, 3).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        let l = page.last().unwrap();
+        after = [
+            l.policy.clone(),
+            l.kind.clone(),
+            l.assignee.clone(),
+            l.action.clone(),
+            l.target.clone(),
+        ];
+        rules.extend(page);
+    }
+    assert_eq!(rules.len(), replay.stats().rules);
+}
+
+async fn concurrent_appends_get_gap_free_ordered_positions(store: Store) {
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut revisions = Vec::new();
+            for i in 0..15 {
+                let agent = format!("w{w}-{i}");
+                let batch: Vec<NewEvent> = (0..3)
+                    .map(|k| {
+                        event(
+                            "",
+                            &t(
+                                "Agent.RoleAssigned",
+                                &agent,
+                                &agent,
+                                "org:hasRole",
+                                &format!("r{k}"),
+                                &[],
+                            ),
+                        )
+                    })
+                    .collect();
+                revisions.push(store.append(batch, None).await.unwrap().revision);
+            }
+            revisions
+        }));
+    }
+    let mut all = BTreeSet::new();
+    for task in tasks {
+        for r in task.await.unwrap() {
+            assert!(all.insert(r), "two batches acknowledged at one revision");
+        }
+    }
+    let events = store.read_events(0, 1000, None).await.unwrap();
+    assert_eq!(events.len(), 8 * 15 * 3);
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.position, i as u64 + 1, "positions have no gaps");
+    }
+    // Each batch is contiguous and ends at its acknowledged revision.
+    for r in all {
+        let batch = &events[(r as usize - 3)..(r as usize)];
+        assert!(
+            batch
+                .iter()
+                .all(|e| e.triple.aggregate_id == batch[0].triple.aggregate_id)
+        );
+    }
+}
+
+async fn the_audit_log_is_append_only(store: Store, url: &str) {
+    let a = t("Agent.RoleAssigned", "a", "a", "org:hasRole", "r1", &[]);
+    store.append(vec![event("", &a)], Some(&audit())).await.unwrap();
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    for sql in ["UPDATE audit SET actor = 'mallory'", "DELETE FROM audit"] {
+        let err = sqlx::query(sql)
+            .execute(&pool)
+            .await
+            .expect_err("audit rows cannot change");
+        assert!(err.to_string().contains("append-only"), "{err}");
+    }
+    pool.close().await;
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+                    let store = endocarp::store::Store::connect(&url, true).await.unwrap();
+                    store.migrate().await.unwrap();
+                    super::run_one(stringify!($name), store, &url).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(url) = super::common::pg::fresh_database().await else { return };
+                    let store = endocarp::store::Store::connect(&url, true).await.unwrap();
+                    store.migrate().await.unwrap();
+                    store.migrate().await.unwrap();
+                    super::run_one(stringify!($name), store, &url).await;
+                }
+            )*
+        }
+    };
+}
+
+async fn run_one(name: &str, store: Store, url: &str) {
+    match name {
+        "appends_assign_positions_and_sequences" => appends_assign_positions_and_sequences(store).await,
+        "duplicates_are_skipped_and_conflicts_refused" => duplicates_are_skipped_and_conflicts_refused(store).await,
+        "the_read_model_equals_replaying_the_log" => the_read_model_equals_replaying_the_log(store).await,
+        "concurrent_appends_get_gap_free_ordered_positions" => {
+            concurrent_appends_get_gap_free_ordered_positions(store).await
+        }
+        "the_audit_log_is_append_only" => the_audit_log_is_append_only(store, url).await,
+        other => panic!("no conformance test {other}"),
+    }
+}
+
+conformance!(
+    appends_assign_positions_and_sequences,
+    duplicates_are_skipped_and_conflicts_refused,
+    the_read_model_equals_replaying_the_log,
+    concurrent_appends_get_gap_free_ordered_positions,
+    the_audit_log_is_append_only,
+);
