@@ -312,6 +312,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        if appended > 0 && self.backend == Backend::Postgres {
+            // Delivered when the transaction commits, never before.
+            sqlx::query("SELECT 1 FROM pg_notify($1, $2)")
+                .bind(NOTIFY_CHANNEL)
+                .bind(revision.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(AppendOutcome {
             revision,

@@ -158,9 +158,16 @@ impl Server {
     }
 
     fn spawn(&mut self) {
+        // A restart keeps the ports the first start was given, so clients keep their URLs.
+        let port = |url: &str| url.rsplit(':').next().unwrap_or("0").to_string();
+        let (decision_port, admin_port) = if self.decision_url.is_empty() {
+            ("0".to_string(), "0".to_string())
+        } else {
+            (port(&self.decision_url), port(&self.admin_url))
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_endocarp"))
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(["--listen", &format!("127.0.0.1:{decision_port}"), "--admin-listen", &format!("127.0.0.1:{admin_port}")])
             .args(["--database-url", &self.database_url()])
             .args(&self.extra)
             .env("RUST_LOG", "warn")
