@@ -28,7 +28,12 @@ async fn assert_applied_sequence_is_the_log(admin_url: &str, database_url: &str)
         if s.revision == s.head_revision {
             break s;
         }
-        assert!(Instant::now() < deadline, "replica stuck at {} of {}", s.revision, s.head_revision);
+        assert!(
+            Instant::now() < deadline,
+            "replica stuck at {} of {}",
+            s.revision,
+            s.head_revision
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let store = endocarp::store::Store::connect(database_url, false).await.unwrap();
@@ -49,7 +54,10 @@ async fn assert_applied_sequence_is_the_log(admin_url: &str, database_url: &str)
         after = last.position;
     }
     store.close().await;
-    assert_eq!(digest, s.applied_digest, "{admin_url}: applied sequence differs from the log");
+    assert_eq!(
+        digest, s.applied_digest,
+        "{admin_url}: applied sequence differs from the log"
+    );
     s.revision
 }
 
@@ -72,9 +80,12 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_converge_with_read_your_writes_across_them() {
-    let Some(db) = common::pg::fresh_database().await else { return };
-    let servers: Vec<Arc<Mutex<Server>>> =
-        (0..3).map(|_| Arc::new(Mutex::new(Server::start_on(Some(&db), &["--poll-interval", "200ms"])))).collect();
+    let Some(db) = common::pg::fresh_database().await else {
+        return;
+    };
+    let servers: Vec<Arc<Mutex<Server>>> = (0..3)
+        .map(|_| Arc::new(Mutex::new(Server::start_on(Some(&db), &["--poll-interval", "200ms"]))))
+        .collect();
     let mut urls = Vec::new();
     for s in &servers {
         let s = s.lock().await;
@@ -93,7 +104,9 @@ async fn three_replicas_converge_with_read_your_writes_across_them() {
                 let revision = retry("write", || {
                     let (writer, rid, assignee) = (writer.clone(), rid.clone(), assignee.clone());
                     async move {
-                        let mut c = PolicyAdminServiceClient::connect(writer).await.map_err(|e| e.to_string())?;
+                        let mut c = PolicyAdminServiceClient::connect(writer)
+                            .await
+                            .map_err(|e| e.to_string())?;
                         let r = c
                             .grant_permission(pb::RuleRequest {
                                 policy_id: format!("p{w}"),
@@ -111,19 +124,33 @@ async fn three_replicas_converge_with_read_your_writes_across_them() {
                 acknowledged.push((rid, revision));
                 // Read your write on another replica: a token, or fully_consistent.
                 let consistency = if k % 2 == 0 {
-                    pb::Consistency { at_least_revision: revision, fully_consistent: false }
+                    pb::Consistency {
+                        at_least_revision: revision,
+                        fully_consistent: false,
+                    }
                 } else {
-                    pb::Consistency { at_least_revision: 0, fully_consistent: true }
+                    pb::Consistency {
+                        at_least_revision: 0,
+                        fully_consistent: true,
+                    }
                 };
                 let decision = retry("check", || {
                     let (reader, assignee) = (reader.clone(), assignee.clone());
                     async move {
-                        let mut c = AuthorizationServiceClient::connect(reader).await.map_err(|e| e.to_string())?;
-                        grpc_check(&mut c, &assignee, None, "odrl:read", "doc", Some(consistency)).await.map_err(|e| e.to_string())
+                        let mut c = AuthorizationServiceClient::connect(reader)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        grpc_check(&mut c, &assignee, None, "odrl:read", "doc", Some(consistency))
+                            .await
+                            .map_err(|e| e.to_string())
                     }
                 })
                 .await;
-                assert!(decision.allowed, "replica {} answered from an older state than {revision}", (w + 1) % 3);
+                assert!(
+                    decision.allowed,
+                    "replica {} answered from an older state than {revision}",
+                    (w + 1) % 3
+                );
                 assert!(decision.revision >= revision);
             }
             acknowledged
@@ -166,7 +193,12 @@ async fn three_replicas_converge_with_read_your_writes_across_them() {
         for w in 0..3 {
             for k in (0..WRITES).step_by(7) {
                 for target in ["doc", "other"] {
-                    mine.push(grpc_check(&mut c, &format!("user-{w}-{k}"), None, "odrl:read", target, None).await.unwrap().allowed);
+                    mine.push(
+                        grpc_check(&mut c, &format!("user-{w}-{k}"), None, "odrl:read", target, None)
+                            .await
+                            .unwrap()
+                            .allowed,
+                    );
                 }
             }
         }
@@ -178,7 +210,9 @@ async fn three_replicas_converge_with_read_your_writes_across_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_wake_replicas_not_the_poll() {
-    let Some(db) = common::pg::fresh_database().await else { return };
+    let Some(db) = common::pg::fresh_database().await else {
+        return;
+    };
     // A poll interval far longer than the test: only a notification can wake B.
     let args = ["--poll-interval", "600s", "--max-staleness", "900s"];
     let a = Server::start_on(Some(&db), &args);
@@ -186,7 +220,13 @@ async fn notifications_wake_replicas_not_the_poll() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut admin = a.admin().await;
     let w = admin
-        .grant_permission(pb::RuleRequest { policy_id: "p".into(), assignee: "ann".into(), action: "odrl:read".into(), target: "doc".into(), request_id: String::new() })
+        .grant_permission(pb::RuleRequest {
+            policy_id: "p".into(),
+            assignee: "ann".into(),
+            action: "odrl:read".into(),
+            target: "doc".into(),
+            request_id: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -199,15 +239,22 @@ async fn notifications_wake_replicas_not_the_poll() {
             assert_eq!(dec.revision, w.revision);
             break;
         }
-        assert!(Instant::now() < deadline, "replica B was never woken by the notification");
+        assert!(
+            Instant::now() < deadline,
+            "replica B was never woken by the notification"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hammered_appends_from_processes_and_connections_keep_one_order() {
-    let Some(db) = common::pg::fresh_database().await else { return };
-    let servers: Vec<Server> = (0..3).map(|_| Server::start_on(Some(&db), &["--poll-interval", "100ms"])).collect();
+    let Some(db) = common::pg::fresh_database().await else {
+        return;
+    };
+    let servers: Vec<Server> = (0..3)
+        .map(|_| Server::start_on(Some(&db), &["--poll-interval", "100ms"]))
+        .collect();
     // Two other processes append straight into the database, in many batches.
     let dir = tempfile::tempdir().unwrap();
     let mut procs = Vec::new();
@@ -238,13 +285,20 @@ async fn hammered_appends_from_processes_and_connections_keep_one_order() {
         for c in 0..4 {
             let url = server.admin_url.clone();
             tasks.push(tokio::spawn(async move {
-                let mut client = endocarp::grpc::pb::event_service_client::EventServiceClient::connect(url).await.unwrap();
+                let mut client = endocarp::grpc::pb::event_service_client::EventServiceClient::connect(url)
+                    .await
+                    .unwrap();
                 for i in 0..20 {
                     let agent = format!("agent-s{s}-c{c}");
                     let events = (0..3)
                         .map(|k| pb::TripleEvent {
                             aggregate_id: agent.clone(),
-                            event_type: if (i + k) % 4 == 3 { "Agent.RoleRevoked" } else { "Agent.RoleAssigned" }.into(),
+                            event_type: if (i + k) % 4 == 3 {
+                                "Agent.RoleRevoked"
+                            } else {
+                                "Agent.RoleAssigned"
+                            }
+                            .into(),
                             subject: agent.clone(),
                             predicate: if (i + k) % 4 == 3 { "org:hadRole" } else { "org:hasRole" }.into(),
                             object: format!("role-{}", (i + k) % 5),

@@ -16,6 +16,8 @@ use tokio::sync::{Mutex, watch};
 
 /// Events read per page while catching up.
 const PAGE: u32 = 1000;
+/// How soon a lost append listener is re-created.
+const RELISTEN: Duration = Duration::from_secs(1);
 
 /// Keeps this replica's index current. See the module docs.
 pub struct Projector {
@@ -166,28 +168,43 @@ impl Projector {
         let mut listener: Option<crate::store::LogListener> = None;
         let mut listening = self.store.backend() == crate::store::Backend::Postgres;
         loop {
+            let mut just_listening = false;
             if listener.is_none() && listening {
                 match self.store.listener().await {
                     Ok(l) => {
                         listening = l.is_some();
+                        just_listening = l.is_some();
                         listener = l;
                     }
                     Err(e) => tracing::debug!(error = %e, "cannot listen for appends yet; polling"),
                 }
             }
-            let notified = async {
-                match listener.as_mut() {
-                    Some(l) => l.next().await,
-                    None => std::future::pending().await,
+            if just_listening {
+                // Catch up at once: appends made while no one listened sent no wake-up.
+                if stop.is_cancelled() {
+                    return;
                 }
-            };
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(interval) => {}
-                woke = notified => {
-                    if let Err(e) = woke {
-                        tracing::warn!(error = %e, "the append listener failed; reconnecting, polling meanwhile");
-                        listener = None;
+            } else {
+                // Without a listener that should be there, retry it soon, not a poll later.
+                let wait = if listening && listener.is_none() {
+                    interval.min(RELISTEN)
+                } else {
+                    interval
+                };
+                let notified = async {
+                    match listener.as_mut() {
+                        Some(l) => l.next().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                    woke = notified => {
+                        if let Err(e) = woke {
+                            tracing::warn!(error = %e, "the append listener failed; reconnecting, polling meanwhile");
+                            listener = None;
+                        }
                     }
                 }
             }

@@ -51,7 +51,8 @@ pub struct Consistency {
 #[derive(Debug, Clone)]
 pub struct ReplicaStatus {
     pub revision: u64,
-    pub head: u64,
+    /// The log's head, or why it could not be read.
+    pub head: Result<u64, String>,
     pub data_age: Duration,
     pub engine: EngineKind,
     pub stats: engine::IndexStats,
@@ -117,7 +118,7 @@ impl App {
 
     /// What this replica holds and how fresh it is.
     pub async fn status(&self) -> Result<ReplicaStatus, AppError> {
-        let head = self.store.head().await?;
+        let head = self.store.head().await.map_err(|e| e.to_string());
         // Digest first: the snapshot read after it is at least as new.
         let (digest, digest_from) = self.projector.digest();
         let snapshot = self.projector.snapshot();

@@ -393,6 +393,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             println!("ignored duty events: {}", s.ignored_duties);
+            if s.stale {
+                println!("STALE: data older than max_staleness; checks fail with UNAVAILABLE");
+            }
+            if !s.storage_error.is_empty() {
+                println!("storage: {}", s.storage_error);
+            }
             Ok(())
         }
         Cmd::Role { op, to } => {

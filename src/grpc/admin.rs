@@ -100,7 +100,8 @@ impl PolicyAdminService for AdminApi {
         let s = self.app.status().await.map_err(status)?;
         Ok(Response::new(pb::ServerStatus {
             revision: s.revision,
-            head_revision: s.head,
+            head_revision: *s.head.as_ref().unwrap_or(&0),
+            storage_error: s.head.as_ref().err().cloned().unwrap_or_default(),
             data_age_ms: s.data_age.as_millis() as u64,
             engine: match s.engine {
                 crate::engine::EngineKind::Odrl => "odrl",

@@ -686,11 +686,12 @@ async fn edge(
 pub struct LogListener(sqlx::postgres::PgListener);
 
 impl LogListener {
-    /// Waits for the next append notification. After a lost connection it reconnects on
-    /// the next call; notifications sent meanwhile are lost, so callers catch up from
-    /// their applied position rather than trusting the payload.
+    /// Waits for the next append notification, or for the listening connection to come
+    /// back after it was lost: notifications sent meanwhile are lost, so both are a reason
+    /// to catch up from the applied position (the payload is never trusted).
     pub async fn next(&mut self) -> Result<(), StoreError> {
-        self.0.recv().await?;
+        // Ok(None): the connection was lost and has been re-established.
+        self.0.try_recv().await?;
         Ok(())
     }
 }

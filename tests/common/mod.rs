@@ -167,13 +167,21 @@ impl Server {
         };
         let mut child = Command::new(env!("CARGO_BIN_EXE_endocarp"))
             .arg("serve")
-            .args(["--listen", &format!("127.0.0.1:{decision_port}"), "--admin-listen", &format!("127.0.0.1:{admin_port}")])
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{decision_port}"),
+                "--admin-listen",
+                &format!("127.0.0.1:{admin_port}"),
+            ])
             .args(["--database-url", &self.database_url()])
             .args(&self.extra)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("ENDOCARP_TEST_SERVER_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
+            )
             .current_dir(&self.dir)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(server_log())
             .spawn()
             .expect("spawn endocarp serve");
         let stdout = child.stdout.take().expect("stdout");
@@ -241,6 +249,19 @@ impl Server {
         EventServiceClient::connect(self.admin_url.clone())
             .await
             .expect("connect event API")
+    }
+}
+
+/// Server logs go nowhere, unless `ENDOCARP_TEST_SERVER_LOGS` names a folder to keep them in.
+fn server_log() -> Stdio {
+    match std::env::var("ENDOCARP_TEST_SERVER_LOGS") {
+        Ok(dir) if !dir.is_empty() => {
+            let path = Path::new(&dir).join(format!("{}.log", ulid::Ulid::generate()));
+            std::fs::File::create(path)
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null())
+        }
+        _ => Stdio::null(),
     }
 }
 
