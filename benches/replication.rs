@@ -36,7 +36,15 @@ fn serve(db: &str, extra: &[&str]) -> Replica {
     let dir = std::env::temp_dir();
     let t0 = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_endocarp"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--database-url", db])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--database-url",
+            db,
+        ])
         .args(extra)
         .env("RUST_LOG", "warn")
         .current_dir(dir)
@@ -55,7 +63,11 @@ fn serve(db: &str, extra: &[&str]) -> Replica {
     let started_in = t0.elapsed();
     std::thread::spawn(move || for _ in lines {});
     let admin = format!("http://{}", line.split_whitespace().nth(8).expect("admin address"));
-    Replica { child, admin, started_in }
+    Replica {
+        child,
+        admin,
+        started_in,
+    }
 }
 
 fn rss_bytes(pid: u32) -> u64 {
@@ -71,7 +83,9 @@ fn rss_bytes(pid: u32) -> u64 {
 async fn fresh_database(admin_url: &str) -> String {
     let name = format!("bench_{}", ulid::Ulid::generate().to_string().to_lowercase());
     let mut conn = sqlx::postgres::PgConnection::connect(admin_url).await.expect("connect");
-    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create database");
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create database");
     let base = admin_url.rsplit_once('/').map(|(b, _)| b).expect("URL with a database");
     format!("{base}/{name}")
 }
@@ -119,13 +133,23 @@ async fn write_to_visible(admin_url: &str, writes: usize) {
     let mut writer = PolicyAdminServiceClient::connect(a.admin.clone()).await.expect("A");
     // Warm-up write, then B's watch from the head.
     let first = writer
-        .grant_permission(pb::RuleRequest { policy_id: "p".into(), assignee: "warm".into(), action: "odrl:read".into(), target: "x".into(), request_id: String::new() })
+        .grant_permission(pb::RuleRequest {
+            policy_id: "p".into(),
+            assignee: "warm".into(),
+            action: "odrl:read".into(),
+            target: "x".into(),
+            request_id: String::new(),
+        })
         .await
         .expect("write")
         .into_inner()
         .revision;
     let mut watch = EventServiceClient::connect(b.admin.clone()).await.expect("B");
-    let mut stream = watch.watch_events(pb::WatchEventsRequest { after_revision: first }).await.expect("watch").into_inner();
+    let mut stream = watch
+        .watch_events(pb::WatchEventsRequest { after_revision: first })
+        .await
+        .expect("watch")
+        .into_inner();
     let mut after_ack = Histogram::<u64>::new(3).expect("histogram");
     let mut after_send = Histogram::<u64>::new(3).expect("histogram");
     for i in 0..writes {
@@ -152,8 +176,18 @@ async fn write_to_visible(admin_url: &str, writes: usize) {
         after_send.record(t0.elapsed().as_micros() as u64).ok();
     }
     let us = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q);
-    println!("| write-to-visible on B, from A's ack | {writes} | {} µs | {} µs | {} µs |", us(&after_ack, 0.5), us(&after_ack, 0.99), h_max(&after_ack));
-    println!("| write-to-visible on B, from sending to A | {writes} | {} µs | {} µs | {} µs |", us(&after_send, 0.5), us(&after_send, 0.99), h_max(&after_send));
+    println!(
+        "| write-to-visible on B, from A's ack | {writes} | {} µs | {} µs | {} µs |",
+        us(&after_ack, 0.5),
+        us(&after_ack, 0.99),
+        h_max(&after_ack)
+    );
+    println!(
+        "| write-to-visible on B, from sending to A | {writes} | {} µs | {} µs | {} µs |",
+        us(&after_send, 0.5),
+        us(&after_send, 0.99),
+        h_max(&after_send)
+    );
 }
 
 fn h_max(h: &Histogram<u64>) -> u64 {
@@ -173,7 +207,11 @@ async fn startup(admin_url: &str, rules: i64, assignments: i64) {
         rss = rss_bytes(r.child.id());
         // The replica serves at the head.
         let mut c = PolicyAdminServiceClient::connect(r.admin.clone()).await.expect("admin");
-        let s = c.get_status(pb::GetStatusRequest {}).await.expect("status").into_inner();
+        let s = c
+            .get_status(pb::GetStatusRequest {})
+            .await
+            .expect("status")
+            .into_inner();
         assert_eq!(s.revision as i64, rules + assignments);
     }
     times.sort();
@@ -183,7 +221,11 @@ async fn startup(admin_url: &str, rules: i64, assignments: i64) {
         rules,
         assignments,
         times[1].as_secs_f64(),
-        times.iter().map(|t| format!("{:.2}", t.as_secs_f64())).collect::<Vec<_>>().join(", "),
+        times
+            .iter()
+            .map(|t| format!("{:.2}", t.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", "),
         rss as f64 / (1024.0 * 1024.0),
         rss as f64 / rows
     );
@@ -192,7 +234,10 @@ async fn startup(admin_url: &str, rules: i64, assignments: i64) {
 #[tokio::main]
 async fn main() {
     let Some(url) = std::env::var("ENDOCARP_TEST_PG_URL").ok().filter(|u| !u.is_empty()) else {
-        assert!(std::env::var_os("CI").is_none(), "CI is set but there is no PostgreSQL for the replication benchmark");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but there is no PostgreSQL for the replication benchmark"
+        );
         println!("skipped: no PostgreSQL (run scripts/bench replication)");
         return;
     };
