@@ -260,6 +260,15 @@ async fn malformed_checks_are_refused() {
         &[("action", "odrl:read")],
     ));
     batch.push(ev("Role.Created", "declared-role", "", "", "", &[]));
+    batch.push(ev("Role.Created", "role-b", "role-subject", "", "", &[]));
+    batch.push(ev(
+        "Policy.PermissionGranted",
+        "p",
+        "role-subject",
+        "odrl:permission",
+        "*",
+        &[("action", "odrl:read")],
+    ));
     events
         .append_events(pb::AppendEventsRequest { events: batch })
         .await
@@ -281,6 +290,14 @@ async fn malformed_checks_are_refused() {
         ("a", Some("*"), "odrl:read", "t", Code::InvalidArgument, "account_id"),
         ("a", Some(""), "odrl:read", "t", Code::InvalidArgument, "account_id"),
         ("c3", None, "odrl:read", "t", Code::InvalidArgument, "agent_id"),
+        (
+            "role-subject",
+            None,
+            "odrl:read",
+            "t",
+            Code::InvalidArgument,
+            "agent_id",
+        ),
         (
             "declared-role",
             None,

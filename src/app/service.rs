@@ -236,26 +236,35 @@ impl App {
     }
 
     async fn await_consistency(&self, c: Consistency, deadline: Option<Instant>) -> Result<(), AppError> {
-        let mut target = c.at_least_revision;
-        if c.fully_consistent {
-            target = target.max(self.store.head().await?);
-        }
-        if target == 0 || self.projector.applied() >= target {
+        if c.at_least_revision == 0 && !c.fully_consistent {
             return Ok(());
         }
         let limit = Instant::now() + self.settings.max_wait;
         let deadline = deadline.map_or(limit, |d| d.min(limit));
+        let late = |applied: u64| {
+            AppError::DeadlineExceeded(format!(
+                "the consistency token was not met in time (applied: {applied}); retry, or use another replica"
+            ))
+        };
+        // Everything below, the head read included, is bounded by the deadline.
+        let mut target = c.at_least_revision;
+        if c.fully_consistent {
+            let head = tokio::time::timeout_at(deadline.into(), self.store.head())
+                .await
+                .map_err(|_| late(self.projector.applied()))??;
+            target = target.max(head);
+        }
+        if self.projector.applied() >= target {
+            return Ok(());
+        }
         // Catching up now beats waiting for the next poll; a failure leaves the wait to time out.
-        if let Err(e) = self.projector.catch_up().await {
+        if let Ok(Err(e)) = tokio::time::timeout_at(deadline.into(), self.projector.catch_up()).await {
             tracing::warn!(error = %e, "catch-up for a consistency wait failed");
         }
         if self.projector.wait_for(target, deadline).await {
             Ok(())
         } else {
-            Err(AppError::DeadlineExceeded(format!(
-                "revision {target} was not applied in time (applied: {})",
-                self.projector.applied()
-            )))
+            Err(late(self.projector.applied()))
         }
     }
 

@@ -313,7 +313,15 @@ pub fn expand(field: &str, s: &str) -> Result<String, DomainError> {
             if after.is_empty() || after.starts_with('/') {
                 return Err(DomainError::new(field, format!("{s:?}: an http(s) IRI needs a host")));
             }
-            Ok(format!("{scheme}:{rest}"))
+            // The host is case-insensitive: lower-case it, so HTTP://WWW.W3.ORG/ns/odrl/2/read
+            // is odrl:read (and meets the vocabulary check), not a custom action.
+            let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+            let (authority, path) = after.split_at(end);
+            let authority = match authority.rsplit_once('@') {
+                Some((user, host)) => format!("{user}@{}", host.to_ascii_lowercase()),
+                None => authority.to_ascii_lowercase(),
+            };
+            Ok(format!("{scheme}://{authority}{path}"))
         }
         "urn" => {
             if rest.is_empty() {
@@ -357,6 +365,12 @@ mod tests {
     fn curies_and_iris_canonicalise() {
         assert_eq!(a("odrl:read").as_str(), "http://www.w3.org/ns/odrl/2/read");
         assert_eq!(a("HTTP://www.w3.org/ns/odrl/2/read"), a("odrl:read"));
+        assert_eq!(a("http://WWW.W3.ORG/ns/odrl/2/write"), a("odrl:modify"));
+        assert!(Action::parse("action", "http://WWW.W3.ORG/ns/odrl/2/lease").is_err());
+        assert_eq!(
+            a("https://Example.COM/Actions/Approve").as_str(),
+            "https://example.com/Actions/Approve"
+        );
         assert_eq!(a("odrl:write"), a("odrl:modify"));
         assert_eq!(a("odrl:share").as_str(), "http://creativecommons.org/ns#Sharing");
         assert_eq!(a("urn:example:approve").as_str(), "urn:example:approve");

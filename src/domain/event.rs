@@ -107,7 +107,11 @@ pub enum Change {
     /// An activation or deactivation.
     Status { kind: EntityKind, id: Id, active: bool },
     /// `Role.Created`, or a `Role.*` event with no other effect: the id is a role.
-    MarkRole { role: Id },
+    MarkRole {
+        role: Id,
+        /// The event's subject, when it names one: also a role (DESIGN §1).
+        subject: Option<Id>,
+    },
     /// Stored, no effect on decisions. `duty` counts ignored duty events.
     Ignored { duty: bool },
 }
@@ -125,7 +129,7 @@ impl Change {
             Change::GlobalEdge { role, .. } => vec![role],
             Change::AccountEdge { role, .. } => vec![role],
             Change::MemberSet { role, .. } => vec![role],
-            Change::MarkRole { role } => vec![role],
+            Change::MarkRole { role, subject } => std::iter::once(role).chain(subject.as_ref()).collect(),
             _ => vec![],
         }
     }
@@ -496,10 +500,15 @@ impl Triple {
             }
         }
         let change = if self.event_type.starts_with("Role.") {
-            if !self.subject.is_empty() {
-                Id::parse("subject", &self.subject)?;
+            let subject = if self.subject.is_empty() {
+                None
+            } else {
+                Some(Id::parse("subject", &self.subject)?)
+            };
+            Change::MarkRole {
+                role: aggregate,
+                subject,
             }
-            Change::MarkRole { role: aggregate }
         } else {
             Change::Ignored {
                 duty: self.event_type.starts_with("Policy.Duty"),

@@ -299,7 +299,10 @@ impl Index {
         let mut out: Vec<Change> = self
             .roles
             .iter()
-            .map(|r| Change::MarkRole { role: r.clone() })
+            .map(|r| Change::MarkRole {
+                role: r.clone(),
+                subject: None,
+            })
             .collect();
         for (node, roles) in &self.global {
             for (role, bits) in roles {

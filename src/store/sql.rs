@@ -369,13 +369,23 @@ impl Store {
     /// Reads the whole read model in one snapshot: its revision and every fact as a change.
     /// Start-up applies these instead of replaying the log.
     pub async fn load_read_model(&self, mut sink: impl FnMut(Change)) -> Result<u64, StoreError> {
-        let mut tx = self.reader.begin().await?;
+        // One snapshot: SQLite read transactions are; PostgreSQL needs REPEATABLE READ (its
+        // default, READ COMMITTED, would let each SELECT see later commits than `head`).
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.reader.begin().await?,
+            Backend::Postgres => {
+                self.reader
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        };
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&mut *tx)
             .await?;
         for row in sqlx::query("SELECT id FROM roles").fetch_all(&mut *tx).await? {
             sink(Change::MarkRole {
                 role: Id::from_trusted(row.try_get("id")?),
+                subject: None,
             });
         }
         for row in sqlx::query("SELECT account, node, role, source FROM role_edges")
