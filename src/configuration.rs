@@ -42,9 +42,20 @@ pub struct Settings {
     /// Decision API address.
     #[arg(long, env = "ENDOCARP_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
-    /// Admin API address; must be loopback until admin credentials are configured.
+    /// Admin API address; must be loopback unless admin credentials are configured.
     #[arg(long, env = "ENDOCARP_ADMIN_LISTEN", default_value = "127.0.0.1:50052")]
     pub admin_listen: SocketAddr,
+    /// File of admin credentials: `name:scopes:token` a line (scopes read, write, check).
+    #[arg(long, env = "ENDOCARP_ADMIN_TOKENS_FILE")]
+    pub admin_tokens_file: Option<std::path::PathBuf>,
+    /// Admin credentials inline, `name:scopes:token;...` (from the environment: a flag would
+    /// show them in process lists). Never printed.
+    #[arg(long, env = "ENDOCARP_ADMIN_TOKENS", hide = true, hide_env_values = true)]
+    #[serde(serialize_with = "redacted_tokens")]
+    pub admin_tokens: Option<String>,
+    /// Require bearer tokens with the `check` scope on the decision API too.
+    #[arg(long, env = "ENDOCARP_DECISION_AUTH", default_value_t = false, action = clap::ArgAction::Set)]
+    pub decision_auth: bool,
     /// Decision engine.
     #[arg(long, env = "ENDOCARP_ENGINE", value_enum, default_value_t = EngineKind::Odrl)]
     pub engine: EngineKind,
@@ -82,11 +93,18 @@ pub struct Settings {
 impl Settings {
     /// Checks what clap cannot: a usable configuration or a message naming the setting.
     pub fn validate(&self) -> Result<(), String> {
-        if !self.admin_listen.ip().is_loopback() {
+        let credentials = self.credentials()?;
+        if credentials.is_empty() && !self.admin_listen.ip().is_loopback() {
             return Err(format!(
                 "admin_listen: {} is not a loopback address; with no admin credentials configured the admin API binds loopback only",
                 self.admin_listen
             ));
+        }
+        if self.decision_auth && credentials.is_empty() {
+            return Err(
+                "decision_auth: needs credentials with the check scope (admin_tokens_file or ENDOCARP_ADMIN_TOKENS)"
+                    .into(),
+            );
         }
         if self.max_closure == 0 {
             return Err("max_closure: must be at least 1".into());
@@ -103,6 +121,24 @@ impl Settings {
         }
         crate::store::Store::backend_of(&self.database_url).map_err(|e| e.to_string())?;
         Ok(())
+    }
+
+    /// The configured credentials (file and environment together).
+    pub fn credentials(&self) -> Result<crate::grpc::auth::Credentials, String> {
+        use crate::grpc::auth::Credentials;
+        let mut all = Credentials::default();
+        if let Some(path) = &self.admin_tokens_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("admin_tokens_file: cannot read {}: {e}", path.display()))?;
+            all = all.merge(Credentials::parse(
+                &text,
+                &format!("admin_tokens_file {}", path.display()),
+            )?)?;
+        }
+        if let Some(text) = &self.admin_tokens {
+            all = all.merge(Credentials::parse(text, "ENDOCARP_ADMIN_TOKENS")?)?;
+        }
+        Ok(all)
     }
 
     /// The effective poll interval (see the flag).
@@ -160,6 +196,13 @@ fn opt_millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok,
     match d {
         Some(d) => as_millis(d, s),
         None => s.serialize_str("default"),
+    }
+}
+
+fn redacted_tokens<S: serde::Serializer>(t: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(_) => s.serialize_str("<redacted>"),
+        None => s.serialize_none(),
     }
 }
 

@@ -4,6 +4,7 @@
 use crate::app::{App, Projector};
 use crate::configuration::Settings;
 use crate::grpc::admin::AdminApi;
+use crate::grpc::auth::AuthLayer;
 use crate::grpc::decision::DecisionApi;
 use crate::grpc::events::EventApi;
 use crate::grpc::pb;
@@ -47,11 +48,24 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     let admin_listener = TcpListener::bind(settings.admin_listen).await?;
     let decision_addr = decision_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
-    tracing::warn!(
-        %admin_addr,
-        "no admin credentials are configured: the admin API is bound to loopback only and audits changes as {:?}",
-        crate::LOCAL_ACTOR
-    );
+    let credentials = settings
+        .credentials()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    if credentials.is_empty() {
+        tracing::warn!(
+            %admin_addr,
+            "no admin credentials are configured: the admin API is bound to loopback only and audits changes as {:?}",
+            crate::LOCAL_ACTOR
+        );
+    } else {
+        tracing::info!(
+            credentials = credentials.len(),
+            decision_auth = settings.decision_auth,
+            "the admin API requires bearer tokens"
+        );
+    }
+    let admin_auth = AuthLayer::new(credentials.clone(), !credentials.is_empty());
+    let decision_auth = AuthLayer::new(credentials, settings.decision_auth);
 
     let poller = tokio::spawn(projector.clone().run_poller(settings.poll_interval(), shutdown.clone()));
 
@@ -143,7 +157,13 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     })
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
+    // Reflection on the admin port too, behind authentication (`read`).
+    let admin_reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
     let decision_server = tonic::transport::Server::builder()
+        .layer(decision_auth)
         .add_service(decision_health_svc)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -153,7 +173,9 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
             shutdown.clone().cancelled_owned(),
         );
     let admin_server = tonic::transport::Server::builder()
+        .layer(admin_auth)
         .add_service(admin_health_svc)
+        .add_service(admin_reflection)
         .add_service(admin_svc)
         .add_service(event_svc)
         .serve_with_incoming_shutdown(

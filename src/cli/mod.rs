@@ -17,8 +17,40 @@ use tonic::transport::Channel;
 #[derive(Debug, Parser)]
 #[command(name = "endocarp", version, about = "Authorization decisions over triple events")]
 pub struct Cli {
+    /// Bearer token for a server that requires one (the admin API with credentials
+    /// configured; the decision API with decision_auth). Never printed.
+    #[arg(long, env = "ENDOCARP_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
     #[command(subcommand)]
     pub command: Cmd,
+}
+
+/// The token every client call of this process carries (the CLI runs one command).
+static TOKEN: std::sync::OnceLock<Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>> =
+    std::sync::OnceLock::new();
+
+/// Adds `authorization: Bearer …` to every call when a token was given.
+#[derive(Clone)]
+pub struct Bearer;
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(Some(v)) = TOKEN.get() {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+type Authed = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
+
+async fn channel(url: &str, what: &str) -> anyhow::Result<Authed> {
+    let ch = Channel::from_shared(url.to_string())
+        .with_context(|| format!("{url:?} is not a URL"))?
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the {what} at {url}"))?;
+    Ok(tonic::service::interceptor::InterceptedService::new(ch, Bearer))
 }
 
 /// Where the CLI finds a running server.
@@ -291,10 +323,8 @@ pub enum ListOp {
     Audit,
 }
 
-async fn admin_client(url: &str) -> anyhow::Result<PolicyAdminServiceClient<Channel>> {
-    PolicyAdminServiceClient::connect(url.to_string())
-        .await
-        .with_context(|| format!("cannot reach the admin API at {url}"))
+async fn admin_client(url: &str) -> anyhow::Result<PolicyAdminServiceClient<Authed>> {
+    Ok(PolicyAdminServiceClient::new(channel(url, "admin API").await?))
 }
 
 fn print_write(r: pb::WriteResponse) {
@@ -311,6 +341,15 @@ fn rid(to: &AdminTarget) -> String {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let token = match cli.token.as_deref() {
+        Some(t) => Some(
+            format!("Bearer {t}")
+                .parse()
+                .context("the token must be printable ASCII")?,
+        ),
+        None => None,
+    };
+    let _ = TOKEN.set(token);
     match cli.command {
         Cmd::Serve(settings) => {
             crate::telemetry::init(settings.log_format);
@@ -638,9 +677,7 @@ fn rule_text(r: &pb::RuleRef) -> String {
 }
 
 async fn check(a: CheckArgs) -> anyhow::Result<()> {
-    let mut c = AuthorizationServiceClient::connect(a.server.clone())
-        .await
-        .with_context(|| format!("cannot reach the decision API at {}", a.server))?;
+    let mut c = AuthorizationServiceClient::new(channel(&a.server, "decision API").await?);
     let consistency = Some(pb::Consistency {
         at_least_revision: a.at_least_revision,
         fully_consistent: a.fully_consistent,
@@ -740,9 +777,7 @@ async fn import(
             store.close().await;
         }
         None => {
-            let mut c = EventServiceClient::connect(admin.to_string())
-                .await
-                .with_context(|| format!("cannot reach the admin API at {admin}"))?
+            let mut c = EventServiceClient::new(channel(admin, "admin API").await?)
                 .max_encoding_message_size(crate::startup::MAX_MESSAGE_BYTES);
             for chunk in envelopes.chunks(batch) {
                 let events = chunk

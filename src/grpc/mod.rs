@@ -5,6 +5,7 @@
 //! Requests are converted to domain values once, here, at the edge.
 
 pub mod admin;
+pub mod auth;
 pub mod convert;
 pub mod decision;
 pub mod events;
@@ -33,6 +34,8 @@ pub fn status(e: AppError) -> Status {
         AppError::DeadlineExceeded(_) => Code::DeadlineExceeded,
         AppError::Unavailable(_) => Code::Unavailable,
         AppError::Internal(_) => Code::Internal,
+        AppError::Unauthenticated(_) => Code::Unauthenticated,
+        AppError::PermissionDenied(_) => Code::PermissionDenied,
     };
     if code == Code::Internal {
         tracing::error!(error = %e, "internal error");
@@ -62,8 +65,8 @@ pub fn deadline<T>(req: &tonic::Request<T>) -> Option<Instant> {
     Instant::now().checked_add(d)
 }
 
-/// The caller, for the audit log. Until credentials exist every admin call is the local,
-/// unauthenticated operator (the admin port binds loopback only).
+/// The caller, for the audit log: the credential's name, or the local, unauthenticated
+/// operator when no credentials are configured (the admin port then binds loopback only).
 pub fn call_context<T>(req: &tonic::Request<T>, request_id: &str) -> CallContext {
     let header = |k: &str| req.metadata().get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
     let correlation_id = header("x-correlation-id")
@@ -76,8 +79,10 @@ pub fn call_context<T>(req: &tonic::Request<T>, request_id: &str) -> CallContext
                 request_id.to_string()
             }
         });
-    CallContext {
-        actor: crate::LOCAL_ACTOR.to_string(),
-        correlation_id,
-    }
+    // The authentication layer put the caller there; the caller's own fields never decide it.
+    let actor = req
+        .extensions()
+        .get::<auth::Principal>()
+        .map_or_else(|| crate::LOCAL_ACTOR.to_string(), |p| p.0.clone());
+    CallContext { actor, correlation_id }
 }
