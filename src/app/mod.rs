@@ -7,6 +7,7 @@
 
 pub mod projector;
 pub mod service;
+pub mod verify;
 
 pub use projector::Projector;
 pub use service::{App, AppSettings, CallContext, Consistency};

@@ -64,6 +64,8 @@ pub struct ReplicaStatus {
     /// The applied-sequence digest (see `projector::chain_digest`) and where it starts.
     pub digest: u64,
     pub digest_from: u64,
+    /// `Index::facts_digest` of the snapshot at `revision`, when asked for.
+    pub index_digest: Option<u64>,
 }
 
 /// Who is calling, for the audit log.
@@ -117,7 +119,7 @@ impl App {
     }
 
     /// What this replica holds and how fresh it is.
-    pub async fn status(&self) -> Result<ReplicaStatus, AppError> {
+    pub async fn status(&self, with_index_digest: bool) -> Result<ReplicaStatus, AppError> {
         let head = self.store.head().await.map_err(|e| e.to_string());
         // Digest first: the snapshot read after it is at least as new.
         let (digest, digest_from) = self.projector.digest();
@@ -140,6 +142,7 @@ impl App {
             ignored_duties: self.projector.ignored_duties(),
             digest,
             digest_from,
+            index_digest: with_index_digest.then(|| snapshot.index.facts_digest()),
         })
     }
 

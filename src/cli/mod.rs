@@ -171,6 +171,16 @@ pub enum Cmd {
         #[arg(long, env = "ENDOCARP_ADMIN_URL", default_value = "http://127.0.0.1:50052")]
         admin: String,
     },
+    /// Rebuild the read model from the log in memory and compare it with the stored read
+    /// model and, with --admin, with a running server's index. Exits 1 on any difference.
+    Verify {
+        /// The database to read (read only).
+        #[arg(long, env = "ENDOCARP_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+        database_url: String,
+        /// Also compare with the index of the server at this admin URL.
+        #[arg(long)]
+        admin: Option<String>,
+    },
     /// Show a running server's revision, data age, engine, index sizes and shadow counts.
     Status {
         #[arg(long, env = "ENDOCARP_ADMIN_URL", default_value = "http://127.0.0.1:50052")]
@@ -408,10 +418,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             export_casbin(&out, &admin).await
         }
+        Cmd::Verify { database_url, admin } => verify(&database_url, admin.as_deref()).await,
         Cmd::Status { admin } => {
             let s = admin_client(&admin)
                 .await?
-                .get_status(pb::GetStatusRequest {})
+                .get_status(pb::GetStatusRequest {
+                    with_index_digest: false,
+                })
                 .await?
                 .into_inner();
             println!(
@@ -870,6 +883,65 @@ async fn export_casbin(out: &std::path::Path, admin: &str) -> anyhow::Result<()>
         g.len(),
         out.display()
     );
+    Ok(())
+}
+
+async fn verify(database_url: &str, admin: Option<&str>) -> anyhow::Result<()> {
+    let store = Store::connect(database_url, false).await?;
+    let report = crate::app::verify::verify_store(&store)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut differences = report.missing.len() + report.extra.len();
+    println!(
+        "read model at revision {}: {} facts replayed from the log, {} missing, {} extra",
+        report.revision,
+        report.replayed.facts().len(),
+        report.missing.len(),
+        report.extra.len()
+    );
+    for f in report.missing.iter().take(20) {
+        println!("  missing from the read model: {f}");
+    }
+    for f in report.extra.iter().take(20) {
+        println!("  not implied by the log: {f}");
+    }
+    if let Some(url) = admin {
+        let mut c = admin_client(url).await?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let s = loop {
+            let s = c
+                .get_status(pb::GetStatusRequest {
+                    with_index_digest: true,
+                })
+                .await?
+                .into_inner();
+            if s.revision >= report.revision || std::time::Instant::now() > deadline {
+                break s;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        if s.revision < report.revision {
+            bail!(
+                "the server is at revision {}, behind the read model's {}",
+                s.revision,
+                report.revision
+            );
+        }
+        let replayed = crate::app::verify::replay(&store, report.replayed, s.revision)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if replayed.facts_digest() == s.index_digest {
+            println!("server index at revision {}: identical to the log", s.revision);
+        } else {
+            differences += 1;
+            println!("server index at revision {}: DIFFERS from the log", s.revision);
+        }
+    }
+    store.close().await;
+    if differences > 0 {
+        bail!("verify found {differences} difference(s)");
+    }
+    println!("ok");
     Ok(())
 }
 

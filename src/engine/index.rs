@@ -358,6 +358,21 @@ impl Index {
         out
     }
 
+    /// A digest of every fact (order-independent of how the index was built): two indexes
+    /// holding the same facts have the same digest. Costs a pass over the whole index.
+    pub fn facts_digest(&self) -> u64 {
+        let mut lines: Vec<String> = self.facts().iter().map(|f| format!("{f:?}")).collect();
+        lines.sort_unstable();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for line in lines {
+            for b in line.as_bytes().iter().chain(b"\n") {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        h
+    }
+
     /// Every rule in the index, for exports and comparisons.
     pub fn all_rules(&self) -> Vec<Rule> {
         let mut out = Vec::new();

@@ -96,8 +96,8 @@ type ExportStream =
 
 #[tonic::async_trait]
 impl PolicyAdminService for AdminApi {
-    async fn get_status(&self, _: Request<pb::GetStatusRequest>) -> Result<Response<pb::ServerStatus>, Status> {
-        let s = self.app.status().await.map_err(status)?;
+    async fn get_status(&self, req: Request<pb::GetStatusRequest>) -> Result<Response<pb::ServerStatus>, Status> {
+        let s = self.app.status(req.get_ref().with_index_digest).await.map_err(status)?;
         Ok(Response::new(pb::ServerStatus {
             revision: s.revision,
             head_revision: *s.head.as_ref().unwrap_or(&0),
@@ -122,6 +122,7 @@ impl PolicyAdminService for AdminApi {
             applied_digest: s.digest,
             digest_from_revision: s.digest_from,
             stale: s.data_age > self.app.settings().max_staleness,
+            index_digest: s.index_digest.unwrap_or(0),
         }))
     }
 
