@@ -23,14 +23,14 @@ fn batch(n: u64) -> pb::AppendEventsRequest {
             pb::TripleEvent {
                 id: format!("b{n}-{i}"),
                 aggregate_id: agent.clone(),
-                event_type: if (n + i as u64) % 3 == 0 {
+                event_type: if (n + i as u64).is_multiple_of(3) {
                     "Agent.RoleRevoked"
                 } else {
                     "Agent.RoleAssigned"
                 }
                 .into(),
                 subject: agent,
-                predicate: if (n + i as u64) % 3 == 0 {
+                predicate: if (n + i as u64).is_multiple_of(3) {
                     "org:hadRole"
                 } else {
                     "org:hasRole"
