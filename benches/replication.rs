@@ -208,7 +208,7 @@ async fn startup(admin_url: &str, rules: i64, assignments: i64) {
         // The replica serves at the head.
         let mut c = PolicyAdminServiceClient::connect(r.admin.clone()).await.expect("admin");
         let s = c
-            .get_status(pb::GetStatusRequest {})
+            .get_status(pb::GetStatusRequest::default())
             .await
             .expect("status")
             .into_inner();

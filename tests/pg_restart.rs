@@ -113,7 +113,7 @@ async fn replicas_survive_a_database_restart() {
     let s = a
         .admin()
         .await
-        .get_status(pb::GetStatusRequest {})
+        .get_status(pb::GetStatusRequest::default())
         .await
         .unwrap()
         .into_inner();

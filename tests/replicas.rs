@@ -16,7 +16,10 @@ use tokio::sync::Mutex;
 
 async fn status(url: &str) -> pb::ServerStatus {
     let mut c = PolicyAdminServiceClient::connect(url.to_string()).await.unwrap();
-    c.get_status(pb::GetStatusRequest {}).await.unwrap().into_inner()
+    c.get_status(pb::GetStatusRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 /// Waits until the replica has applied the head, then checks that the events it applied

@@ -80,7 +80,7 @@ async fn run(engine: &str) {
         let status = server
             .admin()
             .await
-            .get_status(pb::GetStatusRequest {})
+            .get_status(pb::GetStatusRequest::default())
             .await
             .unwrap()
             .into_inner();
