@@ -56,6 +56,16 @@ pub struct Settings {
     /// Require bearer tokens with the `check` scope on the decision API too.
     #[arg(long, env = "ENDOCARP_DECISION_AUTH", default_value_t = false, action = clap::ArgAction::Set)]
     pub decision_auth: bool,
+    /// Requests in flight per port; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "ENDOCARP_MAX_IN_FLIGHT", default_value_t = 1024)]
+    pub max_in_flight: usize,
+    /// Admin writes (changes and appends) per caller per second, also the burst.
+    #[arg(long, env = "ENDOCARP_ADMIN_WRITES_PER_SECOND", default_value_t = 1000)]
+    pub admin_writes_per_second: u32,
+    /// Longest a unary call may take on the server (streams: until their first message).
+    #[arg(long, env = "ENDOCARP_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[serde(serialize_with = "as_millis")]
+    pub request_timeout: Duration,
     /// Decision engine.
     #[arg(long, env = "ENDOCARP_ENGINE", value_enum, default_value_t = EngineKind::Odrl)]
     pub engine: EngineKind,
@@ -105,6 +115,15 @@ impl Settings {
                 "decision_auth: needs credentials with the check scope (admin_tokens_file or ENDOCARP_ADMIN_TOKENS)"
                     .into(),
             );
+        }
+        if self.max_in_flight == 0 {
+            return Err("max_in_flight: must be at least 1".into());
+        }
+        if self.admin_writes_per_second == 0 {
+            return Err("admin_writes_per_second: must be at least 1".into());
+        }
+        if self.request_timeout.is_zero() {
+            return Err("request_timeout: must be more than 0".into());
         }
         if self.max_closure == 0 {
             return Err("max_closure: must be at least 1".into());

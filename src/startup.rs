@@ -4,7 +4,7 @@
 use crate::app::{App, Projector};
 use crate::configuration::Settings;
 use crate::grpc::admin::AdminApi;
-use crate::grpc::auth::AuthLayer;
+use crate::grpc::auth::{AuthLayer, Limits};
 use crate::grpc::decision::DecisionApi;
 use crate::grpc::events::EventApi;
 use crate::grpc::pb;
@@ -64,8 +64,12 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
             "the admin API requires bearer tokens"
         );
     }
-    let admin_auth = AuthLayer::new(credentials.clone(), !credentials.is_empty());
-    let decision_auth = AuthLayer::new(credentials, settings.decision_auth);
+    let limits = Limits {
+        max_in_flight: settings.max_in_flight,
+        writes_per_second: settings.admin_writes_per_second,
+    };
+    let admin_auth = AuthLayer::new(credentials.clone(), !credentials.is_empty(), limits);
+    let decision_auth = AuthLayer::new(credentials, settings.decision_auth, limits);
 
     let poller = tokio::spawn(projector.clone().run_poller(settings.poll_interval(), shutdown.clone()));
 
@@ -163,6 +167,7 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let decision_server = tonic::transport::Server::builder()
+        .timeout(settings.request_timeout)
         .layer(decision_auth)
         .add_service(decision_health_svc)
         .add_service(reflection_v1)
@@ -173,6 +178,7 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
             shutdown.clone().cancelled_owned(),
         );
     let admin_server = tonic::transport::Server::builder()
+        .timeout(settings.request_timeout)
         .layer(admin_auth)
         .add_service(admin_health_svc)
         .add_service(admin_reflection)

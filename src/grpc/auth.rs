@@ -8,6 +8,10 @@
 //! API requires tokens). Health is open, so probes need nothing. The audit actor is the
 //! credential's name; a rejected call is logged at warn (at most once a second) and changes
 //! nothing.
+//!
+//! The same layer enforces the per-port limits: requests in flight (RESOURCE_EXHAUSTED past
+//! the limit, never queued without bound) and admin writes per caller per second (a token
+//! bucket per credential name).
 
 use crate::app::AppError;
 use sha2::{Digest, Sha256};
@@ -182,9 +186,27 @@ pub fn required_scope(path: &str) -> Option<Scope> {
     }
 }
 
+/// Limits one port enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Requests in flight on the port.
+    pub max_in_flight: usize,
+    /// Write-scope calls per caller per second (also the burst).
+    pub writes_per_second: u32,
+}
+
+/// A token bucket per caller.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
 /// What the layer enforces on one port.
 struct Policy {
     credentials: Credentials,
+    limits: Limits,
+    in_flight: Arc<tokio::sync::Semaphore>,
+    buckets: std::sync::Mutex<std::collections::HashMap<String, Bucket>>,
     /// False: every call is the unauthenticated local operator (admin port bound to loopback
     /// with no credentials configured; or the decision port when it does not require tokens).
     enforce: bool,
@@ -225,6 +247,26 @@ impl Policy {
         Ok(Principal(credential.name.clone()))
     }
 
+    /// Takes one write from the caller's bucket, or refuses.
+    fn take_write(&self, caller: &str) -> Result<(), AppError> {
+        let rate = f64::from(self.limits.writes_per_second.max(1));
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let b = buckets
+            .entry(caller.to_string())
+            .or_insert(Bucket { tokens: rate, at: now });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(rate);
+        b.at = now;
+        if b.tokens < 1.0 {
+            return Err(AppError::ResourceExhausted(format!(
+                "{caller:?} is over the limit of {} admin writes a second",
+                self.limits.writes_per_second
+            )));
+        }
+        b.tokens -= 1.0;
+        Ok(())
+    }
+
     /// Logs a rejection at warn, at most once a second (the count covers the rest).
     fn log_rejection(&self, path: &str, e: &AppError) {
         let n = self.rejected.fetch_add(1, Ordering::Relaxed) + 1;
@@ -249,10 +291,14 @@ pub struct AuthLayer {
 
 impl AuthLayer {
     /// Enforces `credentials` when `enforce`; otherwise every caller is the local operator.
-    pub fn new(credentials: Credentials, enforce: bool) -> AuthLayer {
+    /// `limits` apply either way.
+    pub fn new(credentials: Credentials, enforce: bool, limits: Limits) -> AuthLayer {
         AuthLayer {
             policy: Arc::new(Policy {
                 credentials,
+                limits,
+                in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight.max(1))),
+                buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
                 enforce,
                 rejected: AtomicU64::new(0),
                 last_log_ms: AtomicU64::new(0),
@@ -294,10 +340,27 @@ where
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let path = req.uri().path().to_string();
-        match self.policy.decide(&path, req.headers()) {
-            Ok(principal) => {
+        let admitted = self.policy.decide(&path, req.headers()).and_then(|principal| {
+            let permit = self.policy.in_flight.clone().try_acquire_owned().map_err(|_| {
+                AppError::ResourceExhausted(format!(
+                    "too many requests in flight on this port (limit {})",
+                    self.policy.limits.max_in_flight
+                ))
+            })?;
+            if required_scope(&path) == Some(Scope::Write) {
+                self.policy.take_write(&principal.0)?;
+            }
+            Ok((principal, permit))
+        });
+        match admitted {
+            Ok((principal, permit)) => {
                 req.extensions_mut().insert(principal);
-                Box::pin(self.inner.call(req))
+                let call = self.inner.call(req);
+                Box::pin(async move {
+                    let response = call.await;
+                    drop(permit);
+                    response
+                })
             }
             Err(e) => {
                 self.policy.log_rejection(&path, &e);

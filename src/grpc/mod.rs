@@ -37,10 +37,32 @@ pub fn status(e: AppError) -> Status {
         AppError::Unauthenticated(_) => Code::Unauthenticated,
         AppError::PermissionDenied(_) => Code::PermissionDenied,
     };
-    if code == Code::Internal {
-        tracing::error!(error = %e, "internal error");
+    match code {
+        Code::Internal => tracing::error!(error = %e, "internal error"),
+        Code::InvalidArgument | Code::AlreadyExists | Code::Aborted | Code::ResourceExhausted => rejected(code, &e),
+        _ => {}
     }
     Status::new(code, e.to_string())
+}
+
+/// Logs a refused request at warn, at most once a second (a flood cannot fill a disk);
+/// the count says how many there were.
+fn rejected(code: Code, e: &AppError) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST_SECOND.load(Ordering::Relaxed);
+    if now > last
+        && LAST_SECOND
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(code = ?code, reason = %e, rejected_so_far = n, "request refused (logged at most once a second)");
+    }
 }
 
 /// Input errors found while converting a request.

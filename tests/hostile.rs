@@ -1,0 +1,279 @@
+//! Hostile input against a live server: thousands of generated malformed requests get the
+//! right error status, the server stays up, its memory stays bounded and the log is
+//! unchanged. And the limits: requests in flight, admin writes per caller per second.
+
+mod common;
+
+use common::{Server, grpc_check};
+use endocarp::grpc::pb;
+use std::time::Duration;
+use tonic::Code;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[(self.next() % xs.len() as u64) as usize]
+    }
+}
+
+/// Field values that break at least one rule.
+fn bad_value(rng: &mut Rng) -> String {
+    match rng.next() % 6 {
+        0 => String::new(),
+        1 => "*".into(),
+        2 => "x".repeat(513 + (rng.next() % 2000) as usize),
+        3 => format!("ctl\u{0}{}", rng.next()),
+        4 => "line\nbreak".into(),
+        _ => format!("tab\t{}", rng.next()),
+    }
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_malformed_requests_change_nothing() {
+    let server = Server::start(&["--max-closure", "50", "--admin-writes-per-second", "1000000"]);
+    let mut events = server.events().await;
+    // A baseline, and a role chain longer than the closure limit.
+    let mut chain = vec![pb::TripleEvent {
+        aggregate_id: "deep".into(),
+        event_type: "Agent.RoleAssigned".into(),
+        subject: "deep".into(),
+        predicate: "org:hasRole".into(),
+        object: "c0".into(),
+        ..Default::default()
+    }];
+    for i in 0..80 {
+        let (r, q) = (format!("c{i}"), format!("c{}", (i + 1) % 80));
+        chain.push(pb::TripleEvent {
+            aggregate_id: r.clone(),
+            event_type: "Role.RoleAssigned".into(),
+            subject: r,
+            predicate: "org:hasRole".into(),
+            object: q,
+            ..Default::default()
+        });
+    }
+    let head = events
+        .append_events(pb::AppendEventsRequest { events: chain })
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    let mut d = server.decisions().await;
+    let mut admin = server.admin().await;
+    let pid = server.pid();
+    let rss_before = rss_kb(pid);
+    let mut rng = Rng(7);
+    let types = [
+        "Agent.RoleAssigned",
+        "Policy.PermissionGranted",
+        "Account.MemberAdded",
+        "Agent.Teleported",
+        "",
+        "Session.",
+        "Role.RoleAssigned",
+    ];
+    let predicates = [
+        "org:hasRole",
+        "odrl:permission",
+        "nope:x",
+        "",
+        "http://",
+        "org:hadMember",
+    ];
+    let actions = [
+        "odrl:lease",
+        "read",
+        "odrl:Read",
+        "",
+        "ftp://x/y",
+        "https://www.w3.org/ns/odrl/2/read",
+        "urn:",
+    ];
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for i in 0..3000u64 {
+        let st = match i % 6 {
+            0 => grpc_check(&mut d, &bad_value(&mut rng), None, "odrl:read", "t", None)
+                .await
+                .unwrap_err(),
+            1 => grpc_check(
+                &mut d,
+                "a",
+                Some(&bad_value(&mut rng)),
+                rng.pick(&actions),
+                &bad_value(&mut rng),
+                None,
+            )
+            .await
+            .unwrap_err(),
+            2 => {
+                let ev = pb::TripleEvent {
+                    id: if i % 4 == 0 { bad_value(&mut rng) } else { String::new() },
+                    aggregate_id: bad_value(&mut rng),
+                    event_type: rng.pick(&types).into(),
+                    subject: bad_value(&mut rng),
+                    predicate: rng.pick(&predicates).into(),
+                    object: bad_value(&mut rng),
+                    attributes: [("action".to_string(), rng.pick(&actions).to_string())].into(),
+                    ..Default::default()
+                };
+                events
+                    .append_events(pb::AppendEventsRequest { events: vec![ev] })
+                    .await
+                    .unwrap_err()
+            }
+            3 => admin
+                .grant_permission(pb::RuleRequest {
+                    policy_id: bad_value(&mut rng),
+                    assignee: "a".into(),
+                    action: rng.pick(&actions).into(),
+                    target: "t".into(),
+                    request_id: String::new(),
+                })
+                .await
+                .unwrap_err(),
+            4 => grpc_check(&mut d, "deep", None, "odrl:read", "t", None)
+                .await
+                .unwrap_err(),
+            _ => {
+                let many = (0..1001).map(|_| pb::TripleEvent::default()).collect();
+                events
+                    .append_events(pb::AppendEventsRequest { events: many })
+                    .await
+                    .unwrap_err()
+            }
+        };
+        let expected = if i % 6 == 4 {
+            Code::ResourceExhausted
+        } else {
+            Code::InvalidArgument
+        };
+        assert_eq!(st.code(), expected, "request {i}: {}", st.message());
+        *counts.entry(format!("{:?}", st.code())).or_default() += 1;
+    }
+    // An oversized message is refused by the transport.
+    let huge = pb::TripleEvent {
+        attributes: [("action".to_string(), "x".repeat(5 << 20))].into(),
+        ..Default::default()
+    };
+    let st = events
+        .append_events(pb::AppendEventsRequest { events: vec![huge] })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            st.code(),
+            Code::ResourceExhausted | Code::InvalidArgument | Code::OutOfRange
+        ),
+        "{st}"
+    );
+    // Still up, log unchanged, memory bounded.
+    let after = events
+        .read_events(pb::ReadEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .head_revision;
+    assert_eq!(after, head);
+    assert!(
+        !grpc_check(&mut d, "a", None, "odrl:read", "t", None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    let rss_after = rss_kb(pid);
+    assert!(
+        rss_after < rss_before + 200 * 1024,
+        "RSS grew from {rss_before} kB to {rss_after} kB"
+    );
+    println!("3000 malformed requests: {counts:?}; RSS {rss_before} kB → {rss_after} kB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_writes_per_caller_are_rate_limited() {
+    let server = Server::start(&["--admin-writes-per-second", "5"]);
+    let mut admin = server.admin().await;
+    let (mut ok, mut limited) = (0, 0);
+    for i in 0..30 {
+        let r = admin
+            .grant_permission(pb::RuleRequest {
+                policy_id: "p".into(),
+                assignee: format!("u{i}"),
+                action: "odrl:read".into(),
+                target: "t".into(),
+                request_id: String::new(),
+            })
+            .await;
+        match r {
+            Ok(_) => ok += 1,
+            Err(st) => {
+                assert_eq!(st.code(), Code::ResourceExhausted, "{st}");
+                limited += 1;
+            }
+        }
+    }
+    assert!(limited > 0 && ok >= 5, "ok {ok}, limited {limited}");
+    let head = server
+        .events()
+        .await
+        .read_events(pb::ReadEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .head_revision;
+    assert_eq!(head, ok, "refused writes wrote nothing");
+    // Reads are not writes.
+    for _ in 0..20 {
+        admin.list_rules(pb::ListRulesRequest::default()).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_are_bounded() {
+    let server = Server::start(&["--max-in-flight", "1", "--max-wait", "3s"]);
+    let mut waiting = server.decisions().await;
+    // Holds the only slot: a consistency wait that cannot be met.
+    let slow = tokio::spawn(async move {
+        grpc_check(
+            &mut waiting,
+            "a",
+            None,
+            "odrl:read",
+            "t",
+            Some(pb::Consistency {
+                at_least_revision: 99,
+                fully_consistent: false,
+            }),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut d = server.decisions().await;
+    let st = grpc_check(&mut d, "a", None, "odrl:read", "t", None).await.unwrap_err();
+    assert_eq!(st.code(), Code::ResourceExhausted);
+    assert!(st.message().contains("in flight"), "{}", st.message());
+    assert_eq!(slow.await.unwrap().unwrap_err().code(), Code::DeadlineExceeded);
+    // The slot is free again.
+    assert!(
+        !grpc_check(&mut d, "a", None, "odrl:read", "t", None)
+            .await
+            .unwrap()
+            .allowed
+    );
+}
