@@ -66,6 +66,12 @@ pub struct Settings {
     #[arg(long, env = "ENDOCARP_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     #[serde(serialize_with = "as_millis")]
     pub request_timeout: Duration,
+    /// TLS certificate chain (PEM) for both gRPC ports; reloaded when the file changes.
+    #[arg(long, env = "ENDOCARP_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// TLS private key (PEM) for `tls_cert`. Never printed.
+    #[arg(long, env = "ENDOCARP_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Decision engine.
     #[arg(long, env = "ENDOCARP_ENGINE", value_enum, default_value_t = EngineKind::Odrl)]
     pub engine: EngineKind,

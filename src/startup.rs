@@ -26,6 +26,13 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     settings
         .validate()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    // TLS material is checked before anything else starts.
+    let tls = match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            crate::grpc::tls::server_config(cert, key).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
+        ),
+        _ => None,
+    };
     let store = Store::connect(&settings.database_url, true).await?;
     if settings.migrate {
         store.migrate().await?;
@@ -166,28 +173,43 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let decision_server = tonic::transport::Server::builder()
+    let decision_router = tonic::transport::Server::builder()
         .timeout(settings.request_timeout)
         .layer(decision_auth)
         .add_service(decision_health_svc)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(decision_svc)
-        .serve_with_incoming_shutdown(
-            TcpListenerStream::new(decision_listener),
-            shutdown.clone().cancelled_owned(),
-        );
-    let admin_server = tonic::transport::Server::builder()
+        .add_service(decision_svc);
+    let admin_router = tonic::transport::Server::builder()
         .timeout(settings.request_timeout)
         .layer(admin_auth)
         .add_service(admin_health_svc)
         .add_service(admin_reflection)
         .add_service(admin_svc)
-        .add_service(event_svc)
-        .serve_with_incoming_shutdown(
-            TcpListenerStream::new(admin_listener),
-            shutdown.clone().cancelled_owned(),
-        );
+        .add_service(event_svc);
+    type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>>;
+    let (decision_server, admin_server): (Serving, Serving) = match &tls {
+        Some(config) => (
+            Box::pin(decision_router.serve_with_incoming_shutdown(
+                crate::grpc::tls::incoming(decision_listener, config.clone(), shutdown.clone()),
+                shutdown.clone().cancelled_owned(),
+            )),
+            Box::pin(admin_router.serve_with_incoming_shutdown(
+                crate::grpc::tls::incoming(admin_listener, config.clone(), shutdown.clone()),
+                shutdown.clone().cancelled_owned(),
+            )),
+        ),
+        None => (
+            Box::pin(decision_router.serve_with_incoming_shutdown(
+                TcpListenerStream::new(decision_listener),
+                shutdown.clone().cancelled_owned(),
+            )),
+            Box::pin(admin_router.serve_with_incoming_shutdown(
+                TcpListenerStream::new(admin_listener),
+                shutdown.clone().cancelled_owned(),
+            )),
+        ),
+    };
 
     announce(decision_addr, admin_addr);
     tracing::info!(%decision_addr, %admin_addr, engine = ?settings.engine, "serving");

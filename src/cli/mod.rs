@@ -21,11 +21,16 @@ pub struct Cli {
     /// configured; the decision API with decision_auth). Never printed.
     #[arg(long, env = "ENDOCARP_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// CA certificate (PEM) to trust for a server that serves TLS (use https:// URLs).
+    #[arg(long, env = "ENDOCARP_TLS_CA", global = true)]
+    pub tls_ca: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Cmd,
 }
 
 /// The token every client call of this process carries (the CLI runs one command).
+static TLS_CA: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
 static TOKEN: std::sync::OnceLock<Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>> =
     std::sync::OnceLock::new();
 
@@ -45,8 +50,12 @@ impl tonic::service::Interceptor for Bearer {
 type Authed = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
 
 async fn channel(url: &str, what: &str) -> anyhow::Result<Authed> {
-    let ch = Channel::from_shared(url.to_string())
-        .with_context(|| format!("{url:?} is not a URL"))?
+    let mut endpoint = Channel::from_shared(url.to_string()).with_context(|| format!("{url:?} is not a URL"))?;
+    if let Some(Some(ca)) = TLS_CA.get() {
+        let tls = tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(ca));
+        endpoint = endpoint.tls_config(tls).context("TLS configuration")?;
+    }
+    let ch = endpoint
         .connect()
         .await
         .with_context(|| format!("cannot reach the {what} at {url}"))?;
@@ -360,6 +369,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let _ = TOKEN.set(token);
+    let ca = match &cli.tls_ca {
+        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?),
+        None => None,
+    };
+    let _ = TLS_CA.set(ca);
     match cli.command {
         Cmd::Serve(settings) => {
             crate::telemetry::init(settings.log_format);

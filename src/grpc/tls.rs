@@ -1,0 +1,149 @@
+//! TLS on the gRPC ports (rustls with ring), with the certificate and key reloaded from
+//! disk when they change: a rotated certificate is served to new connections without a
+//! restart. Probes do not depend on it (health is served on the same port, but Kubernetes'
+//! gRPC probes can use the plain operations port once it exists).
+//!
+//! The files are checked at most once a second, on a handshake; a file that cannot be
+//! read or does not parse keeps the previous certificate in service (and is logged).
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+
+/// How often the certificate files are looked at.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Longest a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn load(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("tls_cert {}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("tls_cert {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("tls_cert {}: no certificate in the file", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("tls_key {}: {e}", key.display()))?;
+    CertifiedKey::from_der(chain, key, &provider())
+        .map(Arc::new)
+        .map_err(|e| format!("tls_cert and tls_key do not make a usable pair: {e}"))
+}
+
+fn modified(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+struct Current {
+    key: Arc<CertifiedKey>,
+    stamps: (Option<SystemTime>, Option<SystemTime>),
+    checked: Instant,
+}
+
+/// Serves the certificate on disk, reloading it when its files change.
+#[derive(Debug)]
+struct Reloading {
+    cert: PathBuf,
+    key: PathBuf,
+    current: Mutex<Current>,
+}
+
+impl std::fmt::Debug for Current {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Current")
+    }
+}
+
+impl ResolvesServerCert for Reloading {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if current.checked.elapsed() >= CHECK_EVERY {
+            current.checked = Instant::now();
+            let stamps = (modified(&self.cert), modified(&self.key));
+            if stamps != current.stamps {
+                match load(&self.cert, &self.key) {
+                    Ok(key) => {
+                        current.key = key;
+                        current.stamps = stamps;
+                        tracing::info!(cert = %self.cert.display(), "TLS certificate reloaded");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TLS certificate changed but cannot be loaded; serving the previous one")
+                    }
+                }
+            }
+        }
+        Some(current.key.clone())
+    }
+}
+
+/// A TLS configuration for the gRPC ports (HTTP/2 only).
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    let certified = load(cert, key)?;
+    let resolver = Reloading {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+        current: Mutex::new(Current {
+            key: certified,
+            stamps: (modified(cert), modified(key)),
+            checked: Instant::now(),
+        }),
+    };
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Accepts TCP connections and yields those that complete a TLS handshake; a failed or
+/// slow handshake costs only its own task.
+pub fn incoming(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    stop: CancellationToken,
+) -> tokio_stream::wrappers::ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(128);
+    let acceptor = TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = stop.cancelled() => return,
+                a = listener.accept() => a,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = tx.send(Ok(stream)).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
