@@ -72,6 +72,13 @@ pub struct Settings {
     /// TLS private key (PEM) for `tls_cert`. Never printed.
     #[arg(long, env = "ENDOCARP_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<std::path::PathBuf>,
+    /// CA (PEM) that client certificates must chain to (mTLS; needs tls_cert).
+    #[arg(long, env = "ENDOCARP_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<std::path::PathBuf>,
+    /// Client certificates allowed as credentials: `name:scopes:dns-name` a line (a
+    /// certificate chaining to tls_client_ca with that DNS subject alternative name).
+    #[arg(long, env = "ENDOCARP_ADMIN_CLIENT_CERTS_FILE", requires = "tls_client_ca")]
+    pub admin_client_certs_file: Option<std::path::PathBuf>,
     /// Decision engine.
     #[arg(long, env = "ENDOCARP_ENGINE", value_enum, default_value_t = EngineKind::Odrl)]
     pub engine: EngineKind,
@@ -110,13 +117,15 @@ impl Settings {
     /// Checks what clap cannot: a usable configuration or a message naming the setting.
     pub fn validate(&self) -> Result<(), String> {
         let credentials = self.credentials()?;
-        if credentials.is_empty() && !self.admin_listen.ip().is_loopback() {
+        let certs = self.client_certs()?;
+        let credentials_configured = !credentials.is_empty() || certs.as_ref().is_some_and(|c| !c.is_empty());
+        if !credentials_configured && !self.admin_listen.ip().is_loopback() {
             return Err(format!(
                 "admin_listen: {} is not a loopback address; with no admin credentials configured the admin API binds loopback only",
                 self.admin_listen
             ));
         }
-        if self.decision_auth && credentials.is_empty() {
+        if self.decision_auth && !credentials_configured {
             return Err(
                 "decision_auth: needs credentials with the check scope (admin_tokens_file or ENDOCARP_ADMIN_TOKENS)"
                     .into(),
@@ -164,6 +173,18 @@ impl Settings {
             all = all.merge(Credentials::parse(text, "ENDOCARP_ADMIN_TOKENS")?)?;
         }
         Ok(all)
+    }
+
+    /// The client-certificate allow-list, when mTLS is configured.
+    pub fn client_certs(&self) -> Result<Option<crate::grpc::auth::ClientCerts>, String> {
+        let (Some(ca), Some(list)) = (&self.tls_client_ca, &self.admin_client_certs_file) else {
+            return Ok(None);
+        };
+        let verifier = crate::grpc::tls::client_verifier(ca)?;
+        let text = std::fs::read_to_string(list)
+            .map_err(|e| format!("admin_client_certs_file: cannot read {}: {e}", list.display()))?;
+        crate::grpc::auth::ClientCerts::parse(&text, &format!("admin_client_certs_file {}", list.display()), verifier)
+            .map(Some)
     }
 
     /// The effective poll interval (see the flag).

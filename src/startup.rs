@@ -29,7 +29,8 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     // TLS material is checked before anything else starts.
     let tls = match (&settings.tls_cert, &settings.tls_key) {
         (Some(cert), Some(key)) => Some(
-            crate::grpc::tls::server_config(cert, key).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
+            crate::grpc::tls::server_config(cert, key, settings.tls_client_ca.is_some())
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
         ),
         _ => None,
     };
@@ -58,7 +59,11 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     let credentials = settings
         .credentials()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    if credentials.is_empty() {
+    let certs = settings
+        .client_certs()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let enforce = !credentials.is_empty() || certs.as_ref().is_some_and(|c| !c.is_empty());
+    if !enforce {
         tracing::warn!(
             %admin_addr,
             "no admin credentials are configured: the admin API is bound to loopback only and audits changes as {:?}",
@@ -68,15 +73,15 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         tracing::info!(
             credentials = credentials.len(),
             decision_auth = settings.decision_auth,
-            "the admin API requires bearer tokens"
+            "the admin API requires credentials (bearer tokens or client certificates)"
         );
     }
     let limits = Limits {
         max_in_flight: settings.max_in_flight,
         writes_per_second: settings.admin_writes_per_second,
     };
-    let admin_auth = AuthLayer::new(credentials.clone(), !credentials.is_empty(), limits);
-    let decision_auth = AuthLayer::new(credentials, settings.decision_auth, limits);
+    let admin_auth = AuthLayer::new(credentials.clone(), certs.clone(), enforce, limits);
+    let decision_auth = AuthLayer::new(credentials, certs, settings.decision_auth, limits);
 
     let poller = tokio::spawn(projector.clone().run_poller(settings.poll_interval(), shutdown.clone()));
 

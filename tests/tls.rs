@@ -128,3 +128,149 @@ async fn tls_serves_both_ports_and_reloads_a_rotated_certificate() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+struct Ca {
+    pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+fn ca() -> Ca {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let pem = params.self_signed(&key).unwrap().pem();
+    Ca {
+        pem,
+        issuer: Issuer::new(params, key),
+    }
+}
+
+/// A leaf certificate for `dns` (and 127.0.0.1), optionally long expired: (cert, key).
+fn leaf(ca: &Ca, dns: &str, expired: bool) -> (String, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec![dns.to_string()]).unwrap();
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    if expired {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
+    (params.signed_by(&key, &ca.issuer).unwrap().pem(), key.serialize_pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_on_the_allow_list_are_credentials() {
+    use endocarp::grpc::pb::policy_admin_service_client::PolicyAdminServiceClient;
+    use tonic::Code;
+    use tonic::transport::Identity;
+    let dir = tempfile::tempdir().unwrap();
+    let (server_ca, client_ca, other_ca) = (ca(), ca(), ca());
+    let (cert, key) = leaf(&server_ca, "localhost", false);
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(p("tls.crt"), cert).unwrap();
+    std::fs::write(p("tls.key"), key).unwrap();
+    std::fs::write(p("client-ca.pem"), &client_ca.pem).unwrap();
+    std::fs::write(
+        p("allow"),
+        "# name:scopes:dns-name\ndeployer:read,write:ci.example.org\nauditor:read:audit.example.org\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_endocarp"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .arg("--tls-cert")
+        .arg(p("tls.crt"))
+        .arg("--tls-key")
+        .arg(p("tls.key"))
+        .arg("--tls-client-ca")
+        .arg(p("client-ca.pem"))
+        .arg("--admin-client-certs-file")
+        .arg(p("allow"))
+        .env("RUST_LOG", "warn")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let admin = format!("https://{}", line.split_whitespace().nth(8).unwrap());
+
+    let client = |identity: Option<(String, String)>| {
+        let (admin, server_ca) = (admin.clone(), server_ca.pem.clone());
+        async move {
+            let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(server_ca));
+            if let Some((cert, key)) = identity {
+                tls = tls.identity(Identity::from_pem(cert, key));
+            }
+            let ch = Channel::from_shared(admin)
+                .unwrap()
+                .tls_config(tls)
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            PolicyAdminServiceClient::new(ch)
+        }
+    };
+    let grant = |who: &str| pb::RuleRequest {
+        policy_id: "p".into(),
+        assignee: who.into(),
+        action: "odrl:read".into(),
+        target: "doc".into(),
+        request_id: String::new(),
+    };
+    let cases = [
+        ("no certificate", None, Code::Unauthenticated),
+        (
+            "untrusted CA",
+            Some(leaf(&other_ca, "ci.example.org", false)),
+            Code::Unauthenticated,
+        ),
+        (
+            "expired",
+            Some(leaf(&client_ca, "ci.example.org", true)),
+            Code::Unauthenticated,
+        ),
+        (
+            "not on the allow-list",
+            Some(leaf(&client_ca, "stranger.example.org", false)),
+            Code::PermissionDenied,
+        ),
+        (
+            "read scope only",
+            Some(leaf(&client_ca, "audit.example.org", false)),
+            Code::PermissionDenied,
+        ),
+    ];
+    for (what, identity, code) in cases {
+        let mut c = client(identity).await;
+        let st = c.grant_permission(grant("mallory")).await.unwrap_err();
+        assert_eq!(st.code(), code, "{what}: {st}");
+    }
+    let mut auditor = client(Some(leaf(&client_ca, "audit.example.org", false))).await;
+    assert!(
+        auditor
+            .list_rules(pb::ListRulesRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .rules
+            .is_empty(),
+        "nothing was written"
+    );
+    let mut deployer = client(Some(leaf(&client_ca, "ci.example.org", false))).await;
+    deployer.grant_permission(grant("ann")).await.unwrap();
+    let audit = auditor
+        .list_audit_log(pb::ListAuditLogRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(audit.entries.len(), 1);
+    assert_eq!(audit.entries[0].actor, "deployer");
+    let _ = child.kill();
+    let _ = child.wait();
+}

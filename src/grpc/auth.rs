@@ -166,6 +166,82 @@ impl Credentials {
     }
 }
 
+/// Client certificates as credentials (mTLS): a certificate that chains to the client CA
+/// and names an allow-listed DNS name (subject alternative name) authenticates as that
+/// entry's name, with its scopes.
+#[derive(Clone)]
+pub struct ClientCerts {
+    verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    allow: Vec<(String, Vec<Scope>, String)>,
+}
+
+impl std::fmt::Debug for ClientCerts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.allow.iter().map(|(n, _, _)| n.as_str()).collect();
+        write!(f, "ClientCerts {names:?}")
+    }
+}
+
+impl ClientCerts {
+    /// `name:scopes:dns-name` a line (`#` comments), checked against `verifier`.
+    pub fn parse(
+        text: &str,
+        source: &str,
+        verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    ) -> Result<ClientCerts, String> {
+        let mut allow: Vec<(String, Vec<Scope>, String)> = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let at = format!("{source}, line {}", i + 1);
+            let mut parts = line.splitn(3, ':');
+            let (Some(name), Some(scopes), Some(dns)) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(format!("{at}: expected name:scopes:dns-name"));
+            };
+            let scopes = scopes
+                .split(',')
+                .map(|s| {
+                    Scope::parse(s.trim()).ok_or_else(|| format!("{at}: unknown scope {s:?} (read, write, check)"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if name.is_empty() || dns.trim().is_empty() {
+                return Err(format!("{at}: a name and a DNS name are required"));
+            }
+            if allow.iter().any(|(n, _, _)| n == name) {
+                return Err(format!("{at}: the name {name:?} is used twice"));
+            }
+            allow.push((name.to_string(), scopes, dns.trim().to_ascii_lowercase()));
+        }
+        Ok(ClientCerts { verifier, allow })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.allow.is_empty()
+    }
+
+    /// The allow-listed identity of a presented chain.
+    fn authenticate(&self, chain: &[rustls::pki_types::CertificateDer<'static>]) -> Result<(&str, &[Scope]), AppError> {
+        let Some((leaf, intermediates)) = chain.split_first() else {
+            return Err(AppError::Unauthenticated("no client certificate".into()));
+        };
+        self.verifier
+            .verify_client_cert(leaf, intermediates, rustls::pki_types::UnixTime::now())
+            .map_err(|e| AppError::Unauthenticated(format!("the client certificate is not accepted: {e}")))?;
+        let cert = webpki::EndEntityCert::try_from(leaf)
+            .map_err(|e| AppError::Unauthenticated(format!("the client certificate cannot be read: {e:?}")))?;
+        let names: Vec<String> = cert.valid_dns_names().map(str::to_ascii_lowercase).collect();
+        self.allow
+            .iter()
+            .find(|(_, _, dns)| names.iter().any(|n| n == dns))
+            .map(|(name, scopes, _)| (name.as_str(), scopes.as_slice()))
+            .ok_or_else(|| {
+                AppError::PermissionDenied(format!("the client certificate {names:?} is not on the allow-list"))
+            })
+    }
+}
+
 /// The authenticated caller, put into the request's extensions for the handlers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal(pub String);
@@ -204,6 +280,7 @@ struct Bucket {
 /// What the layer enforces on one port.
 struct Policy {
     credentials: Credentials,
+    certs: Option<ClientCerts>,
     limits: Limits,
     in_flight: Arc<tokio::sync::Semaphore>,
     buckets: std::sync::Mutex<std::collections::HashMap<String, Bucket>>,
@@ -217,7 +294,12 @@ struct Policy {
 }
 
 impl Policy {
-    fn decide(&self, path: &str, headers: &http::HeaderMap) -> Result<Principal, AppError> {
+    fn decide(
+        &self,
+        path: &str,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+    ) -> Result<Principal, AppError> {
         if !self.enforce {
             return Ok(Principal(crate::LOCAL_ACTOR.to_string()));
         }
@@ -229,22 +311,34 @@ impl Policy {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim);
-        let Some(token) = token else {
-            return Err(AppError::Unauthenticated(
-                "this method needs a bearer token (authorization: Bearer …)".into(),
-            ));
+        let peer_certs = extensions
+            .get::<tonic::transport::server::TlsConnectInfo<tonic::transport::server::TcpConnectInfo>>()
+            .and_then(|info| info.peer_certs());
+        // A bearer token wins; otherwise a client certificate, when mTLS is configured.
+        let (name, scopes): (String, Vec<Scope>) = match (token, peer_certs, &self.certs) {
+            (Some(token), _, _) => {
+                let Some(c) = self.credentials.authenticate(token) else {
+                    return Err(AppError::Unauthenticated("the bearer token is not valid".into()));
+                };
+                (c.name.clone(), c.scopes.clone())
+            }
+            (None, Some(chain), Some(certs)) => {
+                let (name, scopes) = certs.authenticate(&chain)?;
+                (name.to_string(), scopes.to_vec())
+            }
+            _ => {
+                return Err(AppError::Unauthenticated(
+                    "this method needs a credential: a bearer token (authorization: Bearer …) or an allow-listed client certificate".into(),
+                ));
+            }
         };
-        let Some(credential) = self.credentials.authenticate(token) else {
-            return Err(AppError::Unauthenticated("the bearer token is not valid".into()));
-        };
-        if !credential.scopes.contains(&scope) {
+        if !scopes.contains(&scope) {
             return Err(AppError::PermissionDenied(format!(
-                "credential {:?} lacks the {:?} scope this method needs",
-                credential.name,
+                "credential {name:?} lacks the {:?} scope this method needs",
                 scope.as_str()
             )));
         }
-        Ok(Principal(credential.name.clone()))
+        Ok(Principal(name))
     }
 
     /// Takes one write from the caller's bucket, or refuses.
@@ -292,10 +386,11 @@ pub struct AuthLayer {
 impl AuthLayer {
     /// Enforces `credentials` when `enforce`; otherwise every caller is the local operator.
     /// `limits` apply either way.
-    pub fn new(credentials: Credentials, enforce: bool, limits: Limits) -> AuthLayer {
+    pub fn new(credentials: Credentials, certs: Option<ClientCerts>, enforce: bool, limits: Limits) -> AuthLayer {
         AuthLayer {
             policy: Arc::new(Policy {
                 credentials,
+                certs,
                 limits,
                 in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight.max(1))),
                 buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -340,18 +435,21 @@ where
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let path = req.uri().path().to_string();
-        let admitted = self.policy.decide(&path, req.headers()).and_then(|principal| {
-            let permit = self.policy.in_flight.clone().try_acquire_owned().map_err(|_| {
-                AppError::ResourceExhausted(format!(
-                    "too many requests in flight on this port (limit {})",
-                    self.policy.limits.max_in_flight
-                ))
-            })?;
-            if required_scope(&path) == Some(Scope::Write) {
-                self.policy.take_write(&principal.0)?;
-            }
-            Ok((principal, permit))
-        });
+        let admitted = self
+            .policy
+            .decide(&path, req.headers(), req.extensions())
+            .and_then(|principal| {
+                let permit = self.policy.in_flight.clone().try_acquire_owned().map_err(|_| {
+                    AppError::ResourceExhausted(format!(
+                        "too many requests in flight on this port (limit {})",
+                        self.policy.limits.max_in_flight
+                    ))
+                })?;
+                if required_scope(&path) == Some(Scope::Write) {
+                    self.policy.take_write(&principal.0)?;
+                }
+                Ok((principal, permit))
+            });
         match admitted {
             Ok((principal, permit)) => {
                 req.extensions_mut().insert(principal);

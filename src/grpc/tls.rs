@@ -89,8 +89,9 @@ impl ResolvesServerCert for Reloading {
     }
 }
 
-/// A TLS configuration for the gRPC ports (HTTP/2 only).
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+/// A TLS configuration for the gRPC ports (HTTP/2 only). With `request_client_certs`,
+/// clients may present a certificate (checked per request by the authentication layer).
+pub fn server_config(cert: &Path, key: &Path, request_client_certs: bool) -> Result<Arc<rustls::ServerConfig>, String> {
     let certified = load(cert, key)?;
     let resolver = Reloading {
         cert: cert.to_path_buf(),
@@ -101,11 +102,16 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
             checked: Instant::now(),
         }),
     };
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
+        .map_err(|e| e.to_string())?;
+    let builder = if request_client_certs {
+        let algorithms = provider().signature_verification_algorithms;
+        builder.with_client_cert_verifier(Arc::new(DeferredClientVerifier { algorithms }))
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
 }
@@ -146,4 +152,67 @@ pub fn incoming(
         }
     });
     tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// Requests a client certificate and checks, at the handshake, only that the client holds
+/// its key. The chain (trust, expiry) is checked by the authentication layer against the
+/// client CA, so an untrusted or expired certificate is answered with UNAUTHENTICATED
+/// rather than a failed handshake, and clients with tokens need no certificate at all.
+#[derive(Debug)]
+struct DeferredClientVerifier {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::server::danger::ClientCertVerifier for DeferredClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        // Deferred: see the type's docs. Every request is checked in `auth.rs`.
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The real chain check for client certificates, against the client CA.
+pub fn client_verifier(ca: &Path) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| format!("tls_client_ca {}: {e}", ca.display()))? {
+        let cert = cert.map_err(|e| format!("tls_client_ca {}: {e}", ca.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("tls_client_ca {}: {e}", ca.display()))?;
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .map_err(|e| format!("tls_client_ca {}: {e}", ca.display()))
 }
