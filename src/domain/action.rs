@@ -279,8 +279,21 @@ fn odrl_action(field: &str, written: &str, local: &str) -> Result<Action, Domain
     ))
 }
 
-/// Expands a CURIE or validates an absolute IRI, lower-casing its scheme.
+/// Expands a CURIE or validates an absolute IRI, lower-casing its scheme and host. The
+/// length limit applies to the written form and to the full IRI it becomes (so every
+/// canonical action parses again as itself).
 pub fn expand(field: &str, s: &str) -> Result<String, DomainError> {
+    let iri = expand_unbounded(field, s)?;
+    if iri.len() > MAX_ID_BYTES {
+        return Err(DomainError::new(
+            field,
+            format!("is {} bytes as a full IRI; the limit is {MAX_ID_BYTES}", iri.len()),
+        ));
+    }
+    Ok(iri)
+}
+
+fn expand_unbounded(field: &str, s: &str) -> Result<String, DomainError> {
     if s.is_empty() {
         return Err(DomainError::new(field, "must not be empty"));
     }
@@ -394,6 +407,17 @@ mod tests {
         ] {
             assert!(Action::parse("action", bad).is_err(), "{bad:?} must be refused");
         }
+    }
+
+    #[test]
+    fn the_length_limit_holds_for_the_full_iri() {
+        let local = "x".repeat(500);
+        assert!(
+            Action::parse("action", &format!("schema:{local}")).is_err(),
+            "expands past 512 bytes"
+        );
+        let ok = Action::parse("action", &format!("schema:{}", "x".repeat(512 - SCHEMA_NS.len()))).unwrap();
+        assert_eq!(Action::parse("action", ok.as_str()).unwrap(), ok);
     }
 
     #[test]
