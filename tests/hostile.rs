@@ -277,3 +277,86 @@ async fn requests_in_flight_are_bounded() {
             .allowed
     );
 }
+
+/// Sends raw bytes as a gRPC request body and returns the grpc-status the server answers.
+async fn raw_call(addr: &str, path: &str, body: Vec<u8>) -> Option<String> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let (client, conn) = h2::client::handshake(tcp).await.ok()?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut client = client.ready().await.ok()?;
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .ok()?;
+    let (response, mut stream) = client.send_request(req, false).ok()?;
+    stream.send_data(bytes::Bytes::from(body), true).ok()?;
+    let response = tokio::time::timeout(Duration::from_secs(10), response)
+        .await
+        .ok()?
+        .ok()?;
+    if let Some(s) = response.headers().get("grpc-status") {
+        return s.to_str().ok().map(str::to_string);
+    }
+    let mut body = response.into_body();
+    while let Some(chunk) = body.data().await {
+        if chunk.is_err() {
+            break;
+        }
+    }
+    let trailers = body.trailers().await.ok()??;
+    trailers
+        .get("grpc-status")
+        .and_then(|s| s.to_str().ok())
+        .map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_and_garbled_frames_are_refused() {
+    let server = Server::start(&[]);
+    let decision = server.decision_url.trim_start_matches("http://").to_string();
+    let admin = server.admin_url.trim_start_matches("http://").to_string();
+    let mut rng = Rng(11);
+    let mut statuses = std::collections::BTreeMap::<String, usize>::new();
+    for i in 0..300 {
+        let (addr, path) = if i % 2 == 0 {
+            (&decision, "/endocarp.v1.AuthorizationService/IsAuthorized")
+        } else {
+            (&admin, "/endocarp.v1.EventService/AppendEvents")
+        };
+        let junk: Vec<u8> = (0..(rng.next() % 64)).map(|_| rng.next() as u8).collect();
+        let body = match i % 3 {
+            // A frame that promises more bytes than it carries.
+            0 => [vec![0, 0, 0, 1, 0], junk].concat(),
+            // A well-framed message that is not protobuf.
+            1 => [vec![0], (junk.len() as u32).to_be_bytes().to_vec(), junk].concat(),
+            // Not even a frame header.
+            _ => junk.into_iter().take(3).collect(),
+        };
+        let status = raw_call(addr, path, body).await.unwrap_or_else(|| "no answer".into());
+        assert_ne!(status, "0", "request {i} must not succeed");
+        *statuses.entry(status).or_default() += 1;
+    }
+    // Still up, nothing written.
+    let mut d = server.decisions().await;
+    assert!(
+        !grpc_check(&mut d, "a", None, "odrl:read", "t", None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    let head = server
+        .events()
+        .await
+        .read_events(pb::ReadEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .head_revision;
+    assert_eq!(head, 0);
+    println!("300 truncated or garbled frames: grpc-status counts {statuses:?}");
+}
