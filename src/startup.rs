@@ -154,14 +154,8 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         });
     }
 
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
 
     let decision_svc =
         AuthorizationServiceServer::new(DecisionApi { app: app.clone() }).max_decoding_message_size(MAX_MESSAGE_BYTES);
@@ -174,10 +168,7 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
     // Reflection on the admin port too, behind authentication (`read`).
-    let admin_reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let admin_reflection = reflection().build_v1alpha()?;
     let decision_router = tonic::transport::Server::builder()
         .timeout(settings.request_timeout)
         .layer(decision_auth)
@@ -226,6 +217,13 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     b?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Reflection over Endocarp's services and health (built once per port and version).
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
 }
 
 /// One line on stdout with the bound addresses (scripts and tests read it when they ask

@@ -9,13 +9,7 @@ use std::collections::BTreeSet;
 use tonic::Code;
 
 fn rule(policy: &str, assignee: &str, action: &str, target: &str, rid: &str) -> pb::RuleRequest {
-    pb::RuleRequest {
-        policy_id: policy.into(),
-        assignee: assignee.into(),
-        action: action.into(),
-        target: target.into(),
-        request_id: rid.into(),
-    }
+    common::rule_request(policy, assignee, action, target, rid)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

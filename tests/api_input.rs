@@ -4,20 +4,12 @@
 
 mod common;
 
-use common::{Server, grpc_check, pb_event};
-use endocarp::domain::event::Triple;
+use common::{Server, grpc_check};
 use endocarp::grpc::pb;
 use tonic::Code;
 
 fn ev(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) -> pb::TripleEvent {
-    pb_event(&Triple {
-        event_type: ty.into(),
-        aggregate_id: agg.into(),
-        subject: s.into(),
-        predicate: p.into(),
-        object: o.into(),
-        payload: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-    })
+    common::pb_triple(ty, agg, s, p, o, kv)
 }
 
 async fn head(server: &Server) -> u64 {

@@ -36,13 +36,7 @@ fn authed<T>(msg: T, token: Option<&str>) -> tonic::Request<T> {
 }
 
 fn grant(assignee: &str) -> pb::RuleRequest {
-    pb::RuleRequest {
-        policy_id: "p".into(),
-        assignee: assignee.into(),
-        action: "odrl:read".into(),
-        target: "doc".into(),
-        request_id: String::new(),
-    }
+    common::rule_request("p", assignee, "odrl:read", "doc", "")
 }
 
 async fn head(server: &Server) -> u64 {

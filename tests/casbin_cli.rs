@@ -24,13 +24,7 @@ const ACTIONS: [&str; 4] = ["odrl:read", "odrl:modify", "odrl:delete", "odrl:use
 const ACCOUNTS: [Option<&str>; 2] = [None, Some("acc, \"one\"")];
 
 fn rule(policy: &str, assignee: &str, action: &str, target: &str) -> pb::RuleRequest {
-    pb::RuleRequest {
-        policy_id: policy.into(),
-        assignee: assignee.into(),
-        action: action.into(),
-        target: target.into(),
-        request_id: String::new(),
-    }
+    common::rule_request(policy, assignee, action, target, "")
 }
 
 async fn grid(server: &Server) -> Vec<bool> {

@@ -1,22 +1,14 @@
 //! Where casbin-rs differs from the decision contract, the Casbin engine's projection
 //! compensates. Each test names the trap.
 
+mod common;
+
 use casbin::prelude::*;
+use common::history::t;
 use endocarp::domain::event::Triple;
 use endocarp::domain::{Action, Id, NewEvent, RuleKind};
 use endocarp::engine::{self, Check, EngineOptions, Snapshot};
 use std::collections::BTreeMap;
-
-fn t(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) -> Triple {
-    Triple {
-        event_type: ty.into(),
-        aggregate_id: agg.into(),
-        subject: s.into(),
-        predicate: p.into(),
-        object: o.into(),
-        payload: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-    }
-}
 
 fn apply(snapshot: &mut Snapshot, events: &[Triple]) {
     for e in events {

@@ -51,13 +51,7 @@ where
 }
 
 fn grant(assignee: &str) -> pb::RuleRequest {
-    pb::RuleRequest {
-        policy_id: "p".into(),
-        assignee: assignee.into(),
-        action: "odrl:read".into(),
-        target: "doc".into(),
-        request_id: String::new(),
-    }
+    common::rule_request("p", assignee, "odrl:read", "doc", "")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,20 @@ pub struct ImportFile {
     pub events: Vec<NewEvent>,
 }
 
+impl ImportFile {
+    /// Checks envelopes made elsewhere (a casbin policy file) as events; errors name the line.
+    pub fn from_envelopes(envelopes: Vec<Envelope>) -> Result<ImportFile, DomainError> {
+        let events = envelopes
+            .iter()
+            .map(|e| {
+                NewEvent::parse(&e.id, &e.triple, e.timestamp, None, e.metadata.clone())
+                    .map_err(|err| err.within(&format!("line {}", e.line)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ImportFile { envelopes, events })
+    }
+}
+
 fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),

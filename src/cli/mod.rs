@@ -413,18 +413,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?
             };
-            let envelopes = match format {
-                "pericarp" => {
-                    import::parse_file(&content)
-                        .map_err(|e| anyhow::anyhow!("{e}"))?
-                        .envelopes
-                }
-                "casbin" => {
-                    import::casbin_envelopes(&content, &policy, !exact_actions).map_err(|e| anyhow::anyhow!("{e}"))?
-                }
+            let parsed = match format {
+                "pericarp" => import::parse_file(&content),
+                "casbin" => import::casbin_envelopes(&content, &policy, !exact_actions)
+                    .and_then(import::ImportFile::from_envelopes),
                 other => bail!("unknown import format {other:?}: use casbin or pericarp"),
             };
-            import(envelopes, database_url.as_deref(), batch, &admin).await
+            let file = parsed.map_err(|e| anyhow::anyhow!("{e}"))?;
+            import(file, database_url.as_deref(), batch, &admin).await
         }
         Cmd::Export { format, out, admin } => {
             if format != "casbin" {
@@ -770,23 +766,12 @@ async fn check(a: CheckArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn import(
-    envelopes: Vec<import::Envelope>,
-    database_url: Option<&str>,
-    batch: usize,
-    admin: &str,
-) -> anyhow::Result<()> {
+async fn import(file: import::ImportFile, database_url: Option<&str>, batch: usize, admin: &str) -> anyhow::Result<()> {
     if batch == 0 || batch > crate::app::service::MAX_BATCH {
         bail!("--batch must be 1..={}", crate::app::service::MAX_BATCH);
     }
-    // Every event is checked before anything is written.
-    let events = envelopes
-        .iter()
-        .map(|e| {
-            crate::domain::NewEvent::parse(&e.id, &e.triple, e.timestamp, None, e.metadata.clone())
-                .map_err(|err| anyhow::anyhow!("{}", err.within(&format!("line {}", e.line))))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Every event was checked when the file was parsed, before anything is written.
+    let import::ImportFile { envelopes, events } = file;
     let total = events.len();
     let mut revision = 0;
     match database_url {

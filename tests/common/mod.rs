@@ -103,6 +103,22 @@ pub fn pb_event(t: &Triple) -> pb::TripleEvent {
     }
 }
 
+/// A catalogue event in protobuf form, from its parts.
+pub fn pb_triple(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) -> pb::TripleEvent {
+    pb_event(&history::t(ty, agg, s, p, o, kv))
+}
+
+/// A grant / revoke / prohibition request.
+pub fn rule_request(policy: &str, assignee: &str, action: &str, target: &str, request_id: &str) -> pb::RuleRequest {
+    pb::RuleRequest {
+        policy_id: policy.into(),
+        assignee: assignee.into(),
+        action: action.into(),
+        target: target.into(),
+        request_id: request_id.into(),
+    }
+}
+
 pub fn reason_name(r: i32) -> &'static str {
     match pb::Reason::try_from(r).unwrap_or(pb::Reason::Unspecified) {
         pb::Reason::Permitted => "PERMITTED",
