@@ -38,6 +38,8 @@ fn serve(db: &str, extra: &[&str]) -> Replica {
     let mut child = Command::new(env!("CARGO_BIN_EXE_endocarp"))
         .args([
             "serve",
+            "--ops-listen",
+            "127.0.0.1:0",
             "--listen",
             "127.0.0.1:0",
             "--admin-listen",

@@ -45,6 +45,10 @@ pub struct Settings {
     /// Admin API address; must be loopback unless admin credentials are configured.
     #[arg(long, env = "ENDOCARP_ADMIN_LISTEN", default_value = "127.0.0.1:50052")]
     pub admin_listen: SocketAddr,
+    /// Operations address: plain HTTP `/livez`, `/readyz` and `/metrics` (no credentials:
+    /// expose it to the kubelet and Prometheus only).
+    #[arg(long, env = "ENDOCARP_OPS_LISTEN", default_value = "127.0.0.1:9090")]
+    pub ops_listen: SocketAddr,
     /// File of admin credentials: `name:scopes:token` a line (scopes read, write, check).
     #[arg(long, env = "ENDOCARP_ADMIN_TOKENS_FILE")]
     pub admin_tokens_file: Option<std::path::PathBuf>,
@@ -111,6 +115,14 @@ pub struct Settings {
     /// Log format.
     #[arg(long, env = "ENDOCARP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Export tracing spans to this OpenTelemetry collector (OTLP/gRPC, e.g.
+    /// http://otel-collector:4317); needs a build with the `otlp` feature.
+    #[arg(long, env = "ENDOCARP_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// A TOML file of these settings (keys as in `endocarp config`); flags and
+    /// `ENDOCARP_*` variables override it.
+    #[arg(long, env = "ENDOCARP_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -154,6 +166,16 @@ impl Settings {
             ));
         }
         crate::store::Store::backend_of(&self.database_url).map_err(|e| e.to_string())?;
+        for (name, addr) in [("listen", self.listen), ("admin_listen", self.admin_listen)] {
+            if addr.port() != 0 && addr == self.ops_listen {
+                return Err(format!(
+                    "ops_listen: {addr} is also {name}; the operations port needs its own address"
+                ));
+            }
+        }
+        if self.otlp_endpoint.is_some() && !cfg!(feature = "otlp") {
+            return Err("otlp_endpoint: this build has no OpenTelemetry export; build with `--features otlp`".into());
+        }
         Ok(())
     }
 

@@ -23,6 +23,8 @@ pub mod configuration;
 pub mod domain;
 pub mod engine;
 pub mod grpc;
+pub mod metrics;
+pub mod ops;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -1,10 +1,15 @@
 //! The `endocarp` binary: parses the command line and hands over to [`endocarp::cli`].
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = endocarp::cli::Cli::parse();
+    // Flags, then ENDOCARP_* variables, then the optional TOML file (--config).
+    let cli = match endocarp::cli::config_file::parse(std::env::args_os().collect()) {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: invalid configuration: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     match endocarp::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

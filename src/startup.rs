@@ -34,6 +34,15 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         ),
         _ => None,
     };
+    // The operations port answers /livez from the start, /readyz once the index is loaded.
+    let metrics = crate::metrics::install()?;
+    let ops_listener = TcpListener::bind(settings.ops_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("ops_listen: cannot bind {}: {e}", settings.ops_listen))?;
+    let ops_addr = ops_listener.local_addr()?;
+    let ops = crate::ops::Ops::new(metrics, shutdown.clone());
+    let ops_stop = CancellationToken::new();
+    let ops_server = tokio::spawn(crate::ops::serve(ops_listener, ops.clone(), ops_stop.clone()));
     let store = Store::connect(&settings.database_url, true).await?;
     if settings.migrate {
         store.migrate().await?;
@@ -51,6 +60,7 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         "index loaded"
     );
     let app = Arc::new(App::new(store.clone(), projector.clone(), settings.app_settings()));
+    ops.loaded(app.clone());
 
     let decision_listener = TcpListener::bind(settings.listen).await?;
     let admin_listener = TcpListener::bind(settings.admin_listen).await?;
@@ -171,6 +181,7 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     let admin_reflection = reflection().build_v1alpha()?;
     let decision_router = tonic::transport::Server::builder()
         .timeout(settings.request_timeout)
+        .layer(crate::grpc::observe::ObserveLayer)
         .layer(decision_auth)
         .add_service(decision_health_svc)
         .add_service(reflection_v1)
@@ -178,6 +189,7 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         .add_service(decision_svc);
     let admin_router = tonic::transport::Server::builder()
         .timeout(settings.request_timeout)
+        .layer(crate::grpc::observe::ObserveLayer)
         .layer(admin_auth)
         .add_service(admin_health_svc)
         .add_service(admin_reflection)
@@ -207,10 +219,12 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         ),
     };
 
-    announce(decision_addr, admin_addr);
-    tracing::info!(%decision_addr, %admin_addr, engine = ?settings.engine, "serving");
+    announce(decision_addr, admin_addr, ops_addr);
+    tracing::info!(%decision_addr, %admin_addr, %ops_addr, engine = ?settings.engine, "serving");
     let (a, b) = tokio::join!(decision_server, admin_server);
     shutdown.cancel();
+    ops_stop.cancel();
+    let _ = ops_server.await;
     let _ = poller.await;
     store.close().await;
     a?;
@@ -228,8 +242,8 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 
 /// One line on stdout with the bound addresses (scripts and tests read it when they ask
 /// for port 0).
-fn announce(decision: SocketAddr, admin: SocketAddr) {
-    println!("endocarp serving decisions on {decision} and admin on {admin}");
+fn announce(decision: SocketAddr, admin: SocketAddr, ops: SocketAddr) {
+    println!("endocarp serving decisions on {decision} and admin on {admin} and operations on {ops}");
 }
 
 /// A token that fires on SIGINT or SIGTERM.

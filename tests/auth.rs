@@ -202,16 +202,8 @@ fn credentials_allow_a_network_admin_address_and_stay_secret() {
     let dir = tempfile::tempdir().unwrap();
     let file = tokens_file(dir.path());
     let log = dir.path().join("server.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_endocarp"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "0.0.0.0:0",
-            "--admin-tokens-file",
-            &file,
-        ])
+    let mut child = common::serve_command("0.0.0.0:0")
+        .args(["--admin-tokens-file", &file])
         .env("RUST_LOG", "debug,h2=info,hyper=info,tower=info")
         .current_dir(dir.path())
         .stdout(Stdio::piped())
@@ -224,7 +216,8 @@ fn credentials_allow_a_network_admin_address_and_stay_secret() {
         .unwrap()
         .unwrap();
     assert!(line.starts_with("endocarp serving"), "{line}");
-    let admin = format!("http://127.0.0.1:{}", line.rsplit(':').next().unwrap());
+    let admin_addr = line.split_whitespace().nth(8).unwrap();
+    let admin = format!("http://127.0.0.1:{}", admin_addr.rsplit(':').next().unwrap());
     // Through the CLI: with the token it writes, with a wrong one it is refused.
     let cli = |token: &str| {
         Command::new(env!("CARGO_BIN_EXE_endocarp"))

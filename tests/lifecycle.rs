@@ -128,8 +128,7 @@ async fn sigterm_shuts_down_cleanly() {
 #[test]
 fn a_non_loopback_admin_address_is_refused_without_credentials() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_endocarp"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "0.0.0.0:0"])
+    let out = common::serve_command("0.0.0.0:0")
         .current_dir(dir.path())
         .output()
         .unwrap();

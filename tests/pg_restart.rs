@@ -2,6 +2,7 @@
 //! UNAVAILABLE, checks go on from memory while the data is younger than `max_staleness`
 //! and fail with UNAVAILABLE after (health says NOT_SERVING), and everything recovers by
 //! itself — including the LISTEN connection, so notifications wake replicas again.
+//! `/readyz` on the operations port turns 503 while the data is stale, and back.
 //! The only test in its binary: it stops and starts the shared throwaway cluster.
 
 mod common;
@@ -112,10 +113,23 @@ async fn replicas_survive_a_database_restart() {
         .unwrap()
         .into_inner();
     assert!(s.stale && !s.storage_error.is_empty());
+    // The operations port agrees: alive, not ready, and the metrics say why.
+    assert_eq!(common::http_get(&a.ops_url, "/livez").0, 200);
+    let (code, why) = common::http_get(&a.ops_url, "/readyz");
+    assert_eq!(code, 503, "{why}");
+    assert!(why.contains("stale"), "{why}");
+    let (_, m) = common::http_get(&a.ops_url, "/metrics");
+    assert_eq!(common::metric(&m, "endocarp_stale", &[]), 1.0);
+    assert!(common::metric(&m, "endocarp_data_age_seconds", &[]) > 2.0);
+    assert!(common::metric(&m, "endocarp_storage_errors_total", &[("operation", "tail")]) >= 1.0);
 
     pg("start");
     until("A serves again", || async {
         health(&a.decision_url).await == ServingStatus::Serving as i32
+    })
+    .await;
+    until("A is ready again", || async {
+        common::http_get(&a.ops_url, "/readyz").0 == 200
     })
     .await;
     assert!(

@@ -2,6 +2,8 @@
 //! trusts the CA works (CLI included), and a certificate rotated on disk is served to new
 //! connections without a restart.
 
+mod common;
+
 use endocarp::grpc::pb;
 use endocarp::grpc::pb::authorization_service_client::AuthorizationServiceClient;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
@@ -58,8 +60,7 @@ async fn tls_serves_both_ports_and_reloads_a_rotated_certificate() {
     std::fs::write(&cert_path, &cert1).unwrap();
     std::fs::write(&key_path, &key1).unwrap();
     std::fs::write(dir.path().join("ca1.pem"), &ca1).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_endocarp"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+    let mut child = common::serve_command("127.0.0.1:0")
         .args([
             "--tls-cert",
             cert_path.to_str().unwrap(),
@@ -176,8 +177,7 @@ async fn client_certificates_on_the_allow_list_are_credentials() {
         "# name:scopes:dns-name\ndeployer:read,write:ci.example.org\nauditor:read:audit.example.org\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_endocarp"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+    let mut child = common::serve_command("127.0.0.1:0")
         .arg("--tls-cert")
         .arg(p("tls.crt"))
         .arg("--tls-key")

@@ -45,8 +45,14 @@ impl From<StoreError> for AppError {
             StoreError::AlreadyExists { .. } => AppError::AlreadyExists(e.to_string()),
             StoreError::VersionConflict { .. } => AppError::Conflict(e.to_string()),
             StoreError::Invalid(d) => AppError::Invalid(d),
-            StoreError::Unavailable(_) => AppError::Unavailable(e.to_string()),
-            StoreError::Corrupt(_) => AppError::Internal(e.to_string()),
+            StoreError::Unavailable(_) => {
+                crate::metrics::storage_error("request");
+                AppError::Unavailable(e.to_string())
+            }
+            StoreError::Corrupt(_) => {
+                crate::metrics::storage_error("request");
+                AppError::Internal(e.to_string())
+            }
         }
     }
 }

@@ -215,10 +215,11 @@ impl Projector {
                 }
                 Ok(_) => {}
                 Err(e) if !failing => {
+                    crate::metrics::storage_error("tail");
                     failing = true;
                     tracing::error!(error = %e, "cannot tail the log; checks fail once the data is older than max_staleness");
                 }
-                Err(_) => {}
+                Err(_) => crate::metrics::storage_error("tail"),
             }
         }
     }

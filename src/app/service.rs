@@ -4,6 +4,7 @@ use crate::app::{AppError, Projector};
 use crate::domain::commands::Command;
 use crate::domain::{Decision, DomainError, NewEvent, StoredEvent};
 use crate::engine::{self, Check, EngineKind, EngineOptions};
+use crate::metrics::Engine;
 use crate::store::{AppendOutcome, AuditEntry, AuditRecord, EdgeRow, MemberRow, RuleRow, Store};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -87,6 +88,8 @@ pub struct App {
     /// When a disagreement was last logged (nanos since `started`), to rate-limit the log.
     last_disagreement_log: AtomicU64,
     started: Instant,
+    /// Decision counters and latency histograms (cached metric handles).
+    decisions: crate::metrics::DecisionMetrics,
 }
 
 /// At most one disagreement line per this interval (the counters count all of them).
@@ -102,6 +105,7 @@ impl App {
             shadow_disagreements: AtomicU64::new(0),
             last_disagreement_log: AtomicU64::new(0),
             started: Instant::now(),
+            decisions: crate::metrics::DecisionMetrics::new(),
         }
     }
 
@@ -182,17 +186,33 @@ impl App {
         }
         let snapshot = self.projector.snapshot();
         let opts = &self.settings.engine;
+        let odrl = || self.timed(Engine::Odrl, || engine::decide(&snapshot.index, check, opts));
+        let casbin = || self.timed(Engine::Casbin, || engine::decide_casbin(&snapshot, check, opts));
         match self.settings.engine_kind {
-            EngineKind::Odrl => Ok(engine::decide(&snapshot.index, check, opts)?),
-            EngineKind::Casbin => Ok(engine::decide_casbin(&snapshot, check, opts)?),
+            EngineKind::Odrl => Ok(odrl()?),
+            EngineKind::Casbin => Ok(casbin()?),
             EngineKind::Shadow => {
-                let answer = engine::decide(&snapshot.index, check, opts);
+                let answer = odrl();
                 // Both projections live in one snapshot, so they are at the same revision.
-                let shadow = engine::decide_casbin(&snapshot, check, opts);
+                let shadow = casbin();
                 self.compare(check, &answer, &shadow, snapshot.revision());
                 Ok(answer?)
             }
         }
+    }
+
+    /// Runs one engine and records its decision and time in the metrics.
+    fn timed(
+        &self,
+        engine: Engine,
+        decide: impl FnOnce() -> Result<Decision, engine::EngineError>,
+    ) -> Result<Decision, engine::EngineError> {
+        let started = Instant::now();
+        let result = decide();
+        if let Ok(d) = &result {
+            self.decisions.record(engine, d.reason, started.elapsed());
+        }
+        result
     }
 
     fn compare(
@@ -325,6 +345,7 @@ impl App {
                 outcome.revision
             )));
         }
+        crate::metrics::events_appended(outcome.appended);
         tracing::info!(action, actor = %ctx.actor, revision = outcome.revision, appended = outcome.appended, "write applied");
         Ok(outcome)
     }

@@ -2,6 +2,7 @@
 //! server applies and audits them); only `migrate` and `import --database-url` open the
 //! database themselves.
 
+pub mod config_file;
 pub mod import;
 
 use crate::configuration::{DEFAULT_DATABASE_URL, Settings};
@@ -376,7 +377,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let _ = TLS_CA.set(ca);
     match cli.command {
         Cmd::Serve(settings) => {
-            crate::telemetry::init(settings.log_format);
+            let _telemetry = crate::telemetry::init(settings.log_format, settings.otlp_endpoint.as_deref())
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
             let shutdown = crate::startup::shutdown_on_signals();
             crate::startup::serve(settings, shutdown).await
         }

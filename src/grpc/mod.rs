@@ -9,6 +9,7 @@ pub mod auth;
 pub mod convert;
 pub mod decision;
 pub mod events;
+pub mod observe;
 pub mod tls;
 
 /// Generated protobuf and gRPC code for package `endocarp.v1`.

@@ -137,7 +137,13 @@ pub struct Server {
     pub dir: PathBuf,
     pub decision_url: String,
     pub admin_url: String,
+    /// The operations port (`http://host:port`: /livez, /readyz, /metrics).
+    pub ops_url: String,
     extra: Vec<String>,
+    /// Extra environment variables for the process.
+    env: Vec<(String, String)>,
+    /// Where the server's stderr goes, when the test reads its logs.
+    log: Option<PathBuf>,
     /// The database the server uses (a fresh file in `dir` unless given).
     database: String,
     _tmp: Option<tempfile::TempDir>,
@@ -151,6 +157,11 @@ impl Server {
 
     /// Starts a server on the given database URL (or a fresh SQLite file).
     pub fn start_on(database: Option<&str>, extra: &[&str]) -> Server {
+        Server::start_with(database, extra, &[], None)
+    }
+
+    /// Starts a server with extra environment variables, its stderr going to `log`.
+    pub fn start_with(database: Option<&str>, extra: &[&str], env: &[(&str, &str)], log: Option<&Path>) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         let database = database
@@ -162,9 +173,14 @@ impl Server {
             dir,
             decision_url: String::new(),
             admin_url: String::new(),
+            ops_url: String::new(),
+            env: Vec::new(),
+            log: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             _tmp: Some(tmp),
         };
+        s.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        s.log = log.map(Path::to_path_buf);
         s.spawn();
         s
     }
@@ -181,10 +197,10 @@ impl Server {
     fn spawn(&mut self) {
         // A restart keeps the ports the first start was given, so clients keep their URLs.
         let port = |url: &str| url.rsplit(':').next().unwrap_or("0").to_string();
-        let (decision_port, admin_port) = if self.decision_url.is_empty() {
-            ("0".to_string(), "0".to_string())
+        let (decision_port, admin_port, ops_port) = if self.decision_url.is_empty() {
+            ("0".to_string(), "0".to_string(), "0".to_string())
         } else {
-            (port(&self.decision_url), port(&self.admin_url))
+            (port(&self.decision_url), port(&self.admin_url), port(&self.ops_url))
         };
         let mut child = Command::new(env!("CARGO_BIN_EXE_endocarp"))
             .arg("serve")
@@ -193,6 +209,8 @@ impl Server {
                 &format!("127.0.0.1:{decision_port}"),
                 "--admin-listen",
                 &format!("127.0.0.1:{admin_port}"),
+                "--ops-listen",
+                &format!("127.0.0.1:{ops_port}"),
             ])
             .args(["--database-url", &self.database_url()])
             .args(&self.extra)
@@ -200,9 +218,13 @@ impl Server {
                 "RUST_LOG",
                 std::env::var("ENDOCARP_TEST_SERVER_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
             )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.dir)
             .stdout(Stdio::piped())
-            .stderr(server_log())
+            .stderr(match &self.log {
+                Some(path) => Stdio::from(std::fs::File::create(path).expect("server log file")),
+                None => server_log(),
+            })
             .spawn()
             .expect("spawn endocarp serve");
         let stdout = child.stdout.take().expect("stdout");
@@ -223,6 +245,7 @@ impl Server {
         let words: Vec<&str> = line.split_whitespace().collect();
         self.decision_url = format!("http://{}", words[4]);
         self.admin_url = format!("http://{}", words[8]);
+        self.ops_url = format!("http://{}", words[12]);
         self.child = Some(child);
     }
 
@@ -329,4 +352,52 @@ pub async fn grpc_check(
         }
     };
     Ok(d.expect("a decision"))
+}
+
+/// `endocarp serve` with the decision and operations ports on loopback ports the OS picks
+/// and the admin API on `admin` (`127.0.0.1:0`, or `0.0.0.0:0` to test the refusal).
+pub fn serve_command(admin: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_endocarp"));
+    c.args(["serve", "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"])
+        .args(["--admin-listen", admin]);
+    c
+}
+
+/// A plain HTTP/1.1 GET against the operations port: (status, body).
+pub fn http_get(base: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the operations port");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read the response");
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {raw:?}"));
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of a Prometheus sample with these labels (all of them; others may be
+/// present), or 0 when no such sample exists yet.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            let series = l.rsplit_once(' ').map_or("", |(s, _)| s);
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            n == name && labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum()
 }

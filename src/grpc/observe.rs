@@ -1,0 +1,237 @@
+//! The outermost layer on both gRPC ports: a request id, a `tracing` span per request,
+//! and the request counters and latency histograms.
+//!
+//! The request id is the caller's `x-request-id` metadata when it is a sane value (at most
+//! 128 printable ASCII bytes), otherwise a new ULID; it is put back on the request (so the
+//! audit log's correlation id falls back to it) and returned in the response headers. The
+//! status code is read where gRPC puts it: in the headers of a trailers-only response, or
+//! in the trailers at the end of the body; a body dropped before its end counts as
+//! CANCELLED.
+
+use http::{HeaderMap, HeaderValue};
+use http_body::{Body as HttpBody, Frame};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tracing::Instrument;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// See the module docs.
+#[derive(Debug, Clone, Default)]
+pub struct ObserveLayer;
+
+impl<S> tower::Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Observe<S> {
+    inner: S,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Observe<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let started = Instant::now();
+        let (service, method) = split_path(req.uri().path());
+        let id = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_string)
+            .unwrap_or_else(|| ulid::Ulid::generate().to_string());
+        let header = HeaderValue::from_str(&id).ok();
+        if let Some(h) = &header {
+            req.headers_mut().insert(REQUEST_ID, h.clone());
+        }
+        let span = tracing::info_span!("grpc", %service, %method, request_id = %id);
+        let call = {
+            let _entered = span.enter();
+            self.inner.call(req)
+        };
+        Box::pin(
+            async move {
+                let mut response = call.await?;
+                if let Some(h) = header {
+                    response.headers_mut().insert(REQUEST_ID, h);
+                }
+                let done = Done {
+                    service,
+                    method,
+                    started,
+                };
+                // Trailers-only responses (every error tonic returns) carry the status here.
+                if let Some(code) = grpc_code(response.headers()) {
+                    done.record(code);
+                    return Ok(response);
+                }
+                let (parts, body) = response.into_parts();
+                let body = tonic::body::Body::new(Watched {
+                    inner: body,
+                    done: Some(done),
+                });
+                Ok(http::Response::from_parts(parts, body))
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// `/endocarp.v1.AuthorizationService/IsAuthorized` → (`endocarp.v1.AuthorizationService`,
+/// `IsAuthorized`). Only methods the server serves get their own labels (read from the
+/// compiled descriptors); anything else is `unknown`, so a caller cannot grow the series.
+fn split_path(path: &str) -> (&'static str, &'static str) {
+    static KNOWN: OnceLock<HashMap<String, (&'static str, &'static str)>> = OnceLock::new();
+    let known = KNOWN.get_or_init(|| {
+        let mut known = HashMap::new();
+        let mut add = |service: String, method: String| {
+            let path = format!("/{service}/{method}");
+            let names: (&'static str, &'static str) = (service.leak(), method.leak());
+            known.insert(path, names);
+        };
+        for set in [
+            crate::grpc::pb::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ] {
+            let Ok(files) = <prost_types::FileDescriptorSet as prost::Message>::decode(set) else {
+                continue;
+            };
+            for file in files.file {
+                for svc in &file.service {
+                    for m in &svc.method {
+                        add(format!("{}.{}", file.package(), svc.name()), m.name().to_string());
+                    }
+                }
+            }
+        }
+        for service in [
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ] {
+            add(service.to_string(), "ServerReflectionInfo".to_string());
+        }
+        known
+    });
+    known.get(path).copied().unwrap_or(("unknown", "unknown"))
+}
+
+fn grpc_code(headers: &HeaderMap) -> Option<tonic::Code> {
+    let v = headers.get("grpc-status")?;
+    Some(tonic::Code::from_bytes(v.as_bytes()))
+}
+
+/// Records the request's outcome once.
+struct Done {
+    service: &'static str,
+    method: &'static str,
+    started: Instant,
+}
+
+impl Done {
+    fn record(self, code: tonic::Code) {
+        use crate::metrics as m;
+        metrics::counter!(m::GRPC_REQUESTS, "grpc_service" => self.service, "grpc_method" => self.method, "grpc_code" => code_name(code))
+            .increment(1);
+        metrics::histogram!(m::GRPC_DURATION, "grpc_service" => self.service, "grpc_method" => self.method)
+            .record(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// A response body that records the status from its trailers (or CANCELLED when dropped
+/// unfinished: the client went away or the stream was cut).
+struct Watched {
+    inner: tonic::body::Body,
+    done: Option<Done>,
+}
+
+impl HttpBody for Watched {
+    type Data = <tonic::body::Body as HttpBody>::Data;
+    type Error = <tonic::body::Body as HttpBody>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref()
+                    && let Some(done) = self.done.take()
+                {
+                    done.record(grpc_code(trailers).unwrap_or(tonic::Code::Ok));
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(done) = self.done.take() {
+                    done.record(tonic::Code::Internal);
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(done) = self.done.take() {
+                    done.record(tonic::Code::Ok);
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            done.record(tonic::Code::Cancelled);
+        }
+    }
+}
+
+/// The canonical upper-case name of a gRPC code (as in the gRPC spec and grpcurl).
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
