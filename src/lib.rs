@@ -15,7 +15,8 @@
 //! - [`engine`]: pure decisions over an immutable [`engine::Index`] snapshot.
 //! - [`store`]: sqlx event store, read model and audit log. Only layer that knows SQL.
 //! - [`domain`]: identifiers, actions, rules, events; parsed, never merely validated.
-//! - [`startup`] wires everything; [`configuration`] and [`telemetry`] sit beside it.
+//! - [`startup`] wires everything; [`configuration`], [`telemetry`], [`metrics`] and
+//!   [`ops`] (the plain-HTTP operations port) sit beside it.
 
 pub mod app;
 pub mod cli;
