@@ -177,6 +177,26 @@ async fn request_ids_are_echoed_or_made() {
     req.metadata_mut().insert("x-request-id", "bad-one".parse().unwrap());
     let st = d.is_authorized(req).await.unwrap_err();
     assert_eq!(st.metadata().get("x-request-id").unwrap(), "bad-one");
+
+    // A write's audit entry carries the caller's request id, or the one made for it.
+    let mut admin = s.admin().await;
+    let grant = || common::rule_request("p", "ann", "odrl:read", "doc", "");
+    let mut req = tonic::Request::new(grant());
+    req.metadata_mut().insert("x-request-id", "write-7".parse().unwrap());
+    admin.grant_permission(req).await.unwrap();
+    let r = admin.revoke_permission(tonic::Request::new(grant())).await.unwrap();
+    let made = r.metadata().get("x-request-id").unwrap().to_str().unwrap().to_string();
+    let audit = admin
+        .list_audit_log(pb::ListAuditLogRequest {
+            page_size: 10,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let ids: Vec<&str> = audit.iter().map(|e| e.correlation_id.as_str()).collect();
+    assert_eq!(ids, ["write-7", made.as_str()]);
 }
 
 #[tokio::test]

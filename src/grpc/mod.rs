@@ -97,10 +97,12 @@ pub fn call_context<T>(req: &tonic::Request<T>, request_id: &str) -> CallContext
         .or_else(|| header("x-request-id"))
         .filter(|c| !c.is_empty() && c.len() <= 256 && !c.chars().any(char::is_control))
         .unwrap_or_else(|| {
-            if request_id.is_empty() {
-                ulid::Ulid::generate().to_string()
-            } else {
+            if !request_id.is_empty() {
                 request_id.to_string()
+            } else if let Some(generated) = req.extensions().get::<observe::GeneratedRequestId>() {
+                generated.0.clone()
+            } else {
+                ulid::Ulid::generate().to_string()
             }
         });
     // The authentication layer put the caller there; the caller's own fields never decide it.

@@ -2,8 +2,9 @@
 //! and the request counters and latency histograms.
 //!
 //! The request id is the caller's `x-request-id` metadata when it is a sane value (at most
-//! 128 printable ASCII bytes), otherwise a new ULID; it is put back on the request (so the
-//! audit log's correlation id falls back to it) and returned in the response headers. The
+//! 128 printable ASCII bytes), otherwise a new ULID, kept in the request's extensions (the
+//! audit log's correlation id falls back to it); either way it is returned in the response
+//! headers. The
 //! status code is read where gRPC puts it: in the headers of a trailers-only response, or
 //! in the trailers at the end of the body; a body dropped before its end counts as
 //! CANCELLED.
@@ -19,6 +20,10 @@ use std::time::Instant;
 use tracing::Instrument;
 
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// The request id this layer made up because the caller sent none (or a bad one).
+#[derive(Debug, Clone)]
+pub struct GeneratedRequestId(pub String);
 
 /// See the module docs.
 #[derive(Debug, Clone, Default)]
@@ -52,17 +57,23 @@ where
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let started = Instant::now();
         let (service, method) = split_path(req.uri().path());
-        let id = req
+        let given = req
             .headers()
             .get(REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-            .map(str::to_string)
-            .unwrap_or_else(|| ulid::Ulid::generate().to_string());
+            .map(str::to_string);
+        let id = match given {
+            Some(id) => id,
+            None => {
+                // A bad or missing id is replaced; handlers find the new one in the extensions.
+                req.headers_mut().remove(REQUEST_ID);
+                let id = ulid::Ulid::generate().to_string();
+                req.extensions_mut().insert(GeneratedRequestId(id.clone()));
+                id
+            }
+        };
         let header = HeaderValue::from_str(&id).ok();
-        if let Some(h) = &header {
-            req.headers_mut().insert(REQUEST_ID, h.clone());
-        }
         let span = tracing::info_span!("grpc", %service, %method, request_id = %id);
         let call = {
             let _entered = span.enter();
