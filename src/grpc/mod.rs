@@ -112,3 +112,34 @@ pub fn call_context<T>(req: &tonic::Request<T>, request_id: &str) -> CallContext
         .map_or_else(|| crate::LOCAL_ACTOR.to_string(), |p| p.0.clone());
     CallContext { actor, correlation_id }
 }
+
+/// The status code name a response carries in `headers` (trailers-only responses) or
+/// trailers, for the request metrics.
+pub fn status_code_name(headers: &http::HeaderMap) -> Option<&'static str> {
+    let v = headers.get("grpc-status")?;
+    Some(code_name(Code::from_bytes(v.as_bytes())))
+}
+
+/// The canonical upper-case name of a gRPC code (as in the gRPC spec and grpcurl).
+pub fn code_name(code: Code) -> &'static str {
+    use Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}

@@ -9,7 +9,7 @@
 //! in the trailers at the end of the body; a body dropped before its end counts as
 //! CANCELLED.
 
-use http::{HeaderMap, HeaderValue};
+use http::HeaderValue;
 use http_body::{Body as HttpBody, Frame};
 use std::collections::HashMap;
 use std::future::Future;
@@ -91,7 +91,7 @@ where
                     started,
                 };
                 // Trailers-only responses (every error tonic returns) carry the status here.
-                if let Some(code) = grpc_code(response.headers()) {
+                if let Some(code) = super::status_code_name(response.headers()) {
                     done.record(code);
                     return Ok(response);
                 }
@@ -145,11 +145,6 @@ fn split_path(path: &str) -> (&'static str, &'static str) {
     known.get(path).copied().unwrap_or(("unknown", "unknown"))
 }
 
-fn grpc_code(headers: &HeaderMap) -> Option<tonic::Code> {
-    let v = headers.get("grpc-status")?;
-    Some(tonic::Code::from_bytes(v.as_bytes()))
-}
-
 /// Records the request's outcome once.
 struct Done {
     service: &'static str,
@@ -158,9 +153,9 @@ struct Done {
 }
 
 impl Done {
-    fn record(self, code: tonic::Code) {
+    fn record(self, code: &'static str) {
         use crate::metrics as m;
-        metrics::counter!(m::GRPC_REQUESTS, "grpc_service" => self.service, "grpc_method" => self.method, "grpc_code" => code_name(code))
+        metrics::counter!(m::GRPC_REQUESTS, "grpc_service" => self.service, "grpc_method" => self.method, "grpc_code" => code)
             .increment(1);
         metrics::histogram!(m::GRPC_DURATION, "grpc_service" => self.service, "grpc_method" => self.method)
             .record(self.started.elapsed().as_secs_f64());
@@ -188,17 +183,17 @@ impl HttpBody for Watched {
                 if let Some(trailers) = frame.trailers_ref()
                     && let Some(done) = self.done.take()
                 {
-                    done.record(grpc_code(trailers).unwrap_or(tonic::Code::Ok));
+                    done.record(super::status_code_name(trailers).unwrap_or("OK"));
                 }
             }
             Poll::Ready(Some(Err(_))) => {
                 if let Some(done) = self.done.take() {
-                    done.record(tonic::Code::Internal);
+                    done.record("INTERNAL");
                 }
             }
             Poll::Ready(None) => {
                 if let Some(done) = self.done.take() {
-                    done.record(tonic::Code::Ok);
+                    done.record("OK");
                 }
             }
             Poll::Pending => {}
@@ -218,31 +213,7 @@ impl HttpBody for Watched {
 impl Drop for Watched {
     fn drop(&mut self) {
         if let Some(done) = self.done.take() {
-            done.record(tonic::Code::Cancelled);
+            done.record("CANCELLED");
         }
-    }
-}
-
-/// The canonical upper-case name of a gRPC code (as in the gRPC spec and grpcurl).
-pub fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code::*;
-    match code {
-        Ok => "OK",
-        Cancelled => "CANCELLED",
-        Unknown => "UNKNOWN",
-        InvalidArgument => "INVALID_ARGUMENT",
-        DeadlineExceeded => "DEADLINE_EXCEEDED",
-        NotFound => "NOT_FOUND",
-        AlreadyExists => "ALREADY_EXISTS",
-        PermissionDenied => "PERMISSION_DENIED",
-        ResourceExhausted => "RESOURCE_EXHAUSTED",
-        FailedPrecondition => "FAILED_PRECONDITION",
-        Aborted => "ABORTED",
-        OutOfRange => "OUT_OF_RANGE",
-        Unimplemented => "UNIMPLEMENTED",
-        Internal => "INTERNAL",
-        Unavailable => "UNAVAILABLE",
-        DataLoss => "DATA_LOSS",
-        Unauthenticated => "UNAUTHENTICATED",
     }
 }
