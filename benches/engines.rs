@@ -1,12 +1,17 @@
-//! Per-check latency of the ODRL engine, the Casbin engine and one plain casbin-rs enforcer
-//! holding every row, on the same generated organisation, at 1k, 10k and 100k rule rows.
+//! Per-call decision latency of the ODRL engine and the Casbin engine, side by side on the
+//! same generated organisation (`endocarp::bench::org`: 100k agents, 1k roles three levels
+//! deep, 10 roles per agent, 100 accounts) at 1k, 100k and 1M rules, the median of three
+//! runs; a plain casbin-rs enforcer holding every row at the sizes where it finishes; the
+//! index's memory per rule or assignment; and what publishing a snapshot after one write
+//! costs next to rebuilding the index.
 //!
-//! `cargo bench --bench engines` (full sizes); `ENDOCARP_BENCH_TINY=1 cargo test --benches`
-//! runs every size tiny so the harness cannot rot (no timing is asserted anywhere).
-//! Results and the machine they were measured on: `docs/BENCHMARKS.md`.
+//! `cargo bench --bench engines` (full sizes; `ENDOCARP_BENCH_SIZES=1000,100000` to choose);
+//! `ENDOCARP_BENCH_TINY=1 cargo test --benches` runs it tiny so it cannot rot (no timing is
+//! asserted anywhere). Results and the machine: `docs/BENCHMARKS.md`.
 
 use casbin::CoreApi;
-use endocarp::domain::event::Triple;
+use endocarp::bench::org::{CheckCase, Org, OrgSpec};
+use endocarp::bench::{fmt_ns, median, peak_rss_bytes, reset_peak_rss, rss_bytes};
 use endocarp::domain::{Action, Id, NewEvent};
 use endocarp::engine::{self, Check, EngineOptions, Snapshot};
 use hdrhistogram::Histogram;
@@ -14,245 +19,203 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-/// A small deterministic generator (splitmix64), so every run sees the same organisation.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+fn to_check(c: &CheckCase) -> Check {
+    Check {
+        agent: Id::parse("agent", &c.agent).unwrap(),
+        account: c.account.as_ref().map(|a| Id::parse("account", a).unwrap()),
+        action: Action::parse("action", c.action).unwrap(),
+        target: Id::parse("target", &c.target).unwrap(),
+        explain: false,
     }
 }
 
-const ACTIONS: [&str; 3] = ["odrl:read", "odrl:modify", "odrl:delete"];
-
-fn t(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) -> Triple {
-    Triple {
-        event_type: ty.into(),
-        aggregate_id: agg.into(),
-        subject: s.into(),
-        predicate: p.into(),
-        object: o.into(),
-        payload: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-    }
-}
-
-struct Org {
-    snapshot: Snapshot,
-    users: usize,
-    accounts: usize,
-    objects: usize,
-    /// (user, role) pairs, to aim half the checks at rules that exist.
-    holders: Vec<(String, String)>,
-    /// (role, action, object) of rules on one object.
-    rules: Vec<(String, &'static str, String)>,
-}
-
-/// 100 accounts, 50 roles (ten of them inheriting another), users with two global roles
-/// and one account role each; `rules` rules: 10% on `*`, 5% prohibitions, one object per
-/// ten rules, actions read/modify/delete (leaf actions: one row each, a prohibition two).
-fn organisation(rules: usize, users: usize, seed: u64) -> Org {
-    let mut rng = Rng(seed);
-    let roles = 50;
-    let accounts = 100;
-    let objects = (rules / 10).max(10);
-    let mut events = Vec::new();
-    let mut holders = Vec::new();
-    for r in 0..10 {
-        let (a, b) = (format!("role-{r:03}"), format!("role-{:03}", r + 10));
-        events.push(t("Role.RoleAssigned", &a, &a, "org:hasRole", &b, &[]));
-    }
-    for u in 0..users {
-        let user = format!("user-{u:06}@example.org");
-        for _ in 0..2 {
-            let role = format!("role-{:03}", rng.below(roles));
-            events.push(t("Agent.RoleAssigned", &user, &user, "org:hasRole", &role, &[]));
-            holders.push((user.clone(), role));
-        }
-        let acc = format!("account-{:03}", rng.below(accounts));
-        let role = format!("role-{:03}", rng.below(roles));
-        events.push(t(
-            "Account.MemberAdded",
-            &acc,
-            &acc,
-            "org:hasMember",
-            &user,
-            &[("role", &role)],
-        ));
-    }
-    let mut aimed = Vec::new();
-    for i in 0..rules {
-        let role = format!("role-{:03}", rng.below(roles));
-        let action = ACTIONS[rng.below(3)];
-        let target = if i % 10 == 0 {
-            "*".to_string()
-        } else {
-            format!("object-{:07}", rng.below(objects))
-        };
-        let (ty, pred) = if i % 20 == 7 {
-            ("Policy.ProhibitionSet", "odrl:prohibition")
-        } else {
-            ("Policy.PermissionGranted", "odrl:permission")
-        };
-        let policy = format!("policy-{:02}", i % 10);
-        events.push(t(ty, &policy, &role, pred, &target, &[("action", action)]));
-        if target != "*" {
-            aimed.push((role, action, target));
-        }
-    }
-    let mut snapshot = Snapshot::new(Some(true));
-    for (i, e) in events.iter().enumerate() {
+fn build(org: &Org, casbin: bool) -> (Snapshot, Duration) {
+    let started = Instant::now();
+    let mut snapshot = Snapshot::new(casbin.then_some(true));
+    for (i, e) in org.events.iter().enumerate() {
         let e = NewEvent::parse("", e, None, None, BTreeMap::new()).expect("generated events are valid");
         snapshot.apply(&e.change);
         snapshot.set_revision(i as u64 + 1);
     }
-    Org {
-        snapshot,
-        users,
-        accounts,
-        objects,
-        holders,
-        rules: aimed,
-    }
+    (snapshot, started.elapsed())
 }
 
-fn checks(org: &Org, n: usize, seed: u64) -> Vec<Check> {
-    let mut rng = Rng(seed);
-    let by_role: BTreeMap<&str, Vec<&str>> = org.holders.iter().fold(BTreeMap::new(), |mut m, (u, r)| {
-        m.entry(r.as_str()).or_insert_with(Vec::new).push(u.as_str());
-        m
-    });
-    (0..n)
-        .map(|i| {
-            let (agent, action, target) = match (i % 2, org.rules.get(rng.below(org.rules.len().max(1)))) {
-                (0, Some((role, action, target))) if by_role.contains_key(role.as_str()) => {
-                    let users = &by_role[role.as_str()];
-                    (users[rng.below(users.len())].to_string(), *action, target.clone())
-                }
-                _ => (
-                    format!("user-{:06}@example.org", rng.below(org.users)),
-                    ACTIONS[rng.below(3)],
-                    format!("object-{:07}", rng.below(org.objects)),
-                ),
-            };
-            let account =
-                (i % 4 == 1).then(|| Id::parse("a", &format!("account-{:03}", rng.below(org.accounts))).unwrap());
-            Check {
-                agent: Id::parse("a", &agent).unwrap(),
-                account,
-                action: Action::parse("a", action).unwrap(),
-                target: Id::parse("t", &target).unwrap(),
-                explain: false,
-            }
-        })
-        .collect()
-}
-
-struct Row {
-    engine: &'static str,
+struct Run {
     calls: u64,
     p50: u64,
     p99: u64,
     p999: u64,
-    mean: f64,
-    allowed: usize,
+    allowed: u64,
 }
 
-fn measure(engine: &'static str, checks: &[Check], budget: Duration, mut decide: impl FnMut(&Check) -> bool) -> Row {
+fn measure(checks: &[Check], budget: Duration, decide: &mut impl FnMut(&Check) -> bool) -> Run {
     let mut h = Histogram::<u64>::new(3).expect("histogram");
-    let started = Instant::now();
-    let mut allowed = 0;
-    let mut i = 0;
-    // Warm-up: a tenth of the checks, at most one second.
     for c in checks.iter().take(checks.len() / 10) {
         black_box(decide(c));
-        if started.elapsed() > Duration::from_secs(1) {
-            break;
-        }
     }
     let started = Instant::now();
-    while i < checks.len() && (started.elapsed() < budget || i < 10) {
-        let c = &checks[i];
+    let mut allowed = 0;
+    for (i, c) in checks.iter().enumerate() {
+        if i >= 10 && started.elapsed() > budget {
+            break;
+        }
         let t0 = Instant::now();
         let ok = black_box(decide(c));
-        h.record(t0.elapsed().as_nanos() as u64).expect("record");
-        allowed += usize::from(ok);
-        i += 1;
+        h.record((t0.elapsed().as_nanos() as u64).max(1)).expect("record");
+        allowed += u64::from(ok);
     }
-    Row {
-        engine,
+    Run {
         calls: h.len(),
         p50: h.value_at_quantile(0.5),
         p99: h.value_at_quantile(0.99),
         p999: h.value_at_quantile(0.999),
-        mean: h.mean(),
         allowed,
     }
 }
 
-fn fmt_ns(ns: u64) -> String {
-    if ns >= 1_000_000 {
-        format!("{:.1} ms", ns as f64 / 1e6)
-    } else if ns >= 1_000 {
-        format!("{:.2} µs", ns as f64 / 1e3)
-    } else {
-        format!("{ns} ns")
+/// Three runs; the median of each percentile.
+fn median_of_three(checks: &[Check], budget: Duration, mut decide: impl FnMut(&Check) -> bool) -> Run {
+    let runs: Vec<Run> = (0..3).map(|_| measure(checks, budget, &mut decide)).collect();
+    Run {
+        calls: median(runs.iter().map(|r| r.calls).collect()),
+        p50: median(runs.iter().map(|r| r.p50).collect()),
+        p99: median(runs.iter().map(|r| r.p99).collect()),
+        p999: median(runs.iter().map(|r| r.p999).collect()),
+        allowed: runs[0].allowed * 100 / runs[0].calls.max(1),
     }
 }
 
 fn main() {
     let tiny = std::env::var_os("ENDOCARP_BENCH_TINY").is_some();
-    let sizes: &[usize] = if tiny { &[100, 300] } else { &[1_000, 10_000, 100_000] };
-    let users = if tiny { 200 } else { 5_000 };
+    let sizes: Vec<usize> = match std::env::var("ENDOCARP_BENCH_SIZES") {
+        Ok(s) => s.split(',').filter_map(|n| n.trim().parse().ok()).collect(),
+        Err(_) if tiny => vec![300, 2_000],
+        Err(_) => vec![1_000, 100_000, 1_000_000],
+    };
+    let budget = if tiny {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_secs(3)
+    };
     let opts = EngineOptions::default();
-    println!("| rules | p rows | g rows | engine | calls | p50 | p99 | p99.9 | mean | allowed |");
-    println!("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|");
-    for &size in sizes {
-        let org = organisation(size, users, 42 + size as u64);
-        let rows = org.snapshot.casbin.as_ref().expect("casbin rows");
-        let (p_rows, g_rows) = (rows.p_rows(), rows.g_rows());
-        let plain = engine::casbin::plain_enforcer(&p_rows, &g_rows).expect("plain enforcer");
-        let fast = checks(&org, if tiny { 2_000 } else { 200_000 }, 7);
-        let budget = if tiny {
-            Duration::from_millis(200)
+    let me = std::process::id();
+    let mut memory = Vec::new();
+    let mut publish = Vec::new();
+    println!("| rules | assignments | casbin p / g rows | engine | calls (median run) | p50 | p99 | p99.9 | allowed |");
+    println!("|---:|---:|---:|---|---:|---:|---:|---:|---:|");
+    for &rules in &sizes {
+        let spec = if tiny {
+            OrgSpec::tiny(rules)
         } else {
-            Duration::from_secs(5)
+            OrgSpec::standard(rules)
         };
-        let odrl = measure("ODRL engine", &fast, budget, |c| {
-            engine::decide(&org.snapshot.index, c, &opts)
-                .map(|d| d.allowed)
-                .unwrap_or(false)
+        let org = Org::generate(spec);
+        let checks: Vec<Check> = org
+            .checks(if tiny { 2_000 } else { 200_000 }, 3)
+            .iter()
+            .map(to_check)
+            .collect();
+
+        // Memory: the ODRL index alone, identifiers included.
+        let before = rss_bytes(me).unwrap_or(0);
+        let (odrl_only, built) = build(&org, false);
+        let after = rss_bytes(me).unwrap_or(0);
+        let rows = spec.rules + spec.assignments();
+        memory.push((rules, rows, after.saturating_sub(before), built));
+        // Publishing after one write: clone the snapshot, apply the write, keep both.
+        let grant = endocarp::domain::event::Triple {
+            event_type: "Policy.PermissionGranted".into(),
+            aggregate_id: "policy-bench.corp.example".into(),
+            subject: "role-l2-00001.corp.example".into(),
+            predicate: "odrl:permission".into(),
+            object: "doc-99999999.files.example".into(),
+            payload: [("action".to_string(), "odrl:read".to_string())].into(),
+        };
+        let change = NewEvent::parse("", &grant, None, None, BTreeMap::new()).unwrap().change;
+        let rss_before = rss_bytes(me).unwrap_or(0);
+        let peak_reset = reset_peak_rss();
+        let mut times = Vec::new();
+        let mut kept = Vec::new();
+        for _ in 0..25 {
+            let t0 = Instant::now();
+            let mut next = odrl_only.clone();
+            next.apply(&change);
+            times.push(t0.elapsed().as_nanos() as u64);
+            kept.push(next);
+        }
+        let peak = if peak_reset {
+            peak_rss_bytes(me).map(|p| p.saturating_sub(rss_before))
+        } else {
+            None
+        };
+        publish.push((rules, median(times), peak.map(|p| p / 25), built));
+        drop(kept);
+        drop(odrl_only);
+
+        let (snapshot, _) = build(&org, true);
+        let casbin_rows = snapshot.casbin.as_ref().expect("casbin rows");
+        let (p_rows, g_rows) = (casbin_rows.p_rows(), casbin_rows.g_rows());
+        let odrl = median_of_three(&checks, budget, |c| {
+            engine::decide(&snapshot.index, c, &opts).is_ok_and(|d| d.allowed)
         });
-        let cas = measure("Casbin engine", &fast, budget, |c| {
-            engine::decide_casbin(&org.snapshot, c, &opts)
-                .map(|d| d.allowed)
-                .unwrap_or(false)
+        let cas = median_of_three(&checks, budget, |c| {
+            engine::decide_casbin(&snapshot, c, &opts).is_ok_and(|d| d.allowed)
         });
-        let slow = checks(&org, if tiny { 50 } else { 2_000 }, 7);
-        let plain_row = measure("plain casbin-rs enforcer", &slow, budget, |c| {
-            let dom = c.account.as_ref().map_or("*", |a| a.as_str());
-            plain
-                .enforce((c.agent.as_str(), dom, c.action.as_str(), c.target.as_str()))
-                .unwrap_or(false)
-        });
-        for r in [odrl, cas, plain_row] {
+        let mut results = vec![("ODRL engine", odrl), ("Casbin engine", cas)];
+        // A plain enforcer re-scans every row per call: only where that finishes.
+        if rules <= 100_000 {
+            let plain = engine::casbin::plain_enforcer(&p_rows, &g_rows).expect("plain enforcer");
+            let few = &checks[..checks.len().min(if rules > 10_000 { 30 } else { 2_000 })];
+            let run = measure(few, budget, &mut |c: &Check| {
+                let dom = c.account.as_ref().map_or("*", |a| a.as_str());
+                plain
+                    .enforce((c.agent.as_str(), dom, c.action.as_str(), c.target.as_str()))
+                    .unwrap_or(false)
+            });
+            results.push((
+                "plain casbin-rs (one run)",
+                Run {
+                    allowed: run.allowed * 100 / run.calls.max(1),
+                    ..run
+                },
+            ));
+        }
+        for (name, r) in results {
             println!(
-                "| {size} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0}% |",
+                "| {rules} | {} | {} / {} | {name} | {} | {} | {} | {} | {}% |",
+                spec.assignments(),
                 p_rows.len(),
                 g_rows.len(),
-                r.engine,
                 r.calls,
                 fmt_ns(r.p50),
                 fmt_ns(r.p99),
                 fmt_ns(r.p999),
-                fmt_ns(r.mean as u64),
-                100.0 * r.allowed as f64 / r.calls.max(1) as f64
+                r.allowed
             );
         }
+    }
+    println!();
+    println!("| rules | rows (rules + assignments) | ODRL index RSS | bytes per row | build from events |");
+    println!("|---:|---:|---:|---:|---:|");
+    for (rules, rows, bytes, built) in memory {
+        println!(
+            "| {rules} | {rows} | {:.1} MiB | {:.0} | {:.2} s |",
+            bytes as f64 / 1048576.0,
+            bytes as f64 / rows as f64,
+            built.as_secs_f64()
+        );
+    }
+    println!();
+    println!(
+        "| rules | publish after one write (clone + apply, median of 25) | extra RSS per published snapshot | full rebuild |"
+    );
+    println!("|---:|---:|---:|---:|");
+    for (rules, t, peak, built) in publish {
+        println!(
+            "| {rules} | {} | {} | {:.2} s |",
+            fmt_ns(t),
+            peak.map_or("n/a".into(), |p| format!("{:.1} KiB", p as f64 / 1024.0)),
+            built.as_secs_f64()
+        );
     }
 }

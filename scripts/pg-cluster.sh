@@ -32,12 +32,18 @@ if [ -n "$PGBIN" ] && id postgres >/dev/null 2>&1; then
   chown postgres "$PGTMP"
   PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
   runuser -u postgres -- "$PGBIN/initdb" -D "$PGTMP/data" -A trust -U postgres --no-sync >/dev/null
-  PGOPTS="-p $PGPORT -k $PGTMP -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+  # fsync off for tests; scripts/bench sets ENDOCARP_PG_FSYNC=on so ingest numbers are real.
+  PGOPTS="-p $PGPORT -k $PGTMP -c listen_addresses=127.0.0.1 -c fsync=${ENDOCARP_PG_FSYNC:-off} -c max_connections=300"
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGTMP/data" -o "$PGOPTS" -l "$PGTMP/log" -w start >/dev/null
   export ENDOCARP_TEST_PG_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
   # Lets the restart test stop and start this cluster (and no other).
   export ENDOCARP_TEST_PG_CTL="runuser -u postgres -- $PGBIN/pg_ctl -D $PGTMP/data -o '$PGOPTS' -l $PGTMP/log"
   echo "scripts/test: throwaway PostgreSQL on 127.0.0.1:$PGPORT ($PGTMP)" >&2
+  # pg_fresh_db NAME: creates an empty database in the throwaway cluster, prints its URL.
+  pg_fresh_db() {
+    runuser -u postgres -- "$PGBIN/psql" -q -h "$PGTMP" -p "$PGPORT" -U postgres -c "CREATE DATABASE $1" >/dev/null
+    echo "postgres://postgres@127.0.0.1:$PGPORT/$1"
+  }
 elif [ -n "${CI:-}" ]; then
   echo "scripts/test: CI is set but PostgreSQL could not be had (no initdb, or no postgres user)" >&2
   exit 1

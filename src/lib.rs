@@ -15,10 +15,12 @@
 //! - [`engine`]: pure decisions over an immutable [`engine::Index`] snapshot.
 //! - [`store`]: sqlx event store, read model and audit log. Only layer that knows SQL.
 //! - [`domain`]: identifiers, actions, rules, events; parsed, never merely validated.
+//! - [`bench`]: the organisation generator and gRPC load driver of the benchmarks.
 //! - [`startup`] wires everything; [`configuration`], [`telemetry`], [`metrics`] and
 //!   [`ops`] (the plain-HTTP operations port) sit beside it.
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod configuration;
 pub mod domain;

@@ -2,6 +2,7 @@
 //! server applies and audits them); only `migrate` and `import --database-url` open the
 //! database themselves.
 
+pub mod bench;
 pub mod config_file;
 pub mod import;
 
@@ -90,6 +91,12 @@ pub enum Cmd {
     },
     /// Print the effective settings (secrets redacted) and exit.
     Config(Settings),
+    /// Benchmark end to end: seed a generated organisation, load IsAuthorized over gRPC
+    /// next to a bare echo server, measure ingest, start-up and memory (docs/BENCHMARKS.md).
+    Bench(bench::BenchArgs),
+    /// The bare gRPC echo server `bench` compares against.
+    #[command(hide = true)]
+    BenchEcho,
     /// Ask a running server for a decision.
     Check(CheckArgs),
     /// Load events: `import FILE` reads Pericarp newline-delimited JSON envelopes;
@@ -397,6 +404,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Check(args) => check(args).await,
+        Cmd::Bench(args) => bench::run(args).await,
+        Cmd::BenchEcho => bench::echo_server().await,
         Cmd::Import {
             args,
             policy,

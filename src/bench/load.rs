@@ -1,0 +1,176 @@
+//! Closed-loop gRPC load: N tasks, each with one request in flight over a shared channel,
+//! per-task HDR histograms merged at the end (a warm-up is not recorded).
+//!
+//! [`Echo`] is the floor to compare against: a bare tonic server for the same
+//! `AuthorizationService`, answering every call at once with a decision that echoes the
+//! request's action, so the same client sends the same messages and gets the same
+//! response shape, with no engine, no index and no layers in between.
+
+use crate::bench::org::CheckCase;
+use crate::grpc::pb;
+use crate::grpc::pb::authorization_service_client::AuthorizationServiceClient;
+use crate::grpc::pb::authorization_service_server::{AuthorizationService, AuthorizationServiceServer};
+use hdrhistogram::Histogram;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tonic::{Request, Response, Status};
+
+/// See the module docs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Echo;
+
+fn echo(action: String) -> Option<pb::Decision> {
+    Some(pb::Decision {
+        allowed: false,
+        reason: pb::Reason::NotPermitted as i32,
+        revision: 1,
+        action,
+        ..Default::default()
+    })
+}
+
+#[tonic::async_trait]
+impl AuthorizationService for Echo {
+    async fn is_authorized(
+        &self,
+        req: Request<pb::IsAuthorizedRequest>,
+    ) -> Result<Response<pb::IsAuthorizedResponse>, Status> {
+        Ok(Response::new(pb::IsAuthorizedResponse {
+            decision: echo(req.into_inner().action),
+        }))
+    }
+
+    async fn is_authorized_in_account(
+        &self,
+        req: Request<pb::IsAuthorizedInAccountRequest>,
+    ) -> Result<Response<pb::IsAuthorizedInAccountResponse>, Status> {
+        Ok(Response::new(pb::IsAuthorizedInAccountResponse {
+            decision: echo(req.into_inner().action),
+        }))
+    }
+}
+
+/// Serves [`Echo`] on `listener` until the process ends.
+pub async fn serve_echo(listener: tokio::net::TcpListener) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_service(AuthorizationServiceServer::new(Echo))
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .await
+}
+
+/// A check as the request the client sends.
+#[derive(Debug, Clone)]
+pub enum Call {
+    Global(pb::IsAuthorizedRequest),
+    InAccount(pb::IsAuthorizedInAccountRequest),
+}
+
+impl From<&CheckCase> for Call {
+    fn from(c: &CheckCase) -> Call {
+        match &c.account {
+            None => Call::Global(pb::IsAuthorizedRequest {
+                agent_id: c.agent.clone(),
+                action: c.action.to_string(),
+                target: c.target.clone(),
+                ..Default::default()
+            }),
+            Some(account) => Call::InAccount(pb::IsAuthorizedInAccountRequest {
+                agent_id: c.agent.clone(),
+                account_id: account.clone(),
+                action: c.action.to_string(),
+                target: c.target.clone(),
+                ..Default::default()
+            }),
+        }
+    }
+}
+
+/// What one load run measured.
+#[derive(Debug, Clone)]
+pub struct LoadResult {
+    pub in_flight: usize,
+    pub calls: u64,
+    pub errors: u64,
+    pub allowed: u64,
+    pub elapsed: Duration,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+}
+
+impl LoadResult {
+    pub fn rps(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Drives `url` with `in_flight` closed-loop callers for `warmup` (not recorded) and then
+/// `duration`, cycling through `calls`.
+pub async fn run(
+    url: &str,
+    calls: Arc<Vec<Call>>,
+    in_flight: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<LoadResult> {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())?
+        .tcp_nodelay(true)
+        .connect()
+        .await?;
+    let started = Instant::now();
+    let record_from = started + warmup;
+    let end = record_from + duration;
+    let mut tasks = Vec::with_capacity(in_flight);
+    for t in 0..in_flight {
+        let mut client = AuthorizationServiceClient::new(channel.clone());
+        let calls = calls.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
+            let (mut errors, mut allowed) = (0u64, 0u64);
+            let mut i = t * 7919;
+            loop {
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                let call = &calls[i % calls.len()];
+                i += 1;
+                let outcome = match call {
+                    Call::Global(r) => client.is_authorized(r.clone()).await.map(|r| r.into_inner().decision),
+                    Call::InAccount(r) => client
+                        .is_authorized_in_account(r.clone())
+                        .await
+                        .map(|r| r.into_inner().decision),
+                };
+                if now < record_from {
+                    continue;
+                }
+                let took = now.elapsed().as_nanos() as u64;
+                let _ = h.record(took.max(1));
+                match outcome {
+                    Ok(d) => allowed += u64::from(d.is_some_and(|d| d.allowed)),
+                    Err(_) => errors += 1,
+                }
+            }
+            (h, errors, allowed)
+        }));
+    }
+    let mut total = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    let (mut errors, mut allowed) = (0, 0);
+    for t in tasks {
+        let (h, e, a) = t.await?;
+        total.add(h)?;
+        errors += e;
+        allowed += a;
+    }
+    Ok(LoadResult {
+        in_flight,
+        calls: total.len(),
+        errors,
+        allowed,
+        elapsed: duration,
+        p50_ns: total.value_at_quantile(0.5),
+        p99_ns: total.value_at_quantile(0.99),
+        p999_ns: total.value_at_quantile(0.999),
+    })
+}

@@ -1,0 +1,49 @@
+//! Benchmark support shared by `benches/` and `endocarp bench`: a seeded generator of a
+//! realistic organisation ([`org`]), the gRPC load driver with its built-in echo server
+//! ([`load`]), and process measurements ([`rss_bytes`]).
+//!
+//! Nothing here is on a serving path; `serve` never calls it.
+
+pub mod load;
+pub mod org;
+
+/// Resident set size of a process (`/proc/PID/status` VmRSS; `None` off Linux).
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Peak resident set size of a process (`VmHWM`).
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Resets the peak RSS of this process (Linux `clear_refs` 5), so a later [`peak_rss_bytes`]
+/// measures one phase. Returns false where that is not possible.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// `1.23 µs`, `4.5 ms`, `812 ns`.
+pub fn fmt_ns(ns: u64) -> String {
+    if ns >= 1_000_000_000 {
+        format!("{:.2} s", ns as f64 / 1e9)
+    } else if ns >= 1_000_000 {
+        format!("{:.2} ms", ns as f64 / 1e6)
+    } else if ns >= 1_000 {
+        format!("{:.2} µs", ns as f64 / 1e3)
+    } else {
+        format!("{ns} ns")
+    }
+}
+
+/// The median of three (or any odd number of) values.
+pub fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}

@@ -1,0 +1,411 @@
+//! A generated organisation, the same for every run with the same spec and seed.
+//!
+//! Agents hold `roles_per_agent` roles drawn from a hierarchy `levels` deep (each role below
+//! the top inherits one role of the level above through `Role.RoleAssigned`); accounts
+//! have members with an account role; rules mix permissions and prohibitions on specific
+//! targets and on `*`, with leaf actions and their ODRL parent `odrl:use`. Identifiers are
+//! 20–30 bytes, like real ones (`agent-0001234@corp.example`).
+//!
+//! The check mix aims a share of checks at rules that exist (so that allows and
+//! prohibitions are exercised, not only misses): see [`Org::checks`].
+
+use crate::domain::event::Triple;
+
+/// The size and shape of an organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrgSpec {
+    pub agents: usize,
+    pub roles: usize,
+    /// Depth of the role hierarchy.
+    pub levels: usize,
+    pub roles_per_agent: usize,
+    pub accounts: usize,
+    pub members_per_account: usize,
+    pub rules: usize,
+    pub seed: u64,
+}
+
+impl OrgSpec {
+    /// The organisation of issue #7: 100k agents, 1k roles three levels deep, 10 roles per
+    /// agent, 100 accounts (100 members each), and `rules` rules.
+    pub fn standard(rules: usize) -> OrgSpec {
+        OrgSpec {
+            agents: 100_000,
+            roles: 1_000,
+            levels: 3,
+            roles_per_agent: 10,
+            accounts: 100,
+            members_per_account: 100,
+            rules,
+            seed: 7,
+        }
+    }
+
+    /// A small organisation of the same shape (CI's tiny runs).
+    pub fn tiny(rules: usize) -> OrgSpec {
+        OrgSpec {
+            agents: 500,
+            roles: 60,
+            levels: 3,
+            roles_per_agent: 10,
+            accounts: 10,
+            members_per_account: 20,
+            rules,
+            seed: 7,
+        }
+    }
+
+    /// Assignments: agent roles, role-to-role edges and account memberships.
+    pub fn assignments(&self) -> usize {
+        self.agents * self.roles_per_agent + self.roles_below_top() + self.accounts * self.members_per_account
+    }
+
+    fn roles_below_top(&self) -> usize {
+        self.roles - self.roles_at(0)
+    }
+
+    /// Roles at each level: a tenth at the top, three tenths in the middle, the rest below.
+    fn roles_at(&self, level: usize) -> usize {
+        let top = (self.roles / 10).max(1);
+        match (self.levels, level) {
+            (1, _) => self.roles,
+            (_, 0) => top,
+            (2, _) => self.roles - top,
+            (_, l) if l + 1 == self.levels => self.roles - top - self.middle(),
+            _ => self.middle() / (self.levels - 2).max(1),
+        }
+    }
+
+    fn middle(&self) -> usize {
+        if self.levels > 2 {
+            (self.roles * 3 / 10).max(self.levels - 2)
+        } else {
+            0
+        }
+    }
+}
+
+/// What a check was aimed at (the engine decides; this is only how it was chosen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aim {
+    /// A holder of a permitted role, on that permission's action and target.
+    Permission,
+    /// A holder of a prohibited role, on the prohibition's action and target.
+    Prohibition,
+    /// A random agent, action and target.
+    Random,
+}
+
+/// One check of the mix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckCase {
+    pub agent: String,
+    pub account: Option<String>,
+    pub action: &'static str,
+    pub target: String,
+    pub aim: Aim,
+}
+
+/// Leaf actions with `odrl:use` as their parent (`odrl:use` itself is granted too).
+const LEAF_ACTIONS: [&str; 6] = [
+    "odrl:read",
+    "odrl:modify",
+    "odrl:delete",
+    "odrl:display",
+    "odrl:print",
+    "odrl:play",
+];
+
+/// A generated organisation: its events in log order, and what checks can aim at.
+pub struct Org {
+    pub spec: OrgSpec,
+    /// Role hierarchy, agent roles, memberships, then rules.
+    pub events: Vec<Triple>,
+    /// Agents holding each role directly (index: role number).
+    holders: Vec<Vec<u32>>,
+    /// Account of each agent that is a member somewhere.
+    account_of: Vec<Option<u32>>,
+    /// (assignee, action, target, prohibition) of rules with a specific target.
+    rules: Vec<(Assignee, &'static str, u32, bool)>,
+    targets: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Assignee {
+    Role(u32),
+    Agent(u32),
+}
+
+/// splitmix64: small, fast, and the same everywhere.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    /// True with probability `percent`/100.
+    pub fn percent(&mut self, percent: u64) -> bool {
+        self.next_u64() % 100 < percent
+    }
+}
+
+pub fn agent_id(n: usize) -> String {
+    format!("agent-{n:07}@corp.example")
+}
+
+pub fn role_id(level: usize, n: usize) -> String {
+    format!("role-l{level}-{n:05}.corp.example")
+}
+
+pub fn account_id(n: usize) -> String {
+    format!("account-{n:05}.tenants.example")
+}
+
+pub fn target_id(n: usize) -> String {
+    format!("doc-{n:08}.files.example")
+}
+
+fn policy_id(n: usize) -> String {
+    format!("policy-{n:04}.corp.example")
+}
+
+fn triple(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) -> Triple {
+    Triple {
+        event_type: ty.into(),
+        aggregate_id: agg.into(),
+        subject: s.into(),
+        predicate: p.into(),
+        object: o.into(),
+        payload: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    }
+}
+
+impl Org {
+    /// Generates the organisation of `spec`.
+    pub fn generate(spec: OrgSpec) -> Org {
+        let mut rng = Rng(spec.seed);
+        let levels = spec.levels.max(1);
+        // Roles are numbered globally; `names[i]` is role i's id, `level[i]` its level.
+        let mut names = Vec::with_capacity(spec.roles);
+        let mut first_of_level = Vec::with_capacity(levels + 1);
+        for level in 0..levels {
+            first_of_level.push(names.len());
+            for n in 0..spec.roles_at(level) {
+                names.push(role_id(level, n));
+            }
+        }
+        first_of_level.push(names.len());
+        let mut events = Vec::with_capacity(spec.assignments() + spec.rules);
+        // Each role below the top inherits one role of the level above.
+        for level in 1..levels {
+            let (above, above_end) = (first_of_level[level - 1], first_of_level[level]);
+            for r in first_of_level[level]..first_of_level[level + 1] {
+                let parent = above + rng.below(above_end - above);
+                events.push(triple(
+                    "Role.RoleAssigned",
+                    &names[r],
+                    &names[r],
+                    "org:hasRole",
+                    &names[parent],
+                    &[],
+                ));
+            }
+        }
+        // Agents hold roles from the lower levels (the top is reached by inheritance).
+        let lower = first_of_level[levels.saturating_sub(1).min(1)];
+        let mut holders = vec![Vec::new(); spec.roles];
+        for a in 0..spec.agents {
+            let agent = agent_id(a);
+            let mut held = Vec::with_capacity(spec.roles_per_agent);
+            while held.len() < spec.roles_per_agent.min(spec.roles - lower) {
+                let r = lower + rng.below(spec.roles - lower);
+                if !held.contains(&r) {
+                    held.push(r);
+                }
+            }
+            for r in held {
+                holders[r].push(a as u32);
+                events.push(triple(
+                    "Agent.RoleAssigned",
+                    &agent,
+                    &agent,
+                    "org:hasRole",
+                    &names[r],
+                    &[],
+                ));
+            }
+        }
+        // Accounts: members with an account role.
+        let mut account_of = vec![None; spec.agents];
+        for acc in 0..spec.accounts {
+            let account = account_id(acc);
+            for _ in 0..spec.members_per_account {
+                let a = rng.below(spec.agents);
+                let role = &names[lower + rng.below(spec.roles - lower)];
+                account_of[a] = Some(acc as u32);
+                events.push(triple(
+                    "Account.MemberAdded",
+                    &account,
+                    &account,
+                    "org:hasMember",
+                    &agent_id(a),
+                    &[("role", role)],
+                ));
+            }
+        }
+        // Rules: ~10 per target; 90% on roles (any level), 10% on agents; 12% prohibitions;
+        // 5% on `*`; 15% grant `odrl:use`, the rest a leaf action.
+        let targets = (spec.rules / 10).max(1);
+        let policies = (spec.rules / 10_000).clamp(1, 100);
+        let mut rules = Vec::with_capacity(spec.rules);
+        for i in 0..spec.rules {
+            let assignee = if rng.percent(90) {
+                Assignee::Role(rng.below(spec.roles) as u32)
+            } else {
+                Assignee::Agent(rng.below(spec.agents) as u32)
+            };
+            let prohibition = rng.percent(12);
+            let action = if !prohibition && rng.percent(15) {
+                "odrl:use"
+            } else {
+                LEAF_ACTIONS[rng.below(LEAF_ACTIONS.len())]
+            };
+            let star = rng.percent(5);
+            let t = rng.below(targets) as u32;
+            let target = if star { "*".to_string() } else { target_id(t as usize) };
+            let who = match assignee {
+                Assignee::Role(r) => names[r as usize].clone(),
+                Assignee::Agent(a) => agent_id(a as usize),
+            };
+            let (ty, pred) = if prohibition {
+                ("Policy.ProhibitionSet", "odrl:prohibition")
+            } else {
+                ("Policy.PermissionGranted", "odrl:permission")
+            };
+            events.push(triple(
+                ty,
+                &policy_id(i % policies),
+                &who,
+                pred,
+                &target,
+                &[("action", action)],
+            ));
+            if !star {
+                rules.push((assignee, action, t, prohibition));
+            }
+        }
+        Org {
+            spec,
+            events,
+            holders,
+            account_of,
+            rules,
+            targets,
+        }
+    }
+
+    /// `n` checks: 40% aimed at a permission, 20% at a prohibition, 40% random; a quarter
+    /// of them inside an account (the agent's own when it is a member somewhere).
+    pub fn checks(&self, n: usize, seed: u64) -> Vec<CheckCase> {
+        let mut rng = Rng(seed);
+        let perms: Vec<usize> = (0..self.rules.len()).filter(|i| !self.rules[*i].3).collect();
+        let prohibs: Vec<usize> = (0..self.rules.len()).filter(|i| self.rules[*i].3).collect();
+        (0..n)
+            .map(|i| {
+                let roll = rng.below(10);
+                let pick = |rng: &mut Rng, from: &[usize]| from.get(rng.below(from.len())).copied();
+                let aimed = match roll {
+                    0..=3 => pick(&mut rng, &perms).map(|r| (r, Aim::Permission)),
+                    4..=5 => pick(&mut rng, &prohibs).map(|r| (r, Aim::Prohibition)),
+                    _ => None,
+                };
+                let (agent, action, target, aim) = match aimed {
+                    Some((r, aim)) => {
+                        let (assignee, action, t, _) = self.rules[r];
+                        let agent = match assignee {
+                            Assignee::Agent(a) => a as usize,
+                            Assignee::Role(role) => {
+                                let h = &self.holders[role as usize];
+                                if h.is_empty() {
+                                    rng.below(self.spec.agents)
+                                } else {
+                                    h[rng.below(h.len())] as usize
+                                }
+                            }
+                        };
+                        // A grant of `use` is checked as one of its leaves half the time.
+                        let action = if action == "odrl:use" && rng.percent(50) {
+                            LEAF_ACTIONS[rng.below(LEAF_ACTIONS.len())]
+                        } else {
+                            action
+                        };
+                        (agent, action, t as usize, aim)
+                    }
+                    None => (
+                        rng.below(self.spec.agents),
+                        LEAF_ACTIONS[rng.below(LEAF_ACTIONS.len())],
+                        rng.below(self.targets),
+                        Aim::Random,
+                    ),
+                };
+                let account = (i % 4 == 1).then(|| {
+                    let acc = self.account_of[agent].map_or_else(|| rng.below(self.spec.accounts), |a| a as usize);
+                    account_id(acc)
+                });
+                CheckCase {
+                    agent: agent_id(agent),
+                    account,
+                    action,
+                    target: target_id(target),
+                    aim,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_organisation_has_the_stated_shape() {
+        let spec = OrgSpec::tiny(1_000);
+        let org = Org::generate(spec);
+        let count = |ty: &str| org.events.iter().filter(|e| e.event_type == ty).count();
+        assert_eq!(count("Agent.RoleAssigned"), spec.agents * spec.roles_per_agent);
+        assert_eq!(count("Role.RoleAssigned"), spec.roles - spec.roles_at(0));
+        assert_eq!(count("Account.MemberAdded"), spec.accounts * spec.members_per_account);
+        assert_eq!(
+            count("Policy.PermissionGranted") + count("Policy.ProhibitionSet"),
+            1_000
+        );
+        assert_eq!(org.events.len(), spec.assignments() + spec.rules);
+        for e in &org.events {
+            for id in [&e.subject, &e.object] {
+                assert!(id == "*" || (20..=30).contains(&id.len()), "{id}");
+            }
+        }
+        // Same seed, same organisation.
+        assert_eq!(Org::generate(spec).events, org.events);
+        let checks = org.checks(1_000, 1);
+        assert!(checks.iter().any(|c| c.aim == Aim::Prohibition) && checks.iter().any(|c| c.account.is_some()));
+        // The standard spec is the issue's.
+        let s = OrgSpec::standard(1_000_000);
+        assert_eq!(
+            (s.agents, s.roles, s.levels, s.roles_per_agent, s.accounts),
+            (100_000, 1_000, 3, 10, 100)
+        );
+        assert_eq!(s.roles_at(0) + s.roles_at(1) + s.roles_at(2), 1_000);
+    }
+}

@@ -1,0 +1,456 @@
+//! `endocarp bench`: the end-to-end benchmark, one command.
+//!
+//! 1. Generates the organisation ([`crate::bench::org`]) and starts two servers: a real
+//!    `endocarp serve` on a fresh database (or `--database-url`) and the built-in echo
+//!    server ([`crate::bench::load::Echo`]), both pinned to core 0 with one worker thread
+//!    while this client is pinned to core 1 (`--pin`, when the machine has two cores and
+//!    `taskset`).
+//! 2. Seeds the server through `AppendEvents` in batches: ingest events per second.
+//! 3. For each `--in-flight` N: drives the echo server, then IsAuthorized /
+//!    IsAuthorizedInAccount on the real one, with the same client and the same check mix;
+//!    reports throughput, p50/p99/p99.9 and the ratio to the echo floor.
+//! 4. Restarts the server on the seeded database: start-up time to SERVING, and the
+//!    index's resident memory per rule or assignment (RSS loaded minus RSS empty).
+//! 5. With `--soak`: a steady load with writes, sampling the server's RSS.
+//!
+//! The report is Markdown on stdout; progress goes to stderr.
+
+use crate::bench::load::{self, Call, LoadResult};
+use crate::bench::org::{Org, OrgSpec};
+use crate::bench::{fmt_ns, rss_bytes};
+use crate::configuration::{EngineKind, parse_duration};
+use crate::grpc::pb;
+use anyhow::{Context, bail};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Rules in the generated organisation.
+    #[arg(long, default_value_t = 100_000)]
+    pub rules: usize,
+    /// Agents (10 roles each, from 1,000 roles three levels deep; 100 accounts).
+    #[arg(long, default_value_t = 100_000)]
+    pub agents: usize,
+    /// A tiny organisation and short runs (CI keeps the harness from rotting with it).
+    #[arg(long)]
+    pub tiny: bool,
+    /// Requests in flight: one run per value.
+    #[arg(long, value_delimiter = ',', default_values_t = [8usize, 64])]
+    pub in_flight: Vec<usize>,
+    /// Measured time per run (after the warm-up).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Database of the server under test (default: a fresh SQLite file in a temporary
+    /// directory). A PostgreSQL database must be empty.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Events per AppendEvents call while seeding (at most 1000).
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Pin both servers to core 0 (one worker thread each) and this client to core 1.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub pin: bool,
+    /// Engine of the server under test.
+    #[arg(long, value_enum, default_value_t = EngineKind::Odrl)]
+    pub engine: EngineKind,
+    /// After the runs, this long a steady load (8 in flight) with writes, sampling the
+    /// server's RSS (e.g. 10m).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub soak: Duration,
+    /// Writes (a grant, then its revoke) per second during the soak.
+    #[arg(long, default_value_t = 20)]
+    pub soak_writes_per_second: u32,
+}
+
+/// A child server process and where it listens.
+struct Child {
+    child: std::process::Child,
+    url: String,
+    admin_url: String,
+}
+
+impl Child {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn pinnable() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+        && Command::new("taskset")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+}
+
+/// Starts this binary with `args`, pinned to core 0 with one worker thread when `pin`,
+/// and waits for its "serving" line.
+fn spawn(args: &[String], pin: bool, dir: &std::path::Path) -> anyhow::Result<(Child, Duration)> {
+    let exe = std::env::current_exe()?;
+    let mut cmd = if pin {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "0"]).arg(&exe).env("TOKIO_WORKER_THREADS", "1");
+        c
+    } else {
+        Command::new(&exe)
+    };
+    let started = Instant::now();
+    let mut child = cmd
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("start a server")?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = loop {
+        match lines.next() {
+            Some(Ok(l)) if l.contains(" serving ") => break l,
+            Some(Ok(_)) => continue,
+            _ => bail!("the server exited before serving"),
+        }
+    };
+    let took = started.elapsed();
+    std::thread::spawn(move || for _ in lines {});
+    // "… serving decisions on A and admin on B …" / "echo serving on A …".
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let addrs: Vec<&str> = words.windows(2).filter(|w| w[0] == "on").map(|w| w[1]).collect();
+    let url = format!("http://{}", addrs.first().context("serving line")?);
+    let admin_url = addrs.get(1).map(|a| format!("http://{a}")).unwrap_or_default();
+    Ok((Child { child, url, admin_url }, took))
+}
+
+fn server_args(database_url: &str, engine: EngineKind) -> Vec<String> {
+    let engine = match engine {
+        EngineKind::Odrl => "odrl",
+        EngineKind::Casbin => "casbin",
+        EngineKind::Shadow => "shadow",
+    };
+    [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--ops-listen",
+        "127.0.0.1:0",
+        "--database-url",
+        database_url,
+        "--engine",
+        engine,
+        // Seeding writes thousands of batches a second from one caller.
+        "--admin-writes-per-second",
+        "1000000",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Runs the benchmark and prints the report.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let spec = if args.tiny {
+        OrgSpec::tiny(args.rules.min(2_000))
+    } else {
+        OrgSpec {
+            agents: args.agents,
+            ..OrgSpec::standard(args.rules)
+        }
+    };
+    let (duration, warmup) = if args.tiny {
+        (Duration::from_millis(300), Duration::from_millis(100))
+    } else {
+        (args.duration, args.warmup)
+    };
+    if args.batch == 0 || args.batch > 1000 {
+        bail!("--batch must be between 1 and 1000");
+    }
+    let pin = args.pin && pinnable();
+    if pin {
+        // This process (every thread) on core 1; the servers on core 0.
+        let _ = Command::new("taskset")
+            .args(["-a", "-p", "-c", "1", &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status();
+    }
+    let tmp = std::env::temp_dir().join(format!("endocarp-bench-{}", ulid::Ulid::generate()));
+    std::fs::create_dir_all(&tmp)?;
+    let database_url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", tmp.join("bench.db").display()));
+    let result = run_in(&args, spec, duration, warmup, pin, &database_url, &tmp).await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+async fn run_in(
+    args: &BenchArgs,
+    spec: OrgSpec,
+    duration: Duration,
+    warmup: Duration,
+    pin: bool,
+    database_url: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    eprintln!(
+        "generating the organisation ({} rules, {} agents)",
+        spec.rules, spec.agents
+    );
+    let org = Org::generate(spec);
+    let calls: Arc<Vec<Call>> = Arc::new(
+        org.checks(100_000.min(spec.agents * 20), 11)
+            .iter()
+            .map(Call::from)
+            .collect(),
+    );
+    let backend = if database_url.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+
+    let (echo, _) = spawn(&["bench-echo".to_string()], pin, dir)?;
+    let (server, _) = spawn(&server_args(database_url, args.engine), pin, dir)?;
+    let rss_empty = rss_bytes(server.pid()).unwrap_or(0);
+
+    // Seed through AppendEvents.
+    eprintln!("seeding {} events in batches of {}", org.events.len(), args.batch);
+    let mut events = crate::grpc::pb::event_service_client::EventServiceClient::connect(server.admin_url.clone())
+        .await?
+        .max_decoding_message_size(crate::startup::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(crate::startup::MAX_MESSAGE_BYTES);
+    let started = Instant::now();
+    let mut revision = 0;
+    for batch in org.events.chunks(args.batch) {
+        let req = pb::AppendEventsRequest {
+            events: batch
+                .iter()
+                .map(|t| pb::TripleEvent {
+                    aggregate_id: t.aggregate_id.clone(),
+                    event_type: t.event_type.clone(),
+                    subject: t.subject.clone(),
+                    predicate: t.predicate.clone(),
+                    object: t.object.clone(),
+                    attributes: t.payload.clone().into_iter().collect(),
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        revision = events.append_events(req).await?.into_inner().revision;
+    }
+    let ingest = started.elapsed();
+    let rss_seeded = rss_bytes(server.pid()).unwrap_or(0);
+
+    let mut rows: Vec<(LoadResult, LoadResult)> = Vec::new();
+    for &n in &args.in_flight {
+        eprintln!("{n} in flight: echo, then endocarp");
+        let e = load::run(&echo.url, calls.clone(), n, warmup, duration).await?;
+        let s = load::run(&server.url, calls.clone(), n, warmup, duration).await?;
+        rows.push((e, s));
+    }
+
+    // Start-up on the seeded database, and the loaded index's memory.
+    server.stop();
+    eprintln!("restarting on the seeded database");
+    let (server, startup) = spawn(&server_args(database_url, args.engine), pin, dir)?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss_loaded = rss_bytes(server.pid()).unwrap_or(0);
+
+    let soak = if args.soak.is_zero() {
+        None
+    } else {
+        Some(soak(&server, calls.clone(), args, duration.min(args.soak)).await?)
+    };
+
+    // The report.
+    let rows_total = spec.rules + spec.assignments();
+    println!("## endocarp bench\n");
+    println!(
+        "Organisation: {} agents, {} roles ({} levels), {} roles per agent, {} accounts × {} members, {} rules (seed {}); {} events, {} checks in the mix.",
+        spec.agents,
+        spec.roles,
+        spec.levels,
+        spec.roles_per_agent,
+        spec.accounts,
+        spec.members_per_account,
+        spec.rules,
+        spec.seed,
+        org.events.len(),
+        calls.len()
+    );
+    println!(
+        "Server: engine {:?}, {backend}; {}.\n",
+        args.engine,
+        if pin {
+            "server and echo pinned to core 0 (1 worker thread), client pinned to core 1"
+        } else {
+            "not pinned"
+        }
+    );
+    println!(
+        "| in flight | server | calls/s | p50 | p99 | p99.9 | errors | allowed | throughput vs echo | p99 vs echo |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (e, s) in &rows {
+        for (name, r) in [("echo (floor)", e), ("endocarp", s)] {
+            let (tp, p99) = if std::ptr::eq(r, s) {
+                (
+                    format!("{:.0}%", 100.0 * s.rps() / e.rps().max(1e-9)),
+                    format!("{:.2}×", s.p99_ns as f64 / e.p99_ns.max(1) as f64),
+                )
+            } else {
+                ("—".into(), "—".into())
+            };
+            println!(
+                "| {} | {name} | {:.0} | {} | {} | {} | {} | {:.0}% | {tp} | {p99} |",
+                r.in_flight,
+                r.rps(),
+                fmt_ns(r.p50_ns),
+                fmt_ns(r.p99_ns),
+                fmt_ns(r.p999_ns),
+                r.errors,
+                100.0 * r.allowed as f64 / r.calls.max(1) as f64
+            );
+        }
+    }
+    println!();
+    println!(
+        "Ingest ({backend}, AppendEvents, batches of {}): {} events in {:.2} s = **{:.0} events/s** (revision {revision}).",
+        args.batch,
+        org.events.len(),
+        ingest.as_secs_f64(),
+        org.events.len() as f64 / ingest.as_secs_f64().max(1e-9)
+    );
+    println!(
+        "Start-up to SERVING with {} rules + {} assignments: **{:.2} s**.",
+        spec.rules,
+        spec.assignments(),
+        startup.as_secs_f64()
+    );
+    println!(
+        "Server RSS: empty {}, after seeding {}, after restart {}; loaded minus empty = **{:.0} bytes per rule or assignment** ({} rows).",
+        mib(rss_empty),
+        mib(rss_seeded),
+        mib(rss_loaded),
+        rss_loaded.saturating_sub(rss_empty) as f64 / rows_total.max(1) as f64,
+        rows_total
+    );
+    if let Some(samples) = soak {
+        println!(
+            "\nSoak: RSS samples ({} writes/s, 8 in flight):\n",
+            args.soak_writes_per_second
+        );
+        println!("| t | RSS | calls/s in the window | writes |");
+        println!("|---:|---:|---:|---:|");
+        for (t, rss, rps, writes) in samples {
+            println!("| {:.0} s | {} | {rps:.0} | {writes} |", t.as_secs_f64(), mib(rss));
+        }
+    }
+    server.stop();
+    echo.stop();
+    Ok(())
+}
+
+/// A steady load with writes for `args.soak`, sampling the server's RSS about ten times.
+async fn soak(
+    server: &Child,
+    calls: Arc<Vec<Call>>,
+    args: &BenchArgs,
+    window: Duration,
+) -> anyhow::Result<Vec<(Duration, u64, f64, u64)>> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let writes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let writer = {
+        let (stop, writes, url, rate) = (
+            stop.clone(),
+            writes.clone(),
+            server.admin_url.clone(),
+            args.soak_writes_per_second.max(1),
+        );
+        tokio::spawn(async move {
+            let Ok(mut admin) =
+                crate::grpc::pb::policy_admin_service_client::PolicyAdminServiceClient::connect(url).await
+            else {
+                return;
+            };
+            let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+            let mut n = 0u64;
+            while !stop.is_cancelled() {
+                tick.tick().await;
+                let rule = pb::RuleRequest {
+                    policy_id: "soak.corp.example".into(),
+                    assignee: crate::bench::org::agent_id((n / 2) as usize % 1000),
+                    action: "odrl:read".into(),
+                    target: format!("soak-{:08}.files.example", n / 2),
+                    request_id: String::new(),
+                };
+                let ok = if n.is_multiple_of(2) {
+                    admin.grant_permission(rule).await.is_ok()
+                } else {
+                    admin.revoke_permission(rule).await.is_ok()
+                };
+                writes.fetch_add(u64::from(ok), std::sync::atomic::Ordering::Relaxed);
+                n += 1;
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut samples = vec![(Duration::ZERO, rss_bytes(server.pid()).unwrap_or(0), 0.0, 0)];
+    let step = (args.soak / 10).max(window);
+    while started.elapsed() < args.soak {
+        let r = load::run(&server.url, calls.clone(), 8, Duration::ZERO, step).await?;
+        samples.push((
+            started.elapsed(),
+            rss_bytes(server.pid()).unwrap_or(0),
+            r.rps(),
+            writes.load(std::sync::atomic::Ordering::Relaxed),
+        ));
+    }
+    stop.cancel();
+    let _ = writer.await;
+    Ok(samples)
+}
+
+/// `endocarp bench-echo`: the echo server alone (started by `endocarp bench`).
+pub async fn echo_server() -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("echo serving on {} (bench floor)", listener.local_addr()?);
+    load::serve_echo(listener).await?;
+    Ok(())
+}
