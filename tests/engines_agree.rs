@@ -108,6 +108,30 @@ fn agree(
             explain: false,
         };
         let odrl = engine::decide(&snapshot.index, &check, &opts);
+        // The explained path collects every applicable rule and sorts them; the plain one
+        // keeps only the first of each kind: they must decide alike, by the same rule.
+        let explained = engine::decide(
+            &snapshot.index,
+            &Check {
+                explain: true,
+                ..check.clone()
+            },
+            &opts,
+        );
+        match (&odrl, &explained) {
+            (Ok(a), Ok(b)) => {
+                prop_assert_eq!(
+                    (a.allowed, a.reason, &a.deciding_rule),
+                    (b.allowed, b.reason, &b.deciding_rule)
+                );
+                // (Gate denials explain nothing.)
+                if let Some(e) = &b.explanation {
+                    prop_assert!(e.other_rules.iter().all(|r| Some(r) != b.deciding_rule.as_ref()));
+                }
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            _ => prop_assert!(false, "explain changed the outcome: {:?} vs {:?}", odrl, explained),
+        }
         let casbin = engine::decide_casbin(&snapshot, &check, &opts);
         let plain = plain_answer(&plain, &snapshot, &check, &opts);
         match (&odrl, &casbin, &plain) {

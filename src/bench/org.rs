@@ -264,7 +264,9 @@ impl Org {
             }
         }
         // Rules: ~10 per target; 90% on roles (any level), 10% on agents; 12% prohibitions;
-        // 5% on `*`; 15% grant `odrl:use`, the rest a leaf action.
+        // 5% of permissions and 1 in 1,000 prohibitions on `*` (a prohibition on everything
+        // is rare in a real organisation: with 30 roles per closure, more would deny almost
+        // every check); 15% of permissions grant `odrl:use`, the rest a leaf action.
         let targets = (spec.rules / 10).max(1);
         let policies = (spec.rules / 10_000).clamp(1, 100);
         let mut rules = Vec::with_capacity(spec.rules);
@@ -280,7 +282,11 @@ impl Org {
             } else {
                 LEAF_ACTIONS[rng.below(LEAF_ACTIONS.len())]
             };
-            let star = rng.percent(5);
+            let star = if prohibition {
+                rng.next_u64() % 1000 == 0
+            } else {
+                rng.percent(5)
+            };
             let t = rng.below(targets) as u32;
             let target = if star { "*".to_string() } else { target_id(t as usize) };
             let who = match assignee {

@@ -34,10 +34,10 @@
 //! changed only through casbin's synchronous model API, so no check awaits anything.
 
 use crate::domain::{Action, Change, EntityKind, Id, Rule, RuleKind};
+use crate::engine::index::{PMap, PSet};
 use crate::engine::{Check, EngineError, Index};
 use casbin::prelude::{CoreApi, DefaultModel, Enforcer, MemoryAdapter};
 use casbin::{MatchingFn, RoleManager};
-use imbl::{HashMap as PMap, HashSet as PSet};
 use parking_lot::RwLock;
 use std::cell::RefCell;
 use std::collections::HashSet;

@@ -6,8 +6,15 @@
 //! a check allocates nothing per look-up.
 
 use crate::domain::{Action, Change, EntityKind, Id, Rule, RuleKind, Target};
-use imbl::{HashMap as PMap, HashSet as PSet};
 use std::sync::Arc;
+
+/// Persistent hash maps and sets with foldhash (randomly seeded per process) instead of
+/// SipHash: ids are short strings hashed several times per check.
+pub(crate) type PMap<K, V> =
+    imbl::GenericHashMap<K, V, foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
+pub(crate) type PSet<A> = imbl::GenericHashSet<A, foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
+/// One assignee's rules: target (or `*`) → action → rules.
+pub(crate) type ByTarget<S> = PMap<Arc<str>, PMap<Action, S>>;
 
 /// The wildcard target key.
 pub(crate) const ANY: &str = "*";
@@ -41,10 +48,10 @@ pub struct Index {
     /// account → agent → membership role.
     members: PMap<Id, PMap<Id, Id>>,
     /// assignee → target (or `*`) → action → rules.
-    rules: PMap<Id, PMap<Arc<str>, PMap<Action, RuleSet>>>,
+    rules: PMap<Id, ByTarget<RuleSet>>,
     /// assignee → target (or `*`) → ancestor action → prohibitions on a descendant of it,
     /// so a request for `use` finds a prohibition on `delete` with one look-up.
-    below: PMap<Id, PMap<Arc<str>, PMap<Action, BelowSet>>>,
+    below: PMap<Id, ByTarget<BelowSet>>,
     /// Explicit statuses; no entry means active.
     policy_status: PMap<Id, bool>,
     agent_status: PMap<Id, bool>,
@@ -104,14 +111,14 @@ impl Index {
         edges.chain(member)
     }
 
-    /// Rules of `assignee` on exactly `target` (or `*`) and exactly `action`.
-    pub(crate) fn rules_at(&self, assignee: &str, target: &str, action: &str) -> Option<&RuleSet> {
-        self.rules.get(assignee)?.get(target)?.get(action)
+    /// Every rule of `assignee` (one look-up; the check then reads targets and actions).
+    pub(crate) fn rules_of(&self, assignee: &str) -> Option<&ByTarget<RuleSet>> {
+        self.rules.get(assignee)
     }
 
-    /// Prohibitions of `assignee` on `target` (or `*`) whose action `action` includes.
-    pub(crate) fn prohibitions_below(&self, assignee: &str, target: &str, action: &str) -> Option<&BelowSet> {
-        self.below.get(assignee)?.get(target)?.get(action)
+    /// Every prohibition of `assignee` under the ancestors of its action.
+    pub(crate) fn below_of(&self, assignee: &str) -> Option<&ByTarget<BelowSet>> {
+        self.below.get(assignee)
     }
 
     /// Applies one change: a set operation, so applying it twice is applying it once.

@@ -186,7 +186,7 @@ pub fn closure<'a>(
     max: usize,
 ) -> Result<Vec<&'a Id>, EngineError> {
     let mut queue: Vec<&'a Id> = vec![agent];
-    let mut seen: HashSet<&'a str> = HashSet::new();
+    let mut seen: HashSet<&'a str, foldhash::fast::RandomState> = HashSet::default();
     seen.insert(agent.as_str());
     let mut next = 0;
     while next < queue.len() {

@@ -58,6 +58,39 @@ impl Hit<'_> {
     }
 }
 
+/// Where applicable rules go: every one (an explanation lists them all, in deciding order),
+/// or only the first in deciding order of each kind (all a decision needs).
+struct Sink<'a> {
+    all: Option<Vec<Hit<'a>>>,
+    /// The best prohibition and the best permission so far.
+    best: [Option<Hit<'a>>; 2],
+}
+
+impl<'a> Sink<'a> {
+    fn slot(kind: RuleKind) -> usize {
+        usize::from(kind != RuleKind::Prohibition)
+    }
+
+    fn add(&mut self, hit: Hit<'a>) {
+        match &mut self.all {
+            Some(all) => all.push(hit),
+            None => {
+                let slot = &mut self.best[Self::slot(hit.kind)];
+                if slot.as_ref().is_none_or(|b| hit.order(b) == Ordering::Less) {
+                    *slot = Some(hit);
+                }
+            }
+        }
+    }
+
+    /// The rule sets are sorted by policy, and within one set every other key of the
+    /// deciding order is the same: past the first active rule of each kind, nothing in the
+    /// set can decide.
+    fn wants_rest(&self, taken: [bool; 2]) -> bool {
+        self.all.is_some() || !(taken[0] && taken[1])
+    }
+}
+
 /// Evaluates a check whose gates passed, over `assignees` (the agent first).
 pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOptions) -> Decision {
     let requested = &check.action;
@@ -66,33 +99,53 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
     } else {
         &[]
     };
-    let mut hits: Vec<Hit<'_>> = Vec::new();
+    let mut sink = Sink {
+        all: check.explain.then(Vec::new),
+        best: [None, None],
+    };
     for (i, &assignee) in assignees.iter().enumerate() {
         let own = i == 0;
+        // Most nodes of a closure hold no rules: one look-up each settles that.
+        let rules = index.rules_of(assignee.as_str());
+        let below = if opts.action_hierarchy {
+            index.below_of(assignee.as_str())
+        } else {
+            None
+        };
+        if rules.is_none() && below.is_none() {
+            continue;
+        }
         for (tkey, star) in [(check.target.as_str(), false), (ANY, true)] {
+            let by_action = rules.and_then(|r| r.get(tkey));
             for (j, action) in std::iter::once(requested).chain(related).enumerate() {
-                if let Some(set) = index.rules_at(assignee.as_str(), tkey, action.as_str()) {
-                    for (policy, kind) in set.iter() {
-                        if index.is_active(EntityKind::Policy, policy.as_str()) {
-                            hits.push(Hit {
-                                own,
-                                star,
-                                related: j > 0,
-                                kind: *kind,
-                                policy,
-                                assignee,
-                                action,
-                            });
-                        }
+                let Some(set) = by_action.and_then(|a| a.get(action.as_str())) else {
+                    continue;
+                };
+                let mut taken = [false, false];
+                for (policy, kind) in set.iter() {
+                    let k = Sink::slot(*kind);
+                    if (sink.all.is_none() && taken[k]) || !index.is_active(EntityKind::Policy, policy.as_str()) {
+                        continue;
+                    }
+                    taken[k] = true;
+                    sink.add(Hit {
+                        own,
+                        star,
+                        related: j > 0,
+                        kind: *kind,
+                        policy,
+                        assignee,
+                        action,
+                    });
+                    if !sink.wants_rest(taken) {
+                        break;
                     }
                 }
             }
-            if opts.action_hierarchy
-                && let Some(set) = index.prohibitions_below(assignee.as_str(), tkey, requested.as_str())
-            {
+            if let Some(set) = below.and_then(|b| b.get(tkey)).and_then(|a| a.get(requested.as_str())) {
                 for (policy, action) in set.iter() {
                     if index.is_active(EntityKind::Policy, policy.as_str()) {
-                        hits.push(Hit {
+                        sink.add(Hit {
                             own,
                             star,
                             related: true,
@@ -101,11 +154,18 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
                             assignee,
                             action,
                         });
+                        if sink.all.is_none() {
+                            break;
+                        }
                     }
                 }
             }
         }
     }
+    let mut hits: Vec<Hit<'_>> = match sink.all {
+        Some(all) => all,
+        None => sink.best.into_iter().flatten().collect(),
+    };
     // Prohibitions first, each kind in deciding order.
     hits.sort_by(|a, b| {
         (a.kind != RuleKind::Prohibition)
