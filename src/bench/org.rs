@@ -283,7 +283,7 @@ impl Org {
                 LEAF_ACTIONS[rng.below(LEAF_ACTIONS.len())]
             };
             let star = if prohibition {
-                rng.next_u64() % 1000 == 0
+                rng.next_u64().is_multiple_of(1000)
             } else {
                 rng.percent(5)
             };
