@@ -56,6 +56,9 @@ pub const ALL: &[&str] = &[
     BUILD_INFO,
 ];
 
+/// How often histogram samples are folded into their buckets (see `startup`).
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Decision latency buckets: the engines answer in microseconds.
 const DECISION_BUCKETS: &[f64] = &[
     1e-6, 2e-6, 5e-6, 10e-6, 20e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3, 25e-3, 0.1,

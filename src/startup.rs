@@ -40,6 +40,20 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         .await
         .map_err(|e| anyhow::anyhow!("ops_listen: cannot bind {}: {e}", settings.ops_listen))?;
     let ops_addr = ops_listener.local_addr()?;
+    // Histograms keep raw samples until drained: drain them on a clock, not only when
+    // scraped, or an unscraped server grows by every sample (the soak benchmark caught it).
+    {
+        let (metrics, stop) = (metrics.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::metrics::UPKEEP_INTERVAL);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => metrics.run_upkeep(),
+                }
+            }
+        });
+    }
     let ops = crate::ops::Ops::new(metrics, shutdown.clone());
     let ops_stop = CancellationToken::new();
     let ops_server = tokio::spawn(crate::ops::serve(ops_listener, ops.clone(), ops_stop.clone()));

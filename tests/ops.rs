@@ -280,6 +280,10 @@ fn invalid_configuration_fails_at_start_up_naming_the_setting() {
     assert!(serve("max_in_flight = 0\n", &[]).contains("max_in_flight: must be at least 1"));
     assert!(serve("engine = \"opa\"\n", &[]).contains("engine:"));
     assert!(serve("max_staleness = \"100ms\"\npoll_interval = \"1s\"\n", &[]).contains("max_staleness"));
+    if !cfg!(feature = "otlp") {
+        // A default build refuses the setting rather than silently not exporting.
+        assert!(serve("otlp_endpoint = \"http://127.0.0.1:4317\"\n", &[]).contains("otlp_endpoint"));
+    }
     let e = serve("", &[("ENDOCARP_MAX_WAIT", "soon")]);
     assert!(e.contains("--max-wait") && e.contains("soon"), "{e}");
 }
