@@ -180,14 +180,7 @@ fn policy_id(n: usize) -> String {
 }
 
 fn triple(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) -> Triple {
-    Triple {
-        event_type: ty.into(),
-        aggregate_id: agg.into(),
-        subject: s.into(),
-        predicate: p.into(),
-        object: o.into(),
-        payload: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-    }
+    Triple::new(ty, agg, s, p, o, kv)
 }
 
 impl Org {

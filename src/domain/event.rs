@@ -248,6 +248,17 @@ pub struct Triple {
 }
 
 impl Triple {
+    /// A triple from its parts (event type, aggregate, subject, predicate, object, payload).
+    pub fn new(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) -> Triple {
+        Triple {
+            event_type: ty.into(),
+            aggregate_id: agg.into(),
+            subject: s.into(),
+            predicate: p.into(),
+            object: o.into(),
+            payload: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
     /// Canonical content text, compared to decide whether a reused id is the same event.
     pub fn content(&self) -> String {
         serde_json::to_string(&(
@@ -617,14 +628,7 @@ mod tests {
     use super::*;
 
     fn triple(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) -> Triple {
-        Triple {
-            event_type: ty.into(),
-            aggregate_id: agg.into(),
-            subject: s.into(),
-            predicate: p.into(),
-            object: o.into(),
-            payload: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        }
+        Triple::new(ty, agg, s, p, o, kv)
     }
 
     #[test]

@@ -26,14 +26,7 @@ pub fn pick(xs: &'static [&'static str]) -> impl Strategy<Value = String> {
 }
 
 pub fn t(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) -> Triple {
-    Triple {
-        event_type: ty.into(),
-        aggregate_id: agg.into(),
-        subject: s.into(),
-        predicate: p.into(),
-        object: o.into(),
-        payload: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-    }
+    Triple::new(ty, agg, s, p, o, kv)
 }
 
 /// Any decision-changing catalogue event over a small universe, so histories collide.
