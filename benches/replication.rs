@@ -105,8 +105,8 @@ async fn populate(db: &str, rules: i64, assignments: i64) {
            SELECT 'policy-' || (g % 10), CASE WHEN g % 20 = 7 THEN 'prohibition' ELSE 'permission' END,
                   'role-' || lpad((g % 1000)::text, 4, '0'), '{read}', 'object-' || lpad(g::text, 9, '0')
            FROM generate_series(1, {rules}) g;
-         INSERT INTO events (position, id, aggregate_id, sequence_no, event_type, subject, predicate, object, payload, timestamp, metadata, content)
-           SELECT g, 'bench-' || g, 'policy-' || (g % 10), (g / 10) + 1,
+         INSERT INTO events (position, id, aggregate_kind, aggregate_id, sequence_no, event_type, subject, predicate, object, payload, timestamp, metadata, content)
+           SELECT g, 'bench-' || g, 'Policy', 'policy-' || (g % 10), (g / 10) + 1,
                   CASE WHEN g % 20 = 7 THEN 'Policy.ProhibitionSet' ELSE 'Policy.PermissionGranted' END,
                   'role-' || lpad((g % 1000)::text, 4, '0'),
                   CASE WHEN g % 20 = 7 THEN 'http://www.w3.org/ns/odrl/2/prohibition' ELSE 'http://www.w3.org/ns/odrl/2/permission' END,
@@ -115,8 +115,8 @@ async fn populate(db: &str, rules: i64, assignments: i64) {
          INSERT INTO role_edges (account, node, role, source)
            SELECT '', 'user-' || lpad((g / 10)::text, 7, '0') || '@example.org', 'role-' || lpad((g % 1000)::text, 4, '0'), 'role'
            FROM generate_series(1, {assignments}) g ON CONFLICT DO NOTHING;
-         INSERT INTO events (position, id, aggregate_id, sequence_no, event_type, subject, predicate, object, payload, timestamp, metadata, content)
-           SELECT {rules} + g, 'bench-edge-' || g, 'user-' || lpad((g / 10)::text, 7, '0') || '@example.org', (g % 10) + 1,
+         INSERT INTO events (position, id, aggregate_kind, aggregate_id, sequence_no, event_type, subject, predicate, object, payload, timestamp, metadata, content)
+           SELECT {rules} + g, 'bench-edge-' || g, 'Agent', 'user-' || lpad((g / 10)::text, 7, '0') || '@example.org', (g % 10) + 1,
                   'Agent.RoleAssigned', 'user-' || lpad((g / 10)::text, 7, '0') || '@example.org',
                   'http://www.w3.org/ns/org#hasRole', 'role-' || lpad((g % 1000)::text, 4, '0'), '{{}}',
                   '2026-11-23T00:00:00Z', '{{}}', 'bench-edge-' || g

@@ -119,6 +119,11 @@ pub struct Settings {
     /// http://otel-collector:4317); needs a build with the `otlp` feature.
     #[arg(long, env = "ENDOCARP_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// Once every port is bound and the index is loaded, write the bound addresses as
+    /// JSON (`{"decision": "127.0.0.1:50051", "admin": …, "ops": …, "pid": …}`) to this
+    /// file (removed at shutdown), for scripts that start the server on port 0.
+    #[arg(long, env = "ENDOCARP_READY_FILE")]
+    pub ready_file: Option<std::path::PathBuf>,
     /// A TOML file of these settings (keys as in `endocarp config`); flags and
     /// `ENDOCARP_*` variables override it.
     #[arg(long, env = "ENDOCARP_CONFIG")]

@@ -8,7 +8,6 @@
 use crate::domain::Reason;
 use metrics::{Counter, Histogram, Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 pub const DECISIONS: &str = "endocarp_decisions_total";
@@ -70,8 +69,10 @@ const GRPC_BUCKETS: &[f64] = &[
 
 /// Installs the global Prometheus recorder (once per process) and describes every metric.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(h) = HANDLE.get() {
+    // One recorder per process; applications built at once (tests) must not race to it.
+    static HANDLE: std::sync::Mutex<Option<PrometheusHandle>> = std::sync::Mutex::new(None);
+    let mut installed = HANDLE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(h) = installed.as_ref() {
         return Ok(h.clone());
     }
     let handle = PrometheusBuilder::new()
@@ -85,7 +86,8 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         metrics::counter!(STORAGE_ERRORS, "operation" => *operation).absolute(0);
     }
     metrics::counter!(EVENTS_APPENDED).absolute(0);
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    *installed = Some(handle.clone());
+    Ok(handle)
 }
 
 fn describe() {
@@ -198,7 +200,7 @@ impl Default for DecisionMetrics {
 
 /// The `operation` label of storage errors: a request's own database call, the
 /// projector tailing the log, or the log-head read of a metrics scrape.
-const STORAGE_OPERATIONS: &[&str] = &["request", "tail", "head"];
+const STORAGE_OPERATIONS: &[&str] = &["append", "request", "tail", "head"];
 
 /// Counts a database error (`operation`: one of `STORAGE_OPERATIONS`).
 pub fn storage_error(operation: &'static str) {

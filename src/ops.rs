@@ -137,7 +137,12 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
 }
 
 /// Serves the operations port until `stop` fires.
-pub async fn serve(listener: TcpListener, ops: Arc<Ops>, stop: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    ops: Arc<Ops>,
+    stop: CancellationToken,
+    tracker: tokio_util::task::TaskTracker,
+) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = tokio::select! {
@@ -155,8 +160,8 @@ pub async fn serve(listener: TcpListener, ops: Arc<Ops>, stop: CancellationToken
                 }
             },
         };
-        let ops = ops.clone();
-        tokio::spawn(async move {
+        let (ops, stop) = (ops.clone(), stop.clone());
+        tracker.spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let ops = ops.clone();
                 async move { Ok::<_, Infallible>(ops.respond(req).await) }
@@ -166,7 +171,11 @@ pub async fn serve(listener: TcpListener, ops: Arc<Ops>, stop: CancellationToken
                 .header_read_timeout(HEADER_TIMEOUT)
                 .max_buf_size(16 * 1024)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
+            // A kept-alive probe connection must not hold up shutdown.
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::timeout(CONNECTION_LIFETIME, conn) => {}
+            }
             drop(permit);
         });
     }

@@ -17,234 +17,325 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Largest gRPC message accepted (bytes): bounds a batch of 1,000 events.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
-/// Runs the service until `shutdown` fires; then stops accepting, drains, and returns.
-pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    settings
-        .validate()
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    // TLS material is checked before anything else starts.
-    let tls = match (&settings.tls_cert, &settings.tls_key) {
-        (Some(cert), Some(key)) => Some(
-            crate::grpc::tls::server_config(cert, key, settings.tls_client_ca.is_some())
-                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
-        ),
-        _ => None,
-    };
-    // The operations port answers /livez from the start, /readyz once the index is loaded.
-    let metrics = crate::metrics::install()?;
-    let ops_listener = TcpListener::bind(settings.ops_listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("ops_listen: cannot bind {}: {e}", settings.ops_listen))?;
-    let ops_addr = ops_listener.local_addr()?;
-    // Histograms keep raw samples until drained: drain them on a clock, not only when
-    // scraped, or an unscraped server grows by every sample (the soak benchmark caught it).
-    {
-        let (metrics, stop) = (metrics.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(crate::metrics::UPKEEP_INTERVAL);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tick.tick() => metrics.run_upkeep(),
-                }
-            }
-        });
-    }
-    let ops = crate::ops::Ops::new(metrics, shutdown.clone());
-    let ops_stop = CancellationToken::new();
-    let ops_server = tokio::spawn(crate::ops::serve(ops_listener, ops.clone(), ops_stop.clone()));
-    let store = Store::connect(&settings.database_url, true).await?;
-    if settings.migrate {
-        store.migrate().await?;
-    }
-    let started = std::time::Instant::now();
-    let projector = Projector::start(store.clone(), settings.casbin_hierarchy()).await?;
-    let stats = projector.snapshot().index.stats();
-    tracing::info!(
-        revision = projector.applied(),
-        rules = stats.rules,
-        global_edges = stats.global_edges,
-        account_edges = stats.account_edges,
-        memberships = stats.memberships,
-        ms = started.elapsed().as_millis() as u64,
-        "index loaded"
-    );
-    let app = Arc::new(App::new(store.clone(), projector.clone(), settings.app_settings()));
-    ops.loaded(app.clone());
+/// The bound addresses of a built application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Addresses {
+    /// The decision API (`AuthorizationService`, health, reflection).
+    pub decision: SocketAddr,
+    /// The admin API (`PolicyAdminService`, `EventService`, health).
+    pub admin: SocketAddr,
+    /// The operations port (`/livez`, `/readyz`, `/metrics`).
+    pub ops: SocketAddr,
+}
 
-    let decision_listener = TcpListener::bind(settings.listen).await?;
-    let admin_listener = TcpListener::bind(settings.admin_listen).await?;
-    let decision_addr = decision_listener.local_addr()?;
-    let admin_addr = admin_listener.local_addr()?;
-    let credentials = settings
-        .credentials()
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let certs = settings
-        .client_certs()
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let enforce = !credentials.is_empty() || certs.as_ref().is_some_and(|c| !c.is_empty());
-    if !enforce {
-        tracing::warn!(
-            %admin_addr,
-            "no admin credentials are configured: the admin API is bound to loopback only and audits changes as {:?}",
-            crate::LOCAL_ACTOR
-        );
-    } else {
+type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>>;
+
+/// A built application: every port bound, the index loaded, background tasks running;
+/// the gRPC servers start answering in [`Application::run_until_stopped`]. Connections
+/// that arrive in between wait in the listeners' backlogs.
+pub struct Application {
+    addresses: Addresses,
+    app: Arc<App>,
+    store: Store,
+    shutdown: CancellationToken,
+    /// Stops the operations port last, after the gRPC servers have drained, so probes
+    /// see "shutting down" (503) for the whole drain.
+    ops_stop: CancellationToken,
+    /// Every task the application spawned (tailer, health watchers, TLS handshakes,
+    /// watch streams, operations connections): shutdown waits for all of them.
+    tracker: TaskTracker,
+    decision_server: Serving,
+    admin_server: Serving,
+}
+
+impl Application {
+    /// Binds every port, loads the index and starts the background tasks. Fails with a
+    /// message that names the setting to fix.
+    pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Application> {
+        settings
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        // TLS material is checked before anything else starts.
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                crate::grpc::tls::server_config(cert, key, settings.tls_client_ca.is_some())
+                    .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
+            ),
+            _ => None,
+        };
+        let tracker = TaskTracker::new();
+        // The operations port answers /livez from the start, /readyz once the index is loaded.
+        let metrics = crate::metrics::install()?;
+        let ops_listener = bind("ops_listen", settings.ops_listen).await?;
+        let ops_addr = ops_listener.local_addr()?;
+        // Histograms keep raw samples until drained: drain them on a clock, not only when
+        // scraped, or an unscraped server grows by every sample (the soak benchmark caught it).
+        {
+            let (metrics, stop) = (metrics.clone(), shutdown.clone());
+            tracker.spawn(async move {
+                let mut tick = tokio::time::interval(crate::metrics::UPKEEP_INTERVAL);
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tick.tick() => metrics.run_upkeep(),
+                    }
+                }
+            });
+        }
+        let ops = crate::ops::Ops::new(metrics, shutdown.clone());
+        let ops_stop = CancellationToken::new();
+        tracker.spawn(crate::ops::serve(
+            ops_listener,
+            ops.clone(),
+            ops_stop.clone(),
+            tracker.clone(),
+        ));
+        let store = Store::connect(&settings.database_url, true).await?;
+        if settings.migrate {
+            store.migrate().await?;
+        }
+        let started = std::time::Instant::now();
+        let projector = Projector::start(store.clone(), settings.casbin_hierarchy()).await?;
+        let stats = projector.snapshot().index.stats();
         tracing::info!(
-            credentials = credentials.len(),
-            decision_auth = settings.decision_auth,
-            "the admin API requires credentials (bearer tokens or client certificates)"
+            revision = projector.applied(),
+            rules = stats.rules,
+            global_edges = stats.global_edges,
+            account_edges = stats.account_edges,
+            memberships = stats.memberships,
+            ms = started.elapsed().as_millis() as u64,
+            "index loaded"
         );
-    }
-    let limits = Limits {
-        max_in_flight: settings.max_in_flight,
-        writes_per_second: settings.admin_writes_per_second,
-    };
-    let admin_auth = AuthLayer::new(credentials.clone(), certs.clone(), enforce, limits);
-    let decision_auth = AuthLayer::new(credentials, certs, settings.decision_auth, limits);
+        let app = Arc::new(App::new(store.clone(), projector.clone(), settings.app_settings()));
+        ops.loaded(app.clone());
 
-    let poller = tokio::spawn(projector.clone().run_poller(settings.poll_interval(), shutdown.clone()));
+        let decision_listener = bind("listen", settings.listen).await?;
+        let admin_listener = bind("admin_listen", settings.admin_listen).await?;
+        let addresses = Addresses {
+            decision: decision_listener.local_addr()?,
+            admin: admin_listener.local_addr()?,
+            ops: ops_addr,
+        };
+        let credentials = settings
+            .credentials()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let certs = settings
+            .client_certs()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let enforce = !credentials.is_empty() || certs.as_ref().is_some_and(|c| !c.is_empty());
+        if !enforce {
+            tracing::warn!(
+                admin_addr = %addresses.admin,
+                "no admin credentials are configured: the admin API is bound to loopback only and audits changes as {:?}",
+                crate::LOCAL_ACTOR
+            );
+        } else {
+            tracing::info!(
+                credentials = credentials.len(),
+                decision_auth = settings.decision_auth,
+                "the admin API requires credentials (bearer tokens or client certificates)"
+            );
+        }
+        let limits = Limits {
+            max_in_flight: settings.max_in_flight,
+            writes_per_second: settings.admin_writes_per_second,
+        };
+        let admin_auth = AuthLayer::new(credentials.clone(), certs.clone(), enforce, limits);
+        let decision_auth = AuthLayer::new(credentials, certs, settings.decision_auth, limits);
 
-    let (decision_health, decision_health_svc) = tonic_health::server::health_reporter();
-    decision_health
-        .set_serving::<AuthorizationServiceServer<DecisionApi>>()
-        .await;
-    let (admin_health, admin_health_svc) = tonic_health::server::health_reporter();
-    admin_health.set_serving::<PolicyAdminServiceServer<AdminApi>>().await;
-    admin_health.set_serving::<EventServiceServer<EventApi>>().await;
+        tracker.spawn(projector.clone().run_poller(settings.poll_interval(), shutdown.clone()));
 
-    // Probes see NOT_SERVING as soon as shutdown starts, while in-flight calls drain.
-    {
-        let (decision_health, admin_health, stop) = (decision_health.clone(), admin_health.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            stop.cancelled().await;
-            for (reporter, services) in [
-                (&decision_health, &["", "endocarp.v1.AuthorizationService"][..]),
-                (
-                    &admin_health,
-                    &["", "endocarp.v1.PolicyAdminService", "endocarp.v1.EventService"][..],
-                ),
-            ] {
-                for service in services {
-                    reporter
-                        .set_service_status(*service, tonic_health::ServingStatus::NotServing)
-                        .await;
+        let (decision_health, decision_health_svc) = tonic_health::server::health_reporter();
+        decision_health
+            .set_serving::<AuthorizationServiceServer<DecisionApi>>()
+            .await;
+        let (admin_health, admin_health_svc) = tonic_health::server::health_reporter();
+        admin_health.set_serving::<PolicyAdminServiceServer<AdminApi>>().await;
+        admin_health.set_serving::<EventServiceServer<EventApi>>().await;
+
+        // Probes see NOT_SERVING as soon as shutdown starts, while in-flight calls drain.
+        {
+            let (decision_health, admin_health, stop) =
+                (decision_health.clone(), admin_health.clone(), shutdown.clone());
+            tracker.spawn(async move {
+                stop.cancelled().await;
+                for (reporter, services) in [
+                    (&decision_health, &["", "endocarp.v1.AuthorizationService"][..]),
+                    (
+                        &admin_health,
+                        &["", "endocarp.v1.PolicyAdminService", "endocarp.v1.EventService"][..],
+                    ),
+                ] {
+                    for service in services {
+                        reporter
+                            .set_service_status(*service, tonic_health::ServingStatus::NotServing)
+                            .await;
+                    }
                 }
-            }
-        });
-    }
-
-    // The decision port reports NOT_SERVING while this replica's data is older than
-    // max_staleness (its checks fail then), and SERVING again once it has caught up.
-    {
-        let (health, projector, stop, limit) = (
-            decision_health.clone(),
+            });
+        }
+        tracker.spawn(watch_staleness(
+            decision_health,
             projector.clone(),
             shutdown.clone(),
             settings.max_staleness,
-        );
-        tokio::spawn(async move {
-            let mut stale = false;
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
-                }
-                let now = projector.data_age() > limit;
-                if now != stale {
-                    stale = now;
-                    let status = if stale {
-                        tonic_health::ServingStatus::NotServing
-                    } else {
-                        tonic_health::ServingStatus::Serving
-                    };
-                    for service in ["", "endocarp.v1.AuthorizationService"] {
-                        health.set_service_status(service, status).await;
-                    }
-                    if stale {
-                        tracing::warn!(
-                            limit_ms = limit.as_millis() as u64,
-                            "data older than max_staleness: checks fail until the log is readable"
-                        );
-                    } else {
-                        tracing::info!("data fresh again: serving checks");
-                    }
-                }
+        ));
+
+        let decision_svc = AuthorizationServiceServer::new(DecisionApi { app: app.clone() })
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let admin_svc =
+            PolicyAdminServiceServer::new(AdminApi { app: app.clone() }).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let event_svc = EventServiceServer::new(EventApi {
+            app: app.clone(),
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+        })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+
+        let decision_router = tonic::transport::Server::builder()
+            .timeout(settings.request_timeout)
+            .layer(crate::grpc::observe::ObserveLayer)
+            .layer(decision_auth)
+            .add_service(decision_health_svc)
+            .add_service(reflection().build_v1()?)
+            .add_service(reflection().build_v1alpha()?)
+            .add_service(decision_svc);
+        // Reflection on the admin port too, behind authentication (`read`).
+        let admin_router = tonic::transport::Server::builder()
+            .timeout(settings.request_timeout)
+            .layer(crate::grpc::observe::ObserveLayer)
+            .layer(admin_auth)
+            .add_service(admin_health_svc)
+            .add_service(reflection().build_v1alpha()?)
+            .add_service(admin_svc)
+            .add_service(event_svc);
+        let stop = || shutdown.clone().cancelled_owned();
+        let (decision_server, admin_server): (Serving, Serving) = match &tls {
+            Some(config) => {
+                let incoming = |l| crate::grpc::tls::incoming(l, config.clone(), shutdown.clone(), tracker.clone());
+                (
+                    Box::pin(decision_router.serve_with_incoming_shutdown(incoming(decision_listener), stop())),
+                    Box::pin(admin_router.serve_with_incoming_shutdown(incoming(admin_listener), stop())),
+                )
             }
-        });
+            None => (
+                Box::pin(
+                    decision_router.serve_with_incoming_shutdown(TcpListenerStream::new(decision_listener), stop()),
+                ),
+                Box::pin(admin_router.serve_with_incoming_shutdown(TcpListenerStream::new(admin_listener), stop())),
+            ),
+        };
+        tracing::info!(
+            decision_addr = %addresses.decision,
+            admin_addr = %addresses.admin,
+            ops_addr = %addresses.ops,
+            engine = ?settings.engine,
+            "serving"
+        );
+        Ok(Application {
+            addresses,
+            app,
+            store,
+            shutdown,
+            ops_stop,
+            tracker,
+            decision_server,
+            admin_server,
+        })
     }
 
-    let reflection_v1 = reflection().build_v1()?;
-    let reflection_v1alpha = reflection().build_v1alpha()?;
+    /// The addresses every port is bound to (port 0 resolved).
+    pub fn addresses(&self) -> Addresses {
+        self.addresses
+    }
 
-    let decision_svc =
-        AuthorizationServiceServer::new(DecisionApi { app: app.clone() }).max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let admin_svc =
-        PolicyAdminServiceServer::new(AdminApi { app: app.clone() }).max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let event_svc = EventServiceServer::new(EventApi {
-        app: app.clone(),
-        shutdown: shutdown.clone(),
-    })
-    .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    /// The use cases this application serves (for in-process callers and tests).
+    pub fn app(&self) -> Arc<App> {
+        self.app.clone()
+    }
 
-    // Reflection on the admin port too, behind authentication (`read`).
-    let admin_reflection = reflection().build_v1alpha()?;
-    let decision_router = tonic::transport::Server::builder()
-        .timeout(settings.request_timeout)
-        .layer(crate::grpc::observe::ObserveLayer)
-        .layer(decision_auth)
-        .add_service(decision_health_svc)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(decision_svc);
-    let admin_router = tonic::transport::Server::builder()
-        .timeout(settings.request_timeout)
-        .layer(crate::grpc::observe::ObserveLayer)
-        .layer(admin_auth)
-        .add_service(admin_health_svc)
-        .add_service(admin_reflection)
-        .add_service(admin_svc)
-        .add_service(event_svc);
-    type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>>;
-    let (decision_server, admin_server): (Serving, Serving) = match &tls {
-        Some(config) => (
-            Box::pin(decision_router.serve_with_incoming_shutdown(
-                crate::grpc::tls::incoming(decision_listener, config.clone(), shutdown.clone()),
-                shutdown.clone().cancelled_owned(),
-            )),
-            Box::pin(admin_router.serve_with_incoming_shutdown(
-                crate::grpc::tls::incoming(admin_listener, config.clone(), shutdown.clone()),
-                shutdown.clone().cancelled_owned(),
-            )),
-        ),
-        None => (
-            Box::pin(decision_router.serve_with_incoming_shutdown(
-                TcpListenerStream::new(decision_listener),
-                shutdown.clone().cancelled_owned(),
-            )),
-            Box::pin(admin_router.serve_with_incoming_shutdown(
-                TcpListenerStream::new(admin_listener),
-                shutdown.clone().cancelled_owned(),
-            )),
-        ),
-    };
+    /// Serves until the shutdown token fires; then stops accepting, lets in-flight calls
+    /// finish, waits for every spawned task and closes the database pools.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let (a, b) = tokio::join!(self.decision_server, self.admin_server);
+        // One server failing stops the other and every task.
+        self.shutdown.cancel();
+        self.ops_stop.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+        self.store.close().await;
+        a?;
+        b?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
 
-    announce(decision_addr, admin_addr, ops_addr);
-    tracing::info!(%decision_addr, %admin_addr, %ops_addr, engine = ?settings.engine, "serving");
-    let (a, b) = tokio::join!(decision_server, admin_server);
-    shutdown.cancel();
-    ops_stop.cancel();
-    let _ = ops_server.await;
-    let _ = poller.await;
-    store.close().await;
-    a?;
-    b?;
-    tracing::info!("stopped");
-    Ok(())
+/// Binds one listener, naming the setting when the address cannot be had.
+async fn bind(setting: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("{setting}: cannot bind {addr}: {e}"))
+}
+
+/// The decision port reports NOT_SERVING while this replica's data is older than
+/// max_staleness (its checks fail then), and SERVING again once it has caught up.
+async fn watch_staleness(
+    health: tonic_health::server::HealthReporter,
+    projector: Arc<Projector>,
+    stop: CancellationToken,
+    limit: std::time::Duration,
+) {
+    let mut stale = false;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+        }
+        let now = projector.data_age() > limit;
+        if now != stale {
+            stale = now;
+            let status = if stale {
+                tonic_health::ServingStatus::NotServing
+            } else {
+                tonic_health::ServingStatus::Serving
+            };
+            for service in ["", "endocarp.v1.AuthorizationService"] {
+                health.set_service_status(service, status).await;
+            }
+            if stale {
+                tracing::warn!(
+                    limit_ms = limit.as_millis() as u64,
+                    "data older than max_staleness: checks fail until the log is readable"
+                );
+            } else {
+                tracing::info!("data fresh again: serving checks");
+            }
+        }
+    }
+}
+
+/// `endocarp serve`: builds the application, announces its addresses (stdout, and the
+/// ready file when one is configured), and serves until `shutdown` fires.
+pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let ready_file = settings.ready_file.clone();
+    let application = Application::build(settings, shutdown).await?;
+    let addresses = application.addresses();
+    announce(addresses);
+    if let Some(path) = &ready_file {
+        write_ready_file(path, addresses)?;
+    }
+    let result = application.run_until_stopped().await;
+    // A stopped server is not ready: a stale file would send a script to a closed port.
+    if let Some(path) = &ready_file {
+        let _ = std::fs::remove_file(path);
+    }
+    result
 }
 
 /// Reflection over Endocarp's services and health (built once per port and version).
@@ -254,10 +345,32 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
 }
 
-/// One line on stdout with the bound addresses (scripts and tests read it when they ask
-/// for port 0).
-fn announce(decision: SocketAddr, admin: SocketAddr, ops: SocketAddr) {
-    println!("endocarp serving decisions on {decision} and admin on {admin} and operations on {ops}");
+/// One line on stdout with the bound addresses, for people; programs read the ready file.
+fn announce(a: Addresses) {
+    println!(
+        "endocarp serving decisions on {} and admin on {} and operations on {}",
+        a.decision, a.admin, a.ops
+    );
+}
+
+/// Writes the bound addresses (and the process id) as JSON to `path`, atomically: a
+/// reader sees no file or the whole file. Scripts and tests that start `endocarp serve`
+/// on port 0 wait for it instead of parsing log lines.
+fn write_ready_file(path: &std::path::Path, a: Addresses) -> anyhow::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Ready {
+        #[serde(flatten)]
+        addresses: Addresses,
+        pid: u32,
+    }
+    let body = serde_json::to_vec(&Ready {
+        addresses: a,
+        pid: std::process::id(),
+    })?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, body)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| anyhow::anyhow!("ready_file: cannot write {}: {e}", path.display()))
 }
 
 /// A token that fires on SIGINT or SIGTERM.

@@ -5,9 +5,53 @@
 //! Every gRPC request runs in a `grpc` span (service, method, request_id; see
 //! [`crate::grpc::observe`]), so each log line a request causes carries its request id.
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+/// Lets one log line through per interval and counts the rest, so that a flood of refused
+/// requests or disagreements cannot fill a disk while the count still says how many there
+/// were. The one limiter for every such log (`const`, so it can be a `static`).
+#[derive(Debug)]
+pub struct LogThrottle {
+    interval_ms: u64,
+    /// Events counted since start.
+    count: AtomicU64,
+    /// When one was last let through (ms since the process-wide epoch, plus one; 0: never).
+    last_ms: AtomicU64,
+}
+
+impl LogThrottle {
+    pub const fn new(interval: Duration) -> LogThrottle {
+        LogThrottle {
+            interval_ms: interval.as_millis() as u64,
+            count: AtomicU64::new(0),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// At most one line a second.
+    pub const fn per_second() -> LogThrottle {
+        LogThrottle::new(Duration::from_secs(1))
+    }
+
+    /// Counts one event; `Some(count so far)` when this one should be logged.
+    pub fn tick(&self) -> Option<u64> {
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        let n = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1;
+        let last = self.last_ms.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= self.interval_ms;
+        (due && self
+            .last_ms
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok())
+        .then_some(n)
+    }
+}
 
 /// Log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -40,7 +84,11 @@ fn filter() -> EnvFilter {
 /// Installs the global subscriber. `RUST_LOG` overrides the default level (`info`).
 /// With `otlp_endpoint` (only in an `otlp` build), spans are exported over OTLP/gRPC too.
 pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colour only for a terminal: a log file or `kubectl logs` must not get escape codes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     #[cfg_attr(not(feature = "otlp"), allow(unused_mut))]
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![match format {
         LogFormat::Text => fmt.with_filter(filter()).boxed(),

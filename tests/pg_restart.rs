@@ -3,8 +3,10 @@
 //! and fail with UNAVAILABLE after (health says NOT_SERVING), and everything recovers by
 //! itself — including the LISTEN connection, so notifications wake replicas again.
 //! `/readyz` on the operations port turns 503 while the data is stale, and back.
-//! The only test in its binary: it stops and starts the shared throwaway cluster.
+//! The only test in its binary (not a module of `tests/it`): it stops and starts the shared
+//! throwaway cluster, which would fail every other PostgreSQL test running beside it.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use common::{Server, grpc_check};
@@ -68,9 +70,9 @@ async fn replicas_survive_a_database_restart() {
         eprintln!("skipped: no control over the test cluster");
         return;
     }
-    let a = Server::start_on(Some(&db), &["--max-staleness", "2s", "--poll-interval", "200ms"]);
+    let a = Server::process(Some(&db), &["--max-staleness", "2s", "--poll-interval", "200ms"]);
     // B only ever learns of writes through notifications (its poll is far off).
-    let b = Server::start_on(Some(&db), &["--max-staleness", "900s", "--poll-interval", "600s"]);
+    let b = Server::process(Some(&db), &["--max-staleness", "900s", "--poll-interval", "600s"]);
     let mut admin = a.admin().await;
     admin.grant_permission(grant("ann")).await.unwrap();
     let mut d = a.decisions().await;

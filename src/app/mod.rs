@@ -15,56 +15,52 @@ pub use service::{App, AppSettings, CallContext, Consistency};
 use crate::domain::DomainError;
 use crate::engine::EngineError;
 use crate::store::StoreError;
+use std::time::Duration;
 
-/// Every way a use case can fail. None of them is ever an allow.
+/// Every way a use case can fail, by cause; `grpc::status` maps each to a status code in
+/// one exhaustive match. None of them is ever an allow.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    #[error("{0}")]
+    /// Input that breaks a rule of the contract, with the field at fault.
+    #[error(transparent)]
     Invalid(#[from] DomainError),
-    #[error("{0}")]
-    AlreadyExists(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    ResourceExhausted(String),
-    #[error("{0}")]
-    DeadlineExceeded(String),
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// The store refused or failed (a reused id, a version conflict, storage down, …).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The engine could not decide (an agent that is a role, a closure over the limit, …).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// This replica's data is older than `max_staleness`: it refuses to decide.
+    #[error(
+        "this replica's data is {} ms old, over max_staleness ({} ms); retry or use another replica",
+        age.as_millis(),
+        limit.as_millis()
+    )]
+    Stale { age: Duration, limit: Duration },
+    /// A consistency token was not met before the deadline.
+    #[error(
+        "the consistency token was not met in time (wanted revision {wanted}, applied {applied}); retry, or use another replica"
+    )]
+    ConsistencyTimeout { wanted: u64, applied: u64 },
+    /// A write was stored, yet reading the log back ended before it: an invariant of the
+    /// store is broken.
+    #[error("revision {stored} is stored but the log read back only to {read_back}")]
+    LogShort { stored: u64, read_back: u64 },
+    /// The caller is not authenticated, not allowed, or over a limit.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+/// Why the authentication layer refused a call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No credential, or one that is not valid.
     #[error("{0}")]
     Unauthenticated(String),
+    /// A valid credential without the scope the method needs (or not on the allow-list).
     #[error("{0}")]
     PermissionDenied(String),
-}
-
-impl From<StoreError> for AppError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::AlreadyExists { .. } => AppError::AlreadyExists(e.to_string()),
-            StoreError::VersionConflict { .. } => AppError::Conflict(e.to_string()),
-            StoreError::Invalid(d) => AppError::Invalid(d),
-            StoreError::Unavailable(_) => {
-                crate::metrics::storage_error("request");
-                AppError::Unavailable(e.to_string())
-            }
-            StoreError::Corrupt(_) => {
-                crate::metrics::storage_error("request");
-                AppError::Internal(e.to_string())
-            }
-        }
-    }
-}
-
-impl From<EngineError> for AppError {
-    fn from(e: EngineError) -> Self {
-        match e {
-            EngineError::AgentIsRole(_) => AppError::Invalid(DomainError::new("agent_id", e.to_string())),
-            EngineError::ClosureTooLarge { .. } => AppError::ResourceExhausted(e.to_string()),
-            EngineError::Casbin(_) | EngineError::CasbinNotProjected | EngineError::EnginesDisagree { .. } => {
-                AppError::Internal(e.to_string())
-            }
-        }
-    }
+    /// Over a per-port or per-caller limit.
+    #[error("{0}")]
+    OverLimit(String),
 }

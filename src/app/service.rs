@@ -5,7 +5,8 @@ use crate::domain::commands::Command;
 use crate::domain::{Decision, DomainError, NewEvent, StoredEvent};
 use crate::engine::{self, Check, EngineKind, EngineOptions};
 use crate::metrics::Engine;
-use crate::store::{AppendOutcome, AuditEntry, AuditRecord, EdgeRow, MemberRow, RuleRow, Store};
+use crate::store::{AppendOutcome, AuditEntry, AuditRecord, EdgeRow, MemberRow, RuleRow, Store, StoreError};
+use crate::telemetry::LogThrottle;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,6 +70,14 @@ pub struct ReplicaStatus {
     pub index_digest: Option<u64>,
 }
 
+/// A committed write: where it is stored, and whether this replica has applied it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub outcome: AppendOutcome,
+    /// False: durable at `outcome.revision` but not yet applied here (see [`App::execute`]).
+    pub visible: bool,
+}
+
 /// Who is calling, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallContext {
@@ -85,15 +94,11 @@ pub struct App {
     /// Shadow mode: checks on which both engines agreed / disagreed.
     shadow_agreements: AtomicU64,
     shadow_disagreements: AtomicU64,
-    /// When a disagreement was last logged (nanos since `started`), to rate-limit the log.
-    last_disagreement_log: AtomicU64,
-    started: Instant,
+    /// Disagreements are logged at most once a second (the counters count all of them).
+    disagreement_log: LogThrottle,
     /// Decision counters and latency histograms (cached metric handles).
     decisions: crate::metrics::DecisionMetrics,
 }
-
-/// At most one disagreement line per this interval (the counters count all of them).
-const DISAGREEMENT_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 impl App {
     pub fn new(store: Store, projector: Arc<Projector>, settings: AppSettings) -> App {
@@ -103,8 +108,7 @@ impl App {
             settings,
             shadow_agreements: AtomicU64::new(0),
             shadow_disagreements: AtomicU64::new(0),
-            last_disagreement_log: AtomicU64::new(0),
-            started: Instant::now(),
+            disagreement_log: LogThrottle::per_second(),
             decisions: crate::metrics::DecisionMetrics::new(),
         }
     }
@@ -119,7 +123,7 @@ impl App {
 
     /// The log's head as the store sees it now.
     pub async fn head(&self) -> Result<u64, AppError> {
-        Ok(self.store.head().await?)
+        Ok(self.store.head().await.inspect_err(storage_failure("request"))?)
     }
 
     /// What this replica holds and how fresh it is.
@@ -178,11 +182,10 @@ impl App {
         self.await_consistency(consistency, deadline).await?;
         let age = self.projector.data_age();
         if age > self.settings.max_staleness {
-            return Err(AppError::Unavailable(format!(
-                "this replica's data is {} ms old, over max_staleness ({} ms); retry or use another replica",
-                age.as_millis(),
-                self.settings.max_staleness.as_millis()
-            )));
+            return Err(AppError::Stale {
+                age,
+                limit: self.settings.max_staleness,
+            });
         }
         let snapshot = self.projector.snapshot();
         let opts = &self.settings.engine;
@@ -232,15 +235,7 @@ impl App {
             return;
         }
         self.shadow_disagreements.fetch_add(1, Ordering::Relaxed);
-        let now = self.started.elapsed().as_nanos() as u64;
-        let last = self.last_disagreement_log.load(Ordering::Relaxed);
-        let due = last == 0 || now.saturating_sub(last) >= DISAGREEMENT_LOG_INTERVAL.as_nanos() as u64;
-        if due
-            && self
-                .last_disagreement_log
-                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if self.disagreement_log.tick().is_some() {
             let show = |r: &Result<Decision, engine::EngineError>| match r {
                 Ok(d) => format!("{} ({})", if d.allowed { "allow" } else { "deny" }, d.reason.as_str()),
                 Err(e) => format!("error: {e}"),
@@ -264,17 +259,14 @@ impl App {
         }
         let limit = Instant::now() + self.settings.max_wait;
         let deadline = deadline.map_or(limit, |d| d.min(limit));
-        let late = |applied: u64| {
-            AppError::DeadlineExceeded(format!(
-                "the consistency token was not met in time (applied: {applied}); retry, or use another replica"
-            ))
-        };
+        let late = |wanted: u64, applied: u64| AppError::ConsistencyTimeout { wanted, applied };
         // Everything below, the head read included, is bounded by the deadline.
         let mut target = c.at_least_revision;
         if c.fully_consistent {
             let head = tokio::time::timeout_at(deadline.into(), self.store.head())
                 .await
-                .map_err(|_| late(self.projector.applied()))??;
+                .map_err(|_| late(target, self.projector.applied()))?
+                .inspect_err(storage_failure("head"))?;
             target = target.max(head);
         }
         if self.projector.applied() >= target {
@@ -287,7 +279,7 @@ impl App {
         if self.projector.wait_for(target, deadline).await {
             Ok(())
         } else {
-            Err(late(self.projector.applied()))
+            Err(late(target, self.projector.applied()))
         }
     }
 
@@ -298,14 +290,20 @@ impl App {
         cmd: &Command,
         request_id: Option<&str>,
         ctx: &CallContext,
-    ) -> Result<AppendOutcome, AppError> {
+        deadline: Option<Instant>,
+    ) -> Result<Written, AppError> {
         let metadata = correlation(ctx);
         let events = cmd.to_events(request_id, &metadata)?;
-        self.write(events, cmd.name(), ctx).await
+        self.write(events, cmd.name(), ctx, deadline).await
     }
 
     /// Appends caller-supplied events (EventService.AppendEvents).
-    pub async fn append(&self, mut events: Vec<NewEvent>, ctx: &CallContext) -> Result<AppendOutcome, AppError> {
+    pub async fn append(
+        &self,
+        mut events: Vec<NewEvent>,
+        ctx: &CallContext,
+        deadline: Option<Instant>,
+    ) -> Result<Written, AppError> {
         if events.is_empty() {
             return Err(DomainError::new("events", "must not be empty").into());
         }
@@ -323,31 +321,59 @@ impl App {
                     .or_insert_with(|| ctx.correlation_id.clone());
             }
         }
-        self.write(events, "AppendEvents", ctx).await
+        self.write(events, "AppendEvents", ctx, deadline).await
     }
 
-    async fn write(&self, events: Vec<NewEvent>, action: &str, ctx: &CallContext) -> Result<AppendOutcome, AppError> {
+    /// Appends and audits in one transaction, then applies the write here before the
+    /// reply. A write that committed is never reported as failed: when this replica cannot
+    /// apply it before the deadline (the request's, at most `max_wait`), the reply carries
+    /// its revision with `visible = false`.
+    async fn write(
+        &self,
+        events: Vec<NewEvent>,
+        action: &str,
+        ctx: &CallContext,
+        deadline: Option<Instant>,
+    ) -> Result<Written, AppError> {
         let audit = AuditRecord {
             actor: ctx.actor.clone(),
             action: action.to_string(),
             correlation_id: ctx.correlation_id.clone(),
         };
-        let outcome = self.store.append(events, Some(&audit)).await?;
-        let applied = self.projector.catch_up().await.map_err(|e| {
-            AppError::Unavailable(format!(
-                "the write is stored at revision {} but this replica could not apply it yet: {e}",
-                outcome.revision
-            ))
-        })?;
-        if applied < outcome.revision {
-            return Err(AppError::Internal(format!(
-                "revision {} is stored but the log read back only to {applied}",
-                outcome.revision
-            )));
-        }
+        let outcome = self
+            .store
+            .append(events, Some(&audit))
+            .await
+            .inspect_err(storage_failure("append"))?;
         crate::metrics::events_appended(outcome.appended);
-        tracing::info!(action, actor = %ctx.actor, revision = outcome.revision, appended = outcome.appended, "write applied");
-        Ok(outcome)
+        let limit = Instant::now() + self.settings.max_wait;
+        let deadline = deadline.map_or(limit, |d| d.min(limit));
+        let visible = match tokio::time::timeout_at(deadline.into(), self.projector.catch_up()).await {
+            Ok(Ok(applied)) if applied >= outcome.revision => true,
+            Ok(Ok(applied)) => {
+                // A broken invariant, but the write is durable: say so, never "failed".
+                let e = AppError::LogShort {
+                    stored: outcome.revision,
+                    read_back: applied,
+                };
+                tracing::error!(error = %e, "write stored but the log read back short");
+                false
+            }
+            Ok(Err(e)) => {
+                crate::metrics::storage_error("tail");
+                tracing::warn!(revision = outcome.revision, error = %e, "write stored but not yet applied here");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    revision = outcome.revision,
+                    "write stored but not applied here before the deadline"
+                );
+                false
+            }
+        };
+        tracing::info!(action, actor = %ctx.actor, revision = outcome.revision, appended = outcome.appended, visible, "write stored");
+        Ok(Written { outcome, visible })
     }
 
     pub async fn read_events(
@@ -356,8 +382,12 @@ impl App {
         page_size: u32,
         aggregate: Option<&str>,
     ) -> Result<(Vec<StoredEvent>, u64), AppError> {
-        let head = self.store.head().await?;
-        let events = self.store.read_events(after, page(page_size)?, aggregate).await?;
+        let head = self.store.head().await.inspect_err(storage_failure("request"))?;
+        let events = self
+            .store
+            .read_events(after, page(page_size)?, aggregate)
+            .await
+            .inspect_err(storage_failure("request"))?;
         Ok((events, head))
     }
 
@@ -372,7 +402,8 @@ impl App {
         Ok(self
             .store
             .list_edges(node, account, global_only, after, page(size)?)
-            .await?)
+            .await
+            .inspect_err(storage_failure("request"))?)
     }
 
     pub async fn list_members(
@@ -381,7 +412,11 @@ impl App {
         after: &[String; 2],
         size: u32,
     ) -> Result<Vec<MemberRow>, AppError> {
-        Ok(self.store.list_members(account, after, page(size)?).await?)
+        Ok(self
+            .store
+            .list_members(account, after, page(size)?)
+            .await
+            .inspect_err(storage_failure("request"))?)
     }
 
     pub async fn list_rules(
@@ -391,11 +426,19 @@ impl App {
         after: &[String; 5],
         size: u32,
     ) -> Result<Vec<RuleRow>, AppError> {
-        Ok(self.store.list_rules(policy, assignee, after, page(size)?).await?)
+        Ok(self
+            .store
+            .list_rules(policy, assignee, after, page(size)?)
+            .await
+            .inspect_err(storage_failure("request"))?)
     }
 
     pub async fn list_audit(&self, after: i64, size: u32) -> Result<Vec<AuditEntry>, AppError> {
-        Ok(self.store.list_audit(after, page(size)?).await?)
+        Ok(self
+            .store
+            .list_audit(after, page(size)?)
+            .await
+            .inspect_err(storage_failure("request"))?)
     }
 
     /// Reads the events after `after` that this replica has applied (for watches).
@@ -405,7 +448,20 @@ impl App {
             return Ok(vec![]);
         }
         let limit = (applied - after).min(MAX_PAGE as u64) as u32;
-        Ok(self.store.read_events(after, limit, None).await?)
+        Ok(self
+            .store
+            .read_events(after, limit, None)
+            .await
+            .inspect_err(storage_failure("request"))?)
+    }
+}
+
+/// Counts a storage failure that the store observed (refusals of input are not failures).
+fn storage_failure(operation: &'static str) -> impl Fn(&StoreError) {
+    move |e| {
+        if matches!(e, StoreError::Unavailable(_) | StoreError::Corrupt(_)) {
+            crate::metrics::storage_error(operation);
+        }
     }
 }
 

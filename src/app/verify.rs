@@ -4,7 +4,7 @@
 use crate::app::AppError;
 use crate::domain::Change;
 use crate::engine::Index;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use std::collections::BTreeSet;
 
 /// What `verify` found.
@@ -30,15 +30,20 @@ pub async fn replay(store: &Store, mut index: Index, to: u64) -> Result<Index, A
     while at < to {
         let page = store.read_events(at, 1000.min((to - at) as u32), None).await?;
         if page.is_empty() {
-            return Err(AppError::Internal(format!("the log ends at {at}, before {to}")));
+            return Err(AppError::Store(StoreError::Corrupt(format!(
+                "the log ends at {at}, before {to}"
+            ))));
         }
         for e in &page {
             if e.position != at + 1 {
-                return Err(AppError::Internal(format!("the log skips from {at} to {}", e.position)));
+                return Err(AppError::Store(StoreError::Corrupt(format!(
+                    "the log skips from {at} to {}",
+                    e.position
+                ))));
             }
-            let change: Change = e
-                .change()
-                .map_err(|err| AppError::Internal(format!("event {} at {}: {err}", e.id, e.position)))?;
+            let change: Change = e.change().map_err(|err| {
+                AppError::Store(StoreError::Corrupt(format!("event {} at {}: {err}", e.id, e.position)))
+            })?;
             index.apply(&change);
             at = e.position;
         }

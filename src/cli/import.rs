@@ -114,7 +114,8 @@ pub fn parse_line(line: usize, raw: &str) -> Result<Option<Envelope>, DomainErro
 pub fn parse_file(content: &str) -> Result<ImportFile, DomainError> {
     let mut envelopes = Vec::new();
     let mut events = Vec::new();
-    let mut last_seq: HashMap<String, i64> = HashMap::new();
+    // Per stream: (aggregate kind, aggregate id), as the store keys them.
+    let mut last_seq: HashMap<(String, String), i64> = HashMap::new();
     for (i, raw) in content.lines().enumerate() {
         let line = i + 1;
         if raw.trim().is_empty() {
@@ -122,18 +123,19 @@ pub fn parse_file(content: &str) -> Result<ImportFile, DomainError> {
         }
         let Some(env) = parse_line(line, raw)? else { continue };
         if let Some(seq) = env.sequence_no {
-            if let Some(prev) = last_seq.get(&env.triple.aggregate_id)
+            let stream = (env.triple.aggregate_kind().to_string(), env.triple.aggregate_id.clone());
+            if let Some(prev) = last_seq.get(&stream)
                 && seq < *prev
             {
                 return Err(DomainError::new(
                     format!("line {line}.sequence_no"),
                     format!(
-                        "{seq} follows {prev} in aggregate {:?}: sequence numbers must not decrease",
-                        env.triple.aggregate_id
+                        "{seq} follows {prev} in stream {} {:?}: sequence numbers must not decrease",
+                        stream.0, stream.1
                     ),
                 ));
             }
-            last_seq.insert(env.triple.aggregate_id.clone(), seq);
+            last_seq.insert(stream, seq);
         }
         let event = NewEvent::parse(&env.id, &env.triple, env.timestamp, None, env.metadata.clone())
             .map_err(|e| e.within(&format!("line {line}")))?;

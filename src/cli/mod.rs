@@ -355,11 +355,32 @@ async fn admin_client(url: &str) -> anyhow::Result<PolicyAdminServiceClient<Auth
 }
 
 fn print_write(r: pb::WriteResponse) {
-    println!(
-        "ok: visible at revision {} (events: {})",
-        r.revision,
-        r.event_ids.join(", ")
-    );
+    if r.visible {
+        println!(
+            "ok: visible at revision {} (events: {})",
+            r.revision,
+            r.event_ids.join(", ")
+        );
+    } else {
+        println!(
+            "ok: stored at revision {} but not yet visible on this server; it will be (do not retry) (events: {})",
+            r.revision,
+            r.event_ids.join(", ")
+        );
+    }
+    for h in r.still_held {
+        let scope = if h.account_id.is_empty() {
+            String::new()
+        } else {
+            format!(" in account {:?}", h.account_id)
+        };
+        println!(
+            "note: {:?} is still in {:?}{scope}: other facts hold the edge ({})",
+            h.node,
+            h.role,
+            h.sources.join(", ")
+        );
+    }
 }
 
 fn rid(to: &AdminTarget) -> String {
@@ -1042,6 +1063,9 @@ async fn list(what: ListOp, admin: &str) -> anyhow::Result<()> {
                         e.revision,
                         e.event_ids.join(", ")
                     );
+                    if !e.note.is_empty() {
+                        println!("    note: {}", e.note);
+                    }
                 }
                 r.next_page_token
             }

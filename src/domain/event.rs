@@ -118,8 +118,19 @@ pub enum Change {
 
 impl Change {
     /// Ids this change makes roles, permanently (DESIGN §1).
+    ///
+    /// A revoke never marks its object: an edge that existed marked it when it was
+    /// switched on, and a revoke of an edge that never existed must change nothing. The
+    /// subject of a `Role.*` event is a role whatever the event does.
     pub fn roles_marked(&self) -> Vec<&Id> {
         match self {
+            Change::GlobalEdge {
+                source: EdgeSource::RoleToRole,
+                node,
+                on: false,
+                ..
+            } => vec![node],
+            Change::GlobalEdge { on: false, .. } | Change::AccountEdge { on: false, .. } => vec![],
             Change::GlobalEdge {
                 source: EdgeSource::RoleToRole,
                 node,
@@ -259,6 +270,14 @@ impl Triple {
             payload: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         }
     }
+    /// The kind of the event's aggregate: the event type's prefix (`Agent`, `Role`,
+    /// `Account`, `Policy`, …). With the aggregate id it names the event's stream.
+    pub fn aggregate_kind(&self) -> &str {
+        self.event_type
+            .split_once('.')
+            .map_or(self.event_type.as_str(), |(kind, _)| kind)
+    }
+
     /// Canonical content text, compared to decide whether a reused id is the same event.
     pub fn content(&self) -> String {
         serde_json::to_string(&(

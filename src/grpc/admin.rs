@@ -21,10 +21,16 @@ impl AdminApi {
         let (cmd, request_id) = build(req.get_ref()).map_err(invalid)?;
         let ctx = call_context(&req, &request_id);
         let rid = (!request_id.is_empty()).then_some(request_id.as_str());
-        let out = self.app.execute(&cmd, rid, &ctx).await.map_err(status)?;
+        let written = self
+            .app
+            .execute(&cmd, rid, &ctx, crate::grpc::deadline(&req))
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::WriteResponse {
-            revision: out.revision,
-            event_ids: out.ids,
+            revision: written.outcome.revision,
+            still_held: convert::still_held(&written.outcome.still_held),
+            event_ids: written.outcome.ids,
+            visible: written.visible,
         }))
     }
 
@@ -394,6 +400,7 @@ impl PolicyAdminService for AdminApi {
                     correlation_id: a.correlation_id,
                     event_ids: a.event_ids,
                     revision: a.revision,
+                    note: a.note,
                 })
                 .collect(),
             next_page_token: next,

@@ -13,12 +13,12 @@
 //! the limit, never queued without bound) and admin writes per caller per second (a token
 //! bucket per credential name).
 
-use crate::app::AppError;
+use crate::app::{AppError, AuthError};
+use crate::telemetry::LogThrottle;
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -222,22 +222,25 @@ impl ClientCerts {
     }
 
     /// The allow-listed identity of a presented chain.
-    fn authenticate(&self, chain: &[rustls::pki_types::CertificateDer<'static>]) -> Result<(&str, &[Scope]), AppError> {
+    fn authenticate(
+        &self,
+        chain: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> Result<(&str, &[Scope]), AuthError> {
         let Some((leaf, intermediates)) = chain.split_first() else {
-            return Err(AppError::Unauthenticated("no client certificate".into()));
+            return Err(AuthError::Unauthenticated("no client certificate".into()));
         };
         self.verifier
             .verify_client_cert(leaf, intermediates, rustls::pki_types::UnixTime::now())
-            .map_err(|e| AppError::Unauthenticated(format!("the client certificate is not accepted: {e}")))?;
+            .map_err(|e| AuthError::Unauthenticated(format!("the client certificate is not accepted: {e}")))?;
         let cert = webpki::EndEntityCert::try_from(leaf)
-            .map_err(|e| AppError::Unauthenticated(format!("the client certificate cannot be read: {e:?}")))?;
+            .map_err(|e| AuthError::Unauthenticated(format!("the client certificate cannot be read: {e:?}")))?;
         let names: Vec<String> = cert.valid_dns_names().map(str::to_ascii_lowercase).collect();
         self.allow
             .iter()
             .find(|(_, _, dns)| names.iter().any(|n| n == dns))
             .map(|(name, scopes, _)| (name.as_str(), scopes.as_slice()))
             .ok_or_else(|| {
-                AppError::PermissionDenied(format!("the client certificate {names:?} is not on the allow-list"))
+                AuthError::PermissionDenied(format!("the client certificate {names:?} is not on the allow-list"))
             })
     }
 }
@@ -287,10 +290,8 @@ struct Policy {
     /// False: every call is the unauthenticated local operator (admin port bound to loopback
     /// with no credentials configured; or the decision port when it does not require tokens).
     enforce: bool,
-    /// Rejections since start, and when one was last logged (ms since `started`).
-    rejected: AtomicU64,
-    last_log_ms: AtomicU64,
-    started: Instant,
+    /// Rejections are logged at most once a second (the count covers the rest).
+    rejections: LogThrottle,
 }
 
 impl Policy {
@@ -299,7 +300,7 @@ impl Policy {
         path: &str,
         headers: &http::HeaderMap,
         extensions: &http::Extensions,
-    ) -> Result<Principal, AppError> {
+    ) -> Result<Principal, AuthError> {
         if !self.enforce {
             return Ok(Principal(crate::LOCAL_ACTOR.to_string()));
         }
@@ -318,7 +319,7 @@ impl Policy {
         let (name, scopes): (String, Vec<Scope>) = match (token, peer_certs, &self.certs) {
             (Some(token), _, _) => {
                 let Some(c) = self.credentials.authenticate(token) else {
-                    return Err(AppError::Unauthenticated("the bearer token is not valid".into()));
+                    return Err(AuthError::Unauthenticated("the bearer token is not valid".into()));
                 };
                 (c.name.clone(), c.scopes.clone())
             }
@@ -327,13 +328,13 @@ impl Policy {
                 (name.to_string(), scopes.to_vec())
             }
             _ => {
-                return Err(AppError::Unauthenticated(
+                return Err(AuthError::Unauthenticated(
                     "this method needs a credential: a bearer token (authorization: Bearer …) or an allow-listed client certificate".into(),
                 ));
             }
         };
         if !scopes.contains(&scope) {
-            return Err(AppError::PermissionDenied(format!(
+            return Err(AuthError::PermissionDenied(format!(
                 "credential {name:?} lacks the {:?} scope this method needs",
                 scope.as_str()
             )));
@@ -342,7 +343,7 @@ impl Policy {
     }
 
     /// Takes one write from the caller's bucket, or refuses.
-    fn take_write(&self, caller: &str) -> Result<(), AppError> {
+    fn take_write(&self, caller: &str) -> Result<(), AuthError> {
         let rate = f64::from(self.limits.writes_per_second.max(1));
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
@@ -352,7 +353,7 @@ impl Policy {
         b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(rate);
         b.at = now;
         if b.tokens < 1.0 {
-            return Err(AppError::ResourceExhausted(format!(
+            return Err(AuthError::OverLimit(format!(
                 "{caller:?} is over the limit of {} admin writes a second",
                 self.limits.writes_per_second
             )));
@@ -362,16 +363,8 @@ impl Policy {
     }
 
     /// Logs a rejection at warn, at most once a second (the count covers the rest).
-    fn log_rejection(&self, path: &str, e: &AppError) {
-        let n = self.rejected.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = self.started.elapsed().as_millis() as u64 + 1;
-        let last = self.last_log_ms.load(Ordering::Relaxed);
-        if (last == 0 || now.saturating_sub(last) >= 1000)
-            && self
-                .last_log_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+    fn log_rejection(&self, path: &str, e: &AuthError) {
+        if let Some(n) = self.rejections.tick() {
             tracing::warn!(method = path, reason = %e, rejected_so_far = n, "call rejected (logged at most once a second)");
         }
     }
@@ -395,9 +388,7 @@ impl AuthLayer {
                 in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight.max(1))),
                 buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
                 enforce,
-                rejected: AtomicU64::new(0),
-                last_log_ms: AtomicU64::new(0),
-                started: Instant::now(),
+                rejections: LogThrottle::per_second(),
             }),
         }
     }
@@ -440,7 +431,7 @@ where
             .decide(&path, req.headers(), req.extensions())
             .and_then(|principal| {
                 let permit = self.policy.in_flight.clone().try_acquire_owned().map_err(|_| {
-                    AppError::ResourceExhausted(format!(
+                    AuthError::OverLimit(format!(
                         "too many requests in flight on this port (limit {})",
                         self.policy.limits.max_in_flight
                     ))
@@ -462,7 +453,7 @@ where
             }
             Err(e) => {
                 self.policy.log_rejection(&path, &e);
-                let response = crate::grpc::status(e).into_http();
+                let response = crate::grpc::status(AppError::Auth(e)).into_http();
                 Box::pin(async move { Ok(response) })
             }
         }

@@ -129,3 +129,15 @@ pub fn encode_token(parts: &[&str]) -> String {
     let json = serde_json::to_vec(parts).unwrap_or_default();
     json.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Edges a revoke left held, for write replies.
+pub fn still_held(held: &[crate::store::StillHeld]) -> Vec<pb::StillHeld> {
+    held.iter()
+        .map(|h| pb::StillHeld {
+            node: h.node.clone(),
+            role: h.role.clone(),
+            account_id: h.account.clone(),
+            sources: h.sources.clone(),
+        })
+        .collect()
+}

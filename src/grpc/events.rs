@@ -14,6 +14,8 @@ pub struct EventApi {
     pub app: Arc<App>,
     /// Stops watch streams on shutdown.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Shutdown waits for every watch stream's task.
+    pub tracker: tokio_util::task::TaskTracker,
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEventsResponse, Status>> + Send>>;
@@ -25,6 +27,7 @@ impl EventService for EventApi {
         req: Request<pb::AppendEventsRequest>,
     ) -> Result<Response<pb::AppendEventsResponse>, Status> {
         let ctx = call_context(&req, "");
+        let deadline = crate::grpc::deadline(&req);
         let events = req.into_inner().events;
         if events.len() > MAX_BATCH {
             return Err(invalid(DomainError::new(
@@ -38,10 +41,12 @@ impl EventService for EventApi {
             .map(|(i, e)| convert::new_event(i, e))
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid)?;
-        let outcome = self.app.append(events, &ctx).await.map_err(status)?;
+        let written = self.app.append(events, &ctx, deadline).await.map_err(status)?;
         Ok(Response::new(pb::AppendEventsResponse {
-            revision: outcome.revision,
-            event_ids: outcome.ids,
+            revision: written.outcome.revision,
+            still_held: convert::still_held(&written.outcome.still_held),
+            event_ids: written.outcome.ids,
+            visible: written.visible,
         }))
     }
 
@@ -74,7 +79,7 @@ impl EventService for EventApi {
         let app = self.app.clone();
         let shutdown = self.shutdown.clone();
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::WatchEventsResponse, Status>>(4);
-        tokio::spawn(async move {
+        self.tracker.spawn(async move {
             let mut applied = app.projector().subscribe();
             loop {
                 match app.applied_events_after(after).await {

@@ -20,50 +20,66 @@ pub mod pb {
     pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/endocarp_descriptor.bin"));
 }
 
-use crate::app::{AppError, CallContext};
+use crate::app::{AppError, AuthError, CallContext};
 use crate::domain::DomainError;
+use crate::telemetry::LogThrottle;
 use std::time::{Duration, Instant};
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 /// The one place errors become gRPC statuses. A deny is never an error, and no error is
 /// ever an allow: callers treat every non-OK status as deny.
+///
+/// Invalid input carries a `google.rpc.BadRequest` field violation naming the field.
+/// Internal and storage causes are logged here with the request id and reach the client
+/// as a fixed message with that id, never as raw database text. Refusals are logged at
+/// most once a second (authentication refusals are logged by the layer that refused).
 pub fn status(e: AppError) -> Status {
-    let code = match &e {
-        AppError::Invalid(_) => Code::InvalidArgument,
-        AppError::AlreadyExists(_) => Code::AlreadyExists,
-        AppError::Conflict(_) => Code::Aborted,
-        AppError::ResourceExhausted(_) => Code::ResourceExhausted,
-        AppError::DeadlineExceeded(_) => Code::DeadlineExceeded,
-        AppError::Unavailable(_) => Code::Unavailable,
-        AppError::Internal(_) => Code::Internal,
-        AppError::Unauthenticated(_) => Code::Unauthenticated,
-        AppError::PermissionDenied(_) => Code::PermissionDenied,
+    use crate::engine::EngineError as E;
+    use crate::store::StoreError as S;
+    static REFUSALS: LogThrottle = LogThrottle::per_second();
+    let refused = |code: Code, e: &AppError| {
+        if let Some(n) = REFUSALS.tick() {
+            tracing::warn!(code = ?code, reason = %e, rejected_so_far = n, "request refused (logged at most once a second)");
+        }
+        Status::new(code, e.to_string())
     };
-    match code {
-        Code::Internal => tracing::error!(error = %e, "internal error"),
-        Code::InvalidArgument | Code::AlreadyExists | Code::Aborted | Code::ResourceExhausted => rejected(code, &e),
-        _ => {}
-    }
-    Status::new(code, e.to_string())
-}
-
-/// Logs a refused request at warn, at most once a second (a flood cannot fill a disk);
-/// the count says how many there were.
-fn rejected(code: Code, e: &AppError) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
-    let n = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let last = LAST_SECOND.load(Ordering::Relaxed);
-    if now > last
-        && LAST_SECOND
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        tracing::warn!(code = ?code, reason = %e, rejected_so_far = n, "request refused (logged at most once a second)");
+    let invalid = |field: &str, reason: String| {
+        let message = format!("{field}: {reason}");
+        if let Some(n) = REFUSALS.tick() {
+            tracing::warn!(code = "INVALID_ARGUMENT", reason = %message, rejected_so_far = n, "request refused (logged at most once a second)");
+        }
+        let details = ErrorDetails::with_bad_request_violation(field, reason);
+        Status::with_error_details(Code::InvalidArgument, message, details)
+    };
+    // The cause goes to the log; the client gets what it can act on and the id to quote.
+    let hidden = |code: Code, what: &str, e: &AppError| {
+        let id = observe::current_request_id().unwrap_or_default();
+        tracing::error!(request_id = %id, error = %e, "{what}");
+        Status::new(
+            code,
+            format!("{what}; the server log has the cause under request id {id:?}"),
+        )
+    };
+    match &e {
+        AppError::Invalid(d) | AppError::Store(S::Invalid(d)) => invalid(&d.field, d.reason.clone()),
+        AppError::Engine(inner @ E::AgentIsRole(_)) => invalid("agent_id", inner.to_string()),
+        AppError::Store(S::AlreadyExists { .. }) => refused(Code::AlreadyExists, &e),
+        AppError::Store(S::VersionConflict { .. }) => refused(Code::Aborted, &e),
+        AppError::Store(S::Unavailable(_)) => hidden(Code::Unavailable, "storage unavailable", &e),
+        AppError::Store(S::Corrupt(_)) => hidden(Code::Internal, "stored data cannot be read", &e),
+        AppError::Engine(E::ClosureTooLarge { .. }) => refused(Code::ResourceExhausted, &e),
+        AppError::Engine(E::Casbin(_) | E::CasbinNotProjected | E::EnginesDisagree { .. }) => {
+            hidden(Code::Internal, "the decision engine failed", &e)
+        }
+        AppError::LogShort { .. } => hidden(Code::Internal, "internal error", &e),
+        AppError::Stale { .. } => Status::new(Code::Unavailable, e.to_string()),
+        AppError::ConsistencyTimeout { .. } => Status::new(Code::DeadlineExceeded, e.to_string()),
+        AppError::Auth(a) => match a {
+            AuthError::Unauthenticated(_) => Status::new(Code::Unauthenticated, e.to_string()),
+            AuthError::PermissionDenied(_) => Status::new(Code::PermissionDenied, e.to_string()),
+            AuthError::OverLimit(_) => Status::new(Code::ResourceExhausted, e.to_string()),
+        },
     }
 }
 

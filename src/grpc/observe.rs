@@ -21,6 +21,16 @@ use tracing::Instrument;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
+tokio::task_local! {
+    /// The request id of the call this task is serving (set by [`Observe`]).
+    static CURRENT_REQUEST_ID: String;
+}
+
+/// The id of the request being served, for messages that point a caller at the log.
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 /// The request id this layer made up because the caller sent none (or a bad one).
 #[derive(Debug, Clone)]
 pub struct GeneratedRequestId(pub String);
@@ -79,6 +89,7 @@ where
             let _entered = span.enter();
             self.inner.call(req)
         };
+        let call = CURRENT_REQUEST_ID.scope(id, call);
         Box::pin(
             async move {
                 let mut response = call.await?;

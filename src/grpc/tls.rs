@@ -122,10 +122,12 @@ pub fn incoming(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     stop: CancellationToken,
+    tracker: tokio_util::task::TaskTracker,
 ) -> tokio_stream::wrappers::ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(128);
     let acceptor = TlsAcceptor::from(config);
-    tokio::spawn(async move {
+    let handshakes = tracker.clone();
+    tracker.spawn(async move {
         loop {
             let accepted = tokio::select! {
                 _ = stop.cancelled() => return,
@@ -140,7 +142,7 @@ pub fn incoming(
                 }
             };
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
-            tokio::spawn(async move {
+            handshakes.spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
                         let _ = tx.send(Ok(stream)).await;

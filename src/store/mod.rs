@@ -35,6 +35,8 @@ pub struct AuditEntry {
     pub correlation_id: String,
     pub event_ids: Vec<String>,
     pub revision: u64,
+    /// What the change did less than it may seem to (edges a revoke left held), or empty.
+    pub note: String,
 }
 
 /// What an append did.
@@ -47,6 +49,31 @@ pub struct AppendOutcome {
     pub ids: Vec<String>,
     /// How many events were new (the rest were de-duplicated).
     pub appended: usize,
+    /// Edges a revoke in the batch ended for its own source but that other facts still
+    /// hold (read at the end of the batch, inside its transaction).
+    pub still_held: Vec<StillHeld>,
+}
+
+/// An edge that a revoke did not end, and the facts that still hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StillHeld {
+    pub node: String,
+    pub role: String,
+    /// Empty for the global edge.
+    pub account: String,
+    /// `role`, `group`, `role-to-role` (global facts), `account`, `membership` (facts in
+    /// `account`).
+    pub sources: Vec<String>,
+}
+
+impl std::fmt::Display for StillHeld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} -> {:?}", self.node, self.role)?;
+        if !self.account.is_empty() {
+            write!(f, " in account {:?}", self.account)?;
+        }
+        write!(f, " is still held by: {}", self.sources.join(", "))
+    }
 }
 
 /// A global or account edge as listed by the admin API.

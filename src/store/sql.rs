@@ -4,7 +4,7 @@
 //! IMMEDIATE`; PostgreSQL: a transaction advisory lock), connection settings, the
 //! migration folder, and PostgreSQL's `NOTIFY` on commit.
 
-use super::{AppendOutcome, AuditEntry, AuditRecord, EdgeRow, MemberRow, RuleRow, StoreError};
+use super::{AppendOutcome, AuditEntry, AuditRecord, EdgeRow, MemberRow, RuleRow, StillHeld, StoreError};
 use crate::domain::event::Triple;
 use crate::domain::{Action, DomainError};
 use crate::domain::{Change, EdgeSource, EntityKind, Id, NewEvent, Rule, RuleKind, StoredEvent, Target};
@@ -241,7 +241,9 @@ impl Store {
             }
         }
 
-        let mut versions: HashMap<String, i64> = HashMap::new();
+        // Streams are keyed by (aggregate kind, aggregate id): docs/CONTRACT.md §2.
+        let mut versions: HashMap<(&str, &str), i64> = HashMap::new();
+        let mut revoked: Vec<(&str, &Id, &Id)> = Vec::new();
         let mut head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&mut *tx)
             .await?;
@@ -251,36 +253,39 @@ impl Store {
             if skip[i] {
                 continue;
             }
-            let aggregate = &event.triple.aggregate_id;
-            let current = match versions.get(aggregate) {
+            let aggregate = event.triple.aggregate_id.as_str();
+            let kind = event.triple.aggregate_kind();
+            let current = match versions.get(&(kind, aggregate)) {
                 Some(v) => *v,
-                None => {
-                    sqlx::query_scalar("SELECT COALESCE(MAX(sequence_no), 0) FROM events WHERE aggregate_id = $1")
-                        .bind(aggregate)
-                        .fetch_one(&mut *tx)
-                        .await?
-                }
+                None => sqlx::query_scalar(
+                    "SELECT COALESCE(MAX(sequence_no), 0) FROM events WHERE aggregate_kind = $1 AND aggregate_id = $2",
+                )
+                .bind(kind)
+                .bind(aggregate)
+                .fetch_one(&mut *tx)
+                .await?,
             };
             if let Some(expected) = event.expected_version
                 && expected != current
             {
                 return Err(StoreError::VersionConflict {
                     index: i,
-                    aggregate: aggregate.clone(),
+                    aggregate: format!("{kind} {aggregate}"),
                     expected,
                     actual: current,
                 });
             }
             let seq = current + 1;
-            versions.insert(aggregate.clone(), seq);
+            versions.insert((kind, aggregate), seq);
             head += 1;
             let t = &event.triple;
             sqlx::query(
-                "INSERT INTO events (position, id, aggregate_id, sequence_no, event_type, subject, predicate, object, payload, timestamp, metadata, content) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                "INSERT INTO events (position, id, aggregate_kind, aggregate_id, sequence_no, event_type, subject, predicate, object, payload, timestamp, metadata, content) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(head)
             .bind(&ids[i])
+            .bind(kind)
             .bind(aggregate)
             .bind(seq)
             .bind(&t.event_type)
@@ -294,14 +299,41 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             apply_change(&mut tx, &event.change).await?;
+            match &event.change {
+                Change::GlobalEdge {
+                    node, role, on: false, ..
+                } => revoked.push(("", node, role)),
+                Change::AccountEdge {
+                    account,
+                    node,
+                    role,
+                    on: false,
+                } => revoked.push((account.as_str(), node, role)),
+                _ => {}
+            }
             appended += 1;
         }
+        revoked.sort();
+        revoked.dedup();
+        let mut still_held = Vec::new();
+        for (account, node, role) in revoked {
+            let sources = holders(&mut tx, account, node, role).await?;
+            if !sources.is_empty() {
+                still_held.push(StillHeld {
+                    node: node.to_string(),
+                    role: role.to_string(),
+                    account: account.to_string(),
+                    sources,
+                });
+            }
+        }
+        let note = still_held.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("; ");
         let revision = if appended > 0 { head as u64 } else { stored_max };
         if appended > 0
             && let Some(audit) = audit
         {
             sqlx::query(
-                    "INSERT INTO audit (at, actor, action, correlation_id, event_ids, revision) VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO audit (at, actor, action, correlation_id, event_ids, revision, note) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(ts(&now))
                 .bind(&audit.actor)
@@ -309,6 +341,7 @@ impl Store {
                 .bind(&audit.correlation_id)
                 .bind(serde_json::to_string(&ids).unwrap_or_default())
                 .bind(revision as i64)
+                .bind(&note)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -325,6 +358,7 @@ impl Store {
             revision,
             ids,
             appended,
+            still_held,
         })
     }
 
@@ -566,7 +600,7 @@ impl Store {
     /// Audit entries in id order after `after`.
     pub async fn list_audit(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, at, actor, action, correlation_id, event_ids, revision FROM audit WHERE id > $1 ORDER BY id LIMIT $2",
+            "SELECT id, at, actor, action, correlation_id, event_ids, revision, note FROM audit WHERE id > $1 ORDER BY id LIMIT $2",
         )
         .bind(after)
         .bind(limit as i64)
@@ -583,6 +617,7 @@ impl Store {
                     correlation_id: r.try_get("correlation_id")?,
                     event_ids: serde_json::from_str(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     revision: r.try_get::<i64, _>("revision")? as u64,
+                    note: r.try_get("note")?,
                 })
             })
             .collect()
@@ -667,6 +702,38 @@ async fn apply_change(tx: &mut Transaction<'static, Any>, change: &Change) -> Re
         Change::MarkRole { .. } | Change::Ignored { .. } => {}
     }
     Ok(())
+}
+
+/// The facts that hold the edge `node -> role` (in `account`, or globally when empty),
+/// by source name: the global sources always, and in an account its explicit edge and
+/// the member role.
+async fn holders(
+    tx: &mut Transaction<'static, Any>,
+    account: &str,
+    node: &Id,
+    role: &Id,
+) -> Result<Vec<String>, StoreError> {
+    let mut sources: Vec<String> = sqlx::query_scalar(
+        "SELECT source FROM role_edges WHERE (account = '' OR account = $1) AND node = $2 AND role = $3 ORDER BY source",
+    )
+    .bind(account)
+    .bind(node.as_str())
+    .bind(role.as_str())
+    .fetch_all(&mut **tx)
+    .await?;
+    if !account.is_empty() {
+        let member: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM memberships WHERE account = $1 AND agent = $2 AND role = $3")
+                .bind(account)
+                .bind(node.as_str())
+                .bind(role.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+        if member.is_some() {
+            sources.push("membership".to_string());
+        }
+    }
+    Ok(sources)
 }
 
 async fn edge(

@@ -2,7 +2,7 @@
 //! fresh database: appends, de-duplication, version conflicts, gap-free positions under
 //! concurrency, the read model, the audit log.
 
-mod common;
+use crate::common;
 
 use common::history::{any_triple, t};
 use endocarp::domain::event::Triple;

@@ -3,7 +3,7 @@
 //! gate applied outside, as the export README says) give the same answer on every check.
 //! The Casbin engine's incrementally maintained rows equal rows rebuilt from the index.
 
-mod common;
+use crate::common;
 
 use casbin::CoreApi;
 use common::history::{ACCOUNTS, ACTIONS, AGENTS, ROLES, any_event, pick};

@@ -2,7 +2,7 @@
 //! INVALID_ARGUMENT (or the status the design names), the message names the field, and
 //! nothing is written.
 
-mod common;
+use crate::common;
 
 use common::{Server, grpc_check};
 use endocarp::grpc::pb;

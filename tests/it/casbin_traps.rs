@@ -1,7 +1,7 @@
 //! Where casbin-rs differs from the decision contract, the Casbin engine's projection
 //! compensates. Each test names the trap.
 
-mod common;
+use crate::common;
 
 use casbin::prelude::*;
 use common::history::t;

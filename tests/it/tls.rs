@@ -2,12 +2,11 @@
 //! trusts the CA works (CLI included), and a certificate rotated on disk is served to new
 //! connections without a restart.
 
-mod common;
+use crate::common;
 
 use endocarp::grpc::pb;
 use endocarp::grpc::pb::authorization_service_client::AuthorizationServiceClient;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
@@ -60,26 +59,21 @@ async fn tls_serves_both_ports_and_reloads_a_rotated_certificate() {
     std::fs::write(&cert_path, &cert1).unwrap();
     std::fs::write(&key_path, &key1).unwrap();
     std::fs::write(dir.path().join("ca1.pem"), &ca1).unwrap();
-    let mut child = common::serve_command("127.0.0.1:0")
-        .args([
-            "--tls-cert",
-            cert_path.to_str().unwrap(),
-            "--tls-key",
-            key_path.to_str().unwrap(),
-        ])
-        .env("RUST_LOG", "warn")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let line = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let (decision, admin) = (format!("https://{}", words[4]), format!("https://{}", words[8]));
+    let mut cmd = common::serve_command("127.0.0.1:0");
+    cmd.args([
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+    ])
+    .env("RUST_LOG", "warn")
+    .current_dir(dir.path())
+    .stderr(Stdio::null());
+    let (mut child, addresses) = common::spawn_ready(cmd, dir.path());
+    let (decision, admin) = (
+        format!("https://{}", addresses.decision),
+        format!("https://{}", addresses.admin),
+    );
 
     // Plaintext is refused; TLS with the CA works, on both ports.
     let plain = AuthorizationServiceClient::connect(decision.replace("https", "http")).await;
@@ -177,8 +171,8 @@ async fn client_certificates_on_the_allow_list_are_credentials() {
         "# name:scopes:dns-name\ndeployer:read,write:ci.example.org\nauditor:read:audit.example.org\n",
     )
     .unwrap();
-    let mut child = common::serve_command("127.0.0.1:0")
-        .arg("--tls-cert")
+    let mut cmd = common::serve_command("127.0.0.1:0");
+    cmd.arg("--tls-cert")
         .arg(p("tls.crt"))
         .arg("--tls-key")
         .arg(p("tls.key"))
@@ -188,16 +182,9 @@ async fn client_certificates_on_the_allow_list_are_credentials() {
         .arg(p("allow"))
         .env("RUST_LOG", "warn")
         .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let line = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    let admin = format!("https://{}", line.split_whitespace().nth(8).unwrap());
+        .stderr(Stdio::null());
+    let (mut child, addresses) = common::spawn_ready(cmd, dir.path());
+    let admin = format!("https://{}", addresses.admin);
 
     let client = |identity: Option<(String, String)>| {
         let (admin, server_ca) = (admin.clone(), server_ca.pem.clone());

@@ -1,21 +1,24 @@
-//! Shared test helpers: the decision scenarios of `../shared/scenarios/`, and a real
-//! `endocarp serve` process on loopback ports.
+//! Shared test helpers: the decision scenarios of `tests/fixtures/scenarios/`, and a
+//! server on loopback ports, in this process (the default) or as an `endocarp serve`
+//! process when the process itself is under test.
 #![allow(dead_code)]
 
 pub mod history;
 pub mod pg;
 
+use endocarp::configuration::Settings;
 use endocarp::domain::event::Triple;
 use endocarp::grpc::pb;
 use endocarp::grpc::pb::authorization_service_client::AuthorizationServiceClient;
 use endocarp::grpc::pb::event_service_client::EventServiceClient;
 use endocarp::grpc::pb::policy_admin_service_client::PolicyAdminServiceClient;
+use endocarp::startup::{Addresses, Application};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 /// One decision scenario.
@@ -39,20 +42,14 @@ pub struct CheckCase {
     pub reason: Option<String>,
 }
 
-/// The folder with the shared scenarios (beside the checkout).
-pub fn shared_dir() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for candidate in [here.join("../shared"), here.join("shared")] {
-        if candidate.join("scenarios").is_dir() {
-            return candidate;
-        }
-    }
-    panic!("the shared scenarios folder (../shared/scenarios) is missing beside the checkout");
+/// The folder with the decision scenarios (in the repository).
+pub fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scenarios")
 }
 
 /// Every scenario of every file, with the file name.
 pub fn scenarios() -> Vec<(String, Scenario)> {
-    let dir = shared_dir().join("scenarios");
+    let dir = scenarios_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("scenarios folder")
         .map(|e| e.expect("dir entry").path())
@@ -68,7 +65,7 @@ pub fn scenarios() -> Vec<(String, Scenario)> {
             out.push((name.clone(), s));
         }
     }
-    assert!(out.len() >= 20, "expected the shared scenarios, found {}", out.len());
+    assert!(out.len() >= 20, "expected the decision scenarios, found {}", out.len());
     out
 }
 
@@ -131,9 +128,27 @@ pub fn reason_name(r: i32) -> &'static str {
     }
 }
 
-/// A real `endocarp serve` process on loopback ports chosen by the OS.
+/// A running server: the application inside this process (its own runtime on its own
+/// thread), or an `endocarp serve` process.
+enum Running {
+    InProcess {
+        shutdown: CancellationToken,
+        thread: std::thread::JoinHandle<()>,
+    },
+    Process(Child),
+}
+
+/// How a server is run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    InProcess,
+    Process,
+}
+
+/// A server on loopback ports chosen by the OS.
 pub struct Server {
-    child: Option<Child>,
+    running: Option<Running>,
+    mode: Mode,
     pub dir: PathBuf,
     pub decision_url: String,
     pub admin_url: String,
@@ -149,132 +164,217 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
 }
 
+/// `serve`'s settings parsed from flags, as the binary parses them.
+#[derive(clap::Parser)]
+struct ServeFlags {
+    #[command(flatten)]
+    settings: Settings,
+}
+
 impl Server {
-    /// Starts a server on a fresh SQLite file.
+    /// Starts the application in this process on a fresh SQLite file.
     pub fn start(extra: &[&str]) -> Server {
         Server::start_on(None, extra)
     }
 
-    /// Starts a server on the given database URL (or a fresh SQLite file).
+    /// Starts the application in this process on the given database URL (or a fresh
+    /// SQLite file).
     pub fn start_on(database: Option<&str>, extra: &[&str]) -> Server {
-        Server::start_with(database, extra, &[], None)
+        Server::new(Mode::InProcess, database, extra, &[], None)
     }
 
-    /// Starts a server with extra environment variables, its stderr going to `log`.
+    /// Starts an `endocarp serve` process (for tests of the process itself: signals,
+    /// SIGKILL, its own logs and metrics).
+    pub fn process(database: Option<&str>, extra: &[&str]) -> Server {
+        Server::new(Mode::Process, database, extra, &[], None)
+    }
+
+    /// Starts an `endocarp serve` process with extra environment variables, its stderr
+    /// going to `log`.
     pub fn start_with(database: Option<&str>, extra: &[&str], env: &[(&str, &str)], log: Option<&Path>) -> Server {
+        Server::new(Mode::Process, database, extra, env, log)
+    }
+
+    fn new(mode: Mode, database: Option<&str>, extra: &[&str], env: &[(&str, &str)], log: Option<&Path>) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         let database = database
             .map(str::to_string)
             .unwrap_or_else(|| format!("sqlite://{}", dir.join("endocarp.db").display()));
         let mut s = Server {
-            child: None,
+            running: None,
+            mode,
             database,
             dir,
             decision_url: String::new(),
             admin_url: String::new(),
             ops_url: String::new(),
-            env: Vec::new(),
-            log: None,
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            log: log.map(Path::to_path_buf),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             _tmp: Some(tmp),
         };
-        s.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        s.log = log.map(Path::to_path_buf);
         s.spawn();
         s
     }
 
-    /// The server's process id.
+    /// The server's process id (this process for an in-process server).
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, |c| c.id())
+        match &self.running {
+            Some(Running::Process(c)) => c.id(),
+            _ => std::process::id(),
+        }
     }
 
     pub fn database_url(&self) -> String {
         self.database.clone()
     }
 
-    fn spawn(&mut self) {
-        // A restart keeps the ports the first start was given, so clients keep their URLs.
+    /// The flags `serve` gets: loopback ports (the ones of the first start, on a restart,
+    /// so clients keep their URLs), the database, then the test's own.
+    fn flags(&self) -> Vec<String> {
         let port = |url: &str| url.rsplit(':').next().unwrap_or("0").to_string();
         let (decision_port, admin_port, ops_port) = if self.decision_url.is_empty() {
             ("0".to_string(), "0".to_string(), "0".to_string())
         } else {
             (port(&self.decision_url), port(&self.admin_url), port(&self.ops_url))
         };
+        let mut flags: Vec<String> = vec![
+            "--listen".into(),
+            format!("127.0.0.1:{decision_port}"),
+            "--admin-listen".into(),
+            format!("127.0.0.1:{admin_port}"),
+            "--ops-listen".into(),
+            format!("127.0.0.1:{ops_port}"),
+            "--database-url".into(),
+            self.database_url(),
+        ];
+        flags.extend(self.extra.iter().cloned());
+        flags
+    }
+
+    fn spawn(&mut self) {
+        let addresses = match self.mode {
+            Mode::InProcess => self.spawn_in_process(),
+            Mode::Process => self.spawn_process(),
+        };
+        self.decision_url = format!("http://{}", addresses.decision);
+        self.admin_url = format!("http://{}", addresses.admin);
+        self.ops_url = format!("http://{}", addresses.ops);
+    }
+
+    /// Builds the application on a runtime of its own (so it outlives the test's runtime
+    /// calls and can be stopped from synchronous code) and waits until every port is bound.
+    fn spawn_in_process(&mut self) -> Addresses {
+        let mut argv = vec!["serve".to_string()];
+        argv.extend(self.flags());
+        let settings = <ServeFlags as clap::Parser>::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("serve flags: {e}"))
+            .settings;
+        let shutdown = CancellationToken::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stop = shutdown.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime for the server");
+            runtime.block_on(async move {
+                match Application::build(settings, stop).await {
+                    Ok(app) => {
+                        let _ = tx.send(Ok(app.addresses()));
+                        if let Err(e) = app.run_until_stopped().await {
+                            eprintln!("in-process server stopped with an error: {e:#}");
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(format!("{e:#}")));
+                    }
+                }
+            });
+        });
+        match rx.recv() {
+            Ok(Ok(addresses)) => {
+                self.running = Some(Running::InProcess { shutdown, thread });
+                addresses
+            }
+            Ok(Err(e)) => panic!("the application did not start: {e}"),
+            Err(_) => panic!("the application's thread ended before it started"),
+        }
+    }
+
+    /// Starts `endocarp serve` and waits for its ready file.
+    fn spawn_process(&mut self) -> Addresses {
+        let ready = self.dir.join(format!("ready-{}.json", ulid::Ulid::generate()));
         let mut child = Command::new(env!("CARGO_BIN_EXE_endocarp"))
             .arg("serve")
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{decision_port}"),
-                "--admin-listen",
-                &format!("127.0.0.1:{admin_port}"),
-                "--ops-listen",
-                &format!("127.0.0.1:{ops_port}"),
-            ])
-            .args(["--database-url", &self.database_url()])
-            .args(&self.extra)
+            .args(self.flags())
+            .arg("--ready-file")
+            .arg(&ready)
             .env(
                 "RUST_LOG",
                 std::env::var("ENDOCARP_TEST_SERVER_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
             )
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.dir)
-            .stdout(Stdio::piped())
+            .stdout(Stdio::null())
             .stderr(match &self.log {
                 Some(path) => Stdio::from(std::fs::File::create(path).expect("server log file")),
                 None => server_log(),
             })
             .spawn()
             .expect("spawn endocarp serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let started = Instant::now();
-        let line = loop {
-            match lines.next() {
-                Some(Ok(l)) if l.starts_with("endocarp serving") => break l,
-                Some(Ok(_)) => continue,
-                _ => {
-                    let _ = child.kill();
-                    panic!("endocarp serve exited before serving (after {:?})", started.elapsed());
-                }
-            }
-        };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let words: Vec<&str> = line.split_whitespace().collect();
-        self.decision_url = format!("http://{}", words[4]);
-        self.admin_url = format!("http://{}", words[8]);
-        self.ops_url = format!("http://{}", words[12]);
-        self.child = Some(child);
+        let addresses = wait_ready(&mut child, &ready);
+        self.running = Some(Running::Process(child));
+        addresses
     }
 
-    /// SIGKILLs the process (no shutdown, no flush) and starts it again on the same file.
+    /// Stops the server abruptly (a process: SIGKILL, no shutdown, no flush) and starts
+    /// it again on the same database and ports. An in-process server is stopped and
+    /// restarted cleanly: only a process can be killed mid-write.
     pub fn kill_and_restart(&mut self) {
         self.kill();
         self.spawn();
     }
 
+    /// A process: SIGKILL. In process: shutdown, waiting for the application to stop.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        match self.running.take() {
+            Some(Running::Process(mut c)) => {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            Some(Running::InProcess { shutdown, thread }) => {
+                shutdown.cancel();
+                let _ = thread.join();
+            }
+            None => {}
         }
     }
 
-    /// Sends SIGTERM and waits for a clean exit; returns the exit status success.
+    /// Sends SIGTERM (in process: fires the shutdown token) and waits for a clean exit;
+    /// returns whether it exited cleanly within 10 s.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else { return false };
-        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = c.try_wait() {
-                return status.success();
+        match self.running.take() {
+            Some(Running::Process(mut c)) => {
+                let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline {
+                    if let Ok(Some(status)) = c.try_wait() {
+                        return status.success();
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = c.kill();
+                false
             }
-            std::thread::sleep(Duration::from_millis(20));
+            Some(Running::InProcess { shutdown, thread }) => {
+                shutdown.cancel();
+                thread.join().is_ok()
+            }
+            None => false,
         }
-        let _ = c.kill();
-        false
     }
 
     pub async fn decisions(&self) -> AuthorizationServiceClient<Channel> {
@@ -296,6 +396,28 @@ impl Server {
     }
 }
 
+/// Waits for `endocarp serve`'s ready file (JSON with the bound addresses); panics when
+/// the process exits first or nothing comes within a minute.
+pub fn wait_ready(child: &mut Child, ready: &Path) -> Addresses {
+    let started = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(ready) {
+            return serde_json::from_str(&text).unwrap_or_else(|e| panic!("ready file {text:?}: {e}"));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "endocarp serve exited before it was ready ({status}, after {:?})",
+                started.elapsed()
+            );
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("endocarp serve was not ready within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Server logs go nowhere, unless `ENDOCARP_TEST_SERVER_LOGS` names a folder to keep them in.
 fn server_log() -> Stdio {
     match std::env::var("ENDOCARP_TEST_SERVER_LOGS") {
@@ -310,8 +432,17 @@ fn server_log() -> Stdio {
 }
 
 impl Drop for Server {
+    /// A process is killed. An in-process server is told to stop but not waited for: its
+    /// graceful drain needs the test's clients to answer, and they may live on the very
+    /// runtime this drop blocks (it stops once the test's runtime closes them).
     fn drop(&mut self) {
-        self.kill();
+        match self.running.take() {
+            Some(Running::InProcess { shutdown, .. }) => shutdown.cancel(),
+            other => {
+                self.running = other;
+                self.kill();
+            }
+        }
     }
 }
 
@@ -361,6 +492,20 @@ pub fn serve_command(admin: &str) -> Command {
     c.args(["serve", "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"])
         .args(["--admin-listen", admin]);
     c
+}
+
+/// Spawns a [`serve_command`] with a ready file in `dir` and waits for it: the child and
+/// its bound addresses.
+pub fn spawn_ready(mut cmd: Command, dir: &Path) -> (Child, Addresses) {
+    let ready = dir.join(format!("ready-{}.json", ulid::Ulid::generate()));
+    let mut child = cmd
+        .arg("--ready-file")
+        .arg(&ready)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn endocarp serve");
+    let addresses = wait_ready(&mut child, &ready);
+    (child, addresses)
 }
 
 /// A plain HTTP/1.1 GET against the operations port: (status, body).

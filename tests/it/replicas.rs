@@ -3,7 +3,7 @@
 //! notifications doing the waking, and every replica's applied sequence compared with the
 //! log event by event (through the applied-sequence digest).
 
-mod common;
+use crate::common;
 
 use common::{Server, grpc_check};
 use endocarp::app::projector::chain_digest;
@@ -87,7 +87,7 @@ async fn three_replicas_converge_with_read_your_writes_across_them() {
         return;
     };
     let servers: Vec<Arc<Mutex<Server>>> = (0..3)
-        .map(|_| Arc::new(Mutex::new(Server::start_on(Some(&db), &["--poll-interval", "200ms"]))))
+        .map(|_| Arc::new(Mutex::new(Server::process(Some(&db), &["--poll-interval", "200ms"]))))
         .collect();
     let mut urls = Vec::new();
     for s in &servers {
@@ -256,7 +256,7 @@ async fn hammered_appends_from_processes_and_connections_keep_one_order() {
         return;
     };
     let servers: Vec<Server> = (0..3)
-        .map(|_| Server::start_on(Some(&db), &["--poll-interval", "100ms"]))
+        .map(|_| Server::process(Some(&db), &["--poll-interval", "100ms"]))
         .collect();
     // Two other processes append straight into the database, in many batches.
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,7 @@
 //! The `endocarp` command line against real servers: Pericarp log import (through the
 //! admin API and offline), check, admin writes, config and migrate.
 
-mod common;
+use crate::common;
 
 use common::{Server, grpc_check, reason_name};
 use endocarp::grpc::pb;

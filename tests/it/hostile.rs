@@ -2,7 +2,7 @@
 //! right error status, the server stays up, its memory stays bounded and the log is
 //! unchanged. And the limits: requests in flight, admin writes per caller per second.
 
-mod common;
+use crate::common;
 
 use common::{Server, grpc_check};
 use endocarp::grpc::pb;
@@ -47,7 +47,7 @@ fn rss_kb(pid: u32) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_malformed_requests_change_nothing() {
-    let server = Server::start(&["--max-closure", "50", "--admin-writes-per-second", "1000000"]);
+    let server = Server::process(None, &["--max-closure", "50", "--admin-writes-per-second", "1000000"]);
     let mut events = server.events().await;
     // A baseline, and a role chain longer than the closure limit.
     let mut chain = vec![pb::TripleEvent {

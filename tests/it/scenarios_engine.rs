@@ -1,7 +1,7 @@
 //! Every shared scenario through the engine alone: events parsed by the domain, applied
 //! to an index, checks decided by the pure engine.
 
-mod common;
+use crate::common;
 
 use endocarp::domain::{Action, Id, NewEvent};
 use endocarp::engine::{self, CasbinRows, Check, EngineOptions, Snapshot};

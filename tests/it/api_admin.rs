@@ -1,7 +1,7 @@
 //! The admin and event APIs over real sockets: idempotent writes, paged lists, the audit
 //! log, watches, health and reflection, and writes made by another process.
 
-mod common;
+use crate::common;
 
 use common::{Server, grpc_check};
 use endocarp::grpc::pb;

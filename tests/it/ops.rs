@@ -4,7 +4,7 @@
 //! applies it, and secrets kept out of `endocarp config` and the logs.
 //! (`/readyz` on a stale replica: tests/pg_restart.rs, where the database really goes away.)
 
-mod common;
+use crate::common;
 
 use common::{Server, grpc_check, http_get, metric};
 use endocarp::grpc::pb;
@@ -18,7 +18,7 @@ fn scrape(s: &Server) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scripted_workload_moves_the_counters_by_the_right_amounts() {
-    let s = Server::start(&["--engine", "shadow"]);
+    let s = Server::process(None, &["--engine", "shadow"]);
     assert_eq!(http_get(&s.ops_url, "/livez").0, 200);
     let (status, body) = http_get(&s.ops_url, "/readyz");
     assert_eq!((status, body.as_str()), (200, "ready\n"));

@@ -2,7 +2,7 @@
 //! loopback ports, the events appended over gRPC (EventService.AppendEvents), the checks
 //! asked over gRPC.
 
-mod common;
+use crate::common;
 
 use common::{Server, grpc_check, pb_event, reason_name};
 use endocarp::grpc::pb;

@@ -4,7 +4,7 @@
 //! - appending the same batch twice changes nothing the second time;
 //! - a rejected batch leaves the log, the read model and the revision untouched.
 
-mod common;
+use crate::common;
 
 use endocarp::app::Projector;
 use endocarp::domain::event::Triple;

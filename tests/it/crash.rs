@@ -4,7 +4,7 @@
 //! read model and the live index identical to the log. `ENDOCARP_CRASH_ROUNDS` (default 8)
 //! sets how many kills; the long run is `ENDOCARP_CRASH_ROUNDS=200 cargo test --test crash`.
 
-mod common;
+use crate::common;
 
 use common::Server;
 use endocarp::grpc::pb;
@@ -61,7 +61,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(8);
-    let mut server = Server::start(&[]);
+    let mut server = Server::process(None, &[]);
     let mut next = 0u64;
     let mut acknowledged: Vec<u64> = Vec::new();
     let mut unacknowledged: Vec<u64> = Vec::new();
@@ -143,7 +143,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_reports_a_read_model_that_differs_from_the_log() {
-    let mut server = Server::start(&[]);
+    let mut server = Server::process(None, &[]);
     let mut events = server.events().await;
     events.append_events(batch(1)).await.unwrap();
     events.append_events(batch(2)).await.unwrap();

@@ -4,12 +4,11 @@
 //! needs `read`; the decision API can require `check` tokens; secrets never reach logs or
 //! `endocarp config`.
 
-mod common;
+use crate::common;
 
 use common::{Server, grpc_check};
 use endocarp::grpc::pb;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use tonic::Code;
 
 const OPS: &str = "ops-token-0123456789abcdef";
@@ -202,22 +201,14 @@ fn credentials_allow_a_network_admin_address_and_stay_secret() {
     let dir = tempfile::tempdir().unwrap();
     let file = tokens_file(dir.path());
     let log = dir.path().join("server.log");
-    let mut child = common::serve_command("0.0.0.0:0")
-        .args(["--admin-tokens-file", &file])
+    let mut cmd = common::serve_command("0.0.0.0:0");
+    cmd.args(["--admin-tokens-file", &file])
         .env("RUST_LOG", "debug,h2=info,hyper=info,tower=info")
         .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let line = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    assert!(line.starts_with("endocarp serving"), "{line}");
-    let admin_addr = line.split_whitespace().nth(8).unwrap();
-    let admin = format!("http://127.0.0.1:{}", admin_addr.rsplit(':').next().unwrap());
+        .stderr(std::fs::File::create(&log).unwrap());
+    let (mut child, addresses) = common::spawn_ready(cmd, dir.path());
+    assert!(addresses.admin.ip().is_unspecified(), "bound to {}", addresses.admin);
+    let admin = format!("http://127.0.0.1:{}", addresses.admin.port());
     // Through the CLI: with the token it writes, with a wrong one it is refused.
     let cli = |token: &str| {
         Command::new(env!("CARGO_BIN_EXE_endocarp"))

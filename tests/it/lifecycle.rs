@@ -1,7 +1,7 @@
 //! Process lifecycle: SIGKILL and restart keeps every acknowledged write and decision;
 //! SIGTERM shuts down cleanly; a non-loopback admin address is refused without credentials.
 
-mod common;
+use crate::common;
 
 use common::{Server, grpc_check};
 use endocarp::grpc::pb;
@@ -25,7 +25,7 @@ async fn all_decisions(server: &Server) -> Vec<(bool, i32, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_and_restart_keep_every_acknowledged_write() {
-    let mut server = Server::start(&[]);
+    let mut server = Server::process(None, &[]);
     let mut admin = server.admin().await;
     let mut acknowledged = 0;
     for (i, agent) in AGENTS.iter().enumerate() {
@@ -119,7 +119,7 @@ async fn sigkill_and_restart_keep_every_acknowledged_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_shuts_down_cleanly() {
-    let mut server = Server::start(&[]);
+    let mut server = Server::process(None, &[]);
     let mut d = server.decisions().await;
     grpc_check(&mut d, "a", None, "odrl:read", "t", None).await.unwrap();
     assert!(server.terminate(), "exit status 0 after SIGTERM");

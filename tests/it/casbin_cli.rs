@@ -3,7 +3,7 @@
 //! a plain enforcer loaded from the files agrees with the server, and importing the export
 //! into a fresh server gives the same decisions.
 
-mod common;
+use crate::common;
 
 use casbin::CoreApi;
 use common::{Server, grpc_check};

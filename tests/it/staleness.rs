@@ -43,7 +43,10 @@ async fn checks_fail_once_the_data_is_older_than_max_staleness() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(projector.data_age() > Duration::from_millis(300));
     match app.check(&check(), Consistency::default(), None).await {
-        Err(AppError::Unavailable(msg)) => assert!(msg.contains("max_staleness"), "{msg}"),
+        Err(e @ AppError::Stale { .. }) => {
+            assert!(e.to_string().contains("max_staleness"), "{e}");
+            assert_eq!(endocarp::grpc::status(e).code(), tonic::Code::Unavailable);
+        }
         other => panic!("a stale replica must refuse, got {other:?}"),
     }
     // A token it cannot meet is not a decision either.
@@ -51,10 +54,13 @@ async fn checks_fail_once_the_data_is_older_than_max_staleness() {
         at_least_revision: 0,
         fully_consistent: true,
     };
-    assert!(matches!(
-        app.check(&check(), c, None).await,
-        Err(AppError::Unavailable(_))
-    ));
+    // (the head cannot be read: storage unavailable, or stale; never a decision)
+    match app.check(&check(), c, None).await {
+        Err(e @ (AppError::Store(_) | AppError::Stale { .. })) => {
+            assert_eq!(endocarp::grpc::status(e).code(), tonic::Code::Unavailable)
+        }
+        other => panic!("expected UNAVAILABLE, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -77,12 +83,14 @@ async fn an_unmet_revision_ends_in_deadline_exceeded() {
     // The server maximum bounds a wait whose request has no deadline…
     assert!(matches!(
         app.check(&check(), c, None).await,
-        Err(AppError::DeadlineExceeded(_))
+        Err(AppError::ConsistencyTimeout { wanted: 5, applied: 0 })
     ));
     // …and a nearer request deadline wins.
     let deadline = Instant::now() + Duration::from_millis(50);
-    assert!(matches!(
-        app.check(&check(), c, Some(deadline)).await,
-        Err(AppError::DeadlineExceeded(_))
-    ));
+    match app.check(&check(), c, Some(deadline)).await {
+        Err(e @ AppError::ConsistencyTimeout { .. }) => {
+            assert_eq!(endocarp::grpc::status(e).code(), tonic::Code::DeadlineExceeded)
+        }
+        other => panic!("expected a consistency timeout, got {other:?}"),
+    }
 }
