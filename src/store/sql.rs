@@ -75,6 +75,50 @@ async fn sqlite_pool(url: &str, max: u32, writer: bool) -> Result<AnyPool, sqlx:
         .await
 }
 
+/// Why a SQLite database could not be opened, naming the file (sqlx's own message does
+/// not) and what to check.
+fn sqlite_open_error(url: &str, e: &sqlx::Error) -> String {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    let path = std::path::Path::new(path);
+    let why = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+            format!("the directory {} does not exist", dir.display())
+        }
+        _ if path.is_dir() => "it is a directory".to_string(),
+        _ => e.to_string(),
+    };
+    format!("cannot open the SQLite database {}: {why}", path.display())
+}
+
+/// Why PostgreSQL could not be reached, naming the host, port and database (sqlx's own
+/// message is only "pool timed out while waiting for an open connection"); never the
+/// password.
+fn postgres_connect_error(url: &str, e: &sqlx::Error) -> String {
+    use std::str::FromStr;
+    let cause = match e {
+        sqlx::Error::PoolTimedOut => "no connection within 3 s (is the server running and reachable?)".to_string(),
+        other => other.to_string(),
+    };
+    match sqlx::postgres::PgConnectOptions::from_str(url) {
+        Ok(o) => format!(
+            "cannot connect to PostgreSQL at {}:{} (database {:?}, user {:?}): {cause}",
+            o.get_host(),
+            o.get_port(),
+            o.get_database().unwrap_or_default(),
+            o.get_username()
+        ),
+        Err(_) => format!(
+            "cannot connect to PostgreSQL at {}: {cause}",
+            crate::configuration::redact_url(url)
+        ),
+    }
+}
+
 fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -112,8 +156,11 @@ impl Store {
         let (writer, reader) = match backend {
             Backend::Sqlite => {
                 let writer_url = with_param(url, "mode", if create { "rwc" } else { "rw" });
-                let writer = sqlite_pool(&writer_url, 1, true).await?;
-                let reader = sqlite_pool(&with_param(url, "mode", "ro"), 4, false).await?;
+                let cannot_open = |e: sqlx::Error| StoreError::Unavailable(sqlite_open_error(url, &e));
+                let writer = sqlite_pool(&writer_url, 1, true).await.map_err(cannot_open)?;
+                let reader = sqlite_pool(&with_param(url, "mode", "ro"), 4, false)
+                    .await
+                    .map_err(cannot_open)?;
                 (writer, reader)
             }
             Backend::Postgres => {
@@ -125,8 +172,9 @@ impl Store {
                         .min_connections(0)
                         .acquire_timeout(Duration::from_secs(3))
                 };
-                let writer = pool(8).connect(url).await?;
-                let reader = pool(8).connect(url).await?;
+                let cannot_connect = |e: sqlx::Error| StoreError::Unavailable(postgres_connect_error(url, &e));
+                let writer = pool(8).connect(url).await.map_err(cannot_connect)?;
+                let reader = pool(8).connect(url).await.map_err(cannot_connect)?;
                 (writer, reader)
             }
         };

@@ -13,6 +13,7 @@ mod auth;
 mod casbin_cli;
 mod casbin_traps;
 mod cli;
+mod contract;
 mod crash;
 mod engines_agree;
 mod hostile;

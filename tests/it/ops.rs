@@ -286,6 +286,19 @@ fn invalid_configuration_fails_at_start_up_naming_the_setting() {
     }
     let e = serve("", &[("ENDOCARP_MAX_WAIT", "soon")]);
     assert!(e.contains("--max-wait") && e.contains("soon"), "{e}");
+    // A database that cannot be had is named, with what is wrong.
+    let missing = dir.path().join("no-such-dir/endocarp.db");
+    let e = serve(&format!("database_url = \"sqlite://{}\"\n", missing.display()), &[]);
+    assert!(
+        e.contains(&missing.display().to_string()) && e.contains("does not exist"),
+        "{e}"
+    );
+    let e = serve(
+        "database_url = \"postgres://endocarp:s3cret-pw@127.0.0.1:1/authz\"\n",
+        &[],
+    );
+    assert!(e.contains("127.0.0.1:1") && e.contains("\"authz\""), "{e}");
+    assert!(!e.contains("s3cret-pw"), "the password reached stderr: {e}");
 }
 
 #[tokio::test]

@@ -396,6 +396,129 @@ impl Server {
     }
 }
 
+/// Typed calls against one server, so tests say what they do (grant, assign, check, …)
+/// rather than build requests. Writes panic on failure (they are the set-up); checks and
+/// appends return the status, since tests assert on it.
+pub struct Client {
+    pub admin: PolicyAdminServiceClient<Channel>,
+    pub decisions: AuthorizationServiceClient<Channel>,
+    pub events: EventServiceClient<Channel>,
+}
+
+impl Server {
+    pub async fn client(&self) -> Client {
+        Client {
+            admin: self.admin().await,
+            decisions: self.decisions().await,
+            events: self.events().await,
+        }
+    }
+}
+
+impl Client {
+    pub async fn grant(&mut self, policy: &str, assignee: &str, action: &str, target: &str) -> pb::WriteResponse {
+        let r = rule_request(policy, assignee, action, target, "");
+        self.admin.grant_permission(r).await.expect("grant").into_inner()
+    }
+
+    pub async fn prohibit(&mut self, policy: &str, assignee: &str, action: &str, target: &str) -> pb::WriteResponse {
+        let r = rule_request(policy, assignee, action, target, "");
+        self.admin.set_prohibition(r).await.expect("prohibit").into_inner()
+    }
+
+    fn role_request(account: &str, agent: &str, role: &str) -> pb::RoleAssignmentRequest {
+        pb::RoleAssignmentRequest {
+            agent_id: agent.into(),
+            role_id: role.into(),
+            account_id: account.into(),
+            request_id: String::new(),
+        }
+    }
+
+    /// A global role assignment.
+    pub async fn assign(&mut self, agent: &str, role: &str) -> pb::WriteResponse {
+        let r = Client::role_request("", agent, role);
+        self.admin.assign_role(r).await.expect("assign").into_inner()
+    }
+
+    pub async fn revoke(&mut self, agent: &str, role: &str) -> pb::WriteResponse {
+        let r = Client::role_request("", agent, role);
+        self.admin.revoke_role(r).await.expect("revoke").into_inner()
+    }
+
+    /// An explicit account edge.
+    pub async fn assign_in(&mut self, account: &str, agent: &str, role: &str) -> pb::WriteResponse {
+        let r = Client::role_request(account, agent, role);
+        self.admin.assign_role(r).await.expect("assign in account").into_inner()
+    }
+
+    pub async fn revoke_in(&mut self, account: &str, agent: &str, role: &str) -> pb::WriteResponse {
+        let r = Client::role_request(account, agent, role);
+        self.admin.revoke_role(r).await.expect("revoke in account").into_inner()
+    }
+
+    pub async fn add_member(&mut self, account: &str, agent: &str, role: &str) -> pb::WriteResponse {
+        let r = pb::MemberRequest {
+            account_id: account.into(),
+            agent_id: agent.into(),
+            role_id: role.into(),
+            request_id: String::new(),
+        };
+        self.admin.add_member(r).await.expect("add member").into_inner()
+    }
+
+    pub async fn join_group(&mut self, agent: &str, group: &str) -> pb::WriteResponse {
+        let r = pb::GroupMembershipRequest {
+            agent_id: agent.into(),
+            group_id: group.into(),
+            request_id: String::new(),
+        };
+        self.admin.add_group_member(r).await.expect("join group").into_inner()
+    }
+
+    /// A global check, with an explanation.
+    pub async fn check(&mut self, agent: &str, action: &str, target: &str) -> Result<pb::Decision, tonic::Status> {
+        grpc_check(&mut self.decisions, agent, None, action, target, None).await
+    }
+
+    /// A check inside `account`, with an explanation.
+    pub async fn check_in(
+        &mut self,
+        account: &str,
+        agent: &str,
+        action: &str,
+        target: &str,
+    ) -> Result<pb::Decision, tonic::Status> {
+        grpc_check(&mut self.decisions, agent, Some(account), action, target, None).await
+    }
+
+    pub async fn append(&mut self, events: Vec<pb::TripleEvent>) -> Result<pb::AppendEventsResponse, tonic::Status> {
+        self.events
+            .append_events(pb::AppendEventsRequest { events })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// The revision this server has applied.
+    pub async fn head(&mut self) -> u64 {
+        let s = self
+            .admin
+            .get_status(pb::GetStatusRequest::default())
+            .await
+            .expect("status");
+        s.into_inner().revision
+    }
+
+    /// Every audit entry (one page of up to 1,000).
+    pub async fn audit(&mut self) -> Vec<pb::AuditEntry> {
+        let r = pb::ListAuditLogRequest {
+            page_size: 1000,
+            page_token: String::new(),
+        };
+        self.admin.list_audit_log(r).await.expect("audit").into_inner().entries
+    }
+}
+
 /// Waits for `endocarp serve`'s ready file (JSON with the bound addresses); panics when
 /// the process exits first or nothing comes within a minute.
 pub fn wait_ready(child: &mut Child, ready: &Path) -> Addresses {
