@@ -2,7 +2,7 @@
 //! `endocarp config` prints the effective settings with secrets redacted.
 
 use crate::app::AppSettings;
-use crate::engine::{DEFAULT_MAX_CLOSURE, EngineOptions};
+use crate::engine::{DEFAULT_MAX_CLOSURE, EngineKind, EngineOptions};
 use crate::telemetry::LogFormat;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,25 +10,25 @@ use std::time::Duration;
 /// The default embedded database: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://endocarp.db";
 
-/// Decision engines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineKind {
-    /// The ODRL policy decision point over the projected index.
-    Odrl,
-    /// casbin-rs with Pericarp's deny-override model over the same facts.
-    Casbin,
-    /// Answer with ODRL, evaluate Casbin on every check too, count disagreements.
-    Shadow,
+/// The engine is chosen on the command line and in the TOML file by its name; the type is
+/// the engine's own (the engine knows nothing of clap or serde).
+impl clap::ValueEnum for EngineKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[EngineKind::Odrl, EngineKind::Casbin, EngineKind::Shadow]
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            EngineKind::Odrl => "the ODRL policy decision point over the projected index",
+            EngineKind::Casbin => "casbin-rs with Pericarp's deny-override model over the same facts",
+            EngineKind::Shadow => "answer with ODRL, evaluate Casbin on every check too, count disagreements",
+        };
+        Some(clap::builder::PossibleValue::new(self.as_str()).help(help))
+    }
 }
 
-impl EngineKind {
-    fn engine(self) -> crate::engine::EngineKind {
-        match self {
-            EngineKind::Odrl => crate::engine::EngineKind::Odrl,
-            EngineKind::Casbin => crate::engine::EngineKind::Casbin,
-            EngineKind::Shadow => crate::engine::EngineKind::Shadow,
-        }
+impl serde::Serialize for EngineKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -236,7 +236,7 @@ impl Settings {
                 require_membership: self.require_membership,
                 max_closure: self.max_closure,
             },
-            engine_kind: self.engine.engine(),
+            engine_kind: self.engine,
             max_staleness: self.max_staleness,
             max_wait: self.max_wait,
         }

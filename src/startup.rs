@@ -356,7 +356,7 @@ fn announce(a: Addresses) {
 /// Writes the bound addresses (and the process id) as JSON to `path`, atomically: a
 /// reader sees no file or the whole file. Scripts and tests that start `endocarp serve`
 /// on port 0 wait for it instead of parsing log lines.
-fn write_ready_file(path: &std::path::Path, a: Addresses) -> anyhow::Result<()> {
+pub fn write_ready_file(path: &std::path::Path, a: Addresses) -> anyhow::Result<()> {
     #[derive(serde::Serialize)]
     struct Ready {
         #[serde(flatten)]

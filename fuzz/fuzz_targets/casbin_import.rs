@@ -1,7 +1,7 @@
 //! Casbin policy files: parsing and folding into triple events never panic; a parsed file
 //! written back out parses to the same rows.
 #![no_main]
-use endocarp::engine::casbin::{PolicyLine, parse_policy_csv, policy_csv};
+use endocarp::cli::casbin_file::{PolicyLine, parse_policy_csv, policy_csv};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

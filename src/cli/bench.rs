@@ -18,10 +18,10 @@
 use crate::bench::load::{self, Call, LoadResult};
 use crate::bench::org::{Org, OrgSpec};
 use crate::bench::{fmt_ns, rss_bytes};
-use crate::configuration::{EngineKind, parse_duration};
+use crate::configuration::parse_duration;
+use crate::engine::EngineKind;
 use crate::grpc::pb;
 use anyhow::{Context, bail};
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,8 +112,8 @@ fn pinnable() -> bool {
             .is_ok_and(|o| o.status.success())
 }
 
-/// Starts this binary with `args`, pinned to core 0 with one worker thread when `pin`,
-/// and waits for its "serving" line.
+/// Starts this binary with `args` (and a ready file), pinned to core 0 with one worker
+/// thread when `pin`, and waits until it is ready; the time that took is start-up.
 fn spawn(args: &[String], pin: bool, dir: &std::path::Path) -> anyhow::Result<(Child, Duration)> {
     let exe = std::env::current_exe()?;
     let mut cmd = if pin {
@@ -123,40 +123,35 @@ fn spawn(args: &[String], pin: bool, dir: &std::path::Path) -> anyhow::Result<(C
     } else {
         Command::new(&exe)
     };
+    let ready = dir.join(format!("ready-{}.json", ulid::Ulid::generate()));
     let started = Instant::now();
     let mut child = cmd
         .args(args)
+        .arg("--ready-file")
+        .arg(&ready)
         .env("RUST_LOG", "warn")
         .current_dir(dir)
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .context("start a server")?;
-    let stdout = child.stdout.take().context("server stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = loop {
-        match lines.next() {
-            Some(Ok(l)) if l.contains(" serving ") => break l,
-            Some(Ok(_)) => continue,
-            _ => bail!("the server exited before serving"),
+    let addresses: crate::startup::Addresses = loop {
+        if let Ok(text) = std::fs::read_to_string(&ready) {
+            break serde_json::from_str(&text).with_context(|| format!("ready file {text:?}"))?;
         }
+        if let Some(status) = child.try_wait()? {
+            bail!("the server exited before it was ready ({status})");
+        }
+        std::thread::sleep(Duration::from_millis(5));
     };
     let took = started.elapsed();
-    std::thread::spawn(move || for _ in lines {});
-    // "… serving decisions on A and admin on B …" / "echo serving on A …".
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let addrs: Vec<&str> = words.windows(2).filter(|w| w[0] == "on").map(|w| w[1]).collect();
-    let url = format!("http://{}", addrs.first().context("serving line")?);
-    let admin_url = addrs.get(1).map(|a| format!("http://{a}")).unwrap_or_default();
+    let url = format!("http://{}", addresses.decision);
+    let admin_url = format!("http://{}", addresses.admin);
     Ok((Child { child, url, admin_url }, took))
 }
 
 fn server_args(database_url: &str, engine: EngineKind) -> Vec<String> {
-    let engine = match engine {
-        EngineKind::Odrl => "odrl",
-        EngineKind::Casbin => "casbin",
-        EngineKind::Shadow => "shadow",
-    };
+    let engine = engine.as_str();
     [
         "serve",
         "--listen",
@@ -448,9 +443,17 @@ async fn soak(
 }
 
 /// `endocarp bench-echo`: the echo server alone (started by `endocarp bench`).
-pub async fn echo_server() -> anyhow::Result<()> {
+/// The echo server `bench` compares against; `ready_file` gets its address (as every
+/// port of [`crate::startup::Addresses`]: it serves only the decision API).
+pub async fn echo_server(ready_file: &std::path::Path) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    println!("echo serving on {} (bench floor)", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    let addresses = crate::startup::Addresses {
+        decision: addr,
+        admin: addr,
+        ops: addr,
+    };
+    crate::startup::write_ready_file(ready_file, addresses)?;
     load::serve_echo(listener).await?;
     Ok(())
 }

@@ -169,7 +169,7 @@ mod tests {
             .unwrap(),
         );
         assert_eq!(s.max_in_flight, 7);
-        assert_eq!(s.engine, crate::configuration::EngineKind::Casbin);
+        assert_eq!(s.engine, crate::engine::EngineKind::Casbin);
         assert_eq!(s.max_staleness, std::time::Duration::from_secs(9));
     }
 

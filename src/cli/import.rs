@@ -157,8 +157,9 @@ pub fn parse_file(content: &str) -> Result<ImportFile, DomainError> {
 /// `odrl:use` without the actions `use` includes) is refused, since importing it would
 /// widen the grant. Without `hierarchy` every row becomes one rule.
 pub fn casbin_envelopes(text: &str, policy: &str, hierarchy: bool) -> Result<Vec<Envelope>, DomainError> {
+    use crate::cli::casbin_file::{PolicyLine, parse_policy_csv};
     use crate::domain::{Action, RuleKind};
-    use crate::engine::casbin::{GLOBAL_DOMAIN, PolicyLine, parse_policy_csv};
+    use crate::engine::casbin::GLOBAL_DOMAIN;
     use std::collections::{BTreeMap as Map, BTreeSet};
     crate::domain::Id::parse("policy", policy)?;
     let lines = parse_policy_csv(text).map_err(|e| DomainError::new("policy.csv", e))?;

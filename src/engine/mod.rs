@@ -75,6 +75,17 @@ pub enum EngineKind {
     Shadow,
 }
 
+impl EngineKind {
+    /// The name in settings, status and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Odrl => "odrl",
+            EngineKind::Casbin => "casbin",
+            EngineKind::Shadow => "shadow",
+        }
+    }
+}
+
 /// What a replica decides from: the index and, for the Casbin engine, its rows, always at
 /// the same revision (they are updated together).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

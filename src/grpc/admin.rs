@@ -109,12 +109,7 @@ impl PolicyAdminService for AdminApi {
             head_revision: *s.head.as_ref().unwrap_or(&0),
             storage_error: s.head.as_ref().err().cloned().unwrap_or_default(),
             data_age_ms: s.data_age.as_millis() as u64,
-            engine: match s.engine {
-                crate::engine::EngineKind::Odrl => "odrl",
-                crate::engine::EngineKind::Casbin => "casbin",
-                crate::engine::EngineKind::Shadow => "shadow",
-            }
-            .into(),
+            engine: s.engine.as_str().into(),
             rules: s.stats.rules as u64,
             global_edges: s.stats.global_edges as u64,
             account_edges: s.stats.account_edges as u64,

@@ -8,12 +8,16 @@
 //! together or not at all. So positions have no gaps, commit in order, and the read model
 //! always equals the log up to its head.
 
-mod sql;
+mod append;
+mod connect;
+mod queries;
+mod read_model;
 
-pub use sql::{Backend, LogListener, NOTIFY_CHANNEL, Store};
+pub use connect::{Backend, LogListener, NOTIFY_CHANNEL, Store};
 
 use crate::domain::DomainError;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::BTreeMap;
 
 /// Who made an admin change and why, written with its events.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +81,7 @@ impl std::fmt::Display for StillHeld {
 }
 
 /// A global or account edge as listed by the admin API.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct EdgeRow {
     /// Empty for a global edge.
     pub account: String,
@@ -87,7 +91,7 @@ pub struct EdgeRow {
 }
 
 /// A membership as listed by the admin API.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MemberRow {
     pub account: String,
     pub agent: String,
@@ -145,4 +149,20 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         StoreError::Unavailable(format!("migration failed: {e}"))
     }
+}
+
+/// Timestamps are stored as RFC 3339 text (UTC, microseconds): portable across both
+/// databases and ordered as text.
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
+}
+
+fn json_map(s: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("stored JSON {s:?}: {e}")))
 }

@@ -7,7 +7,8 @@ use crate::common;
 
 use casbin::CoreApi;
 use common::{Server, grpc_check};
-use endocarp::engine::casbin::{MODEL, PolicyLine, parse_policy_csv, plain_enforcer};
+use endocarp::cli::casbin_file::{PolicyLine, parse_policy_csv};
+use endocarp::engine::casbin::{MODEL, plain_enforcer};
 use endocarp::grpc::pb;
 use std::process::Command;
 

@@ -7,9 +7,10 @@ use crate::common;
 
 use casbin::CoreApi;
 use common::history::{ACCOUNTS, ACTIONS, AGENTS, ROLES, any_event, pick};
+use endocarp::cli::casbin_file::{PolicyLine, parse_policy_csv, policy_csv};
 use endocarp::domain::event::Triple;
 use endocarp::domain::{Action, Id, NewEvent};
-use endocarp::engine::casbin::{PolicyLine, parse_policy_csv, plain_enforcer, policy_csv};
+use endocarp::engine::casbin::plain_enforcer;
 use endocarp::engine::{self, CasbinRows, Check, EngineError, EngineOptions, Snapshot};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};

@@ -1,0 +1,294 @@
+//! The command line's shape: every subcommand and its arguments (clap).
+
+use crate::configuration::{DEFAULT_DATABASE_URL, Settings};
+use clap::Subcommand;
+
+/// Where the CLI finds a running server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdminTarget {
+    /// Admin API of a running server.
+    #[arg(
+        long,
+        env = "ENDOCARP_ADMIN_URL",
+        default_value = "http://127.0.0.1:50052",
+        global = true
+    )]
+    pub admin: String,
+    /// Makes the write idempotent: a retry with the same id is the same write.
+    #[arg(long, global = true)]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run the service (decision API, admin API).
+    Serve(Settings),
+    /// Apply database migrations and exit.
+    Migrate {
+        #[arg(long, env = "ENDOCARP_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+        database_url: String,
+    },
+    /// Print the effective settings (secrets redacted) and exit.
+    Config(Settings),
+    /// Benchmark end to end: seed a generated organisation, load IsAuthorized over gRPC
+    /// next to a bare echo server, measure ingest, start-up and memory (docs/BENCHMARKS.md).
+    Bench(super::bench::BenchArgs),
+    /// The bare gRPC echo server `bench` compares against.
+    #[command(hide = true)]
+    BenchEcho {
+        /// Where to write the bound address (JSON, as `serve --ready-file`).
+        #[arg(long)]
+        ready_file: std::path::PathBuf,
+    },
+    /// Ask a running server for a decision.
+    Check(CheckArgs),
+    /// Load events: `import FILE` reads Pericarp newline-delimited JSON envelopes;
+    /// `import casbin FILE` turns a policy file for Pericarp's casbin model into triple
+    /// events. Through the admin API, or offline with --database-url.
+    Import {
+        /// `casbin` or `pericarp` followed by the file, or just the file (Pericarp).
+        #[arg(num_args = 1..=2, value_names = ["FORMAT", "FILE"], required = true)]
+        args: Vec<String>,
+        /// Policy id for rules imported from a casbin file.
+        #[arg(long, default_value = "casbin-import")]
+        policy: String,
+        /// Casbin import: one rule per row, for a server run with --action-hierarchy false
+        /// (by default rows are folded back along the ODRL hierarchy).
+        #[arg(long)]
+        exact_actions: bool,
+        /// Write straight into this database instead of through a server (offline).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Events per append (at most 1000).
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[arg(long, env = "ENDOCARP_ADMIN_URL", default_value = "http://127.0.0.1:50052")]
+        admin: String,
+    },
+    /// Assign and revoke roles (global or in an account), and role-to-role edges.
+    Role {
+        #[command(subcommand)]
+        op: RoleOp,
+        #[command(flatten)]
+        to: AdminTarget,
+    },
+    /// Group memberships (global edges to a group).
+    Group {
+        #[command(subcommand)]
+        op: GroupOp,
+        #[command(flatten)]
+        to: AdminTarget,
+    },
+    /// Account members and their roles.
+    Member {
+        #[command(subcommand)]
+        op: MemberOp,
+        #[command(flatten)]
+        to: AdminTarget,
+    },
+    /// Grant and revoke permissions.
+    Permission {
+        #[command(subcommand)]
+        op: RuleOp,
+        #[command(flatten)]
+        to: AdminTarget,
+    },
+    /// Set and revoke prohibitions.
+    Prohibition {
+        #[command(subcommand)]
+        op: RuleOp,
+        #[command(flatten)]
+        to: AdminTarget,
+    },
+    /// Create, activate and deactivate policies.
+    Policy {
+        #[command(subcommand)]
+        op: PolicyOp,
+        #[command(flatten)]
+        to: AdminTarget,
+    },
+    /// Activate and deactivate an agent.
+    Agent {
+        #[command(subcommand)]
+        op: StatusOp,
+        #[command(flatten)]
+        to: AdminTarget,
+    },
+    /// Activate and deactivate an account.
+    Account {
+        #[command(subcommand)]
+        op: StatusOp,
+        #[command(flatten)]
+        to: AdminTarget,
+    },
+    /// Export the facts for casbin: `export casbin --out DIR` writes model.conf, policy.csv
+    /// and a README naming the domain-matching function a loader must register.
+    Export {
+        /// Only `casbin`.
+        format: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long, env = "ENDOCARP_ADMIN_URL", default_value = "http://127.0.0.1:50052")]
+        admin: String,
+    },
+    /// Rebuild the read model from the log in memory and compare it with the stored read
+    /// model and, with --admin, with a running server's index. Exits 1 on any difference.
+    Verify {
+        /// The database to read (read only).
+        #[arg(long, env = "ENDOCARP_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+        database_url: String,
+        /// Also compare with the index of the server at this admin URL.
+        #[arg(long)]
+        admin: Option<String>,
+    },
+    /// Show a running server's revision, data age, engine, index sizes and shadow counts.
+    Status {
+        #[arg(long, env = "ENDOCARP_ADMIN_URL", default_value = "http://127.0.0.1:50052")]
+        admin: String,
+    },
+    /// List rules, role assignments, members or the audit log.
+    List {
+        #[command(subcommand)]
+        what: ListOp,
+        #[arg(
+            long,
+            env = "ENDOCARP_ADMIN_URL",
+            default_value = "http://127.0.0.1:50052",
+            global = true
+        )]
+        admin: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    pub agent: String,
+    /// A CURIE (odrl:read) or an absolute IRI.
+    pub action: String,
+    pub target: String,
+    /// Check inside this account (IsAuthorizedInAccount).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Show the assignees and every rule that applied.
+    #[arg(long)]
+    pub explain: bool,
+    /// Read the log's head first and wait for it.
+    #[arg(long)]
+    pub fully_consistent: bool,
+    /// Wait until this revision (returned by a write) is applied.
+    #[arg(long, default_value_t = 0)]
+    pub at_least_revision: u64,
+    /// Decision API of a running server.
+    #[arg(long, env = "ENDOCARP_URL", default_value = "http://127.0.0.1:50051")]
+    pub server: String,
+    /// Print the decision as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleOp {
+    /// Give AGENT the role ROLE (in --account, or globally).
+    Assign {
+        agent: String,
+        role: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Take the role away.
+    Revoke {
+        agent: String,
+        role: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Give role ROLE the role PARENT (ROLE's holders get PARENT's rules).
+    Inherit { role: String, parent: String },
+    /// Remove a role-to-role edge.
+    Uninherit { role: String, parent: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupOp {
+    Add { agent: String, group: String },
+    Remove { agent: String, group: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberOp {
+    Add {
+        account: String,
+        agent: String,
+        role: String,
+    },
+    Change {
+        account: String,
+        agent: String,
+        role: String,
+    },
+    Remove {
+        account: String,
+        agent: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RuleOp {
+    /// Grant a permission (or set a prohibition).
+    #[command(visible_alias = "set")]
+    Grant {
+        policy: String,
+        assignee: String,
+        action: String,
+        target: String,
+    },
+    /// Revoke it.
+    Revoke {
+        policy: String,
+        assignee: String,
+        action: String,
+        target: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyOp {
+    Create {
+        policy: String,
+        #[arg(long = "type")]
+        policy_type: Option<String>,
+    },
+    Activate {
+        policy: String,
+    },
+    Deactivate {
+        policy: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatusOp {
+    Activate { id: String },
+    Deactivate { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ListOp {
+    Rules {
+        #[arg(long, default_value = "")]
+        policy: String,
+        #[arg(long, default_value = "")]
+        assignee: String,
+    },
+    Roles {
+        #[arg(long, default_value = "")]
+        node: String,
+        #[arg(long, default_value = "")]
+        account: String,
+    },
+    Members {
+        #[arg(long, default_value = "")]
+        account: String,
+    },
+    Audit,
+}

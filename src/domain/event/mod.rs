@@ -1,0 +1,221 @@
+//! Triple events: the catalogue of docs/CONTRACT.md §2, the change each one makes, and the
+//! envelope a caller submits or the log holds.
+//!
+//! The event type decides the meaning; the predicate must be the one the catalogue gives
+//! for that type and the subject (or the `account` payload) must equal the aggregate id.
+//! Parsing an event yields its canonical form (full IRIs, only the payload keys its type
+//! uses) and the [`Change`] it makes to the read model.
+
+mod catalogue;
+mod change;
+mod triple;
+
+pub use catalogue::{EventType, is_ignored_type};
+pub use change::{Change, EdgeSource, EntityKind};
+pub use triple::Triple;
+
+use crate::domain::DomainError;
+use crate::domain::id::check_text;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// Most metadata entries an event may carry.
+pub const MAX_METADATA_ENTRIES: usize = 32;
+/// Most payload attributes an event may carry.
+pub const MAX_ATTRIBUTES: usize = 32;
+/// Longest metadata or attribute key, in bytes.
+pub const MAX_KEY_BYTES: usize = 128;
+/// Longest metadata or attribute value, in bytes.
+pub const MAX_VALUE_BYTES: usize = 4096;
+
+/// An event as a caller submits it, before the store assigns position and sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// None: the store generates a time-sortable id.
+    pub id: Option<String>,
+    /// Canonical triple (full IRIs, only the payload keys the type uses).
+    pub triple: Triple,
+    pub timestamp: Option<DateTime<Utc>>,
+    pub expected_version: Option<i64>,
+    pub metadata: BTreeMap<String, String>,
+    /// What applying it does.
+    pub change: Change,
+}
+
+impl NewEvent {
+    /// Parses an event as submitted. `triple` may use CURIEs; the result is canonical.
+    pub fn parse(
+        id: &str,
+        triple: &Triple,
+        timestamp: Option<DateTime<Utc>>,
+        expected_version: Option<i64>,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<NewEvent, DomainError> {
+        let id = if id.is_empty() {
+            None
+        } else {
+            check_text("id", id)?;
+            Some(id.to_string())
+        };
+        if let Some(v) = expected_version
+            && v < 0
+        {
+            return Err(DomainError::new("expected_version", "must not be negative"));
+        }
+        check_map("attributes", &triple.payload, MAX_ATTRIBUTES)?;
+        check_map("metadata", &metadata, MAX_METADATA_ENTRIES)?;
+        let (canon, change) = triple.interpret()?;
+        Ok(NewEvent {
+            id,
+            triple: canon,
+            timestamp,
+            expected_version,
+            metadata,
+            change,
+        })
+    }
+}
+
+fn check_map(field: &str, map: &BTreeMap<String, String>, max: usize) -> Result<(), DomainError> {
+    if map.len() > max {
+        return Err(DomainError::new(
+            field,
+            format!("has {} entries; the limit is {max}", map.len()),
+        ));
+    }
+    for (k, v) in map {
+        if k.is_empty() || k.len() > MAX_KEY_BYTES {
+            return Err(DomainError::new(field, format!("keys must be 1-{MAX_KEY_BYTES} bytes")));
+        }
+        if v.len() > MAX_VALUE_BYTES {
+            return Err(DomainError::new(
+                format!("{field}.{k}"),
+                format!("is {} bytes; the limit is {MAX_VALUE_BYTES}", v.len()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An event as the log holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: String,
+    pub triple: Triple,
+    pub timestamp: DateTime<Utc>,
+    /// Per aggregate, from 1.
+    pub sequence_no: i64,
+    pub metadata: BTreeMap<String, String>,
+    /// Global revision, from 1, without gaps.
+    pub position: u64,
+}
+
+impl StoredEvent {
+    /// The change this stored event makes. It was checked when it was appended, so an
+    /// error here means the log holds something this version cannot interpret.
+    pub fn change(&self) -> Result<Change, DomainError> {
+        self.triple.interpret().map(|(_, c)| c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn triple(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) -> Triple {
+        Triple::new(ty, agg, s, p, o, kv)
+    }
+
+    #[test]
+    fn the_type_decides_and_the_triple_must_fit() {
+        let ok = triple("Agent.RoleAssigned", "a", "a", "org:hasRole", "r", &[]);
+        assert!(ok.interpret().is_ok());
+        let full = triple(
+            "Agent.RoleAssigned",
+            "a",
+            "a",
+            "http://www.w3.org/ns/org#hasRole",
+            "r",
+            &[],
+        );
+        assert_eq!(
+            ok.interpret().unwrap().0.content(),
+            full.interpret().unwrap().0.content()
+        );
+        for bad in [
+            triple("Agent.RoleAssigned", "a", "b", "org:hasRole", "r", &[]),
+            triple("Agent.RoleAssigned", "a", "a", "org:hadRole", "r", &[]),
+            triple("Agent.RoleAssigned", "a", "a", "org:hasRole", "*", &[]),
+            triple("Agent.RoleAssigned", "*", "*", "org:hasRole", "r", &[]),
+            triple("Agent.Exploded", "a", "a", "org:hasRole", "r", &[]),
+            triple("Account.MemberAdded", "acc", "acc", "org:hasMember", "m", &[]),
+            triple(
+                "Account.RoleAssigned",
+                "acc",
+                "m",
+                "org:hasRole",
+                "r",
+                &[("account", "other")],
+            ),
+            triple("Policy.PermissionGranted", "p", "a", "odrl:permission", "x", &[]),
+            triple(
+                "Policy.PermissionGranted",
+                "p",
+                "a",
+                "odrl:prohibition",
+                "x",
+                &[("action", "odrl:read")],
+            ),
+            triple(
+                "Policy.PermissionGranted",
+                "p",
+                "*",
+                "odrl:permission",
+                "x",
+                &[("action", "odrl:read")],
+            ),
+            triple("Policy.Activated", "p", "p", "", "", &[]),
+        ] {
+            assert!(bad.interpret().is_err(), "{bad:?} must be refused");
+        }
+        let star = triple(
+            "Policy.PermissionGranted",
+            "p",
+            "a",
+            "odrl:permission",
+            "*",
+            &[("action", "odrl:write"), ("extra", "x")],
+        );
+        let (canon, change) = star.interpret().unwrap();
+        assert_eq!(canon.payload.len(), 1);
+        assert_eq!(canon.payload["action"], "http://www.w3.org/ns/odrl/2/modify");
+        assert!(matches!(change, Change::Rule { on: true, .. }));
+    }
+
+    #[test]
+    fn ignored_types_are_stored_without_effect() {
+        assert!(matches!(
+            triple("Agent.Created", "a", "", "", "", &[("name", "A")])
+                .interpret()
+                .unwrap()
+                .1,
+            Change::Ignored { duty: false }
+        ));
+        assert!(matches!(
+            triple("Policy.DutyImposed", "p", "", "", "", &[])
+                .interpret()
+                .unwrap()
+                .1,
+            Change::Ignored { duty: true }
+        ));
+        assert!(matches!(
+            triple("Session.Started", "s", "", "", "", &[]).interpret().unwrap().1,
+            Change::Ignored { .. }
+        ));
+        assert!(matches!(
+            triple("Role.Created", "r", "", "", "", &[]).interpret().unwrap().1,
+            Change::MarkRole { .. }
+        ));
+        assert!(triple("Session.", "s", "", "", "", &[]).interpret().is_err());
+    }
+}

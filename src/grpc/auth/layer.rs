@@ -1,0 +1,172 @@
+//! The tower layer in front of both gRPC ports: who the caller is, whether the method's
+//! scope allows the call, and the per-port limits; refusals become statuses through
+//! `grpc::status` and are logged once, here.
+
+use super::limits::WriteBuckets;
+use super::{ClientCerts, Credentials, Limits, Principal, Scope, required_scope};
+use crate::app::{AppError, AuthError};
+use crate::telemetry::LogThrottle;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// What the layer enforces on one port.
+struct Policy {
+    credentials: Credentials,
+    certs: Option<ClientCerts>,
+    limits: Limits,
+    in_flight: Arc<tokio::sync::Semaphore>,
+    writes: WriteBuckets,
+    /// False: every call is the unauthenticated local operator (admin port bound to loopback
+    /// with no credentials configured; or the decision port when it does not require tokens).
+    enforce: bool,
+    /// Rejections are logged at most once a second (the count covers the rest).
+    rejections: LogThrottle,
+}
+
+impl Policy {
+    fn decide(
+        &self,
+        path: &str,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+    ) -> Result<Principal, AuthError> {
+        if !self.enforce {
+            return Ok(Principal(crate::LOCAL_ACTOR.to_string()));
+        }
+        let Some(scope) = required_scope(path) else {
+            return Ok(Principal("health".into()));
+        };
+        let token = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
+        let peer_certs = extensions
+            .get::<tonic::transport::server::TlsConnectInfo<tonic::transport::server::TcpConnectInfo>>()
+            .and_then(|info| info.peer_certs());
+        // A bearer token wins; otherwise a client certificate, when mTLS is configured.
+        let (name, scopes): (String, Vec<Scope>) = match (token, peer_certs, &self.certs) {
+            (Some(token), _, _) => {
+                let Some(c) = self.credentials.authenticate(token) else {
+                    return Err(AuthError::Unauthenticated("the bearer token is not valid".into()));
+                };
+                (c.name.clone(), c.scopes.clone())
+            }
+            (None, Some(chain), Some(certs)) => {
+                let (name, scopes) = certs.authenticate(&chain)?;
+                (name.to_string(), scopes.to_vec())
+            }
+            _ => {
+                return Err(AuthError::Unauthenticated(
+                    "this method needs a credential: a bearer token (authorization: Bearer …) or an allow-listed client certificate".into(),
+                ));
+            }
+        };
+        if !scopes.contains(&scope) {
+            return Err(AuthError::PermissionDenied(format!(
+                "credential {name:?} lacks the {:?} scope this method needs",
+                scope.as_str()
+            )));
+        }
+        Ok(Principal(name))
+    }
+
+    /// Logs a rejection at warn, at most once a second (the count covers the rest).
+    fn log_rejection(&self, path: &str, e: &AuthError) {
+        if let Some(n) = self.rejections.tick() {
+            tracing::warn!(method = path, reason = %e, rejected_so_far = n, "call rejected (logged at most once a second)");
+        }
+    }
+}
+
+/// The tower layer that authenticates every call on a port.
+#[derive(Clone)]
+pub struct AuthLayer {
+    policy: Arc<Policy>,
+}
+
+impl AuthLayer {
+    /// Enforces `credentials` when `enforce`; otherwise every caller is the local operator.
+    /// `limits` apply either way.
+    pub fn new(credentials: Credentials, certs: Option<ClientCerts>, enforce: bool, limits: Limits) -> AuthLayer {
+        AuthLayer {
+            policy: Arc::new(Policy {
+                credentials,
+                certs,
+                limits,
+                in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight.max(1))),
+                writes: WriteBuckets::new(limits.writes_per_second),
+                enforce,
+                rejections: LogThrottle::per_second(),
+            }),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = Auth<S>;
+    fn layer(&self, inner: S) -> Auth<S> {
+        Auth {
+            inner,
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+/// See [`AuthLayer`].
+#[derive(Clone)]
+pub struct Auth<S> {
+    inner: S,
+    policy: Arc<Policy>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Auth<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let path = req.uri().path().to_string();
+        let admitted = self
+            .policy
+            .decide(&path, req.headers(), req.extensions())
+            .and_then(|principal| {
+                let permit = self.policy.in_flight.clone().try_acquire_owned().map_err(|_| {
+                    AuthError::OverLimit(format!(
+                        "too many requests in flight on this port (limit {})",
+                        self.policy.limits.max_in_flight
+                    ))
+                })?;
+                if required_scope(&path) == Some(Scope::Write) {
+                    self.policy.writes.take(&principal.0)?;
+                }
+                Ok((principal, permit))
+            });
+        match admitted {
+            Ok((principal, permit)) => {
+                req.extensions_mut().insert(principal);
+                let call = self.inner.call(req);
+                Box::pin(async move {
+                    let response = call.await;
+                    drop(permit);
+                    response
+                })
+            }
+            Err(e) => {
+                self.policy.log_rejection(&path, &e);
+                let response = crate::grpc::status(AppError::Auth(e)).into_http();
+                Box::pin(async move { Ok(response) })
+            }
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Opening the database: the two backends, their pools and connection settings, the
+//! migrations, the `LISTEN` connection, and start-up errors that name what to fix.
+
+use super::StoreError;
+use crate::domain::DomainError;
+use sqlx::AnyPool;
+use sqlx::Executor;
+use sqlx::any::AnyPoolOptions;
+use std::time::Duration;
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a SQLite write waits for a lock held by another process before UNAVAILABLE.
+const BUSY_TIMEOUT_MS: u64 = 2000;
+/// The channel PostgreSQL appends notify on commit; the payload is the new head.
+pub const NOTIFY_CHANNEL: &str = "endocarp_log";
+
+/// The two databases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: a file, zero set-up.
+    Sqlite,
+    /// Production: many replicas over one database.
+    Postgres,
+}
+
+/// The event store and read model. Cheap to clone (pools are shared).
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// Appends. SQLite: exactly one connection, so appends queue here before SQLite's own
+    /// lock. PostgreSQL: a few connections; the advisory lock serialises appends.
+    pub(super) writer: AnyPool,
+    /// Reads (tailing, lists, consistency head reads) never queue behind a write.
+    pub(super) reader: AnyPool,
+    pub(super) backend: Backend,
+    url: String,
+}
+
+/// Adds `key=value` to a URL's query unless the key is there already.
+fn with_param(url: &str, key: &str, value: &str) -> String {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    if query.split('&').any(|kv| kv.split('=').next() == Some(key)) {
+        return url.to_string();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{key}={value}")
+}
+
+async fn sqlite_pool(url: &str, max: u32, writer: bool) -> Result<AnyPool, sqlx::Error> {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(if writer { 30 } else { 5 }))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")))
+                    .await?;
+                if writer {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+}
+
+/// Why a SQLite database could not be opened, naming the file (sqlx's own message does
+/// not) and what to check.
+fn sqlite_open_error(url: &str, e: &sqlx::Error) -> String {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    let path = std::path::Path::new(path);
+    let why = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+            format!("the directory {} does not exist", dir.display())
+        }
+        _ if path.is_dir() => "it is a directory".to_string(),
+        _ => e.to_string(),
+    };
+    format!("cannot open the SQLite database {}: {why}", path.display())
+}
+
+/// Why PostgreSQL could not be reached, naming the host, port and database (sqlx's own
+/// message is only "pool timed out while waiting for an open connection"); never the
+/// password.
+fn postgres_connect_error(url: &str, e: &sqlx::Error) -> String {
+    use std::str::FromStr;
+    let cause = match e {
+        sqlx::Error::PoolTimedOut => "no connection within 3 s (is the server running and reachable?)".to_string(),
+        other => other.to_string(),
+    };
+    match sqlx::postgres::PgConnectOptions::from_str(url) {
+        Ok(o) => format!(
+            "cannot connect to PostgreSQL at {}:{} (database {:?}, user {:?}): {cause}",
+            o.get_host(),
+            o.get_port(),
+            o.get_database().unwrap_or_default(),
+            o.get_username()
+        ),
+        Err(_) => format!(
+            "cannot connect to PostgreSQL at {}: {cause}",
+            crate::configuration::redact_url(url)
+        ),
+    }
+}
+
+impl Store {
+    /// Which database a URL names: `sqlite:` or `postgres://` / `postgresql://`.
+    pub fn backend_of(url: &str) -> Result<Backend, DomainError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(DomainError::new(
+                "database_url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ))
+        }
+    }
+
+    /// Opens the database at a URL (with `create`, a missing SQLite file is created).
+    /// Does not migrate.
+    pub async fn connect(url: &str, create: bool) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Store::backend_of(url)?;
+        let (writer, reader) = match backend {
+            Backend::Sqlite => {
+                let writer_url = with_param(url, "mode", if create { "rwc" } else { "rw" });
+                let cannot_open = |e: sqlx::Error| StoreError::Unavailable(sqlite_open_error(url, &e));
+                let writer = sqlite_pool(&writer_url, 1, true).await.map_err(cannot_open)?;
+                let reader = sqlite_pool(&with_param(url, "mode", "ro"), 4, false)
+                    .await
+                    .map_err(cannot_open)?;
+                (writer, reader)
+            }
+            Backend::Postgres => {
+                // Fail fast when the database is down: writes answer UNAVAILABLE at once
+                // and checks go on from memory.
+                let pool = |max| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .min_connections(0)
+                        .acquire_timeout(Duration::from_secs(3))
+                };
+                let cannot_connect = |e: sqlx::Error| StoreError::Unavailable(postgres_connect_error(url, &e));
+                let writer = pool(8).connect(url).await.map_err(cannot_connect)?;
+                let reader = pool(8).connect(url).await.map_err(cannot_connect)?;
+                (writer, reader)
+            }
+        };
+        Ok(Store {
+            writer,
+            reader,
+            backend,
+            url: url.to_string(),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the migrations of this backend (`migrations/sqlite` or
+    /// `migrations/postgres`); idempotent.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATOR.run(&self.writer).await?,
+            Backend::Postgres => POSTGRES_MIGRATOR.run(&self.writer).await?,
+        }
+        Ok(())
+    }
+
+    /// Waits for notifications of new appends (PostgreSQL `LISTEN`); `None` on SQLite,
+    /// where polling is the only way to see other processes' writes.
+    pub async fn listener(&self) -> Result<Option<LogListener>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => Ok(None),
+            Backend::Postgres => {
+                let mut l = sqlx::postgres::PgListener::connect(&self.url).await?;
+                l.listen(NOTIFY_CHANNEL).await?;
+                Ok(Some(LogListener(l)))
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Closes both pools.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// A PostgreSQL `LISTEN` connection on the append channel.
+pub struct LogListener(sqlx::postgres::PgListener);
+
+impl LogListener {
+    /// Waits for the next append notification, or for the listening connection to come
+    /// back after it was lost: notifications sent meanwhile are lost, so both are a reason
+    /// to catch up from the applied position (the payload is never trusted).
+    pub async fn next(&mut self) -> Result<(), StoreError> {
+        // Ok(None): the connection was lost and has been re-established.
+        self.0.try_recv().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,101 @@
+//! The read model loaded whole at start-up, in one snapshot, as the changes that rebuild
+//! the index (start-up does not replay the log).
+
+use super::{Backend, Store, StoreError};
+use crate::domain::{Action, Change, EdgeSource, EntityKind, Id, Rule, RuleKind, Target};
+use sqlx::Row;
+
+impl Store {
+    /// Reads the whole read model in one snapshot: its revision and every fact as a change.
+    /// Start-up applies these instead of replaying the log.
+    pub async fn load_read_model(&self, mut sink: impl FnMut(Change)) -> Result<u64, StoreError> {
+        // One snapshot: SQLite read transactions are; PostgreSQL needs REPEATABLE READ (its
+        // default, READ COMMITTED, would let each SELECT see later commits than `head`).
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.reader.begin().await?,
+            Backend::Postgres => {
+                self.reader
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        };
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await?;
+        for row in sqlx::query("SELECT id FROM roles").fetch_all(&mut *tx).await? {
+            sink(Change::MarkRole {
+                role: Id::from_trusted(row.try_get("id")?),
+                subject: None,
+            });
+        }
+        for row in sqlx::query("SELECT account, node, role, source FROM role_edges")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let account: String = row.try_get("account")?;
+            let node = Id::from_trusted(row.try_get("node")?);
+            let role = Id::from_trusted(row.try_get("role")?);
+            let source: String = row.try_get("source")?;
+            if account.is_empty() {
+                let source = EdgeSource::parse_stored(&source)
+                    .ok_or_else(|| StoreError::Corrupt(format!("edge source {source:?}")))?;
+                sink(Change::GlobalEdge {
+                    source,
+                    node,
+                    role,
+                    on: true,
+                });
+            } else {
+                sink(Change::AccountEdge {
+                    account: Id::from_trusted(&account),
+                    node,
+                    role,
+                    on: true,
+                });
+            }
+        }
+        for row in sqlx::query("SELECT account, agent, role FROM memberships")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            sink(Change::MemberSet {
+                account: Id::from_trusted(row.try_get("account")?),
+                agent: Id::from_trusted(row.try_get("agent")?),
+                role: Id::from_trusted(row.try_get("role")?),
+            });
+        }
+        for row in sqlx::query("SELECT policy, kind, assignee, action, target FROM rules")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let kind: String = row.try_get("kind")?;
+            let kind =
+                RuleKind::parse_stored(&kind).ok_or_else(|| StoreError::Corrupt(format!("rule kind {kind:?}")))?;
+            sink(Change::Rule {
+                rule: Rule {
+                    policy: Id::from_trusted(row.try_get("policy")?),
+                    kind,
+                    assignee: Id::from_trusted(row.try_get("assignee")?),
+                    action: Action::from_trusted(row.try_get("action")?),
+                    target: Target::from_trusted(row.try_get("target")?),
+                },
+                on: true,
+            });
+        }
+        for row in sqlx::query("SELECT kind, id, active FROM statuses")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let kind: String = row.try_get("kind")?;
+            let kind =
+                EntityKind::parse_stored(&kind).ok_or_else(|| StoreError::Corrupt(format!("status kind {kind:?}")))?;
+            sink(Change::Status {
+                kind,
+                id: Id::from_trusted(row.try_get("id")?),
+                active: row.try_get::<i64, _>("active")? != 0,
+            });
+        }
+        tx.commit().await?;
+        Ok(head as u64)
+    }
+}
