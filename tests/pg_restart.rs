@@ -13,9 +13,7 @@ use common::{Server, grpc_check};
 use endocarp::grpc::pb;
 use std::time::{Duration, Instant};
 use tonic::Code;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 fn pg(action: &str) {
     let ctl = common::pg::pg_ctl().expect("ENDOCARP_TEST_PG_CTL");
@@ -25,20 +23,6 @@ fn pg(action: &str) {
         .status()
         .expect("pg_ctl");
     assert!(status.success(), "pg_ctl {action}");
-}
-
-async fn health(url: &str) -> i32 {
-    let ch = tonic::transport::Channel::from_shared(url.to_string())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    HealthClient::new(ch)
-        .check(HealthCheckRequest { service: String::new() })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
 }
 
 async fn until<F, Fut>(what: &str, mut f: F)
@@ -99,7 +83,7 @@ async fn replicas_survive_a_database_restart() {
     }
     // …and refused once it is older than max_staleness; health says so.
     until("A reports NOT_SERVING", || async {
-        health(&a.decision_url).await == ServingStatus::NotServing as i32
+        common::health(&a.decision_url, "").await == ServingStatus::NotServing as i32
     })
     .await;
     let st = grpc_check(&mut d, "ann", None, "odrl:read", "doc", None)
@@ -107,13 +91,7 @@ async fn replicas_survive_a_database_restart() {
         .unwrap_err();
     assert_eq!(st.code(), Code::Unavailable);
     assert!(st.message().contains("max_staleness"), "{}", st.message());
-    let s = a
-        .admin()
-        .await
-        .get_status(pb::GetStatusRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let s = common::server_status(&a).await;
     assert!(s.stale && !s.storage_error.is_empty());
     // The operations port agrees: alive, not ready, and the metrics say why.
     assert_eq!(common::http_get(&a.ops_url, "/livez").0, 200);
@@ -127,7 +105,7 @@ async fn replicas_survive_a_database_restart() {
 
     pg("start");
     until("A serves again", || async {
-        health(&a.decision_url).await == ServingStatus::Serving as i32
+        common::health(&a.decision_url, "").await == ServingStatus::Serving as i32
     })
     .await;
     until("A is ready again", || async {

@@ -256,15 +256,7 @@ async fn run_in(
         let req = pb::AppendEventsRequest {
             events: batch
                 .iter()
-                .map(|t| pb::TripleEvent {
-                    aggregate_id: t.aggregate_id.clone(),
-                    event_type: t.event_type.clone(),
-                    subject: t.subject.clone(),
-                    predicate: t.predicate.clone(),
-                    object: t.object.clone(),
-                    attributes: t.payload.clone().into_iter().collect(),
-                    ..Default::default()
-                })
+                .map(|t| crate::grpc::convert::event_to_append("", t, None, &Default::default()))
                 .collect(),
         };
         revision = events.append_events(req).await?.into_inner().revision;

@@ -41,19 +41,9 @@ pub async fn import(
             for chunk in envelopes.chunks(batch) {
                 let events = chunk
                     .iter()
-                    .map(|e| pb::TripleEvent {
-                        id: e.id.clone(),
-                        aggregate_id: e.triple.aggregate_id.clone(),
-                        event_type: e.triple.event_type.clone(),
-                        subject: e.triple.subject.clone(),
-                        predicate: e.triple.predicate.clone(),
-                        object: e.triple.object.clone(),
-                        attributes: e.triple.payload.clone().into_iter().collect(),
-                        timestamp: e.timestamp.as_ref().map(crate::grpc::convert::timestamp),
-                        expected_version: None,
-                        sequence_no: 0,
-                        metadata: e.metadata.clone().into_iter().collect(),
-                        position: 0,
+                    .map(|e| {
+                        let timestamp = e.timestamp.as_ref();
+                        crate::grpc::convert::event_to_append(&e.id, &e.triple, timestamp, &e.metadata)
                     })
                     .collect();
                 let r = c.append_events(pb::AppendEventsRequest { events }).await?.into_inner();

@@ -170,14 +170,7 @@ pub fn casbin_envelopes(text: &str, policy: &str, hierarchy: bool) -> Result<Vec
             PolicyLine::P(_) => None,
         })
         .collect();
-    let triple = |ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]| Triple {
-        event_type: ty.into(),
-        aggregate_id: agg.into(),
-        subject: s.into(),
-        predicate: p.into(),
-        object: o.into(),
-        payload: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-    };
+    let triple = Triple::new;
     let envelope = |line: usize, t: Triple| Envelope {
         line,
         id: String::new(),

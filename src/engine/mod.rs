@@ -128,14 +128,7 @@ pub fn decide_casbin(snapshot: &Snapshot, check: &Check, opts: &EngineOptions) -
     let index = &snapshot.index;
     let rows = snapshot.casbin.as_ref().ok_or(EngineError::CasbinNotProjected)?;
     if let Some(reason) = gates(index, check, opts)? {
-        return Ok(Decision {
-            allowed: false,
-            reason,
-            revision: index.revision(),
-            deciding_rule: None,
-            explanation: None,
-            action: check.action.clone(),
-        });
+        return Ok(gated(index, check, reason));
     }
     let assignees = closure(index, &check.agent, check.account.as_ref(), opts.max_closure)?;
     let allowed = casbin::enforce(rows, check, &assignees)?;
@@ -150,18 +143,22 @@ pub fn decide_casbin(snapshot: &Snapshot, check: &Check, opts: &EngineOptions) -
     Ok(decision)
 }
 
-/// Decides a check against a snapshot (gates, closure, then the ODRL evaluation).
-pub fn decide(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Decision, EngineError> {
-    let gate = |reason| Decision {
+/// The deny a gate gives (inactive agent or account, not a member): no rule decided it.
+fn gated(index: &Index, check: &Check, reason: Reason) -> Decision {
+    Decision {
         allowed: false,
         reason,
         revision: index.revision(),
         deciding_rule: None,
         explanation: None,
         action: check.action.clone(),
-    };
-    if let Some(decision) = gates(index, check, opts)? {
-        return Ok(gate(decision));
+    }
+}
+
+/// Decides a check against a snapshot (gates, closure, then the ODRL evaluation).
+pub fn decide(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Decision, EngineError> {
+    if let Some(reason) = gates(index, check, opts)? {
+        return Ok(gated(index, check, reason));
     }
     let assignees = closure(index, &check.agent, check.account.as_ref(), opts.max_closure)?;
     Ok(odrl::evaluate(index, check, &assignees, opts))

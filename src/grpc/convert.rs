@@ -4,6 +4,7 @@ use crate::domain::event::Triple;
 use crate::domain::{Decision, DomainError, NewEvent, Reason, Rule, RuleKind, StoredEvent};
 use crate::grpc::pb;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 
 pub fn reason(r: Reason) -> pb::Reason {
     match r {
@@ -90,20 +91,34 @@ pub fn new_event(i: usize, e: pb::TripleEvent) -> Result<NewEvent, DomainError> 
     .map_err(at)
 }
 
-pub fn stored_event(e: &StoredEvent) -> pb::TripleEvent {
+/// An event for AppendEvents from its content (what `endocarp import` sends).
+pub fn event_to_append(
+    id: &str,
+    t: &Triple,
+    timestamp: Option<&DateTime<Utc>>,
+    metadata: &BTreeMap<String, String>,
+) -> pb::TripleEvent {
     pb::TripleEvent {
-        id: e.id.clone(),
-        aggregate_id: e.triple.aggregate_id.clone(),
-        event_type: e.triple.event_type.clone(),
-        subject: e.triple.subject.clone(),
-        predicate: e.triple.predicate.clone(),
-        object: e.triple.object.clone(),
-        attributes: e.triple.payload.clone().into_iter().collect(),
-        timestamp: Some(timestamp(&e.timestamp)),
-        expected_version: None,
+        id: id.to_string(),
+        aggregate_id: t.aggregate_id.clone(),
+        event_type: t.event_type.clone(),
+        subject: t.subject.clone(),
+        predicate: t.predicate.clone(),
+        object: t.object.clone(),
+        attributes: t.payload.clone().into_iter().collect(),
+        timestamp: timestamp.map(self::timestamp),
+        metadata: metadata.clone().into_iter().collect(),
+        ..Default::default()
+    }
+}
+
+/// A stored event as the API shows it (its position and sequence number included).
+pub fn stored_event(e: &StoredEvent) -> pb::TripleEvent {
+    let timestamp = Some(&e.timestamp);
+    pb::TripleEvent {
         sequence_no: e.sequence_no,
-        metadata: e.metadata.clone().into_iter().collect(),
         position: e.position,
+        ..event_to_append(&e.id, &e.triple, timestamp, &e.metadata)
     }
 }
 

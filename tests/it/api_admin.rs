@@ -36,12 +36,7 @@ async fn admin_writes_are_idempotent_visible_paged_and_audited() {
         .unwrap_err();
     assert_eq!(st.code(), Code::AlreadyExists);
 
-    let mut req = tonic::Request::new(pb::RoleAssignmentRequest {
-        agent_id: "alice".into(),
-        role_id: "editor".into(),
-        account_id: String::new(),
-        request_id: String::new(),
-    });
+    let mut req = tonic::Request::new(common::role_request("alice", "editor", ""));
     req.metadata_mut()
         .insert("x-correlation-id", "corr-42".parse().unwrap());
     let w = admin.assign_role(req).await.unwrap().into_inner();
@@ -60,37 +55,19 @@ async fn admin_writes_are_idempotent_visible_paged_and_audited() {
 
     // Account scope, membership, role-to-role, groups.
     admin
-        .add_member(pb::MemberRequest {
-            account_id: "acme".into(),
-            agent_id: "bob".into(),
-            role_id: "viewer".into(),
-            request_id: String::new(),
-        })
+        .add_member(common::member_request("acme", "bob", "viewer"))
         .await
         .unwrap();
     admin
-        .assign_role(pb::RoleAssignmentRequest {
-            agent_id: "bob".into(),
-            role_id: "auditor".into(),
-            account_id: "acme".into(),
-            request_id: String::new(),
-        })
+        .assign_role(common::role_request("bob", "auditor", "acme"))
         .await
         .unwrap();
     admin
-        .assign_role_to_role(pb::RoleToRoleRequest {
-            role_id: "auditor".into(),
-            parent_role_id: "viewer".into(),
-            request_id: String::new(),
-        })
+        .assign_role_to_role(common::inherit_request("auditor", "viewer"))
         .await
         .unwrap();
     admin
-        .add_group_member(pb::GroupMembershipRequest {
-            agent_id: "carol".into(),
-            group_id: "staff".into(),
-            request_id: String::new(),
-        })
+        .add_group_member(common::group_request("carol", "staff"))
         .await
         .unwrap();
     admin
@@ -120,11 +97,7 @@ async fn admin_writes_are_idempotent_visible_paged_and_audited() {
             .allowed
     );
     admin
-        .remove_group_member(pb::GroupMembershipRequest {
-            agent_id: "carol".into(),
-            group_id: "staff".into(),
-            request_id: String::new(),
-        })
+        .remove_group_member(common::group_request("carol", "staff"))
         .await
         .unwrap();
     assert!(
@@ -134,12 +107,7 @@ async fn admin_writes_are_idempotent_visible_paged_and_audited() {
             .allowed
     );
     admin
-        .remove_member(pb::MemberRequest {
-            account_id: "acme".into(),
-            agent_id: "bob".into(),
-            role_id: String::new(),
-            request_id: String::new(),
-        })
+        .remove_member(common::member_request("acme", "bob", ""))
         .await
         .unwrap();
     assert!(
@@ -151,44 +119,20 @@ async fn admin_writes_are_idempotent_visible_paged_and_audited() {
     );
 
     // Statuses.
-    admin
-        .deactivate_agent(pb::StatusRequest {
-            id: "alice".into(),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap();
+    admin.deactivate_agent(common::status_request("alice")).await.unwrap();
     let dec = grpc_check(&mut d, "alice", None, "odrl:modify", "doc", None)
         .await
         .unwrap();
     assert_eq!(common::reason_name(dec.reason), "AGENT_INACTIVE");
-    admin
-        .activate_agent(pb::StatusRequest {
-            id: "alice".into(),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap();
-    admin
-        .deactivate_policy(pb::StatusRequest {
-            id: "pol".into(),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap();
+    admin.activate_agent(common::status_request("alice")).await.unwrap();
+    admin.deactivate_policy(common::status_request("pol")).await.unwrap();
     assert!(
         !grpc_check(&mut d, "alice", None, "odrl:modify", "doc", None)
             .await
             .unwrap()
             .allowed
     );
-    admin
-        .activate_policy(pb::StatusRequest {
-            id: "pol".into(),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap();
+    admin.activate_policy(common::status_request("pol")).await.unwrap();
     assert!(
         grpc_check(&mut d, "alice", None, "odrl:modify", "doc", None)
             .await
@@ -276,13 +220,7 @@ async fn admin_writes_are_idempotent_visible_paged_and_audited() {
             .members
             .is_empty()
     );
-    admin
-        .deactivate_policy(pb::StatusRequest {
-            id: "bulk".into(),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap();
+    admin.deactivate_policy(common::status_request("bulk")).await.unwrap();
     let listed = admin
         .list_rules(pb::ListRulesRequest {
             policy_id: "bulk".into(),
@@ -312,14 +250,7 @@ async fn admin_writes_are_idempotent_visible_paged_and_audited() {
         }
         token = page.next_page_token;
     }
-    let head = server
-        .events()
-        .await
-        .read_events(pb::ReadEventsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .head_revision;
+    let head = common::log_head(&server).await;
     assert_eq!(
         entries.len() as u64,
         head,

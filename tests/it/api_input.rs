@@ -12,6 +12,18 @@ fn ev(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) -> pb
     common::pb_triple(ty, agg, s, p, o, kv)
 }
 
+/// A grant event of policy "p".
+fn grant(assignee: &str, target: &str, action: &str) -> pb::TripleEvent {
+    ev(
+        "Policy.PermissionGranted",
+        "p",
+        assignee,
+        "odrl:permission",
+        target,
+        &[("action", action)],
+    )
+}
+
 async fn head(server: &Server) -> u64 {
     let mut c = server.events().await;
     c.read_events(pb::ReadEventsRequest {
@@ -82,61 +94,11 @@ async fn malformed_events_are_refused_and_nothing_is_written() {
             ev("Policy.PermissionGranted", "p", "a", "odrl:permission", "t", &[]),
             "attributes.action",
         ),
-        (
-            ev(
-                "Policy.PermissionGranted",
-                "p",
-                "a",
-                "odrl:permission",
-                "t",
-                &[("action", "odrl:lease")],
-            ),
-            "attributes.action",
-        ),
-        (
-            ev(
-                "Policy.PermissionGranted",
-                "p",
-                "a",
-                "odrl:permission",
-                "t",
-                &[("action", "read")],
-            ),
-            "attributes.action",
-        ),
-        (
-            ev(
-                "Policy.PermissionGranted",
-                "p",
-                "a",
-                "odrl:permission",
-                "t",
-                &[("action", "odrl:Read")],
-            ),
-            "attributes.action",
-        ),
-        (
-            ev(
-                "Policy.PermissionGranted",
-                "p",
-                "a",
-                "odrl:permission",
-                "t",
-                &[("action", "ftp://x/y")],
-            ),
-            "attributes.action",
-        ),
-        (
-            ev(
-                "Policy.PermissionGranted",
-                "p",
-                "*",
-                "odrl:permission",
-                "t",
-                &[("action", "odrl:read")],
-            ),
-            "subject",
-        ),
+        (grant("a", "t", "odrl:lease"), "attributes.action"),
+        (grant("a", "t", "read"), "attributes.action"),
+        (grant("a", "t", "odrl:Read"), "attributes.action"),
+        (grant("a", "t", "ftp://x/y"), "attributes.action"),
+        (grant("*", "t", "odrl:read"), "subject"),
         (
             ev(
                 "Policy.ProhibitionSet",
@@ -243,24 +205,10 @@ async fn malformed_checks_are_refused() {
         let (r, q) = (format!("c{i}"), format!("c{}", i + 1));
         batch.push(ev("Role.RoleAssigned", &r, &r, "org:hasRole", &q, &[]));
     }
-    batch.push(ev(
-        "Policy.PermissionGranted",
-        "p",
-        "c5",
-        "odrl:permission",
-        "*",
-        &[("action", "odrl:read")],
-    ));
+    batch.push(grant("c5", "*", "odrl:read"));
     batch.push(ev("Role.Created", "declared-role", "", "", "", &[]));
     batch.push(ev("Role.Created", "role-b", "role-subject", "", "", &[]));
-    batch.push(ev(
-        "Policy.PermissionGranted",
-        "p",
-        "role-subject",
-        "odrl:permission",
-        "*",
-        &[("action", "odrl:read")],
-    ));
+    batch.push(grant("role-subject", "*", "odrl:read"));
     events
         .append_events(pb::AppendEventsRequest { events: batch })
         .await
@@ -343,43 +291,20 @@ async fn malformed_admin_writes_are_refused() {
     let server = Server::start(&[]);
     let mut admin = server.admin().await;
     let st = admin
-        .grant_permission(pb::RuleRequest {
-            policy_id: "p".into(),
-            assignee: "a".into(),
-            action: "odrl:read".into(),
-            target: "".into(),
-            request_id: String::new(),
-        })
+        .grant_permission(common::rule_request("p", "a", "odrl:read", "", ""))
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::InvalidArgument);
     assert!(st.message().starts_with("target"), "{}", st.message());
+    let st = admin.assign_role(common::role_request("a", "*", "")).await.unwrap_err();
+    assert!(st.message().starts_with("role_id"), "{}", st.message());
     let st = admin
-        .assign_role(pb::RoleAssignmentRequest {
-            agent_id: "a".into(),
-            role_id: "*".into(),
-            account_id: String::new(),
-            request_id: String::new(),
-        })
+        .add_member(common::member_request("acc", "a", ""))
         .await
         .unwrap_err();
     assert!(st.message().starts_with("role_id"), "{}", st.message());
     let st = admin
-        .add_member(pb::MemberRequest {
-            account_id: "acc".into(),
-            agent_id: "a".into(),
-            role_id: String::new(),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap_err();
-    assert!(st.message().starts_with("role_id"), "{}", st.message());
-    let st = admin
-        .create_policy(pb::CreatePolicyRequest {
-            policy_id: "p".into(),
-            policy_type: "not a type".into(),
-            request_id: String::new(),
-        })
+        .create_policy(common::policy_request("p", "not a type"))
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::InvalidArgument);

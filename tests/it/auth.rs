@@ -109,17 +109,8 @@ async fn admin_calls_need_a_token_with_the_right_scope() {
     assert_eq!(audit.entries[0].actor, "ops");
 
     // Health is open on both ports; the decision API is open unless told otherwise.
-    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
     for url in [&server.admin_url, &server.decision_url] {
-        let ch = tonic::transport::Channel::from_shared(url.clone())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        HealthClient::new(ch)
-            .check(HealthCheckRequest { service: String::new() })
-            .await
-            .unwrap();
+        assert_eq!(common::health(url, "").await, 1, "SERVING at {url}");
     }
     let mut d = server.decisions().await;
     assert!(
@@ -166,18 +157,7 @@ async fn the_decision_api_can_require_check_tokens() {
         "true",
     ]);
     let mut d = server.decisions().await;
-    let req = |token| {
-        authed(
-            pb::IsAuthorizedRequest {
-                agent_id: "ann".into(),
-                action: "odrl:read".into(),
-                target: "doc".into(),
-                consistency: None,
-                explain: false,
-            },
-            token,
-        )
-    };
+    let req = |token| authed(common::check_request("ann", "odrl:read", "doc"), token);
     assert_eq!(
         d.is_authorized(req(None)).await.unwrap_err().code(),
         Code::Unauthenticated

@@ -68,29 +68,13 @@ async fn export_and_import_casbin_round_trip() {
         .grant_permission(rule("off", "plain", "odrl:read", "*"))
         .await
         .unwrap();
+    admin.deactivate_policy(common::status_request("off")).await.unwrap();
     admin
-        .deactivate_policy(pb::StatusRequest {
-            id: "off".into(),
-            request_id: String::new(),
-        })
+        .assign_role(common::role_request(AGENTS[0], "role \"editor\"", ""))
         .await
         .unwrap();
     admin
-        .assign_role(pb::RoleAssignmentRequest {
-            agent_id: AGENTS[0].into(),
-            role_id: "role \"editor\"".into(),
-            account_id: String::new(),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap();
-    admin
-        .add_member(pb::MemberRequest {
-            account_id: "acc, \"one\"".into(),
-            agent_id: "m,1".into(),
-            role_id: "role \"editor\"".into(),
-            request_id: String::new(),
-        })
+        .add_member(common::member_request("acc, \"one\"", "m,1", "role \"editor\""))
         .await
         .unwrap();
     let before = grid(&a).await;

@@ -4,7 +4,7 @@
 use crate::common;
 
 use casbin::prelude::*;
-use common::history::t;
+use common::history::{account_edge, permission, t};
 use endocarp::domain::event::Triple;
 use endocarp::domain::{Action, Id, NewEvent, RuleKind};
 use endocarp::engine::{self, Check, EngineOptions, Snapshot};
@@ -32,6 +32,15 @@ fn allowed(snapshot: &Snapshot, agent: &str, account: Option<&str>, action: &str
     casbin.allowed
 }
 
+/// How many sources hold the allow row (a, *, odrl:read, r1).
+fn read_rows(s: &Snapshot) -> u32 {
+    let read = "http://www.w3.org/ns/odrl/2/read";
+    s.casbin
+        .as_ref()
+        .expect("casbin rows")
+        .p_count("a", read, "r1", RuleKind::Permission)
+}
+
 const MODIFY: &str = "http://www.w3.org/ns/odrl/2/modify";
 
 /// Trap: casbin-rs's incremental role links keep a revoked global role alive inside
@@ -43,23 +52,9 @@ async fn revoking_a_global_role_ends_it_in_every_account_at_once() {
     apply(
         &mut s,
         &[
-            t(
-                "Account.RoleAssigned",
-                "acc",
-                "agent-1",
-                "org:hasRole",
-                "role-x",
-                &[("account", "acc")],
-            ),
+            account_edge(true, "acc", "agent-1", "role-x"),
             t("Agent.RoleAssigned", "agent-1", "agent-1", "org:hasRole", "editor", &[]),
-            t(
-                "Policy.PermissionGranted",
-                "pol",
-                "editor",
-                "odrl:permission",
-                "r1",
-                &[("action", "odrl:modify")],
-            ),
+            permission(true, "pol", "editor", "odrl:modify", "r1"),
         ],
     );
     assert!(allowed(&s, "agent-1", Some("acc"), "odrl:modify", "r1"));
@@ -118,91 +113,28 @@ async fn revoking_a_global_role_ends_it_in_every_account_at_once() {
 #[test]
 fn p_rows_are_reference_counted_across_policies() {
     let mut s = Snapshot::new(Some(true));
-    let grant = |p: &str| {
-        t(
-            "Policy.PermissionGranted",
-            p,
-            "a",
-            "odrl:permission",
-            "r1",
-            &[("action", "odrl:read")],
-        )
-    };
-    let revoke = |p: &str| {
-        t(
-            "Policy.PermissionRevoked",
-            p,
-            "a",
-            "odrl:permission",
-            "r1",
-            &[("action", "odrl:read")],
-        )
-    };
+    let grant = |p: &str| permission(true, p, "a", "odrl:read", "r1");
+    let revoke = |p: &str| permission(false, p, "a", "odrl:read", "r1");
     apply(&mut s, &[grant("pol-1"), grant("pol-2"), revoke("pol-1")]);
-    let read = "http://www.w3.org/ns/odrl/2/read";
-    assert_eq!(
-        s.casbin
-            .as_ref()
-            .unwrap()
-            .p_count("a", read, "r1", RuleKind::Permission),
-        1
-    );
+    assert_eq!(read_rows(&s), 1);
     assert!(allowed(&s, "a", None, "odrl:read", "r1"));
     // A permission on use expands to a read row too: the counts add up.
-    apply(
-        &mut s,
-        &[t(
-            "Policy.PermissionGranted",
-            "pol-3",
-            "a",
-            "odrl:permission",
-            "r1",
-            &[("action", "odrl:use")],
-        )],
-    );
-    assert_eq!(
-        s.casbin
-            .as_ref()
-            .unwrap()
-            .p_count("a", read, "r1", RuleKind::Permission),
-        2
-    );
+    apply(&mut s, &[permission(true, "pol-3", "a", "odrl:use", "r1")]);
+    assert_eq!(read_rows(&s), 2);
     apply(&mut s, &[revoke("pol-2")]);
     assert!(
         allowed(&s, "a", None, "odrl:read", "r1"),
         "still granted through odrl:use"
     );
-    apply(
-        &mut s,
-        &[t(
-            "Policy.PermissionRevoked",
-            "pol-3",
-            "a",
-            "odrl:permission",
-            "r1",
-            &[("action", "odrl:use")],
-        )],
-    );
-    assert_eq!(
-        s.casbin
-            .as_ref()
-            .unwrap()
-            .p_count("a", read, "r1", RuleKind::Permission),
-        0
-    );
+    apply(&mut s, &[permission(false, "pol-3", "a", "odrl:use", "r1")]);
+    assert_eq!(read_rows(&s), 0);
     assert!(!allowed(&s, "a", None, "odrl:read", "r1"));
     // A deactivated policy's rows leave; reactivated, they return.
     apply(
         &mut s,
         &[grant("pol-4"), t("Policy.Deactivated", "pol-4", "", "", "", &[])],
     );
-    assert_eq!(
-        s.casbin
-            .as_ref()
-            .unwrap()
-            .p_count("a", read, "r1", RuleKind::Permission),
-        0
-    );
+    assert_eq!(read_rows(&s), 0);
     apply(&mut s, &[t("Policy.Activated", "pol-4", "", "", "", &[])]);
     assert!(allowed(&s, "a", None, "odrl:read", "r1"));
 }
@@ -216,14 +148,7 @@ fn a_membership_role_and_an_account_edge_share_one_counted_g_row() {
     apply(
         &mut s,
         &[
-            t(
-                "Policy.PermissionGranted",
-                "pol",
-                "editor",
-                "odrl:permission",
-                "r1",
-                &[("action", "odrl:modify")],
-            ),
+            permission(true, "pol", "editor", "odrl:modify", "r1"),
             t(
                 "Account.MemberAdded",
                 "acc",
@@ -232,41 +157,14 @@ fn a_membership_role_and_an_account_edge_share_one_counted_g_row() {
                 "m1",
                 &[("role", "editor")],
             ),
-            t(
-                "Account.RoleAssigned",
-                "acc",
-                "m1",
-                "org:hasRole",
-                "editor",
-                &[("account", "acc")],
-            ),
+            account_edge(true, "acc", "m1", "editor"),
         ],
     );
     assert_eq!(s.casbin.as_ref().unwrap().g_count("m1", "editor", "acc"), 2);
-    apply(
-        &mut s,
-        &[t(
-            "Account.RoleRevoked",
-            "acc",
-            "m1",
-            "org:hadRole",
-            "editor",
-            &[("account", "acc")],
-        )],
-    );
+    apply(&mut s, &[account_edge(false, "acc", "m1", "editor")]);
     assert_eq!(s.casbin.as_ref().unwrap().g_count("m1", "editor", "acc"), 1);
     assert!(allowed(&s, "m1", Some("acc"), "odrl:modify", "r1"));
-    apply(
-        &mut s,
-        &[t(
-            "Account.RoleAssigned",
-            "acc",
-            "m1",
-            "org:hasRole",
-            "editor",
-            &[("account", "acc")],
-        )],
-    );
+    apply(&mut s, &[account_edge(true, "acc", "m1", "editor")]);
     apply(
         &mut s,
         &[t("Account.MemberRemoved", "acc", "acc", "org:hadMember", "m1", &[])],
@@ -310,14 +208,7 @@ fn repeated_assigns_and_revokes_are_set_operations() {
         &[
             assign.clone(),
             assign,
-            t(
-                "Policy.PermissionGranted",
-                "pol",
-                "editor",
-                "odrl:permission",
-                "r1",
-                &[("action", "odrl:read")],
-            ),
+            permission(true, "pol", "editor", "odrl:read", "r1"),
         ],
     );
     assert_eq!(s.casbin.as_ref().unwrap().g_count("a", "editor", "*"), 1);
@@ -350,14 +241,7 @@ async fn deep_role_hierarchies_are_not_cut_short() {
         let (r, q) = (format!("l{i}"), format!("l{}", i + 1));
         events.push(t("Role.RoleAssigned", &r, &r, "org:hasRole", &q, &[]));
     }
-    events.push(t(
-        "Policy.PermissionGranted",
-        "pol",
-        "l15",
-        "odrl:permission",
-        "r1",
-        &[("action", "odrl:read")],
-    ));
+    events.push(permission(true, "pol", "l15", "odrl:read", "r1"));
     apply(&mut s, &events);
     assert!(allowed(&s, "deep", None, "odrl:read", "r1"));
     // A plain enforcer with casbin-rs's default role manager (limit 10) misses it.

@@ -6,7 +6,7 @@
 use crate::common;
 
 use common::{Server, pb_triple};
-use endocarp::app::{App, AppError, AppSettings, CallContext, Projector};
+use endocarp::app::{AppError, AppSettings, CallContext};
 use endocarp::domain::NewEvent;
 use endocarp::grpc::pb;
 use endocarp::store::Store;
@@ -115,16 +115,12 @@ async fn expected_versions_count_per_kind_and_id() {
 #[tokio::test]
 async fn a_write_that_committed_but_is_not_applied_in_time_is_not_a_failure() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("w.db").display());
-    let store = Store::connect(&url, true).await.unwrap();
-    store.migrate().await.unwrap();
-    let projector = Projector::start(store.clone(), None).await.unwrap();
     // No time at all to apply: the reply must still carry the committed revision.
     let settings = AppSettings {
         max_wait: Duration::ZERO,
         ..AppSettings::default()
     };
-    let app = App::new(store.clone(), projector.clone(), settings);
+    let (store, projector, app) = common::app_on_sqlite(dir.path(), settings).await;
     let ctx = CallContext {
         actor: "test".into(),
         correlation_id: "c".into(),

@@ -139,13 +139,13 @@ async fn thousands_of_malformed_requests_change_nothing() {
                     .unwrap_err()
             }
             3 => admin
-                .grant_permission(pb::RuleRequest {
-                    policy_id: bad_value(&mut rng),
-                    assignee: "a".into(),
-                    action: rng.pick(&actions).into(),
-                    target: "t".into(),
-                    request_id: String::new(),
-                })
+                .grant_permission(common::rule_request(
+                    &bad_value(&mut rng),
+                    "a",
+                    rng.pick(&actions),
+                    "t",
+                    "",
+                ))
                 .await
                 .unwrap_err(),
             4 => grpc_check(&mut d, "deep", None, "odrl:read", "t", None)
@@ -212,13 +212,7 @@ async fn admin_writes_per_caller_are_rate_limited() {
     let (mut ok, mut limited) = (0, 0);
     for i in 0..30 {
         let r = admin
-            .grant_permission(pb::RuleRequest {
-                policy_id: "p".into(),
-                assignee: format!("u{i}"),
-                action: "odrl:read".into(),
-                target: "t".into(),
-                request_id: String::new(),
-            })
+            .grant_permission(common::rule_request("p", &format!("u{i}"), "odrl:read", "t", ""))
             .await;
         match r {
             Ok(_) => ok += 1,
@@ -229,14 +223,7 @@ async fn admin_writes_per_caller_are_rate_limited() {
         }
     }
     assert!(limited > 0 && ok >= 5, "ok {ok}, limited {limited}");
-    let head = server
-        .events()
-        .await
-        .read_events(pb::ReadEventsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .head_revision;
+    let head = common::log_head(&server).await;
     assert_eq!(head, ok, "refused writes wrote nothing");
     // Reads are not writes.
     for _ in 0..20 {
@@ -349,14 +336,7 @@ async fn truncated_and_garbled_frames_are_refused() {
             .unwrap()
             .allowed
     );
-    let head = server
-        .events()
-        .await
-        .read_events(pb::ReadEventsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .head_revision;
+    let head = common::log_head(&server).await;
     assert_eq!(head, 0);
     println!("300 truncated or garbled frames: grpc-status counts {statuses:?}");
 }

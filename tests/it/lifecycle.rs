@@ -31,44 +31,28 @@ async fn sigkill_and_restart_keep_every_acknowledged_write() {
     for (i, agent) in AGENTS.iter().enumerate() {
         let role = format!("role-{}", i % 3);
         acknowledged = admin
-            .assign_role(pb::RoleAssignmentRequest {
-                agent_id: agent.to_string(),
-                role_id: role.clone(),
-                account_id: String::new(),
-                request_id: String::new(),
-            })
+            .assign_role(common::role_request(agent, &role, ""))
             .await
             .unwrap()
             .into_inner()
             .revision;
         admin
-            .grant_permission(pb::RuleRequest {
-                policy_id: "pol".into(),
-                assignee: role,
-                action: ACTIONS[i % 3].into(),
-                target: if i % 2 == 0 { "*".into() } else { "doc".into() },
-                request_id: String::new(),
-            })
+            .grant_permission(common::rule_request(
+                "pol",
+                &role,
+                ACTIONS[i % 3],
+                if i % 2 == 0 { "*" } else { "doc" },
+                "",
+            ))
             .await
             .unwrap();
     }
     admin
-        .add_member(pb::MemberRequest {
-            account_id: "acc".into(),
-            agent_id: "u0".into(),
-            role_id: "role-2".into(),
-            request_id: String::new(),
-        })
+        .add_member(common::member_request("acc", "u0", "role-2"))
         .await
         .unwrap();
     acknowledged = admin
-        .set_prohibition(pb::RuleRequest {
-            policy_id: "pol".into(),
-            assignee: "u1".into(),
-            action: "odrl:use".into(),
-            target: "doc".into(),
-            request_id: String::new(),
-        })
+        .set_prohibition(common::rule_request("pol", "u1", "odrl:use", "doc", ""))
         .await
         .unwrap()
         .into_inner()
@@ -84,25 +68,13 @@ async fn sigkill_and_restart_keep_every_acknowledged_write() {
         server.kill_and_restart();
         let after = all_decisions(&server).await;
         assert_eq!(after, before, "same decisions at the same revision after SIGKILL");
-        let head = server
-            .events()
-            .await
-            .read_events(pb::ReadEventsRequest::default())
-            .await
-            .unwrap()
-            .into_inner()
-            .head_revision;
+        let head = common::log_head(&server).await;
         assert_eq!(head, acknowledged);
     }
     // Writes continue after the restart with gap-free positions.
     let mut admin = server.admin().await;
     let next = admin
-        .revoke_role(pb::RoleAssignmentRequest {
-            agent_id: "u0".into(),
-            role_id: "role-0".into(),
-            account_id: String::new(),
-            request_id: String::new(),
-        })
+        .revoke_role(common::role_request("u0", "role-0", ""))
         .await
         .unwrap();
     assert_eq!(next.into_inner().revision, acknowledged + 1);

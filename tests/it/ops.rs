@@ -221,13 +221,7 @@ async fn flags_beat_the_environment_which_beats_the_config_file() {
         Some(&log),
     );
     // engine: flag (odrl) over environment (shadow) over file (casbin).
-    let status = s
-        .admin()
-        .await
-        .get_status(pb::GetStatusRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let status = common::server_status(&s).await;
     assert_eq!(status.engine, "odrl");
     // max_staleness: environment (9s) over file (7s).
     let metrics = scrape(&s);

@@ -223,13 +223,7 @@ async fn notifications_wake_replicas_not_the_poll() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut admin = a.admin().await;
     let w = admin
-        .grant_permission(pb::RuleRequest {
-            policy_id: "p".into(),
-            assignee: "ann".into(),
-            action: "odrl:read".into(),
-            target: "doc".into(),
-            request_id: String::new(),
-        })
+        .grant_permission(common::rule_request("p", "ann", "odrl:read", "doc", ""))
         .await
         .unwrap()
         .into_inner();

@@ -77,13 +77,7 @@ async fn run(engine: &str) {
             }
             assert_eq!(d.revision, revision, "a write's reply means this replica applied it");
         }
-        let status = server
-            .admin()
-            .await
-            .get_status(pb::GetStatusRequest::default())
-            .await
-            .unwrap()
-            .into_inner();
+        let status = common::server_status(&server).await;
         assert_eq!(status.engine, engine);
         if engine == "shadow" {
             assert_eq!(status.shadow_disagreements, 0, "{file} / {}", s.name);

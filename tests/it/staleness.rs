@@ -2,10 +2,10 @@
 //! older than `max_staleness`, instead of risking a revoked grant; and a consistency wait
 //! that cannot be met ends in DEADLINE_EXCEEDED, never a decision.
 
-use endocarp::app::{App, AppError, AppSettings, Consistency, Projector};
+use crate::common;
+use endocarp::app::{AppError, AppSettings, Consistency};
 use endocarp::domain::{Action, Id};
 use endocarp::engine::Check;
-use endocarp::store::Store;
 use std::time::{Duration, Instant};
 
 fn check() -> Check {
@@ -21,16 +21,11 @@ fn check() -> Check {
 #[tokio::test]
 async fn checks_fail_once_the_data_is_older_than_max_staleness() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("s.db").display()), true)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let projector = Projector::start(store.clone(), None).await.unwrap();
     let settings = AppSettings {
         max_staleness: Duration::from_millis(300),
         ..AppSettings::default()
     };
-    let app = App::new(store.clone(), projector.clone(), settings);
+    let (store, projector, app) = common::app_on_sqlite(dir.path(), settings).await;
     // Fresh: a decision.
     let d = app
         .check(&check(), Consistency::default(), None)
@@ -66,16 +61,11 @@ async fn checks_fail_once_the_data_is_older_than_max_staleness() {
 #[tokio::test]
 async fn an_unmet_revision_ends_in_deadline_exceeded() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("s.db").display()), true)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let projector = Projector::start(store.clone(), None).await.unwrap();
     let settings = AppSettings {
         max_wait: Duration::from_millis(200),
         ..AppSettings::default()
     };
-    let app = App::new(store, projector, settings);
+    let (_store, _projector, app) = common::app_on_sqlite(dir.path(), settings).await;
     let c = Consistency {
         at_least_revision: 5,
         fully_consistent: false,

@@ -40,13 +40,7 @@ async fn works(url: &str, ca: &str) -> bool {
         return false;
     };
     AuthorizationServiceClient::new(ch)
-        .is_authorized(pb::IsAuthorizedRequest {
-            agent_id: "a".into(),
-            action: "odrl:read".into(),
-            target: "t".into(),
-            consistency: None,
-            explain: false,
-        })
+        .is_authorized(common::check_request("a", "odrl:read", "t"))
         .await
         .is_ok()
 }
@@ -79,13 +73,7 @@ async fn tls_serves_both_ports_and_reloads_a_rotated_certificate() {
     let plain = AuthorizationServiceClient::connect(decision.replace("https", "http")).await;
     let plain_ok = match plain {
         Ok(mut c) => c
-            .is_authorized(pb::IsAuthorizedRequest {
-                agent_id: "a".into(),
-                action: "odrl:read".into(),
-                target: "t".into(),
-                consistency: None,
-                explain: false,
-            })
+            .is_authorized(common::check_request("a", "odrl:read", "t"))
             .await
             .is_ok(),
         Err(_) => false,
@@ -203,13 +191,7 @@ async fn client_certificates_on_the_allow_list_are_credentials() {
             PolicyAdminServiceClient::new(ch)
         }
     };
-    let grant = |who: &str| pb::RuleRequest {
-        policy_id: "p".into(),
-        assignee: who.into(),
-        action: "odrl:read".into(),
-        target: "doc".into(),
-        request_id: String::new(),
-    };
+    let grant = |who: &str| common::rule_request("p", who, "odrl:read", "doc", "");
     let cases = [
         ("no certificate", None, Code::Unauthenticated),
         (

@@ -73,35 +73,22 @@ impl Triple {
             ..Triple::default()
         };
         let change = match kind {
-            T::AgentRoleAssigned | T::AgentRoleRevoked => {
-                let on = kind == T::AgentRoleAssigned;
-                let (node, role) = self.edge(&mut canon, &aggregate, if on { HAS_ROLE } else { HAD_ROLE })?;
-                Change::GlobalEdge {
-                    source: EdgeSource::Role,
-                    node,
-                    role,
-                    on,
-                }
-            }
-            T::AgentGroupMembershipAdded | T::AgentGroupMembershipRemoved => {
-                let on = kind == T::AgentGroupMembershipAdded;
-                let (node, role) = self.edge(&mut canon, &aggregate, MEMBER)?;
-                Change::GlobalEdge {
-                    source: EdgeSource::Group,
-                    node,
-                    role,
-                    on,
-                }
-            }
-            T::RoleRoleAssigned | T::RoleRoleRevoked => {
-                let on = kind == T::RoleRoleAssigned;
-                let (node, role) = self.edge(&mut canon, &aggregate, if on { HAS_ROLE } else { HAD_ROLE })?;
-                Change::GlobalEdge {
-                    source: EdgeSource::RoleToRole,
-                    node,
-                    role,
-                    on,
-                }
+            T::AgentRoleAssigned
+            | T::AgentRoleRevoked
+            | T::AgentGroupMembershipAdded
+            | T::AgentGroupMembershipRemoved
+            | T::RoleRoleAssigned
+            | T::RoleRoleRevoked => {
+                let (source, on, predicate) = match kind {
+                    T::AgentRoleAssigned => (EdgeSource::Role, true, HAS_ROLE),
+                    T::AgentRoleRevoked => (EdgeSource::Role, false, HAD_ROLE),
+                    T::AgentGroupMembershipAdded => (EdgeSource::Group, true, MEMBER),
+                    T::AgentGroupMembershipRemoved => (EdgeSource::Group, false, MEMBER),
+                    T::RoleRoleAssigned => (EdgeSource::RoleToRole, true, HAS_ROLE),
+                    _ => (EdgeSource::RoleToRole, false, HAD_ROLE),
+                };
+                let (node, role) = self.edge(&mut canon, &aggregate, predicate)?;
+                Change::GlobalEdge { source, node, role, on }
             }
             T::AccountMemberAdded | T::AccountMemberRoleChanged => {
                 let (account, agent) = self.edge(&mut canon, &aggregate, HAS_MEMBER)?;
@@ -177,28 +164,25 @@ impl Triple {
                 }
                 Change::PolicyCreated { policy: aggregate }
             }
-            T::PolicyActivated | T::PolicyDeactivated => {
+            T::PolicyActivated
+            | T::PolicyDeactivated
+            | T::AgentActivated
+            | T::AgentDeactivated
+            | T::AccountActivated
+            | T::AccountDeactivated => {
                 self.no_triple()?;
+                let (kind, active) = match kind {
+                    T::PolicyActivated => (EntityKind::Policy, true),
+                    T::PolicyDeactivated => (EntityKind::Policy, false),
+                    T::AgentActivated => (EntityKind::Agent, true),
+                    T::AgentDeactivated => (EntityKind::Agent, false),
+                    T::AccountActivated => (EntityKind::Account, true),
+                    _ => (EntityKind::Account, false),
+                };
                 Change::Status {
-                    kind: EntityKind::Policy,
+                    kind,
                     id: aggregate,
-                    active: kind == T::PolicyActivated,
-                }
-            }
-            T::AgentActivated | T::AgentDeactivated => {
-                self.no_triple()?;
-                Change::Status {
-                    kind: EntityKind::Agent,
-                    id: aggregate,
-                    active: kind == T::AgentActivated,
-                }
-            }
-            T::AccountActivated | T::AccountDeactivated => {
-                self.no_triple()?;
-                Change::Status {
-                    kind: EntityKind::Account,
-                    id: aggregate,
-                    active: kind == T::AccountActivated,
+                    active,
                 }
             }
         };

@@ -29,6 +29,36 @@ pub fn t(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) ->
     Triple::new(ty, agg, s, p, o, kv)
 }
 
+/// `Policy.PermissionGranted` (`on`) or `Policy.PermissionRevoked` in `policy`.
+pub fn permission(on: bool, policy: &str, assignee: &str, action: &str, target: &str) -> Triple {
+    let ty = if on {
+        "Policy.PermissionGranted"
+    } else {
+        "Policy.PermissionRevoked"
+    };
+    t(ty, policy, assignee, "odrl:permission", target, &[("action", action)])
+}
+
+/// `Policy.ProhibitionSet` (`on`) or `Policy.ProhibitionRevoked` in `policy`.
+pub fn prohibition(on: bool, policy: &str, assignee: &str, action: &str, target: &str) -> Triple {
+    let ty = if on {
+        "Policy.ProhibitionSet"
+    } else {
+        "Policy.ProhibitionRevoked"
+    };
+    t(ty, policy, assignee, "odrl:prohibition", target, &[("action", action)])
+}
+
+/// `Account.RoleAssigned` (`on`) or `Account.RoleRevoked`: an explicit account edge.
+pub fn account_edge(on: bool, account: &str, agent: &str, role: &str) -> Triple {
+    let (ty, p) = if on {
+        ("Account.RoleAssigned", "org:hasRole")
+    } else {
+        ("Account.RoleRevoked", "org:hadRole")
+    };
+    t(ty, account, agent, p, role, &[("account", account)])
+}
+
 /// Any decision-changing catalogue event over a small universe, so histories collide.
 pub fn any_triple() -> impl Strategy<Value = Triple> {
     let node = prop_oneof![pick(AGENTS), pick(ROLES)];

@@ -105,6 +105,130 @@ pub fn pb_triple(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &s
     pb_event(&history::t(ty, agg, s, p, o, kv))
 }
 
+/// A role assignment request (global when `account` is empty).
+pub fn role_request(agent: &str, role: &str, account: &str) -> pb::RoleAssignmentRequest {
+    pb::RoleAssignmentRequest {
+        agent_id: agent.into(),
+        role_id: role.into(),
+        account_id: account.into(),
+        request_id: String::new(),
+    }
+}
+
+/// A membership request (`role` empty for RemoveMember).
+pub fn member_request(account: &str, agent: &str, role: &str) -> pb::MemberRequest {
+    pb::MemberRequest {
+        account_id: account.into(),
+        agent_id: agent.into(),
+        role_id: role.into(),
+        request_id: String::new(),
+    }
+}
+
+pub fn group_request(agent: &str, group: &str) -> pb::GroupMembershipRequest {
+    pb::GroupMembershipRequest {
+        agent_id: agent.into(),
+        group_id: group.into(),
+        request_id: String::new(),
+    }
+}
+
+/// A role-to-role edge: `role` gains `parent`.
+pub fn inherit_request(role: &str, parent: &str) -> pb::RoleToRoleRequest {
+    pb::RoleToRoleRequest {
+        role_id: role.into(),
+        parent_role_id: parent.into(),
+        request_id: String::new(),
+    }
+}
+
+pub fn status_request(id: &str) -> pb::StatusRequest {
+    pb::StatusRequest {
+        id: id.into(),
+        request_id: String::new(),
+    }
+}
+
+pub fn policy_request(policy: &str, policy_type: &str) -> pb::CreatePolicyRequest {
+    pb::CreatePolicyRequest {
+        policy_id: policy.into(),
+        policy_type: policy_type.into(),
+        request_id: String::new(),
+    }
+}
+
+/// The use cases on a fresh SQLite file in `dir`, without a server (for tests of the
+/// application layer): the store, the projector and the app.
+pub async fn app_on_sqlite(
+    dir: &Path,
+    settings: endocarp::app::AppSettings,
+) -> (
+    endocarp::store::Store,
+    std::sync::Arc<endocarp::app::Projector>,
+    endocarp::app::App,
+) {
+    let url = format!("sqlite://{}", dir.join("app.db").display());
+    let store = endocarp::store::Store::connect(&url, true).await.expect("open SQLite");
+    store.migrate().await.expect("migrate");
+    let projector = endocarp::app::Projector::start(store.clone(), None)
+        .await
+        .expect("projector");
+    let app = endocarp::app::App::new(store.clone(), projector.clone(), settings);
+    (store, projector, app)
+}
+
+/// The gRPC health status (`ServingStatus` as i32) of `service` ("" for the server) at `url`.
+pub async fn health(url: &str, service: &str) -> i32 {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let ch = Channel::from_shared(url.to_string())
+        .expect("a URL")
+        .connect()
+        .await
+        .expect("connect for health");
+    HealthClient::new(ch)
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .expect("health check")
+        .into_inner()
+        .status
+}
+
+/// The server's own status (`GetStatus`).
+pub async fn server_status(server: &Server) -> pb::ServerStatus {
+    server
+        .admin()
+        .await
+        .get_status(pb::GetStatusRequest::default())
+        .await
+        .expect("status")
+        .into_inner()
+}
+
+/// A global check request without explanation or consistency.
+pub fn check_request(agent: &str, action: &str, target: &str) -> pb::IsAuthorizedRequest {
+    pb::IsAuthorizedRequest {
+        agent_id: agent.into(),
+        action: action.into(),
+        target: target.into(),
+        consistency: None,
+        explain: false,
+    }
+}
+
+/// The log's head as the server's event API reports it.
+pub async fn log_head(server: &Server) -> u64 {
+    server
+        .events()
+        .await
+        .read_events(pb::ReadEventsRequest::default())
+        .await
+        .expect("read events")
+        .into_inner()
+        .head_revision
+}
+
 /// A grant / revoke / prohibition request.
 pub fn rule_request(policy: &str, assignee: &str, action: &str, target: &str, request_id: &str) -> pb::RuleRequest {
     pb::RuleRequest {
@@ -426,53 +550,35 @@ impl Client {
         self.admin.set_prohibition(r).await.expect("prohibit").into_inner()
     }
 
-    fn role_request(account: &str, agent: &str, role: &str) -> pb::RoleAssignmentRequest {
-        pb::RoleAssignmentRequest {
-            agent_id: agent.into(),
-            role_id: role.into(),
-            account_id: account.into(),
-            request_id: String::new(),
-        }
-    }
-
     /// A global role assignment.
     pub async fn assign(&mut self, agent: &str, role: &str) -> pb::WriteResponse {
-        let r = Client::role_request("", agent, role);
+        let r = role_request(agent, role, "");
         self.admin.assign_role(r).await.expect("assign").into_inner()
     }
 
     pub async fn revoke(&mut self, agent: &str, role: &str) -> pb::WriteResponse {
-        let r = Client::role_request("", agent, role);
+        let r = role_request(agent, role, "");
         self.admin.revoke_role(r).await.expect("revoke").into_inner()
     }
 
     /// An explicit account edge.
     pub async fn assign_in(&mut self, account: &str, agent: &str, role: &str) -> pb::WriteResponse {
-        let r = Client::role_request(account, agent, role);
+        let r = role_request(agent, role, account);
         self.admin.assign_role(r).await.expect("assign in account").into_inner()
     }
 
     pub async fn revoke_in(&mut self, account: &str, agent: &str, role: &str) -> pb::WriteResponse {
-        let r = Client::role_request(account, agent, role);
+        let r = role_request(agent, role, account);
         self.admin.revoke_role(r).await.expect("revoke in account").into_inner()
     }
 
     pub async fn add_member(&mut self, account: &str, agent: &str, role: &str) -> pb::WriteResponse {
-        let r = pb::MemberRequest {
-            account_id: account.into(),
-            agent_id: agent.into(),
-            role_id: role.into(),
-            request_id: String::new(),
-        };
+        let r = member_request(account, agent, role);
         self.admin.add_member(r).await.expect("add member").into_inner()
     }
 
     pub async fn join_group(&mut self, agent: &str, group: &str) -> pb::WriteResponse {
-        let r = pb::GroupMembershipRequest {
-            agent_id: agent.into(),
-            group_id: group.into(),
-            request_id: String::new(),
-        };
+        let r = group_request(agent, group);
         self.admin.add_group_member(r).await.expect("join group").into_inner()
     }
 
