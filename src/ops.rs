@@ -1,5 +1,5 @@
 //! The operations port: plain HTTP/1.1, separate from the gRPC ports, so Kubernetes probes
-//! and Prometheus need neither a token nor a client certificate (DESIGN §6).
+//! and Prometheus need neither a token nor a client certificate (docs/CONTRACT.md §6).
 //!
 //! - `GET /livez`: 200 while the process runs (it answers during the index load too).
 //! - `GET /readyz`: 200 once the index is loaded and its data is no older than

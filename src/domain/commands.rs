@@ -31,7 +31,7 @@ impl RuleSpec {
     }
 }
 
-/// Every write of the admin API (DESIGN §3).
+/// Every write of the admin API (docs/CONTRACT.md §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     AssignRole { agent: Id, role: Id, account: Option<Id> },

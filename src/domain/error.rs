@@ -1,6 +1,6 @@
 //! The one error type of the domain layer: input that breaks a rule of the contract.
 
-/// Input that breaks a rule of DESIGN §1–§2. Always maps to INVALID_ARGUMENT.
+/// Input that breaks a rule of docs/CONTRACT.md §1–§2. Always maps to INVALID_ARGUMENT.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]
 pub struct DomainError {

@@ -1,7 +1,7 @@
 //! Domain types: identifiers, actions, rules, triple events and the changes they make.
 //!
 //! Everything here is parsed, never merely validated: a value of these types has passed
-//! every input rule of DESIGN §1–§2, so the layers above cannot forget a check. This module
+//! every input rule of docs/CONTRACT.md §1–§2, so the layers above cannot forget a check. This module
 //! depends on nothing else in the crate.
 
 pub mod action;
@@ -43,7 +43,7 @@ impl RuleKind {
     }
 }
 
-/// A rule: its identity is the whole tuple (DESIGN §1).
+/// A rule: its identity is the whole tuple (docs/CONTRACT.md §1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Rule {
     pub policy: Id,

@@ -1,6 +1,6 @@
 //! The decision engine: pure functions from an index snapshot and a request to a decision.
 //!
-//! No I/O, no async, no clock: [`decide`] applies the gates of DESIGN §1 in their order
+//! No I/O, no async, no clock: [`decide`] applies the gates of docs/CONTRACT.md §1 in their order
 //! (role-named agent, agent status, account status, membership, closure limit) and then the
 //! ODRL evaluation of [`odrl`]. Architecture invariant: this module imports nothing from
 //! `store`, `grpc`, `app`, sqlx, tonic, prost or tokio (a test reads the sources).

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 const APPEND_LOCK: i64 = 0x656e_646f_6361;
 
 impl Store {
-    /// Appends a batch atomically (DESIGN §2): de-duplication first, then each event's
+    /// Appends a batch atomically (docs/CONTRACT.md §2): de-duplication first, then each event's
     /// expected version, then gap-free positions; read model and audit in the same
     /// transaction.
     pub async fn append(

@@ -1,4 +1,4 @@
-//! Bad input over real sockets: every rule of DESIGN §1–§2 is refused with
+//! Bad input over real sockets: every rule of docs/CONTRACT.md §1–§2 is refused with
 //! INVALID_ARGUMENT (or the status the design names), the message names the field, and
 //! nothing is written.
 

@@ -3,7 +3,7 @@
 
 use crate::domain::action::{FOAF_NS, ODRL_NS, ORG_NS};
 
-/// The decision-changing event types (DESIGN §2).
+/// The decision-changing event types (docs/CONTRACT.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
     AgentRoleAssigned,

@@ -92,7 +92,7 @@ pub enum Change {
     /// `Role.Created`, or a `Role.*` event with no other effect: the id is a role.
     MarkRole {
         role: Id,
-        /// The event's subject, when it names one: also a role (DESIGN §1).
+        /// The event's subject, when it names one: also a role (docs/CONTRACT.md §1).
         subject: Option<Id>,
     },
     /// Stored, no effect on decisions. `duty` counts ignored duty events.
@@ -100,7 +100,7 @@ pub enum Change {
 }
 
 impl Change {
-    /// Ids this change makes roles, permanently (DESIGN §1).
+    /// Ids this change makes roles, permanently (docs/CONTRACT.md §1).
     ///
     /// A revoke never marks its object: an edge that existed marked it when it was
     /// switched on, and a revoke of an edge that never existed must change nothing. The

@@ -9,7 +9,7 @@ use crate::domain::id::check_text;
 use crate::domain::{DomainError, Id, Rule, RuleKind, Target};
 use std::collections::BTreeMap;
 
-/// The parts of a triple event that make its content (DESIGN §2: its identity for
+/// The parts of a triple event that make its content (docs/CONTRACT.md §2: its identity for
 /// de-duplication), before and after canonicalisation.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Triple {
