@@ -119,6 +119,12 @@ pub struct Settings {
     /// http://otel-collector:4317); needs a build with the `otlp` feature.
     #[arg(long, env = "ENDOCARP_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// SQLite only: cap the database file at this many bytes (0: no cap). Past it writes
+    /// fail with RESOURCE_EXHAUSTED, as on a full disk, and decisions go on; a restart with
+    /// a higher cap (or space freed on a real disk) lets them resume. Protects a volume the
+    /// database shares with other files.
+    #[arg(long, env = "ENDOCARP_SQLITE_MAX_SIZE", default_value_t = 0)]
+    pub sqlite_max_size: u64,
     /// Once every port is bound and the index is loaded, write the bound addresses as
     /// JSON (`{"decision": "127.0.0.1:50051", "admin": …, "ops": …, "pid": …}`) to this
     /// file (removed at shutdown), for scripts that start the server on port 0.
@@ -136,6 +142,9 @@ impl Settings {
         let credentials = self.credentials()?;
         let certs = self.client_certs()?;
         let credentials_configured = !credentials.is_empty() || certs.as_ref().is_some_and(|c| !c.is_empty());
+        if self.sqlite_max_size > 0 && !self.database_url.starts_with("sqlite:") {
+            return Err("sqlite_max_size: applies to a SQLite database only".into());
+        }
         if !credentials_configured && !self.admin_listen.ip().is_loopback() {
             return Err(format!(
                 "admin_listen: {} is not a loopback address; with no admin credentials configured the admin API binds loopback only",

@@ -99,6 +99,12 @@ impl Application {
         if settings.migrate {
             store.migrate().await?;
         }
+        if settings.sqlite_max_size > 0 {
+            store
+                .set_sqlite_size_limit(settings.sqlite_max_size)
+                .await
+                .map_err(|e| anyhow::anyhow!("sqlite_max_size: {e}"))?;
+        }
         let started = std::time::Instant::now();
         let projector = Projector::start(store.clone(), settings.casbin_hierarchy()).await?;
         let stats = projector.snapshot().index.stats();

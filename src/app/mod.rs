@@ -5,6 +5,7 @@
 //! values from the transport, calls the store and the pure engine, and returns domain
 //! values or an [`AppError`], which the gRPC layer maps to a status in one place.
 
+pub mod faults;
 pub mod projector;
 pub mod service;
 pub mod verify;

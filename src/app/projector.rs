@@ -5,6 +5,7 @@
 //! One task at a time applies (a mutex); readers take the current snapshot without locks
 //! (`ArcSwap`). Waiters for a revision subscribe to a `watch` channel.
 
+use crate::app::faults::StorageFaults;
 use crate::domain::Change;
 use crate::engine::Snapshot;
 use crate::store::{Store, StoreError};
@@ -39,6 +40,8 @@ pub struct Projector {
     digest: AtomicU64,
     /// The revision the chain starts after (the read model's revision at start-up).
     digest_from: u64,
+    /// Storage faults seen by this replica (tailing here, requests in the app).
+    faults: StorageFaults,
 }
 
 /// One link of the applied-sequence hash chain (FNV-1a over the position and the id).
@@ -69,6 +72,7 @@ impl Projector {
             ignored_duties: AtomicU64::new(0),
             digest: AtomicU64::new(0),
             digest_from: revision,
+            faults: StorageFaults::default(),
         });
         projector.catch_up().await?;
         Ok(projector)
@@ -98,6 +102,11 @@ impl Projector {
     /// The applied-sequence digest and the revision it starts after.
     pub fn digest(&self) -> (u64, u64) {
         (self.digest.load(Ordering::Acquire), self.digest_from)
+    }
+
+    /// The storage faults this replica has seen.
+    pub fn faults(&self) -> &StorageFaults {
+        &self.faults
     }
 
     pub fn ignored_duties(&self) -> u64 {
@@ -215,11 +224,11 @@ impl Projector {
                 }
                 Ok(_) => {}
                 Err(e) if !failing => {
-                    crate::metrics::storage_error("tail");
+                    self.faults.observe("tail", &e);
                     failing = true;
                     tracing::error!(error = %e, "cannot tail the log; checks fail once the data is older than max_staleness");
                 }
-                Err(_) => crate::metrics::storage_error("tail"),
+                Err(e) => self.faults.observe("tail", &e),
             }
         }
     }

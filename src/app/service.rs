@@ -68,6 +68,8 @@ pub struct ReplicaStatus {
     pub digest_from: u64,
     /// `Index::facts_digest` of the snapshot at `revision`, when asked for.
     pub index_digest: Option<u64>,
+    /// The last storage fault since start-up.
+    pub last_fault: Option<crate::app::faults::Fault>,
 }
 
 /// A committed write: where it is stored, and whether this replica has applied it.
@@ -121,14 +123,24 @@ impl App {
         )
     }
 
+    /// Counts a storage fault where it was observed (refusals of input are not faults).
+    fn fault(&self, operation: &'static str, e: &StoreError) {
+        self.projector.faults().observe(operation, e);
+    }
+
     /// The log's head as the store sees it now.
     pub async fn head(&self) -> Result<u64, AppError> {
-        Ok(self.store.head().await.inspect_err(storage_failure("request"))?)
+        Ok(self.store.head().await.inspect_err(|e| self.fault("request", e))?)
     }
 
     /// What this replica holds and how fresh it is.
     pub async fn status(&self, with_index_digest: bool) -> Result<ReplicaStatus, AppError> {
-        let head = self.store.head().await.map_err(|e| e.to_string());
+        let head = self
+            .store
+            .head()
+            .await
+            .inspect_err(|e| self.fault("head", e))
+            .map_err(|e| e.to_string());
         // Digest first: the snapshot read after it is at least as new.
         let (digest, digest_from) = self.projector.digest();
         let snapshot = self.projector.snapshot();
@@ -151,6 +163,7 @@ impl App {
             digest,
             digest_from,
             index_digest: with_index_digest.then(|| snapshot.index.facts_digest()),
+            last_fault: self.projector.faults().last(),
         })
     }
 
@@ -162,6 +175,11 @@ impl App {
             None => engine::CasbinRows::from_index(&snapshot.index, self.settings.engine.action_hierarchy),
         };
         (snapshot.revision(), rows.p_rows(), rows.g_rows())
+    }
+
+    /// The store this application writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     pub fn projector(&self) -> &Arc<Projector> {
@@ -266,7 +284,7 @@ impl App {
             let head = tokio::time::timeout_at(deadline.into(), self.store.head())
                 .await
                 .map_err(|_| late(target, self.projector.applied()))?
-                .inspect_err(storage_failure("head"))?;
+                .inspect_err(|e| self.fault("head", e))?;
             target = target.max(head);
         }
         if self.projector.applied() >= target {
@@ -344,7 +362,7 @@ impl App {
             .store
             .append(events, Some(&audit))
             .await
-            .inspect_err(storage_failure("append"))?;
+            .inspect_err(|e| self.fault("append", e))?;
         crate::metrics::events_appended(outcome.appended);
         let limit = Instant::now() + self.settings.max_wait;
         let deadline = deadline.map_or(limit, |d| d.min(limit));
@@ -360,7 +378,7 @@ impl App {
                 false
             }
             Ok(Err(e)) => {
-                crate::metrics::storage_error("tail");
+                self.fault("tail", &e);
                 tracing::warn!(revision = outcome.revision, error = %e, "write stored but not yet applied here");
                 false
             }
@@ -382,12 +400,12 @@ impl App {
         page_size: u32,
         aggregate: Option<&str>,
     ) -> Result<(Vec<StoredEvent>, u64), AppError> {
-        let head = self.store.head().await.inspect_err(storage_failure("request"))?;
+        let head = self.store.head().await.inspect_err(|e| self.fault("request", e))?;
         let events = self
             .store
             .read_events(after, page(page_size)?, aggregate)
             .await
-            .inspect_err(storage_failure("request"))?;
+            .inspect_err(|e| self.fault("request", e))?;
         Ok((events, head))
     }
 
@@ -403,7 +421,7 @@ impl App {
             .store
             .list_edges(node, account, global_only, after, page(size)?)
             .await
-            .inspect_err(storage_failure("request"))?)
+            .inspect_err(|e| self.fault("request", e))?)
     }
 
     pub async fn list_members(
@@ -416,7 +434,7 @@ impl App {
             .store
             .list_members(account, after, page(size)?)
             .await
-            .inspect_err(storage_failure("request"))?)
+            .inspect_err(|e| self.fault("request", e))?)
     }
 
     pub async fn list_rules(
@@ -430,7 +448,7 @@ impl App {
             .store
             .list_rules(policy, assignee, after, page(size)?)
             .await
-            .inspect_err(storage_failure("request"))?)
+            .inspect_err(|e| self.fault("request", e))?)
     }
 
     pub async fn list_audit(&self, after: i64, size: u32) -> Result<Vec<AuditEntry>, AppError> {
@@ -438,7 +456,7 @@ impl App {
             .store
             .list_audit(after, page(size)?)
             .await
-            .inspect_err(storage_failure("request"))?)
+            .inspect_err(|e| self.fault("request", e))?)
     }
 
     /// Reads the events after `after` that this replica has applied (for watches).
@@ -452,16 +470,7 @@ impl App {
             .store
             .read_events(after, limit, None)
             .await
-            .inspect_err(storage_failure("request"))?)
-    }
-}
-
-/// Counts a storage failure that the store observed (refusals of input are not failures).
-fn storage_failure(operation: &'static str) -> impl Fn(&StoreError) {
-    move |e| {
-        if matches!(e, StoreError::Unavailable(_) | StoreError::Corrupt(_)) {
-            crate::metrics::storage_error(operation);
-        }
+            .inspect_err(|e| self.fault("request", e))?)
     }
 }
 

@@ -255,6 +255,14 @@ pub async fn status(admin: &str, opts: &ClientOptions) -> anyhow::Result<()> {
     if !s.storage_error.is_empty() {
         println!("storage: {}", s.storage_error);
     }
+    if !s.last_storage_error.is_empty() {
+        println!(
+            "last storage error ({}, {} s ago): {}",
+            s.last_storage_error_operation,
+            s.last_storage_error_age_ms / 1000,
+            s.last_storage_error
+        );
+    }
     Ok(())
 }
 

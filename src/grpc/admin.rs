@@ -108,6 +108,17 @@ impl PolicyAdminService for AdminApi {
             revision: s.revision,
             head_revision: *s.head.as_ref().unwrap_or(&0),
             storage_error: s.head.as_ref().err().cloned().unwrap_or_default(),
+            last_storage_error: s.last_fault.as_ref().map(|f| f.message.clone()).unwrap_or_default(),
+            last_storage_error_operation: s
+                .last_fault
+                .as_ref()
+                .map(|f| f.operation.to_string())
+                .unwrap_or_default(),
+            last_storage_error_age_ms: s
+                .last_fault
+                .as_ref()
+                .and_then(|f| f.at.elapsed().ok())
+                .map_or(0, |d| d.as_millis() as u64),
             data_age_ms: s.data_age.as_millis() as u64,
             engine: s.engine.as_str().into(),
             rules: s.stats.rules as u64,

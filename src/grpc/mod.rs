@@ -68,6 +68,16 @@ pub fn status(e: AppError) -> Status {
         AppError::Store(S::VersionConflict { .. }) => refused(Code::Aborted, &e),
         AppError::Store(S::Unavailable(_)) => hidden(Code::Unavailable, "storage unavailable", &e),
         AppError::Store(S::Corrupt(_)) => hidden(Code::Internal, "stored data cannot be read", &e),
+        // RESOURCE_EXHAUSTED is gRPC's code for an exhausted file system; the message is
+        // ours (where, and that writes resume by themselves), never the database's text.
+        AppError::Store(S::DiskFull { .. }) => {
+            static FULL: LogThrottle = LogThrottle::per_second();
+            if let Some(n) = FULL.tick() {
+                let id = observe::current_request_id().unwrap_or_default();
+                tracing::error!(request_id = %id, error = %e, refused_so_far = n, "write refused: disk full (logged at most once a second)");
+            }
+            Status::new(Code::ResourceExhausted, e.to_string())
+        }
         AppError::Engine(E::ClosureTooLarge { .. }) => refused(Code::ResourceExhausted, &e),
         AppError::Engine(E::Casbin(_) | E::CasbinNotProjected | E::EnginesDisagree { .. }) => {
             hidden(Code::Internal, "the decision engine failed", &e)

@@ -6,8 +6,10 @@
 use super::{AppendOutcome, AuditRecord, StillHeld, Store, StoreError, ts};
 use crate::domain::{Change, Id, NewEvent};
 use chrono::Utc;
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// The advisory lock key that serialises PostgreSQL appends (any fixed number).
 const APPEND_LOCK: i64 = 0x656e_646f_6361;
@@ -40,10 +42,46 @@ impl Store {
             }
         }
 
+        let mut conn = self.writer.acquire().await.map_err(|e| self.locate(e.into()))?;
+        let result = self.append_on(&mut conn, &events, ids, &contents, skip, audit).await;
+        if let Err(e) = &result
+            && e.is_fault()
+        {
+            // After a failed statement or commit the connection may still be inside a
+            // transaction (SQLite keeps it open when COMMIT hits a full disk) or be broken:
+            // it never goes back to the pool. The pool opens a fresh one, set up alike, for
+            // the next write, so writes resume by themselves once the fault is gone.
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
+        }
+        result.map_err(|e| self.locate(e))
+    }
+
+    /// Names where the data lives in a full-disk error.
+    fn locate(&self, e: StoreError) -> StoreError {
+        match e {
+            StoreError::DiskFull { .. } => StoreError::DiskFull {
+                location: self.location().to_string(),
+            },
+            other => other,
+        }
+    }
+
+    /// The append's transaction on the writer connection. Input refusals roll back
+    /// explicitly; any other error leaves the transaction to the caller, which discards
+    /// the connection.
+    async fn append_on(
+        &self,
+        conn: &mut PoolConnection<Any>,
+        events: &[NewEvent],
+        ids: Vec<String>,
+        contents: &[String],
+        mut skip: Vec<bool>,
+        audit: Option<&AuditRecord>,
+    ) -> Result<AppendOutcome, StoreError> {
         let mut tx = match self.backend {
-            super::Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            super::Backend::Sqlite => sqlx::Connection::begin_with(&mut **conn, "BEGIN IMMEDIATE").await?,
             super::Backend::Postgres => {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = sqlx::Connection::begin(&mut **conn).await?;
                 sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
                     .bind(APPEND_LOCK)
                     .execute(&mut *tx)
@@ -63,7 +101,7 @@ impl Store {
             if let Some(row) = row {
                 let content: String = row.try_get("content")?;
                 if content != contents[i] {
-                    return Err(StoreError::AlreadyExists { id: id.clone() });
+                    return refuse(tx, StoreError::AlreadyExists { id: id.clone() }).await;
                 }
                 let position: i64 = row.try_get("position")?;
                 stored_max = stored_max.max(position as u64);
@@ -98,12 +136,13 @@ impl Store {
             if let Some(expected) = event.expected_version
                 && expected != current
             {
-                return Err(StoreError::VersionConflict {
+                let conflict = StoreError::VersionConflict {
                     index: i,
                     aggregate: format!("{kind} {aggregate}"),
                     expected,
                     actual: current,
-                });
+                };
+                return refuse(tx, conflict).await;
             }
             let seq = current + 1;
             versions.insert((kind, aggregate), seq);
@@ -193,8 +232,15 @@ impl Store {
     }
 }
 
+/// Ends a transaction whose input was refused: rolled back, so its connection goes back to
+/// the pool clean (a failed rollback is a fault, and the caller discards the connection).
+async fn refuse<T>(tx: Transaction<'_, Any>, e: StoreError) -> Result<T, StoreError> {
+    tx.rollback().await?;
+    Err(e)
+}
+
 /// Applies one change to the read-model tables, inside the append's transaction.
-async fn apply_change(tx: &mut Transaction<'static, Any>, change: &Change) -> Result<(), StoreError> {
+async fn apply_change(tx: &mut Transaction<'_, Any>, change: &Change) -> Result<(), StoreError> {
     for role in change.roles_marked() {
         sqlx::query("INSERT INTO roles (id) VALUES ($1) ON CONFLICT DO NOTHING")
             .bind(role.as_str())
@@ -277,7 +323,7 @@ async fn apply_change(tx: &mut Transaction<'static, Any>, change: &Change) -> Re
 /// by source name: the global sources always, and in an account its explicit edge and
 /// the member role.
 async fn holders(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     account: &str,
     node: &Id,
     role: &Id,
@@ -306,7 +352,7 @@ async fn holders(
 }
 
 async fn edge(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     account: &str,
     node: &Id,
     role: &Id,

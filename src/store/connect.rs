@@ -6,6 +6,8 @@ use crate::domain::DomainError;
 use sqlx::AnyPool;
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -35,6 +37,13 @@ pub struct Store {
     pub(super) reader: AnyPool,
     pub(super) backend: Backend,
     url: String,
+    /// Where the data lives, for messages: the SQLite file, or PostgreSQL's host, port and
+    /// database (never the password).
+    location: String,
+    /// SQLite: the size cap in bytes (as `PRAGMA max_page_count`) every writer connection
+    /// gets; 0 for none. Shared with the pool's connect hook, so a replaced connection
+    /// keeps it.
+    size_limit: Arc<AtomicU64>,
 }
 
 /// Adds `key=value` to a URL's query unless the key is there already.
@@ -47,17 +56,23 @@ fn with_param(url: &str, key: &str, value: &str) -> String {
     format!("{url}{sep}{key}={value}")
 }
 
-async fn sqlite_pool(url: &str, max: u32, writer: bool) -> Result<AnyPool, sqlx::Error> {
+/// The SQLite pools. Writer connections get WAL, full syncs and the size cap in
+/// `size_limit` (when not 0): a connection opened to replace a broken one is set up alike.
+async fn sqlite_pool(url: &str, max: u32, writer: bool, size_limit: Arc<AtomicU64>) -> Result<AnyPool, sqlx::Error> {
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(if writer { 30 } else { 5 }))
         .after_connect(move |conn, _| {
+            let bytes = size_limit.load(Ordering::Relaxed);
             Box::pin(async move {
                 conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")))
                     .await?;
                 if writer {
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA synchronous = FULL").await?;
+                    if bytes > 0 {
+                        limit_size(conn, bytes).await?;
+                    }
                 }
                 Ok(())
             })
@@ -66,16 +81,47 @@ async fn sqlite_pool(url: &str, max: u32, writer: bool) -> Result<AnyPool, sqlx:
         .await
 }
 
-/// Why a SQLite database could not be opened, naming the file (sqlx's own message does
-/// not) and what to check.
-fn sqlite_open_error(url: &str, e: &sqlx::Error) -> String {
-    let path = url
-        .trim_start_matches("sqlite://")
+/// Caps a SQLite connection's database at `bytes` (0: SQLite's own maximum). Past it,
+/// SQLite refuses to grow the file with `SQLITE_FULL`, as on a full disk.
+async fn limit_size(conn: &mut sqlx::AnyConnection, bytes: u64) -> Result<(), sqlx::Error> {
+    let pages = if bytes == 0 {
+        4_294_967_294
+    } else {
+        let page: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&mut *conn).await?;
+        (bytes / page.max(512) as u64).max(1)
+    };
+    conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {pages}")))
+        .await?;
+    Ok(())
+}
+
+/// The SQLite file a URL names (for messages).
+fn sqlite_path(url: &str) -> &str {
+    url.trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:")
         .split('?')
         .next()
-        .unwrap_or_default();
-    let path = std::path::Path::new(path);
+        .unwrap_or_default()
+}
+
+/// PostgreSQL's host, port and database from a URL, without user or password.
+fn postgres_location(url: &str) -> String {
+    use std::str::FromStr;
+    match sqlx::postgres::PgConnectOptions::from_str(url) {
+        Ok(o) => format!(
+            "PostgreSQL at {}:{}, database {:?}",
+            o.get_host(),
+            o.get_port(),
+            o.get_database().unwrap_or_default()
+        ),
+        Err(_) => format!("PostgreSQL at {}", crate::configuration::redact_url(url)),
+    }
+}
+
+/// Why a SQLite database could not be opened, naming the file (sqlx's own message does
+/// not) and what to check.
+fn sqlite_open_error(url: &str, e: &sqlx::Error) -> String {
+    let path = std::path::Path::new(sqlite_path(url));
     let why = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
             format!("the directory {} does not exist", dir.display())
@@ -130,12 +176,15 @@ impl Store {
     pub async fn connect(url: &str, create: bool) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Store::backend_of(url)?;
+        let size_limit = Arc::new(AtomicU64::new(0));
         let (writer, reader) = match backend {
             Backend::Sqlite => {
                 let writer_url = with_param(url, "mode", if create { "rwc" } else { "rw" });
                 let cannot_open = |e: sqlx::Error| StoreError::Unavailable(sqlite_open_error(url, &e));
-                let writer = sqlite_pool(&writer_url, 1, true).await.map_err(cannot_open)?;
-                let reader = sqlite_pool(&with_param(url, "mode", "ro"), 4, false)
+                let writer = sqlite_pool(&writer_url, 1, true, size_limit.clone())
+                    .await
+                    .map_err(cannot_open)?;
+                let reader = sqlite_pool(&with_param(url, "mode", "ro"), 4, false, size_limit.clone())
                     .await
                     .map_err(cannot_open)?;
                 (writer, reader)
@@ -155,16 +204,45 @@ impl Store {
                 (writer, reader)
             }
         };
+        let location = match backend {
+            Backend::Sqlite => format!("SQLite file {}", sqlite_path(url)),
+            Backend::Postgres => postgres_location(url),
+        };
         Ok(Store {
             writer,
             reader,
             backend,
             url: url.to_string(),
+            location,
+            size_limit,
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Where the data lives (the SQLite file, or PostgreSQL's host, port and database).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// SQLite: caps the database file at about `bytes` (`PRAGMA max_page_count`; 0 lifts
+    /// the cap) on the writer connection now and on any that replaces it. A write that
+    /// would grow the file past the cap fails as on a full disk (RESOURCE_EXHAUSTED) and
+    /// nothing of it is stored; raising the cap lets writes resume at once. The
+    /// `sqlite_max_size` setting uses it, and so do the storage fault tests, which need a
+    /// full disk without root. PostgreSQL: refused.
+    pub async fn set_sqlite_size_limit(&self, bytes: u64) -> Result<(), StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Unavailable(
+                "a size limit is a SQLite setting; PostgreSQL's disk is the server's".into(),
+            ));
+        }
+        self.size_limit.store(bytes, Ordering::Relaxed);
+        let mut conn = self.writer.acquire().await?;
+        limit_size(&mut conn, bytes).await?;
+        Ok(())
     }
 
     /// Applies the migrations of this backend (`migrations/sqlite` or

@@ -127,6 +127,27 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored data cannot be read: {0}")]
     Corrupt(String),
+    /// The database refused to grow (SQLite `SQLITE_FULL`, PostgreSQL `53100 disk_full`).
+    #[error(
+        "the database's disk is full ({location}): writes fail until space is freed, then resume by themselves; decisions continue from memory"
+    )]
+    DiskFull { location: String },
+}
+
+impl StoreError {
+    /// A failure of the storage itself (not a refusal of the input): the connection that
+    /// saw it is not reused, and it is counted and shown in `endocarp status`.
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::Corrupt(_) | StoreError::DiskFull { .. }
+        )
+    }
+}
+
+/// SQLite's `SQLITE_FULL` (13) and PostgreSQL's `disk_full` (53100).
+fn is_disk_full(db: &dyn sqlx::error::DatabaseError) -> bool {
+    matches!(db.code().as_deref(), Some("13" | "53100"))
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -135,6 +156,10 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.message().contains("append-only") => {
                 StoreError::Corrupt(db.message().to_string())
             }
+            // Where it happened is filled in by the store, which knows its location.
+            sqlx::Error::Database(db) if is_disk_full(db.as_ref()) => StoreError::DiskFull {
+                location: String::new(),
+            },
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
                 StoreError::Corrupt(e.to_string())
             }

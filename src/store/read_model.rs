@@ -8,15 +8,29 @@ use sqlx::Row;
 impl Store {
     /// Reads the whole read model in one snapshot: its revision and every fact as a change.
     /// Start-up applies these instead of replaying the log.
-    pub async fn load_read_model(&self, mut sink: impl FnMut(Change)) -> Result<u64, StoreError> {
+    pub async fn load_read_model(&self, sink: impl FnMut(Change)) -> Result<u64, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        let result = self.load_on(&mut conn, sink).await;
+        if let Err(e) = &result
+            && e.is_fault()
+        {
+            // Never hand a connection back from inside a failed transaction.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), conn.close()).await;
+        }
+        result
+    }
+
+    async fn load_on(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+        mut sink: impl FnMut(Change),
+    ) -> Result<u64, StoreError> {
         // One snapshot: SQLite read transactions are; PostgreSQL needs REPEATABLE READ (its
         // default, READ COMMITTED, would let each SELECT see later commits than `head`).
         let mut tx = match self.backend {
-            Backend::Sqlite => self.reader.begin().await?,
+            Backend::Sqlite => sqlx::Connection::begin(&mut **conn).await?,
             Backend::Postgres => {
-                self.reader
-                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .await?
+                sqlx::Connection::begin_with(&mut **conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?
             }
         };
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")

@@ -25,4 +25,5 @@ mod scenarios_e2e;
 mod scenarios_engine;
 mod staleness;
 mod storage_conformance;
+mod storage_faults;
 mod tls;

@@ -258,6 +258,7 @@ enum Running {
     InProcess {
         shutdown: CancellationToken,
         thread: std::thread::JoinHandle<()>,
+        app: std::sync::Arc<endocarp::app::App>,
     },
     Process(Child),
 }
@@ -354,6 +355,19 @@ impl Server {
         self.database.clone()
     }
 
+    /// The application of an in-process server (its store, projector, settings).
+    pub fn app(&self) -> std::sync::Arc<endocarp::app::App> {
+        match &self.running {
+            Some(Running::InProcess { app, .. }) => app.clone(),
+            _ => panic!("only an in-process server exposes its application"),
+        }
+    }
+
+    /// The test's own flags for the next (re)start.
+    pub fn set_args(&mut self, extra: &[&str]) {
+        self.extra = extra.iter().map(|s| s.to_string()).collect();
+    }
+
     /// The flags `serve` gets: loopback ports (the ones of the first start, on a restart,
     /// so clients keep their URLs), the database, then the test's own.
     fn flags(&self) -> Vec<String> {
@@ -407,7 +421,7 @@ impl Server {
             runtime.block_on(async move {
                 match Application::build(settings, stop).await {
                     Ok(app) => {
-                        let _ = tx.send(Ok(app.addresses()));
+                        let _ = tx.send(Ok((app.addresses(), app.app())));
                         if let Err(e) = app.run_until_stopped().await {
                             eprintln!("in-process server stopped with an error: {e:#}");
                         }
@@ -419,8 +433,8 @@ impl Server {
             });
         });
         match rx.recv() {
-            Ok(Ok(addresses)) => {
-                self.running = Some(Running::InProcess { shutdown, thread });
+            Ok(Ok((addresses, app))) => {
+                self.running = Some(Running::InProcess { shutdown, thread, app });
                 addresses
             }
             Ok(Err(e)) => panic!("the application did not start: {e}"),
@@ -469,7 +483,7 @@ impl Server {
                 let _ = c.kill();
                 let _ = c.wait();
             }
-            Some(Running::InProcess { shutdown, thread }) => {
+            Some(Running::InProcess { shutdown, thread, .. }) => {
                 shutdown.cancel();
                 let _ = thread.join();
             }
@@ -493,7 +507,7 @@ impl Server {
                 let _ = c.kill();
                 false
             }
-            Some(Running::InProcess { shutdown, thread }) => {
+            Some(Running::InProcess { shutdown, thread, .. }) => {
                 shutdown.cancel();
                 thread.join().is_ok()
             }
