@@ -15,7 +15,6 @@ use endocarp::grpc::pb::event_service_client::EventServiceClient;
 use endocarp::grpc::pb::policy_admin_service_client::PolicyAdminServiceClient;
 use hdrhistogram::Histogram;
 use sqlx::{Connection, Executor};
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,6 +22,8 @@ struct Replica {
     child: Child,
     admin: String,
     started_in: Duration,
+    /// The start-up load's fetch and build, from the ready file.
+    load: endocarp::app::projector::LoadStats,
 }
 
 impl Drop for Replica {
@@ -34,6 +35,7 @@ impl Drop for Replica {
 
 fn serve(db: &str, extra: &[&str]) -> Replica {
     let dir = std::env::temp_dir();
+    let ready = dir.join(format!("endocarp-ready-{}.json", ulid::Ulid::generate()));
     let t0 = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_endocarp"))
         .args([
@@ -47,28 +49,31 @@ fn serve(db: &str, extra: &[&str]) -> Replica {
             "--database-url",
             db,
         ])
+        .arg("--ready-file")
+        .arg(&ready)
         .args(extra)
         .env("RUST_LOG", "warn")
-        .current_dir(dir)
-        .stdout(Stdio::piped())
+        .current_dir(&dir)
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn endocarp serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let line = loop {
-        match lines.next() {
-            Some(Ok(l)) if l.starts_with("endocarp serving") => break l,
-            Some(_) => continue,
-            None => panic!("endocarp serve exited before serving"),
+    let text = loop {
+        if let Ok(text) = std::fs::read_to_string(&ready) {
+            break text;
         }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("endocarp serve exited before it was ready ({status})");
+        }
+        std::thread::sleep(Duration::from_millis(5));
     };
     let started_in = t0.elapsed();
-    std::thread::spawn(move || for _ in lines {});
-    let admin = format!("http://{}", line.split_whitespace().nth(8).expect("admin address"));
+    let ready: endocarp::startup::Ready = serde_json::from_str(&text).expect("ready file");
     Replica {
         child,
-        admin,
+        admin: format!("http://{}", ready.addresses.admin),
         started_in,
+        load: ready.load.expect("a server's ready file has its load"),
     }
 }
 
@@ -203,9 +208,11 @@ async fn startup(admin_url: &str, rules: i64, assignments: i64) {
     let populate_s = t0.elapsed().as_secs_f64();
     let mut times = Vec::new();
     let mut rss = 0;
+    let mut load = None;
     for _ in 0..3 {
         let r = serve(&db, &["--migrate", "false"]);
         times.push(r.started_in);
+        load = Some(r.load);
         rss = rss_bytes(r.child.id());
         // The replica serves at the head.
         let mut c = PolicyAdminServiceClient::connect(r.admin.clone()).await.expect("admin");
@@ -218,8 +225,9 @@ async fn startup(admin_url: &str, rules: i64, assignments: i64) {
     }
     times.sort();
     let rows = (rules + assignments) as f64;
+    let load = load.expect("three runs");
     println!(
-        "| start-up to SERVING | {} rules + {} assignments | median {:.2} s (runs: {}) | RSS after {:.0} MiB ({:.0} B a row) | populated in {populate_s:.1} s |",
+        "| start-up to SERVING | {} rules + {} assignments | median {:.2} s (runs: {}; last: fetch {:.2} s, build {:.2} s) | RSS after {:.0} MiB ({:.0} B a row) | populated in {populate_s:.1} s |",
         rules,
         assignments,
         times[1].as_secs_f64(),
@@ -228,6 +236,8 @@ async fn startup(admin_url: &str, rules: i64, assignments: i64) {
             .map(|t| format!("{:.2}", t.as_secs_f64()))
             .collect::<Vec<_>>()
             .join(", "),
+        load.fetch.as_secs_f64(),
+        load.build.as_secs_f64(),
         rss as f64 / (1024.0 * 1024.0),
         rss as f64 / rows
     );

@@ -70,6 +70,22 @@ pub struct Settings {
     #[arg(long, env = "ENDOCARP_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     #[serde(serialize_with = "as_millis")]
     pub request_timeout: Duration,
+    /// Idle time before TCP keepalive probes on accepted gRPC connections (0s: off).
+    #[arg(long, env = "ENDOCARP_TCP_KEEPALIVE", default_value = "60s", value_parser = parse_duration)]
+    #[serde(serialize_with = "as_millis")]
+    pub tcp_keepalive: Duration,
+    /// HTTP/2 keepalive pings on idle gRPC connections every this long (0s: off).
+    #[arg(long, env = "ENDOCARP_HTTP2_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    #[serde(serialize_with = "as_millis")]
+    pub http2_keepalive_interval: Duration,
+    /// A connection whose keepalive ping is not answered within this long is closed.
+    #[arg(long, env = "ENDOCARP_HTTP2_KEEPALIVE_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    #[serde(serialize_with = "as_millis")]
+    pub http2_keepalive_timeout: Duration,
+    /// Concurrent HTTP/2 streams (calls) one connection may have open; more wait for the
+    /// client to finish some (max_in_flight bounds the whole port).
+    #[arg(long, env = "ENDOCARP_MAX_CONCURRENT_STREAMS", default_value_t = 256)]
+    pub max_concurrent_streams: u32,
     /// TLS certificate chain (PEM) for both gRPC ports; reloaded when the file changes.
     #[arg(long, env = "ENDOCARP_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<std::path::PathBuf>,
@@ -137,11 +153,22 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The options every accepted gRPC connection gets.
+    pub fn socket_options(&self) -> crate::grpc::net::SocketOptions {
+        crate::grpc::net::SocketOptions {
+            nodelay: true,
+            keepalive: (!self.tcp_keepalive.is_zero()).then_some(self.tcp_keepalive),
+        }
+    }
+
     /// Checks what clap cannot: a usable configuration or a message naming the setting.
     pub fn validate(&self) -> Result<(), String> {
         let credentials = self.credentials()?;
         let certs = self.client_certs()?;
         let credentials_configured = !credentials.is_empty() || certs.as_ref().is_some_and(|c| !c.is_empty());
+        if self.max_concurrent_streams == 0 {
+            return Err("max_concurrent_streams: must be at least 1".into());
+        }
         if self.sqlite_max_size > 0 && !self.database_url.starts_with("sqlite:") {
             return Err("sqlite_max_size: applies to a SQLite database only".into());
         }

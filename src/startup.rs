@@ -15,7 +15,6 @@ use crate::store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -203,8 +202,15 @@ impl Application {
         })
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
-        let decision_router = tonic::transport::Server::builder()
-            .timeout(settings.request_timeout)
+        let keepalive = |d: std::time::Duration| (!d.is_zero()).then_some(d);
+        let server = || {
+            tonic::transport::Server::builder()
+                .timeout(settings.request_timeout)
+                .http2_keepalive_interval(keepalive(settings.http2_keepalive_interval))
+                .http2_keepalive_timeout(keepalive(settings.http2_keepalive_timeout))
+                .max_concurrent_streams(settings.max_concurrent_streams)
+        };
+        let decision_router = server()
             .layer(crate::grpc::observe::ObserveLayer)
             .layer(decision_auth)
             .add_service(decision_health_svc)
@@ -212,8 +218,7 @@ impl Application {
             .add_service(reflection().build_v1alpha()?)
             .add_service(decision_svc);
         // Reflection on the admin port too, behind authentication (`read`).
-        let admin_router = tonic::transport::Server::builder()
-            .timeout(settings.request_timeout)
+        let admin_router = server()
             .layer(crate::grpc::observe::ObserveLayer)
             .layer(admin_auth)
             .add_service(admin_health_svc)
@@ -221,20 +226,23 @@ impl Application {
             .add_service(admin_svc)
             .add_service(event_svc);
         let stop = || shutdown.clone().cancelled_owned();
+        let socket = settings.socket_options();
         let (decision_server, admin_server): (Serving, Serving) = match &tls {
             Some(config) => {
-                let incoming = |l| crate::grpc::tls::incoming(l, config.clone(), shutdown.clone(), tracker.clone());
+                let incoming =
+                    |l| crate::grpc::tls::incoming(l, config.clone(), shutdown.clone(), tracker.clone(), socket);
                 (
                     Box::pin(decision_router.serve_with_incoming_shutdown(incoming(decision_listener), stop())),
                     Box::pin(admin_router.serve_with_incoming_shutdown(incoming(admin_listener), stop())),
                 )
             }
-            None => (
-                Box::pin(
-                    decision_router.serve_with_incoming_shutdown(TcpListenerStream::new(decision_listener), stop()),
-                ),
-                Box::pin(admin_router.serve_with_incoming_shutdown(TcpListenerStream::new(admin_listener), stop())),
-            ),
+            None => {
+                let incoming = |l| crate::grpc::net::incoming(l, socket);
+                (
+                    Box::pin(decision_router.serve_with_incoming_shutdown(incoming(decision_listener), stop())),
+                    Box::pin(admin_router.serve_with_incoming_shutdown(incoming(admin_listener), stop())),
+                )
+            }
         };
         tracing::info!(
             decision_addr = %addresses.decision,
@@ -334,7 +342,8 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     let addresses = application.addresses();
     announce(addresses);
     if let Some(path) = &ready_file {
-        write_ready_file(path, addresses)?;
+        let load = application.app().projector().load_stats();
+        write_ready_file(path, addresses, Some(load))?;
     }
     let result = application.run_until_stopped().await;
     // A stopped server is not ready: a stale file would send a script to a closed port.
@@ -359,19 +368,29 @@ fn announce(a: Addresses) {
     );
 }
 
-/// Writes the bound addresses (and the process id) as JSON to `path`, atomically: a
-/// reader sees no file or the whole file. Scripts and tests that start `endocarp serve`
-/// on port 0 wait for it instead of parsing log lines.
-pub fn write_ready_file(path: &std::path::Path, a: Addresses) -> anyhow::Result<()> {
-    #[derive(serde::Serialize)]
-    struct Ready {
-        #[serde(flatten)]
-        addresses: Addresses,
-        pid: u32,
-    }
+/// What the ready file holds: the bound addresses, the process id and, for a server, how
+/// its start-up load went.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Ready {
+    #[serde(flatten)]
+    pub addresses: Addresses,
+    pub pid: u32,
+    #[serde(default)]
+    pub load: Option<crate::app::projector::LoadStats>,
+}
+
+/// Writes the ready file as JSON to `path`, atomically: a reader sees no file or the whole
+/// file. Scripts and tests that start `endocarp serve` on port 0 wait for it instead of
+/// parsing log lines.
+pub fn write_ready_file(
+    path: &std::path::Path,
+    a: Addresses,
+    load: Option<crate::app::projector::LoadStats>,
+) -> anyhow::Result<()> {
     let body = serde_json::to_vec(&Ready {
         addresses: a,
         pid: std::process::id(),
+        load,
     })?;
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, body)

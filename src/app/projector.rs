@@ -42,6 +42,31 @@ pub struct Projector {
     digest_from: u64,
     /// Storage faults seen by this replica (tailing here, requests in the app).
     faults: StorageFaults,
+    /// How the start-up load went.
+    load: LoadStats,
+}
+
+/// The start-up load: the read model's revision, and the time spent fetching its rows
+/// and building the index from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LoadStats {
+    pub revision: u64,
+    #[serde(with = "millis")]
+    pub fetch: Duration,
+    #[serde(with = "millis")]
+    pub build: Duration,
+}
+
+/// Durations as whole milliseconds in the ready file.
+mod millis {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let ms = <u64 as serde::Deserialize>::deserialize(d)?;
+        Ok(Duration::from_millis(ms))
+    }
 }
 
 /// One link of the applied-sequence hash chain (FNV-1a over the position and the id).
@@ -59,7 +84,28 @@ impl Projector {
     /// `casbin_hierarchy`, the snapshot also keeps the Casbin engine's rows.
     pub async fn start(store: Store, casbin_hierarchy: Option<bool>) -> Result<Arc<Projector>, StoreError> {
         let mut index = Snapshot::new(casbin_hierarchy);
-        let revision = store.load_read_model(|c| index.apply(&c)).await?;
+        // Start-up is the read model's fetch plus the index build: time the build apart.
+        let started = Instant::now();
+        let mut build = Duration::ZERO;
+        let revision = store
+            .load_read_model(|c| {
+                let t = Instant::now();
+                index.apply(&c);
+                build += t.elapsed();
+            })
+            .await?;
+        let total = started.elapsed();
+        let load = LoadStats {
+            revision,
+            fetch: total.saturating_sub(build),
+            build,
+        };
+        tracing::info!(
+            revision,
+            fetch_ms = load.fetch.as_millis() as u64,
+            build_ms = load.build.as_millis() as u64,
+            "read model loaded"
+        );
         index.set_revision(revision);
         let (applied, _) = watch::channel(revision);
         let projector = Arc::new(Projector {
@@ -73,6 +119,7 @@ impl Projector {
             digest: AtomicU64::new(0),
             digest_from: revision,
             faults: StorageFaults::default(),
+            load,
         });
         projector.catch_up().await?;
         Ok(projector)
@@ -102,6 +149,11 @@ impl Projector {
     /// The applied-sequence digest and the revision it starts after.
     pub fn digest(&self) -> (u64, u64) {
         (self.digest.load(Ordering::Acquire), self.digest_from)
+    }
+
+    /// How the start-up load went.
+    pub fn load_stats(&self) -> LoadStats {
+        self.load
     }
 
     /// The storage faults this replica has seen.

@@ -390,7 +390,7 @@ impl App {
                 false
             }
         };
-        tracing::info!(action, actor = %ctx.actor, revision = outcome.revision, appended = outcome.appended, visible, "write stored");
+        tracing::info!(action, actor = %ctx.actor, correlation_id = %ctx.correlation_id, revision = outcome.revision, appended = outcome.appended, visible, "write stored");
         Ok(Written { outcome, visible })
     }
 

@@ -51,10 +51,14 @@ impl AuthorizationService for Echo {
 }
 
 /// Serves [`Echo`] on `listener` until the process ends.
+/// The floor: the same service answered by a bare tonic server with exactly tonic's
+/// defaults (`Server::builder()`, and `TCP_NODELAY` on accepted sockets as tonic's own
+/// `serve(addr)` sets it), so any gap to it is Endocarp's cost.
 pub async fn serve_echo(listener: tokio::net::TcpListener) -> Result<(), tonic::transport::Error> {
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
         .add_service(AuthorizationServiceServer::new(Echo))
-        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .serve_with_incoming(incoming)
         .await
 }
 
@@ -96,9 +100,17 @@ pub struct LoadResult {
     pub p50_ns: u64,
     pub p99_ns: u64,
     pub p999_ns: u64,
+    /// The server's CPU time (user + system) over the measured window, when its pid was
+    /// given: with `calls`, the server's cost per call.
+    pub server_cpu: Option<Duration>,
 }
 
 impl LoadResult {
+    /// The server's CPU time per call, in nanoseconds.
+    pub fn cpu_per_call_ns(&self) -> Option<u64> {
+        Some(self.server_cpu?.as_nanos() as u64 / self.calls.max(1))
+    }
+
     pub fn rps(&self) -> f64 {
         self.calls as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -112,6 +124,7 @@ pub async fn run(
     in_flight: usize,
     warmup: Duration,
     duration: Duration,
+    server_pid: Option<u32>,
 ) -> anyhow::Result<LoadResult> {
     let channel = tonic::transport::Endpoint::from_shared(url.to_string())?
         .tcp_nodelay(true)
@@ -155,6 +168,14 @@ pub async fn run(
             (h, errors, allowed)
         }));
     }
+    // The server's CPU over the measured window (the callers stop at `end`).
+    tokio::time::sleep_until(record_from.into()).await;
+    let cpu_from = server_pid.and_then(super::cpu_time);
+    tokio::time::sleep_until(end.into()).await;
+    let server_cpu = match (server_pid.and_then(super::cpu_time), cpu_from) {
+        (Some(to), Some(from)) => Some(to.saturating_sub(from)),
+        _ => None,
+    };
     let mut total = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
     let (mut errors, mut allowed) = (0, 0);
     for t in tasks {
@@ -172,5 +193,6 @@ pub async fn run(
         p50_ns: total.value_at_quantile(0.5),
         p99_ns: total.value_at_quantile(0.99),
         p999_ns: total.value_at_quantile(0.999),
+        server_cpu,
     })
 }

@@ -65,6 +65,10 @@ pub struct BenchArgs {
     /// Writes (a grant, then its revoke) per second during the soak.
     #[arg(long, default_value_t = 20)]
     pub soak_writes_per_second: u32,
+    /// Also measure with `h2load` (nghttp2-client), a client that is not ours: one
+    /// connection, one IsAuthorized body, each `--in-flight` value as the stream count.
+    #[arg(long)]
+    pub h2load: bool,
 }
 
 /// A child server process and where it listens.
@@ -267,9 +271,29 @@ async fn run_in(
     let mut rows: Vec<(LoadResult, LoadResult)> = Vec::new();
     for &n in &args.in_flight {
         eprintln!("{n} in flight: echo, then endocarp");
-        let e = load::run(&echo.url, calls.clone(), n, warmup, duration).await?;
-        let s = load::run(&server.url, calls.clone(), n, warmup, duration).await?;
+        let e = load::run(&echo.url, calls.clone(), n, warmup, duration, Some(echo.pid())).await?;
+        let s = load::run(&server.url, calls.clone(), n, warmup, duration, Some(server.pid())).await?;
         rows.push((e, s));
+    }
+    let mut h2_rows: Vec<(H2Load, H2Load)> = Vec::new();
+    if args.h2load {
+        // The body: one allowed global check from the mix, as a gRPC frame.
+        let body = dir.join("is-authorized.bin");
+        let request = calls
+            .iter()
+            .find_map(|c| match c {
+                Call::Global(r) => Some(r.clone()),
+                Call::InAccount(_) => None,
+            })
+            .context("a global check in the mix")?;
+        std::fs::write(&body, grpc_frame(&request))?;
+        let requests = if args.tiny { 2_000 } else { 200_000 };
+        for &n in &args.in_flight {
+            eprintln!("h2load, {n} streams: echo, then endocarp");
+            let e = h2load(&echo.url, &body, n, requests, pin, dir)?;
+            let s = h2load(&server.url, &body, n, requests, pin, dir)?;
+            h2_rows.push((e, s));
+        }
     }
 
     // Start-up on the seeded database, and the loaded index's memory.
@@ -311,9 +335,9 @@ async fn run_in(
         }
     );
     println!(
-        "| in flight | server | calls/s | p50 | p99 | p99.9 | errors | allowed | throughput vs echo | p99 vs echo |"
+        "| in flight | server | calls/s | p50 | p99 | p99.9 | errors | allowed | server CPU per call | throughput vs echo | p99 vs echo |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (e, s) in &rows {
         for (name, r) in [("echo (floor)", e), ("endocarp", s)] {
             let (tp, p99) = if std::ptr::eq(r, s) {
@@ -325,18 +349,49 @@ async fn run_in(
                 ("—".into(), "—".into())
             };
             println!(
-                "| {} | {name} | {:.0} | {} | {} | {} | {} | {:.0}% | {tp} | {p99} |",
+                "| {} | {name} | {:.0} | {} | {} | {} | {} | {:.0}% | {} | {tp} | {p99} |",
                 r.in_flight,
                 r.rps(),
                 fmt_ns(r.p50_ns),
                 fmt_ns(r.p99_ns),
                 fmt_ns(r.p999_ns),
                 r.errors,
-                100.0 * r.allowed as f64 / r.calls.max(1) as f64
+                100.0 * r.allowed as f64 / r.calls.max(1) as f64,
+                r.cpu_per_call_ns().map_or("—".to_string(), fmt_ns)
             );
         }
     }
     println!();
+    if !h2_rows.is_empty() {
+        println!("h2load (nghttp2), one connection, one IsAuthorized body, pinned like the servers:\n");
+        println!(
+            "| streams | server | calls/s | mean | p50 | p99 | max | non-2xx or failed | throughput vs echo | p99 vs echo |"
+        );
+        println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (e, s) in &h2_rows {
+            for (name, r) in [("echo (floor)", e), ("endocarp", s)] {
+                let (tp, p99) = if std::ptr::eq(r, s) {
+                    (
+                        format!("{:.0}%", 100.0 * s.rps / e.rps.max(1e-9)),
+                        format!("{:.2}×", s.p99_us as f64 / e.p99_us.max(1) as f64),
+                    )
+                } else {
+                    ("—".into(), "—".into())
+                };
+                println!(
+                    "| {} | {name} | {:.0} | {} | {} | {} | {} | {} | {tp} | {p99} |",
+                    r.streams,
+                    r.rps,
+                    fmt_ns(r.mean_us * 1000),
+                    fmt_ns(r.p50_us * 1000),
+                    fmt_ns(r.p99_us * 1000),
+                    fmt_ns(r.max_us * 1000),
+                    r.failed
+                );
+            }
+        }
+        println!();
+    }
     println!(
         "Ingest ({backend}, AppendEvents, batches of {}): {} events in {:.2} s = **{:.0} events/s** (revision {revision}).",
         args.batch,
@@ -421,7 +476,7 @@ async fn soak(
     let mut samples = vec![(Duration::ZERO, rss_bytes(server.pid()).unwrap_or(0), 0.0, 0)];
     let step = (args.soak / 10).max(window);
     while started.elapsed() < args.soak {
-        let r = load::run(&server.url, calls.clone(), 8, Duration::ZERO, step).await?;
+        let r = load::run(&server.url, calls.clone(), 8, Duration::ZERO, step, None).await?;
         samples.push((
             started.elapsed(),
             rss_bytes(server.pid()).unwrap_or(0),
@@ -445,7 +500,107 @@ pub async fn echo_server(ready_file: &std::path::Path) -> anyhow::Result<()> {
         admin: addr,
         ops: addr,
     };
-    crate::startup::write_ready_file(ready_file, addresses)?;
+    crate::startup::write_ready_file(ready_file, addresses, None)?;
     load::serve_echo(listener).await?;
     Ok(())
+}
+
+/// A protobuf message as one uncompressed gRPC frame (flag, length, bytes).
+fn grpc_frame(message: &impl prost::Message) -> Vec<u8> {
+    let body = message.encode_to_vec();
+    let mut frame = Vec::with_capacity(body.len() + 5);
+    frame.push(0);
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// One h2load run.
+struct H2Load {
+    streams: usize,
+    rps: f64,
+    mean_us: u64,
+    p50_us: u64,
+    p99_us: u64,
+    max_us: u64,
+    failed: u64,
+}
+
+/// Runs `h2load` (pinned to core 1 when `pin`) against IsAuthorized at `url` with `body`,
+/// one connection and `streams` concurrent streams, and reads its per-request log.
+fn h2load(
+    url: &str,
+    body: &std::path::Path,
+    streams: usize,
+    requests: usize,
+    pin: bool,
+    dir: &std::path::Path,
+) -> anyhow::Result<H2Load> {
+    let log = dir.join(format!("h2load-{streams}-{}.log", ulid::Ulid::generate()));
+    let mut cmd = if pin {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "1", "h2load"]);
+        c
+    } else {
+        Command::new("h2load")
+    };
+    let out = cmd
+        .args([
+            "-n",
+            &requests.to_string(),
+            "-c",
+            "1",
+            "-t",
+            "1",
+            "-m",
+            &streams.to_string(),
+        ])
+        .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
+        .arg("-d")
+        .arg(body)
+        .arg("--log-file")
+        .arg(&log)
+        .arg(format!("{url}/endocarp.v1.AuthorizationService/IsAuthorized"))
+        .output()
+        .context("run h2load (apt-get install nghttp2-client)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!("h2load failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // "finished in 1.02s, 98000.00 req/s, …"
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("finished in "))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|r| r.trim_end_matches(" req/s").parse::<f64>().ok())
+        .context("h2load's throughput line")?;
+    // "requests: 200000 total, … 200000 succeeded, 0 failed, 0 errored, 0 timeout"
+    let failed = text.lines().find(|l| l.starts_with("requests:")).map_or(0, |l| {
+        l.split(", ")
+            .filter(|p| p.ends_with(" failed") || p.ends_with(" errored") || p.ends_with(" timeout"))
+            .filter_map(|p| p.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    });
+    // The log: start (µs since the epoch), status, response time (µs), tab-separated.
+    let mut times: Vec<u64> = std::fs::read_to_string(&log)?
+        .lines()
+        .filter_map(|l| l.split('\t').nth(2)?.trim().parse().ok())
+        .collect();
+    times.sort_unstable();
+    let at = |q: f64| {
+        times
+            .get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    let mean_us = times.iter().sum::<u64>() / times.len().max(1) as u64;
+    Ok(H2Load {
+        streams,
+        rps,
+        mean_us,
+        p50_us: at(0.50),
+        p99_us: at(0.99),
+        max_us: times.last().copied().unwrap_or(0),
+        failed,
+    })
 }

@@ -22,6 +22,7 @@ pub async fn import(
     let import::ImportFile { envelopes, events } = file;
     let total = events.len();
     let mut revision = 0;
+    let mut progress = Progress::new(total);
     match database_url {
         Some(url) => {
             let store = Store::connect(url, true).await?;
@@ -33,6 +34,7 @@ pub async fn import(
             };
             for chunk in events.chunks(batch) {
                 revision = store.append(chunk.to_vec(), Some(&audit)).await?.revision.max(revision);
+                progress.done(chunk.len());
             }
             store.close().await;
         }
@@ -48,11 +50,55 @@ pub async fn import(
                     .collect();
                 let r = c.append_events(pb::AppendEventsRequest { events }).await?.into_inner();
                 revision = revision.max(r.revision);
+                progress.done(chunk.len());
             }
         }
     }
-    println!("imported {total} events; visible at revision {revision}");
+    let took = progress.started.elapsed();
+    println!(
+        "imported {total} events in {:.1} s ({:.0} events/s); visible at revision {revision}",
+        took.as_secs_f64(),
+        total as f64 / took.as_secs_f64().max(1e-9)
+    );
     Ok(())
+}
+
+/// A progress line on stderr at most once a second: done, rate, time left.
+struct Progress {
+    total: usize,
+    done: usize,
+    started: std::time::Instant,
+    shown: std::time::Instant,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        let now = std::time::Instant::now();
+        Progress {
+            total,
+            done: 0,
+            started: now,
+            shown: now,
+        }
+    }
+
+    fn done(&mut self, n: usize) {
+        self.done += n;
+        if self.shown.elapsed() < std::time::Duration::from_secs(1) || self.done >= self.total {
+            return;
+        }
+        self.shown = std::time::Instant::now();
+        let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        let left = (self.total - self.done) as f64 / rate.max(1e-9);
+        eprintln!(
+            "imported {}/{} events ({:.0}%), {:.0} events/s, about {:.0} s left",
+            self.done,
+            self.total,
+            100.0 * self.done as f64 / self.total.max(1) as f64,
+            rate,
+            left
+        );
+    }
 }
 
 /// The README written beside an exported casbin policy.

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod convert;
 pub mod decision;
 pub mod events;
+pub mod net;
 pub mod observe;
 pub mod tls;
 
@@ -40,14 +41,16 @@ pub fn status(e: AppError) -> Status {
     static REFUSALS: LogThrottle = LogThrottle::per_second();
     let refused = |code: Code, e: &AppError| {
         if let Some(n) = REFUSALS.tick() {
-            tracing::warn!(code = ?code, reason = %e, rejected_so_far = n, "request refused (logged at most once a second)");
+            let request_id = observe::current_request_id().unwrap_or_default();
+            tracing::warn!(code = ?code, %request_id, reason = %e, rejected_so_far = n, "request refused (logged at most once a second)");
         }
         Status::new(code, e.to_string())
     };
     let invalid = |field: &str, reason: String| {
         let message = format!("{field}: {reason}");
         if let Some(n) = REFUSALS.tick() {
-            tracing::warn!(code = "INVALID_ARGUMENT", reason = %message, rejected_so_far = n, "request refused (logged at most once a second)");
+            let request_id = observe::current_request_id().unwrap_or_default();
+            tracing::warn!(code = "INVALID_ARGUMENT", %request_id, reason = %message, rejected_so_far = n, "request refused (logged at most once a second)");
         }
         let details = ErrorDetails::with_bad_request_violation(field, reason);
         Status::with_error_details(Code::InvalidArgument, message, details)
@@ -139,11 +142,11 @@ pub fn call_context<T>(req: &tonic::Request<T>, request_id: &str) -> CallContext
     CallContext { actor, correlation_id }
 }
 
-/// The status code name a response carries in `headers` (trailers-only responses) or
+/// The status code a response carries in `headers` (trailers-only responses) or
 /// trailers, for the request metrics.
-pub fn status_code_name(headers: &http::HeaderMap) -> Option<&'static str> {
+pub fn status_code(headers: &http::HeaderMap) -> Option<Code> {
     let v = headers.get("grpc-status")?;
-    Some(code_name(Code::from_bytes(v.as_bytes())))
+    Some(Code::from_bytes(v.as_bytes()))
 }
 
 /// The canonical upper-case name of a gRPC code (as in the gRPC spec and grpcurl).

@@ -11,12 +11,14 @@
 
 use http::HeaderValue;
 use http_body::{Body as HttpBody, Frame};
+use metrics::{Counter, Histogram};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
+use tonic::Code;
 use tracing::Instrument;
 
 pub const REQUEST_ID: &str = "x-request-id";
@@ -66,7 +68,7 @@ where
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let started = Instant::now();
-        let (service, method) = split_path(req.uri().path());
+        let method = method_metrics(req.uri().path());
         let given = req
             .headers()
             .get(REQUEST_ID)
@@ -84,10 +86,14 @@ where
             }
         };
         let header = HeaderValue::from_str(&id).ok();
-        let span = tracing::info_span!("grpc", %service, %method, request_id = %id);
+        // A debug span: built only when an operator turns tracing up to debug (errors and
+        // refusals name their request id in their own log lines).
+        let span = tracing::debug_span!("grpc", service = method.service, method = method.method, request_id = %id);
+        // The id is in scope for the inner layers' synchronous part (the authentication
+        // layer refuses there) and for the whole of the call's future.
         let call = {
             let _entered = span.enter();
-            self.inner.call(req)
+            CURRENT_REQUEST_ID.sync_scope(id.clone(), || self.inner.call(req))
         };
         let call = CURRENT_REQUEST_ID.scope(id, call);
         Box::pin(
@@ -96,13 +102,9 @@ where
                 if let Some(h) = header {
                     response.headers_mut().insert(REQUEST_ID, h);
                 }
-                let done = Done {
-                    service,
-                    method,
-                    started,
-                };
+                let done = Done { method, started };
                 // Trailers-only responses (every error tonic returns) carry the status here.
-                if let Some(code) = super::status_code_name(response.headers()) {
+                if let Some(code) = super::status_code(response.headers()) {
                     done.record(code);
                     return Ok(response);
                 }
@@ -118,17 +120,52 @@ where
     }
 }
 
-/// `/endocarp.v1.AuthorizationService/IsAuthorized` → (`endocarp.v1.AuthorizationService`,
-/// `IsAuthorized`). Only methods the server serves get their own labels (read from the
-/// compiled descriptors); anything else is `unknown`, so a caller cannot grow the series.
-fn split_path(path: &str) -> (&'static str, &'static str) {
-    static KNOWN: OnceLock<HashMap<String, (&'static str, &'static str)>> = OnceLock::new();
-    let known = KNOWN.get_or_init(|| {
+/// One served method's metric handles, resolved once: a request pays atomic adds, not a
+/// registry look-up with labels.
+struct MethodMetrics {
+    service: &'static str,
+    method: &'static str,
+    duration: Histogram,
+    /// One counter per status code (`Code as usize`), made on first use.
+    calls: [OnceLock<Counter>; 17],
+}
+
+impl MethodMetrics {
+    fn new(service: &'static str, method: &'static str) -> MethodMetrics {
+        use crate::metrics as m;
+        MethodMetrics {
+            service,
+            method,
+            duration: metrics::histogram!(m::GRPC_DURATION, "grpc_service" => service, "grpc_method" => method),
+            calls: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+
+    fn record(&self, code: Code, took: std::time::Duration) {
+        let (service, method) = (self.service, self.method);
+        let slot = (code as usize).min(self.calls.len() - 1);
+        self.calls[slot]
+            .get_or_init(|| {
+                let code = super::code_name(code);
+                metrics::counter!(crate::metrics::GRPC_REQUESTS, "grpc_service" => service, "grpc_method" => method, "grpc_code" => code)
+            })
+            .increment(1);
+        self.duration.record(took.as_secs_f64());
+    }
+}
+
+/// `/endocarp.v1.AuthorizationService/IsAuthorized` → its metrics, labelled
+/// `endocarp.v1.AuthorizationService` and `IsAuthorized`. Only methods the server serves
+/// get their own labels (read from the compiled descriptors); anything else is `unknown`,
+/// so a caller cannot grow the series.
+fn method_metrics(path: &str) -> &'static MethodMetrics {
+    static KNOWN: OnceLock<(HashMap<String, MethodMetrics>, MethodMetrics)> = OnceLock::new();
+    let (known, unknown) = KNOWN.get_or_init(|| {
         let mut known = HashMap::new();
         let mut add = |service: String, method: String| {
             let path = format!("/{service}/{method}");
-            let names: (&'static str, &'static str) = (service.leak(), method.leak());
-            known.insert(path, names);
+            let (service, method): (&'static str, &'static str) = (service.leak(), method.leak());
+            known.insert(path, MethodMetrics::new(service, method));
         };
         for set in [
             crate::grpc::pb::FILE_DESCRIPTOR_SET,
@@ -151,25 +188,20 @@ fn split_path(path: &str) -> (&'static str, &'static str) {
         ] {
             add(service.to_string(), "ServerReflectionInfo".to_string());
         }
-        known
+        (known, MethodMetrics::new("unknown", "unknown"))
     });
-    known.get(path).copied().unwrap_or(("unknown", "unknown"))
+    known.get(path).unwrap_or(unknown)
 }
 
 /// Records the request's outcome once.
 struct Done {
-    service: &'static str,
-    method: &'static str,
+    method: &'static MethodMetrics,
     started: Instant,
 }
 
 impl Done {
-    fn record(self, code: &'static str) {
-        use crate::metrics as m;
-        metrics::counter!(m::GRPC_REQUESTS, "grpc_service" => self.service, "grpc_method" => self.method, "grpc_code" => code)
-            .increment(1);
-        metrics::histogram!(m::GRPC_DURATION, "grpc_service" => self.service, "grpc_method" => self.method)
-            .record(self.started.elapsed().as_secs_f64());
+    fn record(self, code: Code) {
+        self.method.record(code, self.started.elapsed());
     }
 }
 
@@ -194,17 +226,17 @@ impl HttpBody for Watched {
                 if let Some(trailers) = frame.trailers_ref()
                     && let Some(done) = self.done.take()
                 {
-                    done.record(super::status_code_name(trailers).unwrap_or("OK"));
+                    done.record(super::status_code(trailers).unwrap_or(Code::Ok));
                 }
             }
             Poll::Ready(Some(Err(_))) => {
                 if let Some(done) = self.done.take() {
-                    done.record("INTERNAL");
+                    done.record(Code::Internal);
                 }
             }
             Poll::Ready(None) => {
                 if let Some(done) = self.done.take() {
-                    done.record("OK");
+                    done.record(Code::Ok);
                 }
             }
             Poll::Pending => {}
@@ -224,7 +256,7 @@ impl HttpBody for Watched {
 impl Drop for Watched {
     fn drop(&mut self) {
         if let Some(done) = self.done.take() {
-            done.record("CANCELLED");
+            done.record(Code::Cancelled);
         }
     }
 }

@@ -123,6 +123,7 @@ pub fn incoming(
     config: Arc<rustls::ServerConfig>,
     stop: CancellationToken,
     tracker: tokio_util::task::TaskTracker,
+    socket: crate::grpc::net::SocketOptions,
 ) -> tokio_stream::wrappers::ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(128);
     let acceptor = TlsAcceptor::from(config);
@@ -141,6 +142,9 @@ pub fn incoming(
                     continue;
                 }
             };
+            if let Err(e) = crate::grpc::net::tune(&tcp, socket) {
+                tracing::debug!(%peer, error = %e, "cannot set socket options");
+            }
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
             handshakes.spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {

@@ -3,12 +3,13 @@
 //! de-duplication, `expected_version` per stream, gap-free positions, the read-model
 //! update per change, the audit row and PostgreSQL's `NOTIFY` on commit.
 
+use super::delta::{Delta, Param, for_rows};
 use super::{AppendOutcome, AuditRecord, StillHeld, Store, StoreError, ts};
 use crate::domain::{Change, Id, NewEvent};
 use chrono::Utc;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, Row, Transaction};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 /// The advisory lock key that serialises PostgreSQL appends (any fixed number).
@@ -66,9 +67,11 @@ impl Store {
         }
     }
 
-    /// The append's transaction on the writer connection. Input refusals roll back
-    /// explicitly; any other error leaves the transaction to the caller, which discards
-    /// the connection.
+    /// The append's transaction on the writer connection, in a handful of statements
+    /// whatever the batch's size: one look-up of the ids already stored, one of the
+    /// streams' versions, the events in multi-row inserts, the read model's net change
+    /// (see [`Delta`]), the audit row. Input refusals roll back explicitly; any other
+    /// error leaves the transaction to the caller, which discards the connection.
     async fn append_on(
         &self,
         conn: &mut PoolConnection<Any>,
@@ -89,85 +92,76 @@ impl Store {
                 tx
             }
         };
+
+        // De-duplication against the store: the same id must be the same content.
+        let wanted: Vec<&str> = ids
+            .iter()
+            .zip(&skip)
+            .filter(|(_, skipped)| !**skipped)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let stored = stored_events(&mut tx, &wanted).await?;
         let mut stored_max = 0u64;
         for (i, id) in ids.iter().enumerate() {
             if skip[i] {
                 continue;
             }
-            let row = sqlx::query("SELECT content, position FROM events WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(row) = row {
-                let content: String = row.try_get("content")?;
-                if content != contents[i] {
+            if let Some((content, position)) = stored.get(id.as_str()) {
+                if *content != contents[i] {
                     return refuse(tx, StoreError::AlreadyExists { id: id.clone() }).await;
                 }
-                let position: i64 = row.try_get("position")?;
-                stored_max = stored_max.max(position as u64);
+                stored_max = stored_max.max(*position);
                 skip[i] = true;
             }
         }
 
         // Streams are keyed by (aggregate kind, aggregate id): docs/CONTRACT.md §2.
-        let mut versions: HashMap<(&str, &str), i64> = HashMap::new();
-        let mut revoked: Vec<(&str, &Id, &Id)> = Vec::new();
+        let streams: BTreeSet<(&str, &str)> = events
+            .iter()
+            .zip(&skip)
+            .filter(|(_, skipped)| !**skipped)
+            .map(|(e, _)| (e.triple.aggregate_kind(), e.triple.aggregate_id.as_str()))
+            .collect();
+        let mut versions = stream_versions(&mut tx, &streams).await?;
         let mut head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&mut *tx)
             .await?;
         let now = Utc::now();
-        let mut appended = 0;
+        let mut rows: Vec<EventRow> = Vec::new();
+        let mut delta = Delta::default();
+        let mut revoked: Vec<(&str, &Id, &Id)> = Vec::new();
         for (i, event) in events.iter().enumerate() {
             if skip[i] {
                 continue;
             }
-            let aggregate = event.triple.aggregate_id.as_str();
-            let kind = event.triple.aggregate_kind();
-            let current = match versions.get(&(kind, aggregate)) {
-                Some(v) => *v,
-                None => sqlx::query_scalar(
-                    "SELECT COALESCE(MAX(sequence_no), 0) FROM events WHERE aggregate_kind = $1 AND aggregate_id = $2",
-                )
-                .bind(kind)
-                .bind(aggregate)
-                .fetch_one(&mut *tx)
-                .await?,
-            };
+            let t = &event.triple;
+            let stream = (t.aggregate_kind(), t.aggregate_id.as_str());
+            let current = versions.get(&stream).copied().unwrap_or(0);
             if let Some(expected) = event.expected_version
                 && expected != current
             {
                 let conflict = StoreError::VersionConflict {
                     index: i,
-                    aggregate: format!("{kind} {aggregate}"),
+                    aggregate: format!("{} {}", stream.0, stream.1),
                     expected,
                     actual: current,
                 };
                 return refuse(tx, conflict).await;
             }
-            let seq = current + 1;
-            versions.insert((kind, aggregate), seq);
+            versions.insert(stream, current + 1);
             head += 1;
-            let t = &event.triple;
-            sqlx::query(
-                "INSERT INTO events (position, id, aggregate_kind, aggregate_id, sequence_no, event_type, subject, predicate, object, payload, timestamp, metadata, content) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(head)
-            .bind(&ids[i])
-            .bind(kind)
-            .bind(aggregate)
-            .bind(seq)
-            .bind(&t.event_type)
-            .bind(&t.subject)
-            .bind(&t.predicate)
-            .bind(&t.object)
-            .bind(serde_json::to_string(&t.payload).unwrap_or_default())
-            .bind(ts(&event.timestamp.unwrap_or(now)))
-            .bind(serde_json::to_string(&event.metadata).unwrap_or_default())
-            .bind(&contents[i])
-            .execute(&mut *tx)
-            .await?;
-            apply_change(&mut tx, &event.change).await?;
+            rows.push(EventRow {
+                position: head,
+                id: &ids[i],
+                kind: stream.0,
+                sequence_no: current + 1,
+                event,
+                payload: serde_json::to_string(&t.payload).unwrap_or_default(),
+                timestamp: ts(&event.timestamp.unwrap_or(now)),
+                metadata: serde_json::to_string(&event.metadata).unwrap_or_default(),
+                content: &contents[i],
+            });
+            delta.add(&event.change);
             match &event.change {
                 Change::GlobalEdge {
                     node, role, on: false, ..
@@ -180,8 +174,10 @@ impl Store {
                 } => revoked.push((account.as_str(), node, role)),
                 _ => {}
             }
-            appended += 1;
         }
+        let appended = rows.len();
+        insert_events(&mut tx, &rows).await?;
+        delta.flush(&mut tx).await?;
         revoked.sort();
         revoked.dedup();
         let mut still_held = Vec::new();
@@ -239,86 +235,6 @@ async fn refuse<T>(tx: Transaction<'_, Any>, e: StoreError) -> Result<T, StoreEr
     Err(e)
 }
 
-/// Applies one change to the read-model tables, inside the append's transaction.
-async fn apply_change(tx: &mut Transaction<'_, Any>, change: &Change) -> Result<(), StoreError> {
-    for role in change.roles_marked() {
-        sqlx::query("INSERT INTO roles (id) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind(role.as_str())
-            .execute(&mut **tx)
-            .await?;
-    }
-    match change {
-        Change::GlobalEdge { source, node, role, on } => {
-            edge(tx, "", node, role, source.as_str(), *on).await?;
-        }
-        Change::AccountEdge {
-            account,
-            node,
-            role,
-            on,
-        } => {
-            edge(tx, account.as_str(), node, role, "account", *on).await?;
-        }
-        Change::MemberSet { account, agent, role } => {
-            sqlx::query(
-                "INSERT INTO memberships (account, agent, role) VALUES ($1, $2, $3) \
-                 ON CONFLICT (account, agent) DO UPDATE SET role = excluded.role",
-            )
-            .bind(account.as_str())
-            .bind(agent.as_str())
-            .bind(role.as_str())
-            .execute(&mut **tx)
-            .await?;
-        }
-        Change::MemberRemoved { account, agent } => {
-            sqlx::query("DELETE FROM memberships WHERE account = $1 AND agent = $2")
-                .bind(account.as_str())
-                .bind(agent.as_str())
-                .execute(&mut **tx)
-                .await?;
-            sqlx::query("DELETE FROM role_edges WHERE account = $1 AND node = $2")
-                .bind(account.as_str())
-                .bind(agent.as_str())
-                .execute(&mut **tx)
-                .await?;
-        }
-        Change::Rule { rule, on } => {
-            let sql = if *on {
-                "INSERT INTO rules (policy, kind, assignee, action, target) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
-            } else {
-                "DELETE FROM rules WHERE policy = $1 AND kind = $2 AND assignee = $3 AND action = $4 AND target = $5"
-            };
-            sqlx::query(sql)
-                .bind(rule.policy.as_str())
-                .bind(rule.kind.as_str())
-                .bind(rule.assignee.as_str())
-                .bind(rule.action.as_str())
-                .bind(rule.target.as_str())
-                .execute(&mut **tx)
-                .await?;
-        }
-        Change::PolicyCreated { policy } => {
-            sqlx::query("INSERT INTO statuses (kind, id, active) VALUES ('policy', $1, 1) ON CONFLICT DO NOTHING")
-                .bind(policy.as_str())
-                .execute(&mut **tx)
-                .await?;
-        }
-        Change::Status { kind, id, active } => {
-            sqlx::query(
-                "INSERT INTO statuses (kind, id, active) VALUES ($1, $2, $3) \
-                 ON CONFLICT (kind, id) DO UPDATE SET active = excluded.active",
-            )
-            .bind(kind.as_str())
-            .bind(id.as_str())
-            .bind(*active as i64)
-            .execute(&mut **tx)
-            .await?;
-        }
-        Change::MarkRole { .. } | Change::Ignored { .. } => {}
-    }
-    Ok(())
-}
-
 /// The facts that hold the edge `node -> role` (in `account`, or globally when empty),
 /// by source name: the global sources always, and in an account its explicit edge and
 /// the member role.
@@ -351,25 +267,109 @@ async fn holders(
     Ok(sources)
 }
 
-async fn edge(
+/// One event as the `events` table stores it.
+struct EventRow<'a> {
+    position: i64,
+    id: &'a str,
+    kind: &'a str,
+    sequence_no: i64,
+    event: &'a NewEvent,
+    payload: String,
+    timestamp: String,
+    metadata: String,
+    content: &'a str,
+}
+
+/// The stored content and position of those of `ids` already in the log.
+async fn stored_events(
     tx: &mut Transaction<'_, Any>,
-    account: &str,
-    node: &Id,
-    role: &Id,
-    source: &str,
-    on: bool,
-) -> Result<(), StoreError> {
-    let sql = if on {
-        "INSERT INTO role_edges (account, node, role, source) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
-    } else {
-        "DELETE FROM role_edges WHERE account = $1 AND node = $2 AND role = $3 AND source = $4"
-    };
-    sqlx::query(sql)
-        .bind(account)
-        .bind(node.as_str())
-        .bind(role.as_str())
-        .bind(source)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    ids: &[&str],
+) -> Result<HashMap<String, (String, u64)>, StoreError> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT id, content, position FROM events WHERE id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let id: String = row.try_get("id")?;
+            let content: String = row.try_get("content")?;
+            let position: i64 = row.try_get("position")?;
+            found.insert(id, (content, position as u64));
+        }
+    }
+    Ok(found)
+}
+
+/// The current version (highest sequence number) of each stream that has one.
+async fn stream_versions<'s>(
+    tx: &mut Transaction<'_, Any>,
+    streams: &BTreeSet<(&'s str, &'s str)>,
+) -> Result<HashMap<(&'s str, &'s str), i64>, StoreError> {
+    let streams: Vec<_> = streams.iter().copied().collect();
+    let mut stored: HashMap<(String, String), i64> = HashMap::new();
+    for chunk in streams.chunks(500) {
+        let tuples: Vec<String> = (0..chunk.len())
+            .map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2))
+            .collect();
+        let sql = format!(
+            "SELECT aggregate_kind, aggregate_id, MAX(sequence_no) AS version FROM events \
+             WHERE (aggregate_kind, aggregate_id) IN (VALUES {}) GROUP BY aggregate_kind, aggregate_id",
+            tuples.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (kind, id) in chunk {
+            query = query.bind(*kind).bind(*id);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let kind: String = row.try_get("aggregate_kind")?;
+            let id: String = row.try_get("aggregate_id")?;
+            let version: i64 = row.try_get("version")?;
+            stored.insert((kind, id), version);
+        }
+    }
+    Ok(streams
+        .into_iter()
+        .filter_map(|s| {
+            let version = stored.get(&(s.0.to_string(), s.1.to_string()))?;
+            Some((s, *version))
+        })
+        .collect())
+}
+
+/// Inserts the batch's events in multi-row statements.
+async fn insert_events(tx: &mut Transaction<'_, Any>, rows: &[EventRow<'_>]) -> Result<(), StoreError> {
+    use super::delta::Param::{Int, Text};
+    let params: Vec<Vec<Param<'_>>> = rows
+        .iter()
+        .map(|r| {
+            let t = &r.event.triple;
+            vec![
+                Int(r.position),
+                Text(r.id),
+                Text(r.kind),
+                Text(&t.aggregate_id),
+                Int(r.sequence_no),
+                Text(&t.event_type),
+                Text(&t.subject),
+                Text(&t.predicate),
+                Text(&t.object),
+                Text(&r.payload),
+                Text(&r.timestamp),
+                Text(&r.metadata),
+                Text(r.content),
+            ]
+        })
+        .collect();
+    for_rows(
+        tx,
+        "INSERT INTO events (position, id, aggregate_kind, aggregate_id, sequence_no, event_type, subject, predicate, object, payload, timestamp, metadata, content) VALUES {rows}",
+        &params,
+    )
+    .await
 }

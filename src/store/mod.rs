@@ -10,6 +10,7 @@
 
 mod append;
 mod connect;
+mod delta;
 mod queries;
 mod read_model;
 

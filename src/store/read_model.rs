@@ -4,6 +4,7 @@
 use super::{Backend, Store, StoreError};
 use crate::domain::{Action, Change, EdgeSource, EntityKind, Id, Rule, RuleKind, Target};
 use sqlx::Row;
+use tokio_stream::StreamExt;
 
 impl Store {
     /// Reads the whole read model in one snapshot: its revision and every fact as a change.
@@ -36,78 +37,88 @@ impl Store {
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&mut *tx)
             .await?;
-        for row in sqlx::query("SELECT id FROM roles").fetch_all(&mut *tx).await? {
-            sink(Change::MarkRole {
-                role: Id::from_trusted(row.try_get("id")?),
-                subject: None,
-            });
-        }
-        for row in sqlx::query("SELECT account, node, role, source FROM role_edges")
-            .fetch_all(&mut *tx)
-            .await?
+        // Each table is streamed row by row (never buffered whole) and decoded by column
+        // position into borrowed text, which the index copies once into its own ids.
         {
-            let account: String = row.try_get("account")?;
-            let node = Id::from_trusted(row.try_get("node")?);
-            let role = Id::from_trusted(row.try_get("role")?);
-            let source: String = row.try_get("source")?;
-            if account.is_empty() {
-                let source = EdgeSource::parse_stored(&source)
-                    .ok_or_else(|| StoreError::Corrupt(format!("edge source {source:?}")))?;
-                sink(Change::GlobalEdge {
-                    source,
-                    node,
-                    role,
-                    on: true,
+            let mut rows = sqlx::query("SELECT id FROM roles").fetch(&mut *tx);
+            while let Some(row) = rows.next().await {
+                let row = row?;
+                sink(Change::MarkRole {
+                    role: Id::from_trusted(row.try_get(0)?),
+                    subject: None,
                 });
-            } else {
-                sink(Change::AccountEdge {
-                    account: Id::from_trusted(&account),
-                    node,
-                    role,
+            }
+        }
+        {
+            let mut rows = sqlx::query("SELECT account, node, role, source FROM role_edges").fetch(&mut *tx);
+            while let Some(row) = rows.next().await {
+                let row = row?;
+                let account: &str = row.try_get(0)?;
+                let node = Id::from_trusted(row.try_get(1)?);
+                let role = Id::from_trusted(row.try_get(2)?);
+                let source: &str = row.try_get(3)?;
+                if account.is_empty() {
+                    let source = EdgeSource::parse_stored(source)
+                        .ok_or_else(|| StoreError::Corrupt(format!("edge source {source:?}")))?;
+                    sink(Change::GlobalEdge {
+                        source,
+                        node,
+                        role,
+                        on: true,
+                    });
+                } else {
+                    sink(Change::AccountEdge {
+                        account: Id::from_trusted(account),
+                        node,
+                        role,
+                        on: true,
+                    });
+                }
+            }
+        }
+        {
+            let mut rows = sqlx::query("SELECT account, agent, role FROM memberships").fetch(&mut *tx);
+            while let Some(row) = rows.next().await {
+                let row = row?;
+                sink(Change::MemberSet {
+                    account: Id::from_trusted(row.try_get(0)?),
+                    agent: Id::from_trusted(row.try_get(1)?),
+                    role: Id::from_trusted(row.try_get(2)?),
+                });
+            }
+        }
+        {
+            let mut rows = sqlx::query("SELECT policy, kind, assignee, action, target FROM rules").fetch(&mut *tx);
+            while let Some(row) = rows.next().await {
+                let row = row?;
+                let kind: &str = row.try_get(1)?;
+                let kind =
+                    RuleKind::parse_stored(kind).ok_or_else(|| StoreError::Corrupt(format!("rule kind {kind:?}")))?;
+                sink(Change::Rule {
+                    rule: Rule {
+                        policy: Id::from_trusted(row.try_get(0)?),
+                        kind,
+                        assignee: Id::from_trusted(row.try_get(2)?),
+                        action: Action::from_trusted(row.try_get(3)?),
+                        target: Target::from_trusted(row.try_get(4)?),
+                    },
                     on: true,
                 });
             }
         }
-        for row in sqlx::query("SELECT account, agent, role FROM memberships")
-            .fetch_all(&mut *tx)
-            .await?
         {
-            sink(Change::MemberSet {
-                account: Id::from_trusted(row.try_get("account")?),
-                agent: Id::from_trusted(row.try_get("agent")?),
-                role: Id::from_trusted(row.try_get("role")?),
-            });
-        }
-        for row in sqlx::query("SELECT policy, kind, assignee, action, target FROM rules")
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            let kind: String = row.try_get("kind")?;
-            let kind =
-                RuleKind::parse_stored(&kind).ok_or_else(|| StoreError::Corrupt(format!("rule kind {kind:?}")))?;
-            sink(Change::Rule {
-                rule: Rule {
-                    policy: Id::from_trusted(row.try_get("policy")?),
+            let mut rows = sqlx::query("SELECT kind, id, active FROM statuses").fetch(&mut *tx);
+            while let Some(row) = rows.next().await {
+                let row = row?;
+                let kind: &str = row.try_get(0)?;
+                let kind = EntityKind::parse_stored(kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("status kind {kind:?}")))?;
+                sink(Change::Status {
                     kind,
-                    assignee: Id::from_trusted(row.try_get("assignee")?),
-                    action: Action::from_trusted(row.try_get("action")?),
-                    target: Target::from_trusted(row.try_get("target")?),
-                },
-                on: true,
-            });
-        }
-        for row in sqlx::query("SELECT kind, id, active FROM statuses")
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            let kind: String = row.try_get("kind")?;
-            let kind =
-                EntityKind::parse_stored(&kind).ok_or_else(|| StoreError::Corrupt(format!("status kind {kind:?}")))?;
-            sink(Change::Status {
-                kind,
-                id: Id::from_trusted(row.try_get("id")?),
-                active: row.try_get::<i64, _>("active")? != 0,
-            });
+                    id: Id::from_trusted(row.try_get(1)?),
+                    active: row.try_get::<i64, _>(2)? != 0,
+                });
+            }
         }
         tx.commit().await?;
         Ok(head as u64)

@@ -104,12 +104,12 @@ fn statuses_are_made_in_one_place() {
         if path.ends_with("grpc/mod.rs") {
             continue;
         }
+        // Reading a response's code (the request metrics do) is fine; making a status, or
+        // choosing the code an error gets, happens only in grpc::status.
         for line in text.lines() {
+            let builds = line.contains("Status::") && !line.contains("ServingStatus::");
             assert!(
-                !line.contains("Status::new(")
-                    && !line.contains("tonic::Code")
-                    && !line.contains(" Code::")
-                    && !line.contains("(Code::"),
+                !builds,
                 "{}: build statuses only in grpc::status: {line}",
                 path.display()
             );

@@ -26,17 +26,19 @@ struct Policy {
 }
 
 impl Policy {
+    /// Who the caller is: `None` when nobody needs to be named (credentials not enforced
+    /// on this port, so handlers use the local operator; or health, which is open).
     fn decide(
         &self,
-        path: &str,
+        scope: Option<Scope>,
         headers: &http::HeaderMap,
         extensions: &http::Extensions,
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<Option<Principal>, AuthError> {
         if !self.enforce {
-            return Ok(Principal(crate::LOCAL_ACTOR.to_string()));
+            return Ok(None);
         }
-        let Some(scope) = required_scope(path) else {
-            return Ok(Principal("health".into()));
+        let Some(scope) = scope else {
+            return Ok(None);
         };
         let token = headers
             .get(http::header::AUTHORIZATION)
@@ -70,13 +72,14 @@ impl Policy {
                 scope.as_str()
             )));
         }
-        Ok(Principal(name))
+        Ok(Some(Principal(name)))
     }
 
     /// Logs a rejection at warn, at most once a second (the count covers the rest).
     fn log_rejection(&self, path: &str, e: &AuthError) {
         if let Some(n) = self.rejections.tick() {
-            tracing::warn!(method = path, reason = %e, rejected_so_far = n, "call rejected (logged at most once a second)");
+            let request_id = crate::grpc::observe::current_request_id().unwrap_or_default();
+            tracing::warn!(method = path, %request_id, reason = %e, rejected_so_far = n, "call rejected (logged at most once a second)");
         }
     }
 }
@@ -136,10 +139,10 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let path = req.uri().path().to_string();
+        let scope = required_scope(req.uri().path());
         let admitted = self
             .policy
-            .decide(&path, req.headers(), req.extensions())
+            .decide(scope, req.headers(), req.extensions())
             .and_then(|principal| {
                 let permit = self.policy.in_flight.clone().try_acquire_owned().map_err(|_| {
                     AuthError::OverLimit(format!(
@@ -147,14 +150,17 @@ where
                         self.policy.limits.max_in_flight
                     ))
                 })?;
-                if required_scope(&path) == Some(Scope::Write) {
-                    self.policy.writes.take(&principal.0)?;
+                if scope == Some(Scope::Write) {
+                    let caller = principal.as_ref().map_or(crate::LOCAL_ACTOR, |p| p.0.as_str());
+                    self.policy.writes.take(caller)?;
                 }
                 Ok((principal, permit))
             });
         match admitted {
             Ok((principal, permit)) => {
-                req.extensions_mut().insert(principal);
+                if let Some(principal) = principal {
+                    req.extensions_mut().insert(principal);
+                }
                 let call = self.inner.call(req);
                 Box::pin(async move {
                     let response = call.await;
@@ -163,7 +169,7 @@ where
                 })
             }
             Err(e) => {
-                self.policy.log_rejection(&path, &e);
+                self.policy.log_rejection(req.uri().path(), &e);
                 let response = crate::grpc::status(AppError::Auth(e)).into_http();
                 Box::pin(async move { Ok(response) })
             }

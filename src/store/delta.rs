@@ -1,0 +1,244 @@
+//! A batch's effect on the read model, folded in memory and written with a handful of
+//! multi-row statements instead of a few statements per event.
+//!
+//! Relationship events are set operations, so a batch's effect on one fact is the last
+//! operation on it: the fold keeps, per key, whether the fact ends on or off (a status:
+//! set, or "active unless it has one" for `Policy.Created`). `Account.MemberRemoved` ends
+//! every account edge of the agent in the account: edges stored before the batch are
+//! wiped first, and the batch's own edges for that agent turn off at that point in the
+//! fold, so a later assignment in the same batch still counts. Flushing writes the wipes,
+//! then the net changes; the result equals applying the events one by one (the store
+//! conformance suite checks it against a replay of the log).
+
+use super::StoreError;
+use crate::domain::Change;
+use sqlx::{Any, Transaction};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Rows per multi-row statement: far under both databases' parameter limits (SQLite
+/// 32,766, PostgreSQL 65,535) for the widest table (13 columns).
+const ROWS_PER_STATEMENT: usize = 400;
+
+/// A bound value of a multi-row statement.
+#[derive(Debug, Clone, Copy)]
+pub enum Param<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+/// Runs `sql` once per chunk of `rows`, where `{rows}` in `sql` becomes `($1, $2), ($3,
+/// $4), …` for the chunk (every row has the same width).
+pub async fn for_rows(tx: &mut Transaction<'_, Any>, sql: &str, rows: &[Vec<Param<'_>>]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let Some(width) = chunk.first().map(Vec::len) else {
+            continue;
+        };
+        let mut tuples = String::with_capacity(chunk.len() * width * 5);
+        for r in 0..chunk.len() {
+            if r > 0 {
+                tuples.push_str(", ");
+            }
+            tuples.push('(');
+            for c in 0..width {
+                if c > 0 {
+                    tuples.push_str(", ");
+                }
+                tuples.push('$');
+                tuples.push_str(&(r * width + c + 1).to_string());
+            }
+            tuples.push(')');
+        }
+        let statement = sql.replace("{rows}", &tuples);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
+        for row in chunk {
+            for p in row {
+                query = match *p {
+                    Param::Text(s) => query.bind(s),
+                    Param::Int(i) => query.bind(i),
+                };
+            }
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// How a batch leaves one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatusOp {
+    /// `Policy.Created` on a policy with no status: active.
+    ActiveUnlessSet,
+    Set(bool),
+}
+
+/// The net effect of a batch's changes on the read-model tables.
+#[derive(Debug, Default)]
+pub struct Delta<'a> {
+    roles: BTreeSet<&'a str>,
+    /// (account, agent) whose stored account edges a `MemberRemoved` ends.
+    wipes: BTreeSet<(&'a str, &'a str)>,
+    /// (account, node, role, source) → on; `account` is "" for a global edge.
+    edges: BTreeMap<(&'a str, &'a str, &'a str, &'a str), bool>,
+    /// (account, agent) → the member role, or `None` when the membership ends.
+    members: BTreeMap<(&'a str, &'a str), Option<&'a str>>,
+    /// (policy, kind, assignee, action, target) → on.
+    rules: BTreeMap<(&'a str, &'a str, &'a str, &'a str, &'a str), bool>,
+    /// (kind, id) → how the batch leaves it.
+    statuses: BTreeMap<(&'static str, &'a str), StatusOp>,
+}
+
+impl<'a> Delta<'a> {
+    /// Folds one change in, after every change before it in the batch.
+    pub fn add(&mut self, change: &'a Change) {
+        self.roles.extend(change.roles_marked().into_iter().map(|r| r.as_str()));
+        match change {
+            Change::GlobalEdge { source, node, role, on } => {
+                self.edges
+                    .insert(("", node.as_str(), role.as_str(), source.as_str()), *on);
+            }
+            Change::AccountEdge {
+                account,
+                node,
+                role,
+                on,
+            } => {
+                self.edges
+                    .insert((account.as_str(), node.as_str(), role.as_str(), "account"), *on);
+            }
+            Change::MemberSet { account, agent, role } => {
+                self.members
+                    .insert((account.as_str(), agent.as_str()), Some(role.as_str()));
+            }
+            Change::MemberRemoved { account, agent } => {
+                let (account, agent) = (account.as_str(), agent.as_str());
+                self.members.insert((account, agent), None);
+                self.wipes.insert((account, agent));
+                for (key, on) in self.edges.range_mut((account, agent, "", "")..) {
+                    if (key.0, key.1) != (account, agent) {
+                        break;
+                    }
+                    *on = false;
+                }
+            }
+            Change::Rule { rule, on } => {
+                let key = (
+                    rule.policy.as_str(),
+                    rule.kind.as_str(),
+                    rule.assignee.as_str(),
+                    rule.action.as_str(),
+                    rule.target.as_str(),
+                );
+                self.rules.insert(key, *on);
+            }
+            Change::PolicyCreated { policy } => {
+                self.statuses
+                    .entry(("policy", policy.as_str()))
+                    .or_insert(StatusOp::ActiveUnlessSet);
+            }
+            Change::Status { kind, id, active } => {
+                self.statuses
+                    .insert((kind.as_str(), id.as_str()), StatusOp::Set(*active));
+            }
+            Change::MarkRole { .. } | Change::Ignored { .. } => {}
+        }
+    }
+
+    /// Writes the net effect inside the append's transaction.
+    pub async fn flush(&self, tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
+        use Param::{Int, Text};
+        let roles: Vec<_> = self.roles.iter().map(|r| vec![Text(r)]).collect();
+        for_rows(
+            tx,
+            "INSERT INTO roles (id) VALUES {rows} ON CONFLICT DO NOTHING",
+            &roles,
+        )
+        .await?;
+        // Wipes first: they end what was stored before the batch.
+        let wipes: Vec<_> = self.wipes.iter().map(|(a, n)| vec![Text(a), Text(n)]).collect();
+        for_rows(
+            tx,
+            "DELETE FROM role_edges WHERE (account, node) IN (VALUES {rows})",
+            &wipes,
+        )
+        .await?;
+        let edge = |&(a, n, r, s): &(&'a str, &'a str, &'a str, &'a str)| vec![Text(a), Text(n), Text(r), Text(s)];
+        let (on, off): (Vec<_>, Vec<_>) = self.edges.iter().partition(|(_, on)| **on);
+        let on: Vec<_> = on.into_iter().map(|(k, _)| edge(k)).collect();
+        let off: Vec<_> = off.into_iter().map(|(k, _)| edge(k)).collect();
+        for_rows(
+            tx,
+            "DELETE FROM role_edges WHERE (account, node, role, source) IN (VALUES {rows})",
+            &off,
+        )
+        .await?;
+        for_rows(
+            tx,
+            "INSERT INTO role_edges (account, node, role, source) VALUES {rows} ON CONFLICT DO NOTHING",
+            &on,
+        )
+        .await?;
+        let (set, ended): (Vec<_>, Vec<_>) = self.members.iter().partition(|(_, role)| role.is_some());
+        let ended: Vec<_> = ended.into_iter().map(|((a, g), _)| vec![Text(a), Text(g)]).collect();
+        let set: Vec<_> = set
+            .into_iter()
+            .filter_map(|((a, g), r)| r.map(|r| vec![Text(a), Text(g), Text(r)]))
+            .collect();
+        for_rows(
+            tx,
+            "DELETE FROM memberships WHERE (account, agent) IN (VALUES {rows})",
+            &ended,
+        )
+        .await?;
+        for_rows(
+            tx,
+            "INSERT INTO memberships (account, agent, role) VALUES {rows} \
+             ON CONFLICT (account, agent) DO UPDATE SET role = excluded.role",
+            &set,
+        )
+        .await?;
+        let rule = |&(p, k, a, c, t): &(&'a str, &'a str, &'a str, &'a str, &'a str)| {
+            vec![Text(p), Text(k), Text(a), Text(c), Text(t)]
+        };
+        let (on, off): (Vec<_>, Vec<_>) = self.rules.iter().partition(|(_, on)| **on);
+        let on: Vec<_> = on.into_iter().map(|(k, _)| rule(k)).collect();
+        let off: Vec<_> = off.into_iter().map(|(k, _)| rule(k)).collect();
+        for_rows(
+            tx,
+            "DELETE FROM rules WHERE (policy, kind, assignee, action, target) IN (VALUES {rows})",
+            &off,
+        )
+        .await?;
+        for_rows(
+            tx,
+            "INSERT INTO rules (policy, kind, assignee, action, target) VALUES {rows} ON CONFLICT DO NOTHING",
+            &on,
+        )
+        .await?;
+        let (created, set): (Vec<_>, Vec<_>) = self
+            .statuses
+            .iter()
+            .partition(|(_, op)| **op == StatusOp::ActiveUnlessSet);
+        let created: Vec<_> = created
+            .into_iter()
+            .map(|((k, id), _)| vec![Text(k), Text(id), Int(1)])
+            .collect();
+        let set: Vec<_> = set
+            .into_iter()
+            .map(|((k, id), op)| vec![Text(k), Text(id), Int(i64::from(*op == StatusOp::Set(true)))])
+            .collect();
+        for_rows(
+            tx,
+            "INSERT INTO statuses (kind, id, active) VALUES {rows} ON CONFLICT DO NOTHING",
+            &created,
+        )
+        .await?;
+        for_rows(
+            tx,
+            "INSERT INTO statuses (kind, id, active) VALUES {rows} \
+             ON CONFLICT (kind, id) DO UPDATE SET active = excluded.active",
+            &set,
+        )
+        .await?;
+        Ok(())
+    }
+}
