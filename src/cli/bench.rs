@@ -76,6 +76,8 @@ struct Child {
     child: std::process::Child,
     url: String,
     admin_url: String,
+    /// The operations port (`host:port`; the echo server has none of its own).
+    ops: std::net::SocketAddr,
 }
 
 impl Child {
@@ -151,7 +153,16 @@ fn spawn(args: &[String], pin: bool, dir: &std::path::Path) -> anyhow::Result<(C
     let took = started.elapsed();
     let url = format!("http://{}", addresses.decision);
     let admin_url = format!("http://{}", addresses.admin);
-    Ok((Child { child, url, admin_url }, took))
+    let ops = addresses.ops;
+    Ok((
+        Child {
+            child,
+            url,
+            admin_url,
+            ops,
+        },
+        took,
+    ))
 }
 
 fn server_args(database_url: &str, engine: EngineKind) -> Vec<String> {
@@ -269,10 +280,17 @@ async fn run_in(
     let rss_seeded = rss_bytes(server.pid()).unwrap_or(0);
 
     let mut rows: Vec<(LoadResult, LoadResult)> = Vec::new();
+    let mut engine_ns: Vec<Option<u64>> = Vec::new();
     for &n in &args.in_flight {
         eprintln!("{n} in flight: echo, then endocarp");
         let e = load::run(&echo.url, calls.clone(), n, warmup, duration, Some(echo.pid())).await?;
+        let before = engine_time(server.ops);
         let s = load::run(&server.url, calls.clone(), n, warmup, duration, Some(server.pid())).await?;
+        // The engine's mean time per decision over the run, from the server's own histogram.
+        engine_ns.push(match (before, engine_time(server.ops)) {
+            (Some((s0, c0)), Some((s1, c1))) if c1 > c0 => Some(((s1 - s0) * 1e9 / (c1 - c0) as f64) as u64),
+            _ => None,
+        });
         rows.push((e, s));
     }
     let mut h2_rows: Vec<(H2Load, H2Load)> = Vec::new();
@@ -338,7 +356,11 @@ async fn run_in(
         "| in flight | server | calls/s | p50 | p99 | p99.9 | errors | allowed | server CPU per call | throughput vs echo | p99 vs echo |"
     );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (e, s) in &rows {
+    let mut overheads = Vec::new();
+    for ((e, s), engine) in rows.iter().zip(&engine_ns) {
+        if let (Some(ec), Some(sc), Some(en)) = (e.cpu_per_call_ns(), s.cpu_per_call_ns(), engine) {
+            overheads.push((s.in_flight, sc, ec, *en, sc.saturating_sub(ec).saturating_sub(*en)));
+        }
         for (name, r) in [("echo (floor)", e), ("endocarp", s)] {
             let (tp, p99) = if std::ptr::eq(r, s) {
                 (
@@ -362,6 +384,23 @@ async fn run_in(
         }
     }
     println!();
+    if !overheads.is_empty() {
+        println!(
+            "Service cost per call beyond the engine (server CPU − echo CPU − the engine's mean time, from its own histogram):\n"
+        );
+        println!("| in flight | server CPU | echo CPU | engine | service overhead |");
+        println!("|---:|---:|---:|---:|---:|");
+        for (n, sc, ec, en, over) in &overheads {
+            println!(
+                "| {n} | {} | {} | {} | **{}** |",
+                fmt_ns(*sc),
+                fmt_ns(*ec),
+                fmt_ns(*en),
+                fmt_ns(*over)
+            );
+        }
+        println!();
+    }
     if !h2_rows.is_empty() {
         println!("h2load (nghttp2), one connection, one IsAuthorized body, pinned like the servers:\n");
         println!(
@@ -603,4 +642,27 @@ fn h2load(
         max_us: times.last().copied().unwrap_or(0),
         failed,
     })
+}
+
+/// The engine's decision time so far (seconds, decisions) from a server's `/metrics`.
+fn engine_time(ops: std::net::SocketAddr) -> Option<(f64, u64)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&ops, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {ops}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let value = |name: &str| -> Option<f64> {
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .reduce(|a, b| a + b)
+    };
+    let sum = value(&format!("{}_sum", crate::metrics::DECISION_DURATION))?;
+    let count = value(&format!("{}_count", crate::metrics::DECISION_DURATION))?;
+    Some((sum, count as u64))
 }

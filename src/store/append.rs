@@ -3,7 +3,7 @@
 //! de-duplication, `expected_version` per stream, gap-free positions, the read-model
 //! update per change, the audit row and PostgreSQL's `NOTIFY` on commit.
 
-use super::delta::{Delta, Param, for_rows};
+use super::delta::{Delta, Param, for_rows, placeholder};
 use super::{AppendOutcome, AuditRecord, StillHeld, Store, StoreError, ts};
 use crate::domain::{Change, Id, NewEvent};
 use chrono::Utc;
@@ -100,7 +100,7 @@ impl Store {
             .filter(|(_, skipped)| !**skipped)
             .map(|(id, _)| id.as_str())
             .collect();
-        let stored = stored_events(&mut tx, &wanted).await?;
+        let stored = stored_events(&mut tx, self.backend, &wanted).await?;
         let mut stored_max = 0u64;
         for (i, id) in ids.iter().enumerate() {
             if skip[i] {
@@ -122,7 +122,7 @@ impl Store {
             .filter(|(_, skipped)| !**skipped)
             .map(|(e, _)| (e.triple.aggregate_kind(), e.triple.aggregate_id.as_str()))
             .collect();
-        let mut versions = stream_versions(&mut tx, &streams).await?;
+        let mut versions = stream_versions(&mut tx, self.backend, &streams).await?;
         let mut head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&mut *tx)
             .await?;
@@ -176,8 +176,8 @@ impl Store {
             }
         }
         let appended = rows.len();
-        insert_events(&mut tx, &rows).await?;
-        delta.flush(&mut tx).await?;
+        insert_events(&mut tx, self.backend, &rows).await?;
+        delta.flush(&mut tx, self.backend).await?;
         revoked.sort();
         revoked.dedup();
         let mut still_held = Vec::new();
@@ -283,11 +283,12 @@ struct EventRow<'a> {
 /// The stored content and position of those of `ids` already in the log.
 async fn stored_events(
     tx: &mut Transaction<'_, Any>,
+    backend: super::Backend,
     ids: &[&str],
 ) -> Result<HashMap<String, (String, u64)>, StoreError> {
     let mut found = HashMap::new();
     for chunk in ids.chunks(500) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| placeholder(backend, n)).collect();
         let sql = format!(
             "SELECT id, content, position FROM events WHERE id IN ({})",
             placeholders.join(", ")
@@ -309,13 +310,20 @@ async fn stored_events(
 /// The current version (highest sequence number) of each stream that has one.
 async fn stream_versions<'s>(
     tx: &mut Transaction<'_, Any>,
+    backend: super::Backend,
     streams: &BTreeSet<(&'s str, &'s str)>,
 ) -> Result<HashMap<(&'s str, &'s str), i64>, StoreError> {
     let streams: Vec<_> = streams.iter().copied().collect();
     let mut stored: HashMap<(String, String), i64> = HashMap::new();
     for chunk in streams.chunks(500) {
         let tuples: Vec<String> = (0..chunk.len())
-            .map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2))
+            .map(|n| {
+                format!(
+                    "({}, {})",
+                    placeholder(backend, 2 * n + 1),
+                    placeholder(backend, 2 * n + 2)
+                )
+            })
             .collect();
         let sql = format!(
             "SELECT aggregate_kind, aggregate_id, MAX(sequence_no) AS version FROM events \
@@ -343,7 +351,11 @@ async fn stream_versions<'s>(
 }
 
 /// Inserts the batch's events in multi-row statements.
-async fn insert_events(tx: &mut Transaction<'_, Any>, rows: &[EventRow<'_>]) -> Result<(), StoreError> {
+async fn insert_events(
+    tx: &mut Transaction<'_, Any>,
+    backend: super::Backend,
+    rows: &[EventRow<'_>],
+) -> Result<(), StoreError> {
     use super::delta::Param::{Int, Text};
     let params: Vec<Vec<Param<'_>>> = rows
         .iter()
@@ -368,6 +380,7 @@ async fn insert_events(tx: &mut Transaction<'_, Any>, rows: &[EventRow<'_>]) -> 
         .collect();
     for_rows(
         tx,
+        backend,
         "INSERT INTO events (position, id, aggregate_kind, aggregate_id, sequence_no, event_type, subject, predicate, object, payload, timestamp, metadata, content) VALUES {rows}",
         &params,
     )

@@ -10,7 +10,7 @@
 //! then the net changes; the result equals applying the events one by one (the store
 //! conformance suite checks it against a replay of the log).
 
-use super::StoreError;
+use super::{Backend, StoreError};
 use crate::domain::Change;
 use sqlx::{Any, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,9 +26,24 @@ pub enum Param<'a> {
     Int(i64),
 }
 
+/// Positional placeholders as each database wants them in a long statement: PostgreSQL
+/// numbers them (`$1`); SQLite gets anonymous `?`, because binding thousands of *named*
+/// parameters (`$1` is a name to SQLite) costs time quadratic in their number.
+pub fn placeholder(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Postgres => format!("${n}"),
+        Backend::Sqlite => "?".to_string(),
+    }
+}
+
 /// Runs `sql` once per chunk of `rows`, where `{rows}` in `sql` becomes `($1, $2), ($3,
 /// $4), …` for the chunk (every row has the same width).
-pub async fn for_rows(tx: &mut Transaction<'_, Any>, sql: &str, rows: &[Vec<Param<'_>>]) -> Result<(), StoreError> {
+pub async fn for_rows(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    sql: &str,
+    rows: &[Vec<Param<'_>>],
+) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let Some(width) = chunk.first().map(Vec::len) else {
             continue;
@@ -43,8 +58,7 @@ pub async fn for_rows(tx: &mut Transaction<'_, Any>, sql: &str, rows: &[Vec<Para
                 if c > 0 {
                     tuples.push_str(", ");
                 }
-                tuples.push('$');
-                tuples.push_str(&(r * width + c + 1).to_string());
+                tuples.push_str(&placeholder(backend, r * width + c + 1));
             }
             tuples.push(')');
         }
@@ -144,11 +158,12 @@ impl<'a> Delta<'a> {
     }
 
     /// Writes the net effect inside the append's transaction.
-    pub async fn flush(&self, tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
+    pub async fn flush(&self, tx: &mut Transaction<'_, Any>, backend: Backend) -> Result<(), StoreError> {
         use Param::{Int, Text};
         let roles: Vec<_> = self.roles.iter().map(|r| vec![Text(r)]).collect();
         for_rows(
             tx,
+            backend,
             "INSERT INTO roles (id) VALUES {rows} ON CONFLICT DO NOTHING",
             &roles,
         )
@@ -157,6 +172,7 @@ impl<'a> Delta<'a> {
         let wipes: Vec<_> = self.wipes.iter().map(|(a, n)| vec![Text(a), Text(n)]).collect();
         for_rows(
             tx,
+            backend,
             "DELETE FROM role_edges WHERE (account, node) IN (VALUES {rows})",
             &wipes,
         )
@@ -167,12 +183,14 @@ impl<'a> Delta<'a> {
         let off: Vec<_> = off.into_iter().map(|(k, _)| edge(k)).collect();
         for_rows(
             tx,
+            backend,
             "DELETE FROM role_edges WHERE (account, node, role, source) IN (VALUES {rows})",
             &off,
         )
         .await?;
         for_rows(
             tx,
+            backend,
             "INSERT INTO role_edges (account, node, role, source) VALUES {rows} ON CONFLICT DO NOTHING",
             &on,
         )
@@ -185,12 +203,14 @@ impl<'a> Delta<'a> {
             .collect();
         for_rows(
             tx,
+            backend,
             "DELETE FROM memberships WHERE (account, agent) IN (VALUES {rows})",
             &ended,
         )
         .await?;
         for_rows(
             tx,
+            backend,
             "INSERT INTO memberships (account, agent, role) VALUES {rows} \
              ON CONFLICT (account, agent) DO UPDATE SET role = excluded.role",
             &set,
@@ -204,12 +224,14 @@ impl<'a> Delta<'a> {
         let off: Vec<_> = off.into_iter().map(|(k, _)| rule(k)).collect();
         for_rows(
             tx,
+            backend,
             "DELETE FROM rules WHERE (policy, kind, assignee, action, target) IN (VALUES {rows})",
             &off,
         )
         .await?;
         for_rows(
             tx,
+            backend,
             "INSERT INTO rules (policy, kind, assignee, action, target) VALUES {rows} ON CONFLICT DO NOTHING",
             &on,
         )
@@ -228,12 +250,14 @@ impl<'a> Delta<'a> {
             .collect();
         for_rows(
             tx,
+            backend,
             "INSERT INTO statuses (kind, id, active) VALUES {rows} ON CONFLICT DO NOTHING",
             &created,
         )
         .await?;
         for_rows(
             tx,
+            backend,
             "INSERT INTO statuses (kind, id, active) VALUES {rows} \
              ON CONFLICT (kind, id) DO UPDATE SET active = excluded.active",
             &set,
