@@ -1,11 +1,13 @@
-//! Replication on PostgreSQL, measured with real `endocarp serve` processes:
+//! Replication and start-up, measured with real `endocarp serve` processes:
 //!
 //! 1. **write-to-visible on another replica**: a write acknowledged by replica A, until
 //!    replica B has applied it (B's `WatchEvents` stream delivers only applied events);
 //!    B learns of it through LISTEN/NOTIFY (its poll is 1 s).
-//! 2. **start-up to SERVING** with N rules and role assignments in the database: the time
-//!    from spawning `endocarp serve` to its "serving" line (the index is loaded by then),
-//!    and its resident memory after.
+//! 2. **start-up to SERVING** with N rules and role assignments in the database (PostgreSQL
+//!    and SQLite; 1M and 2M rows, or `ENDOCARP_BENCH_STARTUP_ROWS`): the time
+//!    from spawning `endocarp serve` to its ready file (the index is loaded by then), the
+//!    load split into fetching the read model and building the index (from the ready
+//!    file), and its resident memory after.
 //!
 //! `scripts/bench replication` (a throwaway cluster; `ENDOCARP_TEST_PG_URL`), or
 //! `ENDOCARP_BENCH_TINY=1 cargo test --benches` at a tiny size. Results: docs/BENCHMARKS.md.
@@ -100,9 +102,12 @@ async fn fresh_database(admin_url: &str) -> String {
 /// Fills the log and the read model with `rules` rules and `assignments` role edges, as
 /// appends would have left them (one event per fact, positions 1..=N), in bulk SQL.
 async fn populate(db: &str, rules: i64, assignments: i64) {
-    let store = endocarp::store::Store::connect(db, false).await.expect("connect");
+    let store = endocarp::store::Store::connect(db, true).await.expect("connect");
     store.migrate().await.expect("migrate");
     store.close().await;
+    if db.starts_with("sqlite:") {
+        return populate_sqlite(db, rules, assignments).await;
+    }
     let mut conn = sqlx::postgres::PgConnection::connect(db).await.expect("connect");
     let read = "http://www.w3.org/ns/odrl/2/read";
     let sql = format!(
@@ -128,6 +133,44 @@ async fn populate(db: &str, rules: i64, assignments: i64) {
            FROM generate_series(1, {assignments}) g;
          INSERT INTO roles (id) SELECT 'role-' || lpad(g::text, 4, '0') FROM generate_series(0, 999) g;
          ANALYZE;"
+    );
+    conn.execute(sqlx::AssertSqlSafe(sql)).await.expect("populate");
+    conn.close().await.ok();
+}
+
+/// The same rows as [`populate`] on SQLite (a recursive CTE for `generate_series`).
+async fn populate_sqlite(db: &str, rules: i64, assignments: i64) {
+    let mut conn = sqlx::sqlite::SqliteConnection::connect(db).await.expect("connect");
+    let read = "http://www.w3.org/ns/odrl/2/read";
+    let series = |n: i64| format!("WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < {n})");
+    let sql = format!(
+        "BEGIN;
+         {r} INSERT INTO rules (policy, kind, assignee, action, target)
+           SELECT 'policy-' || (g % 10), CASE WHEN g % 20 = 7 THEN 'prohibition' ELSE 'permission' END,
+                  'role-' || printf('%04d', g % 1000), '{read}', 'object-' || printf('%09d', g)
+           FROM s;
+         {r} INSERT INTO events (position, id, aggregate_kind, aggregate_id, sequence_no, event_type, subject, predicate, object, payload, timestamp, metadata, content)
+           SELECT g, 'bench-' || g, 'Policy', 'policy-' || (g % 10), (g / 10) + 1,
+                  CASE WHEN g % 20 = 7 THEN 'Policy.ProhibitionSet' ELSE 'Policy.PermissionGranted' END,
+                  'role-' || printf('%04d', g % 1000),
+                  CASE WHEN g % 20 = 7 THEN 'http://www.w3.org/ns/odrl/2/prohibition' ELSE 'http://www.w3.org/ns/odrl/2/permission' END,
+                  'object-' || printf('%09d', g), '{{\"action\":\"{read}\"}}', '2026-11-23T00:00:00Z', '{{}}', 'bench-' || g
+           FROM s;
+         {a} INSERT OR IGNORE INTO role_edges (account, node, role, source)
+           SELECT '', 'user-' || printf('%07d', g / 10) || '@example.org', 'role-' || printf('%04d', g % 1000), 'role'
+           FROM s;
+         {a} INSERT INTO events (position, id, aggregate_kind, aggregate_id, sequence_no, event_type, subject, predicate, object, payload, timestamp, metadata, content)
+           SELECT {rules} + g, 'bench-edge-' || g, 'Agent', 'user-' || printf('%07d', g / 10) || '@example.org', (g % 10) + 1,
+                  'Agent.RoleAssigned', 'user-' || printf('%07d', g / 10) || '@example.org',
+                  'http://www.w3.org/ns/org#hasRole', 'role-' || printf('%04d', g % 1000), '{{}}',
+                  '2026-11-23T00:00:00Z', '{{}}', 'bench-edge-' || g
+           FROM s;
+         {roles} INSERT INTO roles (id) SELECT 'role-' || printf('%04d', g - 1) FROM s;
+         COMMIT;
+         ANALYZE;",
+        r = series(rules),
+        a = series(assignments),
+        roles = series(1000),
     );
     conn.execute(sqlx::AssertSqlSafe(sql)).await.expect("populate");
     conn.close().await.ok();
@@ -201,8 +244,9 @@ fn h_max(h: &Histogram<u64>) -> u64 {
     h.max()
 }
 
-async fn startup(admin_url: &str, rules: i64, assignments: i64) {
-    let db = fresh_database(admin_url).await;
+/// Start-up to SERVING on `db` (a fresh PostgreSQL database or SQLite file).
+async fn startup(db: &str, rules: i64, assignments: i64) {
+    let db = db.to_string();
     let t0 = Instant::now();
     populate(&db, rules, assignments).await;
     let populate_s = t0.elapsed().as_secs_f64();
@@ -258,9 +302,30 @@ async fn main() {
     println!("|---|---:|---:|---:|---:|");
     write_to_visible(&url, if tiny { 20 } else { 1000 }).await;
     println!();
-    if tiny {
-        startup(&url, 1_000, 1_000).await;
+    // Rows in all (half rules, half assignments): 1M and 2M, or `ENDOCARP_BENCH_STARTUP_ROWS`.
+    let sizes: Vec<i64> = if tiny {
+        vec![2_000]
     } else {
-        startup(&url, 500_000, 500_000).await;
+        std::env::var("ENDOCARP_BENCH_STARTUP_ROWS")
+            .ok()
+            .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+            .unwrap_or_else(|| vec![1_000_000, 2_000_000])
+    };
+    let dir = tempfile_dir();
+    for rows in sizes {
+        let (rules, assignments) = (rows / 2, rows - rows / 2);
+        print!("PostgreSQL ");
+        startup(&fresh_database(&url).await, rules, assignments).await;
+        print!("SQLite ");
+        let file = format!("sqlite://{}/startup-{rows}.db", dir.display());
+        startup(&file, rules, assignments).await;
+        let _ = std::fs::remove_file(file.trim_start_matches("sqlite://"));
     }
+}
+
+/// A scratch folder for the SQLite databases (the system's temporary folder).
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("endocarp-bench-{}", ulid::Ulid::generate()));
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    dir
 }

@@ -47,7 +47,7 @@ pub struct Store {
 }
 
 /// Adds `key=value` to a URL's query unless the key is there already.
-fn with_param(url: &str, key: &str, value: &str) -> String {
+pub(super) fn with_param(url: &str, key: &str, value: &str) -> String {
     let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
     if query.split('&').any(|kv| kv.split('=').next() == Some(key)) {
         return url.to_string();

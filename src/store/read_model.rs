@@ -1,56 +1,34 @@
 //! The read model loaded whole at start-up, in one snapshot, as the changes that rebuild
 //! the index (start-up does not replay the log).
+//!
+//! The load uses the database's own driver on a connection of its own, not the `Any`
+//! pools: every table is streamed row by row (never buffered whole) and decoded by column
+//! position into text borrowed from the row, which the index copies once into its own ids
+//! — `Any` would first copy every value of every row into owned strings.
 
 use super::{Backend, Store, StoreError};
 use crate::domain::{Action, Change, EdgeSource, EntityKind, Id, Rule, RuleKind, Target};
-use sqlx::Row;
+use sqlx::{Connection, Row};
 use tokio_stream::StreamExt;
 
-impl Store {
-    /// Reads the whole read model in one snapshot: its revision and every fact as a change.
-    /// Start-up applies these instead of replaying the log.
-    pub async fn load_read_model(&self, sink: impl FnMut(Change)) -> Result<u64, StoreError> {
-        let mut conn = self.reader.acquire().await?;
-        let result = self.load_on(&mut conn, sink).await;
-        if let Err(e) = &result
-            && e.is_fault()
-        {
-            // Never hand a connection back from inside a failed transaction.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), conn.close()).await;
-        }
-        result
-    }
-
-    async fn load_on(
-        &self,
-        conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
-        mut sink: impl FnMut(Change),
-    ) -> Result<u64, StoreError> {
-        // One snapshot: SQLite read transactions are; PostgreSQL needs REPEATABLE READ (its
-        // default, READ COMMITTED, would let each SELECT see later commits than `head`).
-        let mut tx = match self.backend {
-            Backend::Sqlite => sqlx::Connection::begin(&mut **conn).await?,
-            Backend::Postgres => {
-                sqlx::Connection::begin_with(&mut **conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?
-            }
-        };
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
-            .fetch_one(&mut *tx)
-            .await?;
+/// Streams every read-model table through `tx` (a transaction of either driver) into
+/// `sink`; the code is the same for both, the row types are not.
+macro_rules! stream_tables {
+    ($tx:ident, $sink:ident) => {{
         // Each table is streamed row by row (never buffered whole) and decoded by column
         // position into borrowed text, which the index copies once into its own ids.
         {
-            let mut rows = sqlx::query("SELECT id FROM roles").fetch(&mut *tx);
+            let mut rows = sqlx::query("SELECT id FROM roles").fetch(&mut *$tx);
             while let Some(row) = rows.next().await {
                 let row = row?;
-                sink(Change::MarkRole {
+                $sink(Change::MarkRole {
                     role: Id::from_trusted(row.try_get(0)?),
                     subject: None,
                 });
             }
         }
         {
-            let mut rows = sqlx::query("SELECT account, node, role, source FROM role_edges").fetch(&mut *tx);
+            let mut rows = sqlx::query("SELECT account, node, role, source FROM role_edges").fetch(&mut *$tx);
             while let Some(row) = rows.next().await {
                 let row = row?;
                 let account: &str = row.try_get(0)?;
@@ -60,14 +38,14 @@ impl Store {
                 if account.is_empty() {
                     let source = EdgeSource::parse_stored(source)
                         .ok_or_else(|| StoreError::Corrupt(format!("edge source {source:?}")))?;
-                    sink(Change::GlobalEdge {
+                    $sink(Change::GlobalEdge {
                         source,
                         node,
                         role,
                         on: true,
                     });
                 } else {
-                    sink(Change::AccountEdge {
+                    $sink(Change::AccountEdge {
                         account: Id::from_trusted(account),
                         node,
                         role,
@@ -77,10 +55,10 @@ impl Store {
             }
         }
         {
-            let mut rows = sqlx::query("SELECT account, agent, role FROM memberships").fetch(&mut *tx);
+            let mut rows = sqlx::query("SELECT account, agent, role FROM memberships").fetch(&mut *$tx);
             while let Some(row) = rows.next().await {
                 let row = row?;
-                sink(Change::MemberSet {
+                $sink(Change::MemberSet {
                     account: Id::from_trusted(row.try_get(0)?),
                     agent: Id::from_trusted(row.try_get(1)?),
                     role: Id::from_trusted(row.try_get(2)?),
@@ -88,13 +66,13 @@ impl Store {
             }
         }
         {
-            let mut rows = sqlx::query("SELECT policy, kind, assignee, action, target FROM rules").fetch(&mut *tx);
+            let mut rows = sqlx::query("SELECT policy, kind, assignee, action, target FROM rules").fetch(&mut *$tx);
             while let Some(row) = rows.next().await {
                 let row = row?;
                 let kind: &str = row.try_get(1)?;
                 let kind =
                     RuleKind::parse_stored(kind).ok_or_else(|| StoreError::Corrupt(format!("rule kind {kind:?}")))?;
-                sink(Change::Rule {
+                $sink(Change::Rule {
                     rule: Rule {
                         policy: Id::from_trusted(row.try_get(0)?),
                         kind,
@@ -107,20 +85,53 @@ impl Store {
             }
         }
         {
-            let mut rows = sqlx::query("SELECT kind, id, active FROM statuses").fetch(&mut *tx);
+            let mut rows = sqlx::query("SELECT kind, id, active FROM statuses").fetch(&mut *$tx);
             while let Some(row) = rows.next().await {
                 let row = row?;
                 let kind: &str = row.try_get(0)?;
                 let kind = EntityKind::parse_stored(kind)
                     .ok_or_else(|| StoreError::Corrupt(format!("status kind {kind:?}")))?;
-                sink(Change::Status {
+                $sink(Change::Status {
                     kind,
                     id: Id::from_trusted(row.try_get(1)?),
                     active: row.try_get::<i64, _>(2)? != 0,
                 });
             }
         }
-        tx.commit().await?;
+    }};
+}
+
+impl Store {
+    /// Reads the whole read model in one snapshot: its revision and every fact as a change.
+    /// Start-up applies these instead of replaying the log.
+    pub async fn load_read_model(&self, mut sink: impl FnMut(Change)) -> Result<u64, StoreError> {
+        // One snapshot: SQLite read transactions are; PostgreSQL needs REPEATABLE READ (its
+        // default, READ COMMITTED, would let each SELECT see later commits than `head`).
+        // The connection is this load's own and is closed after it, whatever happened.
+        let head_sql = "SELECT COALESCE(MAX(position), 0) FROM events";
+        let head: i64 = match self.backend {
+            Backend::Sqlite => {
+                let url = super::connect::with_param(self.url(), "mode", "ro");
+                let mut conn = sqlx::sqlite::SqliteConnection::connect(&url).await?;
+                let mut tx = conn.begin().await?;
+                let head = sqlx::query_scalar(head_sql).fetch_one(&mut *tx).await?;
+                stream_tables!(tx, sink);
+                tx.commit().await?;
+                let _ = conn.close().await;
+                head
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::postgres::PgConnection::connect(self.url()).await?;
+                let mut tx = conn
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?;
+                let head = sqlx::query_scalar(head_sql).fetch_one(&mut *tx).await?;
+                stream_tables!(tx, sink);
+                tx.commit().await?;
+                let _ = conn.close().await;
+                head
+            }
+        };
         Ok(head as u64)
     }
 }
