@@ -326,8 +326,13 @@ async fn stream_versions<'s>(
             })
             .collect();
         let sql = format!(
-            "SELECT aggregate_kind, aggregate_id, MAX(sequence_no) AS version FROM events \
-             WHERE (aggregate_kind, aggregate_id) IN (VALUES {}) GROUP BY aggregate_kind, aggregate_id",
+            // One index probe per stream (the stream's highest sequence number, read
+            // backwards on the unique (kind, id, sequence) index), whatever the log's size;
+            // a join against the whole log would grow with it.
+            // (A VALUES list's columns are column1, column2 on both databases.)
+            "SELECT s.column1 AS aggregate_kind, s.column2 AS aggregate_id, \
+             (SELECT MAX(e.sequence_no) FROM events e WHERE e.aggregate_kind = s.column1 AND e.aggregate_id = s.column2) AS version \
+             FROM (VALUES {}) AS s",
             tuples.join(", ")
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -337,8 +342,9 @@ async fn stream_versions<'s>(
         for row in query.fetch_all(&mut **tx).await? {
             let kind: String = row.try_get("aggregate_kind")?;
             let id: String = row.try_get("aggregate_id")?;
-            let version: i64 = row.try_get("version")?;
-            stored.insert((kind, id), version);
+            if let Some(version) = row.try_get::<Option<i64>, _>("version")? {
+                stored.insert((kind, id), version);
+            }
         }
     }
     Ok(streams
