@@ -50,7 +50,8 @@ SETTINGS = {
     "decision_auth", "max_in_flight", "admin_writes_per_second", "request_timeout", "tls_cert",
     "tls_key", "tls_client_ca", "admin_client_certs_file", "engine", "migrate",
     "action_hierarchy", "require_membership", "max_closure", "max_staleness", "max_wait",
-    "poll_interval", "log_format", "otlp_endpoint",
+    "poll_interval", "log_format", "otlp_endpoint", "tcp_keepalive", "http2_keepalive_interval",
+    "http2_keepalive_timeout", "max_concurrent_streams", "sqlite_max_size", "ready_file",
 }
 # The metrics the binary exports (histograms also as _bucket, _sum, _count).
 COUNTERS_AND_GAUGES = {
@@ -385,7 +386,8 @@ def config_toml_parses_and_uses_known_settings_only():
         for secret in ("admin_tokens",):
             assert secret not in config, f"{name}: a secret in the ConfigMap"
         assert "postgres://" not in json.dumps(one(objects, "ConfigMap", FULLNAME)), f"{name}: a database URL in the ConfigMap"
-        for key in ("max_staleness", "max_wait", "request_timeout", "poll_interval"):
+        for key in ("max_staleness", "max_wait", "request_timeout", "poll_interval", "tcp_keepalive",
+                    "http2_keepalive_interval", "http2_keepalive_timeout"):
             if key in config:
                 assert re.fullmatch(r"[0-9]+(ms|s|m|h)", config[key]), (key, config[key])
 

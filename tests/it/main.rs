@@ -18,6 +18,7 @@ mod crash;
 mod engines_agree;
 mod hostile;
 mod lifecycle;
+mod net;
 mod ops;
 mod properties;
 mod replicas;
