@@ -128,9 +128,10 @@ impl App {
         self.projector.faults().observe(operation, e);
     }
 
-    /// The log's head as the store sees it now.
+    /// The log's head as the store sees it now (for the metrics scrape; a failure counts,
+    /// and is kept, as a `head` storage fault).
     pub async fn head(&self) -> Result<u64, AppError> {
-        Ok(self.store.head().await.inspect_err(|e| self.fault("request", e))?)
+        Ok(self.store.head().await.inspect_err(|e| self.fault("head", e))?)
     }
 
     /// What this replica holds and how fresh it is.
