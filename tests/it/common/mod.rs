@@ -645,7 +645,12 @@ pub fn wait_ready(child: &mut Child, ready: &Path) -> Addresses {
     let started = Instant::now();
     loop {
         if let Ok(text) = std::fs::read_to_string(ready) {
-            return serde_json::from_str(&text).unwrap_or_else(|e| panic!("ready file {text:?}: {e}"));
+            let parsed: endocarp::startup::Ready =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("ready file {text:?}: {e}"));
+            // A server's ready file also says how its start-up load went.
+            assert!(parsed.load.is_some(), "ready file without its load: {text}");
+            assert_eq!(parsed.pid, child.id(), "the ready file names the process");
+            return parsed.addresses;
         }
         if let Ok(Some(status)) = child.try_wait() {
             panic!(
