@@ -4,6 +4,7 @@
 //!
 //! Nothing here is on a serving path; `serve` never calls it.
 
+pub mod h2load;
 pub mod load;
 pub mod org;
 
@@ -61,4 +62,27 @@ pub fn fmt_ns(ns: u64) -> String {
 pub fn median(mut v: Vec<u64>) -> u64 {
     v.sort_unstable();
     v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
+/// The engine's decision time so far (seconds, decisions) from a server's `/metrics`.
+pub fn engine_time(ops: std::net::SocketAddr) -> Option<(f64, u64)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&ops, std::time::Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {ops}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let value = |name: &str| -> Option<f64> {
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .reduce(|a, b| a + b)
+    };
+    let sum = value(&format!("{}_sum", crate::metrics::DECISION_DURATION))?;
+    let count = value(&format!("{}_count", crate::metrics::DECISION_DURATION))?;
+    Some((sum, count as u64))
 }

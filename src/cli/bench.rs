@@ -15,9 +15,10 @@
 //!
 //! The report is Markdown on stdout; progress goes to stderr.
 
+use crate::bench::h2load;
 use crate::bench::load::{self, Call, LoadResult};
 use crate::bench::org::{Org, OrgSpec};
-use crate::bench::{fmt_ns, rss_bytes};
+use crate::bench::{engine_time, fmt_ns, rss_bytes};
 use crate::configuration::parse_duration;
 use crate::engine::EngineKind;
 use crate::grpc::pb;
@@ -293,7 +294,7 @@ async fn run_in(
         });
         rows.push((e, s));
     }
-    let mut h2_rows: Vec<(H2Load, H2Load)> = Vec::new();
+    let mut h2_rows: Vec<(h2load::H2Load, h2load::H2Load)> = Vec::new();
     if args.h2load {
         // The body: one allowed global check from the mix, as a gRPC frame.
         let body = dir.join("is-authorized.bin");
@@ -304,12 +305,12 @@ async fn run_in(
                 Call::InAccount(_) => None,
             })
             .context("a global check in the mix")?;
-        std::fs::write(&body, grpc_frame(&request))?;
+        std::fs::write(&body, h2load::grpc_frame(&request))?;
         let requests = if args.tiny { 2_000 } else { 200_000 };
         for &n in &args.in_flight {
             eprintln!("h2load, {n} streams: echo, then endocarp");
-            let e = h2load(&echo.url, &body, n, requests, pin, dir)?;
-            let s = h2load(&server.url, &body, n, requests, pin, dir)?;
+            let e = h2load::run(&echo.url, &body, n, requests, pin, dir)?;
+            let s = h2load::run(&server.url, &body, n, requests, pin, dir)?;
             h2_rows.push((e, s));
         }
     }
@@ -542,127 +543,4 @@ pub async fn echo_server(ready_file: &std::path::Path) -> anyhow::Result<()> {
     crate::startup::write_ready_file(ready_file, addresses, None)?;
     load::serve_echo(listener).await?;
     Ok(())
-}
-
-/// A protobuf message as one uncompressed gRPC frame (flag, length, bytes).
-fn grpc_frame(message: &impl prost::Message) -> Vec<u8> {
-    let body = message.encode_to_vec();
-    let mut frame = Vec::with_capacity(body.len() + 5);
-    frame.push(0);
-    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&body);
-    frame
-}
-
-/// One h2load run.
-struct H2Load {
-    streams: usize,
-    rps: f64,
-    mean_us: u64,
-    p50_us: u64,
-    p99_us: u64,
-    max_us: u64,
-    failed: u64,
-}
-
-/// Runs `h2load` (pinned to core 1 when `pin`) against IsAuthorized at `url` with `body`,
-/// one connection and `streams` concurrent streams, and reads its per-request log.
-fn h2load(
-    url: &str,
-    body: &std::path::Path,
-    streams: usize,
-    requests: usize,
-    pin: bool,
-    dir: &std::path::Path,
-) -> anyhow::Result<H2Load> {
-    let log = dir.join(format!("h2load-{streams}-{}.log", ulid::Ulid::generate()));
-    let mut cmd = if pin {
-        let mut c = Command::new("taskset");
-        c.args(["-c", "1", "h2load"]);
-        c
-    } else {
-        Command::new("h2load")
-    };
-    let out = cmd
-        .args([
-            "-n",
-            &requests.to_string(),
-            "-c",
-            "1",
-            "-t",
-            "1",
-            "-m",
-            &streams.to_string(),
-        ])
-        .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
-        .arg("-d")
-        .arg(body)
-        .arg("--log-file")
-        .arg(&log)
-        .arg(format!("{url}/endocarp.v1.AuthorizationService/IsAuthorized"))
-        .output()
-        .context("run h2load (apt-get install nghttp2-client)")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!("h2load failed: {text}{}", String::from_utf8_lossy(&out.stderr));
-    }
-    // "finished in 1.02s, 98000.00 req/s, …"
-    let rps = text
-        .lines()
-        .find_map(|l| l.strip_prefix("finished in "))
-        .and_then(|l| l.split(", ").nth(1))
-        .and_then(|r| r.trim_end_matches(" req/s").parse::<f64>().ok())
-        .context("h2load's throughput line")?;
-    // "requests: 200000 total, … 200000 succeeded, 0 failed, 0 errored, 0 timeout"
-    let failed = text.lines().find(|l| l.starts_with("requests:")).map_or(0, |l| {
-        l.split(", ")
-            .filter(|p| p.ends_with(" failed") || p.ends_with(" errored") || p.ends_with(" timeout"))
-            .filter_map(|p| p.split_whitespace().next()?.parse::<u64>().ok())
-            .sum()
-    });
-    // The log: start (µs since the epoch), status, response time (µs), tab-separated.
-    let mut times: Vec<u64> = std::fs::read_to_string(&log)?
-        .lines()
-        .filter_map(|l| l.split('\t').nth(2)?.trim().parse().ok())
-        .collect();
-    times.sort_unstable();
-    let at = |q: f64| {
-        times
-            .get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
-    };
-    let mean_us = times.iter().sum::<u64>() / times.len().max(1) as u64;
-    Ok(H2Load {
-        streams,
-        rps,
-        mean_us,
-        p50_us: at(0.50),
-        p99_us: at(0.99),
-        max_us: times.last().copied().unwrap_or(0),
-        failed,
-    })
-}
-
-/// The engine's decision time so far (seconds, decisions) from a server's `/metrics`.
-fn engine_time(ops: std::net::SocketAddr) -> Option<(f64, u64)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect_timeout(&ops, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {ops}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    let value = |name: &str| -> Option<f64> {
-        text.lines()
-            .filter(|l| l.starts_with(name))
-            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-            .reduce(|a, b| a + b)
-    };
-    let sum = value(&format!("{}_sum", crate::metrics::DECISION_DURATION))?;
-    let count = value(&format!("{}_count", crate::metrics::DECISION_DURATION))?;
-    Some((sum, count as u64))
 }

@@ -178,9 +178,7 @@ impl<'a> Delta<'a> {
         )
         .await?;
         let edge = |&(a, n, r, s): &(&'a str, &'a str, &'a str, &'a str)| vec![Text(a), Text(n), Text(r), Text(s)];
-        let (on, off): (Vec<_>, Vec<_>) = self.edges.iter().partition(|(_, on)| **on);
-        let on: Vec<_> = on.into_iter().map(|(k, _)| edge(k)).collect();
-        let off: Vec<_> = off.into_iter().map(|(k, _)| edge(k)).collect();
+        let (on, off) = on_and_off(&self.edges, edge);
         for_rows(
             tx,
             backend,
@@ -219,9 +217,7 @@ impl<'a> Delta<'a> {
         let rule = |&(p, k, a, c, t): &(&'a str, &'a str, &'a str, &'a str, &'a str)| {
             vec![Text(p), Text(k), Text(a), Text(c), Text(t)]
         };
-        let (on, off): (Vec<_>, Vec<_>) = self.rules.iter().partition(|(_, on)| **on);
-        let on: Vec<_> = on.into_iter().map(|(k, _)| rule(k)).collect();
-        let off: Vec<_> = off.into_iter().map(|(k, _)| rule(k)).collect();
+        let (on, off) = on_and_off(&self.rules, rule);
         for_rows(
             tx,
             backend,
@@ -265,4 +261,16 @@ impl<'a> Delta<'a> {
         .await?;
         Ok(())
     }
+}
+
+/// The rows of the facts a batch leaves on, and of those it leaves off.
+fn on_and_off<'a, K>(
+    facts: &BTreeMap<K, bool>,
+    row: impl Fn(&K) -> Vec<Param<'a>>,
+) -> (Vec<Vec<Param<'a>>>, Vec<Vec<Param<'a>>>) {
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for (key, is_on) in facts {
+        if *is_on { on.push(row(key)) } else { off.push(row(key)) }
+    }
+    (on, off)
 }
