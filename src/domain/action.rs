@@ -146,6 +146,10 @@ struct Vocabulary {
     ancestors: HashMap<Action, Vec<Action>>,
     /// Strict transitive descendants (what the action includes).
     descendants: HashMap<Action, Vec<Action>>,
+    /// Every vocabulary action, sorted by IRI.
+    all: Vec<Action>,
+    /// Each vocabulary action's position in `all`.
+    position: HashMap<Action, u8>,
 }
 
 fn expand_static(curie: &str) -> String {
@@ -195,11 +199,17 @@ static VOCABULARY: LazyLock<Vocabulary> = LazyLock::new(|| {
     for d in descendants.values_mut() {
         d.sort();
     }
+    all.sort();
+    all.dedup();
+    assert!(all.len() < 64, "the engine keeps vocabulary actions in a 64-bit mask");
+    let position = all.iter().enumerate().map(|(i, a)| (a.clone(), i as u8)).collect();
     Vocabulary {
         odrl,
         refused: DEPRECATED_NO_REPLACEMENT.iter().copied().collect(),
         ancestors,
         descendants,
+        all,
+        position,
     }
 });
 
@@ -237,6 +247,17 @@ impl Action {
     /// What this action includes, transitively. Empty for custom actions.
     pub fn descendants(&self) -> &'static [Action] {
         VOCABULARY.descendants.get(self).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Every vocabulary action (ODRL 2.2 and the Creative Commons actions), sorted by IRI:
+    /// fewer than 64, so the engine can keep sets of them in one `u64`.
+    pub fn vocabulary() -> &'static [Action] {
+        &VOCABULARY.all
+    }
+
+    /// This action's position in [`Action::vocabulary`]; None for a custom action.
+    pub fn vocabulary_index(&self) -> Option<usize> {
+        VOCABULARY.position.get(self).map(|&i| usize::from(i))
     }
 
     /// True when `self` includes `other` (strictly).

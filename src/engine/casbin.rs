@@ -28,13 +28,17 @@
 //! is resolved once, by the shared closure of [`crate::engine::closure`], and handed to
 //! casbin through a role manager whose `g()` answers from it; and each check is evaluated
 //! by a per-thread scratch enforcer loaded with only the rows the request can match (`p.sub`
-//! in the closure, `p.act` = the request's action, `p.obj` the target or `*`). Every row left
-//! out would make the matcher false, so the answer is the plain enforcer's; the suite proves
-//! it against one plain casbin-rs enforcer holding every row. The scratch enforcer is
+//! in the closure, `p.act` = the request's action, `p.obj` the target or `*`). Those rows are
+//! read from the decision index (every applicable rule of an active policy is one row), not
+//! from [`CasbinRows`]: the index finds them with integer look-ups in the agent's, the
+//! target's and the closure's rows. Every row left out would make the matcher false, so the
+//! answer is the plain enforcer's; the suite proves it against one plain casbin-rs enforcer
+//! holding every row, and proves the index's rows equal [`CasbinRows::candidates`]. The
+//! [`CasbinRows`] themselves are kept for the export and the status counts. The scratch enforcer is
 //! changed only through casbin's synchronous model API, so no check awaits anything.
 
 use crate::domain::{Action, Change, EntityKind, Id, Rule, RuleKind};
-use crate::engine::index::{PMap, PSet};
+use crate::engine::reference::index::{PMap, PSet};
 use crate::engine::{Check, EngineError, Index};
 use casbin::prelude::{CoreApi, DefaultModel, Enforcer, MemoryAdapter};
 use casbin::{MatchingFn, RoleManager};
@@ -243,8 +247,9 @@ impl CasbinRows {
         }
     }
 
-    /// The `p` rows a request for (`act`, `obj`) by these assignees can match.
-    fn candidates(&self, assignees: &[&Id], act: &Action, obj: &str) -> Vec<Vec<String>> {
+    /// The `p` rows a request for (`act`, `obj`) by these assignees can match (what the
+    /// index hands the scratch enforcer must equal this; a test compares them).
+    pub fn candidates(&self, assignees: &[&Id], act: &Action, obj: &str) -> Vec<Vec<String>> {
         let mut out = Vec::new();
         for sub in assignees {
             let Some(by_obj) = self.p.get(sub.as_str()).and_then(|m| m.get(act.as_str())) else {
@@ -393,9 +398,8 @@ thread_local! {
 
 /// Asks casbin-rs whether the request is allowed, over the rows it can match.
 /// `assignees` is the closure of the check's agent (the agent first).
-pub fn enforce(rows: &CasbinRows, check: &Check, assignees: &[&Id]) -> Result<bool, EngineError> {
+pub fn enforce(candidates: Vec<Vec<String>>, check: &Check, assignees: &[&Id]) -> Result<bool, EngineError> {
     let domain = check.account.as_ref().map_or(GLOBAL_DOMAIN, |a| a.as_str());
-    let candidates = rows.candidates(assignees, &check.action, check.target.as_str());
     SCRATCH.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {

@@ -1,28 +1,89 @@
-//! The in-memory index: every fact that decides, in persistent maps.
+//! The decision index (v2): every fact that decides, with identifiers interned to `u32` and
+//! each node's and each target's facts in one small row.
 //!
-//! An [`Index`] is an immutable snapshot once published. Updating it clones it (O(1): the
-//! maps share structure) and applies changes (O(log n) each), so publishing after one write
-//! costs a few path copies, not a rebuild. Every look-up a decision makes is by `&str`, so
-//! a check allocates nothing per look-up.
+//! Shape (docs/ARCHITECTURE.md, "Index v2"):
+//!
+//! - **Nodes** (agents, roles, groups: one namespace) are interned: `node_ids` maps a name
+//!   to a dense `u32`, `nodes[id]` is the node's row: its name, whether it is a role, its
+//!   explicit status, its global out-edges `(role id, sources)`, its account entries
+//!   `(account, role, membership?)`, and the rules assigned to it on the `*` target, with a
+//!   64-bit mask of their vocabulary actions so a check skips a row that cannot apply.
+//! - **Targets**: `targets[name]` is the sorted list of rules on that exact target,
+//!   `(assignee id, action and kind, policy id)`, 12 bytes each.
+//! - **Policies, accounts and custom actions** are interned the same way; vocabulary
+//!   actions are their position in [`Action::vocabulary`] (sorted by IRI, so comparing two
+//!   of those ids compares their IRIs).
+//!
+//! A check reads two rows it has to find by name (the agent's and the target's) and the
+//! rows of the roles in the agent's closure, which are few and stay hot in cache; every
+//! other comparison is between integers until the deciding rule is rendered.
+//!
+//! Every structure is persistent (imbl): cloning an index is O(1) and applying a change
+//! copies one row and the paths to it, so a published snapshot never changes and a check
+//! on an old snapshot answers as of its revision. When nothing else holds a row (the bulk
+//! load at start-up, or a second change to the same row in one page of events), the change
+//! is made in place. There is no separate base and delta, so there is nothing to compact.
+//!
+//! The hasher is seeded per process; [`Index::with_colliding_hasher`] makes every key hash
+//! alike, for tests that prove answers never depend on the hash (every look-up compares
+//! whole keys).
 
-use crate::domain::{Action, Change, EntityKind, Id, Rule, RuleKind, Target};
+use crate::domain::{Action, Change, EdgeSource, EntityKind, Id, Rule, RuleKind, Target};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
-/// Persistent hash maps and sets with foldhash (randomly seeded per process) instead of
-/// SipHash: ids are short strings hashed several times per check.
-pub(crate) type PMap<K, V> =
-    imbl::GenericHashMap<K, V, foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
-pub(crate) type PSet<A> = imbl::GenericHashSet<A, foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
-/// One assignee's rules: target (or `*`) → action → rules.
-pub(crate) type ByTarget<S> = PMap<Arc<str>, PMap<Action, S>>;
+/// Persistent hash map with this index's hasher.
+pub(crate) type PMap<K, V> = imbl::GenericHashMap<K, V, IdHasher, imbl::shared_ptr::DefaultSharedPtr>;
+/// Persistent vector (a radix tree with 64-way nodes).
+pub(crate) type PVec<A> = imbl::Vector<A>;
 
-/// The wildcard target key.
-pub(crate) const ANY: &str = "*";
+/// Custom actions' ids start here; vocabulary actions are below 64.
+pub(crate) const CUSTOM_BASE: u32 = 64;
 
-/// Rules stored under one (assignee, target, action): the policy and kind of each.
-pub(crate) type RuleSet = Arc<Vec<(Id, RuleKind)>>;
-/// Prohibitions stored under an ancestor of their action: the policy and the action.
-pub(crate) type BelowSet = Arc<Vec<(Id, Action)>>;
+/// The hasher of every map of an index: foldhash, randomly seeded, or (for tests) one under
+/// which every key collides.
+#[derive(Clone, Default, Debug)]
+pub struct IdHasher {
+    seed: foldhash::fast::RandomState,
+    collide: bool,
+}
+
+/// The state of [`IdHasher`].
+pub struct IdHash {
+    inner: foldhash::fast::FoldHasher<'static>,
+    collide: bool,
+}
+
+impl BuildHasher for IdHasher {
+    type Hasher = IdHash;
+    fn build_hasher(&self) -> IdHash {
+        IdHash {
+            inner: self.seed.build_hasher(),
+            collide: self.collide,
+        }
+    }
+}
+
+impl Hasher for IdHash {
+    fn write(&mut self, bytes: &[u8]) {
+        self.inner.write(bytes);
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.inner.write_u8(i);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.inner.write_u32(i);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.inner.write_u64(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.inner.write_usize(i);
+    }
+    fn finish(&self) -> u64 {
+        if self.collide { 0 } else { self.inner.finish() }
+    }
+}
 
 /// Sizes, for metrics and the CLI.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,32 +95,229 @@ pub struct IndexStats {
     pub roles: usize,
 }
 
+/// A rule's action and kind in one word: `action << 1`, plus 1 for a permission, so that
+/// sorting puts an action's prohibitions before its permissions.
+pub(crate) fn action_kind(action: u32, kind: RuleKind) -> u32 {
+    (action << 1) | u32::from(kind == RuleKind::Permission)
+}
+
+/// The action of an [`action_kind`] word.
+pub(crate) fn ak_action(ak: u32) -> u32 {
+    ak >> 1
+}
+
+/// The kind of an [`action_kind`] word.
+pub(crate) fn ak_kind(ak: u32) -> RuleKind {
+    if ak & 1 == 1 {
+        RuleKind::Permission
+    } else {
+        RuleKind::Prohibition
+    }
+}
+
+/// A rule on an exact target, in that target's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct TargetRule {
+    pub assignee: u32,
+    pub ak: u32,
+    pub policy: u32,
+}
+
+/// A rule on `*`, in its assignee's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct StarRule {
+    pub ak: u32,
+    pub policy: u32,
+}
+
+/// An edge inside an account: an explicit account edge, or the membership role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct AccountEntry {
+    pub account: u32,
+    pub role: u32,
+    pub member: bool,
+}
+
+/// Everything about one node (agent, role or group).
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub name: Id,
+    pub role: bool,
+    /// The explicit agent status; None means active.
+    pub status: Option<bool>,
+    /// Global out-edges: (role id, bit set of [`EdgeSource`]s), sorted by role id.
+    pub global: Vec<(u32, u8)>,
+    /// Account entries, sorted.
+    pub accounts: Vec<AccountEntry>,
+    /// Rules on `*` assigned to this node, sorted (action and kind, policy).
+    pub star: Vec<StarRule>,
+    /// Bit i: a rule in `star` on vocabulary action i; bit 63: one on a custom action.
+    pub star_mask: u64,
+}
+
+impl Node {
+    fn new(name: Id) -> Node {
+        Node {
+            name,
+            role: false,
+            status: None,
+            global: Vec::new(),
+            accounts: Vec::new(),
+            star: Vec::new(),
+            star_mask: 0,
+        }
+    }
+
+    /// True when the node has an account entry (edge or membership) in `account`.
+    pub fn in_account(&self, account: u32) -> bool {
+        let i = self.accounts.partition_point(|e| e.account < account);
+        self.accounts.get(i).is_some_and(|e| e.account == account)
+    }
+
+    /// The node's account entries in `account`.
+    pub fn account_entries(&self, account: u32) -> &[AccountEntry] {
+        let from = self.accounts.partition_point(|e| e.account < account);
+        let to = self.accounts.partition_point(|e| e.account <= account);
+        &self.accounts[from..to]
+    }
+
+    fn recompute_mask(&mut self) {
+        self.star_mask = self.star.iter().fold(0, |m, r| m | action_bit(ak_action(r.ak)));
+    }
+}
+
+/// The mask bit of an action id (bit 63 for every custom action).
+pub(crate) fn action_bit(action: u32) -> u64 {
+    if action < CUSTOM_BASE { 1 << action } else { 1 << 63 }
+}
+
+/// A named entity with an explicit status (policies, accounts).
+#[derive(Debug, Clone)]
+pub(crate) struct Named {
+    pub name: Id,
+    /// None: no status event (active).
+    pub status: Option<bool>,
+}
+
+/// An interned namespace: name → dense id, id → entry.
+#[derive(Clone)]
+struct Interned<K: Clone + std::hash::Hash + Eq, V: Clone> {
+    ids: PMap<K, u32>,
+    entries: PVec<V>,
+}
+
+impl<K: Clone + std::hash::Hash + Eq, V: Clone> Interned<K, V> {
+    fn new(hasher: &IdHasher) -> Self {
+        Interned {
+            ids: PMap::with_hasher(hasher.clone()),
+            entries: PVec::new(),
+        }
+    }
+
+    fn id<Q>(&self, key: &Q) -> Option<u32>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.ids.get(key).copied()
+    }
+
+    fn get(&self, id: u32) -> &V {
+        self.entries.get(id as usize).expect("an interned id has an entry")
+    }
+
+    fn get_mut(&mut self, id: u32) -> &mut V {
+        self.entries.get_mut(id as usize).expect("an interned id has an entry")
+    }
+
+    /// The id of `key`, interning it (with `make(key)` as its entry) when new.
+    fn intern(&mut self, key: &K, make: impl FnOnce(&K) -> V) -> u32 {
+        if let Some(&id) = self.ids.get(key) {
+            return id;
+        }
+        let id = u32::try_from(self.entries.len()).expect("fewer than 2^32 ids");
+        self.ids.insert(key.clone(), id);
+        self.entries.push_back(make(key));
+        id
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
 /// A snapshot of everything that decides. See the module docs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Index {
     /// Every event up to this position is applied.
     revision: u64,
-    /// Ids that are roles (permanently): a check for one of them as an agent is refused.
-    roles: PSet<Id>,
-    /// node → role → bit set of [`crate::domain::EdgeSource`]s holding the global edge.
-    global: PMap<Id, PMap<Id, u8>>,
-    /// account → node → roles, explicit account edges.
-    account_edges: PMap<Id, PMap<Id, PSet<Id>>>,
-    /// account → agent → membership role.
-    members: PMap<Id, PMap<Id, Id>>,
-    /// assignee → target (or `*`) → action → rules.
-    rules: PMap<Id, ByTarget<RuleSet>>,
-    /// assignee → target (or `*`) → ancestor action → prohibitions on a descendant of it,
-    /// so a request for `use` finds a prohibition on `delete` with one look-up.
-    below: PMap<Id, ByTarget<BelowSet>>,
-    /// Explicit statuses; no entry means active.
-    policy_status: PMap<Id, bool>,
-    agent_status: PMap<Id, bool>,
-    account_status: PMap<Id, bool>,
+    nodes: Interned<Id, Arc<Node>>,
+    /// Exact target → its rules, sorted. No empty rows.
+    targets: PMap<Id, Arc<Vec<TargetRule>>>,
+    accounts: Interned<Id, Named>,
+    policies: Interned<Id, Named>,
+    /// How many policies are inactive: while none is, a check never looks a policy up.
+    inactive_policies: usize,
+    /// Custom actions, numbered from [`CUSTOM_BASE`].
+    customs: Interned<Action, Action>,
     stats: IndexStats,
 }
 
+impl Default for Index {
+    fn default() -> Self {
+        Index::with_hasher(IdHasher::default())
+    }
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("revision", &self.revision)
+            .field("stats", &self.stats)
+            .field("nodes", &self.nodes.len())
+            .field("targets", &self.targets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Two indexes are equal when they are at the same revision and hold the same facts,
+/// however they were built (ids are numbered in the order they were first seen).
+impl PartialEq for Index {
+    fn eq(&self, other: &Index) -> bool {
+        let lines = |i: &Index| {
+            let mut v: Vec<String> = i.facts().iter().map(|f| format!("{f:?}")).collect();
+            v.sort_unstable();
+            v
+        };
+        self.revision == other.revision && self.stats == other.stats && lines(self) == lines(other)
+    }
+}
+
+impl Eq for Index {}
+
 impl Index {
+    fn with_hasher(hasher: IdHasher) -> Index {
+        Index {
+            revision: 0,
+            nodes: Interned::new(&hasher),
+            targets: PMap::with_hasher(hasher.clone()),
+            accounts: Interned::new(&hasher),
+            policies: Interned::new(&hasher),
+            inactive_policies: 0,
+            customs: Interned::new(&hasher),
+            stats: IndexStats::default(),
+        }
+    }
+
+    /// An empty index whose hasher sends every key to the same bucket: answers must not
+    /// change (tests).
+    pub fn with_colliding_hasher() -> Index {
+        Index::with_hasher(IdHasher {
+            seed: foldhash::fast::RandomState::default(),
+            collide: true,
+        })
+    }
+
     pub fn revision(&self) -> u64 {
         self.revision
     }
@@ -73,71 +331,199 @@ impl Index {
         self.stats
     }
 
+    // ---- reads by id (the check's hot path) ----
+
+    pub(crate) fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.id(name).map(|id| &**self.nodes.get(id))
+    }
+
+    pub(crate) fn node_id(&self, name: &str) -> Option<u32> {
+        self.nodes.id(name)
+    }
+
+    pub(crate) fn node_by_id(&self, id: u32) -> &Node {
+        self.nodes.get(id)
+    }
+
+    pub(crate) fn target_rules(&self, target: &str) -> &[TargetRule] {
+        self.targets.get(target).map_or(&[], |r| r.as_slice())
+    }
+
+    /// The account's id and whether it is active (unknown accounts are active).
+    pub(crate) fn account(&self, name: &str) -> Option<(u32, bool)> {
+        self.accounts
+            .id(name)
+            .map(|id| (id, self.accounts.get(id).status.unwrap_or(true)))
+    }
+
+    /// True when the policy is active. Costs nothing while no policy is inactive.
+    pub(crate) fn policy_active(&self, policy: u32) -> bool {
+        self.inactive_policies == 0 || self.policies.get(policy).status.unwrap_or(true)
+    }
+
+    pub(crate) fn policy_name(&self, policy: u32) -> &Id {
+        &self.policies.get(policy).name
+    }
+
+    /// The id of an action, if the index can hold rules on it (vocabulary or a custom
+    /// action some rule has used).
+    pub(crate) fn action_id(&self, action: &Action) -> Option<u32> {
+        match action.vocabulary_index() {
+            Some(i) => Some(i as u32),
+            None => self.customs.id(action).map(|c| CUSTOM_BASE + c),
+        }
+    }
+
+    pub(crate) fn action(&self, id: u32) -> &Action {
+        if id < CUSTOM_BASE {
+            &Action::vocabulary()[id as usize]
+        } else {
+            self.customs.get(id - CUSTOM_BASE)
+        }
+    }
+
+    // ---- reads by name (gates, the Casbin projection, exports) ----
+
     pub fn is_role(&self, id: &str) -> bool {
-        self.roles.contains(id)
+        self.node(id).is_some_and(|n| n.role)
     }
 
     /// No status event means active.
     pub fn is_active(&self, kind: EntityKind, id: &str) -> bool {
-        let map = match kind {
-            EntityKind::Policy => &self.policy_status,
-            EntityKind::Agent => &self.agent_status,
-            EntityKind::Account => &self.account_status,
-        };
-        map.get(id).copied().unwrap_or(true)
+        match kind {
+            EntityKind::Policy => self
+                .policies
+                .id(id)
+                .is_none_or(|p| self.policies.get(p).status.unwrap_or(true)),
+            EntityKind::Agent => self.node(id).and_then(|n| n.status).unwrap_or(true),
+            EntityKind::Account => self.account(id).is_none_or(|(_, active)| active),
+        }
     }
 
     /// True when the agent is a member of the account or has an explicit edge there.
     pub fn belongs_to(&self, account: &str, agent: &str) -> bool {
-        self.members.get(account).is_some_and(|m| m.contains_key(agent))
-            || self.account_edges.get(account).is_some_and(|m| m.contains_key(agent))
+        match (self.accounts.id(account), self.node(agent)) {
+            (Some(acc), Some(node)) => node.in_account(acc),
+            _ => false,
+        }
     }
 
-    /// Roles reached from `node` in one step by global edges.
-    pub(crate) fn global_roles<'a>(&'a self, node: &str) -> impl Iterator<Item = &'a Id> + 'a {
-        self.global.get(node).into_iter().flat_map(|m| m.keys())
+    /// The sources holding the global edge node → role (0: no edge).
+    pub fn global_edge_bits(&self, node: &str, role: &str) -> u8 {
+        let (Some(n), Some(r)) = (self.node(node), self.node_id(role)) else {
+            return 0;
+        };
+        n.global.binary_search_by_key(&r, |e| e.0).map_or(0, |i| n.global[i].1)
     }
 
-    /// Roles reached from `node` in one step inside `account`: explicit account edges and
-    /// the membership role.
-    pub(crate) fn account_roles<'a>(&'a self, account: &str, node: &str) -> impl Iterator<Item = &'a Id> + 'a {
-        let edges = self
-            .account_edges
-            .get(account)
-            .and_then(|m| m.get(node))
-            .into_iter()
-            .flat_map(|s| s.iter());
-        let member = self.members.get(account).and_then(|m| m.get(node)).into_iter();
-        edges.chain(member)
+    /// True when the explicit account edge exists.
+    pub fn has_account_edge(&self, account: &str, node: &str, role: &str) -> bool {
+        let (Some(acc), Some(n), Some(r)) = (self.accounts.id(account), self.node(node), self.node_id(role)) else {
+            return false;
+        };
+        n.accounts
+            .binary_search(&AccountEntry {
+                account: acc,
+                role: r,
+                member: false,
+            })
+            .is_ok()
     }
 
-    /// Every rule of `assignee` (one look-up; the check then reads targets and actions).
-    pub(crate) fn rules_of(&self, assignee: &str) -> Option<&ByTarget<RuleSet>> {
-        self.rules.get(assignee)
+    /// Roles of the explicit account edges out of `node` in `account`.
+    pub fn account_edge_roles<'a>(&'a self, account: &str, node: &str) -> impl Iterator<Item = &'a Id> + 'a {
+        let entries = match (self.accounts.id(account), self.node(node)) {
+            (Some(acc), Some(n)) => n.account_entries(acc),
+            _ => &[],
+        };
+        entries
+            .iter()
+            .filter(|e| !e.member)
+            .map(|e| &self.node_by_id(e.role).name)
     }
 
-    /// Every prohibition of `assignee` under the ancestors of its action.
-    pub(crate) fn below_of(&self, assignee: &str) -> Option<&ByTarget<BelowSet>> {
-        self.below.get(assignee)
+    /// The agent's membership role in the account.
+    pub fn member_role(&self, account: &str, agent: &str) -> Option<&Id> {
+        let acc = self.accounts.id(account)?;
+        let n = self.node(agent)?;
+        n.account_entries(acc)
+            .iter()
+            .find(|e| e.member)
+            .map(|e| &self.node_by_id(e.role).name)
+    }
+
+    // ---- writes ----
+
+    fn intern_node(&mut self, name: &Id) -> u32 {
+        self.nodes.intern(name, |n| Arc::new(Node::new(n.clone())))
+    }
+
+    /// The node's row, copied first if a published snapshot shares it.
+    fn node_mut(&mut self, id: u32) -> &mut Node {
+        Arc::make_mut(self.nodes.get_mut(id))
+    }
+
+    fn intern_account(&mut self, name: &Id) -> u32 {
+        self.accounts.intern(name, |n| Named {
+            name: n.clone(),
+            status: None,
+        })
+    }
+
+    fn intern_policy(&mut self, name: &Id) -> u32 {
+        self.policies.intern(name, |n| Named {
+            name: n.clone(),
+            status: None,
+        })
+    }
+
+    /// Sets a policy's status, keeping the count of inactive policies.
+    fn set_policy_status(&mut self, policy: u32, status: bool) {
+        let entry = self.policies.get_mut(policy);
+        let was_inactive = entry.status == Some(false);
+        entry.status = Some(status);
+        match (was_inactive, !status) {
+            (false, true) => self.inactive_policies += 1,
+            (true, false) => self.inactive_policies -= 1,
+            _ => {}
+        }
     }
 
     /// Applies one change: a set operation, so applying it twice is applying it once.
     pub fn apply(&mut self, change: &Change) {
         for role in change.roles_marked() {
-            if !self.roles.contains(role) {
-                self.roles.insert(role.clone());
+            let id = self.intern_node(role);
+            if !self.node_by_id(id).role {
+                self.node_mut(id).role = true;
                 self.stats.roles += 1;
             }
         }
         match change {
             Change::GlobalEdge { source, node, role, on } => {
-                let mut out = self.global.get(node).cloned().unwrap_or_default();
-                let before = out.get(role).copied().unwrap_or(0);
+                let (n, r) = if *on {
+                    (self.intern_node(node), self.intern_node(role))
+                } else {
+                    match (self.node_id(node.as_str()), self.node_id(role.as_str())) {
+                        (Some(n), Some(r)) => (n, r),
+                        _ => return,
+                    }
+                };
+                let row = self.node_mut(n);
+                let pos = row.global.binary_search_by_key(&r, |e| e.0);
+                let before = pos.map_or(0, |i| row.global[i].1);
                 let after = if *on {
                     before | source.bit()
                 } else {
                     before & !source.bit()
                 };
+                match (pos, after) {
+                    (Ok(i), 0) => {
+                        row.global.remove(i);
+                    }
+                    (Ok(i), bits) => row.global[i].1 = bits,
+                    (Err(_), 0) => {}
+                    (Err(i), bits) => row.global.insert(i, (r, bits)),
+                }
                 if (before == 0) != (after == 0) {
                     if after == 0 {
                         self.stats.global_edges -= 1;
@@ -145,12 +531,6 @@ impl Index {
                         self.stats.global_edges += 1;
                     }
                 }
-                if after == 0 {
-                    out.remove(role);
-                } else {
-                    out.insert(role.clone(), after);
-                }
-                put_or_remove(&mut self.global, node, out);
             }
             Change::AccountEdge {
                 account,
@@ -158,12 +538,39 @@ impl Index {
                 role,
                 on,
             } => {
-                let mut by_node = self.account_edges.get(account).cloned().unwrap_or_default();
-                let mut roles = by_node.get(node).cloned().unwrap_or_default();
-                let changed = if *on {
-                    roles.insert(role.clone()).is_none()
+                let ids = if *on {
+                    Some((
+                        self.intern_account(account),
+                        self.intern_node(node),
+                        self.intern_node(role),
+                    ))
                 } else {
-                    roles.remove(role).is_some()
+                    match (
+                        self.accounts.id(account.as_str()),
+                        self.node_id(node.as_str()),
+                        self.node_id(role.as_str()),
+                    ) {
+                        (Some(a), Some(n), Some(r)) => Some((a, n, r)),
+                        _ => None,
+                    }
+                };
+                let Some((acc, n, r)) = ids else { return };
+                let entry = AccountEntry {
+                    account: acc,
+                    role: r,
+                    member: false,
+                };
+                let row = self.node_mut(n);
+                let changed = match (row.accounts.binary_search(&entry), *on) {
+                    (Err(i), true) => {
+                        row.accounts.insert(i, entry);
+                        true
+                    }
+                    (Ok(i), false) => {
+                        row.accounts.remove(i);
+                        true
+                    }
+                    _ => false,
                 };
                 if changed {
                     if *on {
@@ -172,196 +579,227 @@ impl Index {
                         self.stats.account_edges -= 1;
                     }
                 }
-                put_or_remove(&mut by_node, node, roles);
-                put_or_remove(&mut self.account_edges, account, by_node);
             }
             Change::MemberSet { account, agent, role } => {
-                let mut by_agent = self.members.get(account).cloned().unwrap_or_default();
-                if by_agent.insert(agent.clone(), role.clone()).is_none() {
+                let acc = self.intern_account(account);
+                let n = self.intern_node(agent);
+                let r = self.intern_node(role);
+                let row = self.node_mut(n);
+                let had = match row.accounts.iter().position(|e| e.account == acc && e.member) {
+                    Some(i) => {
+                        row.accounts.remove(i);
+                        true
+                    }
+                    None => false,
+                };
+                let entry = AccountEntry {
+                    account: acc,
+                    role: r,
+                    member: true,
+                };
+                if let Err(i) = row.accounts.binary_search(&entry) {
+                    row.accounts.insert(i, entry);
+                }
+                if !had {
                     self.stats.memberships += 1;
                 }
-                self.members.insert(account.clone(), by_agent);
             }
             Change::MemberRemoved { account, agent } => {
-                if let Some(mut by_agent) = self.members.get(account).cloned() {
-                    if by_agent.remove(agent).is_some() {
-                        self.stats.memberships -= 1;
-                    }
-                    put_or_remove(&mut self.members, account, by_agent);
+                let (Some(acc), Some(n)) = (self.accounts.id(account.as_str()), self.node_id(agent.as_str())) else {
+                    return;
+                };
+                if !self.node_by_id(n).in_account(acc) {
+                    return;
                 }
-                if let Some(mut by_node) = self.account_edges.get(account).cloned() {
-                    if let Some(roles) = by_node.remove(agent) {
-                        self.stats.account_edges -= roles.len();
+                let row = self.node_mut(n);
+                let (mut members, mut edges) = (0, 0);
+                row.accounts.retain(|e| {
+                    if e.account != acc {
+                        return true;
                     }
-                    put_or_remove(&mut self.account_edges, account, by_node);
-                }
+                    if e.member {
+                        members += 1;
+                    } else {
+                        edges += 1;
+                    }
+                    false
+                });
+                self.stats.memberships -= members;
+                self.stats.account_edges -= edges;
             }
             Change::Rule { rule, on } => self.apply_rule(rule, *on),
             Change::PolicyCreated { policy } => {
-                if !self.policy_status.contains_key(policy) {
-                    self.policy_status.insert(policy.clone(), true);
+                let p = self.intern_policy(policy);
+                let entry = self.policies.get_mut(p);
+                if entry.status.is_none() {
+                    entry.status = Some(true);
                 }
             }
-            Change::Status { kind, id, active } => {
-                let map = match kind {
-                    EntityKind::Policy => &mut self.policy_status,
-                    EntityKind::Agent => &mut self.agent_status,
-                    EntityKind::Account => &mut self.account_status,
-                };
-                map.insert(id.clone(), *active);
-            }
+            Change::Status { kind, id, active } => match kind {
+                EntityKind::Policy => {
+                    let p = self.intern_policy(id);
+                    self.set_policy_status(p, *active);
+                }
+                EntityKind::Agent => {
+                    let n = self.intern_node(id);
+                    self.node_mut(n).status = Some(*active);
+                }
+                EntityKind::Account => {
+                    let a = self.intern_account(id);
+                    self.accounts.get_mut(a).status = Some(*active);
+                }
+            },
             Change::MarkRole { .. } | Change::Ignored { .. } => {}
         }
     }
 
     fn apply_rule(&mut self, rule: &Rule, on: bool) {
-        let tkey: Arc<str> = Arc::from(rule.target.as_str());
-        let mut by_target = self.rules.get(&rule.assignee).cloned().unwrap_or_default();
-        let mut by_action = by_target.get(&tkey).cloned().unwrap_or_default();
-        let mut set: Vec<(Id, RuleKind)> = by_action.get(&rule.action).map(|s| s.to_vec()).unwrap_or_default();
-        let entry = (rule.policy.clone(), rule.kind);
-        let pos = set.binary_search(&entry);
-        let changed = match (on, pos) {
-            (true, Err(i)) => {
-                set.insert(i, entry);
-                true
+        let ids = if on {
+            let action = match rule.action.vocabulary_index() {
+                Some(i) => i as u32,
+                None => CUSTOM_BASE + self.customs.intern(&rule.action, Action::clone),
+            };
+            Some((
+                self.intern_policy(&rule.policy),
+                self.intern_node(&rule.assignee),
+                action,
+            ))
+        } else {
+            match (
+                self.policies.id(rule.policy.as_str()),
+                self.node_id(rule.assignee.as_str()),
+                self.action_id(&rule.action),
+            ) {
+                (Some(p), Some(n), Some(a)) => Some((p, n, a)),
+                _ => None,
             }
-            (false, Ok(i)) => {
-                set.remove(i);
-                true
-            }
-            _ => false,
         };
-        if !changed {
-            return;
-        }
-        if on {
-            self.stats.rules += 1;
-        } else {
-            self.stats.rules -= 1;
-        }
-        if set.is_empty() {
-            by_action.remove(&rule.action);
-        } else {
-            by_action.insert(rule.action.clone(), Arc::new(set));
-        }
-        put_or_remove(&mut by_target, &tkey, by_action);
-        put_or_remove(&mut self.rules, &rule.assignee, by_target);
-
-        if rule.kind == RuleKind::Prohibition {
-            for ancestor in rule.action.ancestors() {
-                let mut by_target = self.below.get(&rule.assignee).cloned().unwrap_or_default();
-                let mut by_action = by_target.get(&tkey).cloned().unwrap_or_default();
-                let mut set: Vec<(Id, Action)> = by_action.get(ancestor).map(|s| s.to_vec()).unwrap_or_default();
-                let entry = (rule.policy.clone(), rule.action.clone());
-                match (on, set.binary_search(&entry)) {
-                    (true, Err(i)) => set.insert(i, entry),
-                    (false, Ok(i)) => {
-                        set.remove(i);
+        let Some((policy, assignee, action)) = ids else { return };
+        let ak = action_kind(action, rule.kind);
+        let changed = match &rule.target {
+            Target::Any => {
+                let row = self.node_mut(assignee);
+                let entry = StarRule { ak, policy };
+                let changed = set_op(&mut row.star, entry, on);
+                if changed {
+                    row.recompute_mask();
+                }
+                changed
+            }
+            Target::One(target) => {
+                let entry = TargetRule { assignee, ak, policy };
+                match self.targets.get_mut(target.as_str()) {
+                    Some(rules) => {
+                        let rules = Arc::make_mut(rules);
+                        let changed = set_op(rules, entry, on);
+                        if rules.is_empty() {
+                            self.targets.remove(target.as_str());
+                        }
+                        changed
                     }
-                    _ => {}
+                    None if on => {
+                        self.targets.insert(target.clone(), Arc::new(vec![entry]));
+                        true
+                    }
+                    None => false,
                 }
-                if set.is_empty() {
-                    by_action.remove(ancestor);
-                } else {
-                    by_action.insert(ancestor.clone(), Arc::new(set));
-                }
-                put_or_remove(&mut by_target, &tkey, by_action);
-                put_or_remove(&mut self.below, &rule.assignee, by_target);
+            }
+        };
+        if changed {
+            if on {
+                self.stats.rules += 1;
+            } else {
+                self.stats.rules -= 1;
             }
         }
     }
 
-    /// The sources holding the global edge node → role (0: no edge).
-    pub fn global_edge_bits(&self, node: &str, role: &str) -> u8 {
-        self.global.get(node).and_then(|m| m.get(role)).copied().unwrap_or(0)
-    }
+    // ---- exports ----
 
-    /// True when the explicit account edge exists.
-    pub fn has_account_edge(&self, account: &str, node: &str, role: &str) -> bool {
-        self.account_edges
-            .get(account)
-            .and_then(|m| m.get(node))
-            .is_some_and(|s| s.contains(role))
-    }
-
-    /// Roles of the explicit account edges out of `node` in `account`.
-    pub fn account_edge_roles<'a>(&'a self, account: &str, node: &str) -> impl Iterator<Item = &'a Id> + 'a {
-        self.account_edges
-            .get(account)
-            .and_then(|m| m.get(node))
-            .into_iter()
-            .flat_map(|s| s.iter())
-    }
-
-    /// The agent's membership role in the account.
-    pub fn member_role(&self, account: &str, agent: &str) -> Option<&Id> {
-        self.members.get(account).and_then(|m| m.get(agent))
+    fn rule_of(&self, assignee: u32, ak: u32, policy: u32, target: Target) -> Rule {
+        Rule {
+            policy: self.policy_name(policy).clone(),
+            kind: ak_kind(ak),
+            assignee: self.node_by_id(assignee).name.clone(),
+            action: self.action(ak_action(ak)).clone(),
+            target,
+        }
     }
 
     /// Every fact as the change that sets it: what the read model holds, for rebuilding
-    /// projections and comparing engines.
+    /// projections and comparing engines. Roles first, statuses last.
     pub fn facts(&self) -> Vec<Change> {
-        use crate::domain::EdgeSource;
-        let mut out: Vec<Change> = self
-            .roles
-            .iter()
-            .map(|r| Change::MarkRole {
-                role: r.clone(),
-                subject: None,
-            })
-            .collect();
-        for (node, roles) in &self.global {
-            for (role, bits) in roles {
+        let mut roles = Vec::new();
+        let mut edges = Vec::new();
+        let mut account_edges = Vec::new();
+        let mut members = Vec::new();
+        let mut statuses = Vec::new();
+        for node in self.nodes.entries.iter() {
+            if node.role {
+                roles.push(Change::MarkRole {
+                    role: node.name.clone(),
+                    subject: None,
+                });
+            }
+            for &(role, bits) in &node.global {
                 for source in [EdgeSource::Role, EdgeSource::Group, EdgeSource::RoleToRole] {
                     if bits & source.bit() != 0 {
-                        out.push(Change::GlobalEdge {
+                        edges.push(Change::GlobalEdge {
                             source,
-                            node: node.clone(),
-                            role: role.clone(),
+                            node: node.name.clone(),
+                            role: self.node_by_id(role).name.clone(),
                             on: true,
                         });
                     }
                 }
             }
-        }
-        for (account, by_node) in &self.account_edges {
-            for (node, roles) in by_node {
-                for role in roles {
-                    out.push(Change::AccountEdge {
-                        account: account.clone(),
-                        node: node.clone(),
-                        role: role.clone(),
+            for e in &node.accounts {
+                let account = self.accounts.get(e.account).name.clone();
+                let role = self.node_by_id(e.role).name.clone();
+                if e.member {
+                    members.push(Change::MemberSet {
+                        account,
+                        agent: node.name.clone(),
+                        role,
+                    });
+                } else {
+                    account_edges.push(Change::AccountEdge {
+                        account,
+                        node: node.name.clone(),
+                        role,
                         on: true,
                     });
                 }
             }
-        }
-        for (account, by_agent) in &self.members {
-            for (agent, role) in by_agent {
-                out.push(Change::MemberSet {
-                    account: account.clone(),
-                    agent: agent.clone(),
-                    role: role.clone(),
+            if let Some(active) = node.status {
+                statuses.push(Change::Status {
+                    kind: EntityKind::Agent,
+                    id: node.name.clone(),
+                    active,
                 });
             }
         }
-        for rule in self.all_rules() {
-            out.push(Change::Rule { rule, on: true });
-        }
-        for (kind, map) in [
-            (EntityKind::Policy, &self.policy_status),
-            (EntityKind::Agent, &self.agent_status),
-            (EntityKind::Account, &self.account_status),
+        for (kind, table) in [
+            (EntityKind::Policy, &self.policies),
+            (EntityKind::Account, &self.accounts),
         ] {
-            for (id, active) in map {
-                out.push(Change::Status {
-                    kind,
-                    id: id.clone(),
-                    active: *active,
-                });
+            for entry in table.entries.iter() {
+                if let Some(active) = entry.status {
+                    statuses.push(Change::Status {
+                        kind,
+                        id: entry.name.clone(),
+                        active,
+                    });
+                }
             }
         }
+        let rules = self.all_rules().into_iter().map(|rule| Change::Rule { rule, on: true });
+        let mut out = roles;
+        out.extend(edges);
+        out.extend(account_edges);
+        out.extend(members);
+        out.extend(rules);
+        out.extend(statuses);
         out
     }
 
@@ -380,52 +818,147 @@ impl Index {
         h
     }
 
-    /// Every rule in the index, for exports and comparisons.
+    /// Every rule in the index, sorted, for exports and comparisons.
     pub fn all_rules(&self) -> Vec<Rule> {
-        let mut out = Vec::new();
-        for (assignee, by_target) in &self.rules {
-            for (target, by_action) in by_target {
-                for (action, set) in by_action {
-                    for (policy, kind) in set.iter() {
-                        out.push(Rule {
-                            policy: policy.clone(),
-                            kind: *kind,
-                            assignee: assignee.clone(),
-                            action: action.clone(),
-                            target: Target::from_trusted(target),
-                        });
-                    }
-                }
+        let mut out = Vec::with_capacity(self.stats.rules);
+        for (id, node) in self.nodes.entries.iter().enumerate() {
+            for r in &node.star {
+                out.push(self.rule_of(id as u32, r.ak, r.policy, Target::Any));
+            }
+        }
+        for (target, rules) in &self.targets {
+            for r in rules.iter() {
+                out.push(self.rule_of(r.assignee, r.ak, r.policy, Target::One(target.clone())));
             }
         }
         out.sort();
         out
     }
-}
 
-/// Keeps nested maps free of empty entries, so two indexes holding the same facts are equal.
-fn put_or_remove<K, V>(map: &mut PMap<K, V>, key: &K, value: V)
-where
-    K: std::hash::Hash + Eq + Clone,
-    V: Clone + IsEmpty,
-{
-    if value.is_empty_value() {
-        map.remove(key);
-    } else {
-        map.insert(key.clone(), value);
+    /// Checks every structural invariant; tests run it after every change. Returns what is
+    /// wrong, if anything.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut stats = IndexStats::default();
+        if self.nodes.ids.len() != self.nodes.len() {
+            return Err(format!(
+                "{} node names for {} node rows",
+                self.nodes.ids.len(),
+                self.nodes.len()
+            ));
+        }
+        for (name, &id) in &self.nodes.ids {
+            if id as usize >= self.nodes.len() || self.node_by_id(id).name != *name {
+                return Err(format!("node {name:?} maps to row {id}, which is not its row"));
+            }
+        }
+        let is_role = |id: u32| (id as usize) < self.nodes.len() && self.node_by_id(id).role;
+        for (id, node) in self.nodes.entries.iter().enumerate() {
+            stats.roles += usize::from(node.role);
+            if !node.global.windows(2).all(|w| w[0].0 < w[1].0) {
+                return Err(format!("node {id}: global edges not sorted and unique"));
+            }
+            for &(role, bits) in &node.global {
+                if bits == 0 || bits & !0b111 != 0 || !is_role(role) {
+                    return Err(format!("node {id}: bad global edge to {role} ({bits:#b})"));
+                }
+                stats.global_edges += 1;
+            }
+            if !node.accounts.windows(2).all(|w| w[0] < w[1]) {
+                return Err(format!("node {id}: account entries not sorted and unique"));
+            }
+            for e in &node.accounts {
+                if e.account as usize >= self.accounts.len() || !is_role(e.role) {
+                    return Err(format!("node {id}: bad account entry {e:?}"));
+                }
+                if e.member {
+                    stats.memberships += 1;
+                } else {
+                    stats.account_edges += 1;
+                }
+            }
+            for (acc, n) in node
+                .accounts
+                .chunk_by(|a, b| a.account == b.account)
+                .map(|c| (c[0].account, c.iter().filter(|e| e.member).count()))
+            {
+                if n > 1 {
+                    return Err(format!("node {id}: {n} memberships in account {acc}"));
+                }
+            }
+            if !node.star.windows(2).all(|w| w[0] < w[1]) {
+                return Err(format!("node {id}: star rules not sorted and unique"));
+            }
+            let mut mask = 0;
+            for r in &node.star {
+                self.check_rule_ids(r.ak, r.policy)?;
+                mask |= action_bit(ak_action(r.ak));
+            }
+            if mask != node.star_mask {
+                return Err(format!(
+                    "node {id}: star mask {:#x}, rules give {mask:#x}",
+                    node.star_mask
+                ));
+            }
+            stats.rules += node.star.len();
+        }
+        for (target, rules) in &self.targets {
+            if rules.is_empty() || !rules.windows(2).all(|w| w[0] < w[1]) {
+                return Err(format!("target {target:?}: row empty or not sorted and unique"));
+            }
+            for r in rules.iter() {
+                if r.assignee as usize >= self.nodes.len() {
+                    return Err(format!("target {target:?}: unknown assignee {}", r.assignee));
+                }
+                self.check_rule_ids(r.ak, r.policy)?;
+            }
+            stats.rules += rules.len();
+        }
+        for (what, ids, len) in [
+            ("account", self.accounts.ids.len(), self.accounts.len()),
+            ("policy", self.policies.ids.len(), self.policies.len()),
+            ("custom action", self.customs.ids.len(), self.customs.len()),
+        ] {
+            if ids != len {
+                return Err(format!("{ids} {what} names for {len} entries"));
+            }
+        }
+        let inactive = self.policies.entries.iter().filter(|p| p.status == Some(false)).count();
+        if inactive != self.inactive_policies {
+            return Err(format!(
+                "{} inactive policies counted, {inactive} held",
+                self.inactive_policies
+            ));
+        }
+        if stats != self.stats {
+            return Err(format!("stats {:?}, facts give {stats:?}", self.stats));
+        }
+        Ok(())
+    }
+
+    fn check_rule_ids(&self, ak: u32, policy: u32) -> Result<(), String> {
+        let action = ak_action(ak);
+        let custom_ok = action < CUSTOM_BASE && (action as usize) < Action::vocabulary().len()
+            || action >= CUSTOM_BASE && ((action - CUSTOM_BASE) as usize) < self.customs.len();
+        if !custom_ok || policy as usize >= self.policies.len() {
+            return Err(format!(
+                "rule with action id {action} and policy id {policy} out of range"
+            ));
+        }
+        Ok(())
     }
 }
 
-trait IsEmpty {
-    fn is_empty_value(&self) -> bool;
-}
-impl<K: std::hash::Hash + Eq + Clone, V: Clone> IsEmpty for PMap<K, V> {
-    fn is_empty_value(&self) -> bool {
-        self.is_empty()
-    }
-}
-impl<K: std::hash::Hash + Eq + Clone> IsEmpty for PSet<K> {
-    fn is_empty_value(&self) -> bool {
-        self.is_empty()
+/// Inserts or removes `entry` in a sorted vector; true when that changed it.
+fn set_op<T: Ord>(v: &mut Vec<T>, entry: T, on: bool) -> bool {
+    match (v.binary_search(&entry), on) {
+        (Err(i), true) => {
+            v.insert(i, entry);
+            true
+        }
+        (Ok(i), false) => {
+            v.remove(i);
+            true
+        }
+        _ => false,
     }
 }

@@ -8,6 +8,7 @@
 pub mod casbin;
 pub mod index;
 pub mod odrl;
+pub mod reference;
 
 pub use casbin::CasbinRows;
 pub use index::{Index, IndexStats};
@@ -122,17 +123,22 @@ impl Snapshot {
 }
 
 /// Decides with the Casbin engine: the shared gates and closure, then casbin-rs over the
-/// rows the request can match. The deciding rule is looked up in the index once casbin has
-/// decided; should the two ever disagree the check fails (an error is a deny).
+/// rows the request can match, taken from the index. The deciding rule is the index's once
+/// casbin has decided; should the two ever disagree the check fails (an error is a deny).
 pub fn decide_casbin(snapshot: &Snapshot, check: &Check, opts: &EngineOptions) -> Result<Decision, EngineError> {
     let index = &snapshot.index;
-    let rows = snapshot.casbin.as_ref().ok_or(EngineError::CasbinNotProjected)?;
-    if let Some(reason) = gates(index, check, opts)? {
-        return Ok(gated(index, check, reason));
+    if snapshot.casbin.is_none() {
+        return Err(EngineError::CasbinNotProjected);
     }
-    let assignees = closure(index, &check.agent, check.account.as_ref(), opts.max_closure)?;
+    let (agent, closure) = match prepare(index, check, opts)? {
+        Prepared::Gated(reason) => return Ok(gated(index, check, reason)),
+        Prepared::Ready(agent, closure) => (agent, closure),
+    };
+    let mut assignees: Vec<&Id> = vec![&check.agent];
+    assignees.extend(closure.roles.iter().map(|(_, n)| &n.name));
+    let rows = odrl::casbin_rows(index, check, agent, &closure, opts);
     let allowed = casbin::enforce(rows, check, &assignees)?;
-    let decision = odrl::evaluate(index, check, &assignees, opts);
+    let decision = odrl::evaluate(index, check, agent, &closure, opts);
     if decision.allowed != allowed {
         let word = |a: bool| if a { "allow" } else { "deny" };
         return Err(EngineError::EnginesDisagree {
@@ -155,13 +161,43 @@ fn gated(index: &Index, check: &Check, reason: Reason) -> Decision {
     }
 }
 
+/// A check after its gates: denied by one, or the agent and its closure.
+enum Prepared<'a> {
+    Gated(Reason),
+    Ready(odrl::Agent<'a>, odrl::Closure<'a>),
+}
+
+/// The gates of docs/CONTRACT.md §1 in their order, then the closure.
+fn prepare<'a>(index: &'a Index, check: &Check, opts: &EngineOptions) -> Result<Prepared<'a>, EngineError> {
+    let agent = index.node_id(check.agent.as_str()).map(|id| (id, index.node_by_id(id)));
+    if agent.is_some_and(|(_, n)| n.role) {
+        return Err(EngineError::AgentIsRole(check.agent.to_string()));
+    }
+    if agent.and_then(|(_, n)| n.status) == Some(false) {
+        return Ok(Prepared::Gated(Reason::AgentInactive));
+    }
+    let mut account = None;
+    if let Some(name) = &check.account {
+        let known = index.account(name.as_str());
+        if known.is_some_and(|(_, active)| !active) {
+            return Ok(Prepared::Gated(Reason::AccountInactive));
+        }
+        let id = known.map(|(id, _)| id);
+        if opts.require_membership && !id.is_some_and(|id| agent.is_some_and(|(_, n)| n.in_account(id))) {
+            return Ok(Prepared::Gated(Reason::NotAMember));
+        }
+        account = id;
+    }
+    let closure = closure_of(index, agent, account, opts.max_closure, &check.agent)?;
+    Ok(Prepared::Ready(agent, closure))
+}
+
 /// Decides a check against a snapshot (gates, closure, then the ODRL evaluation).
 pub fn decide(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Decision, EngineError> {
-    if let Some(reason) = gates(index, check, opts)? {
-        return Ok(gated(index, check, reason));
+    match prepare(index, check, opts)? {
+        Prepared::Gated(reason) => Ok(gated(index, check, reason)),
+        Prepared::Ready(agent, closure) => Ok(odrl::evaluate(index, check, agent, &closure, opts)),
     }
-    let assignees = closure(index, &check.agent, check.account.as_ref(), opts.max_closure)?;
-    Ok(odrl::evaluate(index, check, &assignees, opts))
 }
 
 /// The gates before either engine, in order. `Some(reason)` is a deny.
@@ -183,37 +219,74 @@ pub fn gates(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Optio
     Ok(None)
 }
 
-/// The agent followed by every node its edges reach, breadth first with a visited set:
-/// global edges always, and in an account also that account's edges and membership roles
-/// out of every node reached. Cycles are harmless; there is no depth cut-off; more than
-/// `max` nodes fails rather than deciding from a partial closure.
+/// The agent followed by every node its edges reach: global edges always, and in an
+/// account also that account's edges and membership roles out of every node reached.
+/// Cycles are harmless; there is no depth cut-off; more than `max` nodes fails rather than
+/// deciding from a partial closure.
 pub fn closure<'a>(
     index: &'a Index,
     agent: &'a Id,
     account: Option<&Id>,
     max: usize,
 ) -> Result<Vec<&'a Id>, EngineError> {
-    let mut queue: Vec<&'a Id> = vec![agent];
-    let mut seen: HashSet<&'a str, foldhash::fast::RandomState> = HashSet::default();
-    seen.insert(agent.as_str());
+    let node = index.node_id(agent.as_str()).map(|id| (id, index.node_by_id(id)));
+    let account = account.and_then(|a| index.account(a.as_str())).map(|(id, _)| id);
+    let closure = closure_of(index, node, account, max, agent)?;
+    let mut out = vec![agent];
+    out.extend(closure.roles.iter().map(|(_, n)| &n.name));
+    Ok(out)
+}
+
+/// Roles reached from the agent, breadth first with a visited set. The limit counts the
+/// agent, as it always has: a closure of `n` roles fails when `n + 1 > max` (and any role
+/// fails when `max` is 0).
+fn closure_of<'a>(
+    index: &'a Index,
+    agent: odrl::Agent<'a>,
+    account: Option<u32>,
+    max: usize,
+    agent_name: &Id,
+) -> Result<odrl::Closure<'a>, EngineError> {
+    /// Past this many roles, membership is a hash set instead of a scan.
+    const SCAN: usize = 32;
+    let mut roles: Vec<(u32, &'a index::Node)> = Vec::new();
+    let Some((agent_id, agent_row)) = agent else {
+        return Ok(odrl::Closure {
+            roles,
+            sorted: Vec::new(),
+        });
+    };
+    let mut big: Option<HashSet<u32, foldhash::fast::RandomState>> = None;
     let mut next = 0;
-    while next < queue.len() {
-        let node = queue[next].as_str();
-        next += 1;
-        let account_roles = account
+    let mut node = agent_row;
+    loop {
+        let in_account = account
             .into_iter()
-            .flat_map(|acc| index.account_roles(acc.as_str(), node));
-        for role in index.global_roles(node).chain(account_roles) {
-            if seen.insert(role.as_str()) {
-                if queue.len() >= max {
+            .flat_map(|a| node.account_entries(a).iter().map(|e| e.role));
+        for role in node.global.iter().map(|e| e.0).chain(in_account) {
+            let new = role != agent_id
+                && match &mut big {
+                    Some(set) => set.insert(role),
+                    None => !roles.iter().any(|r| r.0 == role),
+                };
+            if new {
+                if roles.len() + 1 >= max {
                     return Err(EngineError::ClosureTooLarge {
-                        agent: agent.to_string(),
+                        agent: agent_name.to_string(),
                         limit: max,
                     });
                 }
-                queue.push(role);
+                roles.push((role, index.node_by_id(role)));
+                if big.is_none() && roles.len() > SCAN {
+                    big = Some(roles.iter().map(|r| r.0).collect());
+                }
             }
         }
+        let Some(&(_, n)) = roles.get(next) else { break };
+        node = n;
+        next += 1;
     }
-    Ok(queue)
+    let mut sorted: Vec<u32> = roles.iter().map(|r| r.0).collect();
+    sorted.sort_unstable();
+    Ok(odrl::Closure { roles, sorted })
 }

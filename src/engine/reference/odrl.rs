@@ -1,0 +1,198 @@
+//! The ODRL evaluation (Pericarp's PolicyDecisionPoint, made exact).
+//!
+//! Over the agent and its closure: any applicable prohibition of an active policy denies
+//! (PROHIBITED); else any applicable permission allows (PERMITTED); else deny
+//! (NOT_PERMITTED). A permission on X applies to a request for Y when X = Y or X includes Y;
+//! a prohibition when X = Y, X includes Y, or Y includes X. Targets match exactly or `*`.
+
+use crate::domain::{Decision, EntityKind, Explanation, Id, Reason, Rule, RuleKind, Target};
+use crate::engine::reference::index::{ANY, Index};
+use crate::engine::{Check, EngineOptions};
+use std::cmp::Ordering;
+
+/// A rule that applies to the request, with what the deciding order needs.
+struct Hit<'a> {
+    own: bool,
+    star: bool,
+    related: bool,
+    kind: RuleKind,
+    policy: &'a Id,
+    assignee: &'a Id,
+    action: &'a crate::domain::Action,
+}
+
+impl Hit<'_> {
+    /// Deciding order: the agent's own rules first, exact target before `*`, exact action
+    /// before a related one, then lowest (policy, assignee, action IRI) in byte order.
+    fn order(&self, other: &Hit<'_>) -> Ordering {
+        (
+            !self.own,
+            self.star,
+            self.related,
+            self.policy.as_str(),
+            self.assignee.as_str(),
+            self.action.as_str(),
+        )
+            .cmp(&(
+                !other.own,
+                other.star,
+                other.related,
+                other.policy.as_str(),
+                other.assignee.as_str(),
+                other.action.as_str(),
+            ))
+    }
+
+    fn rule(&self, target: &Id) -> Rule {
+        Rule {
+            policy: self.policy.clone(),
+            kind: self.kind,
+            assignee: self.assignee.clone(),
+            action: self.action.clone(),
+            target: if self.star {
+                Target::Any
+            } else {
+                Target::One(target.clone())
+            },
+        }
+    }
+}
+
+/// Where applicable rules go: every one (an explanation lists them all, in deciding order),
+/// or only the first in deciding order of each kind (all a decision needs).
+struct Sink<'a> {
+    all: Option<Vec<Hit<'a>>>,
+    /// The best prohibition and the best permission so far.
+    best: [Option<Hit<'a>>; 2],
+}
+
+impl<'a> Sink<'a> {
+    fn slot(kind: RuleKind) -> usize {
+        usize::from(kind != RuleKind::Prohibition)
+    }
+
+    fn add(&mut self, hit: Hit<'a>) {
+        match &mut self.all {
+            Some(all) => all.push(hit),
+            None => {
+                let slot = &mut self.best[Self::slot(hit.kind)];
+                if slot.as_ref().is_none_or(|b| hit.order(b) == Ordering::Less) {
+                    *slot = Some(hit);
+                }
+            }
+        }
+    }
+
+    /// The rule sets are sorted by policy, and within one set every other key of the
+    /// deciding order is the same: past the first active rule of each kind, nothing in the
+    /// set can decide.
+    fn wants_rest(&self, taken: [bool; 2]) -> bool {
+        self.all.is_some() || !(taken[0] && taken[1])
+    }
+}
+
+/// Evaluates a check whose gates passed, over `assignees` (the agent first).
+pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOptions) -> Decision {
+    let requested = &check.action;
+    let related: &[crate::domain::Action] = if opts.action_hierarchy {
+        requested.ancestors()
+    } else {
+        &[]
+    };
+    let mut sink = Sink {
+        all: check.explain.then(Vec::new),
+        best: [None, None],
+    };
+    for (i, &assignee) in assignees.iter().enumerate() {
+        let own = i == 0;
+        // Most nodes of a closure hold no rules: one look-up each settles that.
+        let rules = index.rules_of(assignee.as_str());
+        let below = if opts.action_hierarchy {
+            index.below_of(assignee.as_str())
+        } else {
+            None
+        };
+        if rules.is_none() && below.is_none() {
+            continue;
+        }
+        for (tkey, star) in [(check.target.as_str(), false), (ANY, true)] {
+            let by_action = rules.and_then(|r| r.get(tkey));
+            for (j, action) in std::iter::once(requested).chain(related).enumerate() {
+                let Some(set) = by_action.and_then(|a| a.get(action.as_str())) else {
+                    continue;
+                };
+                let mut taken = [false, false];
+                for (policy, kind) in set.iter() {
+                    let k = Sink::slot(*kind);
+                    if (sink.all.is_none() && taken[k]) || !index.is_active(EntityKind::Policy, policy.as_str()) {
+                        continue;
+                    }
+                    taken[k] = true;
+                    sink.add(Hit {
+                        own,
+                        star,
+                        related: j > 0,
+                        kind: *kind,
+                        policy,
+                        assignee,
+                        action,
+                    });
+                    if !sink.wants_rest(taken) {
+                        break;
+                    }
+                }
+            }
+            if let Some(set) = below.and_then(|b| b.get(tkey)).and_then(|a| a.get(requested.as_str())) {
+                for (policy, action) in set.iter() {
+                    if index.is_active(EntityKind::Policy, policy.as_str()) {
+                        sink.add(Hit {
+                            own,
+                            star,
+                            related: true,
+                            kind: RuleKind::Prohibition,
+                            policy,
+                            assignee,
+                            action,
+                        });
+                        if sink.all.is_none() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut hits: Vec<Hit<'_>> = match sink.all {
+        Some(all) => all,
+        None => sink.best.into_iter().flatten().collect(),
+    };
+    // Prohibitions first, each kind in deciding order.
+    hits.sort_by(|a, b| {
+        (a.kind != RuleKind::Prohibition)
+            .cmp(&(b.kind != RuleKind::Prohibition))
+            .then_with(|| a.order(b))
+    });
+    let (allowed, reason) = match hits.first().map(|h| h.kind) {
+        Some(RuleKind::Prohibition) => (false, Reason::Prohibited),
+        Some(RuleKind::Permission) => (true, Reason::Permitted),
+        None => (false, Reason::NotPermitted),
+    };
+    let deciding_rule = hits.first().map(|h| h.rule(&check.target));
+    let explanation = check.explain.then(|| {
+        let mut names: Vec<Id> = assignees[1..].iter().map(|&a| a.clone()).collect();
+        names.sort();
+        names.insert(0, check.agent.clone());
+        Explanation {
+            assignees: names,
+            other_rules: hits.iter().skip(1).map(|h| h.rule(&check.target)).collect(),
+        }
+    });
+    Decision {
+        allowed,
+        reason,
+        revision: index.revision(),
+        deciding_rule,
+        explanation,
+        action: requested.clone(),
+    }
+}
