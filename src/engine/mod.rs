@@ -290,3 +290,12 @@ fn closure_of<'a>(
     sorted.sort_unstable();
     Ok(odrl::Closure { roles, sorted })
 }
+
+/// The Casbin `p` rows a check can match, as the Casbin engine reads them from the index
+/// (empty when a gate denies). For tests that compare them with [`CasbinRows::candidates`].
+pub fn casbin_candidates(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Vec<Vec<String>>, EngineError> {
+    match prepare(index, check, opts)? {
+        Prepared::Gated(_) => Ok(Vec::new()),
+        Prepared::Ready(agent, closure) => Ok(odrl::casbin_rows(index, check, agent, &closure, opts)),
+    }
+}

@@ -17,6 +17,7 @@ mod contract;
 mod crash;
 mod engines_agree;
 mod hostile;
+mod index_v2;
 mod lifecycle;
 mod net;
 mod ops;

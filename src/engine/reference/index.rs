@@ -25,15 +25,8 @@ pub(crate) type RuleSet = Arc<Vec<(Id, RuleKind)>>;
 /// Prohibitions stored under an ancestor of their action: the policy and the action.
 pub(crate) type BelowSet = Arc<Vec<(Id, Action)>>;
 
-/// Sizes, for metrics and the CLI.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct IndexStats {
-    pub rules: usize,
-    pub global_edges: usize,
-    pub account_edges: usize,
-    pub memberships: usize,
-    pub roles: usize,
-}
+/// Sizes: the same type as the production index's, so the two compare.
+pub use crate::engine::IndexStats;
 
 /// A snapshot of everything that decides. See the module docs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

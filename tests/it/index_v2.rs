@@ -1,0 +1,451 @@
+//! Index v2 against the reference engine (the engine before v2, kept unchanged in
+//! `engine::reference`): on random histories of changes, at every revision, the whole result
+//! of every check — decision, reason, deciding rule, revision, explanation, or the error —
+//! is the same. Old snapshots still answer as of their revision after later writes; the
+//! structure validator passes after every change; an index whose hasher makes every key
+//! collide answers the same; an index rebuilt from the facts equals the incremental one; and
+//! the rows the Casbin engine reads from the index are the Casbin projection's.
+//!
+//! The universe is small so that histories collide, and adversarial for an index that
+//! interns: multi-byte ids, ids that are prefixes of others, ids whose byte order differs
+//! from the order they are first seen in, custom actions (one differing only in case), and
+//! every kind of change, including ones the event catalogue never produces together.
+
+use endocarp::domain::{Action, Change, EdgeSource, EntityKind, Id, Rule, RuleKind, Target};
+use endocarp::engine::{self, CasbinRows, Check, EngineOptions, Index, reference};
+use proptest::prelude::*;
+
+const NODES: &[&str] = &[
+    "a1", "a", "ab", "Zed", "é-agent", "agent-ß", "r1", "r2", "rôle-3", "g1", "r0",
+];
+const ACCOUNTS: &[&str] = &["acc1", "ácc2", "acc0"];
+const POLICIES: &[&str] = &["p1", "p2", "P0", "pö"];
+const TARGETS: &[&str] = &["t1", "tü", "t0"];
+const ACTIONS: &[&str] = &[
+    "odrl:read",
+    "odrl:use",
+    "odrl:delete",
+    "odrl:write",
+    "odrl:play",
+    "odrl:display",
+    "odrl:transfer",
+    "odrl:modify",
+    "cc:Sharing",
+    "urn:x:approve",
+    "urn:x:Approve",
+    "urn:ü:sign",
+];
+/// Checked but never granted: unknown to every index.
+const UNKNOWN: &[&str] = &["nobody", "urn:x:never"];
+const LIMITS: &[usize] = &[0, 1, 2, 3, 5, 10_000];
+
+fn id(s: &str) -> Id {
+    Id::from_trusted(s)
+}
+
+fn action(s: &str) -> Action {
+    Action::parse("action", s).expect("test actions are valid")
+}
+
+fn pick(xs: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
+    proptest::sample::select(xs)
+}
+
+fn any_change() -> impl Strategy<Value = Change> {
+    let source = prop_oneof![
+        Just(EdgeSource::Role),
+        Just(EdgeSource::Group),
+        Just(EdgeSource::RoleToRole)
+    ];
+    let kind = prop_oneof![Just(RuleKind::Permission), Just(RuleKind::Prohibition)];
+    let target = prop_oneof![3 => pick(TARGETS).prop_map(|t| Target::One(id(t))), 2 => Just(Target::Any)];
+    let entity = prop_oneof![
+        pick(POLICIES).prop_map(|p| (EntityKind::Policy, p)),
+        pick(NODES).prop_map(|n| (EntityKind::Agent, n)),
+        pick(ACCOUNTS).prop_map(|a| (EntityKind::Account, a)),
+    ];
+    prop_oneof![
+        4 => (source, pick(NODES), pick(NODES), any::<bool>()).prop_map(|(source, n, r, on)| Change::GlobalEdge {
+            source,
+            node: id(n),
+            role: id(r),
+            on
+        }),
+        2 => (pick(ACCOUNTS), pick(NODES), pick(NODES), any::<bool>()).prop_map(|(a, n, r, on)| Change::AccountEdge {
+            account: id(a),
+            node: id(n),
+            role: id(r),
+            on
+        }),
+        2 => (pick(ACCOUNTS), pick(NODES), pick(NODES)).prop_map(|(a, n, r)| Change::MemberSet {
+            account: id(a),
+            agent: id(n),
+            role: id(r)
+        }),
+        1 => (pick(ACCOUNTS), pick(NODES)).prop_map(|(a, n)| Change::MemberRemoved {
+            account: id(a),
+            agent: id(n)
+        }),
+        8 => (pick(POLICIES), kind, pick(NODES), pick(ACTIONS), target, prop::bool::weighted(0.8)).prop_map(
+            |(p, kind, n, a, target, on)| Change::Rule {
+                rule: Rule {
+                    policy: id(p),
+                    kind,
+                    assignee: id(n),
+                    action: action(a),
+                    target
+                },
+                on
+            }
+        ),
+        1 => pick(POLICIES).prop_map(|p| Change::PolicyCreated { policy: id(p) }),
+        2 => (entity, prop::bool::weighted(0.4)).prop_map(|((kind, i), active)| Change::Status {
+            kind,
+            id: id(i),
+            active
+        }),
+        1 => (pick(NODES), proptest::option::of(pick(NODES))).prop_map(|(r, s)| Change::MarkRole {
+            role: id(r),
+            subject: s.map(id)
+        }),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    check: Check,
+    opts: EngineOptions,
+}
+
+fn any_case() -> impl Strategy<Value = Case> {
+    let agent = prop_oneof![6 => pick(NODES), 1 => pick(UNKNOWN)];
+    let account = proptest::option::of(prop_oneof![4 => pick(ACCOUNTS), 1 => pick(UNKNOWN)]);
+    let act = prop_oneof![8 => pick(ACTIONS), 1 => Just("urn:x:never")];
+    let target = prop_oneof![4 => pick(TARGETS), 1 => pick(UNKNOWN)];
+    (
+        agent,
+        account,
+        act,
+        target,
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        pick_limit(),
+    )
+        .prop_map(
+            |(agent, account, act, target, explain, hierarchy, membership, limit)| Case {
+                check: Check {
+                    agent: id(agent),
+                    account: account.map(id),
+                    action: action(act),
+                    target: id(target),
+                    explain,
+                },
+                opts: EngineOptions {
+                    action_hierarchy: hierarchy,
+                    require_membership: membership,
+                    max_closure: limit,
+                },
+            },
+        )
+}
+
+fn pick_limit() -> impl Strategy<Value = usize> {
+    prop_oneof![1 => proptest::sample::select(LIMITS), 3 => Just(10_000)]
+}
+
+fn sorted_facts(facts: Vec<Change>) -> Vec<String> {
+    let mut lines: Vec<String> = facts.iter().map(|f| format!("{f:?}")).collect();
+    lines.sort();
+    lines
+}
+
+/// The new engine and the reference agree on `case`, and the Casbin engine's rows from the
+/// index are the Casbin projection's.
+fn agree(new: &Index, old: &reference::Index, rows: &CasbinRows, case: &Case, when: &str) -> Result<(), TestCaseError> {
+    let got = engine::decide(new, &case.check, &case.opts);
+    let want = reference::decide(old, &case.check, &case.opts);
+    prop_assert_eq!(&got, &want, "{} {:?}", when, case);
+    if let Ok(assignees) = reference::closure(
+        old,
+        &case.check.agent,
+        case.check.account.as_ref(),
+        case.opts.max_closure,
+    ) && reference::gates(old, &case.check, &case.opts) == Ok(None)
+    {
+        let mut expected = rows.candidates(&assignees, &case.check.action, case.check.target.as_str());
+        expected.sort();
+        let from_index = engine::casbin_candidates(new, &case.check, &case.opts).expect("the gates and closure passed");
+        prop_assert_eq!(from_index, expected, "casbin rows {} {:?}", when, case);
+    }
+    Ok(())
+}
+
+fn run(history: &[Change], cases: &[Case], colliding: bool) -> Result<(), TestCaseError> {
+    let mut new = if colliding {
+        Index::with_colliding_hasher()
+    } else {
+        Index::default()
+    };
+    let mut old = reference::Index::default();
+    // The Casbin projection is built with and without the hierarchy; each case reads the one
+    // its options name.
+    let mut rows = [CasbinRows::new(false), CasbinRows::new(true)];
+    let mut kept = Vec::new();
+    for (i, change) in history.iter().enumerate() {
+        for r in &mut rows {
+            r.apply(&new, change);
+        }
+        new.apply(change);
+        old.apply(change);
+        let revision = i as u64 + 1;
+        new.set_revision(revision);
+        old.set_revision(revision);
+        if let Err(e) = new.validate() {
+            return Err(TestCaseError::fail(format!("after {change:?}: {e}")));
+        }
+        prop_assert_eq!(new.stats(), old.stats(), "stats after {:?}", change);
+        prop_assert_eq!(
+            sorted_facts(new.facts()),
+            sorted_facts(old.facts()),
+            "facts after {:?}",
+            change
+        );
+        prop_assert_eq!(new.facts_digest(), old.facts_digest());
+        prop_assert_eq!(new.all_rules(), old.all_rules());
+        for case in cases {
+            let rows = &rows[usize::from(case.opts.action_hierarchy)];
+            agree(&new, &old, rows, case, &format!("at revision {revision}"))?;
+        }
+        kept.push((new.clone(), old.clone(), rows.clone()));
+    }
+    // Snapshots taken earlier still answer as of their revision.
+    for (new, old, rows) in &kept {
+        for case in cases {
+            let rows = &rows[usize::from(case.opts.action_hierarchy)];
+            agree(new, old, rows, case, &format!("kept snapshot at {}", new.revision()))?;
+        }
+    }
+    // Bulk (from the facts) equals incremental.
+    let mut rebuilt = Index::default();
+    for fact in new.facts() {
+        rebuilt.apply(&fact);
+    }
+    rebuilt.set_revision(new.revision());
+    rebuilt.validate().map_err(TestCaseError::fail)?;
+    prop_assert_eq!(&rebuilt, &new);
+    for case in cases {
+        prop_assert_eq!(
+            engine::decide(&rebuilt, &case.check, &case.opts),
+            engine::decide(&new, &case.check, &case.opts)
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 160, .. ProptestConfig::default() })]
+
+    #[test]
+    fn index_v2_answers_exactly_as_the_reference(
+        history in proptest::collection::vec(any_change(), 1..40),
+        cases in proptest::collection::vec(any_case(), 12),
+        colliding in prop::bool::weighted(0.25),
+    ) {
+        run(&history, &cases, colliding)?;
+    }
+}
+
+/// A long chain of roles: closures of exactly the limit and one more, global and in an
+/// account, on both engines.
+#[test]
+fn closure_limits_are_exact_at_the_boundary() {
+    let mut new = Index::default();
+    let mut old = reference::Index::default();
+    let mut changes = vec![Change::GlobalEdge {
+        source: EdgeSource::Role,
+        node: id("agent"),
+        role: id("role-0"),
+        on: true,
+    }];
+    for i in 0..40 {
+        changes.push(Change::GlobalEdge {
+            source: EdgeSource::RoleToRole,
+            node: id(&format!("role-{i}")),
+            role: id(&format!("role-{}", i + 1)),
+            on: true,
+        });
+    }
+    // In acc, role-40 leads on to ten more roles through account edges out of roles.
+    for i in 40..50 {
+        changes.push(Change::AccountEdge {
+            account: id("acc"),
+            node: id(&format!("role-{i}")),
+            role: id(&format!("role-{}", i + 1)),
+            on: true,
+        });
+    }
+    changes.push(Change::Rule {
+        rule: Rule {
+            policy: id("p"),
+            kind: RuleKind::Permission,
+            assignee: id("role-50"),
+            action: action("odrl:read"),
+            target: Target::Any,
+        },
+        on: true,
+    });
+    for c in &changes {
+        new.apply(c);
+        old.apply(c);
+    }
+    new.validate().unwrap();
+    let mut answers = 0;
+    for account in [None, Some(id("acc"))] {
+        for max in 0..60 {
+            let check = Check {
+                agent: id("agent"),
+                account: account.clone(),
+                action: action("odrl:read"),
+                target: id("t"),
+                explain: max % 2 == 0,
+            };
+            let opts = EngineOptions {
+                max_closure: max,
+                ..EngineOptions::default()
+            };
+            let got = engine::decide(&new, &check, &opts);
+            assert_eq!(
+                got,
+                reference::decide(&old, &check, &opts),
+                "max {max}, account {account:?}"
+            );
+            answers += usize::from(got.is_ok());
+        }
+    }
+    // Global: 41 roles + the agent fit from max 42; in acc, 51 roles from max 52.
+    assert_eq!(answers, (60 - 42) + (60 - 52));
+}
+
+/// A deactivated policy holding the best rule of its kind must not hide the next one, on
+/// exact targets and on `*`, and its reactivation brings it back.
+#[test]
+fn a_deactivated_best_rule_falls_back_to_the_next() {
+    let mut new = Index::default();
+    let mut old = reference::Index::default();
+    let rule = |policy: &str, kind, assignee: &str, target: Target| Change::Rule {
+        rule: Rule {
+            policy: id(policy),
+            kind,
+            assignee: id(assignee),
+            action: action("odrl:play"),
+            target,
+        },
+        on: true,
+    };
+    let edge = Change::GlobalEdge {
+        source: EdgeSource::Role,
+        node: id("agent"),
+        role: id("role"),
+        on: true,
+    };
+    let history = vec![
+        edge,
+        rule("a-first", RuleKind::Prohibition, "role", Target::Any),
+        rule("b-second", RuleKind::Prohibition, "role", Target::Any),
+        rule("a-first", RuleKind::Permission, "role", Target::One(id("t"))),
+        rule("c-third", RuleKind::Permission, "agent", Target::Any),
+        Change::Status {
+            kind: EntityKind::Policy,
+            id: id("a-first"),
+            active: false,
+        },
+        Change::Status {
+            kind: EntityKind::Policy,
+            id: id("b-second"),
+            active: false,
+        },
+        Change::Status {
+            kind: EntityKind::Policy,
+            id: id("a-first"),
+            active: true,
+        },
+    ];
+    let mut reasons = Vec::new();
+    for change in &history {
+        new.apply(change);
+        old.apply(change);
+        new.validate().unwrap();
+        for explain in [false, true] {
+            let check = Check {
+                agent: id("agent"),
+                account: None,
+                action: action("odrl:play"),
+                target: id("t"),
+                explain,
+            };
+            let got = engine::decide(&new, &check, &EngineOptions::default()).unwrap();
+            assert_eq!(got, reference::decide(&old, &check, &EngineOptions::default()).unwrap());
+            if !explain {
+                reasons.push((got.reason.as_str(), got.deciding_rule.map(|r| r.policy.to_string())));
+            }
+        }
+    }
+    let policy = |r: &(&str, Option<String>)| r.1.clone().unwrap_or_default();
+    assert_eq!(policy(&reasons[4]), "a-first", "{reasons:?}");
+    assert_eq!(policy(&reasons[5]), "b-second", "{reasons:?}");
+    assert_eq!(reasons[6].0, "PERMITTED", "{reasons:?}");
+    assert_eq!(
+        policy(&reasons[6]),
+        "c-third",
+        "own `*` beats a role's exact target: {reasons:?}"
+    );
+    assert_eq!(policy(&reasons[7]), "a-first", "{reasons:?}");
+}
+
+/// Many rules on one target and on `*` for a few assignees: rows long enough that the check
+/// binary-searches them (by assignee in a target's row, by action in a `*` row) instead of
+/// scanning them.
+fn dense_change() -> impl Strategy<Value = Change> {
+    const FEW: &[&str] = &["a1", "r1", "rôle-3"];
+    let kind = prop_oneof![Just(RuleKind::Permission), Just(RuleKind::Prohibition)];
+    let target = prop_oneof![3 => Just(Target::One(id("t1"))), 2 => Just(Target::Any)];
+    prop_oneof![
+        12 => (pick(POLICIES), kind, pick(FEW), pick(ACTIONS), target, prop::bool::weighted(0.85)).prop_map(
+            |(p, kind, n, a, target, on)| Change::Rule {
+                rule: Rule { policy: id(p), kind, assignee: id(n), action: action(a), target },
+                on
+            }
+        ),
+        1 => (pick(POLICIES), prop::bool::weighted(0.5)).prop_map(|(p, active)| Change::Status {
+            kind: EntityKind::Policy,
+            id: id(p),
+            active
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    #[test]
+    fn long_rows_are_searched_exactly(
+        history in proptest::collection::vec(dense_change(), 60..160),
+        cases in proptest::collection::vec(any_case(), 8),
+    ) {
+        let mut full = vec![
+            Change::GlobalEdge { source: EdgeSource::Role, node: id("a1"), role: id("r1"), on: true },
+            Change::GlobalEdge { source: EdgeSource::RoleToRole, node: id("r1"), role: id("rôle-3"), on: true },
+        ];
+        full.extend(history);
+        let cases: Vec<Case> = cases
+            .into_iter()
+            .map(|mut c| {
+                c.check.agent = id("a1");
+                c.check.target = id("t1");
+                c
+            })
+            .collect();
+        run(&full, &cases, false)?;
+    }
+}
