@@ -1,45 +1,103 @@
-//! Per-call decision latency of the ODRL engine and the Casbin engine, side by side on the
-//! same generated organisation (`endocarp::bench::org`: 100k agents, 1k roles three levels
-//! deep, 10 roles per agent, 100 accounts) at 1k, 100k and 1M rules, the median of three
-//! runs; a plain casbin-rs enforcer holding every row at the sizes where it finishes; the
-//! index's memory per rule or assignment; and what publishing a snapshot after one write
-//! costs next to rebuilding the index.
+//! Per-call decision latency of the engines on generated organisations, the index's memory,
+//! and what publishing a snapshot after one write costs (issues 7 and 14).
 //!
-//! `cargo bench --bench engines` (full sizes; `ENDOCARP_BENCH_SIZES=1000,100000` to choose);
-//! `ENDOCARP_BENCH_TINY=1 cargo test --benches` runs it tiny so it cannot rot (no timing is
-//! asserted anywhere). Results and the machine: `docs/BENCHMARKS.md`.
+//! Two shapes (`endocarp::bench::org`): `standard` (100k agents, 1k roles three levels
+//! deep, 10 roles per agent, 100 accounts) and `deep` (1k roles five levels deep with one
+//! to three parents each, roles per agent following a power law, 300 groups, Zipf-sized
+//! accounts), at 1k, 100k and 1M rules. For each:
+//!
+//! - the ODRL engine (index v2), the reference engine (the engine before v2, kept as
+//!   `engine::reference`), the Casbin engine up to 100k rules, and explain mode: 200,000
+//!   checks one call at a time, each timed into an HDR histogram, warm-up first, three runs
+//!   of up to 3 s, the median of each percentile;
+//! - the ODRL engine's latency split by global/account and by what decided (the agent's
+//!   own rule or a role's, on the exact target or `*`, not permitted, a gate);
+//! - the index's RSS per rule or assignment, measured in a fresh process;
+//! - publishing after one write (clone the snapshot, apply the change) per kind of change,
+//!   after 0, 10k and 60k earlier writes: time and bytes allocated (a counting allocator).
+//!
+//! `cargo bench --bench engines`; `ENDOCARP_BENCH_SIZES=1000,100000`,
+//! `ENDOCARP_BENCH_SHAPES=standard,deep`, `ENDOCARP_BENCH_REFERENCE=0` (skip the reference),
+//! `ENDOCARP_BENCH_PUBLISH=0` (skip publishing) choose what runs; `ENDOCARP_BENCH_TINY=1 cargo
+//! test --benches` runs it tiny so it cannot rot (no timing is asserted anywhere).
+//! `ENDOCARP_BENCH_PERF=<shape>,<rules>,<checks>` only builds and runs that many checks, for
+//! `perf stat` (scripts/bench perf-engine). Results and the machine: `docs/BENCHMARKS.md`.
 
-use casbin::CoreApi;
-use endocarp::bench::org::{CheckCase, Org, OrgSpec};
-use endocarp::bench::{fmt_ns, median, peak_rss_bytes, reset_peak_rss, rss_bytes};
-use endocarp::domain::{Action, Id, NewEvent};
-use endocarp::engine::{self, Check, EngineOptions, Snapshot};
+use endocarp::bench::org::{CheckCase, Org, OrgSpec, Rng, agent_id, role_id, target_id};
+use endocarp::bench::{fmt_ns, median, rss_bytes};
+use endocarp::domain::{Action, Change, Decision, EdgeSource, EntityKind, Id, NewEvent, Reason, Rule, RuleKind, Target};
+use endocarp::engine::{self, Check, EngineOptions, Index, Snapshot, reference};
 use hdrhistogram::Histogram;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Most grouping rows a plain casbin-rs enforcer is built with (see below).
-const PLAIN_MAX_G_ROWS: usize = 60_000;
+/// Counts the bytes allocated (publish cost in bytes).
+struct Counting;
 
-fn to_check(c: &CheckCase) -> Check {
+static ALLOCATED: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATED.fetch_add(new_size.saturating_sub(layout.size()) as u64, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn spec_of(shape: &str, rules: usize, tiny: bool) -> OrgSpec {
+    match (shape, tiny) {
+        ("deep", true) => OrgSpec::tiny_deep(rules),
+        ("deep", false) => OrgSpec::deep(rules),
+        (_, true) => OrgSpec::tiny(rules),
+        _ => OrgSpec::standard(rules),
+    }
+}
+
+fn to_check(c: &CheckCase, explain: bool) -> Check {
     Check {
         agent: Id::parse("agent", &c.agent).unwrap(),
         account: c.account.as_ref().map(|a| Id::parse("account", a).unwrap()),
         action: Action::parse("action", c.action).unwrap(),
         target: Id::parse("target", &c.target).unwrap(),
-        explain: false,
+        explain,
     }
 }
 
-fn build(org: &Org, casbin: bool) -> (Snapshot, Duration) {
+fn changes(org: &Org) -> Vec<Change> {
+    org.events
+        .iter()
+        .map(|e| {
+            NewEvent::parse("", e, None, None, BTreeMap::new())
+                .expect("generated events are valid")
+                .change
+        })
+        .collect()
+}
+
+/// Builds the v2 index from parsed changes; returns it and the build time.
+fn build_v2(changes: &[Change], casbin: bool) -> (Snapshot, Duration) {
     let started = Instant::now();
     let mut snapshot = Snapshot::new(casbin.then_some(true));
-    for (i, e) in org.events.iter().enumerate() {
-        let e = NewEvent::parse("", e, None, None, BTreeMap::new()).expect("generated events are valid");
-        snapshot.apply(&e.change);
-        snapshot.set_revision(i as u64 + 1);
+    for c in changes {
+        snapshot.apply(c);
     }
+    snapshot.set_revision(changes.len() as u64);
     (snapshot, started.elapsed())
 }
 
@@ -51,8 +109,12 @@ struct Run {
     allowed: u64,
 }
 
+fn histogram() -> Histogram<u64> {
+    Histogram::<u64>::new(3).expect("histogram")
+}
+
 fn measure(checks: &[Check], budget: Duration, decide: &mut impl FnMut(&Check) -> bool) -> Run {
-    let mut h = Histogram::<u64>::new(3).expect("histogram");
+    let mut h = histogram();
     for c in checks.iter().take(checks.len() / 10) {
         black_box(decide(c));
     }
@@ -88,10 +150,56 @@ fn median_of_three(checks: &[Check], budget: Duration, mut decide: impl FnMut(&C
     }
 }
 
+/// What decided a check, for the split table.
+fn decided_by(check: &Check, d: &Result<Decision, engine::EngineError>) -> &'static str {
+    match d {
+        Err(_) => "error",
+        Ok(d) => match (&d.deciding_rule, d.reason) {
+            (Some(r), _) => match (r.assignee == check.agent, r.target == Target::Any) {
+                (true, false) => "own rule, exact target",
+                (true, true) => "own rule on *",
+                (false, false) => "role rule, exact target",
+                (false, true) => "role rule on *",
+            },
+            (None, Reason::NotPermitted) => "not permitted",
+            (None, _) => "gate",
+        },
+    }
+}
+
+/// The split table: every check once, timed, grouped by (global/account, decided by).
+fn split(index: &Index, checks: &[Check], opts: &EngineOptions) -> Vec<(String, u64, u64, u64, u64)> {
+    let mut groups: BTreeMap<(bool, &'static str), Histogram<u64>> = BTreeMap::new();
+    for c in checks.iter().take(checks.len() / 10) {
+        black_box(engine::decide(index, c, opts).ok());
+    }
+    for c in checks {
+        let t0 = Instant::now();
+        let d = black_box(engine::decide(index, c, opts));
+        let ns = (t0.elapsed().as_nanos() as u64).max(1);
+        let deny = d.as_ref().is_ok_and(|d| !d.allowed);
+        let key = (c.account.is_some(), decided_by(c, &d));
+        groups.entry(key).or_insert_with(histogram).record(ns).expect("record");
+        black_box(deny);
+    }
+    groups
+        .into_iter()
+        .map(|((account, by), h)| {
+            (
+                format!("{} / {by}", if account { "account" } else { "global" }),
+                h.len(),
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
+                h.value_at_quantile(0.999),
+            )
+        })
+        .collect()
+}
+
 /// Runs this binary again to measure the index of `rules` rules alone (see `memory_only`).
-fn index_bytes_in_child(rules: usize, tiny: bool) -> u64 {
+fn index_bytes_in_child(shape: &str, rules: usize, tiny: bool) -> u64 {
     let out = std::process::Command::new(std::env::current_exe().expect("current exe"))
-        .env("ENDOCARP_BENCH_MEMORY_ONLY", rules.to_string())
+        .env("ENDOCARP_BENCH_MEMORY_ONLY", format!("{shape},{rules}"))
         .env("ENDOCARP_BENCH_TINY", if tiny { "1" } else { "" })
         .output()
         .expect("run the memory measurement");
@@ -101,168 +209,312 @@ fn index_bytes_in_child(rules: usize, tiny: bool) -> u64 {
         .unwrap_or(0)
 }
 
-/// In a fresh process: generate the organisation, then the RSS the ODRL index adds.
-fn memory_only(rules: usize, tiny: bool) {
-    let spec = if tiny {
-        OrgSpec::tiny(rules)
-    } else {
-        OrgSpec::standard(rules)
-    };
-    let org = Org::generate(spec);
+/// In a fresh process: generate the organisation and parse its events, then the RSS the
+/// ODRL index adds (identifiers included: the index keeps the first copy of each).
+fn memory_only(shape: &str, rules: usize, tiny: bool) {
+    let org = Org::generate(spec_of(shape, rules, tiny));
+    let mut parsed = changes(&org);
+    drop(org);
     let before = rss_bytes(std::process::id()).unwrap_or(0);
-    let (snapshot, _) = build(&org, false);
+    let mut index = Index::default();
+    // Consume the parsed changes as the start-up load does (each row's strings are freed
+    // unless the index keeps them).
+    for c in parsed.drain(..) {
+        index.apply(&c);
+    }
+    drop(parsed);
     let after = rss_bytes(std::process::id()).unwrap_or(0);
-    black_box(&snapshot);
+    black_box(&index);
     println!("index-bytes {}", after.saturating_sub(before));
+}
+
+/// `perf stat` mode: build, then run `n` checks; prints the ns per check.
+fn perf_only(spec: &str, tiny: bool) {
+    let mut parts = spec.split(',');
+    let shape = parts.next().unwrap_or("standard").to_string();
+    let rules: usize = parts.next().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = parts.next().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let org = Org::generate(spec_of(&shape, rules, tiny));
+    let checks: Vec<Check> = org.checks(200_000, 3).iter().map(|c| to_check(c, false)).collect();
+    let (snapshot, _) = build_v2(&changes(&org), false);
+    drop(org);
+    let opts = EngineOptions::default();
+    let started = Instant::now();
+    let mut allowed = 0u64;
+    for i in 0..n {
+        allowed += u64::from(engine::decide(&snapshot.index, &checks[i % checks.len()], &opts).is_ok_and(|d| d.allowed));
+    }
+    println!(
+        "perf {shape} {rules} rules: {n} checks, {:.0} ns per check, {allowed} allowed",
+        started.elapsed().as_nanos() as f64 / n as f64
+    );
+}
+
+/// One change of each kind the publish table measures, drawn at random.
+fn publish_change(kind: &str, rng: &mut Rng, spec: &OrgSpec, members: &[(Id, Id)], n: usize) -> Change {
+    let id = |s: String| Id::from_trusted(&s);
+    let role = |rng: &mut Rng| id(role_id(spec.levels - 1, rng.below(spec.roles / 2)));
+    let rule = |assignee: Id, target: Target, policy: &str| Rule {
+        policy: Id::from_trusted(policy),
+        kind: RuleKind::Permission,
+        assignee,
+        action: Action::parse("action", "odrl:read").unwrap(),
+        target,
+    };
+    match kind {
+        "exact grant" => Change::Rule {
+            rule: rule(
+                role(rng),
+                Target::One(id(target_id(rng.below((spec.rules / 10).max(1))))),
+                &format!("policy-new-{n}"),
+            ),
+            on: true,
+        },
+        "* grant" => Change::Rule {
+            rule: rule(role(rng), Target::Any, &format!("policy-new-{n}")),
+            on: true,
+        },
+        "agent edge" => Change::GlobalEdge {
+            source: EdgeSource::Role,
+            node: id(agent_id(rng.below(spec.agents))),
+            role: role(rng),
+            on: true,
+        },
+        "role-to-role edge" => Change::GlobalEdge {
+            source: EdgeSource::RoleToRole,
+            node: role(rng),
+            role: id(role_id(0, rng.below((spec.roles / 10).max(1)))),
+            on: true,
+        },
+        "deactivate a policy of 100k rules" => Change::Status {
+            kind: EntityKind::Policy,
+            id: Id::from_trusted(BIG_POLICY),
+            active: n % 2 == 1,
+        },
+        _ => {
+            let (account, agent) = members[rng.below(members.len())].clone();
+            Change::MemberRemoved { account, agent }
+        }
+    }
+}
+
+const BIG_POLICY: &str = "policy-bulk.corp.example";
+
+const KINDS: [&str; 6] = [
+    "exact grant",
+    "* grant",
+    "agent edge",
+    "role-to-role edge",
+    "deactivate a policy of 100k rules",
+    "MemberRemoved",
+];
+
+/// Publish cost per kind of change after `earlier` writes: (kind, earlier, median ns,
+/// p99 ns, median bytes, max bytes).
+fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, u64, u64, u64, u64)> {
+    let spec = org.spec;
+    let mut rng = Rng(99);
+    // A policy holding 100k rules (1k when tiny), loaded with the organisation.
+    let bulk = if tiny { 1_000 } else { 100_000 };
+    let mut index = Index::default();
+    for c in base {
+        index.apply(c);
+    }
+    for i in 0..bulk {
+        index.apply(&Change::Rule {
+            rule: Rule {
+                policy: Id::from_trusted(BIG_POLICY),
+                kind: RuleKind::Permission,
+                assignee: Id::from_trusted(&role_id(spec.levels - 1, rng.below(spec.roles / 2))),
+                action: Action::parse("action", "odrl:display").unwrap(),
+                target: Target::One(Id::from_trusted(&target_id(i))),
+            },
+            on: true,
+        });
+    }
+    // Memberships to remove (a removal of one that does not exist changes nothing).
+    let members: Vec<(Id, Id)> = base
+        .iter()
+        .filter_map(|c| match c {
+            Change::MemberSet { account, agent, .. } => Some((account.clone(), agent.clone())),
+            _ => None,
+        })
+        .collect();
+    let samples = if tiny { 20 } else { 400 };
+    let mut out = Vec::new();
+    let mut done = 0;
+    for earlier in [0usize, 10_000, 60_000] {
+        let earlier = if tiny { earlier / 100 } else { earlier };
+        // Earlier writes, each published as the projector would (the previous snapshot
+        // dropped once no check holds it).
+        while done < earlier {
+            let kind = KINDS[done % KINDS.len()];
+            let change = publish_change(kind, &mut rng, &spec, &members, done);
+            let mut next = index.clone();
+            next.apply(&change);
+            index = next;
+            done += 1;
+        }
+        for kind in KINDS {
+            let mut times = Vec::with_capacity(samples);
+            let mut bytes = Vec::with_capacity(samples);
+            let mut kept = Vec::with_capacity(samples);
+            for n in 0..samples {
+                let change = publish_change(kind, &mut rng, &spec, &members, 1_000_000 + n);
+                let b0 = ALLOCATED.load(Ordering::Relaxed);
+                let t0 = Instant::now();
+                let mut next = index.clone();
+                next.apply(&change);
+                times.push(t0.elapsed().as_nanos() as u64);
+                bytes.push(ALLOCATED.load(Ordering::Relaxed) - b0);
+                kept.push(next);
+            }
+            drop(kept);
+            let max_bytes = bytes.iter().copied().max().unwrap_or(0);
+            let mut sorted = times.clone();
+            sorted.sort_unstable();
+            let p99 = sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)];
+            out.push((kind, earlier, median(times), p99, median(bytes), max_bytes));
+        }
+    }
+    out
 }
 
 fn main() {
     let tiny = std::env::var("ENDOCARP_BENCH_TINY").is_ok_and(|v| !v.is_empty());
-    if let Some(rules) = std::env::var("ENDOCARP_BENCH_MEMORY_ONLY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return memory_only(rules, tiny);
+    if let Ok(v) = std::env::var("ENDOCARP_BENCH_MEMORY_ONLY") {
+        let (shape, rules) = v.split_once(',').unwrap_or(("standard", v.as_str()));
+        return memory_only(shape, rules.parse().unwrap_or(1_000), tiny);
     }
+    if let Ok(v) = std::env::var("ENDOCARP_BENCH_PERF") {
+        return perf_only(&v, tiny);
+    }
+    let flag = |name: &str| std::env::var(name).map_or(true, |v| v != "0");
     let sizes: Vec<usize> = match std::env::var("ENDOCARP_BENCH_SIZES") {
         Ok(s) => s.split(',').filter_map(|n| n.trim().parse().ok()).collect(),
         Err(_) if tiny => vec![300, 2_000],
         Err(_) => vec![1_000, 100_000, 1_000_000],
     };
+    let shapes: Vec<String> = std::env::var("ENDOCARP_BENCH_SHAPES")
+        .map(|s| s.split(',').map(str::to_string).collect())
+        .unwrap_or_else(|_| vec!["standard".into(), "deep".into()]);
     let budget = if tiny {
         Duration::from_millis(100)
     } else {
         Duration::from_secs(3)
     };
     let opts = EngineOptions::default();
-    let me = std::process::id();
     let mut memory = Vec::new();
-    let mut publish = Vec::new();
-    println!("| rules | assignments | casbin p / g rows | engine | calls (median run) | p50 | p99 | p99.9 | allowed |");
-    println!("|---:|---:|---:|---|---:|---:|---:|---:|---:|");
-    for &rules in &sizes {
-        let spec = if tiny {
-            OrgSpec::tiny(rules)
-        } else {
-            OrgSpec::standard(rules)
-        };
-        let org = Org::generate(spec);
-        let checks: Vec<Check> = org
-            .checks(if tiny { 2_000 } else { 200_000 }, 3)
-            .iter()
-            .map(to_check)
-            .collect();
-
-        // Memory: the ODRL index alone, identifiers included, measured in a fresh process
-        // (in this one, memory freed by the previous size would be reused and hide it).
-        let rows = spec.rules + spec.assignments();
-        let (odrl_only, built) = build(&org, false);
-        memory.push((rules, rows, index_bytes_in_child(rules, tiny), built));
-        // Publishing after one write: clone the snapshot, apply the write, keep both.
-        let grant = endocarp::domain::event::Triple {
-            event_type: "Policy.PermissionGranted".into(),
-            aggregate_id: "policy-bench.corp.example".into(),
-            subject: "role-l2-00001.corp.example".into(),
-            predicate: "odrl:permission".into(),
-            object: "doc-99999999.files.example".into(),
-            payload: [("action".to_string(), "odrl:read".to_string())].into(),
-        };
-        let change = NewEvent::parse("", &grant, None, None, BTreeMap::new()).unwrap().change;
-        let rss_before = rss_bytes(me).unwrap_or(0);
-        let peak_reset = reset_peak_rss();
-        let mut times = Vec::new();
-        let mut kept = Vec::new();
-        for _ in 0..25 {
-            let t0 = Instant::now();
-            let mut next = odrl_only.clone();
-            next.apply(&change);
-            times.push(t0.elapsed().as_nanos() as u64);
-            kept.push(next);
-        }
-        let peak = if peak_reset {
-            peak_rss_bytes(me).map(|p| p.saturating_sub(rss_before))
-        } else {
-            None
-        };
-        publish.push((rules, median(times), peak.map(|p| p / 25), built));
-        drop(kept);
-        drop(odrl_only);
-
-        let (snapshot, _) = build(&org, true);
-        let casbin_rows = snapshot.casbin.as_ref().expect("casbin rows");
-        let (p_rows, g_rows) = (casbin_rows.p_rows(), casbin_rows.g_rows());
-        let odrl = median_of_three(&checks, budget, |c| {
-            engine::decide(&snapshot.index, c, &opts).is_ok_and(|d| d.allowed)
-        });
-        let cas = median_of_three(&checks, budget, |c| {
-            engine::decide_casbin(&snapshot, c, &opts).is_ok_and(|d| d.allowed)
-        });
-        let mut results = vec![("ODRL engine", odrl), ("Casbin engine", cas)];
-        // A plain enforcer re-scans every row per call, and casbin-rs 2.20's role manager
-        // adds each grouping row with a linear search (quadratic loading: more than ten
-        // minutes for the standard organisation's 1M rows): only where that finishes.
-        if rules <= 100_000 && g_rows.len() <= PLAIN_MAX_G_ROWS {
-            let plain = engine::casbin::plain_enforcer(&p_rows, &g_rows).expect("plain enforcer");
-            let few = &checks[..checks.len().min(if rules > 10_000 { 30 } else { 2_000 })];
-            let run = measure(few, budget, &mut |c: &Check| {
-                let dom = c.account.as_ref().map_or("*", |a| a.as_str());
-                plain
-                    .enforce((c.agent.as_str(), dom, c.action.as_str(), c.target.as_str()))
-                    .unwrap_or(false)
-            });
+    let mut splits = Vec::new();
+    let mut publishes = Vec::new();
+    println!("| shape | rules | assignments | engine | calls (median run) | p50 | p99 | p99.9 | allowed |");
+    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|");
+    for shape in &shapes {
+        for &rules in &sizes {
+            let org = Org::generate(spec_of(shape, rules, tiny));
+            let parsed = changes(&org);
+            let cases = org.checks(if tiny { 2_000 } else { 200_000 }, 3);
+            let checks: Vec<Check> = cases.iter().map(|c| to_check(c, false)).collect();
+            let explained: Vec<Check> = cases.iter().map(|c| to_check(c, true)).collect();
+            let rows = parsed.len();
+            memory.push((shape.clone(), rules, rows, index_bytes_in_child(shape, rules, tiny)));
+            let casbin = rules <= 100_000;
+            let (snapshot, built) = build_v2(&parsed, casbin);
+            let mut results = vec![(
+                "ODRL engine (index v2)",
+                median_of_three(&checks, budget, |c| {
+                    engine::decide(&snapshot.index, c, &opts).is_ok_and(|d| d.allowed)
+                }),
+            )];
             results.push((
-                "plain casbin-rs (one run)",
-                Run {
-                    allowed: run.allowed * 100 / run.calls.max(1),
-                    ..run
-                },
+                "ODRL engine, explain",
+                median_of_three(&explained, budget, |c| {
+                    engine::decide(&snapshot.index, c, &opts).is_ok_and(|d| d.allowed)
+                }),
             ));
-        }
-        if g_rows.len() > PLAIN_MAX_G_ROWS {
+            if casbin {
+                results.push((
+                    "Casbin engine (rows from index v2)",
+                    median_of_three(&checks, budget, |c| {
+                        engine::decide_casbin(&snapshot, c, &opts).is_ok_and(|d| d.allowed)
+                    }),
+                ));
+            }
+            splits.push((shape.clone(), rules, split(&snapshot.index, &checks, &opts)));
+            if flag("ENDOCARP_BENCH_PUBLISH") && (rules == *sizes.iter().max().unwrap_or(&rules)) {
+                publishes.push((shape.clone(), rules, publish(&org, &parsed, tiny)));
+            }
+            drop(snapshot);
+            let mut reference_built = None;
+            if flag("ENDOCARP_BENCH_REFERENCE") {
+                let started = Instant::now();
+                let mut old = reference::Index::default();
+                for c in &parsed {
+                    old.apply(c);
+                }
+                reference_built = Some(started.elapsed());
+                results.push((
+                    "reference engine (before v2)",
+                    median_of_three(&checks, budget, |c| {
+                        reference::decide(&old, c, &opts).is_ok_and(|d| d.allowed)
+                    }),
+                ));
+            }
+            for (name, r) in results {
+                println!(
+                    "| {shape} | {rules} | {} | {name} | {} | {} | {} | {} | {}% |",
+                    org.assignments(),
+                    r.calls,
+                    fmt_ns(r.p50),
+                    fmt_ns(r.p99),
+                    fmt_ns(r.p999),
+                    r.allowed
+                );
+            }
             println!(
-                "| {rules} | {} | {} / {} | plain casbin-rs | not run: {} grouping rows load in quadratic time | | | | |",
-                spec.assignments(),
-                p_rows.len(),
-                g_rows.len(),
-                g_rows.len()
-            );
-        }
-        for (name, r) in results {
-            println!(
-                "| {rules} | {} | {} / {} | {name} | {} | {} | {} | {} | {}% |",
-                spec.assignments(),
-                p_rows.len(),
-                g_rows.len(),
-                r.calls,
-                fmt_ns(r.p50),
-                fmt_ns(r.p99),
-                fmt_ns(r.p999),
-                r.allowed
+                "| {shape} | {rules} | build from parsed events: index v2 {:.2} s{} | | | | | | |",
+                built.as_secs_f64(),
+                reference_built.map_or(String::new(), |t| format!(", reference {:.2} s", t.as_secs_f64()))
             );
         }
     }
     println!();
-    println!("| rules | rows (rules + assignments) | ODRL index RSS | bytes per row | build from events |");
-    println!("|---:|---:|---:|---:|---:|");
-    for (rules, rows, bytes, built) in memory {
+    println!("| shape | rules | checks by what decided | share | p50 | p99 | p99.9 |");
+    println!("|---|---:|---|---:|---:|---:|---:|");
+    for (shape, rules, groups) in splits {
+        let total: u64 = groups.iter().map(|g| g.1).sum();
+        for (name, n, p50, p99, p999) in groups {
+            println!(
+                "| {shape} | {rules} | {name} | {:.1}% | {} | {} | {} |",
+                n as f64 * 100.0 / total.max(1) as f64,
+                fmt_ns(p50),
+                fmt_ns(p99),
+                fmt_ns(p999)
+            );
+        }
+    }
+    println!();
+    println!("| shape | rules | rows (rules + assignments) | index v2 RSS | bytes per row |");
+    println!("|---|---:|---:|---:|---:|");
+    for (shape, rules, rows, bytes) in memory {
         println!(
-            "| {rules} | {rows} | {:.1} MiB | {:.0} | {:.2} s |",
+            "| {shape} | {rules} | {rows} | {:.1} MiB | {:.0} |",
             bytes as f64 / 1048576.0,
-            bytes as f64 / rows as f64,
-            built.as_secs_f64()
+            bytes as f64 / rows as f64
         );
     }
     println!();
-    println!(
-        "| rules | publish after one write (clone + apply, median of 25) | extra RSS per published snapshot | full rebuild |"
-    );
-    println!("|---:|---:|---:|---:|");
-    for (rules, t, peak, built) in publish {
-        println!(
-            "| {rules} | {} | {} | {:.2} s |",
-            fmt_ns(t),
-            peak.map_or("n/a".into(), |p| format!("{:.1} KiB", p as f64 / 1024.0)),
-            built.as_secs_f64()
-        );
+    println!("| shape | rules | change | earlier writes | publish median | publish p99 | bytes median | bytes max |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    for (shape, rules, rows) in publishes {
+        for (kind, earlier, med, p99, b_med, b_max) in rows {
+            println!(
+                "| {shape} | {rules} | {kind} | {earlier} | {} | {} | {:.1} KiB | {:.1} KiB |",
+                fmt_ns(med),
+                fmt_ns(p99),
+                b_med as f64 / 1024.0,
+                b_max as f64 / 1024.0
+            );
+        }
     }
 }

@@ -23,6 +23,18 @@ pub struct OrgSpec {
     pub members_per_account: usize,
     pub rules: usize,
     pub seed: u64,
+    /// Most parents a role below the top has (each has 1..=this many; 1 in the standard
+    /// organisation).
+    pub max_parents: usize,
+    /// Roles per agent follow a power law (Pareto, α = 1.5, at least 2, at most 60) with
+    /// `roles_per_agent` ignored, instead of exactly `roles_per_agent`.
+    pub power_law: bool,
+    /// Groups: each agent joins 0–2 of them (`Agent.GroupMembershipAdded`), and rules are
+    /// assigned to groups as to roles.
+    pub groups: usize,
+    /// Account sizes follow Zipf's law (the first account is the largest) instead of all
+    /// being `members_per_account`; the total is the same.
+    pub skewed_accounts: bool,
 }
 
 impl OrgSpec {
@@ -38,6 +50,43 @@ impl OrgSpec {
             members_per_account: 100,
             rules,
             seed: 7,
+            max_parents: 1,
+            power_law: false,
+            groups: 0,
+            skewed_accounts: false,
+        }
+    }
+
+    /// The second shape of issue #14: 100k agents, 1k roles five levels deep where a role
+    /// has one to three parents, roles per agent following a power law (some agents hold
+    /// dozens), 300 groups, and 200 accounts whose sizes follow Zipf's law (the largest has
+    /// thousands of members, most have a handful).
+    pub fn deep(rules: usize) -> OrgSpec {
+        OrgSpec {
+            agents: 100_000,
+            roles: 1_000,
+            levels: 5,
+            roles_per_agent: 0,
+            accounts: 200,
+            members_per_account: 100,
+            rules,
+            seed: 11,
+            max_parents: 3,
+            power_law: true,
+            groups: 300,
+            skewed_accounts: true,
+        }
+    }
+
+    /// A small organisation of the same shape as `deep`.
+    pub fn tiny_deep(rules: usize) -> OrgSpec {
+        OrgSpec {
+            agents: 500,
+            roles: 60,
+            accounts: 10,
+            members_per_account: 20,
+            groups: 20,
+            ..OrgSpec::deep(rules)
         }
     }
 
@@ -52,10 +101,15 @@ impl OrgSpec {
             members_per_account: 20,
             rules,
             seed: 7,
+            max_parents: 1,
+            power_law: false,
+            groups: 0,
+            skewed_accounts: false,
         }
     }
 
-    /// Assignments: agent roles, role-to-role edges and account memberships.
+    /// Assignments of the standard shape: agent roles, role-to-role edges and account
+    /// memberships (the other shapes draw theirs: see [`Org::assignments`]).
     pub fn assignments(&self) -> usize {
         self.agents * self.roles_per_agent + self.roles_below_top() + self.accounts * self.members_per_account
     }
@@ -123,6 +177,8 @@ pub struct Org {
     pub events: Vec<Triple>,
     /// Agents holding each role directly (index: role number).
     holders: Vec<Vec<u32>>,
+    /// Agents in each group.
+    group_holders: Vec<Vec<u32>>,
     /// Account of each agent that is a member somewhere.
     account_of: Vec<Option<u32>>,
     /// (assignee, action, target, prohibition) of rules with a specific target.
@@ -133,6 +189,7 @@ pub struct Org {
 #[derive(Debug, Clone, Copy)]
 enum Assignee {
     Role(u32),
+    Group(u32),
     Agent(u32),
 }
 
@@ -165,6 +222,10 @@ pub fn agent_id(n: usize) -> String {
 
 pub fn role_id(level: usize, n: usize) -> String {
     format!("role-l{level}-{n:05}.corp.example")
+}
+
+pub fn group_id(n: usize) -> String {
+    format!("group-{n:05}.teams.example")
 }
 
 pub fn account_id(n: usize) -> String {
@@ -203,15 +264,27 @@ impl Org {
         for level in 1..levels {
             let (above, above_end) = (first_of_level[level - 1], first_of_level[level]);
             for r in first_of_level[level]..first_of_level[level + 1] {
-                let parent = above + rng.below(above_end - above);
-                events.push(triple(
-                    "Role.RoleAssigned",
-                    &names[r],
-                    &names[r],
-                    "org:hasRole",
-                    &names[parent],
-                    &[],
-                ));
+                let parents = if spec.max_parents > 1 {
+                    1 + rng.below(spec.max_parents)
+                } else {
+                    1
+                };
+                let mut chosen: Vec<usize> = Vec::with_capacity(parents);
+                while chosen.len() < parents.min(above_end - above) {
+                    let parent = above + rng.below(above_end - above);
+                    if chosen.contains(&parent) {
+                        continue;
+                    }
+                    chosen.push(parent);
+                    events.push(triple(
+                        "Role.RoleAssigned",
+                        &names[r],
+                        &names[r],
+                        "org:hasRole",
+                        &names[parent],
+                        &[],
+                    ));
+                }
             }
         }
         // Agents hold roles from the lower levels (the top is reached by inheritance).
@@ -219,8 +292,15 @@ impl Org {
         let mut holders = vec![Vec::new(); spec.roles];
         for a in 0..spec.agents {
             let agent = agent_id(a);
-            let mut held = Vec::with_capacity(spec.roles_per_agent);
-            while held.len() < spec.roles_per_agent.min(spec.roles - lower) {
+            let wanted = if spec.power_law {
+                // Pareto(α = 1.5, x_m = 2), capped at 60.
+                let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+                ((2.0 / (1.0 - u).powf(1.0 / 1.5)) as usize).clamp(2, 60)
+            } else {
+                spec.roles_per_agent
+            };
+            let mut held = Vec::with_capacity(wanted);
+            while held.len() < wanted.min(spec.roles - lower) {
                 let r = lower + rng.below(spec.roles - lower);
                 if !held.contains(&r) {
                     held.push(r);
@@ -238,11 +318,41 @@ impl Org {
                 ));
             }
         }
+        // Groups: each agent joins 0-2.
+        let mut group_holders = vec![Vec::new(); spec.groups];
+        for a in 0..spec.agents {
+            if spec.groups == 0 {
+                break;
+            }
+            let agent = agent_id(a);
+            for _ in 0..rng.below(3) {
+                let g = rng.below(spec.groups);
+                if group_holders[g].last() == Some(&(a as u32)) {
+                    continue;
+                }
+                group_holders[g].push(a as u32);
+                events.push(triple(
+                    "Agent.GroupMembershipAdded",
+                    &agent,
+                    &agent,
+                    "foaf:member",
+                    &group_id(g),
+                    &[],
+                ));
+            }
+        }
         // Accounts: members with an account role.
         let mut account_of = vec![None; spec.agents];
+        let harmonic: f64 = (1..=spec.accounts).map(|k| 1.0 / k as f64).sum();
+        let total_members = spec.accounts * spec.members_per_account;
         for acc in 0..spec.accounts {
             let account = account_id(acc);
-            for _ in 0..spec.members_per_account {
+            let size = if spec.skewed_accounts {
+                ((total_members as f64 / harmonic / (acc + 1) as f64) as usize).max(2)
+            } else {
+                spec.members_per_account
+            };
+            for _ in 0..size {
                 let a = rng.below(spec.agents);
                 let role = &names[lower + rng.below(spec.roles - lower)];
                 account_of[a] = Some(acc as u32);
@@ -265,7 +375,11 @@ impl Org {
         let mut rules = Vec::with_capacity(spec.rules);
         for i in 0..spec.rules {
             let assignee = if rng.percent(90) {
-                Assignee::Role(rng.below(spec.roles) as u32)
+                if spec.groups > 0 && rng.percent(20) {
+                    Assignee::Group(rng.below(spec.groups) as u32)
+                } else {
+                    Assignee::Role(rng.below(spec.roles) as u32)
+                }
             } else {
                 Assignee::Agent(rng.below(spec.agents) as u32)
             };
@@ -284,6 +398,7 @@ impl Org {
             let target = if star { "*".to_string() } else { target_id(t as usize) };
             let who = match assignee {
                 Assignee::Role(r) => names[r as usize].clone(),
+                Assignee::Group(g) => group_id(g as usize),
                 Assignee::Agent(a) => agent_id(a as usize),
             };
             let (ty, pred) = if prohibition {
@@ -307,10 +422,16 @@ impl Org {
             spec,
             events,
             holders,
+            group_holders,
             account_of,
             rules,
             targets,
         }
+    }
+
+    /// Rows that are not rules: role and group edges and memberships.
+    pub fn assignments(&self) -> usize {
+        self.events.len() - self.spec.rules
     }
 
     /// `n` checks: 40% aimed at a permission, 20% at a prohibition, 40% random; a quarter
@@ -331,16 +452,15 @@ impl Org {
                 let (agent, action, target, aim) = match aimed {
                     Some((r, aim)) => {
                         let (assignee, action, t, _) = self.rules[r];
-                        let agent = match assignee {
-                            Assignee::Agent(a) => a as usize,
-                            Assignee::Role(role) => {
-                                let h = &self.holders[role as usize];
-                                if h.is_empty() {
-                                    rng.below(self.spec.agents)
-                                } else {
-                                    h[rng.below(h.len())] as usize
-                                }
-                            }
+                        let holders = match assignee {
+                            Assignee::Agent(a) => Err(a as usize),
+                            Assignee::Role(r) => Ok(&self.holders[r as usize]),
+                            Assignee::Group(g) => Ok(&self.group_holders[g as usize]),
+                        };
+                        let agent = match holders {
+                            Err(a) => a,
+                            Ok(h) if h.is_empty() => rng.below(self.spec.agents),
+                            Ok(h) => h[rng.below(h.len())] as usize,
                         };
                         // A grant of `use` is checked as one of its leaves half the time.
                         let action = if action == "odrl:use" && rng.percent(50) {

@@ -153,6 +153,9 @@ pub(crate) struct Node {
     pub star: Vec<StarRule>,
     /// Bit i: a rule in `star` on vocabulary action i; bit 63: one on a custom action.
     pub star_mask: u64,
+    /// Where each action's group starts in `star`: entry k for the k-th set bit of
+    /// `star_mask` (custom actions share bit 63), then `star.len()`.
+    pub star_groups: Vec<u32>,
 }
 
 impl Node {
@@ -165,6 +168,7 @@ impl Node {
             accounts: Vec::new(),
             star: Vec::new(),
             star_mask: 0,
+            star_groups: Vec::new(),
         }
     }
 
@@ -181,8 +185,27 @@ impl Node {
         &self.accounts[from..to]
     }
 
+    /// The rules on `*` of one action's group (every custom action's, for bit 63), given
+    /// that `bit` is set in `star_mask`.
+    #[inline]
+    pub fn star_group(&self, bit: u32) -> &[StarRule] {
+        let k = (self.star_mask & ((1u64 << bit) - 1)).count_ones() as usize;
+        &self.star[self.star_groups[k] as usize..self.star_groups[k + 1] as usize]
+    }
+
     fn recompute_mask(&mut self) {
-        self.star_mask = self.star.iter().fold(0, |m, r| m | action_bit(ak_action(r.ak)));
+        self.star_mask = 0;
+        self.star_groups.clear();
+        for (i, r) in self.star.iter().enumerate() {
+            let bit = action_bit(ak_action(r.ak));
+            if self.star_mask & bit == 0 {
+                self.star_mask |= bit;
+                self.star_groups.push(i as u32);
+            }
+        }
+        if !self.star.is_empty() {
+            self.star_groups.push(self.star.len() as u32);
+        }
     }
 }
 
@@ -197,7 +220,13 @@ pub(crate) struct Named {
     pub name: Id,
     /// None: no status event (active).
     pub status: Option<bool>,
+    /// Policies: an order-preserving label (a < b as names iff label a < label b), so the
+    /// deciding order compares integers. Accounts: 0.
+    pub label: u64,
 }
+
+/// Space between the labels of policies added after the last one (and after a relabel).
+const LABEL_STEP: u64 = 1 << 32;
 
 /// An interned namespace: name → dense id, id → entry.
 #[derive(Clone)]
@@ -256,8 +285,8 @@ pub struct Index {
     targets: PMap<Id, Arc<Vec<TargetRule>>>,
     accounts: Interned<Id, Named>,
     policies: Interned<Id, Named>,
-    /// How many policies are inactive: while none is, a check never looks a policy up.
-    inactive_policies: usize,
+    /// Policy names in byte order, to label a new policy between its neighbours.
+    policy_order: imbl::OrdMap<Id, u32>,
     /// Custom actions, numbered from [`CUSTOM_BASE`].
     customs: Interned<Action, Action>,
     stats: IndexStats,
@@ -303,7 +332,7 @@ impl Index {
             targets: PMap::with_hasher(hasher.clone()),
             accounts: Interned::new(&hasher),
             policies: Interned::new(&hasher),
-            inactive_policies: 0,
+            policy_order: imbl::OrdMap::new(),
             customs: Interned::new(&hasher),
             stats: IndexStats::default(),
         }
@@ -356,13 +385,29 @@ impl Index {
             .map(|id| (id, self.accounts.get(id).status.unwrap_or(true)))
     }
 
-    /// True when the policy is active. Costs nothing while no policy is inactive.
-    pub(crate) fn policy_active(&self, policy: u32) -> bool {
-        self.inactive_policies == 0 || self.policies.get(policy).status.unwrap_or(true)
-    }
-
     pub(crate) fn policy_name(&self, policy: u32) -> &Id {
         &self.policies.get(policy).name
+    }
+
+    /// The policy's label (labels are in the policies' byte order) and whether it is active.
+    #[inline]
+    pub(crate) fn policy_rank(&self, policy: u32) -> (u64, bool) {
+        let p = self.policies.get(policy);
+        (p.label, p.status.unwrap_or(true))
+    }
+
+    fn label(&self, policy: u32) -> u64 {
+        self.policies.get(policy).label
+    }
+
+    /// The order of rules on `*` in a row: action and kind, then policy label.
+    fn star_key(&self, r: &StarRule) -> (u32, u64) {
+        (r.ak, self.label(r.policy))
+    }
+
+    /// The order of rules in a target's row: assignee, action and kind, then policy label.
+    fn target_key(&self, r: &TargetRule) -> (u32, u32, u64) {
+        (r.assignee, r.ak, self.label(r.policy))
     }
 
     /// The id of an action, if the index can hold rules on it (vocabulary or a custom
@@ -467,25 +512,51 @@ impl Index {
         self.accounts.intern(name, |n| Named {
             name: n.clone(),
             status: None,
+            label: 0,
         })
     }
 
+    /// The policy's id; a new policy gets a label between its neighbours in byte order
+    /// (relabelling every policy, order kept, when there is no room).
     fn intern_policy(&mut self, name: &Id) -> u32 {
-        self.policies.intern(name, |n| Named {
+        if let Some(id) = self.policies.id(name.as_str()) {
+            return id;
+        }
+        use std::ops::Bound::{Excluded, Unbounded};
+        let below = self
+            .policy_order
+            .range::<_, str>((Unbounded, Excluded(name.as_str())))
+            .next_back()
+            .map(|(_, &id)| self.label(id));
+        let above = self
+            .policy_order
+            .range::<_, str>((Excluded(name.as_str()), Unbounded))
+            .next()
+            .map(|(_, &id)| self.label(id));
+        let label = match (below, above) {
+            (None, None) => Some(1 << 63),
+            (Some(b), None) => b.checked_add(LABEL_STEP).or_else(|| midpoint(b, u64::MAX)),
+            (None, Some(a)) => a.checked_sub(LABEL_STEP).filter(|&l| l > 0).or_else(|| midpoint(0, a)),
+            (Some(b), Some(a)) => midpoint(b, a),
+        };
+        let id = self.policies.intern(name, |n| Named {
             name: n.clone(),
             status: None,
-        })
+            label: label.unwrap_or(0),
+        });
+        self.policy_order.insert(name.clone(), id);
+        if label.is_none() {
+            self.relabel_policies();
+        }
+        id
     }
 
-    /// Sets a policy's status, keeping the count of inactive policies.
-    fn set_policy_status(&mut self, policy: u32, status: bool) {
-        let entry = self.policies.get_mut(policy);
-        let was_inactive = entry.status == Some(false);
-        entry.status = Some(status);
-        match (was_inactive, !status) {
-            (false, true) => self.inactive_policies += 1,
-            (true, false) => self.inactive_policies -= 1,
-            _ => {}
+    /// Spreads the policies' labels evenly, in byte order (rows stay sorted: the order of
+    /// labels does not change).
+    fn relabel_policies(&mut self) {
+        let ids: Vec<u32> = self.policy_order.values().copied().collect();
+        for (i, id) in ids.into_iter().enumerate() {
+            self.policies.get_mut(id).label = (i as u64 + 1) * LABEL_STEP;
         }
     }
 
@@ -638,7 +709,7 @@ impl Index {
             Change::Status { kind, id, active } => match kind {
                 EntityKind::Policy => {
                     let p = self.intern_policy(id);
-                    self.set_policy_status(p, *active);
+                    self.policies.get_mut(p).status = Some(*active);
                 }
                 EntityKind::Agent => {
                     let n = self.intern_node(id);
@@ -678,9 +749,11 @@ impl Index {
         let ak = action_kind(action, rule.kind);
         let changed = match &rule.target {
             Target::Any => {
-                let row = self.node_mut(assignee);
                 let entry = StarRule { ak, policy };
-                let changed = set_op(&mut row.star, entry, on);
+                let key = self.star_key(&entry);
+                let pos = self.node_by_id(assignee).star.binary_search_by(|r| self.star_key(r).cmp(&key));
+                let row = self.node_mut(assignee);
+                let changed = set_at(&mut row.star, pos, entry, on);
                 if changed {
                     row.recompute_mask();
                 }
@@ -688,20 +761,25 @@ impl Index {
             }
             Target::One(target) => {
                 let entry = TargetRule { assignee, ak, policy };
-                match self.targets.get_mut(target.as_str()) {
-                    Some(rules) => {
+                let key = self.target_key(&entry);
+                let pos = self
+                    .targets
+                    .get(target.as_str())
+                    .map(|rules| rules.binary_search_by(|r| self.target_key(r).cmp(&key)));
+                match (self.targets.get_mut(target.as_str()), pos) {
+                    (Some(rules), Some(pos)) => {
                         let rules = Arc::make_mut(rules);
-                        let changed = set_op(rules, entry, on);
+                        let changed = set_at(rules, pos, entry, on);
                         if rules.is_empty() {
                             self.targets.remove(target.as_str());
                         }
                         changed
                     }
-                    None if on => {
+                    _ if on => {
                         self.targets.insert(target.clone(), Arc::new(vec![entry]));
                         true
                     }
-                    None => false,
+                    _ => false,
                 }
             }
         };
@@ -885,13 +963,18 @@ impl Index {
                     return Err(format!("node {id}: {n} memberships in account {acc}"));
                 }
             }
-            if !node.star.windows(2).all(|w| w[0] < w[1]) {
-                return Err(format!("node {id}: star rules not sorted and unique"));
-            }
             let mut mask = 0;
             for r in &node.star {
                 self.check_rule_ids(r.ak, r.policy)?;
                 mask |= action_bit(ak_action(r.ak));
+            }
+            if !node.star.windows(2).all(|w| self.star_key(&w[0]) < self.star_key(&w[1])) {
+                return Err(format!("node {id}: star rules not sorted and unique"));
+            }
+            let mut copy = Node::clone(node);
+            copy.recompute_mask();
+            if copy.star_groups != node.star_groups {
+                return Err(format!("node {id}: star groups {:?}, rules give {:?}", node.star_groups, copy.star_groups));
             }
             if mask != node.star_mask {
                 return Err(format!(
@@ -902,16 +985,28 @@ impl Index {
             stats.rules += node.star.len();
         }
         for (target, rules) in &self.targets {
-            if rules.is_empty() || !rules.windows(2).all(|w| w[0] < w[1]) {
-                return Err(format!("target {target:?}: row empty or not sorted and unique"));
-            }
             for r in rules.iter() {
                 if r.assignee as usize >= self.nodes.len() {
                     return Err(format!("target {target:?}: unknown assignee {}", r.assignee));
                 }
                 self.check_rule_ids(r.ak, r.policy)?;
             }
+            if rules.is_empty() || !rules.windows(2).all(|w| self.target_key(&w[0]) < self.target_key(&w[1])) {
+                return Err(format!("target {target:?}: row empty or not sorted and unique"));
+            }
             stats.rules += rules.len();
+        }
+        // Policy labels follow the policies' byte order.
+        if self.policy_order.len() != self.policies.len() {
+            return Err("the policy order does not hold every policy".into());
+        }
+        let mut last: Option<u64> = None;
+        for (name, &id) in &self.policy_order {
+            let p = self.policies.get(id);
+            if p.name != *name || last.is_some_and(|l| l >= p.label) {
+                return Err(format!("policy {name:?}: label {} out of order", p.label));
+            }
+            last = Some(p.label);
         }
         for (what, ids, len) in [
             ("account", self.accounts.ids.len(), self.accounts.len()),
@@ -921,13 +1016,6 @@ impl Index {
             if ids != len {
                 return Err(format!("{ids} {what} names for {len} entries"));
             }
-        }
-        let inactive = self.policies.entries.iter().filter(|p| p.status == Some(false)).count();
-        if inactive != self.inactive_policies {
-            return Err(format!(
-                "{} inactive policies counted, {inactive} held",
-                self.inactive_policies
-            ));
         }
         if stats != self.stats {
             return Err(format!("stats {:?}, facts give {stats:?}", self.stats));
@@ -948,9 +1036,15 @@ impl Index {
     }
 }
 
-/// Inserts or removes `entry` in a sorted vector; true when that changed it.
-fn set_op<T: Ord>(v: &mut Vec<T>, entry: T, on: bool) -> bool {
-    match (v.binary_search(&entry), on) {
+/// The label halfway between two, if there is one strictly between them.
+fn midpoint(below: u64, above: u64) -> Option<u64> {
+    (above - below >= 2).then(|| below + (above - below) / 2)
+}
+
+/// Inserts or removes `entry` in a sorted vector at `pos` (its binary search); true when
+/// that changed it.
+fn set_at<T>(v: &mut Vec<T>, pos: Result<usize, usize>, entry: T, on: bool) -> bool {
+    match (pos, on) {
         (Err(i), true) => {
             v.insert(i, entry);
             true

@@ -249,11 +249,11 @@ fn closure_of<'a>(
 ) -> Result<odrl::Closure<'a>, EngineError> {
     /// Past this many roles, membership is a hash set instead of a scan.
     const SCAN: usize = 32;
-    let mut roles: Vec<(u32, &'a index::Node)> = Vec::new();
+    let mut roles: smallvec::SmallVec<[(u32, &'a index::Node); 48]> = smallvec::SmallVec::new();
     let Some((agent_id, agent_row)) = agent else {
         return Ok(odrl::Closure {
             roles,
-            sorted: Vec::new(),
+            sorted: smallvec::SmallVec::new(),
         });
     };
     let mut big: Option<HashSet<u32, foldhash::fast::RandomState>> = None;
@@ -286,7 +286,7 @@ fn closure_of<'a>(
         node = n;
         next += 1;
     }
-    let mut sorted: Vec<u32> = roles.iter().map(|r| r.0).collect();
+    let mut sorted: smallvec::SmallVec<[u32; 48]> = roles.iter().map(|r| r.0).collect();
     sorted.sort_unstable();
     Ok(odrl::Closure { roles, sorted })
 }

@@ -13,18 +13,17 @@
 //! while no policy is inactive).
 
 use crate::domain::{Action, Decision, Explanation, Id, Reason, Rule, RuleKind, Target};
-use crate::engine::index::{CUSTOM_BASE, Index, Node, action_bit, ak_action, ak_kind};
+use crate::engine::index::{CUSTOM_BASE, Index, Node, StarRule, TargetRule, action_bit, ak_action, ak_kind};
 use crate::engine::{Check, EngineOptions};
+use smallvec::SmallVec;
 use std::cmp::Ordering;
 use std::sync::LazyLock;
 
-/// A vocabulary action's strict ancestors and descendants, as masks and as ids.
+/// A vocabulary action's strict ancestors and descendants, as masks.
 #[derive(Default)]
 struct Family {
     anc_mask: u64,
     desc_mask: u64,
-    anc: Vec<u32>,
-    desc: Vec<u32>,
 }
 
 static FAMILIES: LazyLock<Vec<Family>> = LazyLock::new(|| {
@@ -36,13 +35,9 @@ static FAMILIES: LazyLock<Vec<Family>> = LazyLock::new(|| {
     Action::vocabulary()
         .iter()
         .map(|a| {
-            let anc = ids(a.ancestors());
-            let desc = ids(a.descendants());
             Family {
-                anc_mask: anc.iter().fold(0, |m, &i| m | action_bit(i)),
-                desc_mask: desc.iter().fold(0, |m, &i| m | action_bit(i)),
-                anc,
-                desc,
+                anc_mask: ids(a.ancestors()).iter().fold(0, |m, &i| m | action_bit(i)),
+                desc_mask: ids(a.descendants()).iter().fold(0, |m, &i| m | action_bit(i)),
             }
         })
         .collect()
@@ -56,8 +51,8 @@ pub(crate) type Agent<'a> = Option<(u32, &'a Node)>;
 /// The roles an agent's edges reach (the agent excluded), in breadth-first order, and the
 /// same ids sorted for membership tests.
 pub(crate) struct Closure<'a> {
-    pub roles: Vec<(u32, &'a Node)>,
-    pub sorted: Vec<u32>,
+    pub roles: SmallVec<[(u32, &'a Node); 48]>,
+    pub sorted: SmallVec<[u32; 48]>,
 }
 
 impl Closure<'_> {
@@ -78,6 +73,8 @@ pub(crate) struct Hit {
     pub related: bool,
     pub kind: RuleKind,
     pub policy: u32,
+    /// The policy's label (in the policies' byte order).
+    pub rank: u64,
     /// The assignee's node id (the agent's for an own rule).
     pub assignee: u32,
     pub action: u32,
@@ -87,13 +84,7 @@ pub(crate) struct Hit {
 fn order(index: &Index, a: &Hit, b: &Hit) -> Ordering {
     (!a.own, a.star, a.related)
         .cmp(&(!b.own, b.star, b.related))
-        .then_with(|| {
-            if a.policy == b.policy {
-                Ordering::Equal
-            } else {
-                index.policy_name(a.policy).cmp(index.policy_name(b.policy))
-            }
-        })
+        .then_with(|| a.rank.cmp(&b.rank))
         .then_with(|| {
             if a.assignee == b.assignee {
                 Ordering::Equal
@@ -162,103 +153,127 @@ struct Sink<'a> {
 }
 
 impl Sink<'_> {
+    /// Offers a rule of policy `policy`; true when that policy is active (then, outside
+    /// explain mode, the rest of its group, in label order, cannot do better).
     #[inline]
-    fn add(&mut self, hit: Hit) {
+    fn offer(&mut self, mut hit: Hit) -> bool {
+        let (rank, active) = self.index.policy_rank(hit.policy);
+        if !active {
+            return false;
+        }
+        hit.rank = rank;
         match &mut self.all {
-            Some(all) => {
-                if self.index.policy_active(hit.policy) {
-                    all.push(hit);
-                }
-            }
+            Some(all) => all.push(hit),
             None => {
                 let slot = &mut self.best[usize::from(hit.kind != RuleKind::Prohibition)];
-                if slot
-                    .as_ref()
-                    .is_none_or(|b| order(self.index, &hit, b) == Ordering::Less)
-                    && self.index.policy_active(hit.policy)
-                {
+                if slot.as_ref().is_none_or(|b| order(self.index, &hit, b) == Ordering::Less) {
                     *slot = Some(hit);
                 }
             }
         }
+        true
+    }
+
+    fn explaining(&self) -> bool {
+        self.all.is_some()
     }
 }
 
-/// Every applicable rule of an active policy is passed to `sink`.
-fn collect(
-    index: &Index,
-    check: &Check,
-    agent: Agent<'_>,
-    closure: &Closure<'_>,
+/// Offers the rules of one row segment sorted by (action and kind, policy label): in each
+/// group of one action and kind, only the first rule of an active policy can decide, so
+/// the rest of the group is skipped outside explain mode.
+#[inline]
+fn offer_sorted<R>(
+    rules: &[R],
+    ak_of: impl Fn(&R) -> u32,
+    hit_of: impl Fn(&R, RuleKind, bool) -> Hit,
     wanted: &Wanted,
     sink: &mut Sink<'_>,
 ) {
+    let mut taken = u32::MAX;
+    for r in rules {
+        let ak = ak_of(r);
+        if ak == taken {
+            continue;
+        }
+        let kind = ak_kind(ak);
+        if let Some(related) = wanted.applies(ak_action(ak), kind)
+            && sink.offer(hit_of(r, kind, related))
+            && !sink.explaining()
+        {
+            taken = ak;
+        }
+    }
+}
+
+/// Every applicable rule of an active policy is offered to `sink`.
+fn collect(index: &Index, check: &Check, agent: Agent<'_>, closure: &Closure<'_>, wanted: &Wanted, sink: &mut Sink<'_>) {
     let Some((agent_id, agent_row)) = agent else {
         // An agent the index does not know holds no rules and no edges.
         return;
     };
-    // Rules on the exact target: one row, sorted by assignee.
+    // Rules on the exact target: one row, sorted by assignee, then action and kind, then
+    // policy label.
     let row = index.target_rules(check.target.as_str());
-    let mut take = |r: &crate::engine::index::TargetRule, own: bool| {
-        let kind = ak_kind(r.ak);
-        if let Some(related) = wanted.applies(ak_action(r.ak), kind) {
-            sink.add(Hit {
-                own,
-                star: false,
-                related,
-                kind,
-                policy: r.policy,
-                assignee: r.assignee,
-                action: ak_action(r.ak),
-            });
+    let hit = |own: bool| {
+        move |r: &TargetRule, kind, related| Hit {
+            own,
+            star: false,
+            related,
+            kind,
+            policy: r.policy,
+            rank: 0,
+            assignee: r.assignee,
+            action: ak_action(r.ak),
         }
     };
+    let mut from = 0;
     if row.len() <= 4 * (closure.sorted.len() + 1) + 16 {
-        for r in row {
-            if r.assignee == agent_id {
-                take(r, true);
-            } else if closure.contains(r.assignee) {
-                take(r, false);
+        // Scan: one segment per assignee.
+        while from < row.len() {
+            let who = row[from].assignee;
+            let to = from + row[from..].iter().take_while(|r| r.assignee == who).count();
+            let own = who == agent_id;
+            if own || closure.contains(who) {
+                offer_sorted(&row[from..to], |r| r.ak, hit(own), wanted, sink);
             }
+            from = to;
         }
     } else {
         for (own, id) in std::iter::once((true, agent_id)).chain(closure.sorted.iter().map(|&id| (false, id))) {
             let from = row.partition_point(|r| r.assignee < id);
-            for r in row[from..].iter().take_while(|r| r.assignee == id) {
-                take(r, own);
-            }
+            let to = from + row[from..].iter().take_while(|r| r.assignee == id).count();
+            offer_sorted(&row[from..to], |r| r.ak, hit(own), wanted, sink);
         }
     }
-    // Rules on `*`: in each assignee's own row.
-    for (own, id, node) in
-        std::iter::once((true, agent_id, agent_row)).chain(closure.roles.iter().map(|&(id, n)| (false, id, n)))
-    {
+    // Rules on `*`: in each assignee's own row, sorted by action and kind, then policy label.
+    for (own, id, node) in std::iter::once((true, agent_id, agent_row)).chain(closure.roles.iter().map(|&(id, n)| (false, id, n))) {
         if node.star_mask & wanted.mask == 0 {
             continue;
         }
-        let mut take = |r: &crate::engine::index::StarRule| {
-            let kind = ak_kind(r.ak);
-            if let Some(related) = wanted.applies(ak_action(r.ak), kind) {
-                sink.add(Hit {
-                    own,
-                    star: true,
-                    related,
-                    kind,
-                    policy: r.policy,
-                    assignee: id,
-                    action: ak_action(r.ak),
-                });
-            }
+        let hit = |r: &StarRule, kind, related| Hit {
+            own,
+            star: true,
+            related,
+            kind,
+            policy: r.policy,
+            rank: 0,
+            assignee: id,
+            action: ak_action(r.ak),
         };
-        if node.star.len() <= 16 {
-            node.star.iter().for_each(&mut take);
-        } else {
-            let family = wanted.family;
-            for &action in std::iter::once(&wanted.action).chain(&family.anc).chain(&family.desc) {
-                let from = node.star.partition_point(|r| ak_action(r.ak) < action);
-                for r in node.star[from..].iter().take_while(|r| ak_action(r.ak) == action) {
-                    take(r);
-                }
+        // One group per action present in the row and wanted by the request.
+        let mut present = node.star_mask & wanted.mask;
+        while present != 0 {
+            let bit = present.trailing_zeros();
+            present &= present - 1;
+            let group = node.star_group(bit);
+            if bit == 63 {
+                // Every custom action shares bit 63: find the requested one.
+                let from = group.partition_point(|r| ak_action(r.ak) < wanted.action);
+                let to = from + group[from..].iter().take_while(|r| ak_action(r.ak) == wanted.action).count();
+                offer_sorted(&group[from..to], |r| r.ak, hit, wanted, sink);
+            } else {
+                offer_sorted(group, |r| r.ak, hit, wanted, sink);
             }
         }
     }

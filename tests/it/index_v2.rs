@@ -449,3 +449,61 @@ proptest! {
         run(&full, &cases, false)?;
     }
 }
+
+/// Policy names that keep landing in the same gap of labels (each just below "z" and above
+/// every earlier one) force the index to relabel every policy, more than once; the deciding
+/// rule is still the lowest policy in byte order, as the reference finds it.
+#[test]
+fn relabelling_policies_keeps_the_byte_order() {
+    let mut new = Index::default();
+    let mut old = reference::Index::default();
+    let mut history = vec![
+        Change::GlobalEdge {
+            source: EdgeSource::Role,
+            node: id("agent"),
+            role: id("role"),
+            on: true,
+        },
+        Change::PolicyCreated { policy: id("z") },
+        Change::PolicyCreated { policy: id("a") },
+    ];
+    for k in 1..=100 {
+        let policy = "y".repeat(k);
+        history.push(Change::Rule {
+            rule: Rule {
+                policy: id(&policy),
+                kind: if k % 7 == 0 { RuleKind::Prohibition } else { RuleKind::Permission },
+                assignee: id(if k % 2 == 0 { "role" } else { "agent" }),
+                action: action(if k % 3 == 0 { "odrl:use" } else { "odrl:play" }),
+                target: if k % 5 == 0 { Target::One(id("t")) } else { Target::Any },
+            },
+            on: true,
+        });
+        if k % 11 == 0 {
+            history.push(Change::Status {
+                kind: EntityKind::Policy,
+                id: id(&"y".repeat(k - 4)),
+                active: false,
+            });
+        }
+    }
+    for change in &history {
+        new.apply(change);
+        old.apply(change);
+        new.validate().unwrap();
+        for (action_name, explain) in [("odrl:play", false), ("odrl:play", true), ("odrl:use", false)] {
+            let check = Check {
+                agent: id("agent"),
+                account: None,
+                action: action(action_name),
+                target: id("t"),
+                explain,
+            };
+            assert_eq!(
+                engine::decide(&new, &check, &EngineOptions::default()),
+                reference::decide(&old, &check, &EngineOptions::default()),
+                "after {change:?}"
+            );
+        }
+    }
+}
