@@ -34,8 +34,7 @@ use std::sync::Arc;
 
 /// Persistent hash map with this index's hasher.
 pub(crate) type PMap<K, V> = imbl::GenericHashMap<K, V, IdHasher, imbl::shared_ptr::DefaultSharedPtr>;
-/// Persistent vector (a radix tree with 64-way nodes).
-pub(crate) type PVec<A> = imbl::Vector<A>;
+use crate::engine::pvec::PVec;
 
 /// Custom actions' ids start here; vocabulary actions are below 64.
 pub(crate) const CUSTOM_BASE: u32 = 64;

@@ -8,6 +8,7 @@
 pub mod casbin;
 pub mod index;
 pub mod odrl;
+mod pvec;
 pub mod reference;
 
 pub use casbin::CasbinRows;
@@ -130,9 +131,10 @@ pub fn decide_casbin(snapshot: &Snapshot, check: &Check, opts: &EngineOptions) -
     if snapshot.casbin.is_none() {
         return Err(EngineError::CasbinNotProjected);
     }
-    let (agent, closure) = match prepare(index, check, opts)? {
+    let mut closure = odrl::Closure::default();
+    let agent = match prepare(index, check, opts, &mut closure)? {
         Prepared::Gated(reason) => return Ok(gated(index, check, reason)),
-        Prepared::Ready(agent, closure) => (agent, closure),
+        Prepared::Ready(agent) => agent,
     };
     let mut assignees: Vec<&Id> = vec![&check.agent];
     assignees.extend(closure.roles.iter().map(|(_, n)| &n.name));
@@ -161,14 +163,19 @@ fn gated(index: &Index, check: &Check, reason: Reason) -> Decision {
     }
 }
 
-/// A check after its gates: denied by one, or the agent and its closure.
+/// A check after its gates: denied by one, or the agent (its closure is in the caller's).
 enum Prepared<'a> {
     Gated(Reason),
-    Ready(odrl::Agent<'a>, odrl::Closure<'a>),
+    Ready(odrl::Agent<'a>),
 }
 
-/// The gates of docs/CONTRACT.md §1 in their order, then the closure.
-fn prepare<'a>(index: &'a Index, check: &Check, opts: &EngineOptions) -> Result<Prepared<'a>, EngineError> {
+/// The gates of docs/CONTRACT.md §1 in their order, then the closure (into `closure`).
+fn prepare<'a>(
+    index: &'a Index,
+    check: &Check,
+    opts: &EngineOptions,
+    closure: &mut odrl::Closure<'a>,
+) -> Result<Prepared<'a>, EngineError> {
     let agent = index.node_id(check.agent.as_str()).map(|id| (id, index.node_by_id(id)));
     if agent.is_some_and(|(_, n)| n.role) {
         return Err(EngineError::AgentIsRole(check.agent.to_string()));
@@ -188,15 +195,16 @@ fn prepare<'a>(index: &'a Index, check: &Check, opts: &EngineOptions) -> Result<
         }
         account = id;
     }
-    let closure = closure_of(index, agent, account, opts.max_closure, &check.agent)?;
-    Ok(Prepared::Ready(agent, closure))
+    closure_of(index, agent, account, opts.max_closure, &check.agent, closure)?;
+    Ok(Prepared::Ready(agent))
 }
 
 /// Decides a check against a snapshot (gates, closure, then the ODRL evaluation).
 pub fn decide(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Decision, EngineError> {
-    match prepare(index, check, opts)? {
+    let mut closure = odrl::Closure::default();
+    match prepare(index, check, opts, &mut closure)? {
         Prepared::Gated(reason) => Ok(gated(index, check, reason)),
-        Prepared::Ready(agent, closure) => Ok(odrl::evaluate(index, check, agent, &closure, opts)),
+        Prepared::Ready(agent) => Ok(odrl::evaluate(index, check, agent, &closure, opts)),
     }
 }
 
@@ -231,43 +239,40 @@ pub fn closure<'a>(
 ) -> Result<Vec<&'a Id>, EngineError> {
     let node = index.node_id(agent.as_str()).map(|id| (id, index.node_by_id(id)));
     let account = account.and_then(|a| index.account(a.as_str())).map(|(id, _)| id);
-    let closure = closure_of(index, node, account, max, agent)?;
+    let mut closure = odrl::Closure::default();
+    closure_of(index, node, account, max, agent, &mut closure)?;
     let mut out = vec![agent];
     out.extend(closure.roles.iter().map(|(_, n)| &n.name));
     Ok(out)
 }
 
-/// Roles reached from the agent, breadth first with a visited set. The limit counts the
-/// agent, as it always has: a closure of `n` roles fails when `n + 1 > max` (and any role
-/// fails when `max` is 0).
+/// Roles reached from the agent, breadth first with a visited set, into `out`. The limit
+/// counts the agent, as it always has: a closure of `n` roles fails when `n + 1 > max` (and
+/// any role fails when `max` is 0).
 fn closure_of<'a>(
     index: &'a Index,
     agent: odrl::Agent<'a>,
     account: Option<u32>,
     max: usize,
     agent_name: &Id,
-) -> Result<odrl::Closure<'a>, EngineError> {
+    out: &mut odrl::Closure<'a>,
+) -> Result<(), EngineError> {
     /// Past this many roles, membership is a hash set instead of a scan.
     const SCAN: usize = 32;
-    let mut roles: smallvec::SmallVec<[(u32, &'a index::Node); 48]> = smallvec::SmallVec::new();
     let Some((agent_id, agent_row)) = agent else {
-        return Ok(odrl::Closure {
-            roles,
-            sorted: smallvec::SmallVec::new(),
-        });
+        return Ok(());
     };
+    let (roles, ids) = (&mut out.roles, &mut out.sorted);
     let mut big: Option<HashSet<u32, foldhash::fast::RandomState>> = None;
     let mut next = 0;
     let mut node = agent_row;
     loop {
-        let in_account = account
-            .into_iter()
-            .flat_map(|a| node.account_entries(a).iter().map(|e| e.role));
+        let in_account = account.into_iter().flat_map(|a| node.account_entries(a).iter().map(|e| e.role));
         for role in node.global.iter().map(|e| e.0).chain(in_account) {
             let new = role != agent_id
                 && match &mut big {
                     Some(set) => set.insert(role),
-                    None => !roles.iter().any(|r| r.0 == role),
+                    None => !ids.contains(&role),
                 };
             if new {
                 if roles.len() + 1 >= max {
@@ -277,8 +282,9 @@ fn closure_of<'a>(
                     });
                 }
                 roles.push((role, index.node_by_id(role)));
-                if big.is_none() && roles.len() > SCAN {
-                    big = Some(roles.iter().map(|r| r.0).collect());
+                ids.push(role);
+                if big.is_none() && ids.len() > SCAN {
+                    big = Some(ids.iter().copied().collect());
                 }
             }
         }
@@ -286,16 +292,16 @@ fn closure_of<'a>(
         node = n;
         next += 1;
     }
-    let mut sorted: smallvec::SmallVec<[u32; 48]> = roles.iter().map(|r| r.0).collect();
-    sorted.sort_unstable();
-    Ok(odrl::Closure { roles, sorted })
+    ids.sort_unstable();
+    Ok(())
 }
 
 /// The Casbin `p` rows a check can match, as the Casbin engine reads them from the index
 /// (empty when a gate denies). For tests that compare them with [`CasbinRows::candidates`].
 pub fn casbin_candidates(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Vec<Vec<String>>, EngineError> {
-    match prepare(index, check, opts)? {
+    let mut closure = odrl::Closure::default();
+    match prepare(index, check, opts, &mut closure)? {
         Prepared::Gated(_) => Ok(Vec::new()),
-        Prepared::Ready(agent, closure) => Ok(odrl::casbin_rows(index, check, agent, &closure, opts)),
+        Prepared::Ready(agent) => Ok(odrl::casbin_rows(index, check, agent, &closure, opts)),
     }
 }

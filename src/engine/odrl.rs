@@ -50,6 +50,7 @@ pub(crate) type Agent<'a> = Option<(u32, &'a Node)>;
 
 /// The roles an agent's edges reach (the agent excluded), in breadth-first order, and the
 /// same ids sorted for membership tests.
+#[derive(Default)]
 pub(crate) struct Closure<'a> {
     pub roles: SmallVec<[(u32, &'a Node); 48]>,
     pub sorted: SmallVec<[u32; 48]>,
