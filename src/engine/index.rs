@@ -141,6 +141,8 @@ pub(crate) struct AccountEntry {
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
     pub name: Id,
+    /// An order-preserving label (see `Labels`): a < b as names iff label a < label b.
+    pub label: u64,
     pub role: bool,
     /// The explicit agent status; None means active.
     pub status: Option<bool>,
@@ -158,9 +160,10 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    fn new(name: Id) -> Node {
+    fn new(name: Id, label: u64) -> Node {
         Node {
             name,
+            label,
             role: false,
             status: None,
             global: Vec::new(),
@@ -224,8 +227,65 @@ pub(crate) struct Named {
     pub label: u64,
 }
 
-/// Space between the labels of policies added after the last one (and after a relabel).
+/// Space between the labels of names added after the last one (and after a relabel).
 const LABEL_STEP: u64 = 1 << 32;
+
+/// Names in byte order with their ids, to give a new name an integer label between its
+/// neighbours' (order-maintenance labels: comparing two labels compares the two names).
+#[derive(Debug, Clone, Default)]
+struct Labels {
+    order: imbl::OrdMap<Id, u32>,
+}
+
+impl Labels {
+    /// A label for `name` (not yet in the order) strictly between its neighbours' labels;
+    /// None when there is no room (then every label is spread again).
+    fn label_for(&self, name: &str, label_of: impl Fn(u32) -> u64) -> Option<u64> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let below = self
+            .order
+            .range::<_, str>((Unbounded, Excluded(name)))
+            .next_back()
+            .map(|(_, &id)| label_of(id));
+        let above = self
+            .order
+            .range::<_, str>((Excluded(name), Unbounded))
+            .next()
+            .map(|(_, &id)| label_of(id));
+        match (below, above) {
+            (None, None) => Some(1 << 63),
+            (Some(b), None) => b.checked_add(LABEL_STEP).or_else(|| midpoint(b, u64::MAX)),
+            (None, Some(a)) => a.checked_sub(LABEL_STEP).filter(|&l| l > 0).or_else(|| midpoint(0, a)),
+            (Some(b), Some(a)) => midpoint(b, a),
+        }
+    }
+
+    /// The ids in byte order of their names.
+    fn ids_in_order(&self) -> Vec<u32> {
+        self.order.values().copied().collect()
+    }
+
+    /// The label of the `i`-th name after spreading.
+    fn spread(i: usize) -> u64 {
+        (i as u64 + 1) * LABEL_STEP
+    }
+
+    /// Checks that labels rise with the names and that every id is there.
+    fn validate(&self, what: &str, count: usize, name_and_label: impl Fn(u32) -> (Id, u64)) -> Result<(), String> {
+        if self.order.len() != count {
+            return Err(format!("the {what} order holds {} of {count}", self.order.len()));
+        }
+        let mut last: Option<u64> = None;
+        for (name, &id) in &self.order {
+            let (held, label) = name_and_label(id);
+            if held != *name || last.is_some_and(|l| l >= label) {
+                return Err(format!("{what} {name:?}: label {label} out of order"));
+            }
+            last = Some(label);
+        }
+        Ok(())
+    }
+}
 
 /// An interned namespace: name → dense id, id → entry.
 #[derive(Clone)]
@@ -285,7 +345,9 @@ pub struct Index {
     accounts: Interned<Id, Named>,
     policies: Interned<Id, Named>,
     /// Policy names in byte order, to label a new policy between its neighbours.
-    policy_order: imbl::OrdMap<Id, u32>,
+    policy_order: Labels,
+    /// Node names in byte order, likewise.
+    node_order: Labels,
     /// Custom actions, numbered from [`CUSTOM_BASE`].
     customs: Interned<Action, Action>,
     stats: IndexStats,
@@ -331,7 +393,8 @@ impl Index {
             targets: PMap::with_hasher(hasher.clone()),
             accounts: Interned::new(&hasher),
             policies: Interned::new(&hasher),
-            policy_order: imbl::OrdMap::new(),
+            policy_order: Labels::default(),
+            node_order: Labels::default(),
             customs: Interned::new(&hasher),
             stats: IndexStats::default(),
         }
@@ -498,8 +561,21 @@ impl Index {
 
     // ---- writes ----
 
+    /// The node's id; a new node gets a label between its neighbours in byte order
+    /// (relabelling every node, order kept, when there is no room: rare, O(nodes)).
     fn intern_node(&mut self, name: &Id) -> u32 {
-        self.nodes.intern(name, |n| Arc::new(Node::new(n.clone())))
+        if let Some(id) = self.nodes.id(name.as_str()) {
+            return id;
+        }
+        let label = self.node_order.label_for(name.as_str(), |id| self.nodes.get(id).label);
+        let id = self.nodes.intern(name, |n| Arc::new(Node::new(n.clone(), label.unwrap_or(0))));
+        self.node_order.order.insert(name.clone(), id);
+        if label.is_none() {
+            for (i, id) in self.node_order.ids_in_order().into_iter().enumerate() {
+                self.node_mut(id).label = Labels::spread(i);
+            }
+        }
+        id
     }
 
     /// The node's row, copied first if a published snapshot shares it.
@@ -521,42 +597,19 @@ impl Index {
         if let Some(id) = self.policies.id(name.as_str()) {
             return id;
         }
-        use std::ops::Bound::{Excluded, Unbounded};
-        let below = self
-            .policy_order
-            .range::<_, str>((Unbounded, Excluded(name.as_str())))
-            .next_back()
-            .map(|(_, &id)| self.label(id));
-        let above = self
-            .policy_order
-            .range::<_, str>((Excluded(name.as_str()), Unbounded))
-            .next()
-            .map(|(_, &id)| self.label(id));
-        let label = match (below, above) {
-            (None, None) => Some(1 << 63),
-            (Some(b), None) => b.checked_add(LABEL_STEP).or_else(|| midpoint(b, u64::MAX)),
-            (None, Some(a)) => a.checked_sub(LABEL_STEP).filter(|&l| l > 0).or_else(|| midpoint(0, a)),
-            (Some(b), Some(a)) => midpoint(b, a),
-        };
+        let label = self.policy_order.label_for(name.as_str(), |id| self.policies.get(id).label);
         let id = self.policies.intern(name, |n| Named {
             name: n.clone(),
             status: None,
             label: label.unwrap_or(0),
         });
-        self.policy_order.insert(name.clone(), id);
+        self.policy_order.order.insert(name.clone(), id);
         if label.is_none() {
-            self.relabel_policies();
+            for (i, id) in self.policy_order.ids_in_order().into_iter().enumerate() {
+                self.policies.get_mut(id).label = Labels::spread(i);
+            }
         }
         id
-    }
-
-    /// Spreads the policies' labels evenly, in byte order (rows stay sorted: the order of
-    /// labels does not change).
-    fn relabel_policies(&mut self) {
-        let ids: Vec<u32> = self.policy_order.values().copied().collect();
-        for (i, id) in ids.into_iter().enumerate() {
-            self.policies.get_mut(id).label = (i as u64 + 1) * LABEL_STEP;
-        }
     }
 
     /// Applies one change: a set operation, so applying it twice is applying it once.
@@ -995,18 +1048,15 @@ impl Index {
             }
             stats.rules += rules.len();
         }
-        // Policy labels follow the policies' byte order.
-        if self.policy_order.len() != self.policies.len() {
-            return Err("the policy order does not hold every policy".into());
-        }
-        let mut last: Option<u64> = None;
-        for (name, &id) in &self.policy_order {
+        // Labels follow the names' byte order.
+        self.policy_order.validate("policy", self.policies.len(), |id| {
             let p = self.policies.get(id);
-            if p.name != *name || last.is_some_and(|l| l >= p.label) {
-                return Err(format!("policy {name:?}: label {} out of order", p.label));
-            }
-            last = Some(p.label);
-        }
+            (p.name.clone(), p.label)
+        })?;
+        self.node_order.validate("node", self.nodes.len(), |id| {
+            let n = self.node_by_id(id);
+            (n.name.clone(), n.label)
+        })?;
         for (what, ids, len) in [
             ("account", self.accounts.ids.len(), self.accounts.len()),
             ("policy", self.policies.ids.len(), self.policies.len()),

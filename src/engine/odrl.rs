@@ -90,10 +90,11 @@ fn order(index: &Index, a: &Hit, b: &Hit) -> Ordering {
             if a.assignee == b.assignee {
                 Ordering::Equal
             } else {
+                // Labels are in the names' byte order.
                 index
                     .node_by_id(a.assignee)
-                    .name
-                    .cmp(&index.node_by_id(b.assignee).name)
+                    .label
+                    .cmp(&index.node_by_id(b.assignee).label)
             }
         })
         .then_with(|| match (a.action, b.action) {

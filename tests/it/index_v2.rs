@@ -507,3 +507,64 @@ fn relabelling_policies_keeps_the_byte_order() {
         }
     }
 }
+
+/// The same for node labels: roles whose names keep landing in one gap, all granted by one
+/// policy, so the deciding rule is the role lowest in byte order.
+#[test]
+fn relabelling_nodes_keeps_the_byte_order() {
+    let mut new = Index::default();
+    let mut old = reference::Index::default();
+    let mut history = vec![
+        Change::MarkRole {
+            role: id("z"),
+            subject: None,
+        },
+        Change::MarkRole {
+            role: id("a"),
+            subject: None,
+        },
+    ];
+    for k in (1..=90).rev() {
+        let role = "y".repeat(k);
+        history.push(Change::GlobalEdge {
+            source: EdgeSource::Role,
+            node: id("agent"),
+            role: id(&role),
+            on: true,
+        });
+        history.push(Change::Rule {
+            rule: Rule {
+                policy: id("p"),
+                kind: if k % 9 == 0 { RuleKind::Prohibition } else { RuleKind::Permission },
+                assignee: id(&role),
+                action: action("odrl:play"),
+                target: if k % 2 == 0 { Target::One(id("t")) } else { Target::Any },
+            },
+            on: true,
+        });
+    }
+    for k in 1..=90 {
+        history.push(Change::GlobalEdge {
+            source: EdgeSource::Role,
+            node: id(&format!("agent-{}", "y".repeat(k))),
+            role: id("z"),
+            on: true,
+        });
+    }
+    for change in &history {
+        new.apply(change);
+        old.apply(change);
+        new.validate().unwrap();
+        for explain in [false, true] {
+            let check = Check {
+                agent: id("agent"),
+                account: None,
+                action: action("odrl:play"),
+                target: id("t"),
+                explain,
+            };
+            let opts = EngineOptions::default();
+            assert_eq!(engine::decide(&new, &check, &opts), reference::decide(&old, &check, &opts), "after {change:?}");
+        }
+    }
+}
