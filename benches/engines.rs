@@ -25,7 +25,9 @@
 
 use endocarp::bench::org::{CheckCase, Org, OrgSpec, Rng, agent_id, role_id, target_id};
 use endocarp::bench::{fmt_ns, median, rss_bytes};
-use endocarp::domain::{Action, Change, Decision, EdgeSource, EntityKind, Id, NewEvent, Reason, Rule, RuleKind, Target};
+use endocarp::domain::{
+    Action, Change, Decision, EdgeSource, EntityKind, Id, NewEvent, Reason, Rule, RuleKind, Target,
+};
 use endocarp::engine::{self, Check, EngineOptions, Index, Snapshot, reference};
 use hdrhistogram::Histogram;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -242,7 +244,8 @@ fn perf_only(spec: &str, tiny: bool) {
     let started = Instant::now();
     let mut allowed = 0u64;
     for i in 0..n {
-        allowed += u64::from(engine::decide(&snapshot.index, &checks[i % checks.len()], &opts).is_ok_and(|d| d.allowed));
+        allowed +=
+            u64::from(engine::decide(&snapshot.index, &checks[i % checks.len()], &opts).is_ok_and(|d| d.allowed));
     }
     println!(
         "perf {shape} {rules} rules: {n} checks, {:.0} ns per check, {allowed} allowed",

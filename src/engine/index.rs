@@ -238,36 +238,68 @@ struct Labels {
 }
 
 impl Labels {
-    /// A label for `name` (not yet in the order) strictly between its neighbours' labels;
-    /// None when there is no room (then every label is spread again).
-    fn label_for(&self, name: &str, label_of: impl Fn(u32) -> u64) -> Option<u64> {
+    /// Adds `name` (whose entry `id` exists, its label not yet set) and returns the labels
+    /// to set: the new name's, strictly between its neighbours', and, when there is no room
+    /// between them, those of the names around it, spread again over the smallest aligned
+    /// label range that is sparse enough (list labelling after Bender et al., "Two
+    /// simplified algorithms for maintaining order in a list": a range of 2^j labels is
+    /// sparse enough below (2/1.3)^j names; amortised O(log n) labels per insertion, so a
+    /// run of names inserted into one gap never relabels everything).
+    fn insert(&mut self, name: &Id, id: u32, label_of: impl Fn(u32) -> u64) -> Vec<(u32, u64)> {
         use std::ops::Bound::{Excluded, Unbounded};
+        let before = (Unbounded, Excluded(name.as_str()));
+        let after = (Excluded(name.as_str()), Unbounded);
         let below = self
             .order
-            .range::<_, str>((Unbounded, Excluded(name)))
+            .range::<_, str>(before)
             .next_back()
-            .map(|(_, &id)| label_of(id));
-        let above = self
-            .order
-            .range::<_, str>((Excluded(name), Unbounded))
-            .next()
-            .map(|(_, &id)| label_of(id));
-        match (below, above) {
+            .map(|(_, &i)| label_of(i));
+        let above = self.order.range::<_, str>(after).next().map(|(_, &i)| label_of(i));
+        self.order.insert(name.clone(), id);
+        let direct = match (below, above) {
             (None, None) => Some(1 << 63),
             (Some(b), None) => b.checked_add(LABEL_STEP).or_else(|| midpoint(b, u64::MAX)),
             (None, Some(a)) => a.checked_sub(LABEL_STEP).filter(|&l| l > 0).or_else(|| midpoint(0, a)),
             (Some(b), Some(a)) => midpoint(b, a),
+        };
+        if let Some(label) = direct {
+            return vec![(id, label)];
         }
-    }
-
-    /// The ids in byte order of their names.
-    fn ids_in_order(&self) -> Vec<u32> {
-        self.order.values().copied().collect()
-    }
-
-    /// The label of the `i`-th name after spreading.
-    fn spread(i: usize) -> u64 {
-        (i as u64 + 1) * LABEL_STEP
+        let anchor = u128::from(below.or(above).unwrap_or(0));
+        for j in 1..=64u32 {
+            let size: u128 = 1 << j;
+            let base = anchor & !(size - 1);
+            let end = base + size;
+            let mut run: Vec<u32> = self
+                .order
+                .range::<_, str>(before)
+                .rev()
+                .map_while(|(_, &i)| (u128::from(label_of(i)) >= base).then_some(i))
+                .collect();
+            run.reverse();
+            run.push(id);
+            run.extend(
+                self.order
+                    .range::<_, str>(after)
+                    .map_while(|(_, &i)| (u128::from(label_of(i)) < end).then_some(i)),
+            );
+            let count = run.len() as u128;
+            let sparse = (count as f64) < (size as f64) / 1.3f64.powi(j as i32);
+            if sparse && size / (count + 1) >= 2 {
+                let step = size / (count + 1);
+                return run
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, i)| (i, (base + step * (k as u128 + 1)) as u64))
+                    .collect();
+            }
+        }
+        // Only past ~10^11 names: spread every label.
+        self.order
+            .values()
+            .enumerate()
+            .map(|(k, &i)| (i, (k as u64 + 1).saturating_mul(LABEL_STEP >> 8)))
+            .collect()
     }
 
     /// Checks that labels rise with the names and that every id is there.
@@ -561,18 +593,16 @@ impl Index {
 
     // ---- writes ----
 
-    /// The node's id; a new node gets a label between its neighbours in byte order
-    /// (relabelling every node, order kept, when there is no room: rare, O(nodes)).
+    /// The node's id; a new node gets a label in byte order among the others.
     fn intern_node(&mut self, name: &Id) -> u32 {
         if let Some(id) = self.nodes.id(name.as_str()) {
             return id;
         }
-        let label = self.node_order.label_for(name.as_str(), |id| self.nodes.get(id).label);
-        let id = self.nodes.intern(name, |n| Arc::new(Node::new(n.clone(), label.unwrap_or(0))));
-        self.node_order.order.insert(name.clone(), id);
-        if label.is_none() {
-            for (i, id) in self.node_order.ids_in_order().into_iter().enumerate() {
-                self.node_mut(id).label = Labels::spread(i);
+        let id = self.nodes.intern(name, |n| Arc::new(Node::new(n.clone(), 0)));
+        let nodes = &self.nodes;
+        for (n, label) in self.node_order.insert(name, id, |n| nodes.get(n).label) {
+            if self.node_by_id(n).label != label {
+                self.node_mut(n).label = label;
             }
         }
         id
@@ -591,23 +621,19 @@ impl Index {
         })
     }
 
-    /// The policy's id; a new policy gets a label between its neighbours in byte order
-    /// (relabelling every policy, order kept, when there is no room).
+    /// The policy's id; a new policy gets a label in byte order among the others.
     fn intern_policy(&mut self, name: &Id) -> u32 {
         if let Some(id) = self.policies.id(name.as_str()) {
             return id;
         }
-        let label = self.policy_order.label_for(name.as_str(), |id| self.policies.get(id).label);
         let id = self.policies.intern(name, |n| Named {
             name: n.clone(),
             status: None,
-            label: label.unwrap_or(0),
+            label: 0,
         });
-        self.policy_order.order.insert(name.clone(), id);
-        if label.is_none() {
-            for (i, id) in self.policy_order.ids_in_order().into_iter().enumerate() {
-                self.policies.get_mut(id).label = Labels::spread(i);
-            }
+        let policies = &self.policies;
+        for (p, label) in self.policy_order.insert(name, id, |p| policies.get(p).label) {
+            self.policies.get_mut(p).label = label;
         }
         id
     }
@@ -803,7 +829,10 @@ impl Index {
             Target::Any => {
                 let entry = StarRule { ak, policy };
                 let key = self.star_key(&entry);
-                let pos = self.node_by_id(assignee).star.binary_search_by(|r| self.star_key(r).cmp(&key));
+                let pos = self
+                    .node_by_id(assignee)
+                    .star
+                    .binary_search_by(|r| self.star_key(r).cmp(&key));
                 let row = self.node_mut(assignee);
                 let changed = set_at(&mut row.star, pos, entry, on);
                 if changed {
@@ -1020,13 +1049,20 @@ impl Index {
                 self.check_rule_ids(r.ak, r.policy)?;
                 mask |= action_bit(ak_action(r.ak));
             }
-            if !node.star.windows(2).all(|w| self.star_key(&w[0]) < self.star_key(&w[1])) {
+            if !node
+                .star
+                .windows(2)
+                .all(|w| self.star_key(&w[0]) < self.star_key(&w[1]))
+            {
                 return Err(format!("node {id}: star rules not sorted and unique"));
             }
             let mut copy = Node::clone(node);
             copy.recompute_mask();
             if copy.star_groups != node.star_groups {
-                return Err(format!("node {id}: star groups {:?}, rules give {:?}", node.star_groups, copy.star_groups));
+                return Err(format!(
+                    "node {id}: star groups {:?}, rules give {:?}",
+                    node.star_groups, copy.star_groups
+                ));
             }
             if mask != node.star_mask {
                 return Err(format!(
@@ -1043,7 +1079,11 @@ impl Index {
                 }
                 self.check_rule_ids(r.ak, r.policy)?;
             }
-            if rules.is_empty() || !rules.windows(2).all(|w| self.target_key(&w[0]) < self.target_key(&w[1])) {
+            if rules.is_empty()
+                || !rules
+                    .windows(2)
+                    .all(|w| self.target_key(&w[0]) < self.target_key(&w[1]))
+            {
                 return Err(format!("target {target:?}: row empty or not sorted and unique"));
             }
             stats.rules += rules.len();

@@ -267,7 +267,9 @@ fn closure_of<'a>(
     let mut next = 0;
     let mut node = agent_row;
     loop {
-        let in_account = account.into_iter().flat_map(|a| node.account_entries(a).iter().map(|e| e.role));
+        let in_account = account
+            .into_iter()
+            .flat_map(|a| node.account_entries(a).iter().map(|e| e.role));
         for role in node.global.iter().map(|e| e.0).chain(in_account) {
             let new = role != agent_id
                 && match &mut big {

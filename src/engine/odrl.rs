@@ -34,11 +34,9 @@ static FAMILIES: LazyLock<Vec<Family>> = LazyLock::new(|| {
     };
     Action::vocabulary()
         .iter()
-        .map(|a| {
-            Family {
-                anc_mask: ids(a.ancestors()).iter().fold(0, |m, &i| m | action_bit(i)),
-                desc_mask: ids(a.descendants()).iter().fold(0, |m, &i| m | action_bit(i)),
-            }
+        .map(|a| Family {
+            anc_mask: ids(a.ancestors()).iter().fold(0, |m, &i| m | action_bit(i)),
+            desc_mask: ids(a.descendants()).iter().fold(0, |m, &i| m | action_bit(i)),
         })
         .collect()
 });
@@ -168,7 +166,10 @@ impl Sink<'_> {
             Some(all) => all.push(hit),
             None => {
                 let slot = &mut self.best[usize::from(hit.kind != RuleKind::Prohibition)];
-                if slot.as_ref().is_none_or(|b| order(self.index, &hit, b) == Ordering::Less) {
+                if slot
+                    .as_ref()
+                    .is_none_or(|b| order(self.index, &hit, b) == Ordering::Less)
+                {
                     *slot = Some(hit);
                 }
             }
@@ -209,7 +210,14 @@ fn offer_sorted<R>(
 }
 
 /// Every applicable rule of an active policy is offered to `sink`.
-fn collect(index: &Index, check: &Check, agent: Agent<'_>, closure: &Closure<'_>, wanted: &Wanted, sink: &mut Sink<'_>) {
+fn collect(
+    index: &Index,
+    check: &Check,
+    agent: Agent<'_>,
+    closure: &Closure<'_>,
+    wanted: &Wanted,
+    sink: &mut Sink<'_>,
+) {
     let Some((agent_id, agent_row)) = agent else {
         // An agent the index does not know holds no rules and no edges.
         return;
@@ -249,7 +257,9 @@ fn collect(index: &Index, check: &Check, agent: Agent<'_>, closure: &Closure<'_>
         }
     }
     // Rules on `*`: in each assignee's own row, sorted by action and kind, then policy label.
-    for (own, id, node) in std::iter::once((true, agent_id, agent_row)).chain(closure.roles.iter().map(|&(id, n)| (false, id, n))) {
+    for (own, id, node) in
+        std::iter::once((true, agent_id, agent_row)).chain(closure.roles.iter().map(|&(id, n)| (false, id, n)))
+    {
         if node.star_mask & wanted.mask == 0 {
             continue;
         }
@@ -272,7 +282,11 @@ fn collect(index: &Index, check: &Check, agent: Agent<'_>, closure: &Closure<'_>
             if bit == 63 {
                 // Every custom action shares bit 63: find the requested one.
                 let from = group.partition_point(|r| ak_action(r.ak) < wanted.action);
-                let to = from + group[from..].iter().take_while(|r| ak_action(r.ak) == wanted.action).count();
+                let to = from
+                    + group[from..]
+                        .iter()
+                        .take_while(|r| ak_action(r.ak) == wanted.action)
+                        .count();
                 offer_sorted(&group[from..to], |r| r.ak, hit, wanted, sink);
             } else {
                 offer_sorted(group, |r| r.ak, hit, wanted, sink);
