@@ -21,7 +21,7 @@
 //! `ENDOCARP_BENCH_PUBLISH=0` (skip publishing) choose what runs; `ENDOCARP_BENCH_TINY=1 cargo
 //! test --benches` runs it tiny so it cannot rot (no timing is asserted anywhere).
 //! `ENDOCARP_BENCH_PERF=<shape>,<rules>,<checks>` only builds and runs that many checks, for
-//! `perf stat` (scripts/bench perf-engine). Results and the machine: `docs/BENCHMARKS.md`.
+//! `perf record`. Results and the machine: `docs/BENCHMARKS.md`.
 
 use endocarp::bench::org::{CheckCase, Org, OrgSpec, Rng, agent_id, role_id, target_id};
 use endocarp::bench::{fmt_ns, median, rss_bytes};
@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 struct Counting;
 
 static ALLOCATED: AtomicU64 = AtomicU64::new(0);
+static FREED: AtomicU64 = AtomicU64::new(0);
 
 // SAFETY: forwards to the system allocator; only counts.
 unsafe impl GlobalAlloc for Counting {
@@ -49,11 +50,13 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        FREED.fetch_add(layout.size() as u64, Ordering::Relaxed);
         // SAFETY: as above.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATED.fetch_add(new_size.saturating_sub(layout.size()) as u64, Ordering::Relaxed);
+        FREED.fetch_add(layout.size().saturating_sub(new_size) as u64, Ordering::Relaxed);
         // SAFETY: as above.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -115,6 +118,18 @@ fn histogram() -> Histogram<u64> {
     Histogram::<u64>::new(3).expect("histogram")
 }
 
+/// The check as a server hands it to the engine: just decoded from the request, so its
+/// strings are fresh in cache (the engine's own look-ups are what is measured).
+fn decoded(c: &Check) -> Check {
+    Check {
+        agent: Id::from_trusted(c.agent.as_str()),
+        account: c.account.as_ref().map(|a| Id::from_trusted(a.as_str())),
+        action: Action::from_trusted(c.action.as_str()),
+        target: Id::from_trusted(c.target.as_str()),
+        explain: c.explain,
+    }
+}
+
 fn measure(checks: &[Check], budget: Duration, decide: &mut impl FnMut(&Check) -> bool) -> Run {
     let mut h = histogram();
     for c in checks.iter().take(checks.len() / 10) {
@@ -126,6 +141,7 @@ fn measure(checks: &[Check], budget: Duration, decide: &mut impl FnMut(&Check) -
         if i >= 10 && started.elapsed() > budget {
             break;
         }
+        let c = &decoded(c);
         let t0 = Instant::now();
         let ok = black_box(decide(c));
         h.record((t0.elapsed().as_nanos() as u64).max(1)).expect("record");
@@ -176,6 +192,7 @@ fn split(index: &Index, checks: &[Check], opts: &EngineOptions) -> Vec<(String, 
         black_box(engine::decide(index, c, opts).ok());
     }
     for c in checks {
+        let c = &decoded(c);
         let t0 = Instant::now();
         let d = black_box(engine::decide(index, c, opts));
         let ns = (t0.elapsed().as_nanos() as u64).max(1);
@@ -198,44 +215,58 @@ fn split(index: &Index, checks: &[Check], opts: &EngineOptions) -> Vec<(String, 
         .collect()
 }
 
-/// Runs this binary again to measure the index of `rules` rules alone (see `memory_only`).
-fn index_bytes_in_child(shape: &str, rules: usize, tiny: bool) -> u64 {
+/// Live heap bytes (allocated minus freed).
+fn live_bytes() -> u64 {
+    ALLOCATED.load(Ordering::Relaxed) - FREED.load(Ordering::Relaxed)
+}
+
+/// Runs this binary again to measure the index of `rules` rules alone (see `memory_only`):
+/// (RSS added, live heap bytes added).
+fn index_bytes_in_child(shape: &str, rules: usize, tiny: bool) -> (u64, u64) {
     let out = std::process::Command::new(std::env::current_exe().expect("current exe"))
         .env("ENDOCARP_BENCH_MEMORY_ONLY", format!("{shape},{rules}"))
         .env("ENDOCARP_BENCH_TINY", if tiny { "1" } else { "" })
         .output()
         .expect("run the memory measurement");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("index-bytes ")?.trim().parse().ok())
-        .unwrap_or(0)
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("index-rss "), field("index-heap "))
 }
 
-/// In a fresh process: generate the organisation and parse its events, then the RSS the
-/// ODRL index adds (identifiers included: the index keeps the first copy of each).
+/// In a fresh process: generate the organisation, then the RSS and the live heap bytes the
+/// ODRL index adds, identifiers included (the index keeps the first copy of each string;
+/// each event is parsed and dropped as the start-up load does).
 fn memory_only(shape: &str, rules: usize, tiny: bool) {
     let org = Org::generate(spec_of(shape, rules, tiny));
-    let mut parsed = changes(&org);
-    drop(org);
-    let before = rss_bytes(std::process::id()).unwrap_or(0);
+    let rss_before = rss_bytes(std::process::id()).unwrap_or(0);
+    let heap_before = live_bytes();
     let mut index = Index::default();
-    // Consume the parsed changes as the start-up load does (each row's strings are freed
-    // unless the index keeps them).
-    for c in parsed.drain(..) {
-        index.apply(&c);
+    for e in &org.events {
+        let change = NewEvent::parse("", e, None, None, BTreeMap::new())
+            .expect("generated events are valid")
+            .change;
+        index.apply(&change);
     }
-    drop(parsed);
-    let after = rss_bytes(std::process::id()).unwrap_or(0);
+    let rss_after = rss_bytes(std::process::id()).unwrap_or(0);
+    let heap_after = live_bytes();
     black_box(&index);
-    println!("index-bytes {}", after.saturating_sub(before));
+    println!("index-rss {}", rss_after.saturating_sub(rss_before));
+    println!("index-heap {}", heap_after.saturating_sub(heap_before));
 }
 
-/// `perf stat` mode: build, then run `n` checks; prints the ns per check.
+/// Profiling mode (`perf record`): build, then run `n` checks (each decoded afresh, as in
+/// `measure`); prints the ns per check, decoding included.
 fn perf_only(spec: &str, tiny: bool) {
     let mut parts = spec.split(',');
     let shape = parts.next().unwrap_or("standard").to_string();
     let rules: usize = parts.next().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let n: usize = parts.next().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    // Cycle through only the first `repeat_every` checks (1: one check, always hot).
+    let repeat_every: usize = parts.next().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
     let org = Org::generate(spec_of(&shape, rules, tiny));
     let checks: Vec<Check> = org.checks(200_000, 3).iter().map(|c| to_check(c, false)).collect();
     let (snapshot, _) = build_v2(&changes(&org), false);
@@ -244,8 +275,8 @@ fn perf_only(spec: &str, tiny: bool) {
     let started = Instant::now();
     let mut allowed = 0u64;
     for i in 0..n {
-        allowed +=
-            u64::from(engine::decide(&snapshot.index, &checks[i % checks.len()], &opts).is_ok_and(|d| d.allowed));
+        let c = decoded(&checks[(i % checks.len()) % repeat_every]);
+        allowed += u64::from(engine::decide(&snapshot.index, &c, &opts).is_ok_and(|d| d.allowed));
     }
     println!(
         "perf {shape} {rules} rules: {n} checks, {:.0} ns per check, {allowed} allowed",
@@ -497,13 +528,16 @@ fn main() {
         }
     }
     println!();
-    println!("| shape | rules | rows (rules + assignments) | index v2 RSS | bytes per row |");
-    println!("|---|---:|---:|---:|---:|");
-    for (shape, rules, rows, bytes) in memory {
+    println!(
+        "| shape | rules | rows (rules + assignments) | index v2 RSS added | RSS bytes per row | live heap bytes per row |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (shape, rules, rows, (rss, heap)) in memory {
         println!(
-            "| {shape} | {rules} | {rows} | {:.1} MiB | {:.0} |",
-            bytes as f64 / 1048576.0,
-            bytes as f64 / rows as f64
+            "| {shape} | {rules} | {rows} | {:.1} MiB | {:.0} | {:.0} |",
+            rss as f64 / 1048576.0,
+            rss as f64 / rows as f64,
+            heap as f64 / rows as f64
         );
     }
     println!();

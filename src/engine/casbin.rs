@@ -29,11 +29,13 @@
 //! casbin through a role manager whose `g()` answers from it; and each check is evaluated
 //! by a per-thread scratch enforcer loaded with only the rows the request can match (`p.sub`
 //! in the closure, `p.act` = the request's action, `p.obj` the target or `*`). Those rows are
-//! read from the decision index (every applicable rule of an active policy is one row), not
-//! from [`CasbinRows`]: the index finds them with integer look-ups in the agent's, the
-//! target's and the closure's rows. Every row left out would make the matcher false, so the
-//! answer is the plain enforcer's; the suite proves it against one plain casbin-rs enforcer
-//! holding every row, and proves the index's rows equal [`CasbinRows::candidates`]. The
+//! read from the decision index, not from [`CasbinRows`]: the index finds them with integer
+//! look-ups in the agent's, the target's and the closure's rows, and hands over every deny
+//! row and its deciding allow row (under `some(allow) && !some(deny)` the other allow rows
+//! cannot change the answer; see `odrl::casbin_rows`). Every row left out would make the
+//! matcher false or cannot change the effect, so the answer is the plain enforcer's; the
+//! suite proves it against one plain casbin-rs enforcer holding every row, and proves the
+//! index's rows are [`CasbinRows::candidates`]' deny rows plus one of its allow rows. The
 //! [`CasbinRows`] themselves are kept for the export and the status counts. The scratch enforcer is
 //! changed only through casbin's synchronous model API, so no check awaits anything.
 

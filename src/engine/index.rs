@@ -122,13 +122,6 @@ pub(crate) struct TargetRule {
     pub policy: u32,
 }
 
-/// A rule on `*`, in its assignee's row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct StarRule {
-    pub ak: u32,
-    pub policy: u32,
-}
-
 /// An edge inside an account: an explicit account edge, or the membership role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct AccountEntry {
@@ -137,7 +130,16 @@ pub(crate) struct AccountEntry {
     pub member: bool,
 }
 
+/// Two words of a node's packed row: a global edge (role id, bit set of [`EdgeSource`]s),
+/// a group offset (offset, 0), or a rule on `*` (action and kind, policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pair(pub u32, pub u32);
+
 /// Everything about one node (agent, role or group).
+///
+/// What a check reads of a role in its closure — its global edges, where each action's `*`
+/// rules start, and those rules — is one allocation (`data`), so a role costs the row and
+/// one more cache line or two, not a pointer per part.
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
     pub name: Id,
@@ -146,17 +148,19 @@ pub(crate) struct Node {
     pub role: bool,
     /// The explicit agent status; None means active.
     pub status: Option<bool>,
-    /// Global out-edges: (role id, bit set of [`EdgeSource`]s), sorted by role id.
-    pub global: Vec<(u32, u8)>,
+    /// Bit i: a rule on `*` on vocabulary action i; bit 63: one on a custom action.
+    pub star_mask: u64,
+    /// Global edges in `data[..n_global]`.
+    n_global: u32,
+    /// Group offsets in `data[n_global..n_global + n_groups]`.
+    n_groups: u32,
+    /// Global edges sorted by role id; then, for the k-th set bit of `star_mask` (custom
+    /// actions share bit 63), where that action's group starts among the `*` rules, and
+    /// their count; then the rules on `*` assigned to this node, sorted by action and
+    /// kind, then policy label.
+    data: Vec<Pair>,
     /// Account entries, sorted.
     pub accounts: Vec<AccountEntry>,
-    /// Rules on `*` assigned to this node, sorted (action and kind, policy).
-    pub star: Vec<StarRule>,
-    /// Bit i: a rule in `star` on vocabulary action i; bit 63: one on a custom action.
-    pub star_mask: u64,
-    /// Where each action's group starts in `star`: entry k for the k-th set bit of
-    /// `star_mask` (custom actions share bit 63), then `star.len()`.
-    pub star_groups: Vec<u32>,
 }
 
 impl Node {
@@ -166,12 +170,23 @@ impl Node {
             label,
             role: false,
             status: None,
-            global: Vec::new(),
-            accounts: Vec::new(),
-            star: Vec::new(),
             star_mask: 0,
-            star_groups: Vec::new(),
+            n_global: 0,
+            n_groups: 0,
+            data: Vec::new(),
+            accounts: Vec::new(),
         }
+    }
+
+    /// Global edges: (role id, sources), sorted by role id.
+    #[inline]
+    pub fn global(&self) -> &[Pair] {
+        &self.data[..self.n_global as usize]
+    }
+
+    /// Rules on `*` assigned to this node: (action and kind, policy).
+    pub fn star(&self) -> &[Pair] {
+        &self.data[(self.n_global + self.n_groups) as usize..]
     }
 
     /// True when the node has an account entry (edge or membership) in `account`.
@@ -190,24 +205,44 @@ impl Node {
     /// The rules on `*` of one action's group (every custom action's, for bit 63), given
     /// that `bit` is set in `star_mask`.
     #[inline]
-    pub fn star_group(&self, bit: u32) -> &[StarRule] {
+    pub fn star_group(&self, bit: u32) -> &[Pair] {
         let k = (self.star_mask & ((1u64 << bit) - 1)).count_ones() as usize;
-        &self.star[self.star_groups[k] as usize..self.star_groups[k + 1] as usize]
+        let base = (self.n_global + self.n_groups) as usize;
+        let group = self.data[self.n_global as usize + k];
+        &self.data[base + group.0 as usize..base + (group.0 + group.1) as usize]
     }
 
-    fn recompute_mask(&mut self) {
+    /// Rebuilds the packed row from its parts.
+    fn pack(&mut self, global: &[Pair], star: &[Pair]) {
+        let mut groups: Vec<Pair> = Vec::new();
         self.star_mask = 0;
-        self.star_groups.clear();
-        for (i, r) in self.star.iter().enumerate() {
-            let bit = action_bit(ak_action(r.ak));
+        for (i, r) in star.iter().enumerate() {
+            let bit = action_bit(ak_action(r.0));
             if self.star_mask & bit == 0 {
                 self.star_mask |= bit;
-                self.star_groups.push(i as u32);
+                groups.push(Pair(i as u32, 0));
+            }
+            if let Some(g) = groups.last_mut() {
+                g.1 += 1;
             }
         }
-        if !self.star.is_empty() {
-            self.star_groups.push(self.star.len() as u32);
-        }
+        let mut data = Vec::with_capacity(global.len() + groups.len() + star.len());
+        data.extend_from_slice(global);
+        data.extend_from_slice(&groups);
+        data.extend_from_slice(star);
+        self.n_global = global.len() as u32;
+        self.n_groups = groups.len() as u32;
+        self.data = data;
+    }
+
+    fn set_global(&mut self, global: &[Pair]) {
+        let star = self.star().to_vec();
+        self.pack(global, &star);
+    }
+
+    fn set_star(&mut self, star: &[Pair]) {
+        let global = self.global().to_vec();
+        self.pack(&global, star);
     }
 }
 
@@ -495,8 +530,8 @@ impl Index {
     }
 
     /// The order of rules on `*` in a row: action and kind, then policy label.
-    fn star_key(&self, r: &StarRule) -> (u32, u64) {
-        (r.ak, self.label(r.policy))
+    fn star_key(&self, r: &Pair) -> (u32, u64) {
+        (r.0, self.label(r.1))
     }
 
     /// The order of rules in a target's row: assignee, action and kind, then policy label.
@@ -552,7 +587,8 @@ impl Index {
         let (Some(n), Some(r)) = (self.node(node), self.node_id(role)) else {
             return 0;
         };
-        n.global.binary_search_by_key(&r, |e| e.0).map_or(0, |i| n.global[i].1)
+        let g = n.global();
+        g.binary_search_by_key(&r, |e| e.0).map_or(0, |i| g[i].1 as u8)
     }
 
     /// True when the explicit account edge exists.
@@ -657,9 +693,9 @@ impl Index {
                         _ => return,
                     }
                 };
-                let row = self.node_mut(n);
-                let pos = row.global.binary_search_by_key(&r, |e| e.0);
-                let before = pos.map_or(0, |i| row.global[i].1);
+                let mut global = self.node_by_id(n).global().to_vec();
+                let pos = global.binary_search_by_key(&r, |e| e.0);
+                let before = pos.map_or(0, |i| global[i].1 as u8);
                 let after = if *on {
                     before | source.bit()
                 } else {
@@ -667,11 +703,14 @@ impl Index {
                 };
                 match (pos, after) {
                     (Ok(i), 0) => {
-                        row.global.remove(i);
+                        global.remove(i);
                     }
-                    (Ok(i), bits) => row.global[i].1 = bits,
+                    (Ok(i), bits) => global[i].1 = u32::from(bits),
                     (Err(_), 0) => {}
-                    (Err(i), bits) => row.global.insert(i, (r, bits)),
+                    (Err(i), bits) => global.insert(i, Pair(r, u32::from(bits))),
+                }
+                if before != after {
+                    self.node_mut(n).set_global(&global);
                 }
                 if (before == 0) != (after == 0) {
                     if after == 0 {
@@ -827,16 +866,13 @@ impl Index {
         let ak = action_kind(action, rule.kind);
         let changed = match &rule.target {
             Target::Any => {
-                let entry = StarRule { ak, policy };
+                let entry = Pair(ak, policy);
                 let key = self.star_key(&entry);
-                let pos = self
-                    .node_by_id(assignee)
-                    .star
-                    .binary_search_by(|r| self.star_key(r).cmp(&key));
-                let row = self.node_mut(assignee);
-                let changed = set_at(&mut row.star, pos, entry, on);
+                let mut star = self.node_by_id(assignee).star().to_vec();
+                let pos = star.binary_search_by(|r| self.star_key(r).cmp(&key));
+                let changed = set_at(&mut star, pos, entry, on);
                 if changed {
-                    row.recompute_mask();
+                    self.node_mut(assignee).set_star(&star);
                 }
                 changed
             }
@@ -900,9 +936,9 @@ impl Index {
                     subject: None,
                 });
             }
-            for &(role, bits) in &node.global {
+            for &Pair(role, bits) in node.global() {
                 for source in [EdgeSource::Role, EdgeSource::Group, EdgeSource::RoleToRole] {
-                    if bits & source.bit() != 0 {
+                    if bits & u32::from(source.bit()) != 0 {
                         edges.push(Change::GlobalEdge {
                             source,
                             node: node.name.clone(),
@@ -981,8 +1017,8 @@ impl Index {
     pub fn all_rules(&self) -> Vec<Rule> {
         let mut out = Vec::with_capacity(self.stats.rules);
         for (id, node) in self.nodes.entries.iter().enumerate() {
-            for r in &node.star {
-                out.push(self.rule_of(id as u32, r.ak, r.policy, Target::Any));
+            for r in node.star() {
+                out.push(self.rule_of(id as u32, r.0, r.1, Target::Any));
             }
         }
         for (target, rules) in &self.targets {
@@ -1013,10 +1049,10 @@ impl Index {
         let is_role = |id: u32| (id as usize) < self.nodes.len() && self.node_by_id(id).role;
         for (id, node) in self.nodes.entries.iter().enumerate() {
             stats.roles += usize::from(node.role);
-            if !node.global.windows(2).all(|w| w[0].0 < w[1].0) {
+            if !node.global().windows(2).all(|w| w[0].0 < w[1].0) {
                 return Err(format!("node {id}: global edges not sorted and unique"));
             }
-            for &(role, bits) in &node.global {
+            for &Pair(role, bits) in node.global() {
                 if bits == 0 || bits & !0b111 != 0 || !is_role(role) {
                     return Err(format!("node {id}: bad global edge to {role} ({bits:#b})"));
                 }
@@ -1045,32 +1081,26 @@ impl Index {
                 }
             }
             let mut mask = 0;
-            for r in &node.star {
-                self.check_rule_ids(r.ak, r.policy)?;
-                mask |= action_bit(ak_action(r.ak));
+            for r in node.star() {
+                self.check_rule_ids(r.0, r.1)?;
+                mask |= action_bit(ak_action(r.0));
             }
             if !node
-                .star
+                .star()
                 .windows(2)
                 .all(|w| self.star_key(&w[0]) < self.star_key(&w[1]))
             {
                 return Err(format!("node {id}: star rules not sorted and unique"));
             }
             let mut copy = Node::clone(node);
-            copy.recompute_mask();
-            if copy.star_groups != node.star_groups {
+            copy.pack(node.global(), node.star());
+            if copy.data != node.data || copy.star_mask != mask || node.star_mask != mask {
                 return Err(format!(
-                    "node {id}: star groups {:?}, rules give {:?}",
-                    node.star_groups, copy.star_groups
+                    "node {id}: packed row {:?} (mask {:#x}), its parts give {:?} (mask {mask:#x})",
+                    node.data, node.star_mask, copy.data
                 ));
             }
-            if mask != node.star_mask {
-                return Err(format!(
-                    "node {id}: star mask {:#x}, rules give {mask:#x}",
-                    node.star_mask
-                ));
-            }
-            stats.rules += node.star.len();
+            stats.rules += node.star().len();
         }
         for (target, rules) in &self.targets {
             for r in rules.iter() {

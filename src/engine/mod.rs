@@ -270,7 +270,7 @@ fn closure_of<'a>(
         let in_account = account
             .into_iter()
             .flat_map(|a| node.account_entries(a).iter().map(|e| e.role));
-        for role in node.global.iter().map(|e| e.0).chain(in_account) {
+        for role in node.global().iter().map(|e| e.0).chain(in_account) {
             let new = role != agent_id
                 && match &mut big {
                     Some(set) => set.insert(role),

@@ -13,7 +13,7 @@
 //! while no policy is inactive).
 
 use crate::domain::{Action, Decision, Explanation, Id, Reason, Rule, RuleKind, Target};
-use crate::engine::index::{CUSTOM_BASE, Index, Node, StarRule, TargetRule, action_bit, ak_action, ak_kind};
+use crate::engine::index::{CUSTOM_BASE, Index, Node, Pair, TargetRule, action_bit, ak_action, ak_kind};
 use crate::engine::{Check, EngineOptions};
 use smallvec::SmallVec;
 use std::cmp::Ordering;
@@ -263,15 +263,15 @@ fn collect(
         if node.star_mask & wanted.mask == 0 {
             continue;
         }
-        let hit = |r: &StarRule, kind, related| Hit {
+        let hit = |r: &Pair, kind, related| Hit {
             own,
             star: true,
             related,
             kind,
-            policy: r.policy,
+            policy: r.1,
             rank: 0,
             assignee: id,
-            action: ak_action(r.ak),
+            action: ak_action(r.0),
         };
         // One group per action present in the row and wanted by the request.
         let mut present = node.star_mask & wanted.mask;
@@ -281,15 +281,15 @@ fn collect(
             let group = node.star_group(bit);
             if bit == 63 {
                 // Every custom action shares bit 63: find the requested one.
-                let from = group.partition_point(|r| ak_action(r.ak) < wanted.action);
+                let from = group.partition_point(|r| ak_action(r.0) < wanted.action);
                 let to = from
                     + group[from..]
                         .iter()
-                        .take_while(|r| ak_action(r.ak) == wanted.action)
+                        .take_while(|r| ak_action(r.0) == wanted.action)
                         .count();
-                offer_sorted(&group[from..to], |r| r.ak, hit, wanted, sink);
+                offer_sorted(&group[from..to], |r| r.0, hit, wanted, sink);
             } else {
-                offer_sorted(group, |r| r.ak, hit, wanted, sink);
+                offer_sorted(group, |r| r.0, hit, wanted, sink);
             }
         }
     }
@@ -393,8 +393,15 @@ pub(crate) fn evaluate(
     }
 }
 
-/// The Casbin `p` rows a request can match, from the index: one per applicable rule of an
-/// active policy, `[assignee, *, action, target or *, allow|deny]`, without duplicates.
+/// The Casbin `p` rows the Casbin engine hands casbin-rs, from the index: every
+/// applicable prohibition of an active policy, and the index's deciding permission, as
+/// `[assignee, *, action, target or *, allow|deny]` without duplicates.
+///
+/// Under Pericarp's effect (`some(allow) && !some(deny)`) the other permissions cannot
+/// change casbin's answer: one matching allow row allows unless a deny row matches. Every
+/// deny row stays, so casbin-rs sees every prohibition that could deny; and if casbin-rs
+/// failed to match the one allow row where the index matched it, the engines would
+/// disagree and the check would fail closed.
 pub(crate) fn casbin_rows(
     index: &Index,
     check: &Check,
@@ -402,7 +409,10 @@ pub(crate) fn casbin_rows(
     closure: &Closure<'_>,
     opts: &EngineOptions,
 ) -> Vec<Vec<String>> {
-    let mut rows: Vec<Vec<String>> = hits(index, check, agent, closure, opts)
+    let hits = hits(index, check, agent, closure, opts);
+    // Prohibitions first, then permissions in deciding order: keep the first permission.
+    let denies = hits.iter().take_while(|h| h.kind == RuleKind::Prohibition).count();
+    let mut rows: Vec<Vec<String>> = hits[..(denies + 1).min(hits.len())]
         .iter()
         .map(|h| {
             let sub = if h.own {
