@@ -157,8 +157,9 @@ pub(crate) struct Node {
     /// Global edges sorted by role id; then, for the k-th set bit of `star_mask` (custom
     /// actions share bit 63), where that action's group starts among the `*` rules, and
     /// their count; then the rules on `*` assigned to this node, sorted by action and
-    /// kind, then policy label.
-    data: Vec<Pair>,
+    /// kind, then policy label. Inline up to 12 pairs (an agent's roles are in the row's
+    /// own cache lines); longer rows (roles with many `*` rules) spill to the heap.
+    data: smallvec::SmallVec<[Pair; 12]>,
     /// Account entries, sorted.
     pub accounts: Vec<AccountEntry>,
 }
@@ -173,7 +174,7 @@ impl Node {
             star_mask: 0,
             n_global: 0,
             n_groups: 0,
-            data: Vec::new(),
+            data: smallvec::SmallVec::new(),
             accounts: Vec::new(),
         }
     }
@@ -226,7 +227,7 @@ impl Node {
                 g.1 += 1;
             }
         }
-        let mut data = Vec::with_capacity(global.len() + groups.len() + star.len());
+        let mut data = smallvec::SmallVec::with_capacity(global.len() + groups.len() + star.len());
         data.extend_from_slice(global);
         data.extend_from_slice(&groups);
         data.extend_from_slice(star);

@@ -76,6 +76,8 @@ pub(crate) struct Hit {
     pub rank: u64,
     /// The assignee's node id (the agent's for an own rule).
     pub assignee: u32,
+    /// The assignee's label (in the nodes' byte order).
+    pub who: u64,
     pub action: u32,
 }
 
@@ -84,17 +86,8 @@ fn order(index: &Index, a: &Hit, b: &Hit) -> Ordering {
     (!a.own, a.star, a.related)
         .cmp(&(!b.own, b.star, b.related))
         .then_with(|| a.rank.cmp(&b.rank))
-        .then_with(|| {
-            if a.assignee == b.assignee {
-                Ordering::Equal
-            } else {
-                // Labels are in the names' byte order.
-                index
-                    .node_by_id(a.assignee)
-                    .label
-                    .cmp(&index.node_by_id(b.assignee).label)
-            }
-        })
+        // Labels are in the names' byte order.
+        .then_with(|| a.who.cmp(&b.who))
         .then_with(|| match (a.action, b.action) {
             (x, y) if x == y => Ordering::Equal,
             // Vocabulary ids are positions in IRI order.
@@ -225,7 +218,7 @@ fn collect(
     // Rules on the exact target: one row, sorted by assignee, then action and kind, then
     // policy label.
     let row = index.target_rules(check.target.as_str());
-    let hit = |own: bool| {
+    let hit = |own: bool, who: u64| {
         move |r: &TargetRule, kind, related| Hit {
             own,
             star: false,
@@ -234,6 +227,7 @@ fn collect(
             policy: r.policy,
             rank: 0,
             assignee: r.assignee,
+            who,
             action: ak_action(r.ak),
         }
     };
@@ -245,7 +239,8 @@ fn collect(
             let to = from + row[from..].iter().take_while(|r| r.assignee == who).count();
             let own = who == agent_id;
             if own || closure.contains(who) {
-                offer_sorted(&row[from..to], |r| r.ak, hit(own), wanted, sink);
+                let label = index.node_by_id(who).label;
+                offer_sorted(&row[from..to], |r| r.ak, hit(own, label), wanted, sink);
             }
             from = to;
         }
@@ -253,7 +248,10 @@ fn collect(
         for (own, id) in std::iter::once((true, agent_id)).chain(closure.sorted.iter().map(|&id| (false, id))) {
             let from = row.partition_point(|r| r.assignee < id);
             let to = from + row[from..].iter().take_while(|r| r.assignee == id).count();
-            offer_sorted(&row[from..to], |r| r.ak, hit(own), wanted, sink);
+            if to > from {
+                let label = index.node_by_id(id).label;
+                offer_sorted(&row[from..to], |r| r.ak, hit(own, label), wanted, sink);
+            }
         }
     }
     // Rules on `*`: in each assignee's own row, sorted by action and kind, then policy label.
@@ -271,6 +269,7 @@ fn collect(
             policy: r.1,
             rank: 0,
             assignee: id,
+            who: node.label,
             action: ak_action(r.0),
         };
         // One group per action present in the row and wanted by the request.
