@@ -236,7 +236,7 @@ pub fn target_id(n: usize) -> String {
     format!("doc-{n:08}.files.example")
 }
 
-fn policy_id(n: usize) -> String {
+pub fn policy_id(n: usize) -> String {
     format!("policy-{n:04}.corp.example")
 }
 
