@@ -307,7 +307,11 @@ fn publish_change(kind: &str, rng: &mut Rng, spec: &OrgSpec, members: &[(Id, Id)
             on: true,
         },
         "* grant" => Change::Rule {
-            rule: rule(role(rng), Target::Any, &policy_id(rng.below((spec.rules / 10_000).clamp(1, 100)))),
+            rule: rule(
+                role(rng),
+                Target::Any,
+                &policy_id(rng.below((spec.rules / 10_000).clamp(1, 100))),
+            ),
             on: true,
         },
         "agent edge" => Change::GlobalEdge {
