@@ -1,0 +1,174 @@
+//! The rows of the index: a node's packed row, a target's rules, account entries, and the
+//! one-word encoding of a rule's action and kind.
+
+use super::CUSTOM_BASE;
+use crate::domain::{Id, RuleKind};
+
+/// A rule's action and kind in one word: `action << 1`, plus 1 for a permission, so that
+/// sorting puts an action's prohibitions before its permissions.
+pub(crate) fn action_kind(action: u32, kind: RuleKind) -> u32 {
+    (action << 1) | u32::from(kind == RuleKind::Permission)
+}
+
+/// The action of an [`action_kind`] word.
+pub(crate) fn ak_action(ak: u32) -> u32 {
+    ak >> 1
+}
+
+/// The kind of an [`action_kind`] word.
+pub(crate) fn ak_kind(ak: u32) -> RuleKind {
+    if ak & 1 == 1 {
+        RuleKind::Permission
+    } else {
+        RuleKind::Prohibition
+    }
+}
+
+/// A rule on an exact target, in that target's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct TargetRule {
+    pub assignee: u32,
+    pub ak: u32,
+    pub policy: u32,
+}
+
+/// An edge inside an account: an explicit account edge, or the membership role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct AccountEntry {
+    pub account: u32,
+    pub role: u32,
+    pub member: bool,
+}
+
+/// Two words of a node's packed row: a global edge (role id, bit set of [`crate::domain::EdgeSource`]s),
+/// a group offset (offset, 0), or a rule on `*` (action and kind, policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pair(pub u32, pub u32);
+
+/// Everything about one node (agent, role or group).
+///
+/// What a check reads of a role in its closure — its global edges, where each action's `*`
+/// rules start, and those rules — is one allocation (`data`), so a role costs the row and
+/// one more cache line or two, not a pointer per part.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub name: Id,
+    /// An order-preserving label (see `Labels`): a < b as names iff label a < label b.
+    pub label: u64,
+    pub role: bool,
+    /// The explicit agent status; None means active.
+    pub status: Option<bool>,
+    /// Bit i: a rule on `*` on vocabulary action i; bit 63: one on a custom action.
+    pub star_mask: u64,
+    /// Global edges in `data[..n_global]`.
+    pub(super) n_global: u32,
+    /// Group offsets in `data[n_global..n_global + n_groups]`.
+    pub(super) n_groups: u32,
+    /// Global edges sorted by role id; then, for the k-th set bit of `star_mask` (custom
+    /// actions share bit 63), where that action's group starts among the `*` rules, and
+    /// their count; then the rules on `*` assigned to this node, sorted by action and
+    /// kind, then policy label. Inline up to 12 pairs (an agent's roles are in the row's
+    /// own cache lines); longer rows (roles with many `*` rules) spill to the heap.
+    pub(super) data: smallvec::SmallVec<[Pair; 12]>,
+    /// Account entries, sorted.
+    pub accounts: Vec<AccountEntry>,
+}
+
+impl Node {
+    pub(super) fn new(name: Id, label: u64) -> Node {
+        Node {
+            name,
+            label,
+            role: false,
+            status: None,
+            star_mask: 0,
+            n_global: 0,
+            n_groups: 0,
+            data: smallvec::SmallVec::new(),
+            accounts: Vec::new(),
+        }
+    }
+
+    /// Global edges: (role id, sources), sorted by role id.
+    #[inline]
+    pub fn global(&self) -> &[Pair] {
+        &self.data[..self.n_global as usize]
+    }
+
+    /// Rules on `*` assigned to this node: (action and kind, policy).
+    pub fn star(&self) -> &[Pair] {
+        &self.data[(self.n_global + self.n_groups) as usize..]
+    }
+
+    /// True when the node has an account entry (edge or membership) in `account`.
+    pub fn in_account(&self, account: u32) -> bool {
+        let i = self.accounts.partition_point(|e| e.account < account);
+        self.accounts.get(i).is_some_and(|e| e.account == account)
+    }
+
+    /// The node's account entries in `account`.
+    pub fn account_entries(&self, account: u32) -> &[AccountEntry] {
+        let from = self.accounts.partition_point(|e| e.account < account);
+        let to = self.accounts.partition_point(|e| e.account <= account);
+        &self.accounts[from..to]
+    }
+
+    /// The rules on `*` of one action's group (every custom action's, for bit 63), given
+    /// that `bit` is set in `star_mask`.
+    #[inline]
+    pub fn star_group(&self, bit: u32) -> &[Pair] {
+        let k = (self.star_mask & ((1u64 << bit) - 1)).count_ones() as usize;
+        let base = (self.n_global + self.n_groups) as usize;
+        let group = self.data[self.n_global as usize + k];
+        &self.data[base + group.0 as usize..base + (group.0 + group.1) as usize]
+    }
+
+    /// Rebuilds the packed row from its parts.
+    pub(super) fn pack(&mut self, global: &[Pair], star: &[Pair]) {
+        let mut groups: Vec<Pair> = Vec::new();
+        self.star_mask = 0;
+        for (i, r) in star.iter().enumerate() {
+            let bit = action_bit(ak_action(r.0));
+            if self.star_mask & bit == 0 {
+                self.star_mask |= bit;
+                groups.push(Pair(i as u32, 0));
+            }
+            if let Some(g) = groups.last_mut() {
+                g.1 += 1;
+            }
+        }
+        let mut data = smallvec::SmallVec::with_capacity(global.len() + groups.len() + star.len());
+        data.extend_from_slice(global);
+        data.extend_from_slice(&groups);
+        data.extend_from_slice(star);
+        self.n_global = global.len() as u32;
+        self.n_groups = groups.len() as u32;
+        self.data = data;
+    }
+
+    pub(super) fn set_global(&mut self, global: &[Pair]) {
+        let star = self.star().to_vec();
+        self.pack(global, &star);
+    }
+
+    pub(super) fn set_star(&mut self, star: &[Pair]) {
+        let global = self.global().to_vec();
+        self.pack(&global, star);
+    }
+}
+
+/// The mask bit of an action id (bit 63 for every custom action).
+pub(crate) fn action_bit(action: u32) -> u64 {
+    if action < CUSTOM_BASE { 1 << action } else { 1 << 63 }
+}
+
+/// A named entity with an explicit status (policies, accounts).
+#[derive(Debug, Clone)]
+pub(crate) struct Named {
+    pub name: Id,
+    /// None: no status event (active).
+    pub status: Option<bool>,
+    /// Policies: an order-preserving label (a < b as names iff label a < label b), so the
+    /// deciding order compares integers. Accounts: 0.
+    pub label: u64,
+}
