@@ -14,7 +14,7 @@ pub mod reference;
 pub use casbin::CasbinRows;
 pub use index::{Index, IndexStats};
 
-use crate::domain::{Action, Decision, EntityKind, Id, Reason};
+use crate::domain::{Action, Decision, Id, Reason};
 use std::collections::HashSet;
 
 /// Default largest role closure a check may build.
@@ -138,9 +138,11 @@ pub fn decide_casbin(snapshot: &Snapshot, check: &Check, opts: &EngineOptions) -
     };
     let mut assignees: Vec<&Id> = vec![&check.agent];
     assignees.extend(closure.roles.iter().map(|(_, n)| &n.name));
-    let rows = odrl::casbin_rows(index, check, agent, &closure, opts);
-    let allowed = casbin::enforce(rows, check, &assignees)?;
-    let decision = odrl::evaluate(index, check, agent, &closure, opts);
+    // The applicable rules are collected once: casbin-rs's rows and the decision both come
+    // from them.
+    let hits = odrl::hits(index, check, agent, &closure, opts);
+    let allowed = casbin::enforce(odrl::casbin_rows(index, check, &hits), check, &assignees)?;
+    let decision = odrl::decision_from_hits(index, check, &closure, &hits);
     if decision.allowed != allowed {
         let word = |a: bool| if a { "allow" } else { "deny" };
         return Err(EngineError::EnginesDisagree {
@@ -169,34 +171,48 @@ enum Prepared<'a> {
     Ready(odrl::Agent<'a>),
 }
 
-/// The gates of docs/CONTRACT.md §1 in their order, then the closure (into `closure`).
+/// What the gates let through: the agent's row and the account's id, when the index knows
+/// them; or the reason of a deny.
+type Gate<'a> = Result<(odrl::Agent<'a>, Option<u32>), Reason>;
+
+/// The gates of docs/CONTRACT.md §1 in their order.
+fn gate<'a>(index: &'a Index, check: &Check, opts: &EngineOptions) -> Result<Gate<'a>, EngineError> {
+    let agent = index.node_id(check.agent.as_str()).map(|id| (id, index.node_by_id(id)));
+    if agent.is_some_and(|(_, n)| n.role) {
+        return Err(EngineError::AgentIsRole(check.agent.to_string()));
+    }
+    if agent.and_then(|(_, n)| n.status) == Some(false) {
+        return Ok(Err(Reason::AgentInactive));
+    }
+    let mut account = None;
+    if let Some(name) = &check.account {
+        let known = index.account(name.as_str());
+        if known.is_some_and(|(_, active)| !active) {
+            return Ok(Err(Reason::AccountInactive));
+        }
+        let id = known.map(|(id, _)| id);
+        if opts.require_membership && !id.is_some_and(|id| agent.is_some_and(|(_, n)| n.in_account(id))) {
+            return Ok(Err(Reason::NotAMember));
+        }
+        account = id;
+    }
+    Ok(Ok((agent, account)))
+}
+
+/// The gates, then the closure (into `closure`).
 fn prepare<'a>(
     index: &'a Index,
     check: &Check,
     opts: &EngineOptions,
     closure: &mut odrl::Closure<'a>,
 ) -> Result<Prepared<'a>, EngineError> {
-    let agent = index.node_id(check.agent.as_str()).map(|id| (id, index.node_by_id(id)));
-    if agent.is_some_and(|(_, n)| n.role) {
-        return Err(EngineError::AgentIsRole(check.agent.to_string()));
-    }
-    if agent.and_then(|(_, n)| n.status) == Some(false) {
-        return Ok(Prepared::Gated(Reason::AgentInactive));
-    }
-    let mut account = None;
-    if let Some(name) = &check.account {
-        let known = index.account(name.as_str());
-        if known.is_some_and(|(_, active)| !active) {
-            return Ok(Prepared::Gated(Reason::AccountInactive));
+    match gate(index, check, opts)? {
+        Err(reason) => Ok(Prepared::Gated(reason)),
+        Ok((agent, account)) => {
+            closure_of(index, agent, account, opts.max_closure, &check.agent, closure)?;
+            Ok(Prepared::Ready(agent))
         }
-        let id = known.map(|(id, _)| id);
-        if opts.require_membership && !id.is_some_and(|id| agent.is_some_and(|(_, n)| n.in_account(id))) {
-            return Ok(Prepared::Gated(Reason::NotAMember));
-        }
-        account = id;
     }
-    closure_of(index, agent, account, opts.max_closure, &check.agent, closure)?;
-    Ok(Prepared::Ready(agent))
 }
 
 /// Decides a check against a snapshot (gates, closure, then the ODRL evaluation).
@@ -210,21 +226,7 @@ pub fn decide(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Deci
 
 /// The gates before either engine, in order. `Some(reason)` is a deny.
 pub fn gates(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Option<Reason>, EngineError> {
-    if index.is_role(check.agent.as_str()) {
-        return Err(EngineError::AgentIsRole(check.agent.to_string()));
-    }
-    if !index.is_active(EntityKind::Agent, check.agent.as_str()) {
-        return Ok(Some(Reason::AgentInactive));
-    }
-    if let Some(account) = &check.account {
-        if !index.is_active(EntityKind::Account, account.as_str()) {
-            return Ok(Some(Reason::AccountInactive));
-        }
-        if opts.require_membership && !index.belongs_to(account.as_str(), check.agent.as_str()) {
-            return Ok(Some(Reason::NotAMember));
-        }
-    }
-    Ok(None)
+    Ok(gate(index, check, opts)?.err())
 }
 
 /// The agent followed by every node its edges reach: global edges always, and in an
@@ -304,6 +306,10 @@ pub fn casbin_candidates(index: &Index, check: &Check, opts: &EngineOptions) -> 
     let mut closure = odrl::Closure::default();
     match prepare(index, check, opts, &mut closure)? {
         Prepared::Gated(_) => Ok(Vec::new()),
-        Prepared::Ready(agent) => Ok(odrl::casbin_rows(index, check, agent, &closure, opts)),
+        Prepared::Ready(agent) => Ok(odrl::casbin_rows(
+            index,
+            check,
+            &odrl::hits(index, check, agent, &closure, opts),
+        )),
     }
 }

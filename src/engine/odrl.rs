@@ -349,24 +349,43 @@ pub(crate) fn evaluate(
     closure: &Closure<'_>,
     opts: &EngineOptions,
 ) -> Decision {
-    let ranked: Vec<Hit> = if check.explain {
-        hits(index, check, agent, closure, opts)
-    } else {
-        // A custom action no rule uses: nothing can apply.
-        match index.action_id(&check.action) {
-            Some(action) => {
-                let wanted = Wanted::new(action, opts.action_hierarchy);
-                let mut sink = Sink {
-                    index,
-                    all: None,
-                    best: [None, None],
-                };
-                collect(index, check, agent, closure, &wanted, &mut sink);
-                sink.best.into_iter().flatten().collect()
-            }
-            None => Vec::new(),
-        }
+    if check.explain {
+        return decision(index, check, closure, hits(index, check, agent, closure, opts));
+    }
+    // A custom action no rule uses: nothing can apply.
+    let Some(action) = index.action_id(&check.action) else {
+        return decision(index, check, closure, Vec::new());
     };
+    let wanted = Wanted::new(action, opts.action_hierarchy);
+    let mut sink = Sink {
+        index,
+        all: None,
+        best: [None, None],
+    };
+    collect(index, check, agent, closure, &wanted, &mut sink);
+    decision(index, check, closure, sink.best.into_iter().flatten().collect())
+}
+
+/// The decision from every applicable rule of [`hits`] (already collected), as
+/// [`evaluate`] gives it.
+pub(crate) fn decision_from_hits(index: &Index, check: &Check, closure: &Closure<'_>, all: &[Hit]) -> Decision {
+    if check.explain {
+        return decision(index, check, closure, all.to_vec());
+    }
+    // Sorted prohibitions first: the best of each kind is the first of its kind.
+    let best_prohibition = all.first().filter(|h| h.kind == RuleKind::Prohibition);
+    let best_permission = all.iter().find(|h| h.kind == RuleKind::Permission);
+    decision(
+        index,
+        check,
+        closure,
+        best_prohibition.into_iter().chain(best_permission).copied().collect(),
+    )
+}
+
+/// Renders a decision from the ranked rules (the deciding one first; every other one
+/// after it when explaining).
+fn decision(index: &Index, check: &Check, closure: &Closure<'_>, ranked: Vec<Hit>) -> Decision {
     let (allowed, reason) = match ranked.first().map(|h| h.kind) {
         Some(RuleKind::Prohibition) => (false, Reason::Prohibited),
         Some(RuleKind::Permission) => (true, Reason::Permitted),
@@ -401,14 +420,8 @@ pub(crate) fn evaluate(
 /// deny row stays, so casbin-rs sees every prohibition that could deny; and if casbin-rs
 /// failed to match the one allow row where the index matched it, the engines would
 /// disagree and the check would fail closed.
-pub(crate) fn casbin_rows(
-    index: &Index,
-    check: &Check,
-    agent: Agent<'_>,
-    closure: &Closure<'_>,
-    opts: &EngineOptions,
-) -> Vec<Vec<String>> {
-    let hits = hits(index, check, agent, closure, opts);
+/// `hits` is what [`hits`] collected.
+pub(crate) fn casbin_rows(index: &Index, check: &Check, hits: &[Hit]) -> Vec<Vec<String>> {
     // Prohibitions first, then permissions in deciding order: keep the first permission.
     let denies = hits.iter().take_while(|h| h.kind == RuleKind::Prohibition).count();
     let mut rows: Vec<Vec<String>> = hits[..(denies + 1).min(hits.len())]

@@ -154,6 +154,17 @@ fn pick_limit() -> impl Strategy<Value = usize> {
     prop_oneof![1 => proptest::sample::select(LIMITS), 3 => Just(10_000)]
 }
 
+/// A global check by "agent" on target "t".
+fn agent_check(act: &str, explain: bool) -> Check {
+    Check {
+        agent: id("agent"),
+        account: None,
+        action: action(act),
+        target: id("t"),
+        explain,
+    }
+}
+
 fn sorted_facts(facts: Vec<Change>) -> Vec<String> {
     let mut lines: Vec<String> = facts.iter().map(|f| format!("{f:?}")).collect();
     lines.sort();
@@ -398,13 +409,7 @@ fn a_deactivated_best_rule_falls_back_to_the_next() {
         old.apply(change);
         new.validate().unwrap();
         for explain in [false, true] {
-            let check = Check {
-                agent: id("agent"),
-                account: None,
-                action: action("odrl:play"),
-                target: id("t"),
-                explain,
-            };
+            let check = agent_check("odrl:play", explain);
             let got = engine::decide(&new, &check, &EngineOptions::default()).unwrap();
             assert_eq!(got, reference::decide(&old, &check, &EngineOptions::default()).unwrap());
             if !explain {
@@ -517,13 +522,7 @@ fn relabelling_policies_keeps_the_byte_order() {
         old.apply(change);
         new.validate().unwrap();
         for (action_name, explain) in [("odrl:play", false), ("odrl:play", true), ("odrl:use", false)] {
-            let check = Check {
-                agent: id("agent"),
-                account: None,
-                action: action(action_name),
-                target: id("t"),
-                explain,
-            };
+            let check = agent_check(action_name, explain);
             assert_eq!(
                 engine::decide(&new, &check, &EngineOptions::default()),
                 reference::decide(&old, &check, &EngineOptions::default()),
@@ -585,13 +584,7 @@ fn relabelling_nodes_keeps_the_byte_order() {
         old.apply(change);
         new.validate().unwrap();
         for explain in [false, true] {
-            let check = Check {
-                agent: id("agent"),
-                account: None,
-                action: action("odrl:play"),
-                target: id("t"),
-                explain,
-            };
+            let check = agent_check("odrl:play", explain);
             let opts = EngineOptions::default();
             assert_eq!(
                 engine::decide(&new, &check, &opts),
