@@ -39,10 +39,12 @@ use labels::Labels;
 mod facts;
 mod hasher;
 mod labels;
+mod reverse;
 mod rows;
 mod validate;
 
 pub use hasher::{IdHash, IdHasher};
+pub(crate) use reverse::{RevRule, Reverse};
 pub(crate) use rows::{AccountEntry, Named, Node, Pair, TargetRule, action_bit, action_kind, ak_action, ak_kind};
 
 /// Custom actions' ids start here; vocabulary actions are below 64.
@@ -121,6 +123,8 @@ pub struct Index {
     node_order: Labels,
     /// Custom actions, numbered from [`CUSTOM_BASE`].
     customs: Interned<Action, Action>,
+    /// What the look-ups read: rules by assignee, edges by role, holders of `*` rules.
+    reverse: Reverse,
     stats: IndexStats,
 }
 
@@ -167,6 +171,7 @@ impl Index {
             policy_order: Labels::default(),
             node_order: Labels::default(),
             customs: Interned::new(&hasher),
+            reverse: Reverse::new(&hasher),
             stats: IndexStats::default(),
         }
     }
@@ -205,6 +210,26 @@ impl Index {
 
     pub(crate) fn node_by_id(&self, id: u32) -> &Node {
         self.nodes.get(id)
+    }
+
+    /// The reverse structures (look-ups).
+    pub(crate) fn reverse(&self) -> &Reverse {
+        &self.reverse
+    }
+
+    /// Node names in byte order, from the first after `after` (all when None).
+    pub(crate) fn nodes_in_order<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = (&'a Id, u32)> + 'a {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let from = after.map_or(Unbounded, Excluded);
+        self.node_order
+            .order
+            .range::<_, str>((from, Unbounded))
+            .map(|(n, &id)| (n, id))
+    }
+
+    /// How many nodes (agents, roles, groups) the index knows.
+    pub(crate) fn node_count(&self) -> usize {
+        self.nodes.len()
     }
 
     pub(crate) fn target_rules(&self, target: &str) -> &[TargetRule] {
@@ -339,6 +364,7 @@ impl Index {
             return id;
         }
         let id = self.nodes.intern(name, |n| Arc::new(Node::new(n.clone(), 0)));
+        self.reverse.node_added();
         let nodes = &self.nodes;
         for (n, label) in self.node_order.insert(name, id, |n| nodes.get(n).label) {
             if self.node_by_id(n).label != label {
@@ -417,6 +443,7 @@ impl Index {
                     self.node_mut(n).set_global(&global);
                 }
                 if (before == 0) != (after == 0) {
+                    self.reverse.edge(n, r, after != 0);
                     if after == 0 {
                         self.stats.global_edges -= 1;
                     } else {
@@ -465,6 +492,7 @@ impl Index {
                     _ => false,
                 };
                 if changed {
+                    self.reverse.account_entry(n, entry, *on);
                     if *on {
                         self.stats.account_edges += 1;
                     } else {
@@ -477,13 +505,11 @@ impl Index {
                 let n = self.intern_node(agent);
                 let r = self.intern_node(role);
                 let row = self.node_mut(n);
-                let had = match row.accounts.iter().position(|e| e.account == acc && e.member) {
-                    Some(i) => {
-                        row.accounts.remove(i);
-                        true
-                    }
-                    None => false,
-                };
+                let old = row
+                    .accounts
+                    .iter()
+                    .position(|e| e.account == acc && e.member)
+                    .map(|i| row.accounts.remove(i));
                 let entry = AccountEntry {
                     account: acc,
                     role: r,
@@ -492,7 +518,11 @@ impl Index {
                 if let Err(i) = row.accounts.binary_search(&entry) {
                     row.accounts.insert(i, entry);
                 }
-                if !had {
+                if let Some(old) = old {
+                    self.reverse.account_entry(n, old, false);
+                }
+                self.reverse.account_entry(n, entry, true);
+                if old.is_none() {
                     self.stats.memberships += 1;
                 }
             }
@@ -505,6 +535,7 @@ impl Index {
                 }
                 let row = self.node_mut(n);
                 let (mut members, mut edges) = (0, 0);
+                let mut removed = Vec::new();
                 row.accounts.retain(|e| {
                     if e.account != acc {
                         return true;
@@ -514,8 +545,12 @@ impl Index {
                     } else {
                         edges += 1;
                     }
+                    removed.push(*e);
                     false
                 });
+                for e in removed {
+                    self.reverse.account_entry(n, e, false);
+                }
                 self.stats.memberships -= members;
                 self.stats.account_edges -= edges;
             }
@@ -577,6 +612,8 @@ impl Index {
                 let changed = set_at(&mut star, pos, entry, on);
                 if changed {
                     self.node_mut(assignee).set_star(&star);
+                    let present = star.iter().any(|r| ak_action(r.0) == action);
+                    self.reverse.star_presence(assignee, action, present);
                 }
                 changed
             }
@@ -587,7 +624,7 @@ impl Index {
                     .targets
                     .get(target.as_str())
                     .map(|rules| rules.binary_search_by(|r| self.target_key(r).cmp(&key)));
-                match (self.targets.get_mut(target.as_str()), pos) {
+                let changed = match (self.targets.get_mut(target.as_str()), pos) {
                     (Some(rules), Some(pos)) => {
                         let rules = Arc::make_mut(rules);
                         let changed = set_at(rules, pos, entry, on);
@@ -601,7 +638,11 @@ impl Index {
                         true
                     }
                     _ => false,
+                };
+                if changed {
+                    self.reverse.exact_rule(target, assignee, ak, policy, on);
                 }
+                changed
             }
         };
         if changed {

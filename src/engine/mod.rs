@@ -7,6 +7,7 @@
 
 pub mod casbin;
 pub mod index;
+pub mod lookup;
 pub mod odrl;
 mod pvec;
 pub mod reference;
@@ -176,16 +177,18 @@ enum Prepared<'a> {
 type Gate<'a> = Result<(odrl::Agent<'a>, Option<u32>), Reason>;
 
 /// The gates of docs/CONTRACT.md §1 in their order.
-fn gate<'a>(index: &'a Index, check: &Check, opts: &EngineOptions) -> Result<Gate<'a>, EngineError> {
-    let agent = index.node_id(check.agent.as_str()).map(|id| (id, index.node_by_id(id)));
+fn gate<'a>(index: &'a Index, agent: &Id, account: Option<&Id>, opts: &EngineOptions) -> Result<Gate<'a>, EngineError> {
+    let name = agent;
+    let agent = index.node_id(name.as_str()).map(|id| (id, index.node_by_id(id)));
     if agent.is_some_and(|(_, n)| n.role) {
-        return Err(EngineError::AgentIsRole(check.agent.to_string()));
+        return Err(EngineError::AgentIsRole(name.to_string()));
     }
     if agent.and_then(|(_, n)| n.status) == Some(false) {
         return Ok(Err(Reason::AgentInactive));
     }
+    let wanted = account;
     let mut account = None;
-    if let Some(name) = &check.account {
+    if let Some(name) = wanted {
         let known = index.account(name.as_str());
         if known.is_some_and(|(_, active)| !active) {
             return Ok(Err(Reason::AccountInactive));
@@ -206,11 +209,22 @@ fn prepare<'a>(
     opts: &EngineOptions,
     closure: &mut odrl::Closure<'a>,
 ) -> Result<Prepared<'a>, EngineError> {
-    match gate(index, check, opts)? {
+    prepare_for(index, &check.agent, check.account.as_ref(), opts, closure)
+}
+
+/// [`prepare`] for an agent in an account (or globally), whatever the action and target.
+fn prepare_for<'a>(
+    index: &'a Index,
+    agent: &Id,
+    account: Option<&Id>,
+    opts: &EngineOptions,
+    closure: &mut odrl::Closure<'a>,
+) -> Result<Prepared<'a>, EngineError> {
+    match gate(index, agent, account, opts)? {
         Err(reason) => Ok(Prepared::Gated(reason)),
-        Ok((agent, account)) => {
-            closure_of(index, agent, account, opts.max_closure, &check.agent, closure)?;
-            Ok(Prepared::Ready(agent))
+        Ok((row, account)) => {
+            closure_of(index, row, account, opts.max_closure, agent, closure)?;
+            Ok(Prepared::Ready(row))
         }
     }
 }
@@ -226,7 +240,7 @@ pub fn decide(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Deci
 
 /// The gates before either engine, in order. `Some(reason)` is a deny.
 pub fn gates(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Option<Reason>, EngineError> {
-    Ok(gate(index, check, opts)?.err())
+    Ok(gate(index, &check.agent, check.account.as_ref(), opts)?.err())
 }
 
 /// The agent followed by every node its edges reach: global edges always, and in an

@@ -55,7 +55,7 @@ pub(crate) struct Closure<'a> {
 }
 
 impl Closure<'_> {
-    fn contains(&self, id: u32) -> bool {
+    pub(crate) fn contains(&self, id: u32) -> bool {
         if self.sorted.len() <= 16 {
             self.sorted.contains(&id)
         } else {
@@ -96,16 +96,23 @@ fn order(index: &Index, a: &Hit, b: &Hit) -> Ordering {
         })
 }
 
+/// A vocabulary action's strict ancestors and descendants as masks of vocabulary ids.
+pub(crate) fn family_masks(action: u32) -> (u64, u64) {
+    FAMILIES
+        .get(action as usize)
+        .map_or((0, 0), |f| (f.anc_mask, f.desc_mask))
+}
+
 /// Which rules apply to a request: the action's id and its family under the hierarchy.
-struct Wanted {
-    action: u32,
+pub(crate) struct Wanted {
+    pub action: u32,
     family: &'static Family,
     /// Mask of every action whose rules may apply.
-    mask: u64,
+    pub mask: u64,
 }
 
 impl Wanted {
-    fn new(action: u32, hierarchy: bool) -> Wanted {
+    pub(crate) fn new(action: u32, hierarchy: bool) -> Wanted {
         let family: &'static Family = if hierarchy && action < CUSTOM_BASE {
             &FAMILIES[action as usize]
         } else {
@@ -120,7 +127,7 @@ impl Wanted {
 
     /// `Some(related)` when a rule on `action` of `kind` applies.
     #[inline]
-    fn applies(&self, action: u32, kind: RuleKind) -> Option<bool> {
+    pub(crate) fn applies(&self, action: u32, kind: RuleKind) -> Option<bool> {
         if action == self.action {
             return Some(false);
         }

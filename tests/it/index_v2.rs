@@ -15,13 +15,13 @@ use endocarp::domain::{Action, Change, EdgeSource, EntityKind, Id, Rule, RuleKin
 use endocarp::engine::{self, CasbinRows, Check, EngineOptions, Index, reference};
 use proptest::prelude::*;
 
-const NODES: &[&str] = &[
+pub(crate) const NODES: &[&str] = &[
     "a1", "a", "ab", "Zed", "é-agent", "agent-ß", "r1", "r2", "rôle-3", "g1", "r0",
 ];
-const ACCOUNTS: &[&str] = &["acc1", "ácc2", "acc0"];
-const POLICIES: &[&str] = &["p1", "p2", "P0", "pö"];
-const TARGETS: &[&str] = &["t1", "tü", "t0"];
-const ACTIONS: &[&str] = &[
+pub(crate) const ACCOUNTS: &[&str] = &["acc1", "ácc2", "acc0"];
+pub(crate) const POLICIES: &[&str] = &["p1", "p2", "P0", "pö"];
+pub(crate) const TARGETS: &[&str] = &["t1", "tü", "t0"];
+pub(crate) const ACTIONS: &[&str] = &[
     "odrl:read",
     "odrl:use",
     "odrl:delete",
@@ -36,14 +36,14 @@ const ACTIONS: &[&str] = &[
     "urn:ü:sign",
 ];
 /// Checked but never granted: unknown to every index.
-const UNKNOWN: &[&str] = &["nobody", "urn:x:never"];
-const LIMITS: &[usize] = &[0, 1, 2, 3, 5, 10_000];
+pub(crate) const UNKNOWN: &[&str] = &["nobody", "urn:x:never"];
+pub(crate) const LIMITS: &[usize] = &[0, 1, 2, 3, 5, 10_000];
 
-fn id(s: &str) -> Id {
+pub(crate) fn id(s: &str) -> Id {
     Id::from_trusted(s)
 }
 
-fn action(s: &str) -> Action {
+pub(crate) fn action(s: &str) -> Action {
     Action::parse("action", s).expect("test actions are valid")
 }
 
@@ -51,7 +51,7 @@ fn pick(xs: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
     proptest::sample::select(xs)
 }
 
-fn any_change() -> impl Strategy<Value = Change> {
+pub(crate) fn any_change() -> impl Strategy<Value = Change> {
     let source = prop_oneof![
         Just(EdgeSource::Role),
         Just(EdgeSource::Group),

@@ -19,6 +19,7 @@ mod engines_agree;
 mod hostile;
 mod index_v2;
 mod lifecycle;
+mod lookups;
 mod net;
 mod ops;
 mod properties;

@@ -114,7 +114,7 @@ impl Index {
         if stats != self.stats {
             return Err(format!("stats {:?}, facts give {stats:?}", self.stats));
         }
-        Ok(())
+        self.reverse.validate(self)
     }
 
     fn check_rule_ids(&self, ak: u32, policy: u32) -> Result<(), String> {

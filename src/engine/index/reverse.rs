@@ -1,0 +1,242 @@
+//! The reverse structures behind the look-ups (issue 15), kept on the write path beside
+//! the forward rows they mirror, so a published snapshot answers "which targets" and "who"
+//! as of its revision, like a check.
+//!
+//! - **Targets** are interned (`targets`: name → dense id, id → name).
+//! - **Per node** (`nodes[id]`, only for nodes that have any): its rules on exact targets,
+//!   `(target, action and kind, policy)`, sorted by target *name* and then action, kind and
+//!   policy, so merging the rows of an agent's closure lists its targets in byte order
+//!   without sorting; the nodes with a global edge to it (sorted ids); and the account
+//!   entries (explicit account edges and membership roles) that point at it.
+//! - **Rules on `*`**: `(action, node)` for every node holding at least one rule on `*` for
+//!   that action.
+//!
+//! Lists that grow with an organisation (a role's holders, a role's rules) are persistent
+//! vectors (imbl's RRB tree), so a write copies a chunk and a path, never a whole list.
+//! [`Reverse::validate`] rebuilds everything from the forward rows and compares.
+
+use super::{AccountEntry, Index, Interned, ak_action};
+use crate::domain::Id;
+use crate::engine::index::IdHasher;
+use crate::engine::pvec::PVec;
+use std::sync::Arc;
+
+/// A rule on an exact target, in its assignee's reverse row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct RevRule {
+    pub target: u32,
+    pub ak: u32,
+    pub policy: u32,
+}
+
+/// An account entry pointing at a role: `node` has an explicit edge (or, with `member`, its
+/// membership role) to the role inside `account`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Incoming {
+    pub account: u32,
+    pub node: u32,
+    pub member: bool,
+}
+
+/// One node's reverse row.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NodeRev {
+    /// Rules on exact targets assigned to this node, by target name, action and kind, policy.
+    pub rules: imbl::Vector<RevRule>,
+    /// Nodes with a global edge to this node, sorted.
+    pub incoming: imbl::Vector<u32>,
+    /// Account entries pointing at this node, sorted.
+    pub incoming_acc: imbl::Vector<Incoming>,
+}
+
+impl NodeRev {
+    fn is_empty(&self) -> bool {
+        self.rules.is_empty() && self.incoming.is_empty() && self.incoming_acc.is_empty()
+    }
+}
+
+/// See the module docs.
+#[derive(Clone)]
+pub(crate) struct Reverse {
+    pub(super) targets: Interned<Id, Id>,
+    /// One entry per node id (None: nothing points at it and it holds no exact rule).
+    nodes: PVec<Option<Arc<NodeRev>>>,
+    /// `(action id, node id)`: the node holds a rule on `*` for that action.
+    pub(super) star: imbl::OrdSet<(u32, u32)>,
+}
+
+impl Reverse {
+    pub(super) fn new(hasher: &IdHasher) -> Reverse {
+        Reverse {
+            targets: Interned::new(hasher),
+            nodes: PVec::new(),
+            star: imbl::OrdSet::new(),
+        }
+    }
+
+    /// A node was interned (ids are dense: this keeps one entry per node).
+    pub(super) fn node_added(&mut self) {
+        self.nodes.push_back(None);
+    }
+
+    /// The node's reverse row, if it has one.
+    pub(crate) fn node(&self, id: u32) -> Option<&NodeRev> {
+        self.nodes.get(id as usize).and_then(|n| n.as_deref())
+    }
+
+    pub(crate) fn target_name(&self, id: u32) -> &Id {
+        self.targets.get(id)
+    }
+
+    /// Every node holding a rule on `*` for `action`.
+    pub(crate) fn star_holders(&self, action: u32) -> impl Iterator<Item = u32> + '_ {
+        self.star.range((action, 0)..=(action, u32::MAX)).map(|&(_, n)| n)
+    }
+
+    fn node_mut(&mut self, id: u32) -> &mut NodeRev {
+        let slot = self.nodes.get_mut(id as usize).expect("a reverse entry per node");
+        Arc::make_mut(slot.get_or_insert_with(Default::default))
+    }
+
+    /// Drops a row that became empty (so "has a row" means "has something").
+    fn tidy(&mut self, id: u32) {
+        let slot = self.nodes.get_mut(id as usize).expect("a reverse entry per node");
+        if slot.as_ref().is_some_and(|r| r.is_empty()) {
+            *slot = None;
+        }
+    }
+
+    /// The global edge `node → role` appeared (`on`) or went away.
+    pub(super) fn edge(&mut self, node: u32, role: u32, on: bool) {
+        let row = &mut self.node_mut(role).incoming;
+        set_in(row, row.binary_search(&node), node, on);
+        self.tidy(role);
+    }
+
+    /// The account entry `e` of `node` appeared (`on`) or went away.
+    pub(super) fn account_entry(&mut self, node: u32, e: AccountEntry, on: bool) {
+        let entry = Incoming {
+            account: e.account,
+            node,
+            member: e.member,
+        };
+        let row = &mut self.node_mut(e.role).incoming_acc;
+        set_in(row, row.binary_search(&entry), entry, on);
+        self.tidy(e.role);
+    }
+
+    /// The rule `(assignee, ak, policy)` on the exact target `target` appeared (`on`) or
+    /// went away.
+    pub(super) fn exact_rule(&mut self, target: &Id, assignee: u32, ak: u32, policy: u32, on: bool) {
+        let t = if on {
+            self.targets.intern(target, Id::clone)
+        } else {
+            match self.targets.id(target.as_str()) {
+                Some(t) => t,
+                None => return,
+            }
+        };
+        let entry = RevRule { target: t, ak, policy };
+        let key = (target.as_str(), ak, policy);
+        let names = &self.targets;
+        let slot = self.nodes.get_mut(assignee as usize).expect("a reverse entry per node");
+        let row = &mut Arc::make_mut(slot.get_or_insert_with(Default::default)).rules;
+        let by_key = |r: &RevRule| (names.get(r.target).as_str(), r.ak, r.policy).cmp(&key);
+        // Rows loaded in target order (the read model's) only ever append.
+        let pos = match row.back() {
+            Some(last) if by_key(last).is_lt() => Err(row.len()),
+            None => Err(0),
+            _ => row.binary_search_by(by_key),
+        };
+        set_in(row, pos, entry, on);
+        self.tidy(assignee);
+    }
+
+    /// Whether `node` holds a rule on `*` for `action` after a change.
+    pub(super) fn star_presence(&mut self, node: u32, action: u32, present: bool) {
+        if present {
+            self.star.insert((action, node));
+        } else {
+            self.star.remove(&(action, node));
+        }
+    }
+
+    /// Rebuilds every reverse structure from the forward rows and compares.
+    pub(super) fn validate(&self, index: &Index) -> Result<(), String> {
+        if self.nodes.len() != index.nodes.len() {
+            return Err(format!(
+                "{} reverse entries for {} nodes",
+                self.nodes.len(),
+                index.nodes.len()
+            ));
+        }
+        if self.targets.ids.len() != self.targets.len() {
+            return Err("target names and ids differ in number".into());
+        }
+        let mut want: Vec<NodeRev> = vec![NodeRev::default(); index.nodes.len()];
+        let mut star = imbl::OrdSet::new();
+        for (id, node) in index.nodes.entries.iter().enumerate() {
+            let id = id as u32;
+            for e in node.global() {
+                want[e.0 as usize].incoming.push_back(id);
+            }
+            for e in &node.accounts {
+                want[e.role as usize].incoming_acc.push_back(Incoming {
+                    account: e.account,
+                    node: id,
+                    member: e.member,
+                });
+            }
+            for r in node.star() {
+                star.insert((ak_action(r.0), id));
+            }
+        }
+        for (target, rules) in &index.targets {
+            let Some(t) = self.targets.id(target.as_str()) else {
+                return Err(format!("target {target:?} has rules but no reverse id"));
+            };
+            for r in rules.iter() {
+                want[r.assignee as usize].rules.push_back(RevRule {
+                    target: t,
+                    ak: r.ak,
+                    policy: r.policy,
+                });
+            }
+        }
+        for (id, w) in want.iter_mut().enumerate() {
+            w.incoming.sort();
+            w.incoming_acc.sort();
+            w.rules.sort_by(|a, b| {
+                (self.target_name(a.target), a.ak, a.policy).cmp(&(self.target_name(b.target), b.ak, b.policy))
+            });
+            let held = self.node(id as u32);
+            let same = match held {
+                None => w.is_empty(),
+                Some(h) => {
+                    !h.is_empty() && h.rules == w.rules && h.incoming == w.incoming && h.incoming_acc == w.incoming_acc
+                }
+            };
+            if !same {
+                return Err(format!("node {id}: reverse row {held:?}, the forward rows give {w:?}"));
+            }
+        }
+        if star != self.star {
+            return Err(format!(
+                "rules on * held by {:?}, the forward rows give {star:?}",
+                self.star
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Inserts or removes `value` at `pos` (its binary search) in a sorted persistent vector.
+fn set_in<T: Clone>(v: &mut imbl::Vector<T>, pos: Result<usize, usize>, value: T, on: bool) {
+    match (pos, on) {
+        (Err(i), true) => v.insert(i, value),
+        (Ok(i), false) => {
+            v.remove(i);
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,378 @@
+//! Look-ups over one snapshot: the targets an agent may act on, the agents that may act on
+//! a target, and the actions an agent may perform on a target (docs/CONTRACT.md §8).
+//!
+//! Each answer is exactly what the checks would say at the snapshot's revision: the same
+//! gates, the same closure (and its limit), the same matching of actions, kinds, policies
+//! and targets, prohibitions first. They read the index's reverse structures
+//! (`index/reverse.rs`) instead of trying every id:
+//!
+//! - **Targets**: the agent's and its closure's rows of exact-target rules are each sorted
+//!   by target name, so merging them yields every target any of them names in byte order,
+//!   with all of its rules side by side; a page stops as soon as it is full. Rules on `*`
+//!   are read once: an applicable `*` prohibition denies everything, an applicable `*`
+//!   permission makes the answer "every target except …".
+//! - **Agents**: the assignees of applicable permissions and of applicable prohibitions
+//!   on the target (its row and the holders of `*` rules) are expanded downwards through
+//!   the edges that point at them (global ones, and that account's when there is one); an
+//!   agent is allowed when it reaches a permission's assignee and no prohibition's, passes
+//!   the gates and its closure fits the limit. Names come out in byte order.
+//! - **Actions**: every applicable rule of the agent's closure on the target, whatever its
+//!   action, folded into masks of permitted and prohibited actions; each action is then
+//!   decided by the hierarchy's masks.
+
+use crate::domain::{Action, Id, RuleKind};
+use crate::engine::index::{CUSTOM_BASE, Index, RevRule, action_bit, ak_action, ak_kind};
+use crate::engine::odrl::{Closure, Wanted, family_masks};
+use crate::engine::{EngineError, EngineOptions, Prepared, closure_of, prepare_for};
+use std::cmp::Reverse as Rev;
+use std::collections::BinaryHeap;
+
+/// One page of [`targets`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetsPage {
+    /// True: a permission on `*` applies, so every target is allowed except `items`.
+    pub every_target: bool,
+    /// The allowed targets (or, with `every_target`, the denied ones), in byte order.
+    pub items: Vec<Id>,
+    /// More items follow the last one.
+    pub more: bool,
+}
+
+/// One page of [`agents`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AgentsPage {
+    /// The allowed agents, in byte order.
+    pub items: Vec<Id>,
+    pub more: bool,
+}
+
+/// The targets on which `agent` (inside `account` when given) may perform `action`, from
+/// the first after `after`, at most `limit` of them (see the module docs).
+pub fn targets(
+    index: &Index,
+    agent: &Id,
+    account: Option<&Id>,
+    action: &Action,
+    opts: &EngineOptions,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<TargetsPage, EngineError> {
+    let mut closure = Closure::default();
+    let Prepared::Ready(Some((agent_id, agent_row))) = prepare_for(index, agent, account, opts, &mut closure)? else {
+        // Denied by a gate, or an agent the index does not know (it holds nothing).
+        return Ok(TargetsPage::default());
+    };
+    let Some(action) = index.action_id(action) else {
+        return Ok(TargetsPage::default());
+    };
+    let wanted = Wanted::new(action, opts.action_hierarchy);
+    let active = |policy: u32| index.policy_rank(policy).1;
+    let members = || std::iter::once((agent_id, agent_row)).chain(closure.roles.iter().copied());
+    // Rules on `*`.
+    let (mut star_permit, mut star_deny) = (false, false);
+    for (_, node) in members() {
+        let mut present = node.star_mask & wanted.mask;
+        while present != 0 {
+            let bit = present.trailing_zeros();
+            present &= present - 1;
+            for r in node.star_group(bit) {
+                let kind = ak_kind(r.0);
+                if wanted.applies(ak_action(r.0), kind).is_some() && active(r.1) {
+                    match kind {
+                        RuleKind::Prohibition => star_deny = true,
+                        RuleKind::Permission => star_permit = true,
+                    }
+                }
+            }
+        }
+    }
+    if star_deny {
+        // Every target is denied: nothing to list, and no exceptions.
+        return Ok(TargetsPage::default());
+    }
+    // Exact targets, merged in byte order from every member's reverse row.
+    let rev = index.reverse();
+    let name = |r: &RevRule| -> &str { rev.target_name(r.target).as_str() };
+    let mut cursors: Vec<(
+        imbl::vector::Focus<'_, RevRule, imbl::shared_ptr::DefaultSharedPtr>,
+        usize,
+        usize,
+    )> = Vec::new();
+    let mut heap = BinaryHeap::new();
+    for (id, _) in members() {
+        let Some(row) = rev.node(id) else { continue };
+        let len = row.rules.len();
+        let start = match after {
+            None => 0,
+            Some(after) => match row
+                .rules
+                .binary_search_by(|r| name(r).cmp(after).then(std::cmp::Ordering::Less))
+            {
+                Ok(i) | Err(i) => i,
+            },
+        };
+        if start < len {
+            let mut focus = row.rules.focus();
+            let first = *focus.get(start).expect("in range");
+            heap.push(Rev((name(&first), cursors.len())));
+            cursors.push((focus, start, len));
+        }
+    }
+    let mut page = TargetsPage {
+        every_target: star_permit,
+        ..TargetsPage::default()
+    };
+    while let Some(Rev((target, first))) = heap.peek().copied() {
+        let (focus, pos, _) = &mut cursors[first];
+        let tid = focus.get(*pos).expect("in range").target;
+        let (mut permit, mut deny) = (false, false);
+        // Every cursor positioned on this target: take its rules on it.
+        while let Some(&Rev((t, c))) = heap.peek() {
+            if t != target {
+                break;
+            }
+            heap.pop();
+            let (focus, pos, len) = &mut cursors[c];
+            while *pos < *len {
+                let r = *focus.get(*pos).expect("in range");
+                if r.target != tid {
+                    heap.push(Rev((name(&r), c)));
+                    break;
+                }
+                *pos += 1;
+                let kind = ak_kind(r.ak);
+                if wanted.applies(ak_action(r.ak), kind).is_some() && active(r.policy) {
+                    match kind {
+                        RuleKind::Prohibition => deny = true,
+                        RuleKind::Permission => permit = true,
+                    }
+                }
+            }
+        }
+        let listed = if star_permit { deny } else { permit && !deny };
+        if listed {
+            if page.items.len() == limit {
+                page.more = true;
+                break;
+            }
+            page.items.push(rev.target_name(tid).clone());
+        }
+    }
+    Ok(page)
+}
+
+/// The agents that may perform `action` on `target` (inside `account` when given), from
+/// the first after `after`, at most `limit` of them (see the module docs).
+pub fn agents(
+    index: &Index,
+    action: &Action,
+    target: &Id,
+    account: Option<&Id>,
+    opts: &EngineOptions,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<AgentsPage, EngineError> {
+    let mut acc = None;
+    if let Some(a) = account {
+        match index.account(a.as_str()) {
+            Some((_, false)) => return Ok(AgentsPage::default()),
+            Some((id, true)) => acc = Some(id),
+            // Unknown: no edges there, so nobody is a member.
+            None if opts.require_membership => return Ok(AgentsPage::default()),
+            None => {}
+        }
+    }
+    let Some(action) = index.action_id(action) else {
+        return Ok(AgentsPage::default());
+    };
+    let wanted = Wanted::new(action, opts.action_hierarchy);
+    let active = |policy: u32| index.policy_rank(policy).1;
+    // Who holds an applicable permission (P) or prohibition (D) on the target.
+    let (mut permit, mut deny) = (Vec::new(), Vec::new());
+    let mut seed = |node: u32, ak: u32, policy: u32| {
+        let kind = ak_kind(ak);
+        if wanted.applies(ak_action(ak), kind).is_some() && active(policy) {
+            match kind {
+                RuleKind::Prohibition => deny.push(node),
+                RuleKind::Permission => permit.push(node),
+            }
+        }
+    };
+    for r in index.target_rules(target.as_str()) {
+        seed(r.assignee, r.ak, r.policy);
+    }
+    let related = if action < CUSTOM_BASE && opts.action_hierarchy {
+        let (anc, desc) = family_masks(action);
+        anc | desc
+    } else {
+        0
+    };
+    let rev = index.reverse();
+    let mut actions = vec![action];
+    actions.extend((0..CUSTOM_BASE).filter(|&a| related & (1 << a) != 0));
+    for &a in &actions {
+        for node in rev.star_holders(a) {
+            for r in index.node_by_id(node).star_group(action_bit(a).trailing_zeros()) {
+                if ak_action(r.0) == a {
+                    seed(node, r.0, r.1);
+                }
+            }
+        }
+    }
+    if permit.is_empty() {
+        return Ok(AgentsPage::default());
+    }
+    let nodes = index.node_count();
+    let reach_permit = reach(index, acc, permit, nodes);
+    let reach_deny = reach(index, acc, deny, nodes);
+    let candidate = |id: u32| {
+        let (w, b) = (id as usize / 64, 1u64 << (id % 64));
+        reach_permit[w] & b != 0 && reach_deny[w] & b == 0
+    };
+    // Every closure fits when there are fewer roles than the limit allows.
+    let closures_fit = index.stats().roles < opts.max_closure;
+    let allowed = |id: u32| {
+        let row = index.node_by_id(id);
+        if row.role || row.status == Some(false) {
+            return false;
+        }
+        if account.is_some() && opts.require_membership && !acc.is_some_and(|a| row.in_account(a)) {
+            return false;
+        }
+        closures_fit || {
+            let mut closure = Closure::default();
+            closure_of(index, Some((id, row)), acc, opts.max_closure, &row.name, &mut closure).is_ok()
+        }
+    };
+    let mut page = AgentsPage::default();
+    let count: usize = reach_permit
+        .iter()
+        .zip(&reach_deny)
+        .map(|(p, d)| (p & !d).count_ones() as usize)
+        .sum();
+    if count.saturating_mul(8) < nodes {
+        // Few candidates: sort them rather than walk every name.
+        let mut ids: Vec<(u64, u32)> = (0..nodes as u32)
+            .filter(|&id| candidate(id))
+            .map(|id| (index.node_by_id(id).label, id))
+            .filter(|&(_, id)| after.is_none_or(|a| index.node_by_id(id).name.as_str() > a))
+            .collect();
+        ids.sort_unstable();
+        for (_, id) in ids {
+            if allowed(id) {
+                if page.items.len() == limit {
+                    page.more = true;
+                    break;
+                }
+                page.items.push(index.node_by_id(id).name.clone());
+            }
+        }
+    } else {
+        for (name, id) in index.nodes_in_order(after) {
+            if candidate(id) && allowed(id) {
+                if page.items.len() == limit {
+                    page.more = true;
+                    break;
+                }
+                page.items.push(name.clone());
+            }
+        }
+    }
+    Ok(page)
+}
+
+/// Every node from which one of `seeds` is reachable (the seeds included), following
+/// global edges and, with `account`, that account's entries: a bit set over node ids.
+fn reach(index: &Index, account: Option<u32>, seeds: Vec<u32>, nodes: usize) -> Vec<u64> {
+    let mut seen = vec![0u64; nodes.div_ceil(64)];
+    let mut stack = seeds;
+    let rev = index.reverse();
+    let mut mark = |id: u32, stack: &mut Vec<u32>| {
+        let (w, b) = (id as usize / 64, 1u64 << (id % 64));
+        if seen[w] & b == 0 {
+            seen[w] |= b;
+            stack.push(id);
+        }
+    };
+    let seeds = std::mem::take(&mut stack);
+    for id in seeds {
+        mark(id, &mut stack);
+    }
+    while let Some(v) = stack.pop() {
+        let Some(row) = rev.node(v) else { continue };
+        for &u in &row.incoming {
+            mark(u, &mut stack);
+        }
+        if let Some(a) = account {
+            for e in &row.incoming_acc {
+                if e.account == a {
+                    mark(e.node, &mut stack);
+                }
+            }
+        }
+    }
+    seen
+}
+
+/// Every action `agent` (inside `account` when given) may perform on `target`: the
+/// vocabulary's and every custom action a rule names, sorted by IRI.
+pub fn actions(
+    index: &Index,
+    agent: &Id,
+    account: Option<&Id>,
+    target: &Id,
+    opts: &EngineOptions,
+) -> Result<Vec<Action>, EngineError> {
+    let mut closure = Closure::default();
+    let Prepared::Ready(Some((agent_id, agent_row))) = prepare_for(index, agent, account, opts, &mut closure)? else {
+        return Ok(Vec::new());
+    };
+    let active = |policy: u32| index.policy_rank(policy).1;
+    // Vocabulary actions with an applicable permission / prohibition, and custom ones.
+    let (mut permit, mut deny) = (0u64, 0u64);
+    let (mut custom_permit, mut custom_deny) = (Vec::new(), Vec::new());
+    let mut record = |ak: u32, policy: u32| {
+        if !active(policy) {
+            return;
+        }
+        let (a, kind) = (ak_action(ak), ak_kind(ak));
+        match (a < CUSTOM_BASE, kind) {
+            (true, RuleKind::Permission) => permit |= 1 << a,
+            (true, RuleKind::Prohibition) => deny |= 1 << a,
+            (false, RuleKind::Permission) => custom_permit.push(a),
+            (false, RuleKind::Prohibition) => custom_deny.push(a),
+        }
+    };
+    for r in index.target_rules(target.as_str()) {
+        if r.assignee == agent_id || closure.contains(r.assignee) {
+            record(r.ak, r.policy);
+        }
+    }
+    for node in std::iter::once(agent_row).chain(closure.roles.iter().map(|&(_, n)| n)) {
+        for r in node.star() {
+            record(r.0, r.1);
+        }
+    }
+    let mut out: Vec<Action> = Vec::new();
+    for (i, a) in Action::vocabulary().iter().enumerate() {
+        let bit = 1u64 << i;
+        let (anc, desc) = if opts.action_hierarchy {
+            family_masks(i as u32)
+        } else {
+            (0, 0)
+        };
+        if permit & (bit | anc) != 0 && deny & (bit | anc | desc) == 0 {
+            out.push(a.clone());
+        }
+    }
+    custom_deny.sort_unstable();
+    custom_permit.sort_unstable();
+    custom_permit.dedup();
+    for a in custom_permit {
+        if custom_deny.binary_search(&a).is_err() {
+            out.push(index.action(a).clone());
+        }
+    }
+    out.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    Ok(out)
+}

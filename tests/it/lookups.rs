@@ -1,0 +1,282 @@
+//! The look-ups against brute force (issue 15): on random histories, at every revision,
+//! each answer of `engine::lookup` is exactly what checking every candidate says, with
+//! both engines:
+//!
+//! - targets: every listed target is allowed and every other named target denied; with
+//!   `every_target`, every named target outside `except` is allowed, every one in it
+//!   denied, and a target no rule names is allowed (without it, such a target is denied);
+//! - agents: exactly the ids, in byte order, for which the check allows;
+//! - actions: exactly the actions (the vocabulary and every custom action) the check
+//!   allows, sorted by IRI;
+//! - errors: the look-up fails exactly when the check would (a role as the agent, a closure
+//!   over the limit);
+//! - paging: pages of every size concatenate to the unpaged answer;
+//! - kept snapshots answer later as they did at their revision.
+//!
+//! The universe is index_v2's (multi-byte ids, prefixes, ids whose byte order differs from
+//! first appearance, custom actions differing only in case, every kind of change).
+
+use crate::index_v2::{ACCOUNTS, ACTIONS, LIMITS, NODES, TARGETS, UNKNOWN, action, any_change, id};
+use endocarp::domain::{Action, Decision, Id, Target};
+use endocarp::engine::{self, Check, EngineError, EngineOptions, Snapshot, lookup};
+use proptest::prelude::*;
+
+/// Every agent id a test asks about: the universe's nodes and ids never seen.
+fn agents() -> Vec<&'static str> {
+    NODES.iter().chain(UNKNOWN).copied().collect()
+}
+
+/// Accounts: global, each account of the universe, and one never seen.
+fn accounts() -> Vec<Option<Id>> {
+    std::iter::once(None)
+        .chain(ACCOUNTS.iter().map(|a| Some(id(a))))
+        .chain(std::iter::once(Some(id("nobody"))))
+        .collect()
+}
+
+/// The targets a rule names in this snapshot.
+fn named_targets(index: &engine::Index) -> Vec<Id> {
+    let mut t: Vec<Id> = index
+        .all_rules()
+        .into_iter()
+        .filter_map(|r| match r.target {
+            Target::One(t) => Some(t),
+            Target::Any => None,
+        })
+        .collect();
+    t.sort();
+    t.dedup();
+    t
+}
+
+/// Every action a check can be allowed for: the vocabulary, and the custom actions rules name.
+fn every_action(index: &engine::Index) -> Vec<Action> {
+    let mut a: Vec<Action> = Action::vocabulary().to_vec();
+    a.extend(index.all_rules().into_iter().map(|r| r.action));
+    a.extend([action("urn:x:never")]);
+    a.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    a.dedup();
+    a
+}
+
+/// One check with each engine; both must give the same allow, and an error for both or neither.
+fn decide(
+    snapshot: &Snapshot,
+    check: &Check,
+    opts: &EngineOptions,
+) -> Result<Result<bool, EngineError>, TestCaseError> {
+    let odrl = engine::decide(&snapshot.index, check, opts).map(|d: Decision| d.allowed);
+    let casbin = engine::decide_casbin(snapshot, check, opts).map(|d| d.allowed);
+    prop_assert_eq!(&odrl, &casbin, "engines disagree on {:?}", check);
+    Ok(odrl)
+}
+
+fn check(agent: &Id, account: &Option<Id>, act: &Action, target: &Id) -> Check {
+    Check {
+        agent: agent.clone(),
+        account: account.clone(),
+        action: act.clone(),
+        target: target.clone(),
+        explain: false,
+    }
+}
+
+/// Pages of `size` until the end, concatenated.
+fn paged<P>(
+    size: usize,
+    mut page: impl FnMut(Option<&str>, usize) -> Result<(Vec<Id>, bool, P), EngineError>,
+) -> Result<Vec<Id>, EngineError> {
+    let mut all: Vec<Id> = Vec::new();
+    loop {
+        let after = all.last().map(|l| l.as_str().to_string());
+        let (items, more, _) = page(after.as_deref(), size)?;
+        assert!(items.len() <= size, "a page longer than asked");
+        assert!(!more || items.len() == size, "more announced on a short page");
+        all.extend(items);
+        if !more {
+            return Ok(all);
+        }
+    }
+}
+
+/// Targets: the whole answer and its pages against a check per target.
+fn targets_exact(snapshot: &Snapshot, opts: &EngineOptions, act: &Action) -> Result<(), TestCaseError> {
+    let index = &snapshot.index;
+    let named = named_targets(index);
+    let unnamed = id("never-named-target");
+    for agent in agents().into_iter().map(id) {
+        for account in accounts() {
+            let got = lookup::targets(index, &agent, account.as_ref(), act, opts, None, usize::MAX);
+            let probe = decide(snapshot, &check(&agent, &account, act, &unnamed), opts)?;
+            let got = match (got, probe) {
+                (Err(e), Err(want)) => {
+                    prop_assert_eq!(e, want);
+                    continue;
+                }
+                (Ok(page), Ok(everything)) => {
+                    prop_assert_eq!(
+                        page.every_target,
+                        everything,
+                        "every_target for {} {:?} {}",
+                        agent,
+                        account,
+                        act
+                    );
+                    prop_assert!(!page.more);
+                    page
+                }
+                (got, want) => return Err(TestCaseError::fail(format!("{got:?} but the check gives {want:?}"))),
+            };
+            let mut want = Vec::new();
+            for t in &named {
+                let allowed = decide(snapshot, &check(&agent, &account, act, t), opts)?
+                    .expect("no error when the probe had none");
+                if allowed != got.every_target {
+                    want.push(t.clone());
+                }
+            }
+            prop_assert_eq!(
+                &got.items,
+                &want,
+                "targets of {} in {:?} for {} ({:?})",
+                agent,
+                account,
+                act,
+                opts
+            );
+            for size in [1, 2, 3] {
+                let pages = paged(size, |after, n| {
+                    lookup::targets(index, &agent, account.as_ref(), act, opts, after, n)
+                        .map(|p| (p.items, p.more, p.every_target))
+                })
+                .expect("the unpaged look-up succeeded");
+                prop_assert_eq!(&pages, &want, "pages of {}", size);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Agents: the whole answer and its pages against a check per id.
+fn agents_exact(snapshot: &Snapshot, opts: &EngineOptions, act: &Action) -> Result<(), TestCaseError> {
+    let index = &snapshot.index;
+    let mut candidates: Vec<Id> = agents().into_iter().map(id).collect();
+    candidates.sort();
+    for target in TARGETS.iter().chain(["never-named-target"].iter()).map(|t| id(t)) {
+        for account in accounts() {
+            let got = lookup::agents(index, act, &target, account.as_ref(), opts, None, usize::MAX)
+                .expect("agent look-ups do not fail");
+            let mut want = Vec::new();
+            for a in &candidates {
+                if let Ok(true) = decide(snapshot, &check(a, &account, act, &target), opts)? {
+                    want.push(a.clone());
+                }
+            }
+            prop_assert_eq!(
+                &got.items,
+                &want,
+                "agents on {} in {:?} for {} ({:?})",
+                target,
+                account,
+                act,
+                opts
+            );
+            prop_assert!(!got.more);
+            for size in [1, 2] {
+                let pages = paged(size, |after, n| {
+                    lookup::agents(index, act, &target, account.as_ref(), opts, after, n).map(|p| (p.items, p.more, ()))
+                })
+                .expect("no failure");
+                prop_assert_eq!(&pages, &want, "pages of {}", size);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Actions: against a check per action.
+fn actions_exact(snapshot: &Snapshot, opts: &EngineOptions) -> Result<(), TestCaseError> {
+    let index = &snapshot.index;
+    let all = every_action(index);
+    for agent in agents().into_iter().map(id) {
+        for account in [None, Some(id(ACCOUNTS[0]))] {
+            for target in TARGETS.iter().chain(["never-named-target"].iter()).map(|t| id(t)) {
+                let got = lookup::actions(index, &agent, account.as_ref(), &target, opts);
+                let mut want = Vec::new();
+                let mut error = None;
+                for a in &all {
+                    match decide(snapshot, &check(&agent, &account, a, &target), opts)? {
+                        Ok(true) => want.push(a.clone()),
+                        Ok(false) => {}
+                        Err(e) => error = Some(e),
+                    }
+                }
+                match (got, error) {
+                    (Err(e), Some(want)) => prop_assert_eq!(e, want),
+                    (Ok(got), None) => prop_assert_eq!(
+                        got,
+                        want,
+                        "actions of {} on {} in {:?} ({:?})",
+                        agent,
+                        target,
+                        account,
+                        opts
+                    ),
+                    (got, want) => return Err(TestCaseError::fail(format!("{got:?} but the checks give {want:?}"))),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn any_opts() -> impl Strategy<Value = EngineOptions> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        prop_oneof![1 => proptest::sample::select(LIMITS), 2 => Just(10_000)],
+    )
+        .prop_map(|(action_hierarchy, require_membership, max_closure)| EngineOptions {
+            action_hierarchy,
+            require_membership,
+            max_closure,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Every look-up equals brute force at every revision, with both engines.
+    #[test]
+    fn lookups_equal_brute_force(
+        history in proptest::collection::vec(any_change(), 1..30),
+        opts in proptest::collection::vec(any_opts(), 30),
+        acts in proptest::collection::vec(proptest::sample::select(ACTIONS), 30),
+    ) {
+        let mut snapshots = [Snapshot::new(Some(false)), Snapshot::new(Some(true))];
+        let mut kept = Vec::new();
+        for (i, change) in history.iter().enumerate() {
+            for s in &mut snapshots {
+                s.apply(change);
+                s.set_revision(i as u64 + 1);
+            }
+            let opts = opts[i];
+            let snapshot = &snapshots[usize::from(opts.action_hierarchy)];
+            snapshot.index.validate().map_err(TestCaseError::fail)?;
+            let act = action(acts[i]);
+            targets_exact(snapshot, &opts, &act)?;
+            agents_exact(snapshot, &opts, &act)?;
+            if i % 3 == 0 {
+                actions_exact(snapshot, &opts)?;
+            }
+            let answer = lookup::targets(&snapshot.index, &id(NODES[0]), None, &act, &opts, None, usize::MAX);
+            kept.push((snapshot.clone(), opts, act, answer));
+        }
+        // A kept snapshot answers later writes' look-ups as it did at its revision.
+        for (snapshot, opts, act, answer) in &kept {
+            let again = lookup::targets(&snapshot.index, &id(NODES[0]), None, act, opts, None, usize::MAX);
+            prop_assert_eq!(&again, answer);
+            targets_exact(snapshot, opts, act)?;
+        }
+    }
+}
