@@ -114,6 +114,21 @@ pub struct Settings {
     /// Largest role closure (nodes) a check may build; larger fails with RESOURCE_EXHAUSTED.
     #[arg(long, env = "ENDOCARP_MAX_CLOSURE", default_value_t = DEFAULT_MAX_CLOSURE)]
     pub max_closure: usize,
+    /// Most items one CheckBatch may carry; more is INVALID_ARGUMENT.
+    #[arg(long, env = "ENDOCARP_MAX_BATCH_CHECKS", default_value_t = crate::app::service::DEFAULT_MAX_BATCH_CHECKS)]
+    pub max_batch_checks: usize,
+    /// How long the later pages of a look-up can be asked for: every page is answered at
+    /// the first page's revision, whose snapshot is kept this long (an older token is
+    /// FAILED_PRECONDITION: restart the look-up).
+    #[arg(long, env = "ENDOCARP_LOOKUP_PAGE_TTL", default_value = "60s", value_parser = parse_duration)]
+    #[serde(serialize_with = "as_millis")]
+    pub lookup_page_ttl: Duration,
+    /// A secret that seals look-up page tokens, the same on every replica so that they
+    /// accept each other's tokens (without it each process has a random key). From the
+    /// environment only; never printed.
+    #[arg(long, env = "ENDOCARP_LOOKUP_TOKEN_SECRET", hide = true, hide_env_values = true)]
+    #[serde(serialize_with = "redacted_tokens")]
+    pub lookup_token_secret: Option<String>,
     /// Checks fail with UNAVAILABLE when this replica's data is older (e.g. 5s, 500ms).
     #[arg(long, env = "ENDOCARP_MAX_STALENESS", default_value = "5s", value_parser = parse_duration)]
     #[serde(serialize_with = "as_millis")]
@@ -192,6 +207,15 @@ impl Settings {
         }
         if self.request_timeout.is_zero() {
             return Err("request_timeout: must be more than 0".into());
+        }
+        if self.max_batch_checks == 0 {
+            return Err("max_batch_checks: must be at least 1".into());
+        }
+        if self.lookup_page_ttl.is_zero() {
+            return Err("lookup_page_ttl: must be more than 0".into());
+        }
+        if self.lookup_token_secret.as_ref().is_some_and(|s| s.len() < 16) {
+            return Err("lookup_token_secret: must be at least 16 bytes".into());
         }
         if self.max_closure == 0 {
             return Err("max_closure: must be at least 1".into());
@@ -275,6 +299,9 @@ impl Settings {
             engine_kind: self.engine,
             max_staleness: self.max_staleness,
             max_wait: self.max_wait,
+            max_batch_checks: self.max_batch_checks,
+            lookup_page_ttl: self.lookup_page_ttl,
+            lookup_token_secret: self.lookup_token_secret.clone().map(crate::app::lookups::Secret),
         }
     }
 }

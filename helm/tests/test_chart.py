@@ -52,6 +52,7 @@ SETTINGS = {
     "action_hierarchy", "require_membership", "max_closure", "max_staleness", "max_wait",
     "poll_interval", "log_format", "otlp_endpoint", "tcp_keepalive", "http2_keepalive_interval",
     "http2_keepalive_timeout", "max_concurrent_streams", "sqlite_max_size", "ready_file",
+    "max_batch_checks", "lookup_page_ttl", "lookup_token_secret",
 }
 # The metrics the binary exports (histograms also as _bucket, _sum, _count).
 COUNTERS_AND_GAUGES = {
@@ -383,11 +384,11 @@ def config_toml_parses_and_uses_known_settings_only():
         assert not unknown, f"{name}: endocarp.toml has unknown settings {unknown}"
         assert config["listen"] == "0.0.0.0:50051" and config["ops_listen"] == "0.0.0.0:9090", config
         assert config["engine"] in {"odrl", "casbin", "shadow"} and config["log_format"] in {"json", "text"}
-        for secret in ("admin_tokens",):
+        for secret in ("admin_tokens", "lookup_token_secret"):
             assert secret not in config, f"{name}: a secret in the ConfigMap"
         assert "postgres://" not in json.dumps(one(objects, "ConfigMap", FULLNAME)), f"{name}: a database URL in the ConfigMap"
         for key in ("max_staleness", "max_wait", "request_timeout", "poll_interval", "tcp_keepalive",
-                    "http2_keepalive_interval", "http2_keepalive_timeout"):
+                    "http2_keepalive_interval", "http2_keepalive_timeout", "lookup_page_ttl"):
             if key in config:
                 assert re.fullmatch(r"[0-9]+(ms|s|m|h)", config[key]), (key, config[key])
 

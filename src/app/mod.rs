@@ -6,6 +6,7 @@
 //! values or an [`AppError`], which the gRPC layer maps to a status in one place.
 
 pub mod faults;
+pub mod lookups;
 pub mod projector;
 pub mod service;
 pub mod verify;
@@ -50,6 +51,10 @@ pub enum AppError {
     /// The caller is not authenticated, not allowed, or over a limit.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// A look-up's page token can no longer be served here (too old, another replica's,
+    /// or its revision is no longer kept): the look-up must start again.
+    #[error("{0}")]
+    PageExpired(String),
 }
 
 /// Why the authentication layer refused a call.

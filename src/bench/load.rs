@@ -48,6 +48,48 @@ impl AuthorizationService for Echo {
             decision: echo(req.into_inner().action),
         }))
     }
+
+    /// One echoed decision per item, in order.
+    async fn check_batch(&self, req: Request<pb::CheckBatchRequest>) -> Result<Response<pb::CheckBatchResponse>, Status> {
+        let results = req
+            .into_inner()
+            .items
+            .into_iter()
+            .map(|i| pb::BatchResult {
+                correlation_id: i.correlation_id,
+                outcome: echo(i.action).map(pb::batch_result::Outcome::Decision),
+            })
+            .collect();
+        Ok(Response::new(pb::CheckBatchResponse { results, revision: 1 }))
+    }
+
+    /// Nothing is allowed anywhere (the echo holds no rules).
+    async fn lookup_targets(
+        &self,
+        _: Request<pb::LookupTargetsRequest>,
+    ) -> Result<Response<pb::LookupTargetsResponse>, Status> {
+        Ok(Response::new(pb::LookupTargetsResponse {
+            revision: 1,
+            ..Default::default()
+        }))
+    }
+
+    async fn lookup_agents(
+        &self,
+        _: Request<pb::LookupAgentsRequest>,
+    ) -> Result<Response<pb::LookupAgentsResponse>, Status> {
+        Ok(Response::new(pb::LookupAgentsResponse {
+            revision: 1,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_actions(&self, _: Request<pb::ListActionsRequest>) -> Result<Response<pb::ListActionsResponse>, Status> {
+        Ok(Response::new(pb::ListActionsResponse {
+            revision: 1,
+            ..Default::default()
+        }))
+    }
 }
 
 /// Serves [`Echo`] on `listener` until the process ends.

@@ -146,8 +146,8 @@ The admin tokens in the server's `;`-separated `name:scopes:token` form, checked
 {{- fail (printf "admin.tokens[%d] (%s): a token must not contain ';' or spaces" $i $t.name) }}
 {{- end }}
 {{- range $t.scopes }}
-{{- if not (has . (list "read" "write" "check")) }}
-{{- fail (printf "admin.tokens[%d] (%s): unknown scope %q (read, write, check)" $i $t.name .) }}
+{{- if not (has . (list "read" "write" "check" "lookup")) }}
+{{- fail (printf "admin.tokens[%d] (%s): unknown scope %q (read, write, check, lookup)" $i $t.name .) }}
 {{- end }}
 {{- end }}
 {{- $entries = append $entries (printf "%s:%s:%s" $t.name (join "," $t.scopes) $t.token) }}
@@ -164,8 +164,8 @@ The mTLS allow-list file: `name:scopes:dns-name` a line, checked.
 {{- fail (printf "tls.mtls.allowedClients[%d] needs name, scopes and dnsName" $i) }}
 {{- end }}
 {{- range $c.scopes }}
-{{- if not (has . (list "read" "write" "check")) }}
-{{- fail (printf "tls.mtls.allowedClients[%d] (%s): unknown scope %q (read, write, check)" $i $c.name .) }}
+{{- if not (has . (list "read" "write" "check" "lookup")) }}
+{{- fail (printf "tls.mtls.allowedClients[%d] (%s): unknown scope %q (read, write, check, lookup)" $i $c.name .) }}
 {{- end }}
 {{- end }}
 {{ printf "%s:%s:%s" $c.name (join "," $c.scopes) $c.dnsName }}

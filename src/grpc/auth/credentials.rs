@@ -64,7 +64,7 @@ impl Credentials {
             let scopes = scopes
                 .split(',')
                 .map(|s| {
-                    Scope::parse(s.trim()).ok_or_else(|| format!("{at}: unknown scope {s:?} (read, write, check)"))
+                    Scope::parse(s.trim()).ok_or_else(|| format!("{at}: unknown scope {s:?} (read, write, check, lookup)"))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             if token.len() < MIN_TOKEN_BYTES || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -158,7 +158,7 @@ impl ClientCerts {
             let scopes = scopes
                 .split(',')
                 .map(|s| {
-                    Scope::parse(s.trim()).ok_or_else(|| format!("{at}: unknown scope {s:?} (read, write, check)"))
+                    Scope::parse(s.trim()).ok_or_else(|| format!("{at}: unknown scope {s:?} (read, write, check, lookup)"))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             if name.is_empty() || dns.trim().is_empty() {

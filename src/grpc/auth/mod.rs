@@ -1,11 +1,13 @@
 //! Authentication in front of the gRPC services: named bearer tokens with scopes.
 //!
-//! Credentials are `name:scopes:token` entries (scopes `read`, `write`, `check`, joined with
-//! `,`), one a line in a file or separated by `;` in `ENDOCARP_ADMIN_TOKENS`. Only a SHA-256
-//! of each token is kept in memory, and a presented token is compared with every credential
-//! in constant time. Every method needs a scope: lists, reads, watches, status, export and
-//! reflection `read`; changes and appends `write`; decisions `check` (only when the decision
-//! API requires tokens). Health is open, so probes need nothing. The audit actor is the
+//! Credentials are `name:scopes:token` entries (scopes `read`, `write`, `check`, `lookup`,
+//! joined with `,`), one a line in a file or separated by `;` in `ENDOCARP_ADMIN_TOKENS`.
+//! Only a SHA-256 of each token is kept in memory, and a presented token is compared with
+//! every credential in constant time. Every method needs a scope: lists, reads, watches,
+//! status, export and reflection `read`; changes and appends `write`; decisions and batch
+//! checks `check`, and the look-ups (LookupTargets, LookupAgents, ListActions), which
+//! reveal far more than a check, `lookup` (both only when the decision API requires
+//! tokens). Health is open, so probes need nothing. The audit actor is the
 //! credential's name; a rejected call is logged at warn (at most once a second) and changes
 //! nothing.
 //!
@@ -28,8 +30,11 @@ pub enum Scope {
     Read,
     /// Admin changes and event appends.
     Write,
-    /// Decision checks (when the decision API requires tokens).
+    /// Decision checks and batch checks (when the decision API requires tokens).
     Check,
+    /// Look-ups: who may act on a target, what an agent may act on (when the decision API
+    /// requires tokens). A `check` credential does not have it.
+    Lookup,
 }
 
 impl Scope {
@@ -38,6 +43,7 @@ impl Scope {
             "read" => Some(Scope::Read),
             "write" => Some(Scope::Write),
             "check" => Some(Scope::Check),
+            "lookup" => Some(Scope::Lookup),
             _ => None,
         }
     }
@@ -46,6 +52,7 @@ impl Scope {
             Scope::Read => "read",
             Scope::Write => "write",
             Scope::Check => "check",
+            Scope::Lookup => "lookup",
         }
     }
 }
@@ -59,6 +66,11 @@ pub fn required_scope(path: &str) -> Option<Scope> {
     let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
     match service {
         "grpc.health.v1.Health" => None,
+        "endocarp.v1.AuthorizationService"
+            if matches!(method, "LookupTargets" | "LookupAgents" | "ListActions") =>
+        {
+            Some(Scope::Lookup)
+        }
         "endocarp.v1.AuthorizationService" => Some(Scope::Check),
         "endocarp.v1.EventService" if method == "AppendEvents" => Some(Scope::Write),
         "endocarp.v1.PolicyAdminService"
@@ -126,6 +138,16 @@ mod tests {
             required_scope("/endocarp.v1.AuthorizationService/IsAuthorized"),
             Some(Scope::Check)
         );
+        assert_eq!(
+            required_scope("/endocarp.v1.AuthorizationService/CheckBatch"),
+            Some(Scope::Check)
+        );
+        for m in ["LookupTargets", "LookupAgents", "ListActions"] {
+            assert_eq!(
+                required_scope(&format!("/endocarp.v1.AuthorizationService/{m}")),
+                Some(Scope::Lookup)
+            );
+        }
         assert_eq!(required_scope("/nope/Nope"), Some(Scope::Read));
     }
 }

@@ -1,0 +1,286 @@
+//! Batch checks and paged look-ups: one snapshot per batch, and every page of a look-up at
+//! its first page's revision.
+//!
+//! A first page keeps the snapshot it was answered from for `lookup_page_ttl` (snapshots
+//! are immutable and share structure, so keeping one costs only what later writes
+//! replaced; at most [`MAX_KEPT`] distinct revisions are kept, the oldest dropped first).
+//! The page token carries that revision, when the look-up started, a fingerprint of the
+//! request and where the next page starts, sealed with HMAC-SHA-256 under a key that is
+//! random per process, or derived from `lookup_token_secret` when replicas should accept
+//! each other's tokens. A token that fails its MAC, is truncated or belongs to another
+//! request is INVALID_ARGUMENT (never a wrong page); one that is too old, sealed by a key
+//! this replica does not have, or at a revision it no longer holds is FAILED_PRECONDITION,
+//! whose message says to restart the look-up.
+
+use crate::app::AppError;
+use crate::domain::DomainError;
+use crate::engine::Snapshot;
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Most distinct revisions kept for paging at once.
+pub const MAX_KEPT: usize = 64;
+
+/// What a batch stops at (AuthZEN's `evaluations_semantic`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BatchSemantics {
+    #[default]
+    ExecuteAll,
+    /// Stop after the first item that is denied or fails.
+    DenyOnFirstDeny,
+    /// Stop after the first item that is allowed.
+    PermitOnFirstPermit,
+}
+
+/// Which look-up a token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupKind {
+    Targets = 1,
+    Agents = 2,
+}
+
+/// Where a page starts, as decoded from a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub revision: u64,
+    /// When the look-up's first page was answered (ms since the Unix epoch).
+    pub started_ms: u64,
+    /// The last item of the previous page.
+    pub after: String,
+}
+
+/// A secret setting: never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The page-token key: random per process unless a shared secret is configured.
+pub struct TokenKey {
+    key: ring::hmac::Key,
+    /// Names the key in each token, so a token sealed elsewhere is told from a forged one.
+    id: [u8; 8],
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKey").field("id", &hex(&self.id)).finish_non_exhaustive()
+    }
+}
+
+impl TokenKey {
+    /// From the shared secret, or 32 random bytes.
+    pub fn new(secret: Option<&str>) -> TokenKey {
+        let bytes: [u8; 32] = match secret {
+            Some(s) => Sha256::digest([b"endocarp page tokens\0", s.as_bytes()].concat()).into(),
+            None => {
+                let mut b = [0u8; 32];
+                ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+                    .expect("the system's random source works");
+                b
+            }
+        };
+        let id: [u8; 32] = Sha256::digest([b"endocarp page token key id\0".as_slice(), &bytes].concat()).into();
+        TokenKey {
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes),
+            id: id[..8].try_into().expect("8 bytes"),
+        }
+    }
+}
+
+const VERSION: u8 = 1;
+const MAC_LEN: usize = 16;
+
+/// A fingerprint of the request a token belongs to (its kind and every field but the page).
+pub fn fingerprint(kind: LookupKind, fields: &[&str]) -> [u8; 8] {
+    let mut h = Sha256::new();
+    h.update([kind as u8]);
+    for f in fields {
+        h.update((f.len() as u64).to_be_bytes());
+        h.update(f.as_bytes());
+    }
+    h.finalize()[..8].try_into().expect("8 bytes")
+}
+
+/// Seals a cursor into an opaque token (hex).
+pub fn encode(key: &TokenKey, kind: LookupKind, request: [u8; 8], cursor: &Cursor) -> String {
+    let mut b = Vec::with_capacity(44 + cursor.after.len() + MAC_LEN);
+    b.push(VERSION);
+    b.push(kind as u8);
+    b.extend_from_slice(&key.id);
+    b.extend_from_slice(&request);
+    b.extend_from_slice(&cursor.revision.to_be_bytes());
+    b.extend_from_slice(&cursor.started_ms.to_be_bytes());
+    b.extend_from_slice(cursor.after.as_bytes());
+    let tag = ring::hmac::sign(&key.key, &b);
+    b.extend_from_slice(&tag.as_ref()[..MAC_LEN]);
+    hex(&b)
+}
+
+fn invalid(reason: &str) -> AppError {
+    DomainError::new("page_token", reason).into()
+}
+
+/// Opens a token given back with a request of `kind` and `request` fingerprint.
+pub fn decode(key: &TokenKey, kind: LookupKind, request: [u8; 8], token: &str) -> Result<Cursor, AppError> {
+    let b = unhex(token).ok_or_else(|| invalid("is not a page token this service issued (not hex)"))?;
+    if b.len() < 2 + 8 + 8 + 16 + MAC_LEN || b[0] != VERSION {
+        return Err(invalid("is not a page token this service issued (truncated or of another version)"));
+    }
+    if b[2..10] != key.id {
+        return Err(AppError::PageExpired(
+            "the page token was issued by another replica or before a restart (its key is not this replica's); restart the look-up from the first page".into(),
+        ));
+    }
+    let (body, tag) = b.split_at(b.len() - MAC_LEN);
+    let expected = ring::hmac::sign(&key.key, body);
+    // Constant time: fold the differences.
+    let diff = expected.as_ref()[..MAC_LEN]
+        .iter()
+        .zip(tag)
+        .fold(0u8, |d, (x, y)| d | (x ^ y));
+    if diff != 0 {
+        return Err(invalid("has been altered or truncated (its seal does not match)"));
+    }
+    if body[1] != kind as u8 || body[10..18] != request {
+        return Err(invalid(
+            "belongs to a different look-up; send it back with the same fields as the request that returned it",
+        ));
+    }
+    let word = |at: usize| u64::from_be_bytes(body[at..at + 8].try_into().expect("8 bytes"));
+    let after = std::str::from_utf8(&body[34..])
+        .map_err(|_| invalid("is not a page token this service issued"))?
+        .to_string();
+    Ok(Cursor {
+        revision: word(18),
+        started_ms: word(26),
+        after,
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// Milliseconds since the Unix epoch (tokens are compared across replicas).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Snapshots kept for the later pages of look-ups.
+#[derive(Default)]
+pub struct KeptSnapshots {
+    kept: Mutex<VecDeque<(Arc<Snapshot>, Instant)>>,
+}
+
+impl KeptSnapshots {
+    /// Keeps `snapshot` until `ttl` from now (longer if it is already kept for longer).
+    pub fn keep(&self, snapshot: &Arc<Snapshot>, ttl: Duration) {
+        let until = Instant::now() + ttl;
+        let mut kept = self.kept.lock();
+        let now = Instant::now();
+        kept.retain(|(_, u)| *u > now);
+        if let Some(entry) = kept.iter_mut().find(|(s, _)| s.revision() == snapshot.revision()) {
+            entry.1 = entry.1.max(until);
+            return;
+        }
+        if kept.len() == MAX_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back((snapshot.clone(), until));
+    }
+
+    /// The kept snapshot at `revision`, if any.
+    pub fn get(&self, revision: u64) -> Option<Arc<Snapshot>> {
+        let mut kept = self.kept.lock();
+        let now = Instant::now();
+        kept.retain(|(_, u)| *u > now);
+        kept.iter().find(|(s, _)| s.revision() == revision).map(|(s, _)| s.clone())
+    }
+
+    /// How many snapshots are kept now.
+    pub fn len(&self) -> usize {
+        self.kept.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_refuse_tampering() {
+        let key = TokenKey::new(None);
+        let req = fingerprint(LookupKind::Targets, &["ann", "", "odrl:read"]);
+        let cursor = Cursor {
+            revision: 42,
+            started_ms: 1_700_000_000_000,
+            after: "doc-ü".into(),
+        };
+        let t = encode(&key, LookupKind::Targets, req, &cursor);
+        assert_eq!(decode(&key, LookupKind::Targets, req, &t).unwrap(), cursor);
+        // Every single-character change and every truncation is refused as invalid input.
+        for i in 0..t.len() {
+            let mut bad = t.clone().into_bytes();
+            bad[i] = if bad[i] == b'0' { b'1' } else { b'0' };
+            let bad = String::from_utf8(bad).unwrap();
+            let e = decode(&key, LookupKind::Targets, req, &bad).unwrap_err();
+            let key_id = (4..20).contains(&i);
+            assert!(
+                matches!(e, AppError::Invalid(_)) || key_id && matches!(e, AppError::PageExpired(_)),
+                "{i}: {e:?}"
+            );
+            assert!(decode(&key, LookupKind::Targets, req, &t[..i]).is_err());
+        }
+        // Another request, another kind, another key.
+        let other = fingerprint(LookupKind::Targets, &["bob", "", "odrl:read"]);
+        assert!(matches!(decode(&key, LookupKind::Targets, other, &t), Err(AppError::Invalid(_))));
+        assert!(matches!(decode(&key, LookupKind::Agents, req, &t), Err(AppError::Invalid(_))));
+        let elsewhere = TokenKey::new(None);
+        assert!(matches!(decode(&elsewhere, LookupKind::Targets, req, &t), Err(AppError::PageExpired(_))));
+        // A shared secret: replicas open each other's tokens.
+        let (a, b) = (TokenKey::new(Some("s3cret")), TokenKey::new(Some("s3cret")));
+        let t = encode(&a, LookupKind::Agents, req, &cursor);
+        assert_eq!(decode(&b, LookupKind::Agents, req, &t).unwrap(), cursor);
+        assert!(!format!("{a:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn kept_snapshots_expire_and_are_bounded() {
+        let kept = KeptSnapshots::default();
+        let mut s = Snapshot::new(None);
+        for r in 1..=(MAX_KEPT as u64 + 5) {
+            s.set_revision(r);
+            kept.keep(&Arc::new(s.clone()), Duration::from_secs(60));
+        }
+        assert_eq!(kept.len(), MAX_KEPT);
+        assert!(kept.get(1).is_none(), "the oldest is dropped first");
+        assert!(kept.get(MAX_KEPT as u64 + 5).is_some());
+        s.set_revision(1000);
+        kept.keep(&Arc::new(s), Duration::ZERO);
+        assert!(kept.get(1000).is_none(), "expired");
+    }
+}
