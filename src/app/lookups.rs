@@ -71,7 +71,9 @@ pub struct TokenKey {
 
 impl std::fmt::Debug for TokenKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenKey").field("id", &hex(&self.id)).finish_non_exhaustive()
+        f.debug_struct("TokenKey")
+            .field("id", &hex(&self.id))
+            .finish_non_exhaustive()
     }
 }
 
@@ -132,7 +134,9 @@ fn invalid(reason: &str) -> AppError {
 pub fn decode(key: &TokenKey, kind: LookupKind, request: [u8; 8], token: &str) -> Result<Cursor, AppError> {
     let b = unhex(token).ok_or_else(|| invalid("is not a page token this service issued (not hex)"))?;
     if b.len() < 2 + 8 + 8 + 16 + MAC_LEN || b[0] != VERSION {
-        return Err(invalid("is not a page token this service issued (truncated or of another version)"));
+        return Err(invalid(
+            "is not a page token this service issued (truncated or of another version)",
+        ));
     }
     if b[2..10] != key.id {
         return Err(AppError::PageExpired(
@@ -214,7 +218,9 @@ impl KeptSnapshots {
         let mut kept = self.kept.lock();
         let now = Instant::now();
         kept.retain(|(_, u)| *u > now);
-        kept.iter().find(|(s, _)| s.revision() == revision).map(|(s, _)| s.clone())
+        kept.iter()
+            .find(|(s, _)| s.revision() == revision)
+            .map(|(s, _)| s.clone())
     }
 
     /// How many snapshots are kept now.
@@ -257,10 +263,19 @@ mod tests {
         }
         // Another request, another kind, another key.
         let other = fingerprint(LookupKind::Targets, &["bob", "", "odrl:read"]);
-        assert!(matches!(decode(&key, LookupKind::Targets, other, &t), Err(AppError::Invalid(_))));
-        assert!(matches!(decode(&key, LookupKind::Agents, req, &t), Err(AppError::Invalid(_))));
+        assert!(matches!(
+            decode(&key, LookupKind::Targets, other, &t),
+            Err(AppError::Invalid(_))
+        ));
+        assert!(matches!(
+            decode(&key, LookupKind::Agents, req, &t),
+            Err(AppError::Invalid(_))
+        ));
         let elsewhere = TokenKey::new(None);
-        assert!(matches!(decode(&elsewhere, LookupKind::Targets, req, &t), Err(AppError::PageExpired(_))));
+        assert!(matches!(
+            decode(&elsewhere, LookupKind::Targets, req, &t),
+            Err(AppError::PageExpired(_))
+        ));
         // A shared secret: replicas open each other's tokens.
         let (a, b) = (TokenKey::new(Some("s3cret")), TokenKey::new(Some("s3cret")));
         let t = encode(&a, LookupKind::Agents, req, &cursor);

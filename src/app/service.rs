@@ -338,7 +338,14 @@ impl App {
     }
 
     /// The next page's token after `last` (empty when there is no next page).
-    fn next_token(&self, kind: LookupKind, request: [u8; 8], cursor: &Cursor, last: Option<&str>, more: bool) -> String {
+    fn next_token(
+        &self,
+        kind: LookupKind,
+        request: [u8; 8],
+        cursor: &Cursor,
+        last: Option<&str>,
+        more: bool,
+    ) -> String {
         match (more, last) {
             (true, Some(last)) => lookups::encode(
                 &self.tokens,
@@ -372,7 +379,15 @@ impl App {
             .lookup_snapshot(LookupKind::Targets, request, token, consistency, deadline)
             .await?;
         let after = (!cursor.after.is_empty()).then_some(cursor.after.as_str());
-        let page = engine::lookup::targets(&snapshot.index, agent, account, action, &self.settings.engine, after, size)?;
+        let page = engine::lookup::targets(
+            &snapshot.index,
+            agent,
+            account,
+            action,
+            &self.settings.engine,
+            after,
+            size,
+        )?;
         let last = page.items.last().map(|t| t.as_str());
         let next_token = self.next_token(LookupKind::Targets, request, &cursor, last, page.more);
         Ok(LookupPage {
@@ -401,7 +416,15 @@ impl App {
             .lookup_snapshot(LookupKind::Agents, request, token, consistency, deadline)
             .await?;
         let after = (!cursor.after.is_empty()).then_some(cursor.after.as_str());
-        let page = engine::lookup::agents(&snapshot.index, action, target, account, &self.settings.engine, after, size)?;
+        let page = engine::lookup::agents(
+            &snapshot.index,
+            action,
+            target,
+            account,
+            &self.settings.engine,
+            after,
+            size,
+        )?;
         let last = page.items.last().map(|t| t.as_str());
         let next_token = self.next_token(LookupKind::Agents, request, &cursor, last, page.more);
         Ok(LookupPage {
@@ -434,7 +457,7 @@ impl App {
     fn decide_on(&self, snapshot: &engine::Snapshot, check: &Check) -> Result<Decision, AppError> {
         let opts = &self.settings.engine;
         let odrl = || self.timed(Engine::Odrl, || engine::decide(&snapshot.index, check, opts));
-        let casbin = || self.timed(Engine::Casbin, || engine::decide_casbin(&snapshot, check, opts));
+        let casbin = || self.timed(Engine::Casbin, || engine::decide_casbin(snapshot, check, opts));
         match self.settings.engine_kind {
             EngineKind::Odrl => Ok(odrl()?),
             EngineKind::Casbin => Ok(casbin()?),

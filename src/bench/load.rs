@@ -50,7 +50,10 @@ impl AuthorizationService for Echo {
     }
 
     /// One echoed decision per item, in order.
-    async fn check_batch(&self, req: Request<pb::CheckBatchRequest>) -> Result<Response<pb::CheckBatchResponse>, Status> {
+    async fn check_batch(
+        &self,
+        req: Request<pb::CheckBatchRequest>,
+    ) -> Result<Response<pb::CheckBatchResponse>, Status> {
         let results = req
             .into_inner()
             .items
@@ -84,7 +87,10 @@ impl AuthorizationService for Echo {
         }))
     }
 
-    async fn list_actions(&self, _: Request<pb::ListActionsRequest>) -> Result<Response<pb::ListActionsResponse>, Status> {
+    async fn list_actions(
+        &self,
+        _: Request<pb::ListActionsRequest>,
+    ) -> Result<Response<pb::ListActionsResponse>, Status> {
         Ok(Response::new(pb::ListActionsResponse {
             revision: 1,
             ..Default::default()

@@ -8,6 +8,7 @@ mod common;
 
 mod api_admin;
 mod api_input;
+mod api_lookups;
 mod architecture;
 mod auth;
 mod casbin_cli;

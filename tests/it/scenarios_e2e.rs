@@ -1,6 +1,7 @@
 //! Every shared scenario end to end: a real `endocarp serve` process per scenario on
 //! loopback ports, the events appended over gRPC (EventService.AppendEvents), the checks
-//! asked over gRPC.
+//! asked over gRPC one by one, then all at once as one CheckBatch whose every result must
+//! be the single call's decision.
 
 use crate::common;
 
@@ -42,6 +43,7 @@ async fn run(engine: &str) {
             revision = r.revision;
         }
         let mut decisions = server.decisions().await;
+        let mut singles = Vec::new();
         for (n, c) in s.checks.iter().enumerate() {
             checks += 1;
             // Alternate the consistency modes; every one must see every write.
@@ -76,12 +78,53 @@ async fn run(engine: &str) {
                 ));
             }
             assert_eq!(d.revision, revision, "a write's reply means this replica applied it");
+            singles.push(d);
+        }
+        if !s.checks.is_empty() {
+            let items = s
+                .checks
+                .iter()
+                .enumerate()
+                .map(|(n, c)| pb::BatchItem {
+                    correlation_id: format!("c{n}"),
+                    agent_id: c.agent.clone(),
+                    account_id: c.account.clone().unwrap_or_default(),
+                    action: c.action.clone(),
+                    target: c.target.clone(),
+                })
+                .collect();
+            let batch = decisions
+                .check_batch(pb::CheckBatchRequest {
+                    items,
+                    explain: true,
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_else(|st| panic!("{file} / {}: CheckBatch failed: {st}", s.name))
+                .into_inner();
+            assert_eq!(batch.revision, revision);
+            assert_eq!(batch.results.len(), singles.len());
+            for (n, (r, single)) in batch.results.iter().zip(&singles).enumerate() {
+                assert_eq!(r.correlation_id, format!("c{n}"));
+                assert_eq!(
+                    r.outcome,
+                    Some(pb::batch_result::Outcome::Decision(single.clone())),
+                    "{file} / {}: batch item {n} differs from IsAuthorized",
+                    s.name
+                );
+            }
         }
         let status = common::server_status(&server).await;
         assert_eq!(status.engine, engine);
         if engine == "shadow" {
             assert_eq!(status.shadow_disagreements, 0, "{file} / {}", s.name);
-            assert_eq!(status.shadow_agreements, s.checks.len() as u64, "{file} / {}", s.name);
+            // Every check twice: alone, then in the batch.
+            assert_eq!(
+                status.shadow_agreements,
+                2 * s.checks.len() as u64,
+                "{file} / {}",
+                s.name
+            );
         }
     }
     assert!(

@@ -64,7 +64,8 @@ impl Credentials {
             let scopes = scopes
                 .split(',')
                 .map(|s| {
-                    Scope::parse(s.trim()).ok_or_else(|| format!("{at}: unknown scope {s:?} (read, write, check, lookup)"))
+                    Scope::parse(s.trim())
+                        .ok_or_else(|| format!("{at}: unknown scope {s:?} (read, write, check, lookup)"))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             if token.len() < MIN_TOKEN_BYTES || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -158,7 +159,8 @@ impl ClientCerts {
             let scopes = scopes
                 .split(',')
                 .map(|s| {
-                    Scope::parse(s.trim()).ok_or_else(|| format!("{at}: unknown scope {s:?} (read, write, check, lookup)"))
+                    Scope::parse(s.trim())
+                        .ok_or_else(|| format!("{at}: unknown scope {s:?} (read, write, check, lookup)"))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             if name.is_empty() || dns.trim().is_empty() {

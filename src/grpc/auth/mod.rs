@@ -66,9 +66,7 @@ pub fn required_scope(path: &str) -> Option<Scope> {
     let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
     match service {
         "grpc.health.v1.Health" => None,
-        "endocarp.v1.AuthorizationService"
-            if matches!(method, "LookupTargets" | "LookupAgents" | "ListActions") =>
-        {
+        "endocarp.v1.AuthorizationService" if matches!(method, "LookupTargets" | "LookupAgents" | "ListActions") => {
             Some(Scope::Lookup)
         }
         "endocarp.v1.AuthorizationService" => Some(Scope::Check),
