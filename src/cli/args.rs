@@ -40,8 +40,10 @@ pub enum Cmd {
         #[arg(long)]
         ready_file: std::path::PathBuf,
     },
-    /// Ask a running server for a decision.
+    /// Ask a running server for a decision (or, with --batch, for many).
     Check(CheckArgs),
+    /// Ask a running server which targets, agents or actions a check would allow.
+    Lookup(LookupArgs),
     /// Load events: `import FILE` reads Pericarp newline-delimited JSON envelopes;
     /// `import casbin FILE` turns a policy file for Pericarp's casbin model into triple
     /// events. Through the admin API, or offline with --database-url.
@@ -162,10 +164,25 @@ pub enum Cmd {
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    pub agent: String,
+    #[arg(required_unless_present = "batch")]
+    pub agent: Option<String>,
     /// A CURIE (odrl:read) or an absolute IRI.
-    pub action: String,
-    pub target: String,
+    #[arg(required_unless_present = "batch")]
+    pub action: Option<String>,
+    #[arg(required_unless_present = "batch")]
+    pub target: Option<String>,
+    /// Check every line of FILE (`-`: standard input) with CheckBatch: JSON lines of
+    /// `{"agent", "action", "target"}` with optional `"account"` and `"id"` (echoed);
+    /// prints one result a line, in order.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["agent", "action", "target", "account"])]
+    pub batch: Option<std::path::PathBuf>,
+    /// With --batch: items per CheckBatch call (each call is one snapshot; at most the
+    /// server's max_batch_checks).
+    #[arg(long, default_value_t = 1000, requires = "batch")]
+    pub batch_size: usize,
+    /// With --batch: stop after the first deny (or failure), or the first permit.
+    #[arg(long, value_enum, default_value_t = StopAt::Never, requires = "batch")]
+    pub stop_at: StopAt,
     /// Check inside this account (IsAuthorizedInAccount).
     #[arg(long)]
     pub account: Option<String>,
@@ -184,6 +201,55 @@ pub struct CheckArgs {
     /// Print the decision as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// When `check --batch` stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StopAt {
+    /// Decide every line.
+    Never,
+    /// Stop after the first line that is denied or fails.
+    FirstDeny,
+    /// Stop after the first line that is allowed.
+    FirstPermit,
+}
+
+/// `endocarp lookup`: reverse look-ups, every page fetched for the user.
+#[derive(Debug, clap::Args)]
+pub struct LookupArgs {
+    #[command(subcommand)]
+    pub what: LookupWhat,
+    /// Inside this account (empty: global checks).
+    #[arg(long, global = true)]
+    pub account: Option<String>,
+    /// Items per page requested (at most 1,000).
+    #[arg(long, default_value_t = 1000, global = true)]
+    pub page_size: u32,
+    /// Stop after this many items (0: all); says so when more exist.
+    #[arg(long, default_value_t = 0, global = true)]
+    pub limit: usize,
+    /// Read the log's head first and wait for it (first page).
+    #[arg(long, global = true)]
+    pub fully_consistent: bool,
+    /// Wait until this revision is applied (first page).
+    #[arg(long, default_value_t = 0, global = true)]
+    pub at_least_revision: u64,
+    /// Decision API of a running server.
+    #[arg(long, env = "ENDOCARP_URL", default_value = "http://127.0.0.1:50051", global = true)]
+    pub server: String,
+    /// Print one JSON object.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LookupWhat {
+    /// The targets AGENT may perform ACTION on (LookupTargets).
+    Targets { agent: String, action: String },
+    /// The agents that may perform ACTION on TARGET (LookupAgents).
+    Agents { action: String, target: String },
+    /// The actions AGENT may perform on TARGET (ListActions).
+    Actions { agent: String, target: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,11 +1,161 @@
-//! `endocarp check`: one decision from a running server, as text or JSON.
+//! `endocarp check`: one decision from a running server, as text or JSON; with `--batch`,
+//! every line of a JSON-lines file through CheckBatch, one result a line.
 
-use super::args::CheckArgs;
+use super::args::{CheckArgs, StopAt};
 use super::client::ClientOptions;
 use crate::grpc::pb;
-use anyhow::Context;
+use anyhow::{Context, bail};
+use std::io::BufRead;
+
+/// One line of a `--batch` file.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    #[serde(default)]
+    id: Option<String>,
+    agent: String,
+    #[serde(default)]
+    account: Option<String>,
+    action: String,
+    target: String,
+}
+
+/// Reads a `--batch` file (`-`: standard input); a bad line refuses the whole file.
+fn read_batch(path: &std::path::Path) -> anyhow::Result<Vec<pb::BatchItem>> {
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
+        ))
+    };
+    let mut items = Vec::new();
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("{}: line {}", path.display(), n + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let l: Line = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "{}: line {}: expected {{\"agent\", \"action\", \"target\"}} with optional \"account\" and \"id\"",
+                path.display(),
+                n + 1
+            )
+        })?;
+        items.push(pb::BatchItem {
+            correlation_id: l.id.unwrap_or_else(|| format!("line {}", n + 1)),
+            agent_id: l.agent,
+            account_id: l.account.unwrap_or_default(),
+            action: l.action,
+            target: l.target,
+        });
+    }
+    if items.is_empty() {
+        bail!("{}: no checks in the file", path.display());
+    }
+    Ok(items)
+}
+
+async fn run_batch(a: &CheckArgs, path: &std::path::Path, opts: &ClientOptions) -> anyhow::Result<()> {
+    if a.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let items = read_batch(path)?;
+    let mut c = opts.decisions(&a.server).await?;
+    let semantics = match a.stop_at {
+        StopAt::Never => pb::BatchSemantics::ExecuteAll,
+        StopAt::FirstDeny => pb::BatchSemantics::DenyOnFirstDeny,
+        StopAt::FirstPermit => pb::BatchSemantics::PermitOnFirstPermit,
+    };
+    let (mut allowed, mut denied, mut failed) = (0, 0, 0);
+    for chunk in items.chunks(a.batch_size) {
+        let r = c
+            .check_batch(pb::CheckBatchRequest {
+                items: chunk.to_vec(),
+                consistency: Some(pb::Consistency {
+                    at_least_revision: a.at_least_revision,
+                    fully_consistent: a.fully_consistent,
+                }),
+                explain: a.explain,
+                semantics: semantics as i32,
+            })
+            .await?
+            .into_inner();
+        let stopped = r.results.len() < chunk.len();
+        for res in &r.results {
+            match &res.outcome {
+                Some(pb::batch_result::Outcome::Decision(d)) => {
+                    if d.allowed {
+                        allowed += 1;
+                    } else {
+                        denied += 1;
+                    }
+                    print_decision(&res.correlation_id, d, a.json);
+                }
+                Some(pb::batch_result::Outcome::Error(e)) => {
+                    failed += 1;
+                    let code = crate::grpc::code_name(tonic::Code::from_i32(e.code));
+                    if a.json {
+                        let v = serde_json::json!({"id": res.correlation_id, "error": {"code": code, "field": e.field, "message": e.message}});
+                        println!("{v}");
+                    } else {
+                        println!("{}\tERROR {code}: {}", res.correlation_id, e.message);
+                    }
+                }
+                None => bail!("the server returned a result with no outcome"),
+            }
+        }
+        let last_stops = match (a.stop_at, r.results.last().and_then(|x| x.outcome.as_ref())) {
+            (StopAt::FirstDeny, Some(pb::batch_result::Outcome::Decision(d))) => !d.allowed,
+            (StopAt::FirstDeny, Some(pb::batch_result::Outcome::Error(_))) => true,
+            (StopAt::FirstPermit, Some(pb::batch_result::Outcome::Decision(d))) => d.allowed,
+            _ => false,
+        };
+        if stopped || last_stops {
+            break;
+        }
+    }
+    eprintln!("{allowed} allowed, {denied} denied, {failed} failed");
+    Ok(())
+}
+
+/// One decision as a line of `check --batch` output.
+fn print_decision(id: &str, d: &pb::Decision, json: bool) {
+    if json {
+        let mut v = decision_json(d);
+        v["id"] = serde_json::json!(id);
+        println!("{v}");
+    } else {
+        println!(
+            "{id}\t{} ({}) at revision {}",
+            if d.allowed { "ALLOW" } else { "DENY" },
+            reason_name(d.reason),
+            d.revision
+        );
+    }
+}
+
+fn decision_json(d: &pb::Decision) -> serde_json::Value {
+    serde_json::json!({
+        "allowed": d.allowed,
+        "reason": reason_name(d.reason),
+        "revision": d.revision,
+        "action": d.action,
+        "deciding_rule": d.deciding_rule.as_ref().map(|r| serde_json::json!({
+            "policy_id": r.policy_id, "kind": if r.kind == pb::RuleKind::Prohibition as i32 { "prohibition" } else { "permission" },
+            "assignee": r.assignee, "action": r.action, "target": r.target })),
+        "assignees": d.explanation.as_ref().map(|e| e.assignees.clone()),
+        "other_rules": d.explanation.as_ref().map(|e| e.other_rules.iter().map(rule_text).collect::<Vec<_>>()),
+    })
+}
 
 pub async fn run(a: CheckArgs, opts: &ClientOptions) -> anyhow::Result<()> {
+    if let Some(path) = &a.batch {
+        return run_batch(&a, path, opts).await;
+    }
+    let (Some(agent), Some(action), Some(target)) = (a.agent.clone(), a.action.clone(), a.target.clone()) else {
+        bail!("check needs AGENT ACTION TARGET, or --batch FILE");
+    };
     let mut c = opts.decisions(&a.server).await?;
     let consistency = Some(pb::Consistency {
         at_least_revision: a.at_least_revision,
@@ -14,9 +164,9 @@ pub async fn run(a: CheckArgs, opts: &ClientOptions) -> anyhow::Result<()> {
     let d = match &a.account {
         None => {
             c.is_authorized(pb::IsAuthorizedRequest {
-                agent_id: a.agent.clone(),
-                action: a.action.clone(),
-                target: a.target.clone(),
+                agent_id: agent.clone(),
+                action: action.clone(),
+                target: target.clone(),
                 consistency,
                 explain: a.explain,
             })
@@ -26,10 +176,10 @@ pub async fn run(a: CheckArgs, opts: &ClientOptions) -> anyhow::Result<()> {
         }
         Some(acc) => {
             c.is_authorized_in_account(pb::IsAuthorizedInAccountRequest {
-                agent_id: a.agent.clone(),
+                agent_id: agent,
                 account_id: acc.clone(),
-                action: a.action.clone(),
-                target: a.target.clone(),
+                action,
+                target,
                 consistency,
                 explain: a.explain,
             })
@@ -40,18 +190,7 @@ pub async fn run(a: CheckArgs, opts: &ClientOptions) -> anyhow::Result<()> {
     };
     let d = d.context("the server returned no decision")?;
     if a.json {
-        let v = serde_json::json!({
-            "allowed": d.allowed,
-            "reason": reason_name(d.reason),
-            "revision": d.revision,
-            "action": d.action,
-            "deciding_rule": d.deciding_rule.as_ref().map(|r| serde_json::json!({
-                "policy_id": r.policy_id, "kind": if r.kind == pb::RuleKind::Prohibition as i32 { "prohibition" } else { "permission" },
-                "assignee": r.assignee, "action": r.action, "target": r.target })),
-            "assignees": d.explanation.as_ref().map(|e| e.assignees.clone()),
-            "other_rules": d.explanation.as_ref().map(|e| e.other_rules.iter().map(rule_text).collect::<Vec<_>>()),
-        });
-        println!("{v}");
+        println!("{}", decision_json(&d));
     } else {
         println!(
             "{} ({}) at revision {}",

@@ -11,6 +11,7 @@ pub mod client;
 pub mod config_file;
 mod data;
 pub mod import;
+mod lookup;
 
 pub use args::{AdminTarget, Cmd};
 
@@ -62,6 +63,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Check(args) => check::run(args, &opts).await,
+        Cmd::Lookup(args) => lookup::run(args, &opts).await,
         Cmd::Bench(args) => bench::run(args).await,
         Cmd::BenchEcho { ready_file } => bench::echo_server(&ready_file).await,
         Cmd::Import {

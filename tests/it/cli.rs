@@ -1,5 +1,6 @@
 //! The `endocarp` command line against real servers: Pericarp log import (through the
-//! admin API and offline), check, admin writes, config and migrate.
+//! admin API and offline), check (one, and a batch file), look-ups with paging done for
+//! the user, admin writes, config and migrate.
 
 use crate::common;
 
@@ -246,6 +247,109 @@ async fn check_and_admin_commands_work_against_a_server() {
     let bad = endocarp(&["check", "user:ann", "odrl:lend", "x", "--server", s]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("InvalidArgument"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_batch_files_and_lookups_from_the_command_line() {
+    let server = Server::start(&[]);
+    let mut c = server.client().await;
+    for i in 0..25 {
+        c.grant("p", "role:reader", "odrl:read", &format!("doc-{i:02}")).await;
+    }
+    c.assign("user:ann", "role:reader").await;
+    c.assign("user:bob", "role:reader").await;
+    c.prohibit("p", "user:bob", "odrl:read", "doc-03").await;
+    let s = &server.decision_url;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checks.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"id": "a", "agent": "user:ann", "action": "odrl:read", "target": "doc-03"}"#,
+            "\n\n",
+            r#"{"agent": "user:bob", "action": "odrl:read", "target": "doc-03"}"#,
+            "\n",
+            r#"{"id": "c", "agent": "role:reader", "action": "odrl:read", "target": "doc-03"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let f = file.display().to_string();
+    let out = ok(&endocarp(&["check", "--batch", &f, "--server", s, "--batch-size", "2"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[0].starts_with("a\tALLOW (PERMITTED)"), "{out}");
+    assert!(lines[1].starts_with("line 3\tDENY (PROHIBITED)"), "{out}");
+    assert!(lines[2].starts_with("c\tERROR INVALID_ARGUMENT"), "{out}");
+    let out = ok(&endocarp(&[
+        "check",
+        "--batch",
+        &f,
+        "--server",
+        s,
+        "--stop-at",
+        "first-deny",
+        "--json",
+    ]));
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(
+        (v["id"].as_str(), v["allowed"].as_bool()),
+        (Some("line 3"), Some(false))
+    );
+    std::fs::write(&file, "{\"agent\": \"x\"}\n").unwrap();
+    let bad = endocarp(&["check", "--batch", &f, "--server", s]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("line 1"), "{bad:?}");
+
+    // Look-ups: every page fetched (pages of 10 here), in byte order.
+    let out = ok(&endocarp(&[
+        "lookup",
+        "targets",
+        "user:bob",
+        "odrl:read",
+        "--page-size",
+        "10",
+        "--server",
+        s,
+    ]));
+    let want: Vec<String> = (0..25).filter(|&i| i != 3).map(|i| format!("doc-{i:02}")).collect();
+    assert_eq!(out.lines().collect::<Vec<_>>(), want, "{out}");
+    let out = ok(&endocarp(&[
+        "lookup",
+        "targets",
+        "user:ann",
+        "odrl:read",
+        "--limit",
+        "5",
+        "--json",
+        "--page-size",
+        "2",
+        "--server",
+        s,
+    ]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["targets"].as_array().unwrap().len(), 5);
+    assert_eq!(v["truncated"], true);
+    assert_eq!(v["every_target"], false);
+    let out = ok(&endocarp(&[
+        "lookup",
+        "agents",
+        "odrl:read",
+        "doc-03",
+        "--page-size",
+        "1",
+        "--server",
+        s,
+    ]));
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["user:ann"]);
+    let out = ok(&endocarp(&[
+        "lookup", "actions", "user:ann", "doc-03", "--server", s, "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["actions"], serde_json::json!(["http://www.w3.org/ns/odrl/2/read"]));
+    let bad = endocarp(&["lookup", "targets", "role:reader", "odrl:read", "--server", s]);
+    assert!(!bad.status.success(), "a role is not an agent");
 }
 
 #[test]
