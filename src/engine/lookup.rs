@@ -1,5 +1,5 @@
 //! Look-ups over one snapshot: the targets an agent may act on, the agents that may act on
-//! a target, and the actions an agent may perform on a target (docs/CONTRACT.md §8).
+//! a target, and the actions an agent may perform on a target (docs/CONTRACT.md §7).
 //!
 //! Each answer is exactly what the checks would say at the snapshot's revision: the same
 //! gates, the same closure (and its limit), the same matching of actions, kinds, policies
