@@ -227,6 +227,13 @@ impl Index {
             .map(|(n, &id)| (n, id))
     }
 
+    /// Drops the reverse structures, for the memory benchmark only (it measures the heap
+    /// before and after): the look-ups answer nothing afterwards and `validate` fails.
+    #[doc(hidden)]
+    pub fn bench_drop_reverse(&mut self) {
+        self.reverse = Reverse::new(&IdHasher::default());
+    }
+
     /// How many nodes (agents, roles, groups) the index knows.
     pub(crate) fn node_count(&self) -> usize {
         self.nodes.len()

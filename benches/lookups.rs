@@ -1,0 +1,315 @@
+//! Look-ups on the 1M-rule organisation (issue 15), one core, one call at a time, timed
+//! into HDR histograms (no timing is asserted anywhere):
+//!
+//! - `LookupTargets` first page (100) for agents of the check mix, `odrl:read` and
+//!   `odrl:print`;
+//! - `LookupAgents` on a target whose permission is held by a role that 10,000 agents hold
+//!   (`role-approvers`, a custom action so that no `*` rule of the organisation adds
+//!   everyone): the first page (100), and the whole answer through pages of 1,000, in
+//!   agents per second; the same for an ordinary target with `odrl:read`, where rules on
+//!   `*` make almost every agent the answer;
+//! - `ListActions` for (agent, target) pairs of the check mix;
+//! - the reverse structures' memory: the live heap of the index, then again once its
+//!   reverse structures are dropped, per rule or assignment (in a fresh process).
+//!
+//! `cargo bench --bench lookups`; `ENDOCARP_BENCH_RULES=100000` for another size,
+//! `ENDOCARP_BENCH_SHAPES=standard,deep`; `ENDOCARP_BENCH_TINY=1 cargo test --benches` runs
+//! it tiny so it cannot rot. Results and the machine: `docs/BENCHMARKS.md`.
+
+use endocarp::bench::fmt_ns;
+use endocarp::bench::org::{Org, OrgSpec, agent_id};
+use endocarp::domain::{Action, Change, EdgeSource, Id, NewEvent, Rule, RuleKind, Target};
+use endocarp::engine::{EngineOptions, Index, lookup};
+use hdrhistogram::Histogram;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Counts live heap bytes (the memory figures).
+struct Counting;
+
+static LIVE: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as u64, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const APPROVERS: &str = "role-approvers.corp.example";
+const APPROVALS: &str = "doc-approvals.files.example";
+const APPROVE: &str = "urn:endocarp:action:approve";
+
+fn spec_of(shape: &str, rules: usize, tiny: bool) -> OrgSpec {
+    match (shape, tiny) {
+        ("deep", true) => OrgSpec::tiny_deep(rules),
+        ("deep", false) => OrgSpec::deep(rules),
+        (_, true) => OrgSpec::tiny(rules),
+        _ => OrgSpec::standard(rules),
+    }
+}
+
+/// The organisation's changes, plus `holders` agents holding `role-approvers`, whose one
+/// permission is `approve` on `doc-approvals`.
+fn changes(org: &Org, holders: usize) -> Vec<Change> {
+    let mut out: Vec<Change> = org
+        .events
+        .iter()
+        .map(|e| {
+            NewEvent::parse("", e, None, None, BTreeMap::new())
+                .expect("generated events are valid")
+                .change
+        })
+        .collect();
+    let id = |s: &str| Id::from_trusted(s);
+    out.push(Change::Rule {
+        rule: Rule {
+            policy: id("policy-approvals.corp.example"),
+            kind: RuleKind::Permission,
+            assignee: id(APPROVERS),
+            action: Action::parse("action", APPROVE).expect("valid"),
+            target: Target::One(id(APPROVALS)),
+        },
+        on: true,
+    });
+    let step = (org.spec.agents / holders.max(1)).max(1);
+    for n in (0..org.spec.agents).step_by(step).take(holders) {
+        out.push(Change::GlobalEdge {
+            source: EdgeSource::Role,
+            node: id(&agent_id(n)),
+            role: id(APPROVERS),
+            on: true,
+        });
+    }
+    out
+}
+
+fn build(changes: &[Change]) -> Index {
+    let mut index = Index::default();
+    for c in changes {
+        index.apply(c);
+    }
+    index.set_revision(changes.len() as u64);
+    index
+}
+
+/// Runs `f` once per input (cycling) for up to `budget` or `max` calls; p50, p99, p99.9
+/// and the calls made.
+fn timed<T>(inputs: &[T], budget: Duration, max: usize, mut f: impl FnMut(&T) -> usize) -> (u64, u64, u64, u64) {
+    let mut h = Histogram::<u64>::new(3).expect("histogram");
+    for x in inputs.iter().take(200) {
+        black_box(f(x));
+    }
+    let started = Instant::now();
+    let mut i = 0;
+    while i < max && (i < 50 || started.elapsed() < budget) {
+        let t = Instant::now();
+        black_box(f(&inputs[i % inputs.len()]));
+        h.record(t.elapsed().as_nanos() as u64).expect("in range");
+        i += 1;
+    }
+    (
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        i as u64,
+    )
+}
+
+/// In a fresh process: the live heap of the index, and again without its reverse rows.
+fn memory_only(shape: &str, rules: usize, tiny: bool) {
+    let org = Org::generate(spec_of(shape, rules, tiny));
+    let all = changes(&org, if tiny { 100 } else { 10_000 });
+    let rows = org.spec.rules + org.spec.assignments();
+    drop(org);
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut index = Index::default();
+    for c in &all {
+        index.apply(c);
+    }
+    let with = LIVE.load(Ordering::Relaxed) - before;
+    index.bench_drop_reverse();
+    let without = LIVE.load(Ordering::Relaxed) - before;
+    black_box(&index);
+    println!("heap-with {with}\nheap-without {without}\nrows {rows}");
+}
+
+fn memory_in_child(shape: &str, rules: usize, tiny: bool) -> (u64, u64, u64) {
+    let out = std::process::Command::new(std::env::current_exe().expect("this binary"))
+        .env("ENDOCARP_BENCH_MEMORY_ONLY", format!("{shape},{rules}"))
+        .env("ENDOCARP_BENCH_TINY", if tiny { "1" } else { "" })
+        .output()
+        .expect("run the memory measurement");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("heap-with "), field("heap-without "), field("rows "))
+}
+
+fn main() {
+    let tiny = std::env::var("ENDOCARP_BENCH_TINY").is_ok_and(|v| !v.is_empty());
+    if let Ok(v) = std::env::var("ENDOCARP_BENCH_MEMORY_ONLY") {
+        let (shape, rules) = v.split_once(',').expect("shape,rules");
+        memory_only(shape, rules.parse().expect("rules"), tiny);
+        return;
+    }
+    let rules: usize = std::env::var("ENDOCARP_BENCH_RULES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if tiny { 2_000 } else { 1_000_000 });
+    let shapes: Vec<String> = std::env::var("ENDOCARP_BENCH_SHAPES")
+        .unwrap_or_else(|_| "standard".into())
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let budget = if tiny {
+        Duration::from_millis(50)
+    } else {
+        Duration::from_secs(3)
+    };
+    let max = if tiny { 200 } else { 1_000_000 };
+    let holders = if tiny { 100 } else { 10_000 };
+    let opts = EngineOptions::default();
+    println!("## Look-ups (benches/lookups.rs)\n");
+    println!("| shape | rules | look-up | p50 | p99 | p99.9 | calls | answer |");
+    println!("|---|---:|---|---:|---:|---:|---:|---|");
+    let mut notes = Vec::new();
+    for shape in &shapes {
+        let org = Org::generate(spec_of(shape, rules, tiny));
+        let mix = org.checks(20_000, 3);
+        let all = changes(&org, holders);
+        let started = Instant::now();
+        let index = build(&all);
+        notes.push(format!(
+            "{shape}: built {} changes in {:.2} s",
+            all.len(),
+            started.elapsed().as_secs_f64()
+        ));
+        let agents: Vec<Id> = mix.iter().map(|c| Id::from_trusted(&c.agent)).collect();
+        let row = |name: &str, (p50, p99, p999, n): (u64, u64, u64, u64), answer: String| {
+            println!(
+                "| {shape} | {rules} | {name} | {} | {} | {} | {n} | {answer} |",
+                fmt_ns(p50),
+                fmt_ns(p99),
+                fmt_ns(p999)
+            );
+        };
+        for act in ["odrl:read", "odrl:print"] {
+            let action = Action::parse("action", act).expect("valid");
+            let (mut every, mut items, mut calls) = (0usize, 0usize, 0usize);
+            let r = timed(&agents, budget, max, |a| {
+                let p = lookup::targets(&index, a, None, &action, &opts, None, 100).expect("no error");
+                every += usize::from(p.every_target);
+                items += p.items.len();
+                calls += 1;
+                p.items.len()
+            });
+            row(
+                &format!("LookupTargets {act}, first page of 100"),
+                r,
+                format!(
+                    "{:.0}% every-target; {:.1} items a page",
+                    100.0 * every as f64 / calls.max(1) as f64,
+                    items as f64 / calls.max(1) as f64
+                ),
+            );
+        }
+        // LookupAgents: the approvers' target, and an ordinary one.
+        let cases = [
+            (APPROVE, APPROVALS.to_string(), "role held by 10k agents, custom action"),
+            ("odrl:read", mix[0].target.clone(), "ordinary target, odrl:read"),
+        ];
+        for (act, target, what) in cases {
+            let action = Action::parse("action", act).expect("valid");
+            let target = Id::from_trusted(&target);
+            let r = timed(&[()], budget, if tiny { 20 } else { 2_000 }, |_| {
+                lookup::agents(&index, &action, &target, None, &opts, None, 100)
+                    .expect("no error")
+                    .items
+                    .len()
+            });
+            // The whole answer through pages of 1,000, each resumed from the last name.
+            let started = Instant::now();
+            let (mut total, mut pages) = (0usize, 0usize);
+            let mut after: Option<Id> = None;
+            loop {
+                let p = lookup::agents(
+                    &index,
+                    &action,
+                    &target,
+                    None,
+                    &opts,
+                    after.as_ref().map(|a| a.as_str()),
+                    1000,
+                )
+                .expect("no error");
+                total += p.items.len();
+                pages += 1;
+                after = p.items.last().cloned();
+                if !p.more {
+                    break;
+                }
+            }
+            let whole = started.elapsed();
+            row(
+                &format!("LookupAgents first page of 100 ({what})"),
+                r,
+                format!(
+                    "whole answer: {total} agents in {pages} pages of 1,000 in {} = **{:.2} M agents/s**",
+                    fmt_ns(whole.as_nanos() as u64),
+                    total as f64 / whole.as_secs_f64().max(1e-9) / 1e6
+                ),
+            );
+        }
+        let pairs: Vec<(Id, Id)> = mix
+            .iter()
+            .map(|c| (Id::from_trusted(&c.agent), Id::from_trusted(&c.target)))
+            .collect();
+        let (mut listed, mut calls) = (0usize, 0usize);
+        let r = timed(&pairs, budget, max, |(a, t)| {
+            let n = lookup::actions(&index, a, None, t, &opts).expect("no error").len();
+            listed += n;
+            calls += 1;
+            n
+        });
+        row(
+            "ListActions",
+            r,
+            format!("{:.1} actions an answer", listed as f64 / calls.max(1) as f64),
+        );
+        drop(index);
+        let (with, without, rows) = memory_in_child(shape, rules, tiny);
+        notes.push(format!(
+            "{shape}: index heap {:.1} MiB with the reverse structures, {:.1} MiB without: the reverse structures take **{:.1} bytes per rule or assignment** ({rows} rows)",
+            with as f64 / (1 << 20) as f64,
+            without as f64 / (1 << 20) as f64,
+            with.saturating_sub(without) as f64 / rows.max(1) as f64
+        ));
+    }
+    println!();
+    for n in notes {
+        println!("- {n}");
+    }
+}
