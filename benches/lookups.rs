@@ -103,11 +103,14 @@ fn changes(org: &Org, holders: usize) -> Vec<Change> {
     out
 }
 
+/// Builds the index as start-up does (a bulk load).
 fn build(changes: &[Change]) -> Index {
     let mut index = Index::default();
+    index.begin_bulk();
     for c in changes {
         index.apply(c);
     }
+    index.end_bulk();
     index.set_revision(changes.len() as u64);
     index
 }
@@ -142,10 +145,7 @@ fn memory_only(shape: &str, rules: usize, tiny: bool) {
     let rows = org.spec.rules + org.spec.assignments();
     drop(org);
     let before = LIVE.load(Ordering::Relaxed);
-    let mut index = Index::default();
-    for c in &all {
-        index.apply(c);
-    }
+    let mut index = build(&all);
     let with = LIVE.load(Ordering::Relaxed) - before;
     index.bench_drop_reverse();
     let without = LIVE.load(Ordering::Relaxed) - before;

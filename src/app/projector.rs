@@ -87,6 +87,7 @@ impl Projector {
         // Start-up is the read model's fetch plus the index build: time the build apart.
         let started = Instant::now();
         let mut build = Duration::ZERO;
+        index.begin_bulk();
         let revision = store
             .load_read_model(|c| {
                 let t = Instant::now();
@@ -94,6 +95,9 @@ impl Projector {
                 build += t.elapsed();
             })
             .await?;
+        let t = Instant::now();
+        index.end_bulk();
+        build += t.elapsed();
         let total = started.elapsed();
         let load = LoadStats {
             revision,

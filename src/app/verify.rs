@@ -27,6 +27,7 @@ fn facts(index: &Index) -> BTreeSet<String> {
 /// Applies the log's events after `index`'s revision up to `to` (inclusive).
 pub async fn replay(store: &Store, mut index: Index, to: u64) -> Result<Index, AppError> {
     let mut at = index.revision();
+    index.begin_bulk();
     while at < to {
         let page = store.read_events(at, 1000.min((to - at) as u32), None).await?;
         if page.is_empty() {
@@ -49,6 +50,7 @@ pub async fn replay(store: &Store, mut index: Index, to: u64) -> Result<Index, A
         }
         index.set_revision(at);
     }
+    index.end_bulk();
     Ok(index)
 }
 
@@ -56,7 +58,9 @@ pub async fn replay(store: &Store, mut index: Index, to: u64) -> Result<Index, A
 /// stored read model's revision.
 pub async fn verify_store(store: &Store) -> Result<Report, AppError> {
     let mut stored = Index::default();
+    stored.begin_bulk();
     let revision = store.load_read_model(|c| stored.apply(&c)).await?;
+    stored.end_bulk();
     stored.set_revision(revision);
     let replayed = replay(store, Index::default(), revision).await?;
     let (want, have) = (facts(&replayed), facts(&stored));

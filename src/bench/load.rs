@@ -244,3 +244,139 @@ pub async fn run(
         server_cpu,
     })
 }
+
+/// A check of the mix as a CheckBatch item.
+fn batch_item(c: &Call) -> pb::BatchItem {
+    match c {
+        Call::Global(r) => pb::BatchItem {
+            correlation_id: String::new(),
+            agent_id: r.agent_id.clone(),
+            account_id: String::new(),
+            action: r.action.clone(),
+            target: r.target.clone(),
+        },
+        Call::InAccount(r) => pb::BatchItem {
+            correlation_id: String::new(),
+            agent_id: r.agent_id.clone(),
+            account_id: r.account_id.clone(),
+            action: r.action.clone(),
+            target: r.target.clone(),
+        },
+    }
+}
+
+/// Checks per second over one channel with `in_flight` closed-loop callers, each sending
+/// either single calls (`batch` = None) or CheckBatch calls of `batch` items from the mix;
+/// a warm-up of a tenth of `duration` first. Returns (checks per second, errors).
+pub async fn checks_per_second(
+    url: &str,
+    calls: Arc<Vec<Call>>,
+    in_flight: usize,
+    batch: Option<usize>,
+    duration: Duration,
+) -> anyhow::Result<(f64, u64)> {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())?
+        .tcp_nodelay(true)
+        .connect()
+        .await?;
+    let record_from = Instant::now() + duration / 10;
+    let end = record_from + duration;
+    let mut tasks = Vec::new();
+    for t in 0..in_flight {
+        let mut client = AuthorizationServiceClient::new(channel.clone());
+        let calls = calls.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut checks, mut errors) = (0u64, 0u64);
+            let mut i = t * 7919;
+            loop {
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                let decided = match batch {
+                    None => {
+                        let call = &calls[i % calls.len()];
+                        i += 1;
+                        let r = match call {
+                            Call::Global(r) => client.is_authorized(r.clone()).await.map(|_| 1),
+                            Call::InAccount(r) => client.is_authorized_in_account(r.clone()).await.map(|_| 1),
+                        };
+                        r.map_err(|_| ())
+                    }
+                    Some(n) => {
+                        let items = (0..n).map(|k| batch_item(&calls[(i + k) % calls.len()])).collect();
+                        i += n;
+                        client
+                            .check_batch(pb::CheckBatchRequest {
+                                items,
+                                ..Default::default()
+                            })
+                            .await
+                            .map(|r| r.into_inner().results.len() as u64)
+                            .map_err(|_| ())
+                    }
+                };
+                if now < record_from {
+                    continue;
+                }
+                match decided {
+                    Ok(n) => checks += n,
+                    Err(()) => errors += 1,
+                }
+            }
+            (checks, errors)
+        }));
+    }
+    let (mut checks, mut errors) = (0, 0);
+    for t in tasks {
+        let (c, e) = t.await?;
+        checks += c;
+        errors += e;
+    }
+    Ok((checks as f64 / duration.as_secs_f64(), errors))
+}
+
+/// Latency of one kind of call, one at a time over one channel, cycling through
+/// `requests` for `duration` (after 200 unrecorded calls): (p50, p99, p99.9, calls, errors).
+pub async fn unary_latency<R, F, Fut>(
+    url: &str,
+    requests: &[R],
+    duration: Duration,
+    mut call: F,
+) -> anyhow::Result<(u64, u64, u64, u64, u64)>
+where
+    F: FnMut(AuthorizationServiceClient<tonic::transport::Channel>, R) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Status>>,
+    R: Clone,
+{
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())?
+        .tcp_nodelay(true)
+        .connect()
+        .await?;
+    let client = AuthorizationServiceClient::new(channel);
+    let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    let mut errors = 0;
+    for r in requests.iter().take(200) {
+        let _ = call(client.clone(), r.clone()).await;
+    }
+    let end = Instant::now() + duration;
+    let mut i = 0;
+    while Instant::now() < end {
+        let t = Instant::now();
+        if call(client.clone(), requests[i % requests.len()].clone())
+            .await
+            .is_err()
+        {
+            errors += 1;
+        }
+        h.record((t.elapsed().as_nanos() as u64).max(1))?;
+        i += 1;
+    }
+    Ok((
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.len(),
+        errors,
+    ))
+}

@@ -227,6 +227,18 @@ impl Index {
             .map(|(n, &id)| (n, id))
     }
 
+    /// Starts a bulk load (start-up, a replay): the reverse structures append rows unsorted
+    /// until [`Index::end_bulk`] sorts them all at once. Checks are exact meanwhile; the
+    /// look-ups and `validate` need `end_bulk` first (a removal ends it by itself).
+    pub fn begin_bulk(&mut self) {
+        self.reverse.begin_bulk();
+    }
+
+    /// Ends a bulk load (see [`Index::begin_bulk`]); nothing happens outside one.
+    pub fn end_bulk(&mut self) {
+        self.reverse.end_bulk();
+    }
+
     /// Drops the reverse structures, for the memory benchmark only (it measures the heap
     /// before and after): the look-ups answer nothing afterwards and `validate` fails.
     #[doc(hidden)]

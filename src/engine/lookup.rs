@@ -90,75 +90,135 @@ pub fn targets(
         // Every target is denied: nothing to list, and no exceptions.
         return Ok(TargetsPage::default());
     }
-    // Exact targets, merged in byte order from every member's reverse row.
+    // Exact targets, merged in byte order from every member's reverse rows: with a `*`
+    // permission only prohibitions can list a target (as an exception); otherwise the
+    // permissions propose targets and the prohibitions, merged alongside, veto them.
     let rev = index.reverse();
-    let name = |r: &RevRule| -> &str { rev.target_name(r.target).as_str() };
-    let mut cursors: Vec<(
-        imbl::vector::Focus<'_, RevRule, imbl::shared_ptr::DefaultSharedPtr>,
-        usize,
-        usize,
-    )> = Vec::new();
-    let mut heap = BinaryHeap::new();
-    for (id, _) in members() {
-        let Some(row) = rev.node(id) else { continue };
-        let len = row.rules.len();
-        let start = match after {
-            None => 0,
-            Some(after) => match row
-                .rules
-                .binary_search_by(|r| name(r).cmp(after).then(std::cmp::Ordering::Less))
-            {
-                Ok(i) | Err(i) => i,
-            },
-        };
-        if start < len {
-            let mut focus = row.rules.focus();
-            let first = *focus.get(start).expect("in range");
-            heap.push(Rev((name(&first), cursors.len())));
-            cursors.push((focus, start, len));
-        }
-    }
+    let ids: Vec<u32> = members().map(|(id, _)| id).collect();
+    let applies = |r: &RevRule| wanted.applies(ak_action(r.ak), ak_kind(r.ak)).is_some() && active(r.policy);
+    let mut denies = Merge::new(index, &ids, false, after);
     let mut page = TargetsPage {
         every_target: star_permit,
         ..TargetsPage::default()
     };
-    while let Some(Rev((target, first))) = heap.peek().copied() {
-        let (focus, pos, _) = &mut cursors[first];
-        let tid = focus.get(*pos).expect("in range").target;
-        let (mut permit, mut deny) = (false, false);
-        // Every cursor positioned on this target: take its rules on it.
-        while let Some(&Rev((t, c))) = heap.peek() {
-            if t != target {
+    let push = |page: &mut TargetsPage, target: u32| {
+        if page.items.len() == limit {
+            page.more = true;
+            return false;
+        }
+        page.items.push(rev.target_name(target).clone());
+        true
+    };
+    if star_permit {
+        while let Some((target, deny)) = denies.next_target(&applies) {
+            if deny && !push(&mut page, target) {
                 break;
-            }
-            heap.pop();
-            let (focus, pos, len) = &mut cursors[c];
-            while *pos < *len {
-                let r = *focus.get(*pos).expect("in range");
-                if r.target != tid {
-                    heap.push(Rev((name(&r), c)));
-                    break;
-                }
-                *pos += 1;
-                let kind = ak_kind(r.ak);
-                if wanted.applies(ak_action(r.ak), kind).is_some() && active(r.policy) {
-                    match kind {
-                        RuleKind::Prohibition => deny = true,
-                        RuleKind::Permission => permit = true,
-                    }
-                }
             }
         }
-        let listed = if star_permit { deny } else { permit && !deny };
-        if listed {
-            if page.items.len() == limit {
-                page.more = true;
+    } else {
+        let mut permits = Merge::new(index, &ids, true, after);
+        while let Some((target, permit)) = permits.next_target(&applies) {
+            if permit && !denies.any_on(target, &applies) && !push(&mut page, target) {
                 break;
             }
-            page.items.push(rev.target_name(tid).clone());
         }
     }
     Ok(page)
+}
+
+/// A k-way merge of the members' reverse rows of one kind, by target name.
+struct Merge<'a> {
+    index: &'a Index,
+    cursors: Vec<(
+        imbl::vector::Focus<'a, RevRule, imbl::shared_ptr::DefaultSharedPtr>,
+        usize,
+        usize,
+    )>,
+    /// (the target name at each cursor, cursor), least first.
+    heap: BinaryHeap<Rev<(&'a str, usize)>>,
+}
+
+impl<'a> Merge<'a> {
+    /// Positioned after `after` (byte order) in every member's row of the kind.
+    fn new(index: &'a Index, members: &[u32], permissions: bool, after: Option<&str>) -> Merge<'a> {
+        let rev = index.reverse();
+        let mut m = Merge {
+            index,
+            cursors: Vec::new(),
+            heap: BinaryHeap::new(),
+        };
+        for &id in members {
+            let Some(row) = rev.node(id) else { continue };
+            let rules = row.rules(permissions);
+            let len = rules.len();
+            let start = match after {
+                None => 0,
+                Some(after) => match rules.binary_search_by(|r| {
+                    rev.target_name(r.target)
+                        .as_str()
+                        .cmp(after)
+                        .then(std::cmp::Ordering::Less)
+                }) {
+                    Ok(i) | Err(i) => i,
+                },
+            };
+            if start < len {
+                let mut focus = rules.focus();
+                let first = *focus.get(start).expect("in range");
+                m.heap
+                    .push(Rev((rev.target_name(first.target).as_str(), m.cursors.len())));
+                m.cursors.push((focus, start, len));
+            }
+        }
+        m
+    }
+
+    fn name(&self, target: u32) -> &'a str {
+        self.index.reverse().target_name(target).as_str()
+    }
+
+    /// The next target, and whether any of its rules satisfies `test` (all of them are
+    /// consumed).
+    fn next_target(&mut self, test: impl Fn(&RevRule) -> bool) -> Option<(u32, bool)> {
+        let Rev((name, c)) = *self.heap.peek()?;
+        let (focus, pos, _) = &mut self.cursors[c];
+        let target = focus.get(*pos).expect("in range").target;
+        let mut hit = false;
+        while let Some(&Rev((t, c))) = self.heap.peek() {
+            if t != name {
+                break;
+            }
+            self.heap.pop();
+            let (focus, pos, len) = &mut self.cursors[c];
+            while *pos < *len {
+                let r = *focus.get(*pos).expect("in range");
+                if r.target != target {
+                    let next = self.index.reverse().target_name(r.target).as_str();
+                    self.heap.push(Rev((next, c)));
+                    break;
+                }
+                *pos += 1;
+                hit = hit || test(&r);
+            }
+        }
+        Some((target, hit))
+    }
+
+    /// Whether a rule on `target` satisfies `test`, skipping every target before it (the
+    /// merge only moves forward: targets are asked in byte order).
+    fn any_on(&mut self, target: u32, test: impl Fn(&RevRule) -> bool) -> bool {
+        let name = self.name(target);
+        while let Some(&Rev((t, _))) = self.heap.peek() {
+            match t.cmp(name) {
+                std::cmp::Ordering::Less => {
+                    self.next_target(|_| false);
+                }
+                std::cmp::Ordering::Equal => return self.next_target(test).is_some_and(|(_, hit)| hit),
+                std::cmp::Ordering::Greater => return false,
+            }
+        }
+        false
+    }
 }
 
 /// The agents that may perform `action` on `target` (inside `account` when given), from

@@ -119,6 +119,16 @@ impl Snapshot {
         self.index.revision()
     }
 
+    /// See [`Index::begin_bulk`].
+    pub fn begin_bulk(&mut self) {
+        self.index.begin_bulk();
+    }
+
+    /// See [`Index::end_bulk`]; call it before the snapshot is published.
+    pub fn end_bulk(&mut self) {
+        self.index.end_bulk();
+    }
+
     pub fn set_revision(&mut self, revision: u64) {
         self.index.set_revision(revision);
     }

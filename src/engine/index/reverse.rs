@@ -3,10 +3,11 @@
 //! as of its revision, like a check.
 //!
 //! - **Targets** are interned (`targets`: name → dense id, id → name).
-//! - **Per node** (`nodes[id]`, only for nodes that have any): its rules on exact targets,
-//!   `(target, action and kind, policy)`, sorted by target *name* and then action, kind and
-//!   policy, so merging the rows of an agent's closure lists its targets in byte order
-//!   without sorting; the nodes with a global edge to it (sorted ids); and the account
+//! - **Per node** (`nodes[id]`, only for nodes that have any): its permissions and, apart,
+//!   its prohibitions on exact targets, `(target, action and kind, policy)`, sorted by
+//!   target *name* and then action and policy, so merging the rows of an agent's closure
+//!   lists its targets in byte order without sorting (and "every target except" reads only
+//!   prohibitions); the nodes with a global edge to it (sorted ids); and the account
 //!   entries (explicit account edges and membership roles) that point at it.
 //! - **Rules on `*`**: `(action, node)` for every node holding at least one rule on `*` for
 //!   that action.
@@ -41,8 +42,10 @@ pub(crate) struct Incoming {
 /// One node's reverse row.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NodeRev {
-    /// Rules on exact targets assigned to this node, by target name, action and kind, policy.
-    pub rules: imbl::Vector<RevRule>,
+    /// Permissions on exact targets assigned to this node, by target name, action, policy.
+    pub permits: imbl::Vector<RevRule>,
+    /// Prohibitions likewise (apart, so "every target except" reads only these).
+    pub denies: imbl::Vector<RevRule>,
     /// Nodes with a global edge to this node, sorted.
     pub incoming: imbl::Vector<u32>,
     /// Account entries pointing at this node, sorted.
@@ -51,7 +54,20 @@ pub(crate) struct NodeRev {
 
 impl NodeRev {
     fn is_empty(&self) -> bool {
-        self.rules.is_empty() && self.incoming.is_empty() && self.incoming_acc.is_empty()
+        self.permits.is_empty() && self.denies.is_empty() && self.incoming.is_empty() && self.incoming_acc.is_empty()
+    }
+
+    /// The row of rules of one kind (`ak & 1`: 1 for permissions).
+    pub(crate) fn rules(&self, permissions: bool) -> &imbl::Vector<RevRule> {
+        if permissions { &self.permits } else { &self.denies }
+    }
+
+    fn rules_mut(&mut self, ak: u32) -> &mut imbl::Vector<RevRule> {
+        if ak & 1 == 1 {
+            &mut self.permits
+        } else {
+            &mut self.denies
+        }
     }
 }
 
@@ -63,6 +79,8 @@ pub(crate) struct Reverse {
     nodes: PVec<Option<Arc<NodeRev>>>,
     /// `(action id, node id)`: the node holds a rule on `*` for that action.
     pub(super) star: imbl::OrdSet<(u32, u32)>,
+    /// Bulk loading: rows are appended unsorted and sorted once by [`Reverse::end_bulk`].
+    bulk: bool,
 }
 
 impl Reverse {
@@ -71,6 +89,44 @@ impl Reverse {
             targets: Interned::new(hasher),
             nodes: PVec::new(),
             star: imbl::OrdSet::new(),
+            bulk: false,
+        }
+    }
+
+    /// From now on, additions are appended unsorted (a load of many rows); a removal, or
+    /// [`Reverse::end_bulk`], sorts every row first.
+    pub(super) fn begin_bulk(&mut self) {
+        self.bulk = true;
+    }
+
+    /// Sorts every row appended since [`Reverse::begin_bulk`]: targets are ranked by name
+    /// once, so the sort compares integers.
+    pub(super) fn end_bulk(&mut self) {
+        if !std::mem::replace(&mut self.bulk, false) {
+            return;
+        }
+        let mut order: Vec<u32> = (0..self.targets.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.targets.get(a).cmp(self.targets.get(b)));
+        let mut rank = vec![0u32; order.len()];
+        for (r, &t) in order.iter().enumerate() {
+            rank[t as usize] = r as u32;
+        }
+        fn sorted<T: Clone + Ord, K: Ord>(v: &imbl::Vector<T>, key: impl Fn(&T) -> K) -> imbl::Vector<T> {
+            let mut all: Vec<T> = v.iter().cloned().collect();
+            all.sort_by_key(|x| key(x));
+            all.dedup();
+            all.into_iter().collect()
+        }
+        for id in 0..self.nodes.len() {
+            let Some(Some(row)) = self.nodes.get_mut(id) else {
+                continue;
+            };
+            let row = Arc::make_mut(row);
+            let by_rank = |r: &RevRule| (rank[r.target as usize], r.ak, r.policy);
+            row.permits = sorted(&row.permits, by_rank);
+            row.denies = sorted(&row.denies, by_rank);
+            row.incoming = sorted(&row.incoming, |&n| n);
+            row.incoming_acc = sorted(&row.incoming_acc, |&e| e);
         }
     }
 
@@ -108,19 +164,35 @@ impl Reverse {
 
     /// The global edge `node → role` appeared (`on`) or went away.
     pub(super) fn edge(&mut self, node: u32, role: u32, on: bool) {
+        if !on {
+            self.end_bulk();
+        }
+        let bulk = self.bulk;
         let row = &mut self.node_mut(role).incoming;
+        if bulk {
+            row.push_back(node);
+            return;
+        }
         set_in(row, row.binary_search(&node), node, on);
         self.tidy(role);
     }
 
     /// The account entry `e` of `node` appeared (`on`) or went away.
     pub(super) fn account_entry(&mut self, node: u32, e: AccountEntry, on: bool) {
+        if !on {
+            self.end_bulk();
+        }
         let entry = Incoming {
             account: e.account,
             node,
             member: e.member,
         };
+        let bulk = self.bulk;
         let row = &mut self.node_mut(e.role).incoming_acc;
+        if bulk {
+            row.push_back(entry);
+            return;
+        }
         set_in(row, row.binary_search(&entry), entry, on);
         self.tidy(e.role);
     }
@@ -128,6 +200,9 @@ impl Reverse {
     /// The rule `(assignee, ak, policy)` on the exact target `target` appeared (`on`) or
     /// went away.
     pub(super) fn exact_rule(&mut self, target: &Id, assignee: u32, ak: u32, policy: u32, on: bool) {
+        if !on {
+            self.end_bulk();
+        }
         let t = if on {
             self.targets.intern(target, Id::clone)
         } else {
@@ -140,7 +215,11 @@ impl Reverse {
         let key = (target.as_str(), ak, policy);
         let names = &self.targets;
         let slot = self.nodes.get_mut(assignee as usize).expect("a reverse entry per node");
-        let row = &mut Arc::make_mut(slot.get_or_insert_with(Default::default)).rules;
+        let row = Arc::make_mut(slot.get_or_insert_with(Default::default)).rules_mut(ak);
+        if self.bulk {
+            row.push_back(entry);
+            return;
+        }
         let by_key = |r: &RevRule| (names.get(r.target).as_str(), r.ak, r.policy).cmp(&key);
         // Rows loaded in target order (the read model's) only ever append.
         let pos = match row.back() {
@@ -163,6 +242,9 @@ impl Reverse {
 
     /// Rebuilds every reverse structure from the forward rows and compares.
     pub(super) fn validate(&self, index: &Index) -> Result<(), String> {
+        if self.bulk {
+            return Err("a bulk load is not finished (end_bulk)".into());
+        }
         if self.nodes.len() != index.nodes.len() {
             return Err(format!(
                 "{} reverse entries for {} nodes",
@@ -196,7 +278,7 @@ impl Reverse {
                 return Err(format!("target {target:?} has rules but no reverse id"));
             };
             for r in rules.iter() {
-                want[r.assignee as usize].rules.push_back(RevRule {
+                want[r.assignee as usize].rules_mut(r.ak).push_back(RevRule {
                     target: t,
                     ak: r.ak,
                     policy: r.policy,
@@ -206,14 +288,18 @@ impl Reverse {
         for (id, w) in want.iter_mut().enumerate() {
             w.incoming.sort();
             w.incoming_acc.sort();
-            w.rules.sort_by(|a, b| {
-                (self.target_name(a.target), a.ak, a.policy).cmp(&(self.target_name(b.target), b.ak, b.policy))
-            });
+            let key = |r: &RevRule| (self.target_name(r.target), r.ak, r.policy);
+            w.permits.sort_by(|a, b| key(a).cmp(&key(b)));
+            w.denies.sort_by(|a, b| key(a).cmp(&key(b)));
             let held = self.node(id as u32);
             let same = match held {
                 None => w.is_empty(),
                 Some(h) => {
-                    !h.is_empty() && h.rules == w.rules && h.incoming == w.incoming && h.incoming_acc == w.incoming_acc
+                    !h.is_empty()
+                        && h.permits == w.permits
+                        && h.denies == w.denies
+                        && h.incoming == w.incoming
+                        && h.incoming_acc == w.incoming_acc
                 }
             };
             if !same {
