@@ -110,15 +110,15 @@ pub fn targets(
         true
     };
     if star_permit {
-        while let Some((target, deny)) = denies.next_target(&applies) {
+        while let Some((target, deny)) = denies.next_target(applies) {
             if deny && !push(&mut page, target) {
                 break;
             }
         }
     } else {
         let mut permits = Merge::new(index, &ids, true, after);
-        while let Some((target, permit)) = permits.next_target(&applies) {
-            if permit && !denies.any_on(target, &applies) && !push(&mut page, target) {
+        while let Some((target, permit)) = permits.next_target(applies) {
+            if permit && !denies.any_on(target, applies) && !push(&mut page, target) {
                 break;
             }
         }
