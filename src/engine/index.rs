@@ -229,7 +229,7 @@ impl Index {
 
     /// Starts a bulk load (start-up, a replay): the reverse structures append rows unsorted
     /// until [`Index::end_bulk`] sorts them all at once. Checks are exact meanwhile; the
-    /// look-ups and `validate` need `end_bulk` first (a removal ends it by itself).
+    /// look-ups and `validate` need `end_bulk` first.
     pub fn begin_bulk(&mut self) {
         self.reverse.begin_bulk();
     }

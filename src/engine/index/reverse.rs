@@ -93,8 +93,8 @@ impl Reverse {
         }
     }
 
-    /// From now on, additions are appended unsorted (a load of many rows); a removal, or
-    /// [`Reverse::end_bulk`], sorts every row first.
+    /// From now on, additions are appended unsorted (a load of many rows) and a removal
+    /// searches the unsorted row, until [`Reverse::end_bulk`] sorts every row.
     pub(super) fn begin_bulk(&mut self) {
         self.bulk = true;
     }
@@ -164,13 +164,11 @@ impl Reverse {
 
     /// The global edge `node → role` appeared (`on`) or went away.
     pub(super) fn edge(&mut self, node: u32, role: u32, on: bool) {
-        if !on {
-            self.end_bulk();
-        }
         let bulk = self.bulk;
         let row = &mut self.node_mut(role).incoming;
         if bulk {
-            row.push_back(node);
+            bulk_set(row, node, on);
+            self.tidy(role);
             return;
         }
         set_in(row, row.binary_search(&node), node, on);
@@ -179,9 +177,6 @@ impl Reverse {
 
     /// The account entry `e` of `node` appeared (`on`) or went away.
     pub(super) fn account_entry(&mut self, node: u32, e: AccountEntry, on: bool) {
-        if !on {
-            self.end_bulk();
-        }
         let entry = Incoming {
             account: e.account,
             node,
@@ -190,7 +185,8 @@ impl Reverse {
         let bulk = self.bulk;
         let row = &mut self.node_mut(e.role).incoming_acc;
         if bulk {
-            row.push_back(entry);
+            bulk_set(row, entry, on);
+            self.tidy(e.role);
             return;
         }
         set_in(row, row.binary_search(&entry), entry, on);
@@ -200,9 +196,6 @@ impl Reverse {
     /// The rule `(assignee, ak, policy)` on the exact target `target` appeared (`on`) or
     /// went away.
     pub(super) fn exact_rule(&mut self, target: &Id, assignee: u32, ak: u32, policy: u32, on: bool) {
-        if !on {
-            self.end_bulk();
-        }
         let t = if on {
             self.targets.intern(target, Id::clone)
         } else {
@@ -217,7 +210,8 @@ impl Reverse {
         let slot = self.nodes.get_mut(assignee as usize).expect("a reverse entry per node");
         let row = Arc::make_mut(slot.get_or_insert_with(Default::default)).rules_mut(ak);
         if self.bulk {
-            row.push_back(entry);
+            bulk_set(row, entry, on);
+            self.tidy(assignee);
             return;
         }
         let by_key = |r: &RevRule| (names.get(r.target).as_str(), r.ak, r.policy).cmp(&key);
@@ -313,6 +307,16 @@ impl Reverse {
             ));
         }
         Ok(())
+    }
+}
+
+/// During a bulk load: appends `value`, or removes it from the unsorted row (the forward
+/// rows call this only when the fact changed, so it is there exactly once).
+fn bulk_set<T: Clone + PartialEq>(v: &mut imbl::Vector<T>, value: T, on: bool) {
+    if on {
+        v.push_back(value);
+    } else if let Some(i) = v.index_of(&value) {
+        v.remove(i);
     }
 }
 
