@@ -145,7 +145,9 @@ fn memory_only(shape: &str, rules: usize, tiny: bool) {
     let rows = org.spec.rules + org.spec.assignments();
     drop(org);
     let before = LIVE.load(Ordering::Relaxed);
+    let started = Instant::now();
     let mut index = build(&all);
+    eprintln!("built in {:.2} s", started.elapsed().as_secs_f64());
     let with = LIVE.load(Ordering::Relaxed) - before;
     index.bench_drop_reverse();
     let without = LIVE.load(Ordering::Relaxed) - before;

@@ -283,8 +283,20 @@ pub fn agents(
         return Ok(AgentsPage::default());
     }
     let nodes = index.node_count();
-    let reach_permit = reach(index, acc, permit, nodes);
-    let reach_deny = reach(index, acc, deny, nodes);
+    // When the permissions reach a large share of the nodes, the answer is dense: checking
+    // agents in byte order fills a page sooner than expanding everything.
+    let Some(reach_permit) = reach(index, acc, permit, nodes, (nodes / 8).max(4096)) else {
+        return agents_by_scan(
+            index,
+            &Action::clone(index.action(action)),
+            target,
+            account,
+            opts,
+            after,
+            limit,
+        );
+    };
+    let reach_deny = reach(index, acc, deny, nodes, usize::MAX).expect("no budget");
     let candidate = |id: u32| {
         let (w, b) = (id as usize / 64, 1u64 << (id % 64));
         reach_permit[w] & b != 0 && reach_deny[w] & b == 0
@@ -341,37 +353,79 @@ pub fn agents(
     Ok(page)
 }
 
+/// [`agents`] by checking every known agent in byte order from `after` until the page is
+/// full: what `agents` does when the answer is dense. Public so that tests compare the two.
+#[doc(hidden)]
+pub fn agents_by_scan(
+    index: &Index,
+    action: &Action,
+    target: &Id,
+    account: Option<&Id>,
+    opts: &EngineOptions,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<AgentsPage, EngineError> {
+    let mut page = AgentsPage::default();
+    for (name, id) in index.nodes_in_order(after) {
+        if index.node_by_id(id).role {
+            continue;
+        }
+        let check = crate::engine::Check {
+            agent: name.clone(),
+            account: account.cloned(),
+            action: action.clone(),
+            target: target.clone(),
+            explain: false,
+        };
+        if crate::engine::decide(index, &check, opts).is_ok_and(|d| d.allowed) {
+            if page.items.len() == limit {
+                page.more = true;
+                break;
+            }
+            page.items.push(name.clone());
+        }
+    }
+    Ok(page)
+}
+
 /// Every node from which one of `seeds` is reachable (the seeds included), following
-/// global edges and, with `account`, that account's entries: a bit set over node ids.
-fn reach(index: &Index, account: Option<u32>, seeds: Vec<u32>, nodes: usize) -> Vec<u64> {
+/// global edges and, with `account`, that account's entries: a bit set over node ids; None
+/// once more than `budget` nodes are reached.
+fn reach(index: &Index, account: Option<u32>, seeds: Vec<u32>, nodes: usize, budget: usize) -> Option<Vec<u64>> {
     let mut seen = vec![0u64; nodes.div_ceil(64)];
-    let mut stack = seeds;
-    let rev = index.reverse();
-    let mut mark = |id: u32, stack: &mut Vec<u32>| {
+    let mut count = 0usize;
+    let mut stack = Vec::with_capacity(seeds.len());
+    let mark = |id: u32, seen: &mut [u64], stack: &mut Vec<u32>| {
         let (w, b) = (id as usize / 64, 1u64 << (id % 64));
         if seen[w] & b == 0 {
             seen[w] |= b;
             stack.push(id);
+            1
+        } else {
+            0
         }
     };
-    let seeds = std::mem::take(&mut stack);
     for id in seeds {
-        mark(id, &mut stack);
+        count += mark(id, &mut seen, &mut stack);
     }
+    let rev = index.reverse();
     while let Some(v) = stack.pop() {
+        if count > budget {
+            return None;
+        }
         let Some(row) = rev.node(v) else { continue };
         for &u in &row.incoming {
-            mark(u, &mut stack);
+            count += mark(u, &mut seen, &mut stack);
         }
         if let Some(a) = account {
             for e in &row.incoming_acc {
                 if e.account == a {
-                    mark(e.node, &mut stack);
+                    count += mark(e.node, &mut seen, &mut stack);
                 }
             }
         }
     }
-    seen
+    (count <= budget).then_some(seen)
 }
 
 /// Every action `agent` (inside `account` when given) may perform on `target`: the
