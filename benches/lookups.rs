@@ -142,7 +142,7 @@ fn timed<T>(inputs: &[T], budget: Duration, max: usize, mut f: impl FnMut(&T) ->
 fn memory_only(shape: &str, rules: usize, tiny: bool) {
     let org = Org::generate(spec_of(shape, rules, tiny));
     let all = changes(&org, if tiny { 100 } else { 10_000 });
-    let rows = org.spec.rules + org.spec.assignments();
+    let rows = org.spec.rules + org.assignments();
     drop(org);
     let before = LIVE.load(Ordering::Relaxed);
     let started = Instant::now();

@@ -283,9 +283,9 @@ pub fn agents(
         return Ok(AgentsPage::default());
     }
     let nodes = index.node_count();
-    // When the permissions reach a large share of the nodes, the answer is dense: checking
+    // When the permissions reach most of the nodes, the answer is dense: checking
     // agents in byte order fills a page sooner than expanding everything.
-    let Some(reach_permit) = reach(index, acc, permit, nodes, (nodes / 8).max(4096)) else {
+    let Some(reach_permit) = reach(index, acc, permit, nodes, (nodes / 2).max(4096)) else {
         return agents_by_scan(
             index,
             &Action::clone(index.action(action)),
