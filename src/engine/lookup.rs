@@ -15,7 +15,10 @@
 //!   on the target (its row and the holders of `*` rules) are expanded downwards through
 //!   the edges that point at them (global ones, and that account's when there is one); an
 //!   agent is allowed when it reaches a permission's assignee and no prohibition's, passes
-//!   the gates and its closure fits the limit. Names come out in byte order.
+//!   the gates and its closure fits the limit. Names come out in byte order. When the
+//!   permissions reach more than half the nodes, agents are checked one by one in byte
+//!   order instead; when the prohibitions reach more than a page's worth, each candidate
+//!   is checked whole instead of expanding them.
 //! - **Actions**: every applicable rule of the agent's closure on the target, whatever its
 //!   action, folded into masks of permitted and prohibited actions; each action is then
 //!   decided by the hierarchy's masks.
@@ -232,6 +235,37 @@ pub fn agents(
     after: Option<&str>,
     limit: usize,
 ) -> Result<AgentsPage, EngineError> {
+    let nodes = index.node_count();
+    let budgets = Budgets {
+        permit: (nodes / 2).max(4096),
+        deny: limit.saturating_mul(16).clamp(4096, nodes.max(4096)),
+    };
+    agents_with(index, action, target, account, opts, after, limit, budgets)
+}
+
+/// How far [`agents`] expands before it checks agents one by one instead: past `permit`
+/// nodes reaching a permission, every agent in byte order; past `deny` nodes reaching a
+/// prohibition, each candidate whole.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Budgets {
+    pub permit: usize,
+    pub deny: usize,
+}
+
+/// [`agents`] with the given [`Budgets`] (tests force each path with them).
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
+pub fn agents_with(
+    index: &Index,
+    action: &Action,
+    target: &Id,
+    account: Option<&Id>,
+    opts: &EngineOptions,
+    after: Option<&str>,
+    limit: usize,
+    budgets: Budgets,
+) -> Result<AgentsPage, EngineError> {
     let mut acc = None;
     if let Some(a) = account {
         match index.account(a.as_str()) {
@@ -285,7 +319,7 @@ pub fn agents(
     let nodes = index.node_count();
     // When the permissions reach most of the nodes, the answer is dense: checking
     // agents in byte order fills a page sooner than expanding everything.
-    let Some(reach_permit) = reach(index, acc, permit, nodes, (nodes / 2).max(4096)) else {
+    let Some(reach_permit) = reach(index, acc, permit, nodes, budgets.permit) else {
         return agents_by_scan(
             index,
             &Action::clone(index.action(action)),
@@ -296,15 +330,29 @@ pub fn agents(
             limit,
         );
     };
-    let reach_deny = reach(index, acc, deny, nodes, usize::MAX).expect("no budget");
+    // Who reaches a prohibition: expanded the same way unless that costs more than
+    // checking the page's candidates one by one (a prohibition held high in a wide graph).
+    let reach_deny = reach(index, acc, deny, nodes, budgets.deny);
     let candidate = |id: u32| {
         let (w, b) = (id as usize / 64, 1u64 << (id % 64));
-        reach_permit[w] & b != 0 && reach_deny[w] & b == 0
+        reach_permit[w] & b != 0 && reach_deny.as_ref().is_none_or(|d| d[w] & b == 0)
     };
     // Every closure fits when there are fewer roles than the limit allows.
     let closures_fit = index.stats().roles < opts.max_closure;
+    let action = Action::clone(index.action(action));
     let allowed = |id: u32| {
         let row = index.node_by_id(id);
+        if reach_deny.is_none() {
+            // The whole check: gates, closure and every applicable rule.
+            let check = crate::engine::Check {
+                agent: row.name.clone(),
+                account: account.cloned(),
+                action: action.clone(),
+                target: target.clone(),
+                explain: false,
+            };
+            return !row.role && crate::engine::decide(index, &check, opts).is_ok_and(|d| d.allowed);
+        }
         if row.role || row.status == Some(false) {
             return false;
         }
@@ -317,11 +365,14 @@ pub fn agents(
         }
     };
     let mut page = AgentsPage::default();
-    let count: usize = reach_permit
-        .iter()
-        .zip(&reach_deny)
-        .map(|(p, d)| (p & !d).count_ones() as usize)
-        .sum();
+    let count: usize = match &reach_deny {
+        Some(deny) => reach_permit
+            .iter()
+            .zip(deny)
+            .map(|(p, d)| (p & !d).count_ones() as usize)
+            .sum(),
+        None => reach_permit.iter().map(|p| p.count_ones() as usize).sum(),
+    };
     if count.saturating_mul(8) < nodes {
         // Few candidates: sort them rather than walk every name.
         let mut ids: Vec<(u64, u32)> = (0..nodes as u32)
@@ -354,9 +405,8 @@ pub fn agents(
 }
 
 /// [`agents`] by checking every known agent in byte order from `after` until the page is
-/// full: what `agents` does when the answer is dense. Public so that tests compare the two.
-#[doc(hidden)]
-pub fn agents_by_scan(
+/// full: what `agents` does when the answer is dense.
+fn agents_by_scan(
     index: &Index,
     action: &Action,
     target: &Id,
