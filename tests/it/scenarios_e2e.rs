@@ -1,7 +1,9 @@
 //! Every shared scenario end to end: a real `endocarp serve` process per scenario on
 //! loopback ports, the events appended over gRPC (EventService.AppendEvents), the checks
 //! asked over gRPC one by one, then all at once as one CheckBatch whose every result must
-//! be the single call's decision.
+//! be the single call's decision; and each check's answer is what the look-ups say
+//! (ListActions, LookupTargets, LookupAgents list exactly what is allowed), with every
+//! engine.
 
 use crate::common;
 
@@ -113,6 +115,58 @@ async fn run(engine: &str) {
                     s.name
                 );
             }
+        }
+        for (c, d) in s.checks.iter().zip(&singles) {
+            let account = c.account.clone().unwrap_or_default();
+            let at = format!("{file} / {}: {c:?}", s.name);
+            let actions = decisions
+                .list_actions(pb::ListActionsRequest {
+                    agent_id: c.agent.clone(),
+                    account_id: account.clone(),
+                    target: c.target.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_else(|st| panic!("{at}: ListActions: {st}"))
+                .into_inner();
+            assert_eq!(
+                actions.actions.contains(&d.action),
+                d.allowed,
+                "{at}: ListActions {actions:?}"
+            );
+            let targets = decisions
+                .lookup_targets(pb::LookupTargetsRequest {
+                    agent_id: c.agent.clone(),
+                    account_id: account.clone(),
+                    action: c.action.clone(),
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_else(|st| panic!("{at}: LookupTargets: {st}"))
+                .into_inner();
+            let listed = if targets.every_target {
+                !targets.except.contains(&c.target)
+            } else {
+                targets.targets.contains(&c.target)
+            };
+            assert_eq!(listed, d.allowed, "{at}: LookupTargets {targets:?}");
+            let agents = decisions
+                .lookup_agents(pb::LookupAgentsRequest {
+                    action: c.action.clone(),
+                    target: c.target.clone(),
+                    account_id: account,
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_else(|st| panic!("{at}: LookupAgents: {st}"))
+                .into_inner();
+            assert_eq!(
+                agents.agents.contains(&c.agent),
+                d.allowed,
+                "{at}: LookupAgents {agents:?}"
+            );
         }
         let status = common::server_status(&server).await;
         assert_eq!(status.engine, engine);
