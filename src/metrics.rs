@@ -25,6 +25,7 @@ pub const MAX_STALENESS: &str = "endocarp_max_staleness_seconds";
 pub const INDEX_RULES: &str = "endocarp_index_rules";
 pub const INDEX_ASSIGNMENTS: &str = "endocarp_index_assignments";
 pub const INDEX_ROLES: &str = "endocarp_index_roles";
+pub const LOOKUP_SNAPSHOTS: &str = "endocarp_lookup_snapshots_kept";
 pub const SHADOW_AGREEMENTS: &str = "endocarp_shadow_agreements_total";
 pub const SHADOW_DISAGREEMENTS: &str = "endocarp_shadow_disagreements_total";
 pub const STORAGE_ERRORS: &str = "endocarp_storage_errors_total";
@@ -130,6 +131,10 @@ fn describe() {
         "Role assignments and memberships in the index (global and per account)"
     );
     describe_gauge!(INDEX_ROLES, "Identifiers known to be roles or groups");
+    describe_gauge!(
+        LOOKUP_SNAPSHOTS,
+        "Snapshots kept for the later pages of look-ups (at most 64, each for lookup_page_ttl)"
+    );
     describe_counter!(
         SHADOW_AGREEMENTS,
         "Shadow mode: checks on which the ODRL and Casbin engines agreed"

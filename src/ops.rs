@@ -112,6 +112,7 @@ impl Ops {
         metrics::gauge!(m::INDEX_ASSIGNMENTS)
             .set((stats.global_edges + stats.account_edges + stats.memberships) as f64);
         metrics::gauge!(m::INDEX_ROLES).set(stats.roles as f64);
+        metrics::gauge!(m::LOOKUP_SNAPSHOTS).set(app.kept_snapshots() as f64);
         let (agree, disagree) = app.shadow_counts();
         metrics::counter!(m::SHADOW_AGREEMENTS).absolute(agree);
         metrics::counter!(m::SHADOW_DISAGREEMENTS).absolute(disagree);

@@ -36,6 +36,7 @@ pub(crate) type PMap<K, V> = imbl::GenericHashMap<K, V, IdHasher, imbl::shared_p
 use crate::engine::pvec::PVec;
 use labels::Labels;
 
+mod chunked;
 mod facts;
 mod hasher;
 mod labels;
@@ -43,6 +44,7 @@ mod reverse;
 mod rows;
 mod validate;
 
+pub(crate) use chunked::Cursor;
 pub use hasher::{IdHash, IdHasher};
 pub(crate) use reverse::{RevRule, Reverse};
 pub(crate) use rows::{AccountEntry, Named, Node, Pair, TargetRule, action_bit, action_kind, ak_action, ak_kind};

@@ -24,7 +24,7 @@
 //!   decided by the hierarchy's masks.
 
 use crate::domain::{Action, Id, RuleKind};
-use crate::engine::index::{CUSTOM_BASE, Index, RevRule, action_bit, ak_action, ak_kind};
+use crate::engine::index::{CUSTOM_BASE, Cursor, Index, RevRule, action_bit, ak_action, ak_kind};
 use crate::engine::odrl::{Closure, Wanted, family_masks};
 use crate::engine::{EngineError, EngineOptions, Prepared, closure_of, prepare_for};
 use std::cmp::Reverse as Rev;
@@ -132,11 +132,7 @@ pub fn targets(
 /// A k-way merge of the members' reverse rows of one kind, by target name.
 struct Merge<'a> {
     index: &'a Index,
-    cursors: Vec<(
-        imbl::vector::Focus<'a, RevRule, imbl::shared_ptr::DefaultSharedPtr>,
-        usize,
-        usize,
-    )>,
+    cursors: Vec<Cursor<'a, RevRule>>,
     /// (the target name at each cursor, cursor), least first.
     heap: BinaryHeap<Rev<(&'a str, usize)>>,
 }
@@ -153,24 +149,22 @@ impl<'a> Merge<'a> {
         for &id in members {
             let Some(row) = rev.node(id) else { continue };
             let rules = row.rules(permissions);
-            let len = rules.len();
-            let start = match after {
-                None => 0,
-                Some(after) => match rules.binary_search_by(|r| {
+            let at = match after {
+                None => (0, 0),
+                Some(after) => match rules.search(|r| {
                     rev.target_name(r.target)
                         .as_str()
                         .cmp(after)
                         .then(std::cmp::Ordering::Less)
                 }) {
-                    Ok(i) | Err(i) => i,
+                    Ok(at) | Err(at) => at,
                 },
             };
-            if start < len {
-                let mut focus = rules.focus();
-                let first = *focus.get(start).expect("in range");
+            let cursor = rules.cursor(at);
+            if let Some(first) = cursor.peek() {
                 m.heap
                     .push(Rev((rev.target_name(first.target).as_str(), m.cursors.len())));
-                m.cursors.push((focus, start, len));
+                m.cursors.push(cursor);
             }
         }
         m
@@ -184,24 +178,25 @@ impl<'a> Merge<'a> {
     /// consumed).
     fn next_target(&mut self, test: impl Fn(&RevRule) -> bool) -> Option<(u32, bool)> {
         let Rev((name, c)) = *self.heap.peek()?;
-        let (focus, pos, _) = &mut self.cursors[c];
-        let target = focus.get(*pos).expect("in range").target;
+        let target = self.cursors[c]
+            .peek()
+            .expect("a cursor in the heap has an entry")
+            .target;
         let mut hit = false;
         while let Some(&Rev((t, c))) = self.heap.peek() {
             if t != name {
                 break;
             }
             self.heap.pop();
-            let (focus, pos, len) = &mut self.cursors[c];
-            while *pos < *len {
-                let r = *focus.get(*pos).expect("in range");
+            let cursor = &mut self.cursors[c];
+            while let Some(r) = cursor.peek() {
                 if r.target != target {
                     let next = self.index.reverse().target_name(r.target).as_str();
                     self.heap.push(Rev((next, c)));
                     break;
                 }
-                *pos += 1;
-                hit = hit || test(&r);
+                cursor.advance();
+                hit = hit || test(r);
             }
         }
         Some((target, hit))
@@ -464,11 +459,11 @@ fn reach(index: &Index, account: Option<u32>, seeds: Vec<u32>, nodes: usize, bud
             return None;
         }
         let Some(row) = rev.node(v) else { continue };
-        for &u in &row.incoming {
+        for &u in row.incoming.iter() {
             count += mark(u, &mut seen, &mut stack);
         }
         if let Some(a) = account {
-            for e in &row.incoming_acc {
+            for e in row.incoming_acc.iter() {
                 if e.account == a {
                     count += mark(e.node, &mut seen, &mut stack);
                 }

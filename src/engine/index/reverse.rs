@@ -12,10 +12,12 @@
 //! - **Rules on `*`**: `(action, node)` for every node holding at least one rule on `*` for
 //!   that action.
 //!
-//! Lists that grow with an organisation (a role's holders, a role's rules) are persistent
-//! vectors (imbl's RRB tree), so a write copies a chunk and a path, never a whole list.
+//! Lists that grow with an organisation (a role's holders, a role's rules) are chunked
+//! persistent lists (`chunked.rs`), so a write copies one chunk and the spine of chunk
+//! pointers, never a whole list.
 //! [`Reverse::validate`] rebuilds everything from the forward rows and compares.
 
+use super::chunked::Chunked;
 use super::{AccountEntry, Index, Interned, ak_action};
 use crate::domain::Id;
 use crate::engine::index::IdHasher;
@@ -43,13 +45,13 @@ pub(crate) struct Incoming {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NodeRev {
     /// Permissions on exact targets assigned to this node, by target name, action, policy.
-    pub permits: imbl::Vector<RevRule>,
+    pub permits: Chunked<RevRule>,
     /// Prohibitions likewise (apart, so "every target except" reads only these).
-    pub denies: imbl::Vector<RevRule>,
+    pub denies: Chunked<RevRule>,
     /// Nodes with a global edge to this node, sorted.
-    pub incoming: imbl::Vector<u32>,
+    pub incoming: Chunked<u32>,
     /// Account entries pointing at this node, sorted.
-    pub incoming_acc: imbl::Vector<Incoming>,
+    pub incoming_acc: Chunked<Incoming>,
 }
 
 impl NodeRev {
@@ -58,11 +60,11 @@ impl NodeRev {
     }
 
     /// The row of rules of one kind (`ak & 1`: 1 for permissions).
-    pub(crate) fn rules(&self, permissions: bool) -> &imbl::Vector<RevRule> {
+    pub(crate) fn rules(&self, permissions: bool) -> &Chunked<RevRule> {
         if permissions { &self.permits } else { &self.denies }
     }
 
-    fn rules_mut(&mut self, ak: u32) -> &mut imbl::Vector<RevRule> {
+    fn rules_mut(&mut self, ak: u32) -> &mut Chunked<RevRule> {
         if ak & 1 == 1 {
             &mut self.permits
         } else {
@@ -111,22 +113,16 @@ impl Reverse {
         for (r, &t) in order.iter().enumerate() {
             rank[t as usize] = r as u32;
         }
-        fn sorted<T: Clone + Ord, K: Ord>(v: &imbl::Vector<T>, key: impl Fn(&T) -> K) -> imbl::Vector<T> {
-            let mut all: Vec<T> = v.iter().cloned().collect();
-            all.sort_by_key(|x| key(x));
-            all.dedup();
-            all.into_iter().collect()
-        }
         for id in 0..self.nodes.len() {
             let Some(Some(row)) = self.nodes.get_mut(id) else {
                 continue;
             };
             let row = Arc::make_mut(row);
             let by_rank = |r: &RevRule| (rank[r.target as usize], r.ak, r.policy);
-            row.permits = sorted(&row.permits, by_rank);
-            row.denies = sorted(&row.denies, by_rank);
-            row.incoming = sorted(&row.incoming, |&n| n);
-            row.incoming_acc = sorted(&row.incoming_acc, |&e| e);
+            row.permits.sort_by_key(by_rank);
+            row.denies.sort_by_key(by_rank);
+            row.incoming.sort_by_key(|&n| n);
+            row.incoming_acc.sort_by_key(|&e| e);
         }
     }
 
@@ -168,10 +164,9 @@ impl Reverse {
         let row = &mut self.node_mut(role).incoming;
         if bulk {
             bulk_set(row, node, on);
-            self.tidy(role);
-            return;
+        } else {
+            set_in(row, row.search(|x| x.cmp(&node)), node, on);
         }
-        set_in(row, row.binary_search(&node), node, on);
         self.tidy(role);
     }
 
@@ -186,10 +181,9 @@ impl Reverse {
         let row = &mut self.node_mut(e.role).incoming_acc;
         if bulk {
             bulk_set(row, entry, on);
-            self.tidy(e.role);
-            return;
+        } else {
+            set_in(row, row.search(|x| x.cmp(&entry)), entry, on);
         }
-        set_in(row, row.binary_search(&entry), entry, on);
         self.tidy(e.role);
     }
 
@@ -215,13 +209,7 @@ impl Reverse {
             return;
         }
         let by_key = |r: &RevRule| (names.get(r.target).as_str(), r.ak, r.policy).cmp(&key);
-        // Rows loaded in target order (the read model's) only ever append.
-        let pos = match row.back() {
-            Some(last) if by_key(last).is_lt() => Err(row.len()),
-            None => Err(0),
-            _ => row.binary_search_by(by_key),
-        };
-        set_in(row, pos, entry, on);
+        set_in(row, row.search(by_key), entry, on);
         self.tidy(assignee);
     }
 
@@ -249,15 +237,23 @@ impl Reverse {
         if self.targets.ids.len() != self.targets.len() {
             return Err("target names and ids differ in number".into());
         }
-        let mut want: Vec<NodeRev> = vec![NodeRev::default(); index.nodes.len()];
+        /// One node's rows as plain vectors.
+        #[derive(Default, Debug, PartialEq)]
+        struct Want {
+            permits: Vec<RevRule>,
+            denies: Vec<RevRule>,
+            incoming: Vec<u32>,
+            incoming_acc: Vec<Incoming>,
+        }
+        let mut want: Vec<Want> = (0..index.nodes.len()).map(|_| Want::default()).collect();
         let mut star = imbl::OrdSet::new();
         for (id, node) in index.nodes.entries.iter().enumerate() {
             let id = id as u32;
             for e in node.global() {
-                want[e.0 as usize].incoming.push_back(id);
+                want[e.0 as usize].incoming.push(id);
             }
             for e in &node.accounts {
-                want[e.role as usize].incoming_acc.push_back(Incoming {
+                want[e.role as usize].incoming_acc.push(Incoming {
                     account: e.account,
                     node: id,
                     member: e.member,
@@ -272,7 +268,13 @@ impl Reverse {
                 return Err(format!("target {target:?} has rules but no reverse id"));
             };
             for r in rules.iter() {
-                want[r.assignee as usize].rules_mut(r.ak).push_back(RevRule {
+                let row = &mut want[r.assignee as usize];
+                let rules = if r.ak & 1 == 1 {
+                    &mut row.permits
+                } else {
+                    &mut row.denies
+                };
+                rules.push(RevRule {
                     target: t,
                     ak: r.ak,
                     policy: r.policy,
@@ -287,13 +289,18 @@ impl Reverse {
             w.denies.sort_by(|a, b| key(a).cmp(&key(b)));
             let held = self.node(id as u32);
             let same = match held {
-                None => w.is_empty(),
+                None => *w == Want::default(),
                 Some(h) => {
+                    let got = Want {
+                        permits: h.permits.iter().copied().collect(),
+                        denies: h.denies.iter().copied().collect(),
+                        incoming: h.incoming.iter().copied().collect(),
+                        incoming_acc: h.incoming_acc.iter().copied().collect(),
+                    };
                     !h.is_empty()
-                        && h.permits == w.permits
-                        && h.denies == w.denies
-                        && h.incoming == w.incoming
-                        && h.incoming_acc == w.incoming_acc
+                        && got == *w
+                        && [h.permits.len(), h.denies.len(), h.incoming.len(), h.incoming_acc.len()]
+                            == [w.permits.len(), w.denies.len(), w.incoming.len(), w.incoming_acc.len()]
                 }
             };
             if !same {
@@ -312,20 +319,20 @@ impl Reverse {
 
 /// During a bulk load: appends `value`, or removes it from the unsorted row (the forward
 /// rows call this only when the fact changed, so it is there exactly once).
-fn bulk_set<T: Clone + PartialEq>(v: &mut imbl::Vector<T>, value: T, on: bool) {
+fn bulk_set<T: Clone + PartialEq>(v: &mut Chunked<T>, value: T, on: bool) {
     if on {
-        v.push_back(value);
-    } else if let Some(i) = v.index_of(&value) {
-        v.remove(i);
+        v.push_unsorted(value);
+    } else {
+        v.remove_unsorted(&value);
     }
 }
 
-/// Inserts or removes `value` at `pos` (its binary search) in a sorted persistent vector.
-fn set_in<T: Clone>(v: &mut imbl::Vector<T>, pos: Result<usize, usize>, value: T, on: bool) {
+/// Inserts or removes `value` at `pos` (its search) in a sorted row.
+fn set_in<T: Clone>(v: &mut Chunked<T>, pos: Result<super::chunked::At, super::chunked::At>, value: T, on: bool) {
     match (pos, on) {
-        (Err(i), true) => v.insert(i, value),
-        (Ok(i), false) => {
-            v.remove(i);
+        (Err(at), true) => v.insert(at, value),
+        (Ok(at), false) => {
+            v.remove(at);
         }
         _ => {}
     }
