@@ -12,9 +12,10 @@
 //! this replica does not have, or at a revision it no longer holds is FAILED_PRECONDITION,
 //! whose message says to restart the look-up.
 
-use crate::app::AppError;
-use crate::domain::DomainError;
-use crate::engine::Snapshot;
+use crate::app::service::{LookupPage, page};
+use crate::app::{App, AppError, Consistency};
+use crate::domain::{Action, Decision, DomainError, Id};
+use crate::engine::{self, Check, Snapshot};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
@@ -92,7 +93,7 @@ impl TokenKey {
         let id: [u8; 32] = Sha256::digest([b"endocarp page token key id\0".as_slice(), &bytes].concat()).into();
         TokenKey {
             key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes),
-            id: id[..8].try_into().expect("8 bytes"),
+            id: first8(&id),
         }
     }
 }
@@ -108,7 +109,7 @@ pub fn fingerprint(kind: LookupKind, fields: &[&str]) -> [u8; 8] {
         h.update((f.len() as u64).to_be_bytes());
         h.update(f.as_bytes());
     }
-    h.finalize()[..8].try_into().expect("8 bytes")
+    first8(&h.finalize())
 }
 
 /// Seals a cursor into an opaque token (hex).
@@ -158,7 +159,7 @@ pub fn decode(key: &TokenKey, kind: LookupKind, request: [u8; 8], token: &str) -
             "belongs to a different look-up; send it back with the same fields as the request that returned it",
         ));
     }
-    let word = |at: usize| u64::from_be_bytes(body[at..at + 8].try_into().expect("8 bytes"));
+    let word = |at: usize| u64::from_be_bytes(first8(&body[at..]));
     let after = std::str::from_utf8(&body[34..])
         .map_err(|_| invalid("is not a page token this service issued"))?
         .to_string();
@@ -167,6 +168,13 @@ pub fn decode(key: &TokenKey, kind: LookupKind, request: [u8; 8], token: &str) -
         started_ms: word(26),
         after,
     })
+}
+
+/// The first 8 bytes (callers pass at least 8).
+fn first8(b: &[u8]) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&b[..8]);
+    out
 }
 
 fn hex(b: &[u8]) -> String {
@@ -230,6 +238,225 @@ impl KeptSnapshots {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl App {
+    /// Many checks on one snapshot (consistency waited for once), results in order; an
+    /// item that cannot be decided gets its own error. `semantics` may stop the batch
+    /// after the first deny (or failure) or the first permit: the results are then the
+    /// prefix up to and including it.
+    pub async fn check_batch(
+        &self,
+        items: &[Result<Check, DomainError>],
+        consistency: Consistency,
+        semantics: BatchSemantics,
+        deadline: Option<Instant>,
+    ) -> Result<(Vec<Result<Decision, AppError>>, u64), AppError> {
+        if items.is_empty() {
+            return Err(DomainError::new("items", "must not be empty").into());
+        }
+        if items.len() > self.settings.max_batch_checks {
+            return Err(DomainError::new(
+                "items",
+                format!(
+                    "has {} items; the limit is {} (max_batch_checks)",
+                    items.len(),
+                    self.settings.max_batch_checks
+                ),
+            )
+            .into());
+        }
+        let snapshot = self.fresh_snapshot(consistency, deadline).await?;
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let result = match item {
+                Ok(check) => self.decide_on(&snapshot, check),
+                Err(e) => Err(AppError::Invalid(e.clone())),
+            };
+            let stop = match (semantics, &result) {
+                (BatchSemantics::ExecuteAll, _) => false,
+                (BatchSemantics::DenyOnFirstDeny, r) => !r.as_ref().is_ok_and(|d| d.allowed),
+                (BatchSemantics::PermitOnFirstPermit, r) => r.as_ref().is_ok_and(|d| d.allowed),
+            };
+            results.push(result);
+            if stop {
+                break;
+            }
+        }
+        Ok((results, snapshot.revision()))
+    }
+
+    /// The snapshot of a look-up's page and where the page starts: a fresh one for a first
+    /// page (kept for the later pages), the first page's for a token.
+    async fn lookup_snapshot(
+        &self,
+        kind: LookupKind,
+        request: [u8; 8],
+        token: &str,
+        consistency: Consistency,
+        deadline: Option<Instant>,
+    ) -> Result<(Arc<engine::Snapshot>, Cursor), AppError> {
+        if token.is_empty() {
+            let snapshot = self.fresh_snapshot(consistency, deadline).await?;
+            self.kept.keep(&snapshot, self.settings.lookup_page_ttl);
+            let cursor = Cursor {
+                revision: snapshot.revision(),
+                started_ms: now_ms(),
+                after: String::new(),
+            };
+            return Ok((snapshot, cursor));
+        }
+        let cursor = decode(&self.tokens, kind, request, token)?;
+        let ttl = self.settings.lookup_page_ttl;
+        if now_ms().saturating_sub(cursor.started_ms) > ttl.as_millis() as u64 {
+            return Err(AppError::PageExpired(format!(
+                "the page token is older than lookup_page_ttl ({} s); restart the look-up from the first page",
+                ttl.as_secs()
+            )));
+        }
+        let current = self.projector().snapshot();
+        let snapshot = if current.revision() == cursor.revision {
+            Some(current)
+        } else {
+            self.kept.get(cursor.revision)
+        };
+        let snapshot = snapshot.ok_or_else(|| {
+            AppError::PageExpired(format!(
+                "this replica no longer holds revision {} that the look-up started at; restart the look-up from the first page",
+                cursor.revision
+            ))
+        })?;
+        Ok((snapshot, cursor))
+    }
+
+    /// The next page's token after `last` (empty when there is no next page).
+    fn next_token(
+        &self,
+        kind: LookupKind,
+        request: [u8; 8],
+        cursor: &Cursor,
+        last: Option<&str>,
+        more: bool,
+    ) -> String {
+        match (more, last) {
+            (true, Some(last)) => encode(
+                &self.tokens,
+                kind,
+                request,
+                &Cursor {
+                    after: last.to_string(),
+                    ..cursor.clone()
+                },
+            ),
+            _ => String::new(),
+        }
+    }
+
+    /// One page of a look-up of `kind` over `fields`: its snapshot (fresh, or the first
+    /// page's for a token), `find` from where the token says, and the next page's token.
+    /// `find` returns the page, its last item and whether more follow.
+    async fn lookup_page<P>(
+        &self,
+        kind: LookupKind,
+        fields: &[&str],
+        (page_size, token): (u32, &str),
+        consistency: Consistency,
+        deadline: Option<Instant>,
+        find: impl FnOnce(&engine::Index, Option<&str>, usize) -> Result<(P, Option<String>, bool), AppError>,
+    ) -> Result<LookupPage<P>, AppError> {
+        let size = page(page_size)? as usize;
+        let request = fingerprint(kind, fields);
+        let (snapshot, cursor) = self
+            .lookup_snapshot(kind, request, token, consistency, deadline)
+            .await?;
+        let after = (!cursor.after.is_empty()).then_some(cursor.after.as_str());
+        let (page, last, more) = find(&snapshot.index, after, size)?;
+        let next_token = self.next_token(kind, request, &cursor, last.as_deref(), more);
+        Ok(LookupPage {
+            revision: snapshot.revision(),
+            page,
+            next_token,
+        })
+    }
+
+    /// The targets `agent` (inside `account`) may perform `action` on, one page.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn lookup_targets(
+        &self,
+        agent: &Id,
+        account: Option<&Id>,
+        action: &Action,
+        page_size: u32,
+        token: &str,
+        consistency: Consistency,
+        deadline: Option<Instant>,
+    ) -> Result<LookupPage<engine::lookup::TargetsPage>, AppError> {
+        let fields = [agent.as_str(), account.map_or("", |a| a.as_str()), action.as_str()];
+        let opts = &self.settings.engine;
+        self.lookup_page(
+            LookupKind::Targets,
+            &fields,
+            (page_size, token),
+            consistency,
+            deadline,
+            |index, after, size| {
+                let p = engine::lookup::targets(index, agent, account, action, opts, after, size)?;
+                let last = p.items.last().map(|t| t.to_string());
+                let more = p.more;
+                Ok((p, last, more))
+            },
+        )
+        .await
+    }
+
+    /// The agents that may perform `action` on `target` (inside `account`), one page.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn lookup_agents(
+        &self,
+        action: &Action,
+        target: &Id,
+        account: Option<&Id>,
+        page_size: u32,
+        token: &str,
+        consistency: Consistency,
+        deadline: Option<Instant>,
+    ) -> Result<LookupPage<engine::lookup::AgentsPage>, AppError> {
+        let fields = [action.as_str(), target.as_str(), account.map_or("", |a| a.as_str())];
+        let opts = &self.settings.engine;
+        self.lookup_page(
+            LookupKind::Agents,
+            &fields,
+            (page_size, token),
+            consistency,
+            deadline,
+            |index, after, size| {
+                let p = engine::lookup::agents(index, action, target, account, opts, after, size)?;
+                let last = p.items.last().map(|a| a.to_string());
+                let more = p.more;
+                Ok((p, last, more))
+            },
+        )
+        .await
+    }
+
+    /// Every action `agent` (inside `account`) may perform on `target`, and the revision.
+    pub async fn list_actions(
+        &self,
+        agent: &Id,
+        account: Option<&Id>,
+        target: &Id,
+        consistency: Consistency,
+        deadline: Option<Instant>,
+    ) -> Result<(Vec<Action>, u64), AppError> {
+        let snapshot = self.fresh_snapshot(consistency, deadline).await?;
+        let actions = engine::lookup::actions(&snapshot.index, agent, account, target, &self.settings.engine)?;
+        Ok((actions, snapshot.revision()))
+    }
+
+    /// How many snapshots are kept for look-up pages now.
+    pub fn kept_snapshots(&self) -> usize {
+        self.kept.len()
     }
 }
 

@@ -1,9 +1,9 @@
 //! The use cases behind every RPC.
 
-use crate::app::lookups::{self, BatchSemantics, Cursor, KeptSnapshots, LookupKind, Secret, TokenKey};
+use crate::app::lookups::{KeptSnapshots, Secret, TokenKey};
 use crate::app::{AppError, Projector};
 use crate::domain::commands::Command;
-use crate::domain::{Action, Decision, DomainError, Id, NewEvent, StoredEvent};
+use crate::domain::{Decision, DomainError, NewEvent, StoredEvent};
 use crate::engine::{self, Check, EngineKind, EngineOptions};
 use crate::metrics::Engine;
 use crate::store::{AppendOutcome, AuditEntry, AuditRecord, EdgeRow, MemberRow, RuleRow, Store, StoreError};
@@ -106,7 +106,7 @@ pub struct CallContext {
 pub struct App {
     store: Store,
     projector: Arc<Projector>,
-    settings: AppSettings,
+    pub(super) settings: AppSettings,
     /// Shadow mode: checks on which both engines agreed / disagreed.
     shadow_agreements: AtomicU64,
     shadow_disagreements: AtomicU64,
@@ -115,9 +115,9 @@ pub struct App {
     /// Decision counters and latency histograms (cached metric handles).
     decisions: crate::metrics::DecisionMetrics,
     /// Seals look-up page tokens.
-    tokens: TokenKey,
+    pub(super) tokens: TokenKey,
     /// Snapshots the later pages of look-ups are answered from.
-    kept: KeptSnapshots,
+    pub(super) kept: KeptSnapshots,
 }
 
 /// A look-up's page: what the engine found, the revision, and the token of the next page
@@ -233,7 +233,7 @@ impl App {
 
     /// The snapshot a request is answered from: after its consistency wait, and refused
     /// when this replica's data is older than `max_staleness`.
-    async fn fresh_snapshot(
+    pub(super) async fn fresh_snapshot(
         &self,
         consistency: Consistency,
         deadline: Option<Instant>,
@@ -249,212 +249,8 @@ impl App {
         Ok(self.projector.snapshot())
     }
 
-    /// Many checks on one snapshot (consistency waited for once), results in order; an
-    /// item that cannot be decided gets its own error. `semantics` may stop the batch
-    /// after the first deny (or failure) or the first permit: the results are then the
-    /// prefix up to and including it.
-    pub async fn check_batch(
-        &self,
-        items: &[Result<Check, DomainError>],
-        consistency: Consistency,
-        semantics: BatchSemantics,
-        deadline: Option<Instant>,
-    ) -> Result<(Vec<Result<Decision, AppError>>, u64), AppError> {
-        if items.is_empty() {
-            return Err(DomainError::new("items", "must not be empty").into());
-        }
-        if items.len() > self.settings.max_batch_checks {
-            return Err(DomainError::new(
-                "items",
-                format!(
-                    "has {} items; the limit is {} (max_batch_checks)",
-                    items.len(),
-                    self.settings.max_batch_checks
-                ),
-            )
-            .into());
-        }
-        let snapshot = self.fresh_snapshot(consistency, deadline).await?;
-        let mut results = Vec::with_capacity(items.len());
-        for item in items {
-            let result = match item {
-                Ok(check) => self.decide_on(&snapshot, check),
-                Err(e) => Err(AppError::Invalid(e.clone())),
-            };
-            let stop = match (semantics, &result) {
-                (BatchSemantics::ExecuteAll, _) => false,
-                (BatchSemantics::DenyOnFirstDeny, r) => !r.as_ref().is_ok_and(|d| d.allowed),
-                (BatchSemantics::PermitOnFirstPermit, r) => r.as_ref().is_ok_and(|d| d.allowed),
-            };
-            results.push(result);
-            if stop {
-                break;
-            }
-        }
-        Ok((results, snapshot.revision()))
-    }
-
-    /// The snapshot of a look-up's page and where the page starts: a fresh one for a first
-    /// page (kept for the later pages), the first page's for a token.
-    async fn lookup_snapshot(
-        &self,
-        kind: LookupKind,
-        request: [u8; 8],
-        token: &str,
-        consistency: Consistency,
-        deadline: Option<Instant>,
-    ) -> Result<(Arc<engine::Snapshot>, Cursor), AppError> {
-        if token.is_empty() {
-            let snapshot = self.fresh_snapshot(consistency, deadline).await?;
-            self.kept.keep(&snapshot, self.settings.lookup_page_ttl);
-            let cursor = Cursor {
-                revision: snapshot.revision(),
-                started_ms: lookups::now_ms(),
-                after: String::new(),
-            };
-            return Ok((snapshot, cursor));
-        }
-        let cursor = lookups::decode(&self.tokens, kind, request, token)?;
-        let ttl = self.settings.lookup_page_ttl;
-        if lookups::now_ms().saturating_sub(cursor.started_ms) > ttl.as_millis() as u64 {
-            return Err(AppError::PageExpired(format!(
-                "the page token is older than lookup_page_ttl ({} s); restart the look-up from the first page",
-                ttl.as_secs()
-            )));
-        }
-        let current = self.projector.snapshot();
-        let snapshot = if current.revision() == cursor.revision {
-            Some(current)
-        } else {
-            self.kept.get(cursor.revision)
-        };
-        let snapshot = snapshot.ok_or_else(|| {
-            AppError::PageExpired(format!(
-                "this replica no longer holds revision {} that the look-up started at; restart the look-up from the first page",
-                cursor.revision
-            ))
-        })?;
-        Ok((snapshot, cursor))
-    }
-
-    /// The next page's token after `last` (empty when there is no next page).
-    fn next_token(
-        &self,
-        kind: LookupKind,
-        request: [u8; 8],
-        cursor: &Cursor,
-        last: Option<&str>,
-        more: bool,
-    ) -> String {
-        match (more, last) {
-            (true, Some(last)) => lookups::encode(
-                &self.tokens,
-                kind,
-                request,
-                &Cursor {
-                    after: last.to_string(),
-                    ..cursor.clone()
-                },
-            ),
-            _ => String::new(),
-        }
-    }
-
-    /// The targets `agent` (inside `account`) may perform `action` on, one page.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn lookup_targets(
-        &self,
-        agent: &Id,
-        account: Option<&Id>,
-        action: &Action,
-        page_size: u32,
-        token: &str,
-        consistency: Consistency,
-        deadline: Option<Instant>,
-    ) -> Result<LookupPage<engine::lookup::TargetsPage>, AppError> {
-        let size = page(page_size)? as usize;
-        let fields = [agent.as_str(), account.map_or("", |a| a.as_str()), action.as_str()];
-        let request = lookups::fingerprint(LookupKind::Targets, &fields);
-        let (snapshot, cursor) = self
-            .lookup_snapshot(LookupKind::Targets, request, token, consistency, deadline)
-            .await?;
-        let after = (!cursor.after.is_empty()).then_some(cursor.after.as_str());
-        let page = engine::lookup::targets(
-            &snapshot.index,
-            agent,
-            account,
-            action,
-            &self.settings.engine,
-            after,
-            size,
-        )?;
-        let last = page.items.last().map(|t| t.as_str());
-        let next_token = self.next_token(LookupKind::Targets, request, &cursor, last, page.more);
-        Ok(LookupPage {
-            revision: snapshot.revision(),
-            page,
-            next_token,
-        })
-    }
-
-    /// The agents that may perform `action` on `target` (inside `account`), one page.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn lookup_agents(
-        &self,
-        action: &Action,
-        target: &Id,
-        account: Option<&Id>,
-        page_size: u32,
-        token: &str,
-        consistency: Consistency,
-        deadline: Option<Instant>,
-    ) -> Result<LookupPage<engine::lookup::AgentsPage>, AppError> {
-        let size = page(page_size)? as usize;
-        let fields = [action.as_str(), target.as_str(), account.map_or("", |a| a.as_str())];
-        let request = lookups::fingerprint(LookupKind::Agents, &fields);
-        let (snapshot, cursor) = self
-            .lookup_snapshot(LookupKind::Agents, request, token, consistency, deadline)
-            .await?;
-        let after = (!cursor.after.is_empty()).then_some(cursor.after.as_str());
-        let page = engine::lookup::agents(
-            &snapshot.index,
-            action,
-            target,
-            account,
-            &self.settings.engine,
-            after,
-            size,
-        )?;
-        let last = page.items.last().map(|t| t.as_str());
-        let next_token = self.next_token(LookupKind::Agents, request, &cursor, last, page.more);
-        Ok(LookupPage {
-            revision: snapshot.revision(),
-            page,
-            next_token,
-        })
-    }
-
-    /// Every action `agent` (inside `account`) may perform on `target`, and the revision.
-    pub async fn list_actions(
-        &self,
-        agent: &Id,
-        account: Option<&Id>,
-        target: &Id,
-        consistency: Consistency,
-        deadline: Option<Instant>,
-    ) -> Result<(Vec<Action>, u64), AppError> {
-        let snapshot = self.fresh_snapshot(consistency, deadline).await?;
-        let actions = engine::lookup::actions(&snapshot.index, agent, account, target, &self.settings.engine)?;
-        Ok((actions, snapshot.revision()))
-    }
-
-    /// How many snapshots are kept for look-up pages now.
-    pub fn kept_snapshots(&self) -> usize {
-        self.kept.len()
-    }
-
     /// Decides one check on `snapshot` with the configured engine.
-    fn decide_on(&self, snapshot: &engine::Snapshot, check: &Check) -> Result<Decision, AppError> {
+    pub(super) fn decide_on(&self, snapshot: &engine::Snapshot, check: &Check) -> Result<Decision, AppError> {
         let opts = &self.settings.engine;
         let odrl = || self.timed(Engine::Odrl, || engine::decide(&snapshot.index, check, opts));
         let casbin = || self.timed(Engine::Casbin, || engine::decide_casbin(snapshot, check, opts));

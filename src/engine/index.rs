@@ -214,45 +214,6 @@ impl Index {
         self.nodes.get(id)
     }
 
-    /// The reverse structures (look-ups).
-    pub(crate) fn reverse(&self) -> &Reverse {
-        &self.reverse
-    }
-
-    /// Node names in byte order, from the first after `after` (all when None).
-    pub(crate) fn nodes_in_order<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = (&'a Id, u32)> + 'a {
-        use std::ops::Bound::{Excluded, Unbounded};
-        let from = after.map_or(Unbounded, Excluded);
-        self.node_order
-            .order
-            .range::<_, str>((from, Unbounded))
-            .map(|(n, &id)| (n, id))
-    }
-
-    /// Starts a bulk load (start-up, a replay): the reverse structures append rows unsorted
-    /// until [`Index::end_bulk`] sorts them all at once. Checks are exact meanwhile; the
-    /// look-ups and `validate` need `end_bulk` first.
-    pub fn begin_bulk(&mut self) {
-        self.reverse.begin_bulk();
-    }
-
-    /// Ends a bulk load (see [`Index::begin_bulk`]); nothing happens outside one.
-    pub fn end_bulk(&mut self) {
-        self.reverse.end_bulk();
-    }
-
-    /// Drops the reverse structures, for the memory benchmark only (it measures the heap
-    /// before and after): the look-ups answer nothing afterwards and `validate` fails.
-    #[doc(hidden)]
-    pub fn bench_drop_reverse(&mut self) {
-        self.reverse = Reverse::new(&IdHasher::default());
-    }
-
-    /// How many nodes (agents, roles, groups) the index knows.
-    pub(crate) fn node_count(&self) -> usize {
-        self.nodes.len()
-    }
-
     pub(crate) fn target_rules(&self, target: &str) -> &[TargetRule] {
         self.targets.get(target).map_or(&[], |r| r.as_slice())
     }

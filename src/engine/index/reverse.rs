@@ -20,7 +20,7 @@
 use super::chunked::Chunked;
 use super::{AccountEntry, Index, Interned, ak_action};
 use crate::domain::Id;
-use crate::engine::index::IdHasher;
+use crate::engine::index::IdHasher as Hasher;
 use crate::engine::pvec::PVec;
 use std::sync::Arc;
 
@@ -86,7 +86,7 @@ pub(crate) struct Reverse {
 }
 
 impl Reverse {
-    pub(super) fn new(hasher: &IdHasher) -> Reverse {
+    pub(super) fn new(hasher: &Hasher) -> Reverse {
         Reverse {
             targets: Interned::new(hasher),
             nodes: PVec::new(),
@@ -146,13 +146,17 @@ impl Reverse {
     }
 
     fn node_mut(&mut self, id: u32) -> &mut NodeRev {
-        let slot = self.nodes.get_mut(id as usize).expect("a reverse entry per node");
-        Arc::make_mut(slot.get_or_insert_with(Default::default))
+        Arc::make_mut(self.slot(id).get_or_insert_with(Default::default))
+    }
+
+    /// The node's entry (every node has one: `node_added` runs when it is interned).
+    fn slot(&mut self, id: u32) -> &mut Option<Arc<NodeRev>> {
+        self.nodes.get_mut(id as usize).expect("a reverse entry per node")
     }
 
     /// Drops a row that became empty (so "has a row" means "has something").
     fn tidy(&mut self, id: u32) {
-        let slot = self.nodes.get_mut(id as usize).expect("a reverse entry per node");
+        let slot = self.slot(id);
         if slot.as_ref().is_some_and(|r| r.is_empty()) {
             *slot = None;
         }
@@ -314,6 +318,48 @@ impl Reverse {
             ));
         }
         Ok(())
+    }
+}
+
+/// What the look-ups read of the index, and its bulk loads.
+impl Index {
+    /// The reverse structures (look-ups).
+    pub(crate) fn reverse(&self) -> &Reverse {
+        &self.reverse
+    }
+
+    /// Node names in byte order, from the first after `after` (all when None).
+    pub(crate) fn nodes_in_order<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = (&'a Id, u32)> + 'a {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let from = after.map_or(Unbounded, Excluded);
+        self.node_order
+            .order
+            .range::<_, str>((from, Unbounded))
+            .map(|(n, &id)| (n, id))
+    }
+
+    /// Starts a bulk load (start-up, a replay): the reverse structures append rows unsorted
+    /// until [`Index::end_bulk`] sorts them all at once. Checks are exact meanwhile; the
+    /// look-ups and `validate` need `end_bulk` first.
+    pub fn begin_bulk(&mut self) {
+        self.reverse.begin_bulk();
+    }
+
+    /// Ends a bulk load (see [`Index::begin_bulk`]); nothing happens outside one.
+    pub fn end_bulk(&mut self) {
+        self.reverse.end_bulk();
+    }
+
+    /// Drops the reverse structures, for the memory benchmark only (it measures the heap
+    /// before and after): the look-ups answer nothing afterwards and `validate` fails.
+    #[doc(hidden)]
+    pub fn bench_drop_reverse(&mut self) {
+        self.reverse = Reverse::new(&Hasher::default());
+    }
+
+    /// How many nodes (agents, roles, groups) the index knows.
+    pub(crate) fn node_count(&self) -> usize {
+        self.nodes.len()
     }
 }
 
