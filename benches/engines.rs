@@ -31,49 +31,15 @@ use endocarp::domain::{
 };
 use endocarp::engine::{self, Check, EngineOptions, Index, Snapshot, reference};
 use hdrhistogram::Histogram;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Counts the bytes allocated (publish cost in bytes).
-struct Counting;
-
-static ALLOCATED: AtomicU64 = AtomicU64::new(0);
-static FREED: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: the caller's contract is the system allocator's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        FREED.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATED.fetch_add(new_size.saturating_sub(layout.size()) as u64, Ordering::Relaxed);
-        FREED.fetch_add(layout.size().saturating_sub(new_size) as u64, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn spec_of(shape: &str, rules: usize, tiny: bool) -> OrgSpec {
-    match (shape, tiny) {
-        ("deep", true) => OrgSpec::tiny_deep(rules),
-        ("deep", false) => OrgSpec::deep(rules),
-        (_, true) => OrgSpec::tiny(rules),
-        _ => OrgSpec::standard(rules),
-    }
-}
+static GLOBAL: counting::Counting = counting::Counting;
 
 fn to_check(c: &CheckCase, explain: bool) -> Check {
     Check {
@@ -220,10 +186,6 @@ fn split(index: &Index, checks: &[Check], opts: &EngineOptions) -> Vec<(String, 
 }
 
 /// Live heap bytes (allocated minus freed).
-fn live_bytes() -> u64 {
-    ALLOCATED.load(Ordering::Relaxed) - FREED.load(Ordering::Relaxed)
-}
-
 /// Runs this binary again to measure the index of `rules` rules alone (see `memory_only`):
 /// (RSS added, live heap bytes added).
 fn index_bytes_in_child(shape: &str, rules: usize, tiny: bool) -> (u64, u64) {
@@ -245,9 +207,9 @@ fn index_bytes_in_child(shape: &str, rules: usize, tiny: bool) -> (u64, u64) {
 /// ODRL index adds, identifiers included (the index keeps the first copy of each string;
 /// each event is parsed and dropped as the start-up load does).
 fn memory_only(shape: &str, rules: usize, tiny: bool) {
-    let org = Org::generate(spec_of(shape, rules, tiny));
+    let org = Org::generate(OrgSpec::named(shape, rules, tiny));
     let rss_before = rss_bytes(std::process::id()).unwrap_or(0);
-    let heap_before = live_bytes();
+    let heap_before = counting::live_bytes();
     let mut index = Index::default();
     for e in &org.events {
         let change = NewEvent::parse("", e, None, None, BTreeMap::new())
@@ -256,7 +218,7 @@ fn memory_only(shape: &str, rules: usize, tiny: bool) {
         index.apply(&change);
     }
     let rss_after = rss_bytes(std::process::id()).unwrap_or(0);
-    let heap_after = live_bytes();
+    let heap_after = counting::live_bytes();
     black_box(&index);
     println!("index-rss {}", rss_after.saturating_sub(rss_before));
     println!("index-heap {}", heap_after.saturating_sub(heap_before));
@@ -271,7 +233,7 @@ fn perf_only(spec: &str, tiny: bool) {
     let n: usize = parts.next().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     // Cycle through only the first `repeat_every` checks (1: one check, always hot).
     let repeat_every: usize = parts.next().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
-    let org = Org::generate(spec_of(&shape, rules, tiny));
+    let org = Org::generate(OrgSpec::named(&shape, rules, tiny));
     let checks: Vec<Check> = org.checks(200_000, 3).iter().map(|c| to_check(c, false)).collect();
     let (snapshot, _) = build_v2(&changes(&org), false);
     drop(org);
@@ -404,12 +366,12 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
             let mut kept = Vec::with_capacity(samples);
             for n in 0..samples {
                 let change = publish_change(kind, &mut rng, &spec, &members, 1_000_000 + n);
-                let b0 = ALLOCATED.load(Ordering::Relaxed);
+                let b0 = counting::allocated();
                 let t0 = Instant::now();
                 let mut next = index.clone();
                 next.apply(&change);
                 times.push(t0.elapsed().as_nanos() as u64);
-                bytes.push(ALLOCATED.load(Ordering::Relaxed) - b0);
+                bytes.push(counting::allocated() - b0);
                 kept.push(next);
             }
             drop(kept);
@@ -454,7 +416,7 @@ fn main() {
     println!("|---|---:|---:|---|---:|---:|---:|---:|---:|");
     for shape in &shapes {
         for &rules in &sizes {
-            let org = Org::generate(spec_of(shape, rules, tiny));
+            let org = Org::generate(OrgSpec::named(shape, rules, tiny));
             let parsed = changes(&org);
             let cases = org.checks(if tiny { 2_000 } else { 200_000 }, 3);
             let checks: Vec<Check> = cases.iter().map(|c| to_check(c, false)).collect();

@@ -21,52 +21,19 @@ use endocarp::bench::org::{Org, OrgSpec, agent_id};
 use endocarp::domain::{Action, Change, EdgeSource, Id, NewEvent, Rule, RuleKind, Target};
 use endocarp::engine::{EngineOptions, Index, lookup};
 use hdrhistogram::Histogram;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Counts live heap bytes (the memory figures).
-struct Counting;
-
-static LIVE: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: the caller's contract is the system allocator's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as u64, Ordering::Relaxed);
-        LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting::Counting = counting::Counting;
 
 const APPROVERS: &str = "role-approvers.corp.example";
 const APPROVALS: &str = "doc-approvals.files.example";
 const APPROVE: &str = "urn:endocarp:action:approve";
-
-fn spec_of(shape: &str, rules: usize, tiny: bool) -> OrgSpec {
-    match (shape, tiny) {
-        ("deep", true) => OrgSpec::tiny_deep(rules),
-        ("deep", false) => OrgSpec::deep(rules),
-        (_, true) => OrgSpec::tiny(rules),
-        _ => OrgSpec::standard(rules),
-    }
-}
 
 /// The organisation's changes, plus `holders` agents holding `role-approvers`, whose one
 /// permission is `approve` on `doc-approvals`.
@@ -140,17 +107,17 @@ fn timed<T>(inputs: &[T], budget: Duration, max: usize, mut f: impl FnMut(&T) ->
 
 /// In a fresh process: the live heap of the index, and again without its reverse rows.
 fn memory_only(shape: &str, rules: usize, tiny: bool) {
-    let org = Org::generate(spec_of(shape, rules, tiny));
+    let org = Org::generate(OrgSpec::named(shape, rules, tiny));
     let all = changes(&org, if tiny { 100 } else { 10_000 });
     let rows = org.spec.rules + org.assignments();
     drop(org);
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting::live_bytes();
     let started = Instant::now();
     let mut index = build(&all);
     eprintln!("built in {:.2} s", started.elapsed().as_secs_f64());
-    let with = LIVE.load(Ordering::Relaxed) - before;
+    let with = counting::live_bytes() - before;
     index.bench_drop_reverse();
-    let without = LIVE.load(Ordering::Relaxed) - before;
+    let without = counting::live_bytes() - before;
     black_box(&index);
     println!("heap-with {with}\nheap-without {without}\nrows {rows}");
 }
@@ -199,7 +166,7 @@ fn main() {
     println!("|---|---:|---|---:|---:|---:|---:|---|");
     let mut notes = Vec::new();
     for shape in &shapes {
-        let org = Org::generate(spec_of(shape, rules, tiny));
+        let org = Org::generate(OrgSpec::named(shape, rules, tiny));
         let mix = org.checks(20_000, 3);
         let all = changes(&org, holders);
         let started = Instant::now();

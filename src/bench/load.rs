@@ -117,6 +117,16 @@ pub enum Call {
     InAccount(pb::IsAuthorizedInAccountRequest),
 }
 
+impl Call {
+    /// (agent, account — empty for a global check —, action, target).
+    pub fn fields(&self) -> (&str, &str, &str, &str) {
+        match self {
+            Call::Global(r) => (&r.agent_id, "", &r.action, &r.target),
+            Call::InAccount(r) => (&r.agent_id, &r.account_id, &r.action, &r.target),
+        }
+    }
+}
+
 impl From<&CheckCase> for Call {
     fn from(c: &CheckCase) -> Call {
         match &c.account {
@@ -247,21 +257,13 @@ pub async fn run(
 
 /// A check of the mix as a CheckBatch item.
 fn batch_item(c: &Call) -> pb::BatchItem {
-    match c {
-        Call::Global(r) => pb::BatchItem {
-            correlation_id: String::new(),
-            agent_id: r.agent_id.clone(),
-            account_id: String::new(),
-            action: r.action.clone(),
-            target: r.target.clone(),
-        },
-        Call::InAccount(r) => pb::BatchItem {
-            correlation_id: String::new(),
-            agent_id: r.agent_id.clone(),
-            account_id: r.account_id.clone(),
-            action: r.action.clone(),
-            target: r.target.clone(),
-        },
+    let (agent, account, action, target) = c.fields();
+    pb::BatchItem {
+        correlation_id: String::new(),
+        agent_id: agent.to_string(),
+        account_id: account.to_string(),
+        action: action.to_string(),
+        target: target.to_string(),
     }
 }
 

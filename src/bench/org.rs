@@ -90,6 +90,17 @@ impl OrgSpec {
         }
     }
 
+    /// The shape a benchmark names (`deep`, else `standard`) at `rules` rules; `tiny`: the
+    /// small organisation of that shape.
+    pub fn named(shape: &str, rules: usize, tiny: bool) -> OrgSpec {
+        match (shape, tiny) {
+            ("deep", true) => OrgSpec::tiny_deep(rules),
+            ("deep", false) => OrgSpec::deep(rules),
+            (_, true) => OrgSpec::tiny(rules),
+            _ => OrgSpec::standard(rules),
+        }
+    }
+
     /// A small organisation of the same shape (CI's tiny runs).
     pub fn tiny(rules: usize) -> OrgSpec {
         OrgSpec {

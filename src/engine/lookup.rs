@@ -104,14 +104,8 @@ pub fn targets(
         every_target: star_permit,
         ..TargetsPage::default()
     };
-    let push = |page: &mut TargetsPage, target: u32| {
-        if page.items.len() == limit {
-            page.more = true;
-            return false;
-        }
-        page.items.push(rev.target_name(target).clone());
-        true
-    };
+    let push =
+        |page: &mut TargetsPage, target: u32| offer(&mut page.items, &mut page.more, limit, rev.target_name(target));
     if star_permit {
         while let Some((target, deny)) = denies.next_target(applies) {
             if deny && !push(&mut page, target) {
@@ -271,10 +265,10 @@ pub fn agents_with(
             None => {}
         }
     }
-    let Some(action) = index.action_id(action) else {
+    let Some(action_id) = index.action_id(action) else {
         return Ok(AgentsPage::default());
     };
-    let wanted = Wanted::new(action, opts.action_hierarchy);
+    let wanted = Wanted::new(action_id, opts.action_hierarchy);
     let active = |policy: u32| index.policy_rank(policy).1;
     // Who holds an applicable permission (P) or prohibition (D) on the target.
     let (mut permit, mut deny) = (Vec::new(), Vec::new());
@@ -290,14 +284,14 @@ pub fn agents_with(
     for r in index.target_rules(target.as_str()) {
         seed(r.assignee, r.ak, r.policy);
     }
-    let related = if action < CUSTOM_BASE && opts.action_hierarchy {
-        let (anc, desc) = family_masks(action);
+    let related = if action_id < CUSTOM_BASE && opts.action_hierarchy {
+        let (anc, desc) = family_masks(action_id);
         anc | desc
     } else {
         0
     };
     let rev = index.reverse();
-    let mut actions = vec![action];
+    let mut actions = vec![action_id];
     actions.extend((0..CUSTOM_BASE).filter(|&a| related & (1 << a) != 0));
     for &a in &actions {
         for node in rev.star_holders(a) {
@@ -315,15 +309,7 @@ pub fn agents_with(
     // When the permissions reach most of the nodes, the answer is dense: checking
     // agents in byte order fills a page sooner than expanding everything.
     let Some(reach_permit) = reach(index, acc, permit, nodes, budgets.permit) else {
-        return agents_by_scan(
-            index,
-            &Action::clone(index.action(action)),
-            target,
-            account,
-            opts,
-            after,
-            limit,
-        );
+        return agents_by_scan(index, action, target, account, opts, after, limit);
     };
     // Who reaches a prohibition: expanded the same way unless that costs more than
     // checking the page's candidates one by one (a prohibition held high in a wide graph).
@@ -334,19 +320,10 @@ pub fn agents_with(
     };
     // Every closure fits when there are fewer roles than the limit allows.
     let closures_fit = index.stats().roles < opts.max_closure;
-    let action = Action::clone(index.action(action));
     let allowed = |id: u32| {
         let row = index.node_by_id(id);
         if reach_deny.is_none() {
-            // The whole check: gates, closure and every applicable rule.
-            let check = crate::engine::Check {
-                agent: row.name.clone(),
-                account: account.cloned(),
-                action: action.clone(),
-                target: target.clone(),
-                explain: false,
-            };
-            return !row.role && crate::engine::decide(index, &check, opts).is_ok_and(|d| d.allowed);
+            return !row.role && check_allows(index, &row.name, account, action, target, opts);
         }
         if row.role || row.status == Some(false) {
             return false;
@@ -377,22 +354,14 @@ pub fn agents_with(
             .collect();
         ids.sort_unstable();
         for (_, id) in ids {
-            if allowed(id) {
-                if page.items.len() == limit {
-                    page.more = true;
-                    break;
-                }
-                page.items.push(index.node_by_id(id).name.clone());
+            if allowed(id) && !offer(&mut page.items, &mut page.more, limit, &index.node_by_id(id).name) {
+                break;
             }
         }
     } else {
         for (name, id) in index.nodes_in_order(after) {
-            if candidate(id) && allowed(id) {
-                if page.items.len() == limit {
-                    page.more = true;
-                    break;
-                }
-                page.items.push(name.clone());
+            if candidate(id) && allowed(id) && !offer(&mut page.items, &mut page.more, limit, name) {
+                break;
             }
         }
     }
@@ -412,25 +381,44 @@ fn agents_by_scan(
 ) -> Result<AgentsPage, EngineError> {
     let mut page = AgentsPage::default();
     for (name, id) in index.nodes_in_order(after) {
-        if index.node_by_id(id).role {
-            continue;
-        }
-        let check = crate::engine::Check {
-            agent: name.clone(),
-            account: account.cloned(),
-            action: action.clone(),
-            target: target.clone(),
-            explain: false,
-        };
-        if crate::engine::decide(index, &check, opts).is_ok_and(|d| d.allowed) {
-            if page.items.len() == limit {
-                page.more = true;
-                break;
-            }
-            page.items.push(name.clone());
+        if !index.node_by_id(id).role
+            && check_allows(index, name, account, action, target, opts)
+            && !offer(&mut page.items, &mut page.more, limit, name)
+        {
+            break;
         }
     }
     Ok(page)
+}
+
+/// Whether the whole check (gates, closure, every applicable rule) allows `agent`.
+fn check_allows(
+    index: &Index,
+    agent: &Id,
+    account: Option<&Id>,
+    action: &Action,
+    target: &Id,
+    opts: &EngineOptions,
+) -> bool {
+    let check = crate::engine::Check {
+        agent: agent.clone(),
+        account: account.cloned(),
+        action: action.clone(),
+        target: target.clone(),
+        explain: false,
+    };
+    crate::engine::decide(index, &check, opts).is_ok_and(|d| d.allowed)
+}
+
+/// Adds `item` to a page of at most `limit` items; when the page is already full, marks
+/// that more follow and returns false.
+fn offer(items: &mut Vec<Id>, more: &mut bool, limit: usize, item: &Id) -> bool {
+    if items.len() == limit {
+        *more = true;
+        return false;
+    }
+    items.push(item.clone());
+    true
 }
 
 /// Every node from which one of `seeds` is reachable (the seeds included), following
