@@ -19,7 +19,8 @@
 use endocarp::bench::fmt_ns;
 use endocarp::bench::org::{Org, OrgSpec, agent_id};
 use endocarp::domain::{Action, Change, EdgeSource, Id, NewEvent, Rule, RuleKind, Target};
-use endocarp::engine::{EngineOptions, Index, lookup};
+use endocarp::engine::lookup::{self, Window};
+use endocarp::engine::{EngineOptions, Index};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -189,7 +190,7 @@ fn main() {
             let action = Action::parse("action", act).expect("valid");
             let (mut every, mut items, mut calls) = (0usize, 0usize, 0usize);
             let r = timed(&agents, budget, max, |a| {
-                let p = lookup::targets(&index, a, None, &action, &opts, None, 100).expect("no error");
+                let p = lookup::targets(&index, a, None, &action, &opts, Window::page(None, 100)).expect("no error");
                 every += usize::from(p.every_target);
                 items += p.items.len();
                 calls += 1;
@@ -214,7 +215,7 @@ fn main() {
             let action = Action::parse("action", act).expect("valid");
             let target = Id::from_trusted(&target);
             let r = timed(&[()], budget, if tiny { 20 } else { 2_000 }, |_| {
-                lookup::agents(&index, &action, &target, None, &opts, None, 100)
+                lookup::agents(&index, &action, &target, None, &opts, Window::page(None, 100))
                     .expect("no error")
                     .items
                     .len()
@@ -230,8 +231,7 @@ fn main() {
                     &target,
                     None,
                     &opts,
-                    after.as_ref().map(|a| a.as_str()),
-                    1000,
+                    Window::page(after.as_ref().map(|a| a.as_str()), 1000),
                 )
                 .expect("no error");
                 total += p.items.len();

@@ -49,6 +49,18 @@ pub struct Settings {
     /// expose it to the kubelet and Prometheus only).
     #[arg(long, env = "ENDOCARP_OPS_LISTEN", default_value = "127.0.0.1:9090")]
     pub ops_listen: SocketAddr,
+    /// AuthZEN 1.0 HTTP API address (HTTP/1.1 and HTTP/2, JSON; `off` to serve none).
+    /// Credentials and TLS as on the decision port.
+    #[arg(long, env = "ENDOCARP_AUTHZEN_LISTEN", default_value = "127.0.0.1:8181")]
+    pub authzen_listen: Listen,
+    /// The AuthZEN API's public base URL as clients reach it (e.g.
+    /// https://pdp.example.com), named in `/.well-known/authzen-configuration`; without
+    /// it, the URL is built from the request's host.
+    #[arg(long, env = "ENDOCARP_AUTHZEN_PUBLIC_URL")]
+    pub authzen_public_url: Option<String>,
+    /// The namespace of AuthZEN's bare custom action names: `view` is `<namespace>view`.
+    #[arg(long, env = "ENDOCARP_AUTHZEN_ACTION_NAMESPACE", default_value = crate::authzen::model::DEFAULT_ACTION_NAMESPACE)]
+    pub authzen_action_namespace: String,
     /// File of admin credentials: `name:scopes:token` a line (scopes read, write, check).
     #[arg(long, env = "ENDOCARP_ADMIN_TOKENS_FILE")]
     pub admin_tokens_file: Option<std::path::PathBuf>,
@@ -238,10 +250,50 @@ impl Settings {
                 ));
             }
         }
+        if let Some(addr) = self.authzen_listen.0 {
+            for (name, other) in [
+                ("listen", self.listen),
+                ("admin_listen", self.admin_listen),
+                ("ops_listen", self.ops_listen),
+            ] {
+                if addr.port() != 0 && addr == other {
+                    return Err(format!(
+                        "authzen_listen: {addr} is also {name}; the AuthZEN API needs its own address"
+                    ));
+                }
+            }
+        }
+        self.authzen_public_url()?;
+        crate::authzen::model::Naming::new(&self.authzen_action_namespace)?;
         if self.otlp_endpoint.is_some() && !cfg!(feature = "otlp") {
             return Err("otlp_endpoint: this build has no OpenTelemetry export; build with `--features otlp`".into());
         }
         Ok(())
+    }
+
+    /// The AuthZEN public base URL without a trailing `/`: an absolute http(s) URL with
+    /// no query or fragment (the specification's rule for `policy_decision_point`).
+    pub fn authzen_public_url(&self) -> Result<Option<String>, String> {
+        let Some(url) = &self.authzen_public_url else {
+            return Ok(None);
+        };
+        let trimmed = url.trim_end_matches('/');
+        let rest = trimmed
+            .strip_prefix("https://")
+            .or_else(|| trimmed.strip_prefix("http://"));
+        match rest {
+            Some(r)
+                if !r.is_empty()
+                    && !r.starts_with('/')
+                    && !r.contains(['?', '#'])
+                    && !r.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+            {
+                Ok(Some(trimmed.to_string()))
+            }
+            _ => Err(format!(
+                "authzen_public_url: {url:?} is not an absolute http(s) URL without a query or fragment (e.g. https://pdp.example.com)"
+            )),
+        }
     }
 
     /// The configured credentials (file and environment together).
@@ -303,6 +355,38 @@ impl Settings {
             lookup_page_ttl: self.lookup_page_ttl,
             lookup_token_secret: self.lookup_token_secret.clone().map(crate::app::lookups::Secret),
         }
+    }
+}
+
+/// A listener's address, or `off` for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen(pub Option<SocketAddr>);
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Listen, String> {
+        match s.trim() {
+            "off" | "" => Ok(Listen(None)),
+            a => a
+                .parse()
+                .map(|a| Listen(Some(a)))
+                .map_err(|_| format!("{s:?} is neither an address like 127.0.0.1:8181 nor `off`")),
+        }
+    }
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(a) => write!(f, "{a}"),
+            None => f.write_str("off"),
+        }
+    }
+}
+
+impl serde::Serialize for Listen {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
     }
 }
 

@@ -9,6 +9,8 @@
 //!
 //! - [`grpc`]: transport. Protobuf types, the decision, event and admin services, the one
 //!   error → status mapping. Only layer that knows protobuf.
+//! - [`authzen`]: transport. The OpenID AuthZEN 1.0 HTTP+JSON API on its own listener,
+//!   over the same use cases as the decision service; errors map through `grpc::status`.
 //! - [`cli`]: the `endocarp` command line; a gRPC client of a running server.
 //! - [`app`]: use cases (checks with consistency and staleness, commands, appends) and the
 //!   projector that keeps the index current.
@@ -20,6 +22,7 @@
 //!   [`ops`] (the plain-HTTP operations port) sit beside it.
 
 pub mod app;
+pub mod authzen;
 pub mod bench;
 pub mod cli;
 pub mod configuration;

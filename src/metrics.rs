@@ -14,6 +14,8 @@ pub const DECISIONS: &str = "endocarp_decisions_total";
 pub const DECISION_DURATION: &str = "endocarp_decision_duration_seconds";
 pub const GRPC_REQUESTS: &str = "endocarp_grpc_requests_total";
 pub const GRPC_DURATION: &str = "endocarp_grpc_request_duration_seconds";
+pub const HTTP_REQUESTS: &str = "endocarp_http_requests_total";
+pub const HTTP_DURATION: &str = "endocarp_http_request_duration_seconds";
 pub const EVENTS_APPENDED: &str = "endocarp_events_appended_total";
 pub const APPLIED_REVISION: &str = "endocarp_applied_revision";
 pub const HEAD_REVISION: &str = "endocarp_log_head_revision";
@@ -38,6 +40,8 @@ pub const ALL: &[&str] = &[
     DECISION_DURATION,
     GRPC_REQUESTS,
     GRPC_DURATION,
+    HTTP_REQUESTS,
+    HTTP_DURATION,
     EVENTS_APPENDED,
     APPLIED_REVISION,
     HEAD_REVISION,
@@ -79,6 +83,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(DECISION_DURATION.into()), DECISION_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(GRPC_DURATION.into()), GRPC_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), GRPC_BUCKETS)?
         .install_recorder()?;
     describe();
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
@@ -103,6 +108,11 @@ fn describe() {
         Unit::Seconds,
         "gRPC request latency by grpc_service and grpc_method"
     );
+    describe_counter!(
+        HTTP_REQUESTS,
+        "AuthZEN HTTP requests by endpoint (the path, or unknown) and code (the HTTP status)"
+    );
+    describe_histogram!(HTTP_DURATION, Unit::Seconds, "AuthZEN HTTP request latency by endpoint");
     describe_counter!(
         EVENTS_APPENDED,
         "Events appended to the log by this replica (duplicates excluded)"

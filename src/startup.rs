@@ -30,6 +30,9 @@ pub struct Addresses {
     pub admin: SocketAddr,
     /// The operations port (`/livez`, `/readyz`, `/metrics`).
     pub ops: SocketAddr,
+    /// The AuthZEN HTTP API, unless `authzen_listen` is `off`.
+    #[serde(default)]
+    pub authzen: Option<SocketAddr>,
 }
 
 type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>>;
@@ -121,10 +124,15 @@ impl Application {
 
         let decision_listener = bind("listen", settings.listen).await?;
         let admin_listener = bind("admin_listen", settings.admin_listen).await?;
+        let authzen_listener = match settings.authzen_listen.0 {
+            Some(addr) => Some(bind("authzen_listen", addr).await?),
+            None => None,
+        };
         let addresses = Addresses {
             decision: decision_listener.local_addr()?,
             admin: admin_listener.local_addr()?,
             ops: ops_addr,
+            authzen: authzen_listener.as_ref().map(|l| l.local_addr()).transpose()?,
         };
         let credentials = settings
             .credentials()
@@ -151,6 +159,7 @@ impl Application {
             writes_per_second: settings.admin_writes_per_second,
         };
         let admin_auth = AuthLayer::new(credentials.clone(), certs.clone(), enforce, limits);
+        let authzen_auth = AuthLayer::new(credentials.clone(), certs.clone(), settings.decision_auth, limits);
         let decision_auth = AuthLayer::new(credentials, certs, settings.decision_auth, limits);
 
         tracker.spawn(projector.clone().run_poller(settings.poll_interval(), shutdown.clone()));
@@ -225,6 +234,36 @@ impl Application {
             .add_service(reflection().build_v1alpha()?)
             .add_service(admin_svc)
             .add_service(event_svc);
+        if let (Some(listener), Some(bound)) = (authzen_listener, addresses.authzen) {
+            let public_url = settings
+                .authzen_public_url()
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            let naming = crate::authzen::model::Naming::new(&settings.authzen_action_namespace)
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            let router = crate::authzen::router(crate::authzen::AuthzenConfig {
+                app: app.clone(),
+                auth: authzen_auth,
+                naming,
+                public_url,
+                tls: tls.is_some(),
+                bound,
+                request_timeout: settings.request_timeout,
+            });
+            let options = crate::authzen::serve::ServeOptions {
+                socket: settings.socket_options(),
+                tls: tls.as_ref().map(crate::authzen::serve::tls_config),
+                max_concurrent_streams: settings.max_concurrent_streams,
+                keepalive_interval: keepalive(settings.http2_keepalive_interval),
+                keepalive_timeout: settings.http2_keepalive_timeout,
+            };
+            tracker.spawn(crate::authzen::serve::serve(
+                listener,
+                router,
+                options,
+                shutdown.clone(),
+                tracker.clone(),
+            ));
+        }
         let stop = || shutdown.clone().cancelled_owned();
         let socket = settings.socket_options();
         let (decision_server, admin_server): (Serving, Serving) = match &tls {
@@ -248,6 +287,7 @@ impl Application {
             decision_addr = %addresses.decision,
             admin_addr = %addresses.admin,
             ops_addr = %addresses.ops,
+            authzen_addr = %settings.authzen_listen,
             engine = ?settings.engine,
             "serving"
         );
@@ -362,8 +402,9 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 
 /// One line on stdout with the bound addresses, for people; programs read the ready file.
 fn announce(a: Addresses) {
+    let authzen = a.authzen.map(|x| format!(" and AuthZEN on {x}")).unwrap_or_default();
     println!(
-        "endocarp serving decisions on {} and admin on {} and operations on {}",
+        "endocarp serving decisions on {} and admin on {} and operations on {}{authzen}",
         a.decision, a.admin, a.ops
     );
 }

@@ -41,6 +41,27 @@ pub enum BatchSemantics {
 pub enum LookupKind {
     Targets = 1,
     Agents = 2,
+    Actions = 3,
+}
+
+/// Which page of a look-up to answer: `size` items (0: the default) from where `token`
+/// says (empty: the first page), only ids that start with `prefix` (empty: every id).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageRequest<'a> {
+    pub size: u32,
+    pub token: &'a str,
+    pub prefix: &'a str,
+}
+
+impl<'a> PageRequest<'a> {
+    /// A page of `size` (0: the default) from `token`, every id.
+    pub fn new(size: u32, token: &'a str) -> PageRequest<'a> {
+        PageRequest {
+            size,
+            token,
+            prefix: "",
+        }
+    }
 }
 
 /// Where a page starts, as decoded from a token.
@@ -354,24 +375,28 @@ impl App {
     }
 
     /// One page of a look-up of `kind` over `fields`: its snapshot (fresh, or the first
-    /// page's for a token), `find` from where the token says, and the next page's token.
-    /// `find` returns the page, its last item and whether more follow.
+    /// page's for a token), `find` in the page's window, and the next page's token. `find`
+    /// returns the page, its last item and whether more follow. The prefix is part of the
+    /// request a token belongs to.
     async fn lookup_page<P>(
         &self,
         kind: LookupKind,
         fields: &[&str],
-        (page_size, token): (u32, &str),
+        paging: PageRequest<'_>,
         consistency: Consistency,
         deadline: Option<Instant>,
-        find: impl FnOnce(&engine::Index, Option<&str>, usize) -> Result<(P, Option<String>, bool), AppError>,
+        find: impl FnOnce(&Snapshot, engine::lookup::Window) -> Result<(P, Option<String>, bool), AppError>,
     ) -> Result<LookupPage<P>, AppError> {
-        let size = page(page_size)? as usize;
-        let request = fingerprint(kind, fields);
+        let size = page(paging.size)? as usize;
+        let mut all_fields = fields.to_vec();
+        all_fields.push(paging.prefix);
+        let request = fingerprint(kind, &all_fields);
         let (snapshot, cursor) = self
-            .lookup_snapshot(kind, request, token, consistency, deadline)
+            .lookup_snapshot(kind, request, paging.token, consistency, deadline)
             .await?;
         let after = (!cursor.after.is_empty()).then_some(cursor.after.as_str());
-        let (page, last, more) = find(&snapshot.index, after, size)?;
+        let window = engine::lookup::Window::page(after, size).with_prefix(paging.prefix);
+        let (page, last, more) = find(&snapshot, window)?;
         let next_token = self.next_token(kind, request, &cursor, last.as_deref(), more);
         Ok(LookupPage {
             revision: snapshot.revision(),
@@ -381,14 +406,12 @@ impl App {
     }
 
     /// The targets `agent` (inside `account`) may perform `action` on, one page.
-    #[allow(clippy::too_many_arguments)]
     pub async fn lookup_targets(
         &self,
         agent: &Id,
         account: Option<&Id>,
         action: &Action,
-        page_size: u32,
-        token: &str,
+        paging: PageRequest<'_>,
         consistency: Consistency,
         deadline: Option<Instant>,
     ) -> Result<LookupPage<engine::lookup::TargetsPage>, AppError> {
@@ -397,11 +420,11 @@ impl App {
         self.lookup_page(
             LookupKind::Targets,
             &fields,
-            (page_size, token),
+            paging,
             consistency,
             deadline,
-            |index, after, size| {
-                let p = engine::lookup::targets(index, agent, account, action, opts, after, size)?;
+            |snapshot, window| {
+                let p = engine::lookup::targets(&snapshot.index, agent, account, action, opts, window)?;
                 let last = p.items.last().map(|t| t.to_string());
                 let more = p.more;
                 Ok((p, last, more))
@@ -411,14 +434,12 @@ impl App {
     }
 
     /// The agents that may perform `action` on `target` (inside `account`), one page.
-    #[allow(clippy::too_many_arguments)]
     pub async fn lookup_agents(
         &self,
         action: &Action,
         target: &Id,
         account: Option<&Id>,
-        page_size: u32,
-        token: &str,
+        paging: PageRequest<'_>,
         consistency: Consistency,
         deadline: Option<Instant>,
     ) -> Result<LookupPage<engine::lookup::AgentsPage>, AppError> {
@@ -427,14 +448,47 @@ impl App {
         self.lookup_page(
             LookupKind::Agents,
             &fields,
-            (page_size, token),
+            paging,
             consistency,
             deadline,
-            |index, after, size| {
-                let p = engine::lookup::agents(index, action, target, account, opts, after, size)?;
+            |snapshot, window| {
+                let p = engine::lookup::agents(&snapshot.index, action, target, account, opts, window)?;
                 let last = p.items.last().map(|a| a.to_string());
                 let more = p.more;
                 Ok((p, last, more))
+            },
+        )
+        .await
+    }
+
+    /// The actions `agent` (inside `account`) may perform on `target`, one page in IRI
+    /// order (AuthZEN's action search pages them; ListActions answers them all at once).
+    pub async fn list_actions_page(
+        &self,
+        agent: &Id,
+        account: Option<&Id>,
+        target: &Id,
+        paging: PageRequest<'_>,
+        consistency: Consistency,
+        deadline: Option<Instant>,
+    ) -> Result<LookupPage<Vec<Action>>, AppError> {
+        let fields = [agent.as_str(), account.map_or("", |a| a.as_str()), target.as_str()];
+        let opts = &self.settings.engine;
+        self.lookup_page(
+            LookupKind::Actions,
+            &fields,
+            paging,
+            consistency,
+            deadline,
+            |snapshot, window| {
+                let mut all = engine::lookup::actions(&snapshot.index, agent, account, target, opts)?;
+                all.retain(|a| a.as_str().starts_with(window.prefix) && a.as_str().len() > window.prefix.len());
+                let start = window.after.map_or(0, |a| all.partition_point(|x| x.as_str() <= a));
+                let rest = &all[start..];
+                let page: Vec<Action> = rest.iter().take(window.limit).cloned().collect();
+                let more = rest.len() > page.len();
+                let last = page.last().map(|a| a.to_string());
+                Ok((page, last, more))
             },
         )
         .await

@@ -180,6 +180,8 @@ fn server_args(database_url: &str, engine: EngineKind) -> Vec<String> {
         "127.0.0.1:0",
         "--ops-listen",
         "127.0.0.1:0",
+        "--authzen-listen",
+        "127.0.0.1:0",
         "--database-url",
         database_url,
         "--engine",
@@ -552,6 +554,7 @@ pub async fn echo_server(ready_file: &std::path::Path) -> anyhow::Result<()> {
         decision: addr,
         admin: addr,
         ops: addr,
+        authzen: None,
     };
     crate::startup::write_ready_file(ready_file, addresses, None)?;
     load::serve_echo(listener).await?;

@@ -265,6 +265,21 @@ impl Action {
         other.ancestors().contains(self)
     }
 
+    /// The ODRL 2.2 action a bare term names (`read`, `modify`, `use`, …): current
+    /// vocabulary terms only, never a deprecated one (AuthZEN's bare action names).
+    pub fn odrl_term(term: &str) -> Option<Action> {
+        ODRL_ACTIONS
+            .iter()
+            .any(|(local, _)| *local == term)
+            .then(|| Action(Arc::from(format!("{ODRL_NS}{term}"))))
+    }
+
+    /// The bare term of an ODRL 2.2 vocabulary action (`delete` for odrl:delete).
+    pub fn odrl_local(&self) -> Option<&str> {
+        let local = self.0.strip_prefix(ODRL_NS)?;
+        ODRL_ACTIONS.iter().any(|(l, _)| *l == local).then_some(local)
+    }
+
     /// The shortest form for display: a CURIE when a known prefix fits.
     pub fn compact(&self) -> String {
         compact_iri(&self.0)

@@ -30,6 +30,52 @@ use crate::engine::{EngineError, EngineOptions, Prepared, closure_of, prepare_fo
 use std::cmp::Reverse as Rev;
 use std::collections::BinaryHeap;
 
+/// The part of a look-up's answer to return: the items after `after` (byte order) that
+/// start with `prefix` and are longer than it, at most `limit` of them. The answers come
+/// out in byte order, so the items with a prefix are contiguous: a look-up starts at the
+/// prefix and stops at the first item past it (AuthZEN's searches ask for one entity type
+/// this way: the prefix `type:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window<'a> {
+    pub after: Option<&'a str>,
+    pub prefix: &'a str,
+    pub limit: usize,
+}
+
+impl<'a> Window<'a> {
+    /// The whole answer.
+    pub fn all() -> Window<'static> {
+        Window {
+            after: None,
+            prefix: "",
+            limit: usize::MAX,
+        }
+    }
+
+    /// At most `limit` items after `after`.
+    pub fn page(after: Option<&'a str>, limit: usize) -> Window<'a> {
+        Window {
+            after,
+            prefix: "",
+            limit,
+        }
+    }
+
+    /// Only items that start with `prefix` (and are longer than it).
+    pub fn with_prefix(self, prefix: &'a str) -> Window<'a> {
+        Window { prefix, ..self }
+    }
+
+    /// Where the answer starts (exclusive): after `after`, and never before the prefix.
+    fn start(&self) -> Option<&'a str> {
+        match self.after {
+            Some(a) if a >= self.prefix => Some(a),
+            _ if !self.prefix.is_empty() => Some(self.prefix),
+            a => a,
+        }
+    }
+}
+
 /// One page of [`targets`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TargetsPage {
@@ -49,16 +95,15 @@ pub struct AgentsPage {
     pub more: bool,
 }
 
-/// The targets on which `agent` (inside `account` when given) may perform `action`, from
-/// the first after `after`, at most `limit` of them (see the module docs).
+/// The targets on which `agent` (inside `account` when given) may perform `action`, in
+/// `window` (see the module docs).
 pub fn targets(
     index: &Index,
     agent: &Id,
     account: Option<&Id>,
     action: &Action,
     opts: &EngineOptions,
-    after: Option<&str>,
-    limit: usize,
+    window: Window,
 ) -> Result<TargetsPage, EngineError> {
     let mut closure = Closure::default();
     let Prepared::Ready(Some((agent_id, agent_row))) = prepare_for(index, agent, account, opts, &mut closure)? else {
@@ -99,23 +144,25 @@ pub fn targets(
     let rev = index.reverse();
     let ids: Vec<u32> = members().map(|(id, _)| id).collect();
     let applies = |r: &RevRule| wanted.applies(ak_action(r.ak), ak_kind(r.ak)).is_some() && active(r.policy);
-    let mut denies = Merge::new(index, &ids, false, after);
+    let mut denies = Merge::new(index, &ids, false, window.start());
     let mut page = TargetsPage {
         every_target: star_permit,
         ..TargetsPage::default()
     };
     let push =
-        |page: &mut TargetsPage, target: u32| offer(&mut page.items, &mut page.more, limit, rev.target_name(target));
+        |page: &mut TargetsPage, target: u32| offer(&mut page.items, &mut page.more, window, rev.target_name(target));
+    // Targets come in byte order: the first one past the window's prefix ends the answer.
+    let past = |target: u32| !rev.target_name(target).as_str().starts_with(window.prefix);
     if star_permit {
         while let Some((target, deny)) = denies.next_target(applies) {
-            if deny && !push(&mut page, target) {
+            if past(target) || deny && !push(&mut page, target) {
                 break;
             }
         }
     } else {
-        let mut permits = Merge::new(index, &ids, true, after);
+        let mut permits = Merge::new(index, &ids, true, window.start());
         while let Some((target, permit)) = permits.next_target(applies) {
-            if permit && !denies.any_on(target, applies) && !push(&mut page, target) {
+            if past(target) || permit && !denies.any_on(target, applies) && !push(&mut page, target) {
                 break;
             }
         }
@@ -213,23 +260,22 @@ impl<'a> Merge<'a> {
     }
 }
 
-/// The agents that may perform `action` on `target` (inside `account` when given), from
-/// the first after `after`, at most `limit` of them (see the module docs).
+/// The agents that may perform `action` on `target` (inside `account` when given), in
+/// `window` (see the module docs).
 pub fn agents(
     index: &Index,
     action: &Action,
     target: &Id,
     account: Option<&Id>,
     opts: &EngineOptions,
-    after: Option<&str>,
-    limit: usize,
+    window: Window,
 ) -> Result<AgentsPage, EngineError> {
     let nodes = index.node_count();
     let budgets = Budgets {
         permit: (nodes / 2).max(4096),
-        deny: limit.saturating_mul(16).clamp(4096, nodes.max(4096)),
+        deny: window.limit.saturating_mul(16).clamp(4096, nodes.max(4096)),
     };
-    agents_with(index, action, target, account, opts, after, limit, budgets)
+    agents_with(index, action, target, account, opts, window, budgets)
 }
 
 /// How far [`agents`] expands before it checks agents one by one instead: past `permit`
@@ -244,15 +290,13 @@ pub struct Budgets {
 
 /// [`agents`] with the given [`Budgets`] (tests force each path with them).
 #[doc(hidden)]
-#[allow(clippy::too_many_arguments)]
 pub fn agents_with(
     index: &Index,
     action: &Action,
     target: &Id,
     account: Option<&Id>,
     opts: &EngineOptions,
-    after: Option<&str>,
-    limit: usize,
+    window: Window,
     budgets: Budgets,
 ) -> Result<AgentsPage, EngineError> {
     let mut acc = None;
@@ -309,7 +353,7 @@ pub fn agents_with(
     // When the permissions reach most of the nodes, the answer is dense: checking
     // agents in byte order fills a page sooner than expanding everything.
     let Some(reach_permit) = reach(index, acc, permit, nodes, budgets.permit) else {
-        return agents_by_scan(index, action, target, account, opts, after, limit);
+        return agents_by_scan(index, action, target, account, opts, window);
     };
     // Who reaches a prohibition: expanded the same way unless that costs more than
     // checking the page's candidates one by one (a prohibition held high in a wide graph).
@@ -337,6 +381,7 @@ pub fn agents_with(
         }
     };
     let mut page = AgentsPage::default();
+    let after = window.start();
     let count: usize = match &reach_deny {
         Some(deny) => reach_permit
             .iter()
@@ -354,13 +399,13 @@ pub fn agents_with(
             .collect();
         ids.sort_unstable();
         for (_, id) in ids {
-            if allowed(id) && !offer(&mut page.items, &mut page.more, limit, &index.node_by_id(id).name) {
+            if allowed(id) && !offer(&mut page.items, &mut page.more, window, &index.node_by_id(id).name) {
                 break;
             }
         }
     } else {
         for (name, id) in index.nodes_in_order(after) {
-            if candidate(id) && allowed(id) && !offer(&mut page.items, &mut page.more, limit, name) {
+            if candidate(id) && allowed(id) && !offer(&mut page.items, &mut page.more, window, name) {
                 break;
             }
         }
@@ -368,22 +413,24 @@ pub fn agents_with(
     Ok(page)
 }
 
-/// [`agents`] by checking every known agent in byte order from `after` until the page is
-/// full: what `agents` does when the answer is dense.
+/// [`agents`] by checking every known agent in byte order through `window` until the page
+/// is full: what `agents` does when the answer is dense.
 fn agents_by_scan(
     index: &Index,
     action: &Action,
     target: &Id,
     account: Option<&Id>,
     opts: &EngineOptions,
-    after: Option<&str>,
-    limit: usize,
+    window: Window,
 ) -> Result<AgentsPage, EngineError> {
     let mut page = AgentsPage::default();
-    for (name, id) in index.nodes_in_order(after) {
+    for (name, id) in index.nodes_in_order(window.start()) {
+        if !name.as_str().starts_with(window.prefix) {
+            break;
+        }
         if !index.node_by_id(id).role
             && check_allows(index, name, account, action, target, opts)
-            && !offer(&mut page.items, &mut page.more, limit, name)
+            && !offer(&mut page.items, &mut page.more, window, name)
         {
             break;
         }
@@ -410,10 +457,14 @@ fn check_allows(
     crate::engine::decide(index, &check, opts).is_ok_and(|d| d.allowed)
 }
 
-/// Adds `item` to a page of at most `limit` items; when the page is already full, marks
-/// that more follow and returns false.
-fn offer(items: &mut Vec<Id>, more: &mut bool, limit: usize, item: &Id) -> bool {
-    if items.len() == limit {
+/// Adds `item` to a page of at most `window.limit` items; when the page is already full,
+/// marks that more follow and returns false. Items come in byte order, so the first one
+/// without the window's prefix ends the answer (false, nothing more).
+fn offer(items: &mut Vec<Id>, more: &mut bool, window: Window, item: &Id) -> bool {
+    if !item.as_str().starts_with(window.prefix) {
+        return false;
+    }
+    if items.len() == window.limit {
         *more = true;
         return false;
     }

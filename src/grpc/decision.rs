@@ -1,7 +1,7 @@
 //! `AuthorizationService`: IsAuthorized and IsAuthorizedInAccount, CheckBatch, and the
 //! look-ups (LookupTargets, LookupAgents, ListActions).
 
-use crate::app::lookups::BatchSemantics;
+use crate::app::lookups::{BatchSemantics, PageRequest};
 use crate::app::{App, AppError, Consistency};
 use crate::domain::DomainError;
 use crate::domain::{Action, Id};
@@ -130,8 +130,7 @@ impl AuthorizationService for DecisionApi {
                 &agent,
                 account.as_ref(),
                 &action,
-                r.page_size,
-                &r.page_token,
+                PageRequest::new(r.page_size, &r.page_token),
                 consistency(r.consistency),
                 deadline,
             )
@@ -167,8 +166,7 @@ impl AuthorizationService for DecisionApi {
                 &action,
                 &target,
                 account.as_ref(),
-                r.page_size,
-                &r.page_token,
+                PageRequest::new(r.page_size, &r.page_token),
                 consistency(r.consistency),
                 deadline,
             )

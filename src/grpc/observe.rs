@@ -33,6 +33,20 @@ pub fn current_request_id() -> Option<String> {
     CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
 }
 
+/// Runs `f` with `id` as the request id its log lines and error messages name (the
+/// AuthZEN HTTP API's front layer uses it as this layer does).
+pub fn scope_request_id<F: Future>(id: String, f: F) -> impl Future<Output = F::Output> {
+    CURRENT_REQUEST_ID.scope(id, f)
+}
+
+/// The caller's request id when it is a sane value: at most 128 printable ASCII bytes.
+pub fn given_request_id(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+}
+
 /// The request id this layer made up because the caller sent none (or a bad one).
 #[derive(Debug, Clone)]
 pub struct GeneratedRequestId(pub String);
@@ -69,12 +83,7 @@ where
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let started = Instant::now();
         let method = method_metrics(req.uri().path());
-        let given = req
-            .headers()
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-            .map(str::to_string);
+        let given = given_request_id(req.headers()).map(str::to_string);
         let id = match given {
             Some(id) => id,
             None => {

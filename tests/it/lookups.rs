@@ -18,7 +18,8 @@
 
 use crate::index_v2::{ACCOUNTS, ACTIONS, LIMITS, NODES, TARGETS, UNKNOWN, action, any_change, id};
 use endocarp::domain::{Action, Change, Decision, Id, Target};
-use endocarp::engine::{self, Check, EngineError, EngineOptions, Snapshot, lookup};
+use endocarp::engine::lookup::{self, Window};
+use endocarp::engine::{self, Check, EngineError, EngineOptions, Snapshot};
 use proptest::prelude::*;
 
 /// Every agent id a test asks about: the universe's nodes and ids never seen.
@@ -81,6 +82,18 @@ fn check(agent: &Id, account: &Option<Id>, act: &Action, target: &Id) -> Check {
     }
 }
 
+/// Prefixes of the universe's ids: several ids each, an id that is itself a prefix of
+/// others (`a`), a multi-byte one, and one no id has.
+const PREFIXES: &[&str] = &["a", "r", "t", "tü", "é", "zz"];
+
+/// The ids of `all` that start with `prefix` and are longer than it.
+fn with_prefix(all: &[Id], prefix: &str) -> Vec<Id> {
+    all.iter()
+        .filter(|i| i.as_str().starts_with(prefix) && i.as_str().len() > prefix.len())
+        .cloned()
+        .collect()
+}
+
 /// Pages of `size` until the end, concatenated.
 fn paged<P>(
     size: usize,
@@ -106,7 +119,7 @@ fn targets_exact(snapshot: &Snapshot, opts: &EngineOptions, act: &Action) -> Res
     let unnamed = id("never-named-target");
     for agent in agents().into_iter().map(id) {
         for account in accounts() {
-            let got = lookup::targets(index, &agent, account.as_ref(), act, opts, None, usize::MAX);
+            let got = lookup::targets(index, &agent, account.as_ref(), act, opts, Window::all());
             let probe = decide(snapshot, &check(&agent, &account, act, &unnamed), opts)?;
             let got = match (got, probe) {
                 (Err(e), Err(want)) => {
@@ -146,11 +159,24 @@ fn targets_exact(snapshot: &Snapshot, opts: &EngineOptions, act: &Action) -> Res
             );
             for size in [1, 2, 3] {
                 let pages = paged(size, |after, n| {
-                    lookup::targets(index, &agent, account.as_ref(), act, opts, after, n)
+                    lookup::targets(index, &agent, account.as_ref(), act, opts, Window::page(after, n))
                         .map(|p| (p.items, p.more, p.every_target))
                 })
                 .expect("the unpaged look-up succeeded");
                 prop_assert_eq!(&pages, &want, "pages of {}", size);
+            }
+            // A prefix (AuthZEN's entity type) selects a contiguous run, paged the same way.
+            for prefix in PREFIXES {
+                let want: Vec<Id> = with_prefix(&want, prefix);
+                for size in [1, 2, usize::MAX] {
+                    let pages = paged(size, |after, n| {
+                        let window = Window::page(after, n).with_prefix(prefix);
+                        lookup::targets(index, &agent, account.as_ref(), act, opts, window)
+                            .map(|p| (p.items, p.more, p.every_target))
+                    })
+                    .expect("the unpaged look-up succeeded");
+                    prop_assert_eq!(&pages, &want, "pages of {} with prefix {:?}", size, prefix);
+                }
             }
         }
     }
@@ -164,7 +190,7 @@ fn agents_exact(snapshot: &Snapshot, opts: &EngineOptions, act: &Action) -> Resu
     candidates.sort();
     for target in TARGETS.iter().chain(["never-named-target"].iter()).map(|t| id(t)) {
         for account in accounts() {
-            let got = lookup::agents(index, act, &target, account.as_ref(), opts, None, usize::MAX)
+            let got = lookup::agents(index, act, &target, account.as_ref(), opts, Window::all())
                 .expect("agent look-ups do not fail");
             let mut want = Vec::new();
             for a in &candidates {
@@ -184,10 +210,23 @@ fn agents_exact(snapshot: &Snapshot, opts: &EngineOptions, act: &Action) -> Resu
             prop_assert!(!got.more);
             for size in [1, 2] {
                 let pages = paged(size, |after, n| {
-                    lookup::agents(index, act, &target, account.as_ref(), opts, after, n).map(|p| (p.items, p.more, ()))
+                    lookup::agents(index, act, &target, account.as_ref(), opts, Window::page(after, n))
+                        .map(|p| (p.items, p.more, ()))
                 })
                 .expect("no failure");
                 prop_assert_eq!(&pages, &want, "pages of {}", size);
+            }
+            for prefix in PREFIXES {
+                let want: Vec<Id> = with_prefix(&want, prefix);
+                for size in [1, usize::MAX] {
+                    let pages = paged(size, |after, n| {
+                        let window = Window::page(after, n).with_prefix(prefix);
+                        lookup::agents(index, act, &target, account.as_ref(), opts, window)
+                            .map(|p| (p.items, p.more, ()))
+                    })
+                    .expect("no failure");
+                    prop_assert_eq!(&pages, &want, "pages of {} with prefix {:?}", size, prefix);
+                }
             }
         }
     }
@@ -269,7 +308,7 @@ proptest! {
             if i % 3 == 0 {
                 actions_exact(snapshot, &opts)?;
             }
-            let answer = lookup::targets(&snapshot.index, &id(NODES[0]), None, &act, &opts, None, usize::MAX);
+            let answer = lookup::targets(&snapshot.index, &id(NODES[0]), None, &act, &opts, Window::all());
             kept.push((snapshot.clone(), opts, act, answer));
         }
         // Bulk loads (start-up from the read model's facts, or a replay of the history with
@@ -293,15 +332,15 @@ proptest! {
                 for act in ACTIONS.iter().map(|a| action(a)) {
                     let opts = EngineOptions::default();
                     prop_assert_eq!(
-                        lookup::targets(bulk, &agent, None, &act, &opts, None, usize::MAX),
-                        lookup::targets(last, &agent, None, &act, &opts, None, usize::MAX)
+                        lookup::targets(bulk, &agent, None, &act, &opts, Window::all()),
+                        lookup::targets(last, &agent, None, &act, &opts, Window::all())
                     );
                 }
             }
         }
         // A kept snapshot answers later writes' look-ups as it did at its revision.
         for (snapshot, opts, act, answer) in &kept {
-            let again = lookup::targets(&snapshot.index, &id(NODES[0]), None, act, opts, None, usize::MAX);
+            let again = lookup::targets(&snapshot.index, &id(NODES[0]), None, act, opts, Window::all());
             prop_assert_eq!(&again, answer);
             targets_exact(snapshot, opts, act)?;
         }
@@ -346,7 +385,7 @@ fn long_reverse_rows_stay_sorted_and_shared() {
     let read = action("odrl:read");
     let list = |i: &engine::Index| {
         paged(97, |after, n| {
-            lookup::targets(i, &id("ann"), None, &read, &opts, after, n).map(|p| (p.items, p.more, ()))
+            lookup::targets(i, &id("ann"), None, &read, &opts, Window::page(after, n)).map(|p| (p.items, p.more, ()))
         })
         .unwrap()
     };

@@ -273,6 +273,10 @@ fn invalid_configuration_fails_at_start_up_naming_the_setting() {
     assert!(serve("max_in_flight = \"lots\"\n", &[]).contains("max_in_flight:"));
     assert!(serve("max_in_flight = 0\n", &[]).contains("max_in_flight: must be at least 1"));
     assert!(serve("engine = \"opa\"\n", &[]).contains("engine:"));
+    assert!(serve("authzen_listen = \"everywhere\"\n", &[]).contains("authzen_listen:"));
+    assert!(serve("authzen_public_url = \"ftp://pdp\"\n", &[]).contains("authzen_public_url"));
+    assert!(serve("authzen_public_url = \"https://pdp/?x=1\"\n", &[]).contains("authzen_public_url"));
+    assert!(serve("authzen_action_namespace = \"view\"\n", &[]).contains("authzen_action_namespace"));
     assert!(serve("max_staleness = \"100ms\"\npoll_interval = \"1s\"\n", &[]).contains("max_staleness"));
     if !cfg!(feature = "otlp") {
         // A default build refuses the setting rather than silently not exporting.

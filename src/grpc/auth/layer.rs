@@ -32,7 +32,7 @@ impl Policy {
         &self,
         scope: Option<Scope>,
         headers: &http::HeaderMap,
-        extensions: &http::Extensions,
+        peer_certs: Option<&[rustls::pki_types::CertificateDer<'static>]>,
     ) -> Result<Option<Principal>, AuthError> {
         if !self.enforce {
             return Ok(None);
@@ -45,9 +45,6 @@ impl Policy {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim);
-        let peer_certs = extensions
-            .get::<tonic::transport::server::TlsConnectInfo<tonic::transport::server::TcpConnectInfo>>()
-            .and_then(|info| info.peer_certs());
         // A bearer token wins; otherwise a client certificate, when mTLS is configured.
         let (name, scopes): (String, Vec<Scope>) = match (token, peer_certs, &self.certs) {
             (Some(token), _, _) => {
@@ -57,7 +54,7 @@ impl Policy {
                 (c.name.clone(), c.scopes.clone())
             }
             (None, Some(chain), Some(certs)) => {
-                let (name, scopes) = certs.authenticate(&chain)?;
+                let (name, scopes) = certs.authenticate(chain)?;
                 (name.to_string(), scopes.to_vec())
             }
             _ => {
@@ -90,6 +87,13 @@ pub struct AuthLayer {
     policy: Arc<Policy>,
 }
 
+/// An admitted call: who it is (when credentials are enforced) and its in-flight permit,
+/// held until the response is complete.
+pub struct Admitted {
+    pub principal: Option<Principal>,
+    pub permit: tokio::sync::OwnedSemaphorePermit,
+}
+
 impl AuthLayer {
     /// Enforces `credentials` when `enforce`; otherwise every caller is the local operator.
     /// `limits` apply either way.
@@ -105,6 +109,38 @@ impl AuthLayer {
                 rejections: LogThrottle::per_second(),
             }),
         }
+    }
+}
+
+impl AuthLayer {
+    /// Admits a call that needs `scope` (`None`: open), presenting `headers` and, on a TLS
+    /// connection, the client's certificate chain; or the refusal, already logged. The
+    /// AuthZEN HTTP API calls this directly; the gRPC ports go through the layer.
+    pub fn admit(
+        &self,
+        path: &str,
+        scope: Option<Scope>,
+        headers: &http::HeaderMap,
+        peer_certs: Option<&[rustls::pki_types::CertificateDer<'static>]>,
+    ) -> Result<Admitted, AuthError> {
+        let policy = &self.policy;
+        let admitted = policy.decide(scope, headers, peer_certs).and_then(|principal| {
+            let permit = policy.in_flight.clone().try_acquire_owned().map_err(|_| {
+                AuthError::OverLimit(format!(
+                    "too many requests in flight on this port (limit {})",
+                    policy.limits.max_in_flight
+                ))
+            })?;
+            if scope == Some(Scope::Write) {
+                let caller = principal.as_ref().map_or(crate::LOCAL_ACTOR, |p| p.0.as_str());
+                policy.writes.take(caller)?;
+            }
+            Ok(Admitted { principal, permit })
+        });
+        if let Err(e) = &admitted {
+            policy.log_rejection(path, e);
+        }
+        admitted
     }
 }
 
@@ -140,24 +176,20 @@ where
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let scope = required_scope(req.uri().path());
-        let admitted = self
-            .policy
-            .decide(scope, req.headers(), req.extensions())
-            .and_then(|principal| {
-                let permit = self.policy.in_flight.clone().try_acquire_owned().map_err(|_| {
-                    AuthError::OverLimit(format!(
-                        "too many requests in flight on this port (limit {})",
-                        self.policy.limits.max_in_flight
-                    ))
-                })?;
-                if scope == Some(Scope::Write) {
-                    let caller = principal.as_ref().map_or(crate::LOCAL_ACTOR, |p| p.0.as_str());
-                    self.policy.writes.take(caller)?;
-                }
-                Ok((principal, permit))
-            });
-        match admitted {
-            Ok((principal, permit)) => {
+        let peer_certs = req
+            .extensions()
+            .get::<tonic::transport::server::TlsConnectInfo<tonic::transport::server::TcpConnectInfo>>()
+            .and_then(|info| info.peer_certs());
+        let layer = AuthLayer {
+            policy: self.policy.clone(),
+        };
+        match layer.admit(
+            req.uri().path(),
+            scope,
+            req.headers(),
+            peer_certs.as_deref().map(Vec::as_slice),
+        ) {
+            Ok(Admitted { principal, permit }) => {
                 if let Some(principal) = principal {
                     req.extensions_mut().insert(principal);
                 }
@@ -169,7 +201,6 @@ where
                 })
             }
             Err(e) => {
-                self.policy.log_rejection(req.uri().path(), &e);
                 let response = crate::grpc::status(AppError::Auth(e)).into_http();
                 Box::pin(async move { Ok(response) })
             }

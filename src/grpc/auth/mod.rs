@@ -20,7 +20,7 @@ mod layer;
 mod limits;
 
 pub use credentials::{ClientCerts, Credentials, MIN_TOKEN_BYTES};
-pub use layer::{Auth, AuthLayer};
+pub use layer::{Admitted, Auth, AuthLayer};
 pub use limits::Limits;
 
 /// What a credential may do.
@@ -47,7 +47,7 @@ impl Scope {
             _ => None,
         }
     }
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Scope::Read => "read",
             Scope::Write => "write",

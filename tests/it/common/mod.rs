@@ -279,6 +279,8 @@ pub struct Server {
     pub admin_url: String,
     /// The operations port (`http://host:port`: /livez, /readyz, /metrics).
     pub ops_url: String,
+    /// The AuthZEN HTTP API (`http://host:port`).
+    pub authzen_url: String,
     extra: Vec<String>,
     /// Extra environment variables for the process.
     env: Vec<(String, String)>,
@@ -334,6 +336,7 @@ impl Server {
             decision_url: String::new(),
             admin_url: String::new(),
             ops_url: String::new(),
+            authzen_url: String::new(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             log: log.map(Path::to_path_buf),
             extra: extra.iter().map(|s| s.to_string()).collect(),
@@ -372,10 +375,15 @@ impl Server {
     /// so clients keep their URLs), the database, then the test's own.
     fn flags(&self) -> Vec<String> {
         let port = |url: &str| url.rsplit(':').next().unwrap_or("0").to_string();
-        let (decision_port, admin_port, ops_port) = if self.decision_url.is_empty() {
-            ("0".to_string(), "0".to_string(), "0".to_string())
+        let (decision_port, admin_port, ops_port, authzen_port) = if self.decision_url.is_empty() {
+            ("0".to_string(), "0".to_string(), "0".to_string(), "0".to_string())
         } else {
-            (port(&self.decision_url), port(&self.admin_url), port(&self.ops_url))
+            (
+                port(&self.decision_url),
+                port(&self.admin_url),
+                port(&self.ops_url),
+                port(&self.authzen_url),
+            )
         };
         let mut flags: Vec<String> = vec![
             "--listen".into(),
@@ -384,6 +392,8 @@ impl Server {
             format!("127.0.0.1:{admin_port}"),
             "--ops-listen".into(),
             format!("127.0.0.1:{ops_port}"),
+            "--authzen-listen".into(),
+            format!("127.0.0.1:{authzen_port}"),
             "--database-url".into(),
             self.database_url(),
         ];
@@ -399,6 +409,7 @@ impl Server {
         self.decision_url = format!("http://{}", addresses.decision);
         self.admin_url = format!("http://{}", addresses.admin);
         self.ops_url = format!("http://{}", addresses.ops);
+        self.authzen_url = addresses.authzen.map(|a| format!("http://{a}")).unwrap_or_default();
     }
 
     /// Builds the application on a runtime of its own (so it outlives the test's runtime
@@ -738,6 +749,7 @@ pub async fn grpc_check(
 pub fn serve_command(admin: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_endocarp"));
     c.args(["serve", "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"])
+        .args(["--authzen-listen", "127.0.0.1:0"])
         .args(["--admin-listen", admin]);
     c
 }

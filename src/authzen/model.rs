@@ -1,0 +1,560 @@
+//! AuthZEN's JSON, and how its entities and actions map to Endocarp's ids and actions
+//! (docs/CONTRACT.md §8).
+//!
+//! - An entity `{type, id}` is the Endocarp id `type:id`; a type may not contain `:`, so
+//!   an id splits back at its first `:`.
+//! - An action name that is a CURIE with a known prefix or an absolute IRI is that action;
+//!   a bare current ODRL 2.2 term (`read`, `modify`, `use`, …) is that ODRL action; any
+//!   other bare name `N` is the custom action `<namespace>N` (`urn:endocarp:action:N` by
+//!   default). Answers name an action the way a request would, so a name round-trips.
+//! - Unknown members are ignored everywhere; a known member of the wrong type is a 400.
+
+use crate::app::Consistency;
+use crate::domain::{Action, Decision, DomainError, Id, Rule, RuleKind};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+/// Properties: any JSON object, accepted and not used (until ODRL constraints land).
+pub type Properties = Option<Map<String, Value>>;
+
+/// A subject or a resource.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Entity {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    #[serde(default)]
+    pub properties: Properties,
+}
+
+/// The entity a search asks for: only its type counts (an `id` is ignored, as the
+/// specification says).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Searched {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub properties: Properties,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ActionRef {
+    pub name: String,
+    #[serde(default)]
+    pub properties: Properties,
+}
+
+/// A request's `context`: free-form, with three members Endocarp reads.
+pub type Context = Option<Map<String, Value>>;
+
+/// `POST /access/v1/evaluation`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EvaluationRequest {
+    pub subject: Entity,
+    pub action: ActionRef,
+    pub resource: Entity,
+    #[serde(default)]
+    pub context: Context,
+}
+
+/// One item of `evaluations`: what it gives replaces the top-level default as a whole.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EvaluationItem {
+    #[serde(default)]
+    pub subject: Option<Entity>,
+    #[serde(default)]
+    pub action: Option<ActionRef>,
+    #[serde(default)]
+    pub resource: Option<Entity>,
+    #[serde(default)]
+    pub context: Context,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EvaluationsOptions {
+    #[serde(default)]
+    pub evaluations_semantic: Option<String>,
+}
+
+/// `POST /access/v1/evaluations`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EvaluationsRequest {
+    #[serde(default)]
+    pub subject: Option<Entity>,
+    #[serde(default)]
+    pub action: Option<ActionRef>,
+    #[serde(default)]
+    pub resource: Option<Entity>,
+    #[serde(default)]
+    pub context: Context,
+    #[serde(default)]
+    pub evaluations: Option<Vec<EvaluationItem>>,
+    #[serde(default)]
+    pub options: Option<EvaluationsOptions>,
+}
+
+/// A search request's `page`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PageIn {
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub properties: Properties,
+}
+
+/// `POST /access/v1/search/subject`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubjectSearch {
+    pub subject: Searched,
+    pub action: ActionRef,
+    pub resource: Entity,
+    #[serde(default)]
+    pub context: Context,
+    #[serde(default)]
+    pub page: Option<PageIn>,
+}
+
+/// `POST /access/v1/search/resource`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResourceSearch {
+    pub subject: Entity,
+    pub action: ActionRef,
+    pub resource: Searched,
+    #[serde(default)]
+    pub context: Context,
+    #[serde(default)]
+    pub page: Option<PageIn>,
+}
+
+/// `POST /access/v1/search/action`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ActionSearch {
+    pub subject: Entity,
+    pub resource: Entity,
+    #[serde(default)]
+    pub context: Context,
+    #[serde(default)]
+    pub page: Option<PageIn>,
+}
+
+/// A decision: `decision`, and a `context` with the revision, the reason and the
+/// deciding rule (or, for an item that could not be evaluated, the error).
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionOut {
+    pub decision: bool,
+    pub context: DecisionContext,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DecisionContext {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<ExplanationOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+    /// The item an `evaluations_semantic` other than `execute_all` stopped at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<&'static str>,
+}
+
+/// A rule, its ids as Endocarp writes them and its action named as a request would.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleOut {
+    pub policy: String,
+    pub kind: &'static str,
+    pub assignee: String,
+    pub action: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExplanationOut {
+    pub assignees: Vec<String>,
+    pub other_rules: Vec<RuleOut>,
+}
+
+/// An error: in an item's `context`, and as the body of every 4xx/5xx.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorBody {
+    pub status: u16,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvaluationsOut {
+    pub evaluations: Vec<DecisionOut>,
+}
+
+/// A search's answer: `page` first (as the specification recommends), then `context`,
+/// then `results`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchOut<T> {
+    pub page: PageOut,
+    pub context: SearchContext,
+    pub results: Vec<T>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PageOut {
+    /// Empty on the last page.
+    pub next_token: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SearchContext {
+    pub revision: u64,
+    /// Resource search only: a permission on every resource applies, so every resource
+    /// of the type is allowed except those in `except` (paged like results).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub every_resource: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub except: Option<Vec<EntityOut>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntityOut {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionOut {
+    pub name: String,
+}
+
+/// `GET /.well-known/authzen-configuration`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metadata {
+    pub policy_decision_point: String,
+    pub access_evaluation_endpoint: String,
+    pub access_evaluations_endpoint: String,
+    pub search_subject_endpoint: String,
+    pub search_resource_endpoint: String,
+    pub search_action_endpoint: String,
+}
+
+impl Metadata {
+    /// Every endpoint under `base` (no trailing `/`).
+    pub fn under(base: &str) -> Metadata {
+        Metadata {
+            policy_decision_point: base.to_string(),
+            access_evaluation_endpoint: format!("{base}{}", super::EVALUATION),
+            access_evaluations_endpoint: format!("{base}{}", super::EVALUATIONS),
+            search_subject_endpoint: format!("{base}{}", super::SEARCH_SUBJECT),
+            search_resource_endpoint: format!("{base}{}", super::SEARCH_RESOURCE),
+            search_action_endpoint: format!("{base}{}", super::SEARCH_ACTION),
+        }
+    }
+}
+
+/// The Endocarp id of an entity: `type:id`.
+pub fn entity_id(field: &str, kind: &str, id: &str) -> Result<Id, DomainError> {
+    check_type(field, kind)?;
+    if id.is_empty() {
+        return Err(DomainError::new(format!("{field}.id"), "must not be empty"));
+    }
+    Id::parse(&format!("{field}.id"), &format!("{kind}:{id}"))
+}
+
+/// A type: not empty, without `:` (ids split back at their first `:`).
+pub fn check_type(field: &str, kind: &str) -> Result<(), DomainError> {
+    if kind.is_empty() {
+        return Err(DomainError::new(format!("{field}.type"), "must not be empty"));
+    }
+    if kind.contains(':') {
+        return Err(DomainError::new(
+            format!("{field}.type"),
+            format!("{kind:?} contains ':'; a type cannot (the Endocarp id is type:id, split at its first ':')"),
+        ));
+    }
+    if kind.chars().any(char::is_control) {
+        return Err(DomainError::new(
+            format!("{field}.type"),
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// An Endocarp id as an entity of `kind`, when it is one (`type:id` with that type).
+pub fn as_entity(kind: &str, id: &Id) -> Option<EntityOut> {
+    let (t, rest) = id.as_str().split_once(':')?;
+    (t == kind && !rest.is_empty()).then(|| EntityOut {
+        kind: t.to_string(),
+        id: rest.to_string(),
+    })
+}
+
+/// The custom-action namespace by default.
+pub const DEFAULT_ACTION_NAMESPACE: &str = "urn:endocarp:action:";
+
+/// How action names map to actions and back.
+#[derive(Debug, Clone)]
+pub struct Naming {
+    namespace: String,
+}
+
+impl Naming {
+    /// `namespace` must make an action of any bare name, unchanged by canonicalisation.
+    pub fn new(namespace: &str) -> Result<Naming, String> {
+        let probe = format!("{namespace}x");
+        match Action::parse("authzen_action_namespace", &probe) {
+            Ok(a) if a.as_str() == probe && Action::odrl_term("x").is_none() && !namespace.is_empty() => Ok(Naming {
+                namespace: namespace.to_string(),
+            }),
+            Ok(_) => Err(format!(
+                "authzen_action_namespace: {namespace:?} is not canonical (write the scheme and host in lower case, and not the ODRL namespace)"
+            )),
+            Err(e) => Err(format!(
+                "authzen_action_namespace: {namespace:?} followed by a name is not an action IRI: {}",
+                e.reason
+            )),
+        }
+        .and_then(|n: Naming| {
+            if n.namespace.starts_with(crate::domain::action::ODRL_NS) {
+                Err("authzen_action_namespace: must not be the ODRL namespace".into())
+            } else {
+                Ok(n)
+            }
+        })
+    }
+
+    /// The action a name means (see the module docs).
+    pub fn action(&self, field: &str, name: &str) -> Result<Action, DomainError> {
+        if name.is_empty() {
+            return Err(DomainError::new(field, "must not be empty"));
+        }
+        if name.contains(':') {
+            return Action::parse(field, name);
+        }
+        if let Some(a) = Action::odrl_term(name) {
+            return Ok(a);
+        }
+        if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(DomainError::new(field, "must not contain spaces or control characters"));
+        }
+        Action::parse(field, &format!("{}{name}", self.namespace))
+    }
+
+    /// The name a request would use for `action`.
+    pub fn name<'a>(&self, action: &'a Action) -> Cow<'a, str> {
+        if let Some(term) = action.odrl_local() {
+            return Cow::Borrowed(term);
+        }
+        if let Some(bare) = action.as_str().strip_prefix(&self.namespace)
+            && !bare.is_empty()
+            && !bare.contains(':')
+            && Action::odrl_term(bare).is_none()
+        {
+            return Cow::Borrowed(bare);
+        }
+        Cow::Borrowed(action.as_str())
+    }
+
+    pub fn rule(&self, r: &Rule) -> RuleOut {
+        RuleOut {
+            policy: r.policy.to_string(),
+            kind: match r.kind {
+                RuleKind::Permission => "permission",
+                RuleKind::Prohibition => "prohibition",
+            },
+            assignee: r.assignee.to_string(),
+            action: self.name(&r.action).into_owned(),
+            target: r.target.as_str().to_string(),
+        }
+    }
+
+    /// A decision as AuthZEN's, its context carrying the revision, reason and rule.
+    pub fn decision(&self, d: &Decision) -> DecisionOut {
+        DecisionOut {
+            decision: d.allowed,
+            context: DecisionContext {
+                revision: Some(d.revision),
+                reason: Some(d.reason.as_str()),
+                rule: d.deciding_rule.as_ref().map(|r| self.rule(r)),
+                explanation: d.explanation.as_ref().map(|e| ExplanationOut {
+                    assignees: e.assignees.iter().map(|a| a.to_string()).collect(),
+                    other_rules: e.other_rules.iter().map(|r| self.rule(r)).collect(),
+                }),
+                ..DecisionContext::default()
+            },
+        }
+    }
+}
+
+/// What Endocarp reads from a request's `context`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckContext {
+    pub consistency: Consistency,
+    pub explain: bool,
+    /// `context.account`: an in-account check.
+    pub account: Option<Id>,
+}
+
+/// Reads `context.consistency` (`{"at_least_revision": N}` or `{"fully_consistent":
+/// true}`), `context.explain` and `context.account`; other members are ignored.
+pub fn check_context(field: &str, context: Option<&Map<String, Value>>) -> Result<CheckContext, DomainError> {
+    let mut out = CheckContext::default();
+    let Some(c) = context else {
+        return Ok(out);
+    };
+    match c.get("consistency") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(o)) => {
+            match o.get("at_least_revision") {
+                None | Some(Value::Null) => {}
+                Some(v) => {
+                    out.consistency.at_least_revision = revision(v).ok_or_else(|| {
+                        DomainError::new(
+                            format!("{field}.consistency.at_least_revision"),
+                            "must be a non-negative integer (a revision an earlier answer or write returned)",
+                        )
+                    })?
+                }
+            }
+            match o.get("fully_consistent") {
+                None | Some(Value::Null) => {}
+                Some(Value::Bool(b)) => out.consistency.fully_consistent = *b,
+                Some(_) => {
+                    return Err(DomainError::new(
+                        format!("{field}.consistency.fully_consistent"),
+                        "must be a boolean",
+                    ));
+                }
+            }
+        }
+        Some(_) => {
+            return Err(DomainError::new(
+                format!("{field}.consistency"),
+                "must be an object: {\"at_least_revision\": N} or {\"fully_consistent\": true}",
+            ));
+        }
+    }
+    match c.get("explain") {
+        None | Some(Value::Null) => {}
+        Some(Value::Bool(b)) => out.explain = *b,
+        Some(_) => return Err(DomainError::new(format!("{field}.explain"), "must be a boolean")),
+    }
+    match c.get("account") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(a)) => out.account = Some(Id::parse(&format!("{field}.account"), a)?),
+        Some(_) => {
+            return Err(DomainError::new(
+                format!("{field}.account"),
+                "must be a string (an account id)",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// A revision: a non-negative integer, or its decimal digits as a string (revisions past
+/// 2^53 survive JSON parsers that read numbers as doubles that way).
+fn revision(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_names_round_trip() {
+        let n = Naming::new(DEFAULT_ACTION_NAMESPACE).unwrap();
+        let read = n.action("a", "read").unwrap();
+        assert_eq!(read.as_str(), "http://www.w3.org/ns/odrl/2/read");
+        assert_eq!(n.name(&read), "read");
+        let view = n.action("a", "view").unwrap();
+        assert_eq!(view.as_str(), "urn:endocarp:action:view");
+        assert_eq!(n.name(&view), "view");
+        // A deprecated ODRL term is not a current one: a custom action.
+        assert_eq!(n.action("a", "write").unwrap().as_str(), "urn:endocarp:action:write");
+        assert_eq!(
+            n.action("a", "odrl:write").unwrap().as_str(),
+            "http://www.w3.org/ns/odrl/2/modify"
+        );
+        // A custom action whose bare name is an ODRL term keeps its IRI.
+        let custom_read = Action::parse("a", "urn:endocarp:action:read").unwrap();
+        assert_eq!(n.name(&custom_read), "urn:endocarp:action:read");
+        assert_eq!(n.action("a", &n.name(&custom_read)).unwrap(), custom_read);
+        let cc = n.action("a", "cc:Attribution").unwrap();
+        assert_eq!(n.action("a", &n.name(&cc)).unwrap(), cc);
+        let other = n.action("a", "https://example.com/acts/approve").unwrap();
+        assert_eq!(n.name(&other), "https://example.com/acts/approve");
+        assert!(n.action("a", "nope:x").is_err());
+        assert!(n.action("a", "").is_err());
+        assert!(n.action("a", "two words").is_err());
+        assert!(Naming::new("").is_err());
+        assert!(Naming::new("not an iri").is_err());
+        assert!(Naming::new("URN:X:").is_err(), "not canonical");
+        assert!(Naming::new(crate::domain::action::ODRL_NS).is_err());
+        assert!(Naming::new("https://example.com/actions/").is_ok());
+    }
+
+    #[test]
+    fn entities_map_to_ids_and_back() {
+        let id = entity_id("subject", "user", "ann@example.com").unwrap();
+        assert_eq!(id.as_str(), "user:ann@example.com");
+        assert_eq!(
+            as_entity("user", &id),
+            Some(EntityOut {
+                kind: "user".into(),
+                id: "ann@example.com".into()
+            })
+        );
+        assert_eq!(as_entity("doc", &id), None);
+        let colon = entity_id("resource", "doc", "a:b").unwrap();
+        assert_eq!(as_entity("doc", &colon).unwrap().id, "a:b");
+        assert!(entity_id("subject", "us:er", "x").is_err());
+        assert!(entity_id("subject", "", "x").is_err());
+        assert!(entity_id("subject", "user", "").is_err());
+        assert!(entity_id("subject", "user", &"x".repeat(600)).is_err());
+    }
+
+    #[test]
+    fn contexts_read_three_members() {
+        let parse = |v: Value| check_context("context", v.as_object());
+        let c = parse(serde_json::json!({"consistency": {"at_least_revision": 7}, "explain": true, "account": "acme", "time": "x"})).unwrap();
+        assert_eq!(c.consistency.at_least_revision, 7);
+        assert!(c.explain);
+        assert_eq!(c.account.unwrap().as_str(), "acme");
+        assert_eq!(
+            parse(serde_json::json!({"consistency": {"at_least_revision": "9007199254740993"}}))
+                .unwrap()
+                .consistency
+                .at_least_revision,
+            9007199254740993
+        );
+        assert!(
+            parse(serde_json::json!({"consistency": {"fully_consistent": true}}))
+                .unwrap()
+                .consistency
+                .fully_consistent
+        );
+        for bad in [
+            serde_json::json!({"consistency": 5}),
+            serde_json::json!({"consistency": {"at_least_revision": -1}}),
+            serde_json::json!({"consistency": {"at_least_revision": 1.5}}),
+            serde_json::json!({"consistency": {"fully_consistent": "yes"}}),
+            serde_json::json!({"explain": "true"}),
+            serde_json::json!({"account": 5}),
+            serde_json::json!({"account": ""}),
+        ] {
+            assert!(parse(bad.clone()).is_err(), "{bad}");
+        }
+    }
+}
