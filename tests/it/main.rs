@@ -11,6 +11,7 @@ mod api_input;
 mod api_lookups;
 mod architecture;
 mod auth;
+mod authzen;
 mod casbin_cli;
 mod casbin_traps;
 mod cli;

@@ -142,23 +142,22 @@ fn leaf(ca: &Ca, dns: &str, expired: bool) -> (String, String) {
     (params.signed_by(&key, &ca.issuer).unwrap().pem(), key.serialize_pem())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_certificates_on_the_allow_list_are_credentials() {
-    use endocarp::grpc::pb::policy_admin_service_client::PolicyAdminServiceClient;
-    use tonic::Code;
-    use tonic::transport::Identity;
+/// `endocarp serve` with a certificate from `server_ca`, client certificates from
+/// `client_ca` accepted for the names on `allow` (`name:scopes:dns-name` lines), and
+/// `extra` flags: its directory, process and addresses.
+fn mtls_server(
+    server_ca: &Ca,
+    client_ca: &Ca,
+    allow: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, std::process::Child, endocarp::startup::Addresses) {
     let dir = tempfile::tempdir().unwrap();
-    let (server_ca, client_ca, other_ca) = (ca(), ca(), ca());
-    let (cert, key) = leaf(&server_ca, "localhost", false);
+    let (cert, key) = leaf(server_ca, "localhost", false);
     let p = |n: &str| dir.path().join(n);
     std::fs::write(p("tls.crt"), cert).unwrap();
     std::fs::write(p("tls.key"), key).unwrap();
     std::fs::write(p("client-ca.pem"), &client_ca.pem).unwrap();
-    std::fs::write(
-        p("allow"),
-        "# name:scopes:dns-name\ndeployer:read,write:ci.example.org\nauditor:read:audit.example.org\n",
-    )
-    .unwrap();
+    std::fs::write(p("allow"), allow).unwrap();
     let mut cmd = common::serve_command("127.0.0.1:0");
     cmd.arg("--tls-cert")
         .arg(p("tls.crt"))
@@ -168,10 +167,22 @@ async fn client_certificates_on_the_allow_list_are_credentials() {
         .arg(p("client-ca.pem"))
         .arg("--admin-client-certs-file")
         .arg(p("allow"))
+        .args(extra)
         .env("RUST_LOG", "warn")
         .current_dir(dir.path())
         .stderr(Stdio::null());
-    let (mut child, addresses) = common::spawn_ready(cmd, dir.path());
+    let (child, addresses) = common::spawn_ready(cmd, dir.path());
+    (dir, child, addresses)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_on_the_allow_list_are_credentials() {
+    use endocarp::grpc::pb::policy_admin_service_client::PolicyAdminServiceClient;
+    use tonic::Code;
+    use tonic::transport::Identity;
+    let (server_ca, client_ca, other_ca) = (ca(), ca(), ca());
+    let allow = "# name:scopes:dns-name\ndeployer:read,write:ci.example.org\nauditor:read:audit.example.org\n";
+    let (_dir, mut child, addresses) = mtls_server(&server_ca, &client_ca, allow, &[]);
     let admin = format!("https://{}", addresses.admin);
 
     let client = |identity: Option<(String, String)>| {
@@ -240,6 +251,64 @@ async fn client_certificates_on_the_allow_list_are_credentials() {
         .into_inner();
     assert_eq!(audit.entries.len(), 1);
     assert_eq!(audit.entries[0].actor, "deployer");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The AuthZEN listener serves TLS with the gRPC ports' certificate, HTTP/1.1 or HTTP/2 by
+/// ALPN, and takes allow-listed client certificates as credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authzen_serves_https_by_alpn_with_client_certificates() {
+    use crate::common::http::Http;
+    let (server_ca, client_ca) = (ca(), ca());
+    let allow = "gateway:check:gw.example.org\nauditor:read:audit.example.org\n";
+    let (_dir, mut child, addresses) = mtls_server(&server_ca, &client_ca, allow, &["--decision-auth", "true"]);
+    let url = format!("https://{}", addresses.authzen.expect("the AuthZEN listener is on"));
+    let body = br#"{"subject":{"type":"user","id":"ann"},"action":{"name":"read"},"resource":{"type":"doc","id":"1"}}"#;
+    let (gw_cert, gw_key) = leaf(&client_ca, "gw.example.org", false);
+    let (au_cert, au_key) = leaf(&client_ca, "audit.example.org", false);
+    for alpn in [&["http/1.1"][..], &["h2"][..]] {
+        let mut anonymous = Http::tls(&url, &server_ca.pem, alpn, None).await.unwrap();
+        let want = if alpn[0] == "h2" {
+            http::Version::HTTP_2
+        } else {
+            http::Version::HTTP_11
+        };
+        assert_eq!(anonymous.version, want);
+        let r = anonymous
+            .send("POST", "/access/v1/evaluation", &[], body.to_vec())
+            .await;
+        assert_eq!(r.status, 401, "{alpn:?}");
+        let meta = anonymous.get("/.well-known/authzen-configuration").await;
+        assert!(
+            meta.json["policy_decision_point"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://"),
+            "{}",
+            meta.json
+        );
+        let mut auditor = Http::tls(&url, &server_ca.pem, alpn, Some((&au_cert, &au_key)))
+            .await
+            .unwrap();
+        let r = auditor.send("POST", "/access/v1/evaluation", &[], body.to_vec()).await;
+        assert_eq!(r.status, 403, "{alpn:?}: {}", r.json);
+        let mut gateway = Http::tls(&url, &server_ca.pem, alpn, Some((&gw_cert, &gw_key)))
+            .await
+            .unwrap();
+        let r = gateway.send("POST", "/access/v1/evaluation", &[], body.to_vec()).await;
+        assert_eq!(r.status, 200, "{alpn:?}: {}", r.json);
+        assert_eq!(r.json["decision"], false);
+    }
+    // Plain HTTP gets no answer from a TLS listener, and an untrusted server is refused.
+    let mut plain = Http::h1(&url.replace("https", "http")).await;
+    assert!(
+        plain
+            .try_send("POST", "/access/v1/evaluation", &[], body.to_vec())
+            .await
+            .is_err()
+    );
+    assert!(Http::tls(&url, &client_ca.pem, &["h2"], None).await.is_err());
     let _ = child.kill();
     let _ = child.wait();
 }

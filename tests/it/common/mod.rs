@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod history;
+pub mod http;
 pub mod pg;
 
 use endocarp::configuration::Settings;
@@ -392,11 +393,12 @@ impl Server {
             format!("127.0.0.1:{admin_port}"),
             "--ops-listen".into(),
             format!("127.0.0.1:{ops_port}"),
-            "--authzen-listen".into(),
-            format!("127.0.0.1:{authzen_port}"),
             "--database-url".into(),
             self.database_url(),
         ];
+        if !self.extra.iter().any(|f| f == "--authzen-listen") {
+            flags.extend(["--authzen-listen".into(), format!("127.0.0.1:{authzen_port}")]);
+        }
         flags.extend(self.extra.iter().cloned());
         flags
     }
