@@ -52,7 +52,8 @@ SETTINGS = {
     "action_hierarchy", "require_membership", "max_closure", "max_staleness", "max_wait",
     "poll_interval", "log_format", "otlp_endpoint", "tcp_keepalive", "http2_keepalive_interval",
     "http2_keepalive_timeout", "max_concurrent_streams", "sqlite_max_size", "ready_file",
-    "max_batch_checks", "lookup_page_ttl", "lookup_token_secret",
+    "max_batch_checks", "lookup_page_ttl", "lookup_token_secret", "authzen_listen",
+    "authzen_public_url", "authzen_action_namespace",
 }
 # The metrics the binary exports (histograms also as _bucket, _sum, _count).
 COUNTERS_AND_GAUGES = {
@@ -62,9 +63,10 @@ COUNTERS_AND_GAUGES = {
     "endocarp_max_staleness_seconds", "endocarp_index_rules", "endocarp_index_assignments",
     "endocarp_index_roles", "endocarp_lookup_snapshots_kept", "endocarp_shadow_agreements_total",
     "endocarp_shadow_disagreements_total", "endocarp_storage_errors_total",
-    "endocarp_ignored_events_total",
+    "endocarp_ignored_events_total", "endocarp_http_requests_total",
 }
-HISTOGRAMS = {"endocarp_decision_duration_seconds", "endocarp_grpc_request_duration_seconds"}
+HISTOGRAMS = {"endocarp_decision_duration_seconds", "endocarp_grpc_request_duration_seconds",
+              "endocarp_http_request_duration_seconds"}
 METRICS = COUNTERS_AND_GAUGES | {f"{h}{s}" for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}
 
 # ---------------------------------------------------------------------------- runner
@@ -559,8 +561,29 @@ def migration_hook_job_and_its_secret():
 def services():
     objects = scenario("postgres")
     decision = one(objects, "Service", FULLNAME)
-    [port] = decision["spec"]["ports"]
+    [port, authzen] = decision["spec"]["ports"]
     assert port["port"] == 50051 and port["targetPort"] == "grpc" and port["appProtocol"] == "grpc", port
+    # The AuthZEN API is the decision Service's second port (TLS in this scenario: https).
+    assert authzen["port"] == 8181 and authzen["targetPort"] == "http-authzen", authzen
+    assert authzen["appProtocol"] == "https", authzen
+    assert {"name": "http-authzen", "containerPort": 8181, "protocol": "TCP"} in container(objects)["ports"]
+    assert toml_config(objects)["authzen_listen"] == "0.0.0.0:8181"
+    off = render({"authzen": {"enabled": False}})
+    [only] = one(off, "Service", FULLNAME)["spec"]["ports"]
+    assert only["name"] == "grpc", only
+    assert toml_config(off)["authzen_listen"] == "off"
+    assert "http-authzen" not in {p["name"] for p in container(off)["ports"]}
+    public = toml_config(render({"authzen": {"publicUrl": "https://pdp.example.com", "actionNamespace": "https://acme.example/actions/"}}))
+    assert public["authzen_public_url"] == "https://pdp.example.com", public
+    assert public["authzen_action_namespace"] == "https://acme.example/actions/", public
+    assert "authzen_public_url" not in toml_config(scenario("default"))
+    for bad in ({"publicUrl": "pdp.example.com"}, {"publicUrl": "https://pdp/?q"}, {"actionNamespace": ""}):
+        try:
+            render_raw({"authzen": bad})
+        except helm.HelmError:
+            pass
+        else:
+            raise AssertionError(f"accepted authzen {bad}")
     admin = one(objects, "Service", f"{FULLNAME}-admin")
     assert admin["spec"]["ports"][0]["targetPort"] == "grpc-admin"
     ops = one(objects, "Service", f"{FULLNAME}-ops")
@@ -626,6 +649,11 @@ def network_policy_closes_the_admin_port():
     decision_rules = rules_for({"grpc", 50051})
     assert decision_rules[0]["from"] == values["networkPolicy"]["decision"]["from"]
     assert rules_for({"http-ops", 9090})[0]["from"] == values["networkPolicy"]["ops"]["from"]
+    assert rules_for({"http-authzen", 8181})[0]["from"] == values["networkPolicy"]["authzen"]["from"]
+    # Probes stay on the ops port whatever the AuthZEN port does.
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        if probe in container(objects):
+            assert container(objects)[probe]["httpGet"]["port"] == "http-ops", probe
     egress = policy["spec"]["egress"]
     assert any(p.get("port") == 53 for r in egress for p in r.get("ports", [])), "DNS egress"
     assert any(p.get("port") == 5432 for r in egress for p in r.get("ports", [])), "PostgreSQL egress"
@@ -767,6 +795,8 @@ def dockerfile_matches_the_chart():
 def notes_explain_access():
     notes = render_raw({})["endocarp/templates/NOTES.txt"]
     assert "port-forward" in notes and "endocarp check" in notes and "/metrics" in notes, notes
+    assert "/access/v1/evaluation" in notes and "8181" in notes, notes
+    assert "AuthZEN" not in render_raw({"authzen": {"enabled": False}})["endocarp/templates/NOTES.txt"]
     notes = render_raw(load_values("postgres-inline.yaml"))["endocarp/templates/NOTES.txt"]
     assert "s3cret" not in notes and "0123456789abcdef" not in notes, "NOTES.txt leaks a secret"
     assert "https://127.0.0.1:50051" in notes
