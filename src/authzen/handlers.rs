@@ -68,7 +68,7 @@ async fn read<T: serde::de::DeserializeOwned>(req: Request) -> Result<T, HttpErr
 }
 
 /// Parses `body` as `T`; the message names the failing path (`evaluations[2].subject`).
-pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, HttpError> {
+pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, HttpError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();

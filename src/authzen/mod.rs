@@ -17,6 +17,7 @@
 //! A deny is `200 {"decision": false}`, never an error.
 
 mod handlers;
+pub use handlers::parse;
 pub mod model;
 pub mod serve;
 

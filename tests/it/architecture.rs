@@ -99,6 +99,26 @@ fn the_store_knows_no_transport() {
 }
 
 #[test]
+fn the_authzen_api_decides_and_stores_nothing_itself() {
+    assert_no_imports(
+        "src/authzen",
+        &[
+            "crate::store",
+            "sqlx",
+            "prost",
+            "crate::grpc::pb",
+            "crate::engine::lookup",
+        ],
+    );
+    // Decisions come from the App's use cases, never from calling an engine directly.
+    for (path, text) in sources("src/authzen") {
+        for needle in ["engine::decide", "decide_casbin", "engine::lookup"] {
+            assert!(!text.contains(needle), "{} calls {needle}", path.display());
+        }
+    }
+}
+
+#[test]
 fn statuses_are_made_in_one_place() {
     for (path, text) in sources("src") {
         if path.ends_with("grpc/mod.rs") {
@@ -137,7 +157,7 @@ fn every_path_in_architecture_md_exists() {
             checked += 1;
         }
     }
-    for module in ["domain", "engine", "store", "app", "grpc", "cli"] {
+    for module in ["domain", "engine", "store", "app", "grpc", "authzen", "cli"] {
         assert!(
             doc.contains(&format!("src/{module}/")),
             "ARCHITECTURE.md must map src/{module}/"
