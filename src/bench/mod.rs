@@ -4,6 +4,7 @@
 //!
 //! Nothing here is on a serving path; `serve` never calls it.
 
+pub mod authzen;
 pub mod batch;
 pub mod h2load;
 pub mod load;

@@ -4,7 +4,8 @@
 //! the top inherits one role of the level above through `Role.RoleAssigned`); accounts
 //! have members with an account role; rules mix permissions and prohibitions on specific
 //! targets and on `*`, with leaf actions and their ODRL parent `odrl:use`. Identifiers are
-//! 20–30 bytes, like real ones (`agent-0001234@corp.example`).
+//! 20–30 bytes, like real ones (`agent:0001234@corp.example`; agents and documents are
+//! written `type:id`, so the AuthZEN API addresses them as `{"type": "agent", "id": …}`).
 //!
 //! The check mix aims a share of checks at rules that exist (so that allows and
 //! prohibitions are exercised, not only misses): see [`Org::checks`].
@@ -228,7 +229,7 @@ impl Rng {
 }
 
 pub fn agent_id(n: usize) -> String {
-    format!("agent-{n:07}@corp.example")
+    format!("agent:{n:07}@corp.example")
 }
 
 pub fn role_id(level: usize, n: usize) -> String {
@@ -244,7 +245,7 @@ pub fn account_id(n: usize) -> String {
 }
 
 pub fn target_id(n: usize) -> String {
-    format!("doc-{n:08}.files.example")
+    format!("doc:{n:08}.files.example")
 }
 
 pub fn policy_id(n: usize) -> String {

@@ -74,6 +74,11 @@ pub struct BenchArgs {
     /// (1 and 8 in flight), and the look-ups' latency over gRPC.
     #[arg(long)]
     pub batch_checks: bool,
+    /// Also measure one check over the AuthZEN HTTP API (HTTP/2 and HTTP/1.1 keep-alive)
+    /// against the same check over gRPC, with h2load (and wrk when installed), each
+    /// `--in-flight` value as the concurrency: throughput, latency, server CPU per call.
+    #[arg(long)]
+    pub authzen: bool,
 }
 
 /// A child server process and where it listens.
@@ -83,6 +88,8 @@ struct Child {
     admin_url: String,
     /// The operations port (`host:port`; the echo server has none of its own).
     ops: std::net::SocketAddr,
+    /// The AuthZEN API (`http://host:port`), when it listens.
+    authzen: Option<String>,
 }
 
 impl Child {
@@ -159,12 +166,14 @@ fn spawn(args: &[String], pin: bool, dir: &std::path::Path) -> anyhow::Result<(C
     let url = format!("http://{}", addresses.decision);
     let admin_url = format!("http://{}", addresses.admin);
     let ops = addresses.ops;
+    let authzen = addresses.authzen.map(|a| format!("http://{a}"));
     Ok((
         Child {
             child,
             url,
             admin_url,
             ops,
+            authzen,
         },
         took,
     ))
@@ -321,6 +330,35 @@ async fn run_in(
         }
     }
 
+    let authzen_report = if args.authzen {
+        let check = calls
+            .iter()
+            .find_map(|c| match c {
+                Call::Global(r) => Some(r.clone()),
+                Call::InAccount(_) => None,
+            })
+            .context("a global check in the mix")?;
+        let authzen = server.authzen.clone().context("the server serves AuthZEN")?;
+        let (requests, wrk_duration) = if args.tiny {
+            (2_000, Duration::from_secs(1))
+        } else {
+            (200_000, duration)
+        };
+        Some(crate::bench::authzen::report(
+            &server.url,
+            &authzen,
+            server.pid(),
+            &check,
+            &args.in_flight,
+            requests,
+            wrk_duration,
+            pin,
+            dir,
+        )?)
+    } else {
+        None
+    };
+
     let batch_report = if args.batch_checks {
         Some(crate::bench::batch::report(&server.url, calls.clone(), duration).await?)
     } else {
@@ -466,6 +504,9 @@ async fn run_in(
         rows_total
     );
     if let Some(report) = batch_report {
+        println!("\n{report}");
+    }
+    if let Some(report) = authzen_report {
         println!("\n{report}");
     }
     if let Some(samples) = soak {
