@@ -88,36 +88,25 @@ pub fn report(
     let mut rows = Vec::new();
     for &n in in_flight {
         eprintln!("AuthZEN vs gRPC, {n} in flight");
-        let grpc = h2load::grpc_target(grpc_url, &grpc_body);
-        let (h, cpu) = with_cpu(pid, || {
-            let h = h2load::run_on(&grpc, n, 1, requests, pin, dir)?;
-            let ok = h.succeeded;
-            Ok((h, ok))
-        })?;
+        let measure = |target: &Target, streams: usize, connections: usize| {
+            with_cpu(pid, || {
+                let h = h2load::run_on(target, streams, connections, requests, pin, dir)?;
+                let ok = h.succeeded;
+                Ok((h, ok))
+            })
+        };
+        let (h, cpu) = measure(&h2load::grpc_target(grpc_url, &grpc_body), n, 1)?;
         rows.push(row(n, "gRPC IsAuthorized", "h2load, 1 connection", &h, cpu));
-        let h2 = Target {
+        let json_target = |h1: bool| Target {
             url: url.clone(),
             body: &json_body,
             headers: json_headers,
-            h1: false,
+            h1,
         };
-        let (h, cpu) = with_cpu(pid, || {
-            let h = h2load::run_on(&h2, n, 1, requests, pin, dir)?;
-            let ok = h.succeeded;
-            Ok((h, ok))
-        })?;
+        let (h, cpu) = measure(&json_target(false), n, 1)?;
         rows.push(row(n, "AuthZEN HTTP/2", "h2load, 1 connection", &h, cpu));
-        let h1 = Target {
-            url: url.clone(),
-            body: &json_body,
-            headers: json_headers,
-            h1: true,
-        };
-        let (h, cpu) = with_cpu(pid, || {
-            let h = h2load::run_on(&h1, 1, n, requests, pin, dir)?;
-            let ok = h.succeeded;
-            Ok((h, ok))
-        })?;
+        // HTTP/1.1: one request at a time on each of n keep-alive connections.
+        let (h, cpu) = measure(&json_target(true), 1, n)?;
         rows.push(row(n, "AuthZEN HTTP/1.1", "h2load --h1, keep-alive", &h, cpu));
         if wrk {
             let (r, cpu) = with_cpu(pid, || {

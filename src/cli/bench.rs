@@ -204,6 +204,17 @@ fn server_args(database_url: &str, engine: EngineKind) -> Vec<String> {
     .collect()
 }
 
+/// The first global check of the mix (the one body the h2load runs send).
+fn global_check(calls: &[Call]) -> anyhow::Result<pb::IsAuthorizedRequest> {
+    calls
+        .iter()
+        .find_map(|c| match c {
+            Call::Global(r) => Some(r.clone()),
+            Call::InAccount(_) => None,
+        })
+        .context("a global check in the mix")
+}
+
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
@@ -313,13 +324,7 @@ async fn run_in(
     if args.h2load {
         // The body: one allowed global check from the mix, as a gRPC frame.
         let body = dir.join("is-authorized.bin");
-        let request = calls
-            .iter()
-            .find_map(|c| match c {
-                Call::Global(r) => Some(r.clone()),
-                Call::InAccount(_) => None,
-            })
-            .context("a global check in the mix")?;
+        let request = global_check(&calls)?;
         std::fs::write(&body, h2load::grpc_frame(&request))?;
         let requests = if args.tiny { 2_000 } else { 200_000 };
         for &n in &args.in_flight {
@@ -331,13 +336,7 @@ async fn run_in(
     }
 
     let authzen_report = if args.authzen {
-        let check = calls
-            .iter()
-            .find_map(|c| match c {
-                Call::Global(r) => Some(r.clone()),
-                Call::InAccount(_) => None,
-            })
-            .context("a global check in the mix")?;
+        let check = global_check(&calls)?;
         let authzen = server.authzen.clone().context("the server serves AuthZEN")?;
         let (requests, wrk_duration) = if args.tiny {
             (2_000, Duration::from_secs(1))
