@@ -65,6 +65,17 @@ pub(crate) struct Shared {
 pub fn router(config: AuthzenConfig) -> axum::Router {
     use axum::routing::{get, post};
     let shared = Arc::new(Shared { config });
+    // Every endpoint's series exist (at 0) from the start, so rates and alerts see the first request.
+    for path in [
+        EVALUATION,
+        EVALUATIONS,
+        SEARCH_SUBJECT,
+        SEARCH_RESOURCE,
+        SEARCH_ACTION,
+        METADATA,
+    ] {
+        endpoint_metrics(path).ok();
+    }
     axum::Router::new()
         .route(EVALUATION, post(handlers::evaluation))
         .route(EVALUATIONS, post(handlers::evaluations))
@@ -266,19 +277,25 @@ impl EndpointMetrics {
         }
     }
 
-    fn record(&self, status: StatusCode, took: Duration) {
-        let code = status.as_u16();
-        let slot = CODES.iter().position(|c| *c == code);
+    /// Registers the endpoint's 200 counter (at 0).
+    fn ok(&self) {
+        self.count(StatusCode::OK);
+    }
+
+    fn count(&self, status: StatusCode) -> &Counter {
+        let slot = CODES.iter().position(|c| *c == status.as_u16());
         let endpoint = self.endpoint;
-        self.calls[slot.unwrap_or(CODES.len())]
-            .get_or_init(|| {
-                let label: &'static str = match slot {
-                    Some(_) => status.as_str().to_string().leak(),
-                    None => "other",
-                };
-                metrics::counter!(crate::metrics::HTTP_REQUESTS, "endpoint" => endpoint, "code" => label)
-            })
-            .increment(1);
+        self.calls[slot.unwrap_or(CODES.len())].get_or_init(|| {
+            let label: &'static str = match slot {
+                Some(_) => status.as_str().to_string().leak(),
+                None => "other",
+            };
+            metrics::counter!(crate::metrics::HTTP_REQUESTS, "endpoint" => endpoint, "code" => label)
+        })
+    }
+
+    fn record(&self, status: StatusCode, took: Duration) {
+        self.count(status).increment(1);
         self.duration.record(took.as_secs_f64());
     }
 }

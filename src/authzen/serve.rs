@@ -16,8 +16,10 @@ use tokio_util::task::TaskTracker;
 
 /// Longest a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest an HTTP/1.1 client may take to send a request's head.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest an HTTP/1.1 connection may wait for (or take to send) a request's head: also
+/// its idle keep-alive timeout. Longer than the 60 s idle timeout of common load balancers,
+/// so the balancer, not Endocarp, closes an idle pooled connection (no race on reuse).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(75);
 /// Longest shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 

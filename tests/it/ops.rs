@@ -83,6 +83,15 @@ async fn a_scripted_workload_moves_the_counters_by_the_right_amounts() {
         .await
         .unwrap_err();
     assert_eq!(st.code(), tonic::Code::InvalidArgument);
+    // One AuthZEN request that is refused before deciding (it names no resource).
+    let mut http = crate::common::http::Http::h1(&s.authzen_url).await;
+    let r = http
+        .post(
+            "/access/v1/evaluation",
+            &serde_json::json!({"subject": {"type": "user", "id": "ann"}, "action": {"name": "read"}}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
 
     let after = scrape(&s);
     let delta = |name: &str, labels: &[(&str, &str)]| metric(&after, name, labels) - metric(&before, name, labels);
@@ -128,6 +137,20 @@ async fn a_scripted_workload_moves_the_counters_by_the_right_amounts() {
     assert_eq!(m("IsAuthorized", "OK"), 8.0);
     assert_eq!(m("IsAuthorizedInAccount", "OK"), 2.0);
     assert_eq!(m("IsAuthorized", "INVALID_ARGUMENT"), 1.0);
+    // AuthZEN requests by endpoint and HTTP status.
+    let evaluation = ("endpoint", "/access/v1/evaluation");
+    assert_eq!(
+        delta("endocarp_http_requests_total", &[evaluation, ("code", "400")]),
+        1.0
+    );
+    assert_eq!(
+        delta("endocarp_http_requests_total", &[evaluation, ("code", "200")]),
+        0.0
+    );
+    assert_eq!(
+        delta("endocarp_http_request_duration_seconds_count", &[evaluation]),
+        1.0
+    );
     assert_eq!(m("GrantPermission", "OK"), 2.0);
     assert_eq!(
         delta(
