@@ -48,6 +48,8 @@ fn serve(db: &str, extra: &[&str]) -> Replica {
             "127.0.0.1:0",
             "--admin-listen",
             "127.0.0.1:0",
+            "--authzen-listen",
+            "127.0.0.1:0",
             "--database-url",
             db,
         ])

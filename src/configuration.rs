@@ -98,7 +98,8 @@ pub struct Settings {
     /// client to finish some (max_in_flight bounds the whole port).
     #[arg(long, env = "ENDOCARP_MAX_CONCURRENT_STREAMS", default_value_t = 256)]
     pub max_concurrent_streams: u32,
-    /// TLS certificate chain (PEM) for both gRPC ports; reloaded when the file changes.
+    /// TLS certificate chain (PEM) for both gRPC ports and the AuthZEN port; reloaded when
+    /// the file changes.
     #[arg(long, env = "ENDOCARP_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<std::path::PathBuf>,
     /// TLS private key (PEM) for `tls_cert`. Never printed.
