@@ -305,28 +305,27 @@ pub struct Naming {
 }
 
 impl Naming {
-    /// `namespace` must make an action of any bare name, unchanged by canonicalisation.
+    /// `namespace` must make an action of any bare name, unchanged by canonicalisation, and
+    /// must not be the ODRL namespace (whose names are vocabulary terms).
     pub fn new(namespace: &str) -> Result<Naming, String> {
+        if namespace.is_empty() || namespace.starts_with(crate::domain::action::ODRL_NS) {
+            return Err(format!(
+                "authzen_action_namespace: {namespace:?} must be a non-empty IRI prefix other than the ODRL namespace"
+            ));
+        }
         let probe = format!("{namespace}x");
         match Action::parse("authzen_action_namespace", &probe) {
-            Ok(a) if a.as_str() == probe && Action::odrl_term("x").is_none() && !namespace.is_empty() => Ok(Naming {
+            Ok(a) if a.as_str() == probe => Ok(Naming {
                 namespace: namespace.to_string(),
             }),
             Ok(_) => Err(format!(
-                "authzen_action_namespace: {namespace:?} is not canonical (write the scheme and host in lower case, and not the ODRL namespace)"
+                "authzen_action_namespace: {namespace:?} is not canonical (write the scheme and host in lower case)"
             )),
             Err(e) => Err(format!(
                 "authzen_action_namespace: {namespace:?} followed by a name is not an action IRI: {}",
                 e.reason
             )),
         }
-        .and_then(|n: Naming| {
-            if n.namespace.starts_with(crate::domain::action::ODRL_NS) {
-                Err("authzen_action_namespace: must not be the ODRL namespace".into())
-            } else {
-                Ok(n)
-            }
-        })
     }
 
     /// The action a name means (see the module docs).
