@@ -21,6 +21,7 @@
 //! - [`startup`] wires everything; [`configuration`], [`telemetry`], [`metrics`] and
 //!   [`ops`] (the plain-HTTP operations port) sit beside it.
 
+pub mod alloc;
 pub mod app;
 pub mod authzen;
 pub mod bench;

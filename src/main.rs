@@ -1,5 +1,8 @@
 //! The `endocarp` binary: parses the command line and hands over to [`endocarp::cli`].
 
+#[global_allocator]
+static ALLOCATOR: endocarp::alloc::Allocator = endocarp::alloc::Allocator;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     // Flags, then ENDOCARP_* variables, then the optional TOML file (--config).

@@ -133,6 +133,25 @@ fn pinnable() -> bool {
 /// Starts this binary with `args` (and a ready file), pinned to core 0 with one worker
 /// thread when `pin`, and waits until it is ready; the time that took is start-up.
 fn spawn(args: &[String], pin: bool, dir: &std::path::Path) -> anyhow::Result<(Child, Duration)> {
+    spawn_with(args, &[], pin, dir)
+}
+
+/// The echo floor: `bench-echo` on the system allocator, as a tonic hello-world has it.
+fn spawn_echo(pin: bool, dir: &std::path::Path) -> anyhow::Result<(Child, Duration)> {
+    spawn_with(
+        &["bench-echo".to_string()],
+        &[(crate::alloc::SYSTEM_ALLOCATOR_ENV, "1")],
+        pin,
+        dir,
+    )
+}
+
+fn spawn_with(
+    args: &[String],
+    env: &[(&str, &str)],
+    pin: bool,
+    dir: &std::path::Path,
+) -> anyhow::Result<(Child, Duration)> {
     let exe = std::env::current_exe()?;
     let mut cmd = if pin {
         let mut c = Command::new("taskset");
@@ -145,6 +164,7 @@ fn spawn(args: &[String], pin: bool, dir: &std::path::Path) -> anyhow::Result<(C
     let started = Instant::now();
     let mut child = cmd
         .args(args)
+        .envs(env.iter().copied())
         .arg("--ready-file")
         .arg(&ready)
         .env("RUST_LOG", "warn")
@@ -282,7 +302,7 @@ async fn run_in(
         "SQLite"
     };
 
-    let (echo, _) = spawn(&["bench-echo".to_string()], pin, dir)?;
+    let (echo, _) = spawn_echo(pin, dir)?;
     let (server, _) = spawn(&server_args(database_url, args.engine), pin, dir)?;
     let rss_empty = rss_bytes(server.pid()).unwrap_or(0);
 
@@ -394,7 +414,7 @@ async fn run_in(
         calls.len()
     );
     println!(
-        "Server: engine {:?}, {backend}; {}.\n",
+        "Server: engine {:?}, {backend}, allocator mimalloc (the echo: the system's, as a tonic hello-world); {}.\n",
         args.engine,
         if pin {
             "server and echo pinned to core 0 (1 worker thread), client pinned to core 1"

@@ -217,6 +217,13 @@ impl Action {
     /// Parses and canonicalises an action written as a CURIE with a known prefix or as an
     /// absolute `http`, `https` or `urn` IRI.
     pub fn parse(field: &str, s: &str) -> Result<Action, DomainError> {
+        // Fast path, no allocation: an ODRL vocabulary term written `odrl:term` or as its
+        // full IRI (the same answer the general path gives for them).
+        if let Some(local) = s.strip_prefix("odrl:").or_else(|| s.strip_prefix(ODRL_NS))
+            && let Some(a) = VOCABULARY.odrl.get(local)
+        {
+            return Ok(a.clone());
+        }
         let iri = expand(field, s)?;
         if let Some(local) = iri.strip_prefix(ODRL_NS) {
             return odrl_action(field, s, local);
@@ -408,6 +415,25 @@ mod tests {
 
     fn a(s: &str) -> Action {
         Action::parse("action", s).unwrap()
+    }
+
+    #[test]
+    fn the_vocabulary_fast_path_answers_as_the_general_path() {
+        let locals = ODRL_ACTIONS
+            .iter()
+            .map(|(l, _)| *l)
+            .chain(DEPRECATED.iter().map(|(l, _)| *l))
+            .chain(DEPRECATED_NO_REPLACEMENT.iter().copied());
+        for local in locals {
+            // An upper-case host takes the general path (expand, then the vocabulary).
+            let general = Action::parse("a", &format!("HTTP://WWW.W3.ORG/ns/odrl/2/{local}")).ok();
+            assert_eq!(Action::parse("a", &format!("odrl:{local}")).ok(), general, "{local}");
+            assert_eq!(
+                Action::parse("a", &format!("{ODRL_NS}{local}")).ok(),
+                general,
+                "{local}"
+            );
+        }
     }
 
     #[test]
