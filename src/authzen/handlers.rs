@@ -11,7 +11,7 @@ use super::{HttpError, MAX_BODY_BYTES, Shared, json_response};
 use crate::app::lookups::{BatchSemantics, PageRequest};
 use crate::app::service::MAX_PAGE;
 use crate::app::{AppError, Consistency};
-use crate::domain::{DomainError, Id};
+use crate::domain::DomainError;
 use crate::engine::{Check, EngineError};
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -177,8 +177,8 @@ pub(super) async fn evaluations(State(s): State<Arc<Shared>>, req: Request) -> R
     finish(async { evaluations_reply(&s, read(req).await?).await }.await)
 }
 
-async fn evaluations_reply(s: &Shared, r: EvaluationsRequest) -> Reply {
-    let items = r.evaluations.clone().unwrap_or_default();
+async fn evaluations_reply(s: &Shared, mut r: EvaluationsRequest) -> Reply {
+    let items = r.evaluations.take().unwrap_or_default();
     if items.is_empty() {
         // Without items, the request is a single evaluation (and answers like one).
         let why = " (with no evaluations, the request is a single evaluation)";
@@ -299,8 +299,22 @@ fn page_in(page: &Option<PageIn>) -> Result<(u32, &str), HttpError> {
     Ok((limit, p.token.as_deref().unwrap_or("")))
 }
 
-fn account_of(ctx: &CheckContext) -> Option<&Id> {
-    ctx.account.as_ref()
+/// A search's answer: `page` (the next token, `count` items in this response), the
+/// context, the results.
+fn search_reply<T: serde::Serialize>(
+    next_token: String,
+    count: usize,
+    context: SearchContext,
+    results: Vec<T>,
+) -> Response {
+    json_response(
+        StatusCode::OK,
+        &SearchOut {
+            page: PageOut { next_token, count },
+            context,
+            results,
+        },
+    )
 }
 
 /// `POST /access/v1/search/subject`: LookupAgents, only subjects of the requested type.
@@ -325,7 +339,7 @@ pub(super) async fn search_subject(State(s): State<Arc<Shared>>, req: Request) -
                 .lookup_agents(
                     &action,
                     &target,
-                    account_of(&ctx),
+                    ctx.account.as_ref(),
                     paging,
                     ctx.consistency,
                     s.deadline(),
@@ -338,19 +352,11 @@ pub(super) async fn search_subject(State(s): State<Arc<Shared>>, req: Request) -
                 .iter()
                 .filter_map(|a| as_entity(&r.subject.kind, a))
                 .collect();
-            Ok(json_response(
-                StatusCode::OK,
-                &SearchOut {
-                    page: PageOut {
-                        next_token: p.next_token,
-                        count: results.len(),
-                    },
-                    context: SearchContext {
-                        revision: p.revision,
-                        ..Default::default()
-                    },
-                    results,
-                },
+            Ok(search_reply(
+                p.next_token,
+                results.len(),
+                SearchContext::at(p.revision),
+                results,
             ))
         }
         .await,
@@ -378,7 +384,14 @@ pub(super) async fn search_resource(State(s): State<Arc<Shared>>, req: Request) 
             let p = s
                 .config
                 .app
-                .lookup_targets(&agent, account_of(&ctx), &action, paging, ctx.consistency, s.deadline())
+                .lookup_targets(
+                    &agent,
+                    ctx.account.as_ref(),
+                    &action,
+                    paging,
+                    ctx.consistency,
+                    s.deadline(),
+                )
                 .await
                 .map_err(app_error)?;
             let items: Vec<_> = p
@@ -388,35 +401,21 @@ pub(super) async fn search_resource(State(s): State<Arc<Shared>>, req: Request) 
                 .filter_map(|t| as_entity(&r.resource.kind, t))
                 .collect();
             let count = items.len();
-            let (results, context) = if p.page.every_target {
-                (
-                    Vec::new(),
-                    SearchContext {
-                        revision: p.revision,
-                        every_resource: true,
-                        except: Some(items),
-                    },
-                )
-            } else {
-                (
-                    items,
-                    SearchContext {
-                        revision: p.revision,
-                        ..Default::default()
-                    },
-                )
-            };
-            Ok(json_response(
-                StatusCode::OK,
-                &SearchOut {
-                    page: PageOut {
-                        next_token: p.next_token,
-                        count,
-                    },
+            if p.page.every_target {
+                let context = SearchContext {
+                    every_resource: true,
+                    except: Some(items),
+                    ..SearchContext::at(p.revision)
+                };
+                Ok(search_reply(
+                    p.next_token,
+                    count,
                     context,
-                    results,
-                },
-            ))
+                    Vec::<model::EntityOut>::new(),
+                ))
+            } else {
+                Ok(search_reply(p.next_token, count, SearchContext::at(p.revision), items))
+            }
         }
         .await,
     )
@@ -437,7 +436,7 @@ pub(super) async fn search_action(State(s): State<Arc<Shared>>, req: Request) ->
                 .app
                 .list_actions_page(
                     &agent,
-                    account_of(&ctx),
+                    ctx.account.as_ref(),
                     &target,
                     PageRequest::new(size, token),
                     ctx.consistency,
@@ -452,19 +451,11 @@ pub(super) async fn search_action(State(s): State<Arc<Shared>>, req: Request) ->
                     name: s.config.naming.name(a).into_owned(),
                 })
                 .collect();
-            Ok(json_response(
-                StatusCode::OK,
-                &SearchOut {
-                    page: PageOut {
-                        next_token: p.next_token,
-                        count: results.len(),
-                    },
-                    context: SearchContext {
-                        revision: p.revision,
-                        ..Default::default()
-                    },
-                    results,
-                },
+            Ok(search_reply(
+                p.next_token,
+                results.len(),
+                SearchContext::at(p.revision),
+                results,
             ))
         }
         .await,

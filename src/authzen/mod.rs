@@ -38,6 +38,15 @@ pub const SEARCH_SUBJECT: &str = "/access/v1/search/subject";
 pub const SEARCH_RESOURCE: &str = "/access/v1/search/resource";
 pub const SEARCH_ACTION: &str = "/access/v1/search/action";
 pub const METADATA: &str = "/.well-known/authzen-configuration";
+/// Every endpoint.
+const ENDPOINTS: [&str; 6] = [
+    EVALUATION,
+    EVALUATIONS,
+    SEARCH_SUBJECT,
+    SEARCH_RESOURCE,
+    SEARCH_ACTION,
+    METADATA,
+];
 
 /// Largest request body accepted (bytes): a batch of 1,000 evaluations fits many times.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -66,14 +75,7 @@ pub fn router(config: AuthzenConfig) -> axum::Router {
     use axum::routing::{get, post};
     let shared = Arc::new(Shared { config });
     // Every endpoint's series exist (at 0) from the start, so rates and alerts see the first request.
-    for path in [
-        EVALUATION,
-        EVALUATIONS,
-        SEARCH_SUBJECT,
-        SEARCH_RESOURCE,
-        SEARCH_ACTION,
-        METADATA,
-    ] {
+    for path in ENDPOINTS {
         endpoint_metrics(path).ok();
     }
     axum::Router::new()
@@ -114,7 +116,7 @@ async fn front(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) 
         .unwrap_or_else(|| ulid::Ulid::generate().to_string());
     let echo = echoed.or_else(|| HeaderValue::from_str(&id).ok());
     let config = &shared.config;
-    let response = crate::grpc::observe::scope_request_id(id, async {
+    let mut response = crate::grpc::observe::scope_request_id(id, async {
         let path = req.uri().path().to_string();
         let certs = req.extensions().get::<PeerCerts>().and_then(|p| p.0.clone());
         let scope = required_scope(&path);
@@ -144,7 +146,6 @@ async fn front(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) 
         }
     })
     .await;
-    let mut response = response;
     if let Some(h) = echo {
         response.headers_mut().insert(crate::grpc::observe::REQUEST_ID, h);
     }
@@ -303,24 +304,10 @@ impl EndpointMetrics {
 /// The metrics of the endpoint at `path` (`unknown` for any other path, so a caller
 /// cannot grow the series).
 fn endpoint_metrics(path: &str) -> &'static EndpointMetrics {
-    static ALL: OnceLock<Vec<(&'static str, EndpointMetrics)>> = OnceLock::new();
-    let all = ALL.get_or_init(|| {
-        [
-            EVALUATION,
-            EVALUATIONS,
-            SEARCH_SUBJECT,
-            SEARCH_RESOURCE,
-            SEARCH_ACTION,
-            METADATA,
-            "unknown",
-        ]
-        .into_iter()
-        .map(|p| (p, EndpointMetrics::new(p)))
-        .collect()
+    static ALL: OnceLock<(Vec<(&'static str, EndpointMetrics)>, EndpointMetrics)> = OnceLock::new();
+    let (known, unknown) = ALL.get_or_init(|| {
+        let known = ENDPOINTS.into_iter().map(|p| (p, EndpointMetrics::new(p))).collect();
+        (known, EndpointMetrics::new("unknown"))
     });
-    let (_, metrics) = all
-        .iter()
-        .find(|(p, _)| *p == path)
-        .unwrap_or_else(|| all.last().expect("unknown is listed"));
-    metrics
+    known.iter().find(|(p, _)| *p == path).map_or(unknown, |(_, m)| m)
 }

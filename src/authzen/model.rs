@@ -220,6 +220,16 @@ pub struct SearchContext {
     pub except: Option<Vec<EntityOut>>,
 }
 
+impl SearchContext {
+    /// A search answered at `revision`.
+    pub fn at(revision: u64) -> SearchContext {
+        SearchContext {
+            revision,
+            ..SearchContext::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EntityOut {
     #[serde(rename = "type")]

@@ -63,22 +63,7 @@ pub async fn serve(
         .keep_alive_timeout(options.keepalive_timeout);
     let acceptor = options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = stop.cancelled() => break,
-            a = listener.accept() => a,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "authzen: accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        if let Err(e) = crate::grpc::net::tune(&tcp, options.socket) {
-            tracing::debug!(%peer, error = %e, "cannot set socket options");
-        }
+    while let Some((tcp, peer)) = crate::grpc::net::accept(&listener, options.socket, &stop).await {
         let (builder, router, acceptor, watcher) =
             (builder.clone(), router.clone(), acceptor.clone(), graceful.watcher());
         tracker.spawn(async move {

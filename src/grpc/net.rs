@@ -40,3 +40,31 @@ pub fn tune(stream: &TcpStream, options: SocketOptions) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// The next connection on `listener` with `options` applied, or `None` once `stop` fires.
+/// A failed accept (out of descriptors, a reset before accept) is logged and retried after
+/// a short pause rather than ending the listener.
+pub async fn accept(
+    listener: &TcpListener,
+    options: SocketOptions,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Option<(TcpStream, std::net::SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return None,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((tcp, peer)) => {
+                if let Err(e) = tune(&tcp, options) {
+                    tracing::debug!(%peer, error = %e, "cannot set socket options");
+                }
+                return Some((tcp, peer));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

@@ -129,22 +129,7 @@ pub fn incoming(
     let acceptor = TlsAcceptor::from(config);
     let handshakes = tracker.clone();
     tracker.spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                _ = stop.cancelled() => return,
-                a = listener.accept() => a,
-            };
-            let (tcp, peer) = match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            if let Err(e) = crate::grpc::net::tune(&tcp, socket) {
-                tracing::debug!(%peer, error = %e, "cannot set socket options");
-            }
+        while let Some((tcp, peer)) = crate::grpc::net::accept(&listener, socket, &stop).await {
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
             handshakes.spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
