@@ -179,6 +179,9 @@ pub struct RuleOut {
 pub struct ExplanationOut {
     pub assignees: Vec<String>,
     pub other_rules: Vec<RuleOut>,
+    /// Matching rules whose policy's type does not let them count (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unenforced_rules: Vec<RuleOut>,
 }
 
 /// An error: in an item's `context`, and as the body of every 4xx/5xx.
@@ -394,6 +397,7 @@ impl Naming {
                 explanation: d.explanation.as_ref().map(|e| ExplanationOut {
                     assignees: e.assignees.iter().map(|a| a.to_string()).collect(),
                     other_rules: e.other_rules.iter().map(|r| self.rule(r)).collect(),
+                    unenforced_rules: e.unenforced_rules.iter().map(|r| self.rule(r)).collect(),
                 }),
                 ..DecisionContext::default()
             },

@@ -284,11 +284,14 @@ pub async fn list(what: ListOp, admin: &str, opts: &ClientOptions) -> anyhow::Re
                     .into_inner();
                 for x in &r.rules {
                     if let Some(rule) = &x.rule {
-                        println!(
-                            "{}{}",
-                            rule_text(rule),
-                            if x.policy_active { "" } else { " (policy inactive)" }
-                        );
+                        let note = if !x.policy_active {
+                            " (policy inactive)".to_string()
+                        } else if !x.counts {
+                            format!(" (not enforced: policy type {})", x.policy_type)
+                        } else {
+                            String::new()
+                        };
+                        println!("{}{note}", rule_text(rule));
                     }
                 }
                 r.next_page_token

@@ -146,6 +146,7 @@ fn decision_json(d: &pb::Decision) -> serde_json::Value {
             "assignee": r.assignee, "action": r.action, "target": r.target })),
         "assignees": d.explanation.as_ref().map(|e| e.assignees.clone()),
         "other_rules": d.explanation.as_ref().map(|e| e.other_rules.iter().map(rule_text).collect::<Vec<_>>()),
+        "unenforced_rules": d.explanation.as_ref().map(|e| e.unenforced_rules.iter().map(rule_text).collect::<Vec<_>>()),
     })
 }
 
@@ -205,6 +206,9 @@ pub async fn run(a: CheckArgs, opts: &ClientOptions) -> anyhow::Result<()> {
             println!("  assignees: {}", e.assignees.join(", "));
             for r in &e.other_rules {
                 println!("  also applied: {}", rule_text(r));
+            }
+            for r in &e.unenforced_rules {
+                println!("  not enforced (its policy's type): {}", rule_text(r));
             }
         }
     }

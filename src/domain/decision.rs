@@ -50,4 +50,18 @@ pub struct Explanation {
     /// Every rule that applied other than the deciding one, in deciding order
     /// (prohibitions first), including permissions a prohibition overrode.
     pub other_rules: Vec<Rule>,
+    /// Rules that match the request in an active policy whose type does not let them
+    /// count (an Offer, Request or Assertion; a permission in a policy of a type this
+    /// server does not understand), sorted, without duplicates.
+    pub unenforced_rules: Vec<Rule>,
+}
+
+impl Explanation {
+    /// Rules sorted by their identity, without duplicates.
+    pub fn sorted_rules(rules: impl Iterator<Item = Rule>) -> Vec<Rule> {
+        let mut v: Vec<Rule> = rules.collect();
+        v.sort();
+        v.dedup();
+        v
+    }
 }

@@ -10,12 +10,14 @@ pub mod decision;
 pub mod error;
 pub mod event;
 pub mod id;
+pub mod policy;
 
 pub use action::Action;
 pub use decision::{Decision, Explanation, Reason};
 pub use error::DomainError;
 pub use event::{Change, EdgeSource, EntityKind, EventType, NewEvent, StoredEvent};
 pub use id::{Id, Target};
+pub use policy::Enforcement;
 
 /// The kind of a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -39,6 +39,7 @@
 //! [`CasbinRows`] themselves are kept for the export and the status counts. The scratch enforcer is
 //! changed only through casbin's synchronous model API, so no check awaits anything.
 
+use crate::domain::policy::{effect_mask, kind_bit};
 use crate::domain::{Action, Change, EntityKind, Id, Rule, RuleKind};
 use crate::engine::reference::index::{PMap, PSet};
 use crate::engine::{Check, EngineError, Index};
@@ -223,7 +224,7 @@ impl CasbinRows {
                 } else {
                     self.policy_rules.insert(rule.policy.clone(), rules);
                 }
-                if before.is_active(EntityKind::Policy, rule.policy.as_str()) {
+                if before.rule_counts(rule.policy.as_str(), rule.kind) {
                     self.bump_rule(rule, *on);
                 }
             }
@@ -232,19 +233,36 @@ impl CasbinRows {
                 id,
                 active,
             } => {
-                if before.is_active(EntityKind::Policy, id.as_str()) != *active {
-                    let rules: Vec<Rule> = self
-                        .policy_rules
-                        .get(id)
-                        .map(|s| s.iter().cloned().collect())
-                        .unwrap_or_default();
-                    for rule in rules {
-                        self.bump_rule(&rule, *active);
-                    }
-                }
+                let after = effect_mask(*active, before.policy_type(id.as_str()));
+                self.refresh_policy(before, id, after);
             }
-            // Policy.Created only activates a policy with no status: already active.
-            Change::PolicyCreated { .. } | Change::Status { .. } | Change::MarkRole { .. } | Change::Ignored { .. } => {
+            Change::PolicyCreated { policy, policy_type } => {
+                // Activates only a policy with no status (already active); a type given
+                // replaces the policy's.
+                let active = before.is_active(EntityKind::Policy, policy.as_str());
+                let after = effect_mask(active, policy_type.as_deref().or(before.policy_type(policy.as_str())));
+                self.refresh_policy(before, policy, after);
+            }
+            Change::Status { .. } | Change::MarkRole { .. } | Change::Ignored { .. } => {}
+        }
+    }
+
+    /// Adds or drops the rows of `policy`'s rules whose kind starts or stops counting when
+    /// the policy's effect mask goes from what `before` says to `after`.
+    fn refresh_policy(&mut self, before: &Index, policy: &Id, after: u8) {
+        let was = before.policy_effect(policy.as_str());
+        if was == after {
+            return;
+        }
+        let rules: Vec<Rule> = self
+            .policy_rules
+            .get(policy)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        for rule in rules {
+            let bit = kind_bit(rule.kind);
+            if (was & bit != 0) != (after & bit != 0) {
+                self.bump_rule(&rule, after & bit != 0);
             }
         }
     }

@@ -28,7 +28,8 @@
 //! alike, for tests that prove answers never depend on the hash (every look-up compares
 //! whole keys).
 
-use crate::domain::{Action, Change, EntityKind, Id, Rule, Target};
+use crate::domain::policy::{effect_mask, kind_bit};
+use crate::domain::{Action, Change, EntityKind, Id, Rule, RuleKind, Target};
 use std::sync::Arc;
 
 /// Persistent hash map with this index's hasher.
@@ -229,11 +230,44 @@ impl Index {
         &self.policies.get(policy).name
     }
 
-    /// The policy's label (labels are in the policies' byte order) and whether it is active.
+    /// The policy's label (labels are in the policies' byte order) and the mask of rule
+    /// kinds that count in it ([`kind_bit`]s: none while it is inactive; see
+    /// [`crate::domain::policy`] for its type).
     #[inline]
-    pub(crate) fn policy_rank(&self, policy: u32) -> (u64, bool) {
+    pub(crate) fn policy_rank(&self, policy: u32) -> (u64, u8) {
         let p = self.policies.get(policy);
-        (p.label, p.status.unwrap_or(true))
+        (p.label, p.effect)
+    }
+
+    /// True when a rule of `kind` in policy `policy` counts (see [`Index::policy_rank`]).
+    #[inline]
+    pub(crate) fn counts(&self, policy: u32, kind: RuleKind) -> bool {
+        self.policies.get(policy).effect & kind_bit(kind) != 0
+    }
+
+    /// True when the policy is active (no status event means active).
+    pub(crate) fn policy_active(&self, policy: u32) -> bool {
+        self.policies.get(policy).status.unwrap_or(true)
+    }
+
+    /// True when a rule of `kind` in `policy` counts: the policy is active and its type
+    /// enforces that kind. An unknown policy is an active Set.
+    pub fn rule_counts(&self, policy: &str, kind: RuleKind) -> bool {
+        self.policy_effect(policy) & kind_bit(kind) != 0
+    }
+
+    /// The mask of rule kinds that count in `policy` ([`kind_bit`]s), by name.
+    pub fn policy_effect(&self, policy: &str) -> u8 {
+        self.policies
+            .id(policy)
+            .map_or(effect_mask(true, None), |p| self.policies.get(p).effect)
+    }
+
+    /// The type a `Policy.Created` gave the policy (a full IRI), if any.
+    pub fn policy_type(&self, policy: &str) -> Option<&str> {
+        self.policies
+            .id(policy)
+            .and_then(|p| self.policies.get(p).policy_type.as_deref())
     }
 
     fn label(&self, policy: u32) -> u64 {
@@ -362,11 +396,7 @@ impl Index {
     }
 
     fn intern_account(&mut self, name: &Id) -> u32 {
-        self.accounts.intern(name, |n| Named {
-            name: n.clone(),
-            status: None,
-            label: 0,
-        })
+        self.accounts.intern(name, Named::new)
     }
 
     /// The policy's id; a new policy gets a label in byte order among the others.
@@ -374,11 +404,7 @@ impl Index {
         if let Some(id) = self.policies.id(name.as_str()) {
             return id;
         }
-        let id = self.policies.intern(name, |n| Named {
-            name: n.clone(),
-            status: None,
-            label: 0,
-        });
+        let id = self.policies.intern(name, Named::new);
         let policies = &self.policies;
         for (p, label) in self.policy_order.insert(name, id, |p| policies.get(p).label) {
             self.policies.get_mut(p).label = label;
@@ -537,17 +563,25 @@ impl Index {
                 self.stats.account_edges -= edges;
             }
             Change::Rule { rule, on } => self.apply_rule(rule, *on),
-            Change::PolicyCreated { policy } => {
+            Change::PolicyCreated { policy, policy_type } => {
                 let p = self.intern_policy(policy);
                 let entry = self.policies.get_mut(p);
                 if entry.status.is_none() {
                     entry.status = Some(true);
                 }
+                if let Some(t) = policy_type
+                    && entry.policy_type.as_deref() != Some(t.as_str())
+                {
+                    entry.policy_type = Some(Arc::from(t.as_str()));
+                }
+                entry.refresh_effect();
             }
             Change::Status { kind, id, active } => match kind {
                 EntityKind::Policy => {
                     let p = self.intern_policy(id);
-                    self.policies.get_mut(p).status = Some(*active);
+                    let entry = self.policies.get_mut(p);
+                    entry.status = Some(*active);
+                    entry.refresh_effect();
                 }
                 EntityKind::Agent => {
                     let n = self.intern_node(id);

@@ -114,7 +114,6 @@ pub fn targets(
         return Ok(TargetsPage::default());
     };
     let wanted = Wanted::new(action, opts.action_hierarchy);
-    let active = |policy: u32| index.policy_rank(policy).1;
     let members = || std::iter::once((agent_id, agent_row)).chain(closure.roles.iter().copied());
     // Rules on `*`.
     let (mut star_permit, mut star_deny) = (false, false);
@@ -125,7 +124,7 @@ pub fn targets(
             present &= present - 1;
             for r in node.star_group(bit) {
                 let kind = ak_kind(r.0);
-                if wanted.applies(ak_action(r.0), kind).is_some() && active(r.1) {
+                if wanted.applies(ak_action(r.0), kind).is_some() && index.counts(r.1, kind) {
                     match kind {
                         RuleKind::Prohibition => star_deny = true,
                         RuleKind::Permission => star_permit = true,
@@ -143,7 +142,10 @@ pub fn targets(
     // permissions propose targets and the prohibitions, merged alongside, veto them.
     let rev = index.reverse();
     let ids: Vec<u32> = members().map(|(id, _)| id).collect();
-    let applies = |r: &RevRule| wanted.applies(ak_action(r.ak), ak_kind(r.ak)).is_some() && active(r.policy);
+    let applies = |r: &RevRule| {
+        let kind = ak_kind(r.ak);
+        wanted.applies(ak_action(r.ak), kind).is_some() && index.counts(r.policy, kind)
+    };
     let mut denies = Merge::new(index, &ids, false, window.start());
     let mut page = TargetsPage {
         every_target: star_permit,
@@ -313,12 +315,11 @@ pub fn agents_with(
         return Ok(AgentsPage::default());
     };
     let wanted = Wanted::new(action_id, opts.action_hierarchy);
-    let active = |policy: u32| index.policy_rank(policy).1;
     // Who holds an applicable permission (P) or prohibition (D) on the target.
     let (mut permit, mut deny) = (Vec::new(), Vec::new());
     let mut seed = |node: u32, ak: u32, policy: u32| {
         let kind = ak_kind(ak);
-        if wanted.applies(ak_action(ak), kind).is_some() && active(policy) {
+        if wanted.applies(ak_action(ak), kind).is_some() && index.counts(policy, kind) {
             match kind {
                 RuleKind::Prohibition => deny.push(node),
                 RuleKind::Permission => permit.push(node),
@@ -525,15 +526,14 @@ pub fn actions(
     let Prepared::Ready(Some((agent_id, agent_row))) = prepare_for(index, agent, account, opts, &mut closure)? else {
         return Ok(Vec::new());
     };
-    let active = |policy: u32| index.policy_rank(policy).1;
     // Vocabulary actions with an applicable permission / prohibition, and custom ones.
     let (mut permit, mut deny) = (0u64, 0u64);
     let (mut custom_permit, mut custom_deny) = (Vec::new(), Vec::new());
     let mut record = |ak: u32, policy: u32| {
-        if !active(policy) {
+        let (a, kind) = (ak_action(ak), ak_kind(ak));
+        if !index.counts(policy, kind) {
             return;
         }
-        let (a, kind) = (ak_action(ak), ak_kind(ak));
         match (a < CUSTOM_BASE, kind) {
             (true, RuleKind::Permission) => permit |= 1 << a,
             (true, RuleKind::Prohibition) => deny |= 1 << a,

@@ -1,17 +1,20 @@
 //! The ODRL evaluation over index v2 (Pericarp's PolicyDecisionPoint, made exact).
 //!
-//! Over the agent and its closure: any applicable prohibition of an active policy denies
-//! (PROHIBITED); else any applicable permission allows (PERMITTED); else deny
+//! Over the agent and its closure: any applicable prohibition that counts denies
+//! (PROHIBITED); else any applicable permission that counts allows (PERMITTED); else deny
 //! (NOT_PERMITTED). A permission on X applies to a request for Y when X = Y or X includes Y;
 //! a prohibition when X = Y, X includes Y, or Y includes X. Targets match exactly or `*`.
 //!
 //! The deciding rule is the least applicable rule under the deciding order (prohibitions
 //! first; then the agent's own rules, exact target before `*`, exact action before a related
 //! one, then the lowest policy, assignee and action in byte order). Ids are integers here;
-//! names are compared only when two candidates tie on everything before them, and a policy's
-//! status is looked up only for a candidate that would become the best so far (and never
-//! while no policy is inactive).
+//! names are compared only when two candidates tie on everything before them.
+//!
+//! A rule counts when its policy is active and the policy's type enforces the rule's kind
+//! ([`crate::domain::policy`]): one mask per policy, read for each rule offered. Rules that
+//! apply but do not count for their policy's type are listed in an explanation.
 
+use crate::domain::policy::kind_bit;
 use crate::domain::{Action, Decision, Explanation, Id, Reason, Rule, RuleKind, Target};
 use crate::engine::index::{CUSTOM_BASE, Index, Node, Pair, TargetRule, action_bit, ak_action, ak_kind};
 use crate::engine::{Check, EngineOptions};
@@ -148,17 +151,23 @@ impl Wanted {
 struct Sink<'a> {
     index: &'a Index,
     all: Option<Vec<Hit>>,
+    /// Explaining: rules that apply but whose active policy's type does not enforce them.
+    unenforced: Vec<Hit>,
     /// The best prohibition and the best permission so far.
     best: [Option<Hit>; 2],
 }
 
 impl Sink<'_> {
-    /// Offers a rule of policy `policy`; true when that policy is active (then, outside
-    /// explain mode, the rest of its group, in label order, cannot do better).
+    /// Offers a rule of policy `policy`; true when it counts (its policy is active and
+    /// its type enforces the rule's kind: then, outside explain mode, the rest of its
+    /// group, in label order, cannot do better).
     #[inline]
     fn offer(&mut self, mut hit: Hit) -> bool {
-        let (rank, active) = self.index.policy_rank(hit.policy);
-        if !active {
+        let (rank, effect) = self.index.policy_rank(hit.policy);
+        if effect & kind_bit(hit.kind) == 0 {
+            if self.all.is_some() && self.index.policy_active(hit.policy) {
+                self.unenforced.push(hit);
+            }
             return false;
         }
         hit.rank = rank;
@@ -320,22 +329,32 @@ fn render(index: &Index, check: &Check, hit: &Hit) -> Rule {
     }
 }
 
-/// Every applicable rule of an active policy, prohibitions first, each kind in deciding
-/// order. What an explanation lists, and the rows the Casbin engine is given.
+/// Every applicable rule that counts, and those that do not for their policy's type.
+#[derive(Default)]
+pub(crate) struct Hits {
+    /// Every applicable rule that counts, prohibitions first, each kind in deciding order.
+    pub ranked: Vec<Hit>,
+    /// Applicable rules of active policies whose type does not enforce them.
+    pub unenforced: Vec<Hit>,
+}
+
+/// Every applicable rule of an active policy. What an explanation lists, and the rows the
+/// Casbin engine is given.
 pub(crate) fn hits(
     index: &Index,
     check: &Check,
     agent: Agent<'_>,
     closure: &Closure<'_>,
     opts: &EngineOptions,
-) -> Vec<Hit> {
+) -> Hits {
     let Some(action) = index.action_id(&check.action) else {
-        return Vec::new();
+        return Hits::default();
     };
     let wanted = Wanted::new(action, opts.action_hierarchy);
     let mut sink = Sink {
         index,
         all: Some(Vec::new()),
+        unenforced: Vec::new(),
         best: [None, None],
     };
     collect(index, check, agent, closure, &wanted, &mut sink);
@@ -345,7 +364,10 @@ pub(crate) fn hits(
             .cmp(&(b.kind != RuleKind::Prohibition))
             .then_with(|| order(index, a, b))
     });
-    all
+    Hits {
+        ranked: all,
+        unenforced: sink.unenforced,
+    }
 }
 
 /// Evaluates a check whose gates passed, over the agent and its closure.
@@ -357,27 +379,30 @@ pub(crate) fn evaluate(
     opts: &EngineOptions,
 ) -> Decision {
     if check.explain {
-        return decision(index, check, closure, hits(index, check, agent, closure, opts));
+        let all = hits(index, check, agent, closure, opts);
+        return decision(index, check, closure, all.ranked, &all.unenforced);
     }
     // A custom action no rule uses: nothing can apply.
     let Some(action) = index.action_id(&check.action) else {
-        return decision(index, check, closure, Vec::new());
+        return decision(index, check, closure, Vec::new(), &[]);
     };
     let wanted = Wanted::new(action, opts.action_hierarchy);
     let mut sink = Sink {
         index,
         all: None,
+        unenforced: Vec::new(),
         best: [None, None],
     };
     collect(index, check, agent, closure, &wanted, &mut sink);
-    decision(index, check, closure, sink.best.into_iter().flatten().collect())
+    decision(index, check, closure, sink.best.into_iter().flatten().collect(), &[])
 }
 
 /// The decision from every applicable rule of [`hits`] (already collected), as
 /// [`evaluate`] gives it.
-pub(crate) fn decision_from_hits(index: &Index, check: &Check, closure: &Closure<'_>, all: &[Hit]) -> Decision {
+pub(crate) fn decision_from_hits(index: &Index, check: &Check, closure: &Closure<'_>, hits: &Hits) -> Decision {
+    let all = &hits.ranked;
     if check.explain {
-        return decision(index, check, closure, all.to_vec());
+        return decision(index, check, closure, all.clone(), &hits.unenforced);
     }
     // Sorted prohibitions first: the best of each kind is the first of its kind.
     let best_prohibition = all.first().filter(|h| h.kind == RuleKind::Prohibition);
@@ -387,12 +412,13 @@ pub(crate) fn decision_from_hits(index: &Index, check: &Check, closure: &Closure
         check,
         closure,
         best_prohibition.into_iter().chain(best_permission).copied().collect(),
+        &[],
     )
 }
 
 /// Renders a decision from the ranked rules (the deciding one first; every other one
 /// after it when explaining).
-fn decision(index: &Index, check: &Check, closure: &Closure<'_>, ranked: Vec<Hit>) -> Decision {
+fn decision(index: &Index, check: &Check, closure: &Closure<'_>, ranked: Vec<Hit>, unenforced: &[Hit]) -> Decision {
     let (allowed, reason) = match ranked.first().map(|h| h.kind) {
         Some(RuleKind::Prohibition) => (false, Reason::Prohibited),
         Some(RuleKind::Permission) => (true, Reason::Permitted),
@@ -406,6 +432,7 @@ fn decision(index: &Index, check: &Check, closure: &Closure<'_>, ranked: Vec<Hit
         Explanation {
             assignees: names,
             other_rules: ranked.iter().skip(1).map(|h| render(index, check, h)).collect(),
+            unenforced_rules: Explanation::sorted_rules(unenforced.iter().map(|h| render(index, check, h))),
         }
     });
     Decision {
@@ -428,7 +455,8 @@ fn decision(index: &Index, check: &Check, closure: &Closure<'_>, ranked: Vec<Hit
 /// failed to match the one allow row where the index matched it, the engines would
 /// disagree and the check would fail closed.
 /// `hits` is what [`hits`] collected.
-pub(crate) fn casbin_rows(index: &Index, check: &Check, hits: &[Hit]) -> Vec<Vec<String>> {
+pub(crate) fn casbin_rows(index: &Index, check: &Check, hits: &Hits) -> Vec<Vec<String>> {
+    let hits = &hits.ranked;
     // Prohibitions first, then permissions in deciding order: keep the first permission.
     let denies = hits.iter().take_while(|h| h.kind == RuleKind::Prohibition).count();
     let mut rows: Vec<Vec<String>> = hits[..(denies + 1).min(hits.len())]

@@ -2,7 +2,8 @@
 
 use crate::app::App;
 use crate::domain::commands::{Command, RuleSpec, optional_id};
-use crate::domain::{DomainError, EntityKind, Id};
+use crate::domain::policy::{effect_mask, kind_bit};
+use crate::domain::{DomainError, EntityKind, Id, RuleKind};
 use crate::grpc::convert::{self, decode_token, encode_token};
 use crate::grpc::pb::policy_admin_service_server::PolicyAdminService;
 use crate::grpc::{call_context, invalid, pb, status};
@@ -355,19 +356,28 @@ impl PolicyAdminService for AdminApi {
         };
         let rules = rows
             .into_iter()
-            .map(|x| pb::Rule {
-                rule: Some(pb::RuleRef {
-                    kind: if x.kind == "prohibition" {
-                        pb::RuleKind::Prohibition
-                    } else {
-                        pb::RuleKind::Permission
-                    } as i32,
-                    policy_id: x.policy,
-                    assignee: x.assignee,
-                    action: x.action,
-                    target: x.target,
-                }),
-                policy_active: x.policy_active,
+            .map(|x| {
+                let kind = if x.kind == "prohibition" {
+                    RuleKind::Prohibition
+                } else {
+                    RuleKind::Permission
+                };
+                let policy_type = (!x.policy_type.is_empty()).then_some(x.policy_type.as_str());
+                pb::Rule {
+                    counts: effect_mask(x.policy_active, policy_type) & kind_bit(kind) != 0,
+                    rule: Some(pb::RuleRef {
+                        kind: match kind {
+                            RuleKind::Prohibition => pb::RuleKind::Prohibition,
+                            RuleKind::Permission => pb::RuleKind::Permission,
+                        } as i32,
+                        policy_id: x.policy,
+                        assignee: x.assignee,
+                        action: x.action,
+                        target: x.target,
+                    }),
+                    policy_active: x.policy_active,
+                    policy_type: x.policy_type,
+                }
             })
             .collect();
         Ok(Response::new(pb::ListRulesResponse {

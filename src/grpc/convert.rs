@@ -39,6 +39,7 @@ pub fn decision(d: &Decision) -> pb::Decision {
         explanation: d.explanation.as_ref().map(|e| pb::Explanation {
             assignees: e.assignees.iter().map(|a| a.to_string()).collect(),
             other_rules: e.other_rules.iter().map(rule).collect(),
+            unenforced_rules: e.unenforced_rules.iter().map(rule).collect(),
         }),
         action: d.action.to_string(),
     }

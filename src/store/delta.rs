@@ -3,7 +3,8 @@
 //!
 //! Relationship events are set operations, so a batch's effect on one fact is the last
 //! operation on it: the fold keeps, per key, whether the fact ends on or off (a status:
-//! set, or "active unless it has one" for `Policy.Created`). `Account.MemberRemoved` ends
+//! set, or "active unless it has one" for `Policy.Created`; a policy's type: the last one
+//! given). `Account.MemberRemoved` ends
 //! every account edge of the agent in the account: edges stored before the batch are
 //! wiped first, and the batch's own edges for that agent turn off at that point in the
 //! fold, so a later assignment in the same batch still counts. Flushing writes the wipes,
@@ -99,6 +100,8 @@ pub struct Delta<'a> {
     rules: BTreeMap<(&'a str, &'a str, &'a str, &'a str, &'a str), bool>,
     /// (kind, id) → how the batch leaves it.
     statuses: BTreeMap<(&'static str, &'a str), StatusOp>,
+    /// policy → the type the batch's last `Policy.Created` naming one gave it.
+    policy_types: BTreeMap<&'a str, &'a str>,
 }
 
 impl<'a> Delta<'a> {
@@ -144,10 +147,13 @@ impl<'a> Delta<'a> {
                 );
                 self.rules.insert(key, *on);
             }
-            Change::PolicyCreated { policy } => {
+            Change::PolicyCreated { policy, policy_type } => {
                 self.statuses
                     .entry(("policy", policy.as_str()))
                     .or_insert(StatusOp::ActiveUnlessSet);
+                if let Some(t) = policy_type {
+                    self.policy_types.insert(policy.as_str(), t.as_str());
+                }
             }
             Change::Status { kind, id, active } => {
                 self.statuses
@@ -257,6 +263,15 @@ impl<'a> Delta<'a> {
             "INSERT INTO statuses (kind, id, active) VALUES {rows} \
              ON CONFLICT (kind, id) DO UPDATE SET active = excluded.active",
             &set,
+        )
+        .await?;
+        let types: Vec<_> = self.policy_types.iter().map(|(p, t)| vec![Text(p), Text(t)]).collect();
+        for_rows(
+            tx,
+            backend,
+            "INSERT INTO policy_types (policy, policy_type) VALUES {rows} \
+             ON CONFLICT (policy) DO UPDATE SET policy_type = excluded.policy_type",
+            &types,
         )
         .await?;
         Ok(())

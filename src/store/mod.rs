@@ -108,6 +108,8 @@ pub struct RuleRow {
     pub action: String,
     pub target: String,
     pub policy_active: bool,
+    /// The policy's type as a full IRI; empty: none given (a Set).
+    pub policy_type: String,
 }
 
 /// Storage failures, typed until the gRPC edge maps them.

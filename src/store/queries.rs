@@ -51,6 +51,7 @@ struct RuleWithStatus {
     action: String,
     target: String,
     active: i64,
+    policy_type: String,
 }
 
 /// One audit row as stored.
@@ -167,8 +168,10 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<RuleRow>, StoreError> {
         let rows: Vec<RuleWithStatus> = sqlx::query_as(
-            "SELECT r.policy, r.kind, r.assignee, r.action, r.target, COALESCE(s.active, 1) AS active \
+            "SELECT r.policy, r.kind, r.assignee, r.action, r.target, COALESCE(s.active, 1) AS active, \
+             COALESCE(t.policy_type, '') AS policy_type \
              FROM rules r LEFT JOIN statuses s ON s.kind = 'policy' AND s.id = r.policy \
+             LEFT JOIN policy_types t ON t.policy = r.policy \
              WHERE ($1 = '' OR r.policy = $1) AND ($2 = '' OR r.assignee = $2) \
              AND (r.policy, r.kind, r.assignee, r.action, r.target) > ($3, $4, $5, $6, $7) \
              ORDER BY r.policy, r.kind, r.assignee, r.action, r.target LIMIT $8",
@@ -192,6 +195,7 @@ impl Store {
                 action: r.action,
                 target: r.target,
                 policy_active: r.active != 0,
+                policy_type: r.policy_type,
             })
             .collect())
     }

@@ -68,6 +68,13 @@ fn rule_change(policy: &str, kind: &str, assignee: &str, action: &str, target: &
     })
 }
 
+fn type_change(policy: &str, policy_type: &str) -> Change {
+    Change::PolicyCreated {
+        policy: Id::from_trusted(policy),
+        policy_type: Some(policy_type.to_string()),
+    }
+}
+
 fn status_change(kind: &str, id: &str, active: i64) -> Result<Change, StoreError> {
     let kind = EntityKind::parse_stored(kind).ok_or_else(|| StoreError::Corrupt(format!("status kind {kind:?}")))?;
     Ok(Change::Status {
@@ -155,6 +162,18 @@ impl Store {
                     },
                 )
                 .await?;
+                // Types before statuses: a `Policy.Created` activates a policy with no
+                // status, and every policy with a type has its status row after it.
+                sqlite_pages(
+                    &mut tx,
+                    "policy_types",
+                    "policy, policy_type",
+                    |(p, t): (String, String)| {
+                        sink(type_change(&p, &t));
+                        Ok(())
+                    },
+                )
+                .await?;
                 sqlite_pages(
                     &mut tx,
                     "statuses",
@@ -207,6 +226,13 @@ impl Store {
                         let row = row?;
                         let (p, k, a) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
                         sink(rule_change(p, k, a, row.try_get(3)?, row.try_get(4)?)?);
+                    }
+                }
+                {
+                    let mut rows = sqlx::query("SELECT policy, policy_type FROM policy_types").fetch(&mut *tx);
+                    while let Some(row) = rows.next().await {
+                        let row = row?;
+                        sink(type_change(row.try_get(0)?, row.try_get(1)?));
                     }
                 }
                 {

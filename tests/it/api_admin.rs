@@ -420,3 +420,108 @@ async fn writes_by_another_process_are_picked_up() {
     assert!(dec.allowed, "fully_consistent reads the head and waits for it");
     assert_eq!(dec.revision, 1);
 }
+
+/// An Offer (and any Request or Assertion) is stored, listed and explained, and never
+/// grants or denies; a later `Policy.Created` with an enforced type makes its rules count
+/// at once, and back again. The explanation names the rules that did not count, over gRPC
+/// and over AuthZEN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_is_listed_and_explained_but_never_enforced() {
+    let server = Server::start(&[]);
+    let mut admin = server.admin().await;
+    let mut d = server.decisions().await;
+    admin
+        .create_policy(common::policy_request("offer", "odrl:Offer"))
+        .await
+        .unwrap();
+    for (permission, policy, assignee, target) in [
+        (true, "offer", "alice", "doc"),
+        (false, "offer", "bob", "doc"),
+        (true, "offer", "user:carol", "doc:x"),
+        (true, "set", "bob", "doc"),
+    ] {
+        let r = rule(policy, assignee, "odrl:read", target, "");
+        if permission {
+            admin.grant_permission(r).await.unwrap();
+        } else {
+            admin.set_prohibition(r).await.unwrap();
+        }
+    }
+
+    let alice = grpc_check(&mut d, "alice", None, "odrl:read", "doc", None)
+        .await
+        .unwrap();
+    assert!(!alice.allowed, "an Offer grants nothing");
+    assert_eq!(common::reason_name(alice.reason), "NOT_PERMITTED");
+    let unenforced = &alice.explanation.as_ref().unwrap().unenforced_rules;
+    assert_eq!(unenforced.len(), 1, "{unenforced:?}");
+    assert_eq!(
+        (unenforced[0].policy_id.as_str(), unenforced[0].assignee.as_str()),
+        ("offer", "alice")
+    );
+    let bob = grpc_check(&mut d, "bob", None, "odrl:read", "doc", None).await.unwrap();
+    assert!(bob.allowed, "an Offer's prohibition denies nothing");
+    assert_eq!(bob.deciding_rule.as_ref().unwrap().policy_id, "set");
+    assert_eq!(bob.explanation.as_ref().unwrap().unenforced_rules.len(), 1);
+
+    let offer_rules = pb::ListRulesRequest {
+        policy_id: "offer".into(),
+        ..Default::default()
+    };
+    let listed = admin.list_rules(offer_rules.clone()).await.unwrap().into_inner();
+    assert_eq!(listed.rules.len(), 3);
+    for r in &listed.rules {
+        assert_eq!(r.policy_type, "http://www.w3.org/ns/odrl/2/Offer");
+        assert!(r.policy_active && !r.counts, "{r:?}");
+    }
+
+    // Over AuthZEN too: the explanation carries the rule that did not count.
+    let mut http = common::http::Http::h1(&server.authzen_url).await;
+    let reply = http
+        .post(
+            "/access/v1/evaluation",
+            &serde_json::json!({
+                "subject": {"type": "user", "id": "carol"},
+                "action": {"name": "read"},
+                "resource": {"type": "doc", "id": "x"},
+                "context": {"explain": true}
+            }),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.json);
+    assert_eq!(reply.json["decision"], false);
+    let unenforced = &reply.json["context"]["explanation"]["unenforced_rules"];
+    assert_eq!(unenforced[0]["policy"], "offer", "{:?}", reply.json);
+    assert_eq!(unenforced.as_array().map(Vec::len), Some(1));
+
+    // The Offer becomes an Agreement: its rules count from the revision that says so.
+    admin
+        .create_policy(common::policy_request("offer", "odrl:Agreement"))
+        .await
+        .unwrap();
+    let fresh = Some(pb::Consistency {
+        at_least_revision: 0,
+        fully_consistent: true,
+    });
+    let alice = grpc_check(&mut d, "alice", None, "odrl:read", "doc", fresh)
+        .await
+        .unwrap();
+    assert!(alice.allowed);
+    assert!(alice.explanation.as_ref().unwrap().unenforced_rules.is_empty());
+    let bob = grpc_check(&mut d, "bob", None, "odrl:read", "doc", fresh)
+        .await
+        .unwrap();
+    assert!(!bob.allowed, "the Agreement's prohibition now denies");
+    let listed = admin.list_rules(offer_rules).await.unwrap().into_inner();
+    assert!(listed.rules.iter().all(|r| r.counts));
+
+    // And back: an Offer again stops granting at once (a revocation).
+    admin
+        .create_policy(common::policy_request("offer", "odrl:Offer"))
+        .await
+        .unwrap();
+    let alice = grpc_check(&mut d, "alice", None, "odrl:read", "doc", fresh)
+        .await
+        .unwrap();
+    assert!(!alice.allowed);
+}

@@ -21,6 +21,15 @@ pub(crate) const NODES: &[&str] = &[
 pub(crate) const ACCOUNTS: &[&str] = &["acc1", "ácc2", "acc0"];
 pub(crate) const POLICIES: &[&str] = &["p1", "p2", "P0", "pö"];
 pub(crate) const TARGETS: &[&str] = &["t1", "tü", "t0"];
+/// Policy types as `Policy.Created` stores them (full IRIs): enforced, inert, and one not
+/// understood (only its prohibitions count).
+pub(crate) const POLICY_TYPES: &[&str] = &[
+    "http://www.w3.org/ns/odrl/2/Set",
+    "http://www.w3.org/ns/odrl/2/Agreement",
+    "http://www.w3.org/ns/odrl/2/Offer",
+    "http://www.w3.org/ns/odrl/2/Request",
+    "https://example.com/ns/Contract",
+];
 pub(crate) const ACTIONS: &[&str] = &[
     "odrl:read",
     "odrl:use",
@@ -98,7 +107,10 @@ pub(crate) fn any_change() -> impl Strategy<Value = Change> {
                 on
             }
         ),
-        1 => pick(POLICIES).prop_map(|p| Change::PolicyCreated { policy: id(p) }),
+        2 => (pick(POLICIES), proptest::option::of(pick(POLICY_TYPES))).prop_map(|(p, t)| Change::PolicyCreated {
+            policy: id(p),
+            policy_type: t.map(str::to_string)
+        }),
         2 => (entity, prop::bool::weighted(0.4)).prop_map(|((kind, i), active)| Change::Status {
             kind,
             id: id(i),
@@ -490,8 +502,14 @@ fn relabelling_policies_keeps_the_byte_order() {
             role: id("role"),
             on: true,
         },
-        Change::PolicyCreated { policy: id("z") },
-        Change::PolicyCreated { policy: id("a") },
+        Change::PolicyCreated {
+            policy: id("z"),
+            policy_type: None,
+        },
+        Change::PolicyCreated {
+            policy: id("a"),
+            policy_type: None,
+        },
     ];
     for k in 1..=100 {
         let policy = "y".repeat(k);
@@ -605,7 +623,10 @@ fn a_run_of_names_into_one_gap_stays_ordered() {
         role: id("z"),
         subject: None,
     });
-    new.apply(&Change::PolicyCreated { policy: id("z") });
+    new.apply(&Change::PolicyCreated {
+        policy: id("z"),
+        policy_type: None,
+    });
     for i in 0..20_000 {
         new.apply(&Change::GlobalEdge {
             source: EdgeSource::Role,
@@ -616,6 +637,7 @@ fn a_run_of_names_into_one_gap_stays_ordered() {
         if i % 4 == 0 {
             new.apply(&Change::PolicyCreated {
                 policy: id(&format!("p-{i:05}")),
+                policy_type: None,
             });
         }
     }

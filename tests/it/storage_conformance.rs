@@ -190,6 +190,103 @@ async fn the_audit_log_is_append_only(store: Store, url: &str) {
     pool.close().await;
 }
 
+/// The rows a store written before policy types had (migrations 1 and 2): two Offers (one
+/// typed Set first, one typed Offer then Agreement), a policy with no type, and a rule in
+/// the first Offer.
+const BEFORE_POLICY_TYPES: &[&str] = &[
+    "INSERT INTO events (position, id, aggregate_kind, aggregate_id, sequence_no, event_type, subject, predicate, object, payload, timestamp, metadata, content) VALUES \
+     (1, 'e1', 'Policy', 'offer', 1, 'Policy.Created', '', '', '', '{\"policy_type\":\"http://www.w3.org/ns/odrl/2/Set\"}', '2026-01-01T00:00:00Z', '{}', 'c1'), \
+     (2, 'e2', 'Policy', 'offer', 2, 'Policy.Created', '', '', '', '{\"policy_type\":\"http://www.w3.org/ns/odrl/2/Offer\"}', '2026-01-01T00:00:00Z', '{}', 'c2'), \
+     (3, 'e3', 'Policy', 'offer', 3, 'Policy.PermissionGranted', 'a', 'odrl:permission', 'r1', '{\"action\":\"http://www.w3.org/ns/odrl/2/read\"}', '2026-01-01T00:00:00Z', '{}', 'c3'), \
+     (4, 'e4', 'Policy', 'plain', 1, 'Policy.Created', '', '', '', '{}', '2026-01-01T00:00:00Z', '{}', 'c4'), \
+     (5, 'e5', 'Policy', 'agreed', 1, 'Policy.Created', '', '', '', '{\"policy_type\":\"http://www.w3.org/ns/odrl/2/Offer\"}', '2026-01-01T00:00:00Z', '{}', 'c5'), \
+     (6, 'e6', 'Policy', 'agreed', 2, 'Policy.Created', '', '', '', '{\"policy_type\":\"http://www.w3.org/ns/odrl/2/Agreement\"}', '2026-01-01T00:00:00Z', '{}', 'c6'), \
+     (7, 'e7', 'Policy', 'agreed', 3, 'Policy.Created', '', '', '', '{}', '2026-01-01T00:00:00Z', '{}', 'c7')",
+    "INSERT INTO rules (policy, kind, assignee, action, target) VALUES ('offer', 'permission', 'a', 'http://www.w3.org/ns/odrl/2/read', 'r1')",
+    "INSERT INTO statuses (kind, id, active) VALUES ('policy', 'offer', 1), ('policy', 'plain', 1), ('policy', 'agreed', 1)",
+];
+
+/// A store written before policy types migrates with the types its log holds: the Offer's
+/// permission stops counting, and each policy has the type of its latest typed
+/// `Policy.Created`.
+async fn policy_types_migrate_from_the_log(store: &Store) {
+    let index = loaded(store).await;
+    let odrl = |t: &str| format!("http://www.w3.org/ns/odrl/2/{t}");
+    assert_eq!(index.policy_type("offer"), Some(odrl("Offer").as_str()));
+    assert_eq!(index.policy_type("agreed"), Some(odrl("Agreement").as_str()));
+    assert_eq!(index.policy_type("plain"), None);
+    assert!(!index.rule_counts("offer", endocarp::domain::RuleKind::Permission));
+    let rules = store.list_rules("", "", &Default::default(), 10).await.unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].policy_type, odrl("Offer"));
+    // New writes keep the table: a typed Created replaces, an untyped one keeps.
+    let created = |p: &str, ty: &str| {
+        let kv: Vec<(&str, &str)> = if ty.is_empty() {
+            vec![]
+        } else {
+            vec![("policy_type", ty)]
+        };
+        event("", &t("Policy.Created", p, "", "", "", &kv))
+    };
+    store
+        .append(
+            vec![
+                created("offer", "odrl:Set"),
+                created("plain", "odrl:Request"),
+                created("agreed", ""),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    let index = loaded(store).await;
+    assert_eq!(index.policy_type("offer"), Some(odrl("Set").as_str()));
+    assert_eq!(index.policy_type("plain"), Some(odrl("Request").as_str()));
+    assert_eq!(index.policy_type("agreed"), Some(odrl("Agreement").as_str()));
+    assert!(index.rule_counts("offer", endocarp::domain::RuleKind::Permission));
+}
+
+/// Creates the schema of migrations 1 and 2 in the database at `$url` with the pool type
+/// `$pool`, and writes [`BEFORE_POLICY_TYPES`] into it.
+macro_rules! store_before_policy_types {
+    ($pool:ty, $options:expr, $migrations:literal) => {{
+        let pool = <$pool>::connect_with($options).await.unwrap();
+        let mut old = sqlx::migrate!($migrations);
+        old.migrations = std::borrow::Cow::Owned(old.migrations.iter().filter(|m| m.version < 3).cloned().collect());
+        old.run(&pool).await.unwrap();
+        for sql in BEFORE_POLICY_TYPES {
+            sqlx::query(sqlx::AssertSqlSafe(*sql)).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }};
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_policy_types_migrate_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let options = url
+        .parse::<sqlx::sqlite::SqliteConnectOptions>()
+        .unwrap()
+        .create_if_missing(true);
+    store_before_policy_types!(sqlx::SqlitePool, options, "./migrations/sqlite");
+    let store = Store::connect(&url, true).await.unwrap();
+    store.migrate().await.unwrap();
+    policy_types_migrate_from_the_log(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_policy_types_migrate_from_the_log() {
+    let Some(url) = common::pg::fresh_database().await else {
+        return;
+    };
+    let options = url.parse::<sqlx::postgres::PgConnectOptions>().unwrap();
+    store_before_policy_types!(sqlx::PgPool, options, "./migrations/postgres");
+    let store = Store::connect(&url, true).await.unwrap();
+    store.migrate().await.unwrap();
+    policy_types_migrate_from_the_log(&store).await;
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {

@@ -85,8 +85,9 @@ pub enum Change {
     MemberRemoved { account: Id, agent: Id },
     /// A rule on or off.
     Rule { rule: Rule, on: bool },
-    /// `Policy.Created`: active unless the policy already has a status.
-    PolicyCreated { policy: Id },
+    /// `Policy.Created`: active unless the policy already has a status; a given type (a
+    /// full IRI) replaces the policy's type, none leaves it (no type at all: a Set).
+    PolicyCreated { policy: Id, policy_type: Option<String> },
     /// An activation or deactivation.
     Status { kind: EntityKind, id: Id, active: bool },
     /// `Role.Created`, or a `Role.*` event with no other effect: the id is a role.

@@ -158,11 +158,16 @@ impl Triple {
             }
             T::PolicyCreated => {
                 self.no_triple()?;
+                let mut policy_type = None;
                 if let Some(pt) = self.payload.get("policy_type").filter(|v| !v.is_empty()) {
                     let pt = action::expand("attributes.policy_type", pt)?;
-                    canon.payload.insert("policy_type".into(), pt);
+                    canon.payload.insert("policy_type".into(), pt.clone());
+                    policy_type = Some(pt);
                 }
-                Change::PolicyCreated { policy: aggregate }
+                Change::PolicyCreated {
+                    policy: aggregate,
+                    policy_type,
+                }
             }
             T::PolicyActivated
             | T::PolicyDeactivated

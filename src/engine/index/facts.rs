@@ -16,13 +16,14 @@ impl Index {
     }
 
     /// Every fact as the change that sets it: what the read model holds, for rebuilding
-    /// projections and comparing engines. Roles first, statuses last.
+    /// projections and comparing engines. Roles first, then edges, rules, policy types, and statuses last.
     pub fn facts(&self) -> Vec<Change> {
         let mut roles = Vec::new();
         let mut edges = Vec::new();
         let mut account_edges = Vec::new();
         let mut members = Vec::new();
         let mut statuses = Vec::new();
+        let mut types = Vec::new();
         for node in self.nodes.entries.iter() {
             if node.role {
                 roles.push(Change::MarkRole {
@@ -73,6 +74,14 @@ impl Index {
             (EntityKind::Account, &self.accounts),
         ] {
             for entry in table.entries.iter() {
+                // A type is set by `Policy.Created`, which also makes a policy without a
+                // status active: the explicit status after it settles that.
+                if let Some(t) = &entry.policy_type {
+                    types.push(Change::PolicyCreated {
+                        policy: entry.name.clone(),
+                        policy_type: Some(t.to_string()),
+                    });
+                }
                 if let Some(active) = entry.status {
                     statuses.push(Change::Status {
                         kind,
@@ -88,6 +97,7 @@ impl Index {
         out.extend(account_edges);
         out.extend(members);
         out.extend(rules);
+        out.extend(types);
         out.extend(statuses);
         out
     }

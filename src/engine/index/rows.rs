@@ -2,7 +2,9 @@
 //! one-word encoding of a rule's action and kind.
 
 use super::CUSTOM_BASE;
+use crate::domain::policy::effect_mask;
 use crate::domain::{Id, RuleKind};
+use std::sync::Arc;
 
 /// A rule's action and kind in one word: `action << 1`, plus 1 for a permission, so that
 /// sorting puts an action's prohibitions before its permissions.
@@ -171,4 +173,26 @@ pub(crate) struct Named {
     /// Policies: an order-preserving label (a < b as names iff label a < label b), so the
     /// deciding order compares integers. Accounts: 0.
     pub label: u64,
+    /// Policies: the type a `Policy.Created` gave (a full IRI); None: none given (a Set).
+    pub policy_type: Option<Arc<str>>,
+    /// Policies: the rule kinds that count, from the status and the type
+    /// ([`crate::domain::policy::effect_mask`]). Accounts: unused.
+    pub effect: u8,
+}
+
+impl Named {
+    pub(crate) fn new(name: &Id) -> Named {
+        Named {
+            name: name.clone(),
+            status: None,
+            label: 0,
+            policy_type: None,
+            effect: effect_mask(true, None),
+        }
+    }
+
+    /// Recomputes [`Named::effect`] after the status or the type changed.
+    pub(crate) fn refresh_effect(&mut self) {
+        self.effect = effect_mask(self.status.unwrap_or(true), self.policy_type.as_deref());
+    }
 }

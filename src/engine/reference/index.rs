@@ -6,6 +6,7 @@
 //! costs a few path copies, not a rebuild. Every look-up a decision makes is by `&str`, so
 //! a check allocates nothing per look-up.
 
+use crate::domain::policy::{effect_mask, kind_bit};
 use crate::domain::{Action, Change, EntityKind, Id, Rule, RuleKind, Target};
 use std::sync::Arc;
 
@@ -48,6 +49,8 @@ pub struct Index {
     below: PMap<Id, ByTarget<BelowSet>>,
     /// Explicit statuses; no entry means active.
     policy_status: PMap<Id, bool>,
+    /// Policy types given by `Policy.Created` (full IRIs); no entry: a Set.
+    policy_types: PMap<Id, String>,
     agent_status: PMap<Id, bool>,
     account_status: PMap<Id, bool>,
     stats: IndexStats,
@@ -79,6 +82,13 @@ impl Index {
             EntityKind::Account => &self.account_status,
         };
         map.get(id).copied().unwrap_or(true)
+    }
+
+    /// True when a rule of `kind` in `policy` counts: the policy is active and its type
+    /// enforces that kind ([`crate::domain::policy`]).
+    pub fn rule_counts(&self, policy: &str, kind: RuleKind) -> bool {
+        let active = self.is_active(EntityKind::Policy, policy);
+        effect_mask(active, self.policy_types.get(policy).map(String::as_str)) & kind_bit(kind) != 0
     }
 
     /// True when the agent is a member of the account or has an explicit edge there.
@@ -191,9 +201,12 @@ impl Index {
                 }
             }
             Change::Rule { rule, on } => self.apply_rule(rule, *on),
-            Change::PolicyCreated { policy } => {
+            Change::PolicyCreated { policy, policy_type } => {
                 if !self.policy_status.contains_key(policy) {
                     self.policy_status.insert(policy.clone(), true);
+                }
+                if let Some(t) = policy_type {
+                    self.policy_types.insert(policy.clone(), t.clone());
                 }
             }
             Change::Status { kind, id, active } => {
@@ -342,6 +355,12 @@ impl Index {
         }
         for rule in self.all_rules() {
             out.push(Change::Rule { rule, on: true });
+        }
+        for (policy, t) in &self.policy_types {
+            out.push(Change::PolicyCreated {
+                policy: policy.clone(),
+                policy_type: Some(t.clone()),
+            });
         }
         for (kind, map) in [
             (EntityKind::Policy, &self.policy_status),

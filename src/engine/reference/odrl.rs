@@ -62,6 +62,8 @@ impl Hit<'_> {
 /// or only the first in deciding order of each kind (all a decision needs).
 struct Sink<'a> {
     all: Option<Vec<Hit<'a>>>,
+    /// Explaining: rules that apply but whose active policy's type does not enforce them.
+    unenforced: Vec<Hit<'a>>,
     /// The best prohibition and the best permission so far.
     best: [Option<Hit<'a>>; 2],
 }
@@ -83,6 +85,14 @@ impl<'a> Sink<'a> {
         }
     }
 
+    /// A rule that applies but does not count: listed when explaining and its policy is
+    /// active (its type is why it does not count).
+    fn not_counted(&mut self, index: &Index, hit: Hit<'a>) {
+        if self.all.is_some() && index.is_active(EntityKind::Policy, hit.policy.as_str()) {
+            self.unenforced.push(hit);
+        }
+    }
+
     /// The rule sets are sorted by policy, and within one set every other key of the
     /// deciding order is the same: past the first active rule of each kind, nothing in the
     /// set can decide.
@@ -101,6 +111,7 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
     };
     let mut sink = Sink {
         all: check.explain.then(Vec::new),
+        unenforced: Vec::new(),
         best: [None, None],
     };
     for (i, &assignee) in assignees.iter().enumerate() {
@@ -124,11 +135,10 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
                 let mut taken = [false, false];
                 for (policy, kind) in set.iter() {
                     let k = Sink::slot(*kind);
-                    if (sink.all.is_none() && taken[k]) || !index.is_active(EntityKind::Policy, policy.as_str()) {
+                    if sink.all.is_none() && taken[k] {
                         continue;
                     }
-                    taken[k] = true;
-                    sink.add(Hit {
+                    let hit = Hit {
                         own,
                         star,
                         related: j > 0,
@@ -136,7 +146,13 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
                         policy,
                         assignee,
                         action,
-                    });
+                    };
+                    if !index.rule_counts(policy.as_str(), *kind) {
+                        sink.not_counted(index, hit);
+                        continue;
+                    }
+                    taken[k] = true;
+                    sink.add(hit);
                     if !sink.wants_rest(taken) {
                         break;
                     }
@@ -144,16 +160,19 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
             }
             if let Some(set) = below.and_then(|b| b.get(tkey)).and_then(|a| a.get(requested.as_str())) {
                 for (policy, action) in set.iter() {
-                    if index.is_active(EntityKind::Policy, policy.as_str()) {
-                        sink.add(Hit {
-                            own,
-                            star,
-                            related: true,
-                            kind: RuleKind::Prohibition,
-                            policy,
-                            assignee,
-                            action,
-                        });
+                    let hit = Hit {
+                        own,
+                        star,
+                        related: true,
+                        kind: RuleKind::Prohibition,
+                        policy,
+                        assignee,
+                        action,
+                    };
+                    if !index.rule_counts(policy.as_str(), RuleKind::Prohibition) {
+                        sink.not_counted(index, hit);
+                    } else {
+                        sink.add(hit);
                         if sink.all.is_none() {
                             break;
                         }
@@ -185,6 +204,7 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
         Explanation {
             assignees: names,
             other_rules: hits.iter().skip(1).map(|h| h.rule(&check.target)).collect(),
+            unenforced_rules: Explanation::sorted_rules(sink.unenforced.iter().map(|h| h.rule(&check.target))),
         }
     });
     Decision {

@@ -141,6 +141,12 @@ pub fn any_triple() -> impl Strategy<Value = Triple> {
             "",
             &[]
         )),
+        // Enforced, inert and not understood types, and one replacing another.
+        2 => (
+            pick(POLICIES),
+            pick(&["odrl:Set", "odrl:Agreement", "odrl:Offer", "odrl:Request", "https://example.com/ns/Contract"])
+        )
+            .prop_map(|(p, ty)| t("Policy.Created", &p, "", "", "", &[("policy_type", &ty)])),
         2 => (pick(AGENTS), any::<bool>()).prop_map(|(a, on)| t(
             if on { "Agent.Activated" } else { "Agent.Deactivated" },
             &a,
