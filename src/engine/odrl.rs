@@ -380,11 +380,11 @@ pub(crate) fn evaluate(
 ) -> Decision {
     if check.explain {
         let all = hits(index, check, agent, closure, opts);
-        return decision(index, check, closure, all.ranked, &all.unenforced);
+        return decision(index, check, closure, &all.ranked, &all.unenforced);
     }
     // A custom action no rule uses: nothing can apply.
     let Some(action) = index.action_id(&check.action) else {
-        return decision(index, check, closure, Vec::new(), &[]);
+        return decision(index, check, closure, &[], &[]);
     };
     let wanted = Wanted::new(action, opts.action_hierarchy);
     let mut sink = Sink {
@@ -394,7 +394,8 @@ pub(crate) fn evaluate(
         best: [None, None],
     };
     collect(index, check, agent, closure, &wanted, &mut sink);
-    decision(index, check, closure, sink.best.into_iter().flatten().collect(), &[])
+    let best: SmallVec<[Hit; 2]> = sink.best.into_iter().flatten().collect();
+    decision(index, check, closure, &best, &[])
 }
 
 /// The decision from every applicable rule of [`hits`] (already collected), as
@@ -402,23 +403,18 @@ pub(crate) fn evaluate(
 pub(crate) fn decision_from_hits(index: &Index, check: &Check, closure: &Closure<'_>, hits: &Hits) -> Decision {
     let all = &hits.ranked;
     if check.explain {
-        return decision(index, check, closure, all.clone(), &hits.unenforced);
+        return decision(index, check, closure, all, &hits.unenforced);
     }
     // Sorted prohibitions first: the best of each kind is the first of its kind.
     let best_prohibition = all.first().filter(|h| h.kind == RuleKind::Prohibition);
     let best_permission = all.iter().find(|h| h.kind == RuleKind::Permission);
-    decision(
-        index,
-        check,
-        closure,
-        best_prohibition.into_iter().chain(best_permission).copied().collect(),
-        &[],
-    )
+    let best: SmallVec<[Hit; 2]> = best_prohibition.into_iter().chain(best_permission).copied().collect();
+    decision(index, check, closure, &best, &[])
 }
 
 /// Renders a decision from the ranked rules (the deciding one first; every other one
 /// after it when explaining).
-fn decision(index: &Index, check: &Check, closure: &Closure<'_>, ranked: Vec<Hit>, unenforced: &[Hit]) -> Decision {
+fn decision(index: &Index, check: &Check, closure: &Closure<'_>, ranked: &[Hit], unenforced: &[Hit]) -> Decision {
     let (allowed, reason) = match ranked.first().map(|h| h.kind) {
         Some(RuleKind::Prohibition) => (false, Reason::Prohibited),
         Some(RuleKind::Permission) => (true, Reason::Permitted),

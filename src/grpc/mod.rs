@@ -129,10 +129,9 @@ pub fn call_context<T>(req: &tonic::Request<T>, request_id: &str) -> CallContext
         .unwrap_or_else(|| {
             if !request_id.is_empty() {
                 request_id.to_string()
-            } else if let Some(generated) = req.extensions().get::<observe::GeneratedRequestId>() {
-                generated.0.clone()
             } else {
-                ulid::Ulid::generate().to_string()
+                // The call's own id, made up now: the response then carries it.
+                observe::current_request_id().unwrap_or_else(|| ulid::Ulid::generate().to_string())
             }
         });
     // The authentication layer put the caller there; the caller's own fields never decide it.

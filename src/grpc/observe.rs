@@ -2,11 +2,15 @@
 //! and the request counters and latency histograms.
 //!
 //! The request id is the caller's `x-request-id` metadata when it is a sane value (at most
-//! 128 printable ASCII bytes), otherwise a new ULID, kept in the request's extensions (the
-//! audit log's correlation id falls back to it); either way it is returned in the response
-//! headers. The
-//! status code is read where gRPC puts it: in the headers of a trailers-only response, or
-//! in the trailers at the end of the body; a body dropped before its end counts as
+//! 128 printable ASCII bytes), and then it is echoed on the response. Otherwise a ULID is
+//! made up only when something names the call: an error (every non-OK response gets one),
+//! a log line, an audit entry (the correlation id falls back to it), or a `debug` span;
+//! the response then carries it. A successful check nobody names gets none: making one up
+//! and sending it (a new HPACK literal per response, decoded by the client) cost more
+//! than a tenth of a check.
+//!
+//! The status code is read where gRPC puts it: in the headers of a trailers-only response,
+//! or in the trailers at the end of the body; a body dropped before its end counts as
 //! CANCELLED.
 
 use http::HeaderValue;
@@ -15,7 +19,7 @@ use metrics::{Counter, Histogram};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tonic::Code;
@@ -23,20 +27,41 @@ use tracing::Instrument;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
-tokio::task_local! {
-    /// The request id of the call this task is serving (set by [`Observe`]).
-    static CURRENT_REQUEST_ID: String;
+/// A call's request id: given by the caller, or made up on first use.
+#[derive(Debug, Clone, Default)]
+struct RequestId(Arc<OnceLock<String>>);
+
+impl RequestId {
+    fn given(id: String) -> RequestId {
+        RequestId(Arc::new(OnceLock::from(id)))
+    }
+
+    /// The id, made up now if nothing has needed it before.
+    fn get(&self) -> &str {
+        self.0.get_or_init(|| ulid::Ulid::generate().to_string())
+    }
+
+    /// The id if something needed it (or the caller gave it).
+    fn made(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
 }
 
-/// The id of the request being served, for messages that point a caller at the log.
+tokio::task_local! {
+    /// The request id of the call this task is serving (set by [`Observe`]).
+    static CURRENT_REQUEST_ID: RequestId;
+}
+
+/// The id of the request being served, for messages, log lines and audit entries that
+/// name the call (made up now when the caller gave none and nothing named it yet).
 pub fn current_request_id() -> Option<String> {
-    CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
+    CURRENT_REQUEST_ID.try_with(|id| id.get().to_string()).ok()
 }
 
 /// Runs `f` with `id` as the request id its log lines and error messages name (the
 /// AuthZEN HTTP API's front layer uses it as this layer does).
 pub fn scope_request_id<F: Future>(id: String, f: F) -> impl Future<Output = F::Output> {
-    CURRENT_REQUEST_ID.scope(id, f)
+    CURRENT_REQUEST_ID.scope(RequestId::given(id), f)
 }
 
 /// The caller's request id when it is a sane value: at most 128 printable ASCII bytes.
@@ -46,10 +71,6 @@ pub fn given_request_id(headers: &http::HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
 }
-
-/// The request id this layer made up because the caller sent none (or a bad one).
-#[derive(Debug, Clone)]
-pub struct GeneratedRequestId(pub String);
 
 /// See the module docs.
 #[derive(Debug, Clone, Default)]
@@ -83,37 +104,52 @@ where
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let started = Instant::now();
         let method = method_metrics(req.uri().path());
-        let given = given_request_id(req.headers()).map(str::to_string);
-        let id = match given {
-            Some(id) => id,
+        // The caller's sane id is echoed as sent; a bad one is dropped (handlers that fall
+        // back to the header for a correlation id must not see it).
+        let (id, echo) = match given_request_id(req.headers()) {
+            Some(given) => (
+                RequestId::given(given.to_string()),
+                req.headers().get(REQUEST_ID).cloned(),
+            ),
             None => {
-                // A bad or missing id is replaced; handlers find the new one in the extensions.
                 req.headers_mut().remove(REQUEST_ID);
-                let id = ulid::Ulid::generate().to_string();
-                req.extensions_mut().insert(GeneratedRequestId(id.clone()));
-                id
+                (RequestId::default(), None)
             }
         };
-        let header = HeaderValue::from_str(&id).ok();
         // A debug span: built only when an operator turns tracing up to debug (errors and
         // refusals name their request id in their own log lines).
-        let span = tracing::debug_span!("grpc", service = method.service, method = method.method, request_id = %id);
+        let span = tracing::debug_span!(
+            "grpc",
+            service = method.service,
+            method = method.method,
+            request_id = tracing::field::Empty
+        );
+        if !span.is_disabled() {
+            span.record("request_id", id.get());
+        }
         // The id is in scope for the inner layers' synchronous part (the authentication
         // layer refuses there) and for the whole of the call's future.
         let call = {
             let _entered = span.enter();
             CURRENT_REQUEST_ID.sync_scope(id.clone(), || self.inner.call(req))
         };
-        let call = CURRENT_REQUEST_ID.scope(id, call);
+        let call = CURRENT_REQUEST_ID.scope(id.clone(), call);
         Box::pin(
             async move {
                 let mut response = call.await?;
+                let done = Done { method, started };
+                // Trailers-only responses (every error tonic returns) carry the status here.
+                let code = super::status_code(response.headers());
+                let header = match (echo, code) {
+                    (Some(given), _) => Some(given),
+                    // Every error names its call.
+                    (None, Some(c)) if c != Code::Ok => HeaderValue::from_str(id.get()).ok(),
+                    (None, _) => id.made().and_then(|made| HeaderValue::from_str(made).ok()),
+                };
                 if let Some(h) = header {
                     response.headers_mut().insert(REQUEST_ID, h);
                 }
-                let done = Done { method, started };
-                // Trailers-only responses (every error tonic returns) carry the status here.
-                if let Some(code) = super::status_code(response.headers()) {
+                if let Some(code) = code {
                     done.record(code);
                     return Ok(response);
                 }
