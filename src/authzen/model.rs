@@ -179,7 +179,8 @@ pub struct RuleOut {
 pub struct ExplanationOut {
     pub assignees: Vec<String>,
     pub other_rules: Vec<RuleOut>,
-    /// Matching rules whose policy's type does not let them count (absent when none).
+    /// Matching rules that did not count, for their policy's type or conflict strategy
+    /// (absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unenforced_rules: Vec<RuleOut>,
 }

@@ -135,10 +135,15 @@ impl PolicyOp {
             request_id: request_id.clone(),
         };
         match self {
-            PolicyOp::Create { policy, policy_type } => Write::CreatePolicy(pb::CreatePolicyRequest {
+            PolicyOp::Create {
+                policy,
+                policy_type,
+                conflict,
+            } => Write::CreatePolicy(pb::CreatePolicyRequest {
                 policy_id: policy,
                 policy_type: policy_type.unwrap_or_default(),
                 request_id: request_id.clone(),
+                conflict: conflict.unwrap_or_default(),
             }),
             PolicyOp::Activate { policy } => Write::ActivatePolicy(status(policy)),
             PolicyOp::Deactivate { policy } => Write::DeactivatePolicy(status(policy)),

@@ -323,6 +323,9 @@ pub enum PolicyOp {
         policy: String,
         #[arg(long = "type")]
         policy_type: Option<String>,
+        /// Conflict strategy: odrl:perm, odrl:prohibit (the default) or odrl:invalid.
+        #[arg(long)]
+        conflict: Option<String>,
     },
     Activate {
         policy: String,

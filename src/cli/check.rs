@@ -208,7 +208,10 @@ pub async fn run(a: CheckArgs, opts: &ClientOptions) -> anyhow::Result<()> {
                 println!("  also applied: {}", rule_text(r));
             }
             for r in &e.unenforced_rules {
-                println!("  not enforced (its policy's type): {}", rule_text(r));
+                println!(
+                    "  did not count (its policy's type or conflict strategy): {}",
+                    rule_text(r)
+                );
             }
         }
     }

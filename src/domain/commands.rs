@@ -34,21 +34,61 @@ impl RuleSpec {
 /// Every write of the admin API (docs/CONTRACT.md §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    AssignRole { agent: Id, role: Id, account: Option<Id> },
-    RevokeRole { agent: Id, role: Id, account: Option<Id> },
-    AddMember { account: Id, agent: Id, role: Id },
-    ChangeMemberRole { account: Id, agent: Id, role: Id },
-    RemoveMember { account: Id, agent: Id },
-    AssignRoleToRole { role: Id, parent: Id },
-    RevokeRoleFromRole { role: Id, parent: Id },
-    AddGroupMember { agent: Id, group: Id },
-    RemoveGroupMember { agent: Id, group: Id },
+    AssignRole {
+        agent: Id,
+        role: Id,
+        account: Option<Id>,
+    },
+    RevokeRole {
+        agent: Id,
+        role: Id,
+        account: Option<Id>,
+    },
+    AddMember {
+        account: Id,
+        agent: Id,
+        role: Id,
+    },
+    ChangeMemberRole {
+        account: Id,
+        agent: Id,
+        role: Id,
+    },
+    RemoveMember {
+        account: Id,
+        agent: Id,
+    },
+    AssignRoleToRole {
+        role: Id,
+        parent: Id,
+    },
+    RevokeRoleFromRole {
+        role: Id,
+        parent: Id,
+    },
+    AddGroupMember {
+        agent: Id,
+        group: Id,
+    },
+    RemoveGroupMember {
+        agent: Id,
+        group: Id,
+    },
     GrantPermission(RuleSpec),
     RevokePermission(RuleSpec),
     SetProhibition(RuleSpec),
     RevokeProhibition(RuleSpec),
-    CreatePolicy { policy: Id, policy_type: Option<String> },
-    SetStatus { kind: EntityKind, id: Id, active: bool },
+    CreatePolicy {
+        policy: Id,
+        policy_type: Option<String>,
+        /// `odrl:perm`, `odrl:prohibit` or `odrl:invalid` (checked when the event is parsed).
+        conflict: Option<String>,
+    },
+    SetStatus {
+        kind: EntityKind,
+        id: Id,
+        active: bool,
+    },
 }
 
 impl Command {
@@ -245,8 +285,16 @@ impl Command {
             Command::RevokePermission(r) => vec![rule("Policy.PermissionRevoked", "odrl:permission", r)],
             Command::SetProhibition(r) => vec![rule("Policy.ProhibitionSet", "odrl:prohibition", r)],
             Command::RevokeProhibition(r) => vec![rule("Policy.ProhibitionRevoked", "odrl:prohibition", r)],
-            Command::CreatePolicy { policy, policy_type } => {
-                let kv: Vec<(&str, &str)> = policy_type.iter().map(|p| ("policy_type", p.as_str())).collect();
+            Command::CreatePolicy {
+                policy,
+                policy_type,
+                conflict,
+            } => {
+                let kv: Vec<(&str, &str)> = policy_type
+                    .iter()
+                    .map(|p| ("policy_type", p.as_str()))
+                    .chain(conflict.iter().map(|c| ("conflict", c.as_str())))
+                    .collect();
                 vec![t("Policy.Created", policy, "", "", "", &kv)]
             }
             Command::SetStatus { kind, id, active } => {

@@ -50,9 +50,10 @@ pub struct Explanation {
     /// Every rule that applied other than the deciding one, in deciding order
     /// (prohibitions first), including permissions a prohibition overrode.
     pub other_rules: Vec<Rule>,
-    /// Rules that match the request in an active policy whose type does not let them
-    /// count (an Offer, Request or Assertion; a permission in a policy of a type this
-    /// server does not understand), sorted, without duplicates.
+    /// Rules that match the request in an active policy but do not count: for the
+    /// policy's type (an Offer, Request or Assertion; a permission in a policy of a type
+    /// this server does not understand), or taken out by its conflict strategy. Sorted,
+    /// without duplicates.
     pub unenforced_rules: Vec<Rule>,
 }
 

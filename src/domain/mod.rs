@@ -17,7 +17,7 @@ pub use decision::{Decision, Explanation, Reason};
 pub use error::DomainError;
 pub use event::{Change, EdgeSource, EntityKind, EventType, NewEvent, StoredEvent};
 pub use id::{Id, Target};
-pub use policy::Enforcement;
+pub use policy::{Conflict, Enforcement};
 
 /// The kind of a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

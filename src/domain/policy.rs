@@ -9,8 +9,11 @@
 //! - `Offer`, `Request` and `Assertion`: stored and listed, never grant or deny.
 //! - Any other type is not understood, and fails closed: its permissions grant nothing
 //!   and its prohibitions still deny.
+//!
+//! A policy's conflict strategy (`odrl:conflict`) says what happens inside that policy when
+//! a permission and a prohibition of it both apply to a request ([`Conflict`]).
 
-use super::RuleKind;
+use super::{DomainError, RuleKind};
 
 /// The ODRL 2.2 namespace.
 pub const ODRL_NS: &str = "http://www.w3.org/ns/odrl/2/";
@@ -75,6 +78,75 @@ impl Enforcement {
     }
 }
 
+/// A policy's conflict strategy (ODRL 2.2 `odrl:conflict`): what happens when one of its
+/// permissions and one of its prohibitions both apply to a request (and both count). Across
+/// different policies a prohibition always beats a permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Conflict {
+    /// `odrl:prohibit` (the default): the prohibition wins.
+    #[default]
+    Prohibit,
+    /// `odrl:perm`: the policy's permissions override its prohibitions.
+    Perm,
+    /// `odrl:invalid`: the policy is void for that request (none of its rules count).
+    Invalid,
+}
+
+impl Conflict {
+    /// Parses a conflict strategy given as a full IRI (CURIEs are expanded before).
+    pub fn from_iri(field: &str, iri: &str) -> Result<Conflict, DomainError> {
+        match iri.strip_prefix(ODRL_NS) {
+            Some("prohibit") => Ok(Conflict::Prohibit),
+            Some("perm") => Ok(Conflict::Perm),
+            Some("invalid") => Ok(Conflict::Invalid),
+            _ => Err(DomainError::new(
+                field,
+                format!("{iri:?} is not a conflict strategy: use odrl:perm, odrl:prohibit or odrl:invalid"),
+            )),
+        }
+    }
+
+    /// The strategy's full IRI.
+    pub fn iri(self) -> &'static str {
+        match self {
+            Conflict::Prohibit => "http://www.w3.org/ns/odrl/2/prohibit",
+            Conflict::Perm => "http://www.w3.org/ns/odrl/2/perm",
+            Conflict::Invalid => "http://www.w3.org/ns/odrl/2/invalid",
+        }
+    }
+
+    /// The name stored in the read model.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conflict::Prohibit => "prohibit",
+            Conflict::Perm => "perm",
+            Conflict::Invalid => "invalid",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse_stored(s: &str) -> Option<Conflict> {
+        match s {
+            "prohibit" => Some(Conflict::Prohibit),
+            "perm" => Some(Conflict::Perm),
+            "invalid" => Some(Conflict::Invalid),
+            _ => None,
+        }
+    }
+
+    /// Which of a policy's applicable rules that count survive its strategy, given whether
+    /// it has an applicable permission and an applicable prohibition: (permissions survive,
+    /// prohibitions survive).
+    pub fn resolve(self, has_permission: bool, has_prohibition: bool) -> (bool, bool) {
+        let conflict = has_permission && has_prohibition;
+        match self {
+            Conflict::Prohibit => (true, true),
+            Conflict::Perm => (true, !conflict),
+            Conflict::Invalid => (!conflict, !conflict),
+        }
+    }
+}
+
 /// The mask of rule kinds that count in a policy with this status and type.
 #[inline]
 pub fn effect_mask(active: bool, policy_type: Option<&str>) -> u8 {
@@ -110,5 +182,21 @@ mod tests {
         }
         assert_eq!(effect_mask(false, None), 0);
         assert_eq!(effect_mask(true, None), 3);
+    }
+
+    #[test]
+    fn conflict_strategies_resolve_a_policy_s_own_conflicts() {
+        for c in [Conflict::Prohibit, Conflict::Perm, Conflict::Invalid] {
+            assert_eq!(Conflict::from_iri("c", c.iri()).unwrap(), c);
+            assert_eq!(Conflict::parse_stored(c.as_str()), Some(c));
+            // Without a conflict every rule survives.
+            assert_eq!(c.resolve(true, false), (true, true));
+            assert_eq!(c.resolve(false, true), (true, true));
+        }
+        assert_eq!(Conflict::Prohibit.resolve(true, true), (true, true));
+        assert_eq!(Conflict::Perm.resolve(true, true), (true, false));
+        assert_eq!(Conflict::Invalid.resolve(true, true), (false, false));
+        assert!(Conflict::from_iri("c", &format!("{ODRL_NS}Perm")).is_err());
+        assert!(Conflict::from_iri("c", "https://example.com/perm").is_err());
     }
 }

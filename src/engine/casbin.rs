@@ -236,7 +236,9 @@ impl CasbinRows {
                 let after = effect_mask(*active, before.policy_type(id.as_str()));
                 self.refresh_policy(before, id, after);
             }
-            Change::PolicyCreated { policy, policy_type } => {
+            Change::PolicyCreated {
+                policy, policy_type, ..
+            } => {
                 // Activates only a policy with no status (already active); a type given
                 // replaces the policy's.
                 let active = before.is_active(EntityKind::Policy, policy.as_str());

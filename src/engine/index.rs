@@ -29,7 +29,7 @@
 //! whole keys).
 
 use crate::domain::policy::{effect_mask, kind_bit};
-use crate::domain::{Action, Change, EntityKind, Id, Rule, RuleKind, Target};
+use crate::domain::{Action, Change, Conflict, EntityKind, Id, Rule, RuleKind, Target};
 use std::sync::Arc;
 
 /// Persistent hash map with this index's hasher.
@@ -122,6 +122,10 @@ pub struct Index {
     policies: Interned<Id, Named>,
     /// Policy names in byte order, to label a new policy between its neighbours.
     policy_order: Labels,
+    /// How many policies have a conflict strategy other than `prohibit`: while there are
+    /// none, a check keeps only the best rule of each kind (no policy can override or void
+    /// another rule of its own).
+    strategies: usize,
     /// Node names in byte order, likewise.
     node_order: Labels,
     /// Custom actions, numbered from [`CUSTOM_BASE`].
@@ -172,6 +176,7 @@ impl Index {
             accounts: Interned::new(&hasher),
             policies: Interned::new(&hasher),
             policy_order: Labels::default(),
+            strategies: 0,
             node_order: Labels::default(),
             customs: Interned::new(&hasher),
             reverse: Reverse::new(&hasher),
@@ -243,6 +248,18 @@ impl Index {
     #[inline]
     pub(crate) fn counts(&self, policy: u32, kind: RuleKind) -> bool {
         self.policies.get(policy).effect & kind_bit(kind) != 0
+    }
+
+    /// The policy's conflict strategy.
+    #[inline]
+    pub(crate) fn policy_conflict(&self, policy: u32) -> Conflict {
+        self.policies.get(policy).conflict.unwrap_or_default()
+    }
+
+    /// True when some policy has a conflict strategy other than `prohibit`.
+    #[inline]
+    pub fn strategies_in_use(&self) -> bool {
+        self.strategies > 0
     }
 
     /// True when the policy is active (no status event means active).
@@ -563,8 +580,18 @@ impl Index {
                 self.stats.account_edges -= edges;
             }
             Change::Rule { rule, on } => self.apply_rule(rule, *on),
-            Change::PolicyCreated { policy, policy_type } => {
+            Change::PolicyCreated {
+                policy,
+                policy_type,
+                conflict,
+            } => {
                 let p = self.intern_policy(policy);
+                if let Some(c) = conflict {
+                    let was = self.policies.get(p).conflict.unwrap_or_default();
+                    self.strategies -= usize::from(was != Conflict::Prohibit);
+                    self.strategies += usize::from(*c != Conflict::Prohibit);
+                    self.policies.get_mut(p).conflict = Some(*c);
+                }
                 let entry = self.policies.get_mut(p);
                 if entry.status.is_none() {
                     entry.status = Some(true);

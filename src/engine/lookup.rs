@@ -110,10 +110,10 @@ pub fn targets(
         // Denied by a gate, or an agent the index does not know (it holds nothing).
         return Ok(TargetsPage::default());
     };
-    let Some(action) = index.action_id(action) else {
+    let Some(action_id) = index.action_id(action) else {
         return Ok(TargetsPage::default());
     };
-    let wanted = Wanted::new(action, opts.action_hierarchy);
+    let wanted = Wanted::new(action_id, opts.action_hierarchy);
     let members = || std::iter::once((agent_id, agent_row)).chain(closure.roles.iter().copied());
     // Rules on `*`.
     let (mut star_permit, mut star_deny) = (false, false);
@@ -132,6 +132,11 @@ pub fn targets(
                 }
             }
         }
+    }
+    if index.strategies_in_use() {
+        let ids: Vec<u32> = members().map(|(id, _)| id).collect();
+        let decide = |target: &Id| check_allows(index, agent, account, action, target, opts);
+        return Ok(targets_by_checks(index, window, &ids, &wanted, decide));
     }
     if star_deny {
         // Every target is denied: nothing to list, and no exceptions.
@@ -170,6 +175,62 @@ pub fn targets(
         }
     }
     Ok(page)
+}
+
+/// [`targets`] while some policy has a conflict strategy: a strategy can override a
+/// prohibition or void a permission inside its policy, so every target any applicable rule
+/// of the closure names is checked whole (a look-up is what the checks say). A target no
+/// rule names is decided by the `*` rules alone, as a check for a target with no rules is:
+/// when that allows, the answer is every target except the named ones a check denies.
+fn targets_by_checks(
+    index: &Index,
+    window: Window,
+    members: &[u32],
+    wanted: &Wanted,
+    decide: impl Fn(&Id) -> bool,
+) -> TargetsPage {
+    // No target has the empty name (ids are never empty): only `*` rules apply to it.
+    let every_target = decide(&Id::from_trusted(""));
+    let rev = index.reverse();
+    let applies = |r: &RevRule| {
+        let kind = ak_kind(r.ak);
+        wanted.applies(ak_action(r.ak), kind).is_some() && index.counts(r.policy, kind)
+    };
+    let mut page = TargetsPage {
+        every_target,
+        ..TargetsPage::default()
+    };
+    let mut merges = [
+        Merge::new(index, members, true, window.start()),
+        Merge::new(index, members, false, window.start()),
+    ];
+    loop {
+        // The least next target of either kind; both merges move past it.
+        let next = merges.iter().filter_map(Merge::peek).min();
+        let Some(name) = next else { break };
+        let mut named = false;
+        let mut target = None;
+        for m in &mut merges {
+            if m.peek() == Some(name)
+                && let Some((t, hit)) = m.next_target(applies)
+            {
+                named |= hit;
+                target = Some(t);
+            }
+        }
+        let Some(target) = target else { break };
+        if !named {
+            continue;
+        }
+        let id = rev.target_name(target);
+        if !id.as_str().starts_with(window.prefix) {
+            break;
+        }
+        if decide(id) != every_target && !offer(&mut page.items, &mut page.more, window, id) {
+            break;
+        }
+    }
+    page
 }
 
 /// A k-way merge of the members' reverse rows of one kind, by target name.
@@ -211,6 +272,11 @@ impl<'a> Merge<'a> {
             }
         }
         m
+    }
+
+    /// The name of the next target, if any.
+    fn peek(&self) -> Option<&'a str> {
+        self.heap.peek().map(|Rev((name, _))| *name)
     }
 
     fn name(&self, target: u32) -> &'a str {
@@ -358,7 +424,13 @@ pub fn agents_with(
     };
     // Who reaches a prohibition: expanded the same way unless that costs more than
     // checking the page's candidates one by one (a prohibition held high in a wide graph).
-    let reach_deny = reach(index, acc, deny, nodes, budgets.deny);
+    // (With conflict strategies a prohibition may be overridden inside its policy: each
+    // candidate is then checked whole.)
+    let reach_deny = if index.strategies_in_use() {
+        None
+    } else {
+        reach(index, acc, deny, nodes, budgets.deny)
+    };
     let candidate = |id: u32| {
         let (w, b) = (id as usize / 64, 1u64 << (id % 64));
         reach_permit[w] & b != 0 && reach_deny.as_ref().is_none_or(|d| d[w] & b == 0)
@@ -551,6 +623,9 @@ pub fn actions(
             record(r.0, r.1);
         }
     }
+    // With conflict strategies a prohibition may be overridden (or a permission voided)
+    // inside its policy: every action a permission proposes is then checked whole.
+    let strategies = index.strategies_in_use();
     let mut out: Vec<Action> = Vec::new();
     for (i, a) in Action::vocabulary().iter().enumerate() {
         let bit = 1u64 << i;
@@ -559,7 +634,11 @@ pub fn actions(
         } else {
             (0, 0)
         };
-        if permit & (bit | anc) != 0 && deny & (bit | anc | desc) == 0 {
+        let proposed = permit & (bit | anc) != 0;
+        if proposed
+            && (deny & (bit | anc | desc) == 0 && !strategies
+                || strategies && check_allows(index, agent, account, a, target, opts))
+        {
             out.push(a.clone());
         }
     }
@@ -567,8 +646,14 @@ pub fn actions(
     custom_permit.sort_unstable();
     custom_permit.dedup();
     for a in custom_permit {
-        if custom_deny.binary_search(&a).is_err() {
-            out.push(index.action(a).clone());
+        let action = index.action(a);
+        let allowed = if strategies {
+            check_allows(index, agent, account, action, target, opts)
+        } else {
+            custom_deny.binary_search(&a).is_err()
+        };
+        if allowed {
+            out.push(action.clone());
         }
     }
     out.sort_by(|a, b| a.as_str().cmp(b.as_str()));

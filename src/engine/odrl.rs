@@ -15,7 +15,7 @@
 //! apply but do not count for their policy's type are listed in an explanation.
 
 use crate::domain::policy::kind_bit;
-use crate::domain::{Action, Decision, Explanation, Id, Reason, Rule, RuleKind, Target};
+use crate::domain::{Action, Conflict, Decision, Explanation, Id, Reason, Rule, RuleKind, Target};
 use crate::engine::index::{CUSTOM_BASE, Index, Node, Pair, TargetRule, action_bit, ak_action, ak_kind};
 use crate::engine::{Check, EngineOptions};
 use smallvec::SmallVec;
@@ -359,6 +359,10 @@ pub(crate) fn hits(
     };
     collect(index, check, agent, closure, &wanted, &mut sink);
     let mut all = sink.all.unwrap_or_default();
+    let mut unenforced = sink.unenforced;
+    if index.strategies_in_use() {
+        unenforced.extend(resolve(index, &mut all));
+    }
     all.sort_by(|a, b| {
         (a.kind != RuleKind::Prohibition)
             .cmp(&(b.kind != RuleKind::Prohibition))
@@ -366,8 +370,49 @@ pub(crate) fn hits(
     });
     Hits {
         ranked: all,
-        unenforced: sink.unenforced,
+        unenforced,
     }
+}
+
+/// Applies each policy's conflict strategy to `hits` (every applicable rule that counts):
+/// in a `perm` policy with an applicable permission its prohibitions are overridden; in an
+/// `invalid` policy with both kinds every one of its rules is void. Returns the rules taken
+/// out (docs/CONTRACT.md §1, "Conflict strategies").
+fn resolve(index: &Index, hits: &mut Vec<Hit>) -> Vec<Hit> {
+    // (policy, has a permission, has a prohibition) of the policies with a strategy.
+    let mut seen: SmallVec<[(u32, bool, bool); 8]> = SmallVec::new();
+    for h in hits.iter() {
+        if index.policy_conflict(h.policy) == Conflict::Prohibit {
+            continue;
+        }
+        let at = match seen.iter().position(|s| s.0 == h.policy) {
+            Some(at) => at,
+            None => {
+                seen.push((h.policy, false, false));
+                seen.len() - 1
+            }
+        };
+        match h.kind {
+            RuleKind::Permission => seen[at].1 = true,
+            RuleKind::Prohibition => seen[at].2 = true,
+        }
+    }
+    let mut out = Vec::new();
+    hits.retain(|h| {
+        let Some(&(_, permit, prohibit)) = seen.iter().find(|s| s.0 == h.policy) else {
+            return true;
+        };
+        let (permissions, prohibitions) = index.policy_conflict(h.policy).resolve(permit, prohibit);
+        let keep = match h.kind {
+            RuleKind::Permission => permissions,
+            RuleKind::Prohibition => prohibitions,
+        };
+        if !keep {
+            out.push(*h);
+        }
+        keep
+    });
+    out
 }
 
 /// Evaluates a check whose gates passed, over the agent and its closure.
@@ -378,9 +423,10 @@ pub(crate) fn evaluate(
     closure: &Closure<'_>,
     opts: &EngineOptions,
 ) -> Decision {
-    if check.explain {
+    if check.explain || index.strategies_in_use() {
+        // A strategy can override or void rules of its policy: every rule is needed.
         let all = hits(index, check, agent, closure, opts);
-        return decision(index, check, closure, &all.ranked, &all.unenforced);
+        return decision_from_hits(index, check, closure, &all);
     }
     // A custom action no rule uses: nothing can apply.
     let Some(action) = index.action_id(&check.action) else {

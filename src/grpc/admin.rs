@@ -253,10 +253,12 @@ impl PolicyAdminService for AdminApi {
     async fn create_policy(&self, req: Request<pb::CreatePolicyRequest>) -> Reply {
         self.run(req, |r| {
             let policy_type = (!r.policy_type.is_empty()).then(|| r.policy_type.clone());
+            let conflict = (!r.conflict.is_empty()).then(|| r.conflict.clone());
             Ok((
                 Command::CreatePolicy {
                     policy: Id::parse("policy_id", &r.policy_id)?,
                     policy_type,
+                    conflict,
                 },
                 r.request_id.clone(),
             ))

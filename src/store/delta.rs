@@ -102,6 +102,8 @@ pub struct Delta<'a> {
     statuses: BTreeMap<(&'static str, &'a str), StatusOp>,
     /// policy → the type the batch's last `Policy.Created` naming one gave it.
     policy_types: BTreeMap<&'a str, &'a str>,
+    /// policy → the strategy the batch's last `Policy.Created` naming one gave it.
+    policy_conflicts: BTreeMap<&'a str, &'static str>,
 }
 
 impl<'a> Delta<'a> {
@@ -147,7 +149,14 @@ impl<'a> Delta<'a> {
                 );
                 self.rules.insert(key, *on);
             }
-            Change::PolicyCreated { policy, policy_type } => {
+            Change::PolicyCreated {
+                policy,
+                policy_type,
+                conflict,
+            } => {
+                if let Some(c) = conflict {
+                    self.policy_conflicts.insert(policy.as_str(), c.as_str());
+                }
                 self.statuses
                     .entry(("policy", policy.as_str()))
                     .or_insert(StatusOp::ActiveUnlessSet);
@@ -265,15 +274,23 @@ impl<'a> Delta<'a> {
             &set,
         )
         .await?;
+        // Per policy, the last value the batch gave.
         let types: Vec<_> = self.policy_types.iter().map(|(p, t)| vec![Text(p), Text(t)]).collect();
-        for_rows(
-            tx,
-            backend,
-            "INSERT INTO policy_types (policy, policy_type) VALUES {rows} \
-             ON CONFLICT (policy) DO UPDATE SET policy_type = excluded.policy_type",
-            &types,
-        )
-        .await?;
+        let conflicts: Vec<_> = self
+            .policy_conflicts
+            .iter()
+            .map(|(p, c)| vec![Text(p), Text(c)])
+            .collect();
+        for (table, column, rows) in [
+            ("policy_types", "policy_type", types),
+            ("policy_conflicts", "conflict", conflicts),
+        ] {
+            let sql = format!(
+                "INSERT INTO {table} (policy, {column}) VALUES {{rows}} \
+                 ON CONFLICT (policy) DO UPDATE SET {column} = excluded.{column}"
+            );
+            for_rows(tx, backend, &sql, &rows).await?;
+        }
         Ok(())
     }
 }

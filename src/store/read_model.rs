@@ -11,7 +11,7 @@
 //!   (`json_group_array`), keyed by `rowid`: one hand-off per page.
 
 use super::{Backend, Store, StoreError};
-use crate::domain::{Action, Change, EdgeSource, EntityKind, Id, Rule, RuleKind, Target};
+use crate::domain::{Action, Change, Conflict, EdgeSource, EntityKind, Id, Rule, RuleKind, Target};
 use sqlx::{Connection, Row};
 use tokio_stream::StreamExt;
 
@@ -72,7 +72,18 @@ fn type_change(policy: &str, policy_type: &str) -> Change {
     Change::PolicyCreated {
         policy: Id::from_trusted(policy),
         policy_type: Some(policy_type.to_string()),
+        conflict: None,
     }
+}
+
+fn conflict_change(policy: &str, conflict: &str) -> Result<Change, StoreError> {
+    let conflict = Conflict::parse_stored(conflict)
+        .ok_or_else(|| StoreError::Corrupt(format!("conflict strategy {conflict:?}")))?;
+    Ok(Change::PolicyCreated {
+        policy: Id::from_trusted(policy),
+        policy_type: None,
+        conflict: Some(conflict),
+    })
 }
 
 fn status_change(kind: &str, id: &str, active: i64) -> Result<Change, StoreError> {
@@ -176,6 +187,16 @@ impl Store {
                 .await?;
                 sqlite_pages(
                     &mut tx,
+                    "policy_conflicts",
+                    "policy, conflict",
+                    |(p, c): (String, String)| {
+                        sink(conflict_change(&p, &c)?);
+                        Ok(())
+                    },
+                )
+                .await?;
+                sqlite_pages(
+                    &mut tx,
                     "statuses",
                     "kind, id, active",
                     |(k, i, a): (String, String, i64)| {
@@ -233,6 +254,13 @@ impl Store {
                     while let Some(row) = rows.next().await {
                         let row = row?;
                         sink(type_change(row.try_get(0)?, row.try_get(1)?));
+                    }
+                }
+                {
+                    let mut rows = sqlx::query("SELECT policy, conflict FROM policy_conflicts").fetch(&mut *tx);
+                    while let Some(row) = rows.next().await {
+                        let row = row?;
+                        sink(conflict_change(row.try_get(0)?, row.try_get(1)?)?);
                     }
                 }
                 {

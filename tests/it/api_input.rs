@@ -308,6 +308,18 @@ async fn malformed_admin_writes_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::InvalidArgument);
+    // A conflict strategy is one of ODRL's three (odrl:Perm and a foreign perm are not).
+    for bad in ["odrl:Perm", "https://example.com/perm", "perm"] {
+        let st = admin
+            .create_policy(pb::CreatePolicyRequest {
+                conflict: bad.into(),
+                ..common::policy_request("p", "")
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(st.code(), Code::InvalidArgument, "{bad}");
+        assert!(st.message().contains("conflict"), "{bad}: {}", st.message());
+    }
     let st = admin
         .deactivate_agent(pb::StatusRequest {
             id: "a".into(),

@@ -16,7 +16,9 @@
 //! The universe is index_v2's (multi-byte ids, prefixes, ids whose byte order differs from
 //! first appearance, custom actions differing only in case, every kind of change).
 
-use crate::index_v2::{ACCOUNTS, ACTIONS, LIMITS, NODES, TARGETS, UNKNOWN, action, any_change, id};
+use crate::index_v2::{
+    ACCOUNTS, ACTIONS, LIMITS, NODES, RELATED, TARGETS, UNKNOWN, action, any_change, conflict_history, id,
+};
 use endocarp::domain::{Action, Change, Decision, Id, Target};
 use endocarp::engine::lookup::{self, Window};
 use endocarp::engine::{self, Check, EngineError, EngineOptions, Snapshot};
@@ -280,6 +282,37 @@ fn any_opts() -> impl Strategy<Value = EngineOptions> {
             require_membership,
             max_closure,
         })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// With conflict strategies (a policy's permission overriding its prohibition, or a
+    /// policy void where its rules conflict) every look-up still equals brute force.
+    #[test]
+    fn lookups_with_conflict_strategies_equal_brute_force(
+        history in conflict_history(),
+        opts in proptest::collection::vec(any_opts(), 80),
+    ) {
+        let mut snapshots = [Snapshot::new(Some(false)), Snapshot::new(Some(true))];
+        for (i, change) in history.iter().enumerate() {
+            for s in &mut snapshots {
+                s.apply(change);
+                s.set_revision(i as u64 + 1);
+            }
+            // Every few revisions, and always at the end: the whole universe is checked.
+            if i % 4 != 3 && i + 1 != history.len() {
+                continue;
+            }
+            let opts = opts[i % opts.len()];
+            let snapshot = &snapshots[usize::from(opts.action_hierarchy)];
+            snapshot.index.validate().map_err(TestCaseError::fail)?;
+            let act = action(RELATED[i % RELATED.len()]);
+            targets_exact(snapshot, &opts, &act)?;
+            agents_exact(snapshot, &opts, &act)?;
+            actions_exact(snapshot, &opts)?;
+        }
+    }
 }
 
 proptest! {

@@ -71,7 +71,12 @@ fn run(engine: Engine) {
                         let allowed = plain
                             .enforce((check.agent.as_str(), dom, check.action.as_str(), check.target.as_str()))
                             .unwrap();
-                        if allowed != d.allowed {
+                        if s.casbin_export.as_deref() == Some("narrower") {
+                            // The export may only deny more: check that, then the rest as ODRL.
+                            if allowed && !d.allowed {
+                                failures.push(format!("{file} / {}: {c:?}: the export allows", s.name));
+                            }
+                        } else if allowed != d.allowed {
                             d.allowed = allowed;
                             d.reason = endocarp::domain::Reason::NotPermitted;
                             d.deciding_rule = None;

@@ -1,7 +1,7 @@
 //! What an event does to the facts that decide: the [`Change`], with the sources of edges
 //! and the kinds of status.
 
-use crate::domain::{Id, Rule};
+use crate::domain::{Conflict, Id, Rule};
 
 /// Where a global edge came from. Edges from different sources are independent facts;
 /// an edge counts while any source holds it.
@@ -86,8 +86,13 @@ pub enum Change {
     /// A rule on or off.
     Rule { rule: Rule, on: bool },
     /// `Policy.Created`: active unless the policy already has a status; a given type (a
-    /// full IRI) replaces the policy's type, none leaves it (no type at all: a Set).
-    PolicyCreated { policy: Id, policy_type: Option<String> },
+    /// full IRI) replaces the policy's type, none leaves it (no type at all: a Set); the
+    /// same for its conflict strategy (none at all: `prohibit`).
+    PolicyCreated {
+        policy: Id,
+        policy_type: Option<String>,
+        conflict: Option<Conflict>,
+    },
     /// An activation or deactivation.
     Status { kind: EntityKind, id: Id, active: bool },
     /// `Role.Created`, or a `Role.*` event with no other effect: the id is a role.

@@ -6,7 +6,7 @@ use super::catalogue::*;
 use super::change::{Change, EdgeSource, EntityKind};
 use crate::domain::action::{self, Action};
 use crate::domain::id::check_text;
-use crate::domain::{DomainError, Id, Rule, RuleKind, Target};
+use crate::domain::{Conflict, DomainError, Id, Rule, RuleKind, Target};
 use std::collections::BTreeMap;
 
 /// The parts of a triple event that make its content (docs/CONTRACT.md §2: its identity for
@@ -164,9 +164,17 @@ impl Triple {
                     canon.payload.insert("policy_type".into(), pt.clone());
                     policy_type = Some(pt);
                 }
+                let mut conflict = None;
+                if let Some(c) = self.payload.get("conflict").filter(|v| !v.is_empty()) {
+                    let iri = action::expand("attributes.conflict", c)?;
+                    let c = Conflict::from_iri("attributes.conflict", &iri)?;
+                    canon.payload.insert("conflict".into(), c.iri().to_string());
+                    conflict = Some(c);
+                }
                 Change::PolicyCreated {
                     policy: aggregate,
                     policy_type,
+                    conflict,
                 }
             }
             T::PolicyActivated

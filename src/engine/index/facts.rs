@@ -16,7 +16,7 @@ impl Index {
     }
 
     /// Every fact as the change that sets it: what the read model holds, for rebuilding
-    /// projections and comparing engines. Roles first, then edges, rules, policy types, and statuses last.
+    /// projections and comparing engines. Roles first, then edges, rules, policy types and conflict strategies, and statuses last.
     pub fn facts(&self) -> Vec<Change> {
         let mut roles = Vec::new();
         let mut edges = Vec::new();
@@ -74,12 +74,13 @@ impl Index {
             (EntityKind::Account, &self.accounts),
         ] {
             for entry in table.entries.iter() {
-                // A type is set by `Policy.Created`, which also makes a policy without a
-                // status active: the explicit status after it settles that.
-                if let Some(t) = &entry.policy_type {
+                // A type and a strategy are set by `Policy.Created`, which also makes a
+                // policy without a status active: the explicit status after it settles that.
+                if entry.policy_type.is_some() || entry.conflict.is_some() {
                     types.push(Change::PolicyCreated {
                         policy: entry.name.clone(),
-                        policy_type: Some(t.to_string()),
+                        policy_type: entry.policy_type.as_deref().map(str::to_string),
+                        conflict: entry.conflict,
                     });
                 }
                 if let Some(active) = entry.status {

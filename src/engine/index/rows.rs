@@ -3,7 +3,7 @@
 
 use super::CUSTOM_BASE;
 use crate::domain::policy::effect_mask;
-use crate::domain::{Id, RuleKind};
+use crate::domain::{Conflict, Id, RuleKind};
 use std::sync::Arc;
 
 /// A rule's action and kind in one word: `action << 1`, plus 1 for a permission, so that
@@ -178,6 +178,9 @@ pub(crate) struct Named {
     /// Policies: the rule kinds that count, from the status and the type
     /// ([`crate::domain::policy::effect_mask`]). Accounts: unused.
     pub effect: u8,
+    /// Policies: the conflict strategy a `Policy.Created` gave (None: none given, so
+    /// `prohibit`).
+    pub conflict: Option<Conflict>,
 }
 
 impl Named {
@@ -188,6 +191,7 @@ impl Named {
             label: 0,
             policy_type: None,
             effect: effect_mask(true, None),
+            conflict: None,
         }
     }
 

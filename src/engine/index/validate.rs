@@ -114,6 +114,23 @@ impl Index {
         if stats != self.stats {
             return Err(format!("stats {:?}, facts give {stats:?}", self.stats));
         }
+        // Each policy's effect mask follows its status and type; the count of policies
+        // with a strategy other than `prohibit` is right.
+        let mut strategies = 0;
+        for id in 0..self.policies.len() as u32 {
+            let p = self.policies.get(id);
+            let want = crate::domain::policy::effect_mask(p.status.unwrap_or(true), p.policy_type.as_deref());
+            if p.effect != want {
+                return Err(format!("policy {:?}: effect {} where {want} is due", p.name, p.effect));
+            }
+            strategies += usize::from(p.conflict.is_some_and(|c| c != crate::domain::Conflict::Prohibit));
+        }
+        if strategies != self.strategies {
+            return Err(format!(
+                "{} policies counted with a strategy, {strategies} have one",
+                self.strategies
+            ));
+        }
         self.reverse.validate(self)
     }
 

@@ -7,7 +7,7 @@
 //! a check allocates nothing per look-up.
 
 use crate::domain::policy::{effect_mask, kind_bit};
-use crate::domain::{Action, Change, EntityKind, Id, Rule, RuleKind, Target};
+use crate::domain::{Action, Change, Conflict, EntityKind, Id, Rule, RuleKind, Target};
 use std::sync::Arc;
 
 /// Persistent hash maps and sets with foldhash (randomly seeded per process) instead of
@@ -51,6 +51,8 @@ pub struct Index {
     policy_status: PMap<Id, bool>,
     /// Policy types given by `Policy.Created` (full IRIs); no entry: a Set.
     policy_types: PMap<Id, String>,
+    /// Conflict strategies given by `Policy.Created`; no entry: `prohibit`.
+    policy_conflicts: PMap<Id, Conflict>,
     agent_status: PMap<Id, bool>,
     account_status: PMap<Id, bool>,
     stats: IndexStats,
@@ -82,6 +84,16 @@ impl Index {
             EntityKind::Account => &self.account_status,
         };
         map.get(id).copied().unwrap_or(true)
+    }
+
+    /// The policy's conflict strategy.
+    pub fn conflict(&self, policy: &str) -> Conflict {
+        self.policy_conflicts.get(policy).copied().unwrap_or_default()
+    }
+
+    /// True when some policy has a conflict strategy other than `prohibit`.
+    pub fn strategies_in_use(&self) -> bool {
+        self.policy_conflicts.values().any(|c| *c != Conflict::Prohibit)
     }
 
     /// True when a rule of `kind` in `policy` counts: the policy is active and its type
@@ -201,12 +213,19 @@ impl Index {
                 }
             }
             Change::Rule { rule, on } => self.apply_rule(rule, *on),
-            Change::PolicyCreated { policy, policy_type } => {
+            Change::PolicyCreated {
+                policy,
+                policy_type,
+                conflict,
+            } => {
                 if !self.policy_status.contains_key(policy) {
                     self.policy_status.insert(policy.clone(), true);
                 }
                 if let Some(t) = policy_type {
                     self.policy_types.insert(policy.clone(), t.clone());
+                }
+                if let Some(c) = conflict {
+                    self.policy_conflicts.insert(policy.clone(), *c);
                 }
             }
             Change::Status { kind, id, active } => {
@@ -356,10 +375,13 @@ impl Index {
         for rule in self.all_rules() {
             out.push(Change::Rule { rule, on: true });
         }
-        for (policy, t) in &self.policy_types {
+        let typed: std::collections::BTreeSet<&Id> =
+            self.policy_types.keys().chain(self.policy_conflicts.keys()).collect();
+        for policy in typed {
             out.push(Change::PolicyCreated {
                 policy: policy.clone(),
-                policy_type: Some(t.clone()),
+                policy_type: self.policy_types.get(policy).cloned(),
+                conflict: self.policy_conflicts.get(policy).copied(),
             });
         }
         for (kind, map) in [

@@ -109,8 +109,9 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
     } else {
         &[]
     };
+    // A conflict strategy can override or void rules of its policy: every rule is needed.
     let mut sink = Sink {
-        all: check.explain.then(Vec::new),
+        all: (check.explain || index.strategies_in_use()).then(Vec::new),
         unenforced: Vec::new(),
         best: [None, None],
     };
@@ -181,10 +182,32 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
             }
         }
     }
-    let mut hits: Vec<Hit<'_>> = match sink.all {
+    let hits: Vec<Hit<'_>> = match sink.all {
         Some(all) => all,
         None => sink.best.into_iter().flatten().collect(),
     };
+    let mut unenforced = sink.unenforced;
+    // Each policy's strategy, over its applicable rules that count.
+    let strategy = |policy: &Id, kind: RuleKind, hits: &[Hit<'_>]| {
+        let has = |k: RuleKind| hits.iter().any(|h| h.policy == policy && h.kind == k);
+        let (permissions, prohibitions) = index
+            .conflict(policy.as_str())
+            .resolve(has(RuleKind::Permission), has(RuleKind::Prohibition));
+        match kind {
+            RuleKind::Permission => permissions,
+            RuleKind::Prohibition => prohibitions,
+        }
+    };
+    let keep: Vec<bool> = hits.iter().map(|h| strategy(h.policy, h.kind, &hits)).collect();
+    let mut kept = Vec::with_capacity(hits.len());
+    for (h, keep) in hits.into_iter().zip(keep) {
+        if keep {
+            kept.push(h);
+        } else if check.explain {
+            unenforced.push(h);
+        }
+    }
+    let mut hits = kept;
     // Prohibitions first, each kind in deciding order.
     hits.sort_by(|a, b| {
         (a.kind != RuleKind::Prohibition)
@@ -204,7 +227,7 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
         Explanation {
             assignees: names,
             other_rules: hits.iter().skip(1).map(|h| h.rule(&check.target)).collect(),
-            unenforced_rules: Explanation::sorted_rules(sink.unenforced.iter().map(|h| h.rule(&check.target))),
+            unenforced_rules: Explanation::sorted_rules(unenforced.iter().map(|h| h.rule(&check.target))),
         }
     });
     Decision {

@@ -147,6 +147,9 @@ pub fn any_triple() -> impl Strategy<Value = Triple> {
             pick(&["odrl:Set", "odrl:Agreement", "odrl:Offer", "odrl:Request", "https://example.com/ns/Contract"])
         )
             .prop_map(|(p, ty)| t("Policy.Created", &p, "", "", "", &[("policy_type", &ty)])),
+        // Conflict strategies, and one replacing another.
+        2 => (pick(POLICIES), pick(&["odrl:perm", "odrl:prohibit", "odrl:invalid"]))
+            .prop_map(|(p, c)| t("Policy.Created", &p, "", "", "", &[("conflict", &c)])),
         2 => (pick(AGENTS), any::<bool>()).prop_map(|(a, on)| t(
             if on { "Agent.Activated" } else { "Agent.Deactivated" },
             &a,

@@ -29,6 +29,10 @@ pub struct Scenario {
     #[serde(default)]
     pub events: Vec<BTreeMap<String, String>>,
     pub checks: Vec<CheckCase>,
+    /// `narrower`: a Casbin export cannot express the scenario's conflict strategies, so a
+    /// plain enforcer over it may deny more than Endocarp, never allow more.
+    #[serde(default)]
+    pub casbin_export: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,6 +159,7 @@ pub fn policy_request(policy: &str, policy_type: &str) -> pb::CreatePolicyReques
         policy_id: policy.into(),
         policy_type: policy_type.into(),
         request_id: String::new(),
+        conflict: String::new(),
     }
 }
 
