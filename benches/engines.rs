@@ -9,7 +9,9 @@
 //! - the ODRL engine (index v2), the reference engine (the engine before v2, kept as
 //!   `engine::reference`), the Casbin engine up to 100k rules, and explain mode: 200,000
 //!   checks one call at a time, each timed into an HDR histogram, warm-up first, three runs
-//!   of up to 3 s, the median of each percentile;
+//!   of up to 3 s, the median of each percentile; and the ODRL engine again with one
+//!   policy given the `odrl:perm` conflict strategy (every check then collects every
+//!   applicable rule);
 //! - the ODRL engine's latency split by global/account and by what decided (the agent's
 //!   own rule or a role's, on the exact target or `*`, not permitted, a gate);
 //! - the index's RSS per rule or assignment, measured in a fresh process;
@@ -27,7 +29,7 @@
 use endocarp::bench::org::{CheckCase, Org, OrgSpec, Rng, agent_id, policy_id, role_id, target_id};
 use endocarp::bench::{fmt_ns, median, rss_bytes};
 use endocarp::domain::{
-    Action, Change, Decision, EdgeSource, EntityKind, Id, NewEvent, Reason, Rule, RuleKind, Target,
+    Action, Change, Conflict, Decision, EdgeSource, EntityKind, Id, NewEvent, Reason, Rule, RuleKind, Target,
 };
 use endocarp::engine::{self, Check, EngineOptions, Index, Snapshot, reference};
 use hdrhistogram::Histogram;
@@ -438,6 +440,20 @@ fn main() {
                     "ODRL engine, explain",
                     median_of_three(&explained, budget, |c| {
                         engine::decide(&snapshot.index, c, &opts).is_ok_and(|d| d.allowed)
+                    }),
+                ));
+                // One policy with a conflict strategy switches every check to collecting
+                // every applicable rule and resolving the strategies (docs/CONTRACT.md §1).
+                let mut strategy = snapshot.index.clone();
+                strategy.apply(&Change::PolicyCreated {
+                    policy: Id::parse("policy", &policy_id(0)).unwrap(),
+                    policy_type: None,
+                    conflict: Some(Conflict::Perm),
+                });
+                results.push((
+                    "ODRL engine, one policy with odrl:perm",
+                    median_of_three(&checks, budget, |c| {
+                        engine::decide(&strategy, c, &opts).is_ok_and(|d| d.allowed)
                     }),
                 ));
                 splits.push((shape.clone(), rules, split(&snapshot.index, &checks, &opts)));
