@@ -155,6 +155,9 @@ struct Sink<'a> {
     unenforced: Vec<Hit>,
     /// The best prohibition and the best permission so far.
     best: [Option<Hit>; 2],
+    /// While some policy has a conflict strategy (and not explaining): every rule of such
+    /// a policy, resolved after the collection; the other policies' rules go to `best`.
+    strategic: Option<Vec<Hit>>,
 }
 
 impl Sink<'_> {
@@ -171,23 +174,31 @@ impl Sink<'_> {
             return false;
         }
         hit.rank = rank;
-        match &mut self.all {
-            Some(all) => all.push(hit),
-            None => {
-                let slot = &mut self.best[usize::from(hit.kind != RuleKind::Prohibition)];
-                if slot
-                    .as_ref()
-                    .is_none_or(|b| order(self.index, &hit, b) == Ordering::Less)
-                {
-                    *slot = Some(hit);
-                }
+        match (&mut self.all, &mut self.strategic) {
+            (Some(all), _) => all.push(hit),
+            (None, Some(strategic)) if self.index.policy_conflict(hit.policy) != Conflict::Prohibit => {
+                strategic.push(hit)
             }
+            (None, _) => self.keep_best(hit),
         }
         true
     }
 
-    fn explaining(&self) -> bool {
-        self.all.is_some()
+    /// Keeps `hit` when it beats the best rule of its kind so far.
+    fn keep_best(&mut self, hit: Hit) {
+        let slot = &mut self.best[usize::from(hit.kind != RuleKind::Prohibition)];
+        if slot
+            .as_ref()
+            .is_none_or(|b| order(self.index, &hit, b) == Ordering::Less)
+        {
+            *slot = Some(hit);
+        }
+    }
+
+    /// True when every rule of a group must be offered: explaining, or while a later rule
+    /// of a group may belong to a policy whose strategy needs all of its rules.
+    fn scan_all(&self) -> bool {
+        self.all.is_some() || self.strategic.is_some()
     }
 }
 
@@ -211,7 +222,7 @@ fn offer_sorted<R>(
         let kind = ak_kind(ak);
         if let Some(related) = wanted.applies(ak_action(ak), kind)
             && sink.offer(hit_of(r, kind, related))
-            && !sink.explaining()
+            && !sink.scan_all()
         {
             taken = ak;
         }
@@ -356,6 +367,7 @@ pub(crate) fn hits(
         all: Some(Vec::new()),
         unenforced: Vec::new(),
         best: [None, None],
+        strategic: None,
     };
     collect(index, check, agent, closure, &wanted, &mut sink);
     let mut all = sink.all.unwrap_or_default();
@@ -423,8 +435,7 @@ pub(crate) fn evaluate(
     closure: &Closure<'_>,
     opts: &EngineOptions,
 ) -> Decision {
-    if check.explain || index.strategies_in_use() {
-        // A strategy can override or void rules of its policy: every rule is needed.
+    if check.explain {
         let all = hits(index, check, agent, closure, opts);
         return decision_from_hits(index, check, closure, &all);
     }
@@ -438,8 +449,17 @@ pub(crate) fn evaluate(
         all: None,
         unenforced: Vec::new(),
         best: [None, None],
+        // A strategy can override or void rules of its policy: every rule of such a
+        // policy is needed before the best of each kind is known.
+        strategic: index.strategies_in_use().then(Vec::new),
     };
     collect(index, check, agent, closure, &wanted, &mut sink);
+    if let Some(mut strategic) = sink.strategic.take() {
+        resolve(index, &mut strategic);
+        for hit in strategic {
+            sink.keep_best(hit);
+        }
+    }
     let best: SmallVec<[Hit; 2]> = sink.best.into_iter().flatten().collect();
     decision(index, check, closure, &best, &[])
 }
