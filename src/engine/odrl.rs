@@ -13,6 +13,12 @@
 //! A rule counts when its policy is active and the policy's type enforces the rule's kind
 //! ([`crate::domain::policy`]): one mask per policy, read for each rule offered. Rules that
 //! apply but do not count for their policy's type are listed in an explanation.
+//!
+//! A policy's conflict strategy (`odrl:perm`, `odrl:invalid`) can take its own rules out
+//! of a check, which only all of its applicable rules tell: while any policy has one, the
+//! rules of such policies are all collected and [`resolve`]d after the walk, and rows are
+//! read whole (a group's later rule may be one of them); every other rule still goes
+//! straight to the best of its kind.
 
 use crate::domain::policy::kind_bit;
 use crate::domain::{Action, Conflict, Decision, Explanation, Id, Reason, Rule, RuleKind, Target};
