@@ -16,7 +16,7 @@
 //!
 //! A policy's conflict strategy (`odrl:perm`, `odrl:invalid`) can take its own rules out
 //! of a check, which only all of its applicable rules tell: while any policy has one, the
-//! rules of such policies are all collected and [`resolve`]d after the walk, and rows are
+//! rules of such policies are all collected and resolved (`resolve`) after the walk, and rows are
 //! read whole (a group's later rule may be one of them); every other rule still goes
 //! straight to the best of its kind.
 
