@@ -207,7 +207,10 @@ fn targets_by_checks(
     loop {
         // The least next target of either kind; both merges move past it.
         let next = merges.iter().filter_map(Merge::peek).min();
-        let Some(name) = next else { break };
+        // Names come in byte order: the first one past the window's prefix ends the answer.
+        let Some(name) = next.filter(|n| n.starts_with(window.prefix)) else {
+            break;
+        };
         let mut named = false;
         let mut target = None;
         for m in &mut merges {
@@ -223,9 +226,6 @@ fn targets_by_checks(
             continue;
         }
         let id = rev.target_name(target);
-        if !id.as_str().starts_with(window.prefix) {
-            break;
-        }
         if decide(id) != every_target && !offer(&mut page.items, &mut page.more, window, id) {
             break;
         }

@@ -79,33 +79,36 @@ impl EventService for EventApi {
         let app = self.app.clone();
         let shutdown = self.shutdown.clone();
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::WatchEventsResponse, Status>>(4);
-        self.tracker.spawn(async move {
-            let mut applied = app.projector().subscribe();
-            loop {
-                match app.applied_events_after(after).await {
-                    Ok(events) if !events.is_empty() => {
-                        after = events.last().map_or(after, |e| e.position);
-                        let msg = pb::WatchEventsResponse {
-                            events: events.iter().map(convert::stored_event).collect(),
-                        };
-                        if tx.send(Ok(msg)).await.is_err() {
+        // The stream's task names the call's request id in what it logs and reports.
+        let request_id = crate::grpc::observe::current_request_id().unwrap_or_default();
+        self.tracker
+            .spawn(crate::grpc::observe::scope_request_id(request_id, async move {
+                let mut applied = app.projector().subscribe();
+                loop {
+                    match app.applied_events_after(after).await {
+                        Ok(events) if !events.is_empty() => {
+                            after = events.last().map_or(after, |e| e.position);
+                            let msg = pb::WatchEventsResponse {
+                                events: events.iter().map(convert::stored_event).collect(),
+                            };
+                            if tx.send(Ok(msg)).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            let _ = tx.send(Err(status(e))).await;
                             return;
                         }
-                        continue;
                     }
-                    Ok(_) => {}
-                    Err(e) => {
-                        let _ = tx.send(Err(status(e))).await;
-                        return;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tx.closed() => return,
+                        changed = applied.changed() => if changed.is_err() { return },
                     }
                 }
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tx.closed() => return,
-                    changed = applied.changed() => if changed.is_err() { return },
-                }
-            }
-        });
+            }));
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 }

@@ -216,6 +216,15 @@ async fn request_ids_are_echoed_or_made() {
     let r = d.is_authorized(req).await.unwrap();
     assert!(r.metadata().get("x-request-id").is_none());
 
+    // A stream names its call (its task logs and reports under the id): it gets one.
+    let watch = s
+        .events()
+        .await
+        .watch_events(pb::WatchEventsRequest { after_revision: 0 })
+        .await
+        .unwrap();
+    assert_eq!(watch.metadata().get("x-request-id").map(|v| v.len()), Some(26));
+
     // A write's audit entry carries the caller's request id, or the one made for it.
     let mut admin = s.admin().await;
     let grant = || common::rule_request("p", "ann", "odrl:read", "doc", "");
