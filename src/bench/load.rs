@@ -189,25 +189,43 @@ pub async fn run(
     duration: Duration,
     server_pid: Option<u32>,
 ) -> anyhow::Result<LoadResult> {
-    let url = url.to_string();
+    let load = Load {
+        url: url.to_string(),
+        calls,
+        in_flight,
+        warmup,
+        duration,
+        server_pid,
+    };
     tokio::task::spawn_blocking(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
-            .block_on(run_here(&url, calls, in_flight, warmup, duration, server_pid))
+            .block_on(run_here(load))
     })
     .await?
 }
 
-/// [`run`] on the calling runtime.
-async fn run_here(
-    url: &str,
+/// What [`run`] was asked to do.
+struct Load {
+    url: String,
     calls: Arc<Vec<Call>>,
     in_flight: usize,
     warmup: Duration,
     duration: Duration,
     server_pid: Option<u32>,
-) -> anyhow::Result<LoadResult> {
+}
+
+/// [`run`] on the calling runtime.
+async fn run_here(load: Load) -> anyhow::Result<LoadResult> {
+    let Load {
+        url,
+        calls,
+        in_flight,
+        warmup,
+        duration,
+        server_pid,
+    } = load;
     let channel = tonic::transport::Endpoint::from_shared(url.to_string())?
         .tcp_nodelay(true)
         .connect()
