@@ -9,6 +9,8 @@
 //!   agents per second; the same for an ordinary target with `odrl:read`, where rules on
 //!   `*` make almost every agent the answer;
 //! - `ListActions` for (agent, target) pairs of the check mix;
+//! - the three again with one policy given the `odrl:perm` conflict strategy (every
+//!   candidate is then checked whole);
 //! - the reverse structures' memory: the live heap of the index, then again once its
 //!   reverse structures are dropped, per rule or assignment (in a fresh process).
 //!
@@ -17,8 +19,8 @@
 //! it tiny so it cannot rot. Results and the machine: `docs/BENCHMARKS.md`.
 
 use endocarp::bench::fmt_ns;
-use endocarp::bench::org::{Org, OrgSpec, agent_id};
-use endocarp::domain::{Action, Change, EdgeSource, Id, NewEvent, Rule, RuleKind, Target};
+use endocarp::bench::org::{Org, OrgSpec, agent_id, policy_id};
+use endocarp::domain::{Action, Change, Conflict, EdgeSource, Id, NewEvent, Rule, RuleKind, Target};
 use endocarp::engine::lookup::{self, Window};
 use endocarp::engine::{EngineOptions, Index};
 use hdrhistogram::Histogram;
@@ -268,6 +270,46 @@ fn main() {
             r,
             format!("{:.1} actions an answer", listed as f64 / calls.max(1) as f64),
         );
+        // The same look-ups while one policy has a conflict strategy: every candidate is
+        // then checked whole (docs/CONTRACT.md §1, "Conflict strategies").
+        let mut strategy = index.clone();
+        strategy.apply(&Change::PolicyCreated {
+            policy: Id::from_trusted(&policy_id(0)),
+            policy_type: None,
+            conflict: Some(Conflict::Perm),
+        });
+        let read = Action::parse("action", "odrl:read").expect("valid");
+        let r = timed(&agents, budget, max, |a| {
+            lookup::targets(&strategy, a, None, &read, &opts, Window::page(None, 100))
+                .expect("no error")
+                .items
+                .len()
+        });
+        row(
+            "LookupTargets odrl:read, first page of 100, one policy with odrl:perm",
+            r,
+            String::new(),
+        );
+        let (approve, approvals) = (
+            Action::parse("action", APPROVE).expect("valid"),
+            Id::from_trusted(APPROVALS),
+        );
+        let r = timed(&[()], budget, if tiny { 20 } else { 2_000 }, |_| {
+            lookup::agents(&strategy, &approve, &approvals, None, &opts, Window::page(None, 100))
+                .expect("no error")
+                .items
+                .len()
+        });
+        row(
+            "LookupAgents first page of 100 (role held by 10k agents), one policy with odrl:perm",
+            r,
+            String::new(),
+        );
+        let r = timed(&pairs, budget, max, |(a, t)| {
+            lookup::actions(&strategy, a, None, t, &opts).expect("no error").len()
+        });
+        row("ListActions, one policy with odrl:perm", r, String::new());
+        drop(strategy);
         drop(index);
         let (with, without, rows) = memory_in_child(shape, rules, tiny);
         notes.push(format!(
