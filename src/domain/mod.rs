@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod commands;
+pub mod constraint;
 pub mod decision;
 pub mod error;
 pub mod event;
