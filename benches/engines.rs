@@ -50,6 +50,7 @@ fn to_check(c: &CheckCase, explain: bool) -> Check {
         action: Action::parse("action", c.action).unwrap(),
         target: Id::parse("target", &c.target).unwrap(),
         explain,
+        context: Default::default(),
     }
 }
 
@@ -99,6 +100,7 @@ fn decoded(c: &Check) -> Check {
         action: Action::from_trusted(c.action.as_str()),
         target: Id::from_trusted(c.target.as_str()),
         explain: c.explain,
+        context: Default::default(),
     }
 }
 
@@ -262,6 +264,7 @@ fn publish_change(kind: &str, rng: &mut Rng, spec: &OrgSpec, members: &[(Id, Id)
         assignee,
         action: Action::parse("action", "odrl:read").unwrap(),
         target,
+        condition: None,
     };
     match kind {
         // Grants go into the organisation's existing policies, on existing targets.
@@ -335,6 +338,7 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
                 assignee: Id::from_trusted(&role_id(spec.levels - 1, rng.below(spec.roles / 2))),
                 action: Action::parse("action", "odrl:display").unwrap(),
                 target: Target::One(Id::from_trusted(&target_id(i))),
+                condition: None,
             },
             on: true,
         });

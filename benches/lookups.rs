@@ -58,6 +58,7 @@ fn changes(org: &Org, holders: usize) -> Vec<Change> {
             assignee: id(APPROVERS),
             action: Action::parse("action", APPROVE).expect("valid"),
             target: Target::One(id(APPROVALS)),
+            condition: None,
         },
         on: true,
     });

@@ -191,6 +191,7 @@ async fn write_to_visible(admin_url: &str, writes: usize) {
             action: "odrl:read".into(),
             target: "x".into(),
             request_id: String::new(),
+            constraint: String::new(),
         })
         .await
         .expect("write")
@@ -213,6 +214,7 @@ async fn write_to_visible(admin_url: &str, writes: usize) {
                 action: "odrl:read".into(),
                 target: "x".into(),
                 request_id: String::new(),
+                constraint: String::new(),
             })
             .await
             .expect("write")

@@ -486,7 +486,7 @@ impl App {
         &self,
         policy: &str,
         assignee: &str,
-        after: &[String; 5],
+        after: &[String; 6],
         size: u32,
     ) -> Result<Vec<RuleRow>, AppError> {
         Ok(self

@@ -130,6 +130,7 @@ impl Shared {
             action: self.config.naming.action(&format!("{action_at}.name"), &action.name)?,
             target: entity_id(resource_at, &resource.kind, &resource.id)?,
             explain: context.explain,
+            context: context.values.clone(),
         })
     }
 

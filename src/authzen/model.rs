@@ -413,6 +413,9 @@ pub struct CheckContext {
     pub explain: bool,
     /// `context.account`: an in-account check.
     pub account: Option<Id>,
+    /// Members whose name is a CURIE or an IRI (`"odrl:purpose"`): values for the left
+    /// operands of rules' constraints.
+    pub values: crate::domain::constraint::Context,
 }
 
 /// Reads `context.consistency` (`{"at_least_revision": N}` or `{"fully_consistent":
@@ -468,6 +471,20 @@ pub fn check_context(field: &str, context: Option<&Map<String, Value>>) -> Resul
                 "must be a string (an account id)",
             ));
         }
+    }
+    for (k, v) in c.iter().filter(|(k, _)| k.contains(':')) {
+        if out.values.len() >= crate::domain::constraint::MAX_CONTEXT {
+            return Err(DomainError::new(
+                field,
+                format!(
+                    "holds at most {} left-operand values",
+                    crate::domain::constraint::MAX_CONTEXT
+                ),
+            ));
+        }
+        let at = format!("{field}.{k}");
+        let (value, unit) = crate::domain::constraint::context_from_json(&at, v)?;
+        out.values.insert(k, value, unit.as_deref())?;
     }
     Ok(out)
 }

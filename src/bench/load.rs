@@ -306,6 +306,7 @@ fn batch_item(c: &Call) -> pb::BatchItem {
         account_id: account.to_string(),
         action: action.to_string(),
         target: target.to_string(),
+        context: Default::default(),
     }
 }
 

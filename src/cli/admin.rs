@@ -98,19 +98,21 @@ impl MemberOp {
 impl RuleOp {
     /// A permission (`permission`) or a prohibition, granted or revoked.
     pub fn write(self, request_id: String, permission: bool) -> Write {
-        let (grant, policy_id, assignee, action, target) = match self {
+        let (grant, policy_id, assignee, action, target, constraint) = match self {
             RuleOp::Grant {
                 policy,
                 assignee,
                 action,
                 target,
-            } => (true, policy, assignee, action, target),
+                constraint,
+            } => (true, policy, assignee, action, target, constraint),
             RuleOp::Revoke {
                 policy,
                 assignee,
                 action,
                 target,
-            } => (false, policy, assignee, action, target),
+                constraint,
+            } => (false, policy, assignee, action, target, constraint),
         };
         let r = pb::RuleRequest {
             policy_id,
@@ -118,6 +120,7 @@ impl RuleOp {
             action,
             target,
             request_id,
+            constraint: constraint.unwrap_or_default(),
         };
         match (permission, grant) {
             (true, true) => Write::GrantPermission(r),

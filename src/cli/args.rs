@@ -172,7 +172,8 @@ pub struct CheckArgs {
     #[arg(required_unless_present = "batch")]
     pub target: Option<String>,
     /// Check every line of FILE (`-`: standard input) with CheckBatch: JSON lines of
-    /// `{"agent", "action", "target"}` with optional `"account"` and `"id"` (echoed);
+    /// `{"agent", "action", "target"}` with optional `"account"`, `"context"` (as
+    /// `--context`) and `"id"` (echoed);
     /// prints one result a line, in order.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["agent", "action", "target", "account"])]
     pub batch: Option<std::path::PathBuf>,
@@ -189,6 +190,11 @@ pub struct CheckArgs {
     /// Show the assignees and every rule that applied.
     #[arg(long)]
     pub explain: bool,
+    /// Values for rules' constraints, as a JSON object keyed by left operand: strings,
+    /// numbers, booleans and arrays as they are; {"@id": IRI}; {"@value": TIME, "@type":
+    /// "xsd:dateTime"}; {"value": V, "unit": IRI}. E.g. '{"odrl:purpose":"research"}'.
+    #[arg(long, value_name = "JSON")]
+    pub context: Option<String>,
     /// Read the log's head first and wait for it.
     #[arg(long)]
     pub fully_consistent: bool,
@@ -307,13 +313,19 @@ pub enum RuleOp {
         assignee: String,
         action: String,
         target: String,
+        /// The rule's ODRL constraints as JSON (one constraint or an array, all must
+        /// hold), e.g. '{"leftOperand":"odrl:purpose","operator":"odrl:eq","rightOperand":"research"}'.
+        #[arg(long)]
+        constraint: Option<String>,
     },
-    /// Revoke it.
+    /// Revoke it (name the same constraints it was granted with).
     Revoke {
         policy: String,
         assignee: String,
         action: String,
         target: String,
+        #[arg(long)]
+        constraint: Option<String>,
     },
 }
 

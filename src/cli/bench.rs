@@ -576,6 +576,7 @@ async fn soak(
                     action: "odrl:read".into(),
                     target: format!("soak-{:08}.files.example", n / 2),
                     request_id: String::new(),
+                    constraint: String::new(),
                 };
                 let ok = if n.is_multiple_of(2) {
                     admin.grant_permission(rule).await.is_ok()

@@ -5,6 +5,7 @@ use super::args::{CheckArgs, StopAt};
 use super::client::ClientOptions;
 use crate::grpc::pb;
 use anyhow::{Context, bail};
+use std::collections::HashMap;
 use std::io::BufRead;
 
 /// One line of a `--batch` file.
@@ -18,6 +19,71 @@ struct Line {
     account: Option<String>,
     action: String,
     target: String,
+    #[serde(default)]
+    context: Option<serde_json::Value>,
+}
+
+/// A `--context` object (or a batch line's `"context"`) as the request's context map.
+pub fn context_map(json: &serde_json::Value) -> anyhow::Result<HashMap<String, pb::ContextValue>> {
+    let serde_json::Value::Object(map) = json else {
+        bail!("the context must be a JSON object keyed by left operand");
+    };
+    map.iter()
+        .map(|(k, v)| {
+            Ok((
+                k.clone(),
+                context_value(v, true).with_context(|| format!("context {k:?}"))?,
+            ))
+        })
+        .collect()
+}
+
+fn context_value(v: &serde_json::Value, top: bool) -> anyhow::Result<pb::ContextValue> {
+    use pb::context_value::Value as V;
+    use serde_json::Value as J;
+    let plain = |value| pb::ContextValue {
+        value: Some(value),
+        unit: String::new(),
+    };
+    Ok(match v {
+        J::String(s) => plain(V::String(s.clone())),
+        J::Bool(b) => plain(V::Boolean(*b)),
+        J::Number(n) => plain(V::Number(n.as_f64().context("a number out of range")?)),
+        J::Array(items) if top => plain(V::List(pb::ContextList {
+            values: items
+                .iter()
+                .map(|x| context_value(x, false))
+                .collect::<anyhow::Result<_>>()?,
+        })),
+        J::Object(m) if m.len() == 1 && m.get("@id").is_some_and(J::is_string) => {
+            plain(V::Iri(m["@id"].as_str().unwrap_or_default().to_string()))
+        }
+        J::Object(m) if m.contains_key("@value") => {
+            let (Some(J::String(t)), Some(J::String(ty))) = (m.get("@value"), m.get("@type")) else {
+                bail!("a typed value is {{\"@value\": TEXT, \"@type\": \"xsd:dateTime\"}}");
+            };
+            if ty != "xsd:dateTime" && ty != "http://www.w3.org/2001/XMLSchema#dateTime" {
+                bail!("only xsd:dateTime values are typed; give other values as JSON");
+            }
+            let at = chrono::DateTime::parse_from_rfc3339(t)
+                .with_context(|| format!("{t:?} is not an RFC 3339 time with a zone"))?;
+            plain(V::Timestamp(crate::grpc::convert::timestamp(
+                &at.with_timezone(&chrono::Utc),
+            )))
+        }
+        J::Object(m) if m.contains_key("value") && m.keys().all(|k| k == "value" || k == "unit") => {
+            let mut inner = context_value(&m["value"], top)?;
+            inner.unit = m
+                .get("unit")
+                .and_then(J::as_str)
+                .context("\"unit\" must be a string")?
+                .to_string();
+            inner
+        }
+        _ => bail!(
+            "unsupported value {v} (strings, numbers, booleans, arrays, {{\"@id\"}}, typed times, {{\"value\", \"unit\"}})"
+        ),
+    })
 }
 
 /// Reads a `--batch` file (`-`: standard input); a bad line refuses the whole file.
@@ -48,6 +114,10 @@ fn read_batch(path: &std::path::Path) -> anyhow::Result<Vec<pb::BatchItem>> {
             account_id: l.account.unwrap_or_default(),
             action: l.action,
             target: l.target,
+            context: match &l.context {
+                Some(c) => context_map(c).with_context(|| format!("{}: line {}", path.display(), n + 1))?,
+                None => HashMap::new(),
+            },
         });
     }
     if items.is_empty() {
@@ -157,6 +227,13 @@ pub async fn run(a: CheckArgs, opts: &ClientOptions) -> anyhow::Result<()> {
     let (Some(agent), Some(action), Some(target)) = (a.agent.clone(), a.action.clone(), a.target.clone()) else {
         bail!("check needs AGENT ACTION TARGET, or --batch FILE");
     };
+    let context = match &a.context {
+        Some(text) => {
+            let json: serde_json::Value = serde_json::from_str(text).context("--context is not JSON")?;
+            context_map(&json).context("--context")?
+        }
+        None => HashMap::new(),
+    };
     let mut c = opts.decisions(&a.server).await?;
     let consistency = Some(pb::Consistency {
         at_least_revision: a.at_least_revision,
@@ -170,6 +247,7 @@ pub async fn run(a: CheckArgs, opts: &ClientOptions) -> anyhow::Result<()> {
                 target: target.clone(),
                 consistency,
                 explain: a.explain,
+                context: context.clone(),
             })
             .await?
             .into_inner()
@@ -183,6 +261,7 @@ pub async fn run(a: CheckArgs, opts: &ClientOptions) -> anyhow::Result<()> {
                 target,
                 consistency,
                 explain: a.explain,
+                context,
             })
             .await?
             .into_inner()

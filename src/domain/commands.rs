@@ -18,6 +18,8 @@ pub struct RuleSpec {
     pub assignee: Id,
     pub action: Action,
     pub target: Target,
+    /// The rule's constraints (canonical), part of its identity.
+    pub condition: Option<std::sync::Arc<crate::domain::constraint::Condition>>,
 }
 
 impl RuleSpec {
@@ -27,7 +29,21 @@ impl RuleSpec {
             assignee: Id::parse("assignee", assignee)?,
             action: Action::parse("action", action)?,
             target: Target::parse("target", target)?,
+            condition: None,
         })
+    }
+
+    /// With constraints (`constraint`: JSON, one constraint or an array; empty: none).
+    pub fn with_constraint(mut self, constraint: &str) -> Result<RuleSpec, DomainError> {
+        self.condition = if constraint.trim().is_empty() {
+            None
+        } else {
+            Some(std::sync::Arc::new(crate::domain::constraint::Condition::parse(
+                "constraint",
+                constraint,
+            )?))
+        };
+        Ok(self)
     }
 }
 
@@ -155,14 +171,11 @@ impl Command {
             }
         }
         fn rule(ty: &str, pred: &str, r: &RuleSpec) -> Triple {
-            t(
-                ty,
-                &r.policy,
-                r.assignee.as_str(),
-                pred,
-                r.target.as_str(),
-                &[("action", r.action.as_str())],
-            )
+            let mut attrs = vec![("action", r.action.as_str())];
+            if let Some(c) = &r.condition {
+                attrs.push(("constraint", &c.text));
+            }
+            t(ty, &r.policy, r.assignee.as_str(), pred, r.target.as_str(), &attrs)
         }
         match self {
             Command::AssignRole {

@@ -43,6 +43,8 @@ pub const MAX_DEPTH: usize = 8;
 pub const MAX_NODES: usize = 64;
 /// Most values in one set (a right operand or a context list).
 pub const MAX_SET: usize = 256;
+/// Most left-operand values in one request's context.
+pub const MAX_CONTEXT: usize = 64;
 
 /// The comparison an atomic constraint makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -122,7 +124,7 @@ impl Logic {
 }
 
 /// A typed value: a right operand, or a value of the request's context.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Literal {
     String(String),
     Iri(String),
@@ -154,7 +156,7 @@ pub type ContextValue = Literal;
 
 /// What a request brings for constraints: values by left operand (normalised terms, see
 /// [`term`]) and their units, when given.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
     values: BTreeMap<String, (Literal, Option<String>)>,
 }
@@ -192,6 +194,84 @@ impl Context {
     /// Entries in key order, for tests and rendering.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &Literal, Option<&str>)> {
         self.values.iter().map(|(k, (v, u))| (k.as_str(), v, u.as_deref()))
+    }
+}
+
+/// A context value written as JSON (AuthZEN's `context`, `endocarp check --context`):
+/// a string, number, boolean or array (a set) as it is; `{"@id": IRI}`; `{"@value": TIME,
+/// "@type": "xsd:dateTime"}` (a zoned time); `{"value": V, "unit": IRI}`. Returns the
+/// value and its unit.
+pub fn context_from_json(field: &str, v: &Value) -> Result<(Literal, Option<String>), DomainError> {
+    fn one(field: &str, v: &Value, top: bool) -> Result<Literal, DomainError> {
+        Ok(match v {
+            Value::String(s) => {
+                crate::domain::id::check_text(field, s)?;
+                Literal::String(s.clone())
+            }
+            Value::Bool(b) => Literal::Boolean(*b),
+            Value::Number(n) => Literal::Number(
+                Decimal::parse(&n.to_string()).ok_or_else(|| DomainError::new(field, "must be a finite number"))?,
+            ),
+            Value::Array(items) if top => {
+                if items.len() > MAX_SET {
+                    return Err(DomainError::new(
+                        field,
+                        format!("a list holds at most {MAX_SET} values"),
+                    ));
+                }
+                Literal::List(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| one(&format!("{field}[{i}]"), x, false))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            Value::Object(m) if m.len() == 1 && m.contains_key("@id") => match &m["@id"] {
+                Value::String(i) => Literal::Iri(term(field, i)?),
+                _ => return Err(DomainError::new(field, "@id must be a string")),
+            },
+            Value::Object(m) if m.contains_key("@value") => {
+                let (Some(Value::String(t)), Some(Value::String(ty))) = (m.get("@value"), m.get("@type")) else {
+                    return Err(DomainError::new(
+                        field,
+                        "a typed value is {\"@value\": TEXT, \"@type\": DATATYPE}",
+                    ));
+                };
+                match typed(field, t, &term(field, ty)?)? {
+                    Literal::DateTime { zoned: false, .. } => {
+                        return Err(DomainError::new(
+                            field,
+                            "a time in the context needs a zone (Z or ±hh:mm)",
+                        ));
+                    }
+                    Literal::Date { .. } | Literal::Other { .. } => {
+                        return Err(DomainError::new(
+                            field,
+                            "typed context values are xsd:dateTime, or the datatypes JSON has",
+                        ));
+                    }
+                    lit => lit,
+                }
+            }
+            _ => {
+                return Err(DomainError::new(
+                    field,
+                    "must be a string, number, boolean, list, {\"@id\": IRI}, {\"@value\", \"@type\"} or {\"value\", \"unit\"}",
+                ));
+            }
+        })
+    }
+    match v {
+        Value::Object(m) if m.contains_key("value") && m.keys().all(|k| k == "value" || k == "unit") => {
+            let unit = match m.get("unit") {
+                Some(Value::String(u)) => Some(u.clone()),
+                None => None,
+                Some(_) => return Err(DomainError::new(format!("{field}.unit"), "must be a string (an IRI)")),
+            };
+            Ok((one(&format!("{field}.value"), &m["value"], true)?, unit))
+        }
+        other => Ok((one(field, other, true)?, None)),
     }
 }
 

@@ -55,6 +55,31 @@ pub struct Explanation {
     /// this server does not understand), or taken out by its conflict strategy. Sorted,
     /// without duplicates.
     pub unenforced_rules: Vec<Rule>,
+    /// Rules with constraints that match the request in a policy that counts, each with
+    /// whether it applied and why (which constraint failed or could not be evaluated).
+    /// Sorted by rule, without duplicates.
+    pub conditions: Vec<ConditionNote>,
+}
+
+/// What a rule's constraints gave for a request.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ConditionNote {
+    pub rule: Rule,
+    /// False: the rule did not take part (a permission whose constraints are not all
+    /// satisfied, or a prohibition whose constraints are not satisfied).
+    pub applies: bool,
+    /// "every constraint is satisfied", "not satisfied: C" or "cannot be evaluated (why): C".
+    pub why: String,
+}
+
+impl ConditionNote {
+    /// Sorted by rule, without duplicates.
+    pub fn sorted(notes: impl Iterator<Item = ConditionNote>) -> Vec<ConditionNote> {
+        let mut v: Vec<ConditionNote> = notes.collect();
+        v.sort();
+        v.dedup();
+        v
+    }
 }
 
 impl Explanation {

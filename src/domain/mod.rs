@@ -14,7 +14,7 @@ pub mod id;
 pub mod policy;
 
 pub use action::Action;
-pub use decision::{Decision, Explanation, Reason};
+pub use decision::{ConditionNote, Decision, Explanation, Reason};
 pub use error::DomainError;
 pub use event::{Change, EdgeSource, EntityKind, EventType, NewEvent, StoredEvent};
 pub use id::{Id, Target};
@@ -55,4 +55,7 @@ pub struct Rule {
     pub assignee: Id,
     pub action: Action,
     pub target: Target,
+    /// The rule's constraints (all must hold), part of its identity: the same tuple with
+    /// another condition, or none, is another rule.
+    pub condition: Option<std::sync::Arc<constraint::Condition>>,
 }

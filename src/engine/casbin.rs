@@ -95,6 +95,15 @@ pub struct CasbinRows {
     policy_rules: PMap<Id, PSet<Rule>>,
 }
 
+/// Whether a rule has rows: casbin has no constraints, so a permission with constraints
+/// is left out (a row would grant without them) and a prohibition with constraints is
+/// written as an unconditional deny (it can only deny more). The export is never wider
+/// than Endocarp; the Casbin *engine* does not read these rows for its decisions (it is
+/// handed the rows the shared evaluator let through, see the module docs).
+fn has_rows(rule: &Rule) -> bool {
+    rule.condition.is_none() || rule.kind == RuleKind::Prohibition
+}
+
 /// The actions a rule's rows are written for.
 fn expansion(rule: &Rule, hierarchy: bool) -> Vec<Action> {
     let mut out = vec![rule.action.clone()];
@@ -224,7 +233,7 @@ impl CasbinRows {
                 } else {
                     self.policy_rules.insert(rule.policy.clone(), rules);
                 }
-                if before.rule_counts(rule.policy.as_str(), rule.kind) {
+                if before.rule_counts(rule.policy.as_str(), rule.kind) && has_rows(rule) {
                     self.bump_rule(rule, *on);
                 }
             }
@@ -263,7 +272,7 @@ impl CasbinRows {
             .unwrap_or_default();
         for rule in rules {
             let bit = kind_bit(rule.kind);
-            if (was & bit != 0) != (after & bit != 0) {
+            if has_rows(&rule) && (was & bit != 0) != (after & bit != 0) {
                 self.bump_rule(&rule, after & bit != 0);
             }
         }

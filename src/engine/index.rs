@@ -28,6 +28,7 @@
 //! alike, for tests that prove answers never depend on the hash (every look-up compares
 //! whole keys).
 
+use crate::domain::constraint::Condition;
 use crate::domain::policy::{effect_mask, kind_bit};
 use crate::domain::{Action, Change, Conflict, EntityKind, Id, Rule, RuleKind, Target};
 use std::sync::Arc;
@@ -52,6 +53,20 @@ pub(crate) use rows::{AccountEntry, Named, Node, Pair, TargetRule, action_bit, a
 
 /// Custom actions' ids start here; vocabulary actions are below 64.
 pub(crate) const CUSTOM_BASE: u32 = 64;
+
+/// Policy ids from here up are *variants*: the rules of one policy that carry one
+/// condition (constraints). A row holds a variant's id where it would hold the policy's;
+/// everything about the policy (name, label, status, type, strategy) is read from its
+/// base, and the condition breaks ties after everything else (no condition first, then
+/// conditions in byte order of their canonical text).
+pub(crate) const VARIANT_BASE: u32 = 1 << 31;
+
+/// A policy's rules under one condition.
+#[derive(Debug, Clone)]
+pub(crate) struct Variant {
+    pub base: u32,
+    pub condition: Arc<Condition>,
+}
 
 /// Sizes, for metrics and the CLI.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -120,6 +135,8 @@ pub struct Index {
     targets: PMap<Id, Arc<Vec<TargetRule>>>,
     accounts: Interned<Id, Named>,
     policies: Interned<Id, Named>,
+    /// Variants (policy, condition text), numbered from [`VARIANT_BASE`].
+    variants: Interned<(u32, Arc<str>), Variant>,
     /// Policy names in byte order, to label a new policy between its neighbours.
     policy_order: Labels,
     /// How many policies have a conflict strategy other than `prohibit`: while there are
@@ -175,6 +192,7 @@ impl Index {
             targets: PMap::with_hasher(hasher.clone()),
             accounts: Interned::new(&hasher),
             policies: Interned::new(&hasher),
+            variants: Interned::new(&hasher),
             policy_order: Labels::default(),
             strategies: 0,
             node_order: Labels::default(),
@@ -231,8 +249,37 @@ impl Index {
             .map(|id| (id, self.accounts.get(id).status.unwrap_or(true)))
     }
 
+    /// The policy a row's policy id stands for (itself, or a variant's base).
+    #[inline]
+    pub(crate) fn base(&self, policy: u32) -> u32 {
+        if policy >= VARIANT_BASE {
+            self.variants.get(policy - VARIANT_BASE).base
+        } else {
+            policy
+        }
+    }
+
+    /// The condition of a row's policy id (a variant's), if any.
+    #[inline]
+    pub(crate) fn condition(&self, policy: u32) -> Option<&Arc<Condition>> {
+        (policy >= VARIANT_BASE).then(|| &self.variants.get(policy - VARIANT_BASE).condition)
+    }
+
+    /// True when a look-up must check its candidates whole: a conflict strategy can take
+    /// rules out of a check, and a rule's constraints decide per request (a look-up has no
+    /// context, so it answers as checks without one would).
+    pub fn lookups_check_whole(&self) -> bool {
+        self.strategies_in_use() || self.conditions_in_use()
+    }
+
+    /// True when some rule carries a condition.
+    #[inline]
+    pub fn conditions_in_use(&self) -> bool {
+        self.variants.len() > 0
+    }
+
     pub(crate) fn policy_name(&self, policy: u32) -> &Id {
-        &self.policies.get(policy).name
+        &self.policies.get(self.base(policy)).name
     }
 
     /// The policy's label (labels are in the policies' byte order) and the mask of rule
@@ -240,20 +287,20 @@ impl Index {
     /// [`crate::domain::policy`] for its type).
     #[inline]
     pub(crate) fn policy_rank(&self, policy: u32) -> (u64, u8) {
-        let p = self.policies.get(policy);
+        let p = self.policies.get(self.base(policy));
         (p.label, p.effect)
     }
 
     /// True when a rule of `kind` in policy `policy` counts (see [`Index::policy_rank`]).
     #[inline]
     pub(crate) fn counts(&self, policy: u32, kind: RuleKind) -> bool {
-        self.policies.get(policy).effect & kind_bit(kind) != 0
+        self.policies.get(self.base(policy)).effect & kind_bit(kind) != 0
     }
 
     /// The policy's conflict strategy.
     #[inline]
     pub(crate) fn policy_conflict(&self, policy: u32) -> Conflict {
-        self.policies.get(policy).conflict.unwrap_or_default()
+        self.policies.get(self.base(policy)).conflict.unwrap_or_default()
     }
 
     /// True when some policy has a conflict strategy other than `prohibit`.
@@ -264,7 +311,7 @@ impl Index {
 
     /// True when the policy is active (no status event means active).
     pub(crate) fn policy_active(&self, policy: u32) -> bool {
-        self.policies.get(policy).status.unwrap_or(true)
+        self.policies.get(self.base(policy)).status.unwrap_or(true)
     }
 
     /// True when a rule of `kind` in `policy` counts: the policy is active and its type
@@ -288,17 +335,24 @@ impl Index {
     }
 
     fn label(&self, policy: u32) -> u64 {
-        self.policies.get(policy).label
+        self.policies.get(self.base(policy)).label
     }
 
-    /// The order of rules on `*` in a row: action and kind, then policy label.
-    fn star_key(&self, r: &Pair) -> (u32, u64) {
-        (r.0, self.label(r.1))
+    /// The canonical text of a row's condition (None: no condition, first).
+    pub(crate) fn condition_text(&self, policy: u32) -> Option<&str> {
+        self.condition(policy).map(|c| &*c.text)
     }
 
-    /// The order of rules in a target's row: assignee, action and kind, then policy label.
-    fn target_key(&self, r: &TargetRule) -> (u32, u32, u64) {
-        (r.assignee, r.ak, self.label(r.policy))
+    /// The order of rules on `*` in a row: action and kind, then policy label, then
+    /// condition.
+    fn star_key(&self, r: &Pair) -> (u32, u64, Option<&str>) {
+        (r.0, self.label(r.1), self.condition_text(r.1))
+    }
+
+    /// The order of rules in a target's row: assignee, action and kind, then policy label,
+    /// then condition.
+    fn target_key(&self, r: &TargetRule) -> (u32, u32, u64, Option<&str>) {
+        (r.assignee, r.ak, self.label(r.policy), self.condition_text(r.policy))
     }
 
     /// The id of an action, if the index can hold rules on it (vocabulary or a custom
@@ -629,14 +683,28 @@ impl Index {
                 Some(i) => i as u32,
                 None => CUSTOM_BASE + self.customs.intern(&rule.action, Action::clone),
             };
-            Some((
-                self.intern_policy(&rule.policy),
-                self.intern_node(&rule.assignee),
-                action,
-            ))
+            let base = self.intern_policy(&rule.policy);
+            let policy = match &rule.condition {
+                None => base,
+                Some(c) => {
+                    VARIANT_BASE
+                        + self.variants.intern(&(base, c.text.clone()), |_| Variant {
+                            base,
+                            condition: c.clone(),
+                        })
+                }
+            };
+            Some((policy, self.intern_node(&rule.assignee), action))
         } else {
+            let policy = self
+                .policies
+                .id(rule.policy.as_str())
+                .and_then(|base| match &rule.condition {
+                    None => Some(base),
+                    Some(c) => self.variants.id(&(base, c.text.clone())).map(|v| VARIANT_BASE + v),
+                });
             match (
-                self.policies.id(rule.policy.as_str()),
+                policy,
                 self.node_id(rule.assignee.as_str()),
                 self.action_id(&rule.action),
             ) {

@@ -133,7 +133,7 @@ pub fn targets(
             }
         }
     }
-    if index.strategies_in_use() {
+    if index.lookups_check_whole() {
         let ids: Vec<u32> = members().map(|(id, _)| id).collect();
         let decide = |target: &Id| check_allows(index, agent, account, action, target, opts);
         return Ok(targets_by_checks(index, window, &ids, &wanted, decide));
@@ -426,7 +426,7 @@ pub fn agents_with(
     // checking the page's candidates one by one (a prohibition held high in a wide graph).
     // (With conflict strategies a prohibition may be overridden inside its policy: each
     // candidate is then checked whole.)
-    let reach_deny = if index.strategies_in_use() {
+    let reach_deny = if index.lookups_check_whole() {
         None
     } else {
         reach(index, acc, deny, nodes, budgets.deny)
@@ -526,6 +526,8 @@ fn check_allows(
         action: action.clone(),
         target: target.clone(),
         explain: false,
+        // A look-up has no context: constraints are evaluated as a check without one.
+        context: Default::default(),
     };
     crate::engine::decide(index, &check, opts).is_ok_and(|d| d.allowed)
 }
@@ -625,7 +627,7 @@ pub fn actions(
     }
     // With conflict strategies a prohibition may be overridden (or a permission voided)
     // inside its policy: every action a permission proposes is then checked whole.
-    let strategies = index.strategies_in_use();
+    let strategies = index.lookups_check_whole();
     let mut out: Vec<Action> = Vec::new();
     for (i, a) in Action::vocabulary().iter().enumerate() {
         let bit = 1u64 << i;

@@ -50,6 +50,9 @@ pub struct Check {
     pub action: Action,
     pub target: Id,
     pub explain: bool,
+    /// Values for the left operands of rules' constraints (empty: none given; a
+    /// `dateTime` constraint then reads the server's clock).
+    pub context: crate::domain::constraint::Context,
 }
 
 /// Checks that fail rather than decide. Never an allow.

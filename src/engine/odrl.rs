@@ -20,9 +20,10 @@
 //! read whole (a group's later rule may be one of them); every other rule still goes
 //! straight to the best of its kind.
 
+use crate::domain::constraint::{Context, Now};
 use crate::domain::policy::kind_bit;
-use crate::domain::{Action, Conflict, Decision, Explanation, Id, Reason, Rule, RuleKind, Target};
-use crate::engine::index::{CUSTOM_BASE, Index, Node, Pair, TargetRule, action_bit, ak_action, ak_kind};
+use crate::domain::{Action, ConditionNote, Conflict, Decision, Explanation, Id, Reason, Rule, RuleKind, Target};
+use crate::engine::index::{CUSTOM_BASE, Index, Node, Pair, TargetRule, VARIANT_BASE, action_bit, ak_action, ak_kind};
 use crate::engine::{Check, EngineOptions};
 use smallvec::SmallVec;
 use std::cmp::Ordering;
@@ -103,6 +104,14 @@ fn order(index: &Index, a: &Hit, b: &Hit) -> Ordering {
             (x, y) if x < CUSTOM_BASE && y < CUSTOM_BASE => x.cmp(&y),
             (x, y) => index.action(x).as_str().cmp(index.action(y).as_str()),
         })
+        // The same rule but for its condition: none first, then by canonical text.
+        .then_with(|| {
+            if a.policy == b.policy {
+                Ordering::Equal
+            } else {
+                index.condition_text(a.policy).cmp(&index.condition_text(b.policy))
+            }
+        })
 }
 
 /// A vocabulary action's strict ancestors and descendants as masks of vocabulary ids.
@@ -156,6 +165,11 @@ impl Wanted {
 /// of each kind.
 struct Sink<'a> {
     index: &'a Index,
+    /// The request's context and clock, for rules with constraints.
+    context: &'a Context,
+    now: Now,
+    /// Explaining: what the constraints of each rule with constraints gave.
+    conditions: Vec<(Hit, bool, String)>,
     all: Option<Vec<Hit>>,
     /// Explaining: rules that apply but whose active policy's type does not enforce them.
     unenforced: Vec<Hit>,
@@ -180,6 +194,20 @@ impl Sink<'_> {
             return false;
         }
         hit.rank = rank;
+        if hit.policy >= VARIANT_BASE
+            && let Some(c) = self.index.condition(hit.policy)
+        {
+            // Fail closed: an unknown constraint keeps a permission out and lets a
+            // prohibition in.
+            let verdict = c.evaluate(self.context, &mut self.now);
+            let applies = verdict.applies(hit.kind == RuleKind::Prohibition);
+            if self.all.is_some() {
+                self.conditions.push((hit, applies, verdict.describe()));
+            }
+            if !applies {
+                return false;
+            }
+        }
         match (&mut self.all, &mut self.strategic) {
             (Some(all), _) => all.push(hit),
             (None, Some(strategic)) if self.index.policy_conflict(hit.policy) != Conflict::Prohibit => {
@@ -343,6 +371,7 @@ fn render(index: &Index, check: &Check, hit: &Hit) -> Rule {
         } else {
             Target::One(check.target.clone())
         },
+        condition: index.condition(hit.policy).cloned(),
     }
 }
 
@@ -353,6 +382,8 @@ pub(crate) struct Hits {
     pub ranked: Vec<Hit>,
     /// Applicable rules of active policies whose type does not enforce them.
     pub unenforced: Vec<Hit>,
+    /// Rules with constraints offered, whether they applied, and why.
+    pub conditions: Vec<(Hit, bool, String)>,
 }
 
 /// Every applicable rule of an active policy. What an explanation lists, and the rows the
@@ -370,6 +401,9 @@ pub(crate) fn hits(
     let wanted = Wanted::new(action, opts.action_hierarchy);
     let mut sink = Sink {
         index,
+        context: &check.context,
+        now: Now::default(),
+        conditions: Vec::new(),
         all: Some(Vec::new()),
         unenforced: Vec::new(),
         best: [None, None],
@@ -389,6 +423,7 @@ pub(crate) fn hits(
     Hits {
         ranked: all,
         unenforced,
+        conditions: sink.conditions,
     }
 }
 
@@ -403,10 +438,11 @@ fn resolve(index: &Index, hits: &mut Vec<Hit>) -> Vec<Hit> {
         if index.policy_conflict(h.policy) == Conflict::Prohibit {
             continue;
         }
-        let at = match seen.iter().position(|s| s.0 == h.policy) {
+        let policy = index.base(h.policy);
+        let at = match seen.iter().position(|s| s.0 == policy) {
             Some(at) => at,
             None => {
-                seen.push((h.policy, false, false));
+                seen.push((policy, false, false));
                 seen.len() - 1
             }
         };
@@ -417,7 +453,8 @@ fn resolve(index: &Index, hits: &mut Vec<Hit>) -> Vec<Hit> {
     }
     let mut out = Vec::new();
     hits.retain(|h| {
-        let Some(&(_, permit, prohibit)) = seen.iter().find(|s| s.0 == h.policy) else {
+        let policy = index.base(h.policy);
+        let Some(&(_, permit, prohibit)) = seen.iter().find(|s| s.0 == policy) else {
             return true;
         };
         let (permissions, prohibitions) = index.policy_conflict(h.policy).resolve(permit, prohibit);
@@ -447,11 +484,14 @@ pub(crate) fn evaluate(
     }
     // A custom action no rule uses: nothing can apply.
     let Some(action) = index.action_id(&check.action) else {
-        return decision(index, check, closure, &[], &[]);
+        return decision(index, check, closure, &[], &[], &[]);
     };
     let wanted = Wanted::new(action, opts.action_hierarchy);
     let mut sink = Sink {
         index,
+        context: &check.context,
+        now: Now::default(),
+        conditions: Vec::new(),
         all: None,
         unenforced: Vec::new(),
         best: [None, None],
@@ -467,7 +507,7 @@ pub(crate) fn evaluate(
         }
     }
     let best: SmallVec<[Hit; 2]> = sink.best.into_iter().flatten().collect();
-    decision(index, check, closure, &best, &[])
+    decision(index, check, closure, &best, &[], &[])
 }
 
 /// The decision from every applicable rule of [`hits`] (already collected), as
@@ -475,18 +515,25 @@ pub(crate) fn evaluate(
 pub(crate) fn decision_from_hits(index: &Index, check: &Check, closure: &Closure<'_>, hits: &Hits) -> Decision {
     let all = &hits.ranked;
     if check.explain {
-        return decision(index, check, closure, all, &hits.unenforced);
+        return decision(index, check, closure, all, &hits.unenforced, &hits.conditions);
     }
     // Sorted prohibitions first: the best of each kind is the first of its kind.
     let best_prohibition = all.first().filter(|h| h.kind == RuleKind::Prohibition);
     let best_permission = all.iter().find(|h| h.kind == RuleKind::Permission);
     let best: SmallVec<[Hit; 2]> = best_prohibition.into_iter().chain(best_permission).copied().collect();
-    decision(index, check, closure, &best, &[])
+    decision(index, check, closure, &best, &[], &[])
 }
 
 /// Renders a decision from the ranked rules (the deciding one first; every other one
 /// after it when explaining).
-fn decision(index: &Index, check: &Check, closure: &Closure<'_>, ranked: &[Hit], unenforced: &[Hit]) -> Decision {
+fn decision(
+    index: &Index,
+    check: &Check,
+    closure: &Closure<'_>,
+    ranked: &[Hit],
+    unenforced: &[Hit],
+    conditions: &[(Hit, bool, String)],
+) -> Decision {
     let (allowed, reason) = match ranked.first().map(|h| h.kind) {
         Some(RuleKind::Prohibition) => (false, Reason::Prohibited),
         Some(RuleKind::Permission) => (true, Reason::Permitted),
@@ -501,6 +548,11 @@ fn decision(index: &Index, check: &Check, closure: &Closure<'_>, ranked: &[Hit],
             assignees: names,
             other_rules: ranked.iter().skip(1).map(|h| render(index, check, h)).collect(),
             unenforced_rules: Explanation::sorted_rules(unenforced.iter().map(|h| render(index, check, h))),
+            conditions: ConditionNote::sorted(conditions.iter().map(|(h, applies, why)| ConditionNote {
+                rule: render(index, check, h),
+                applies: *applies,
+                why: why.clone(),
+            })),
         }
     });
     Decision {

@@ -38,7 +38,7 @@ impl AdminApi {
     async fn rule(&self, req: Request<pb::RuleRequest>, make: fn(RuleSpec) -> Command) -> Reply {
         self.run(req, |r| {
             Ok((
-                make(RuleSpec::parse(&r.policy_id, &r.assignee, &r.action, &r.target)?),
+                make(RuleSpec::parse(&r.policy_id, &r.assignee, &r.action, &r.target)?.with_constraint(&r.constraint)?),
                 r.request_id.clone(),
             ))
         })
@@ -345,7 +345,7 @@ impl PolicyAdminService for AdminApi {
 
     async fn list_rules(&self, req: Request<pb::ListRulesRequest>) -> Result<Response<pb::ListRulesResponse>, Status> {
         let r = req.into_inner();
-        let after = decode_token::<5>(&r.page_token).map_err(invalid)?;
+        let after = decode_token::<6>(&r.page_token).map_err(invalid)?;
         let rows = self
             .app
             .list_rules(&r.policy_id, &r.assignee, &after, r.page_size)
@@ -353,7 +353,9 @@ impl PolicyAdminService for AdminApi {
             .map_err(status)?;
         let size = crate::app::service::page(r.page_size).map_err(status)? as usize;
         let next = match rows.last() {
-            Some(l) if rows.len() == size => encode_token(&[&l.policy, &l.kind, &l.assignee, &l.action, &l.target]),
+            Some(l) if rows.len() == size => {
+                encode_token(&[&l.policy, &l.kind, &l.assignee, &l.action, &l.target, &l.condition])
+            }
             _ => String::new(),
         };
         let rules = rows
@@ -376,6 +378,7 @@ impl PolicyAdminService for AdminApi {
                         assignee: x.assignee,
                         action: x.action,
                         target: x.target,
+                        constraint: x.condition,
                     }),
                     policy_active: x.policy_active,
                     policy_type: x.policy_type,

@@ -1,5 +1,6 @@
 //! Protobuf ↔ domain conversions, done once at the edge.
 
+use crate::domain::constraint::{Context, Decimal, Literal};
 use crate::domain::event::Triple;
 use crate::domain::{Decision, DomainError, NewEvent, Reason, Rule, RuleKind, StoredEvent};
 use crate::grpc::pb;
@@ -27,7 +28,60 @@ pub fn rule(r: &Rule) -> pb::RuleRef {
         assignee: r.assignee.to_string(),
         action: r.action.to_string(),
         target: r.target.as_str().to_string(),
+        constraint: r.condition.as_ref().map(|c| c.text.to_string()).unwrap_or_default(),
     }
+}
+
+/// Most entries in a request's context.
+pub const MAX_CONTEXT_ENTRIES: usize = 64;
+
+/// A request's `context` map as the engine's [`Context`]: keys are left operands (CURIEs
+/// or IRIs), values typed. Every problem names its key.
+pub fn context(map: &std::collections::HashMap<String, pb::ContextValue>) -> Result<Context, DomainError> {
+    let mut ctx = Context::default();
+    if map.is_empty() {
+        return Ok(ctx);
+    }
+    if map.len() > MAX_CONTEXT_ENTRIES {
+        return Err(DomainError::new(
+            "context",
+            format!("holds at most {MAX_CONTEXT_ENTRIES} entries"),
+        ));
+    }
+    for (key, v) in map {
+        let field = format!("context[{key:?}]");
+        let value = context_value(&field, v, true)?;
+        ctx.insert(key, value, Some(v.unit.as_str()))?;
+    }
+    Ok(ctx)
+}
+
+fn context_value(field: &str, v: &pb::ContextValue, top: bool) -> Result<Literal, DomainError> {
+    use pb::context_value::Value as V;
+    Ok(match &v.value {
+        None => return Err(DomainError::new(field, "holds no value")),
+        Some(V::String(s)) => {
+            crate::domain::id::check_text(field, s)?;
+            Literal::String(s.clone())
+        }
+        Some(V::Iri(s)) => Literal::Iri(crate::domain::constraint::term(field, s)?),
+        Some(V::Boolean(b)) => Literal::Boolean(*b),
+        Some(V::Number(x)) => {
+            Literal::Number(Decimal::from_f64(*x).ok_or_else(|| DomainError::new(field, "must be a finite number"))?)
+        }
+        Some(V::Timestamp(t)) => Literal::DateTime {
+            at: from_timestamp(field, t)?,
+            zoned: true,
+        },
+        Some(V::List(list)) if top => Literal::List(
+            list.values
+                .iter()
+                .enumerate()
+                .map(|(i, x)| context_value(&format!("{field}[{i}]"), x, false))
+                .collect::<Result<_, _>>()?,
+        ),
+        Some(V::List(_)) => return Err(DomainError::new(field, "lists do not nest")),
+    })
 }
 
 pub fn decision(d: &Decision) -> pb::Decision {
@@ -40,6 +94,15 @@ pub fn decision(d: &Decision) -> pb::Decision {
             assignees: e.assignees.iter().map(|a| a.to_string()).collect(),
             other_rules: e.other_rules.iter().map(rule).collect(),
             unenforced_rules: e.unenforced_rules.iter().map(rule).collect(),
+            conditions: e
+                .conditions
+                .iter()
+                .map(|n| pb::ConditionNote {
+                    rule: Some(rule(&n.rule)),
+                    applies: n.applies,
+                    why: n.why.clone(),
+                })
+                .collect(),
         }),
         action: d.action.to_string(),
     }

@@ -23,7 +23,14 @@ fn consistency(c: Option<pb::Consistency>) -> Consistency {
     .unwrap_or_default()
 }
 
-fn parse_check(agent: &str, account: Option<&str>, action: &str, target: &str, explain: bool) -> Result<Check, Status> {
+fn parse_check(
+    agent: &str,
+    account: Option<&str>,
+    action: &str,
+    target: &str,
+    explain: bool,
+    context: &std::collections::HashMap<String, pb::ContextValue>,
+) -> Result<Check, Status> {
     Ok(Check {
         agent: Id::parse("agent_id", agent).map_err(invalid)?,
         account: account
@@ -33,6 +40,7 @@ fn parse_check(agent: &str, account: Option<&str>, action: &str, target: &str, e
         action: Action::parse("action", action).map_err(invalid)?,
         target: Id::parse("target", target).map_err(invalid)?,
         explain,
+        context: convert::context(context).map_err(invalid)?,
     })
 }
 
@@ -57,6 +65,7 @@ fn batch_item(i: &pb::BatchItem, explain: bool) -> Result<Check, DomainError> {
         action: Action::parse("action", &i.action)?,
         target: Id::parse("target", &i.target)?,
         explain,
+        context: convert::context(&i.context)?,
     })
 }
 
@@ -205,7 +214,7 @@ impl AuthorizationService for DecisionApi {
     ) -> Result<Response<pb::IsAuthorizedResponse>, Status> {
         let deadline = deadline(&req);
         let r = req.into_inner();
-        let check = parse_check(&r.agent_id, None, &r.action, &r.target, r.explain)?;
+        let check = parse_check(&r.agent_id, None, &r.action, &r.target, r.explain, &r.context)?;
         let d = self
             .app
             .check(&check, consistency(r.consistency), deadline)
@@ -222,7 +231,14 @@ impl AuthorizationService for DecisionApi {
     ) -> Result<Response<pb::IsAuthorizedInAccountResponse>, Status> {
         let deadline = deadline(&req);
         let r = req.into_inner();
-        let check = parse_check(&r.agent_id, Some(&r.account_id), &r.action, &r.target, r.explain)?;
+        let check = parse_check(
+            &r.agent_id,
+            Some(&r.account_id),
+            &r.action,
+            &r.target,
+            r.explain,
+            &r.context,
+        )?;
         let d = self
             .app
             .check(&check, consistency(r.consistency), deadline)

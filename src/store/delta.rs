@@ -96,8 +96,8 @@ pub struct Delta<'a> {
     edges: BTreeMap<(&'a str, &'a str, &'a str, &'a str), bool>,
     /// (account, agent) → the member role, or `None` when the membership ends.
     members: BTreeMap<(&'a str, &'a str), Option<&'a str>>,
-    /// (policy, kind, assignee, action, target) → on.
-    rules: BTreeMap<(&'a str, &'a str, &'a str, &'a str, &'a str), bool>,
+    /// (policy, kind, assignee, action, target, condition or "") → on.
+    rules: BTreeMap<(&'a str, &'a str, &'a str, &'a str, &'a str, &'a str), bool>,
     /// (kind, id) → how the batch leaves it.
     statuses: BTreeMap<(&'static str, &'a str), StatusOp>,
     /// policy → the type the batch's last `Policy.Created` naming one gave it.
@@ -146,6 +146,7 @@ impl<'a> Delta<'a> {
                     rule.assignee.as_str(),
                     rule.action.as_str(),
                     rule.target.as_str(),
+                    rule.condition.as_ref().map_or("", |c| &*c.text),
                 );
                 self.rules.insert(key, *on);
             }
@@ -229,21 +230,22 @@ impl<'a> Delta<'a> {
             &set,
         )
         .await?;
-        let rule = |&(p, k, a, c, t): &(&'a str, &'a str, &'a str, &'a str, &'a str)| {
-            vec![Text(p), Text(k), Text(a), Text(c), Text(t)]
+        let rule = |&(p, k, a, c, t, cond): &(&'a str, &'a str, &'a str, &'a str, &'a str, &'a str)| {
+            vec![Text(p), Text(k), Text(a), Text(c), Text(t), Text(cond)]
         };
         let (on, off) = on_and_off(&self.rules, rule);
         for_rows(
             tx,
             backend,
-            "DELETE FROM rules WHERE (policy, kind, assignee, action, target) IN (VALUES {rows})",
+            "DELETE FROM rules WHERE (policy, kind, assignee, action, target, condition_json) IN (VALUES {rows})",
             &off,
         )
         .await?;
         for_rows(
             tx,
             backend,
-            "INSERT INTO rules (policy, kind, assignee, action, target) VALUES {rows} ON CONFLICT DO NOTHING",
+            "INSERT INTO rules (policy, kind, assignee, action, target, condition_json) VALUES {rows} \
+             ON CONFLICT DO NOTHING",
             &on,
         )
         .await?;

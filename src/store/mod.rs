@@ -107,6 +107,8 @@ pub struct RuleRow {
     pub assignee: String,
     pub action: String,
     pub target: String,
+    /// The canonical JSON of the rule's constraints; empty: none.
+    pub condition: String,
     pub policy_active: bool,
     /// The policy's type as a full IRI; empty: none given (a Set).
     pub policy_type: String,

@@ -50,6 +50,7 @@ struct RuleWithStatus {
     assignee: String,
     action: String,
     target: String,
+    condition_json: String,
     active: i64,
     policy_type: String,
 }
@@ -159,22 +160,22 @@ impl Store {
         .await?)
     }
 
-    /// Rules in key order after `after` (policy, kind, assignee, action, target).
+    /// Rules in key order after `after` (policy, kind, assignee, action, target, condition).
     pub async fn list_rules(
         &self,
         policy: &str,
         assignee: &str,
-        after: &[String; 5],
+        after: &[String; 6],
         limit: u32,
     ) -> Result<Vec<RuleRow>, StoreError> {
         let rows: Vec<RuleWithStatus> = sqlx::query_as(
-            "SELECT r.policy, r.kind, r.assignee, r.action, r.target, COALESCE(s.active, 1) AS active, \
-             COALESCE(t.policy_type, '') AS policy_type \
+            "SELECT r.policy, r.kind, r.assignee, r.action, r.target, r.condition_json, \
+             COALESCE(s.active, 1) AS active, COALESCE(t.policy_type, '') AS policy_type \
              FROM rules r LEFT JOIN statuses s ON s.kind = 'policy' AND s.id = r.policy \
              LEFT JOIN policy_types t ON t.policy = r.policy \
              WHERE ($1 = '' OR r.policy = $1) AND ($2 = '' OR r.assignee = $2) \
-             AND (r.policy, r.kind, r.assignee, r.action, r.target) > ($3, $4, $5, $6, $7) \
-             ORDER BY r.policy, r.kind, r.assignee, r.action, r.target LIMIT $8",
+             AND (r.policy, r.kind, r.assignee, r.action, r.target, r.condition_json) > ($3, $4, $5, $6, $7, $8) \
+             ORDER BY r.policy, r.kind, r.assignee, r.action, r.target, r.condition_json LIMIT $9",
         )
         .bind(policy)
         .bind(assignee)
@@ -183,6 +184,7 @@ impl Store {
         .bind(&after[2])
         .bind(&after[3])
         .bind(&after[4])
+        .bind(&after[5])
         .bind(limit as i64)
         .fetch_all(&self.reader)
         .await?;
@@ -194,6 +196,7 @@ impl Store {
                 assignee: r.assignee,
                 action: r.action,
                 target: r.target,
+                condition: r.condition_json,
                 policy_active: r.active != 0,
                 policy_type: r.policy_type,
             })

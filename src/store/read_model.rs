@@ -11,6 +11,7 @@
 //!   (`json_group_array`), keyed by `rowid`: one hand-off per page.
 
 use super::{Backend, Store, StoreError};
+use crate::domain::constraint::Condition;
 use crate::domain::{Action, Change, Conflict, EdgeSource, EntityKind, Id, Rule, RuleKind, Target};
 use sqlx::{Connection, Row};
 use tokio_stream::StreamExt;
@@ -54,8 +55,22 @@ fn member_change(account: &str, agent: &str, role: &str) -> Change {
     }
 }
 
-fn rule_change(policy: &str, kind: &str, assignee: &str, action: &str, target: &str) -> Result<Change, StoreError> {
+fn rule_change(
+    policy: &str,
+    kind: &str,
+    assignee: &str,
+    action: &str,
+    target: &str,
+    condition: &str,
+) -> Result<Change, StoreError> {
     let kind = RuleKind::parse_stored(kind).ok_or_else(|| StoreError::Corrupt(format!("rule kind {kind:?}")))?;
+    let condition = if condition.is_empty() {
+        None
+    } else {
+        let c = Condition::parse("condition_json", condition)
+            .map_err(|e| StoreError::Corrupt(format!("rule condition {condition:?}: {e}")))?;
+        Some(std::sync::Arc::new(c))
+    };
     Ok(Change::Rule {
         rule: Rule {
             policy: Id::from_trusted(policy),
@@ -63,6 +78,7 @@ fn rule_change(policy: &str, kind: &str, assignee: &str, action: &str, target: &
             assignee: Id::from_trusted(assignee),
             action: Action::from_trusted(action),
             target: Target::from_trusted(target),
+            condition,
         },
         on: true,
     })
@@ -166,9 +182,9 @@ impl Store {
                 sqlite_pages(
                     &mut tx,
                     "rules",
-                    "policy, kind, assignee, action, target",
-                    |(p, k, a, c, t): (String, String, String, String, String)| {
-                        sink(rule_change(&p, &k, &a, &c, &t)?);
+                    "policy, kind, assignee, action, target, condition_json",
+                    |(p, k, a, c, t, cond): (String, String, String, String, String, String)| {
+                        sink(rule_change(&p, &k, &a, &c, &t, &cond)?);
                         Ok(())
                     },
                 )
@@ -242,11 +258,12 @@ impl Store {
                 }
                 {
                     let mut rows =
-                        sqlx::query("SELECT policy, kind, assignee, action, target FROM rules").fetch(&mut *tx);
+                        sqlx::query("SELECT policy, kind, assignee, action, target, condition_json FROM rules")
+                            .fetch(&mut *tx);
                     while let Some(row) = rows.next().await {
                         let row = row?;
                         let (p, k, a) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-                        sink(rule_change(p, k, a, row.try_get(3)?, row.try_get(4)?)?);
+                        sink(rule_change(p, k, a, row.try_get(3)?, row.try_get(4)?, row.try_get(5)?)?);
                     }
                 }
                 {

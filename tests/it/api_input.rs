@@ -273,6 +273,7 @@ async fn malformed_checks_are_refused() {
             fully_consistent: false,
         }),
         explain: false,
+        context: Default::default(),
     });
     req.set_timeout(std::time::Duration::from_millis(300));
     let st = d.is_authorized(req).await.unwrap_err();

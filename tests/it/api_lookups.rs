@@ -18,6 +18,7 @@ fn item(id: &str, agent: &str, account: &str, action: &str, target: &str) -> pb:
         account_id: account.into(),
         action: action.into(),
         target: target.into(),
+        context: Default::default(),
     }
 }
 

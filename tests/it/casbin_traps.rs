@@ -24,6 +24,7 @@ fn allowed(snapshot: &Snapshot, agent: &str, account: Option<&str>, action: &str
         action: Action::parse("action", action).unwrap(),
         target: Id::parse("t", target).unwrap(),
         explain: false,
+        context: Default::default(),
     };
     let opts = EngineOptions::default();
     let casbin = engine::decide_casbin(snapshot, &check, &opts).unwrap();

@@ -107,6 +107,7 @@ fn agree(
             action: Action::parse("action", &c.action).unwrap(),
             target: Id::parse("target", &c.target).unwrap(),
             explain: false,
+            context: Default::default(),
         };
         let odrl = engine::decide(&snapshot.index, &check, &opts);
         // The explained path collects every applicable rule and sorts them; the plain one

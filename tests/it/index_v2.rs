@@ -102,7 +102,8 @@ pub(crate) fn any_change() -> impl Strategy<Value = Change> {
                     kind,
                     assignee: id(n),
                     action: action(a),
-                    target
+                    target,
+                    condition: None,
                 },
                 on
             }
@@ -162,6 +163,7 @@ fn any_case() -> impl Strategy<Value = Case> {
                     action: action(act),
                     target: id(target),
                     explain,
+                    context: Default::default(),
                 },
                 opts: EngineOptions {
                     action_hierarchy: hierarchy,
@@ -184,6 +186,7 @@ fn agent_check(act: &str, explain: bool) -> Check {
         action: action(act),
         target: id("t"),
         explain,
+        context: Default::default(),
     }
 }
 
@@ -350,6 +353,7 @@ fn closure_limits_are_exact_at_the_boundary() {
             assignee: id("role-50"),
             action: action("odrl:read"),
             target: Target::Any,
+            condition: None,
         },
         on: true,
     });
@@ -367,6 +371,7 @@ fn closure_limits_are_exact_at_the_boundary() {
                 action: action("odrl:read"),
                 target: id("t"),
                 explain: max % 2 == 0,
+                context: Default::default(),
             };
             let opts = EngineOptions {
                 max_closure: max,
@@ -398,6 +403,7 @@ fn a_deactivated_best_rule_falls_back_to_the_next() {
             assignee: id(assignee),
             action: action("odrl:play"),
             target,
+            condition: None,
         },
         on: true,
     };
@@ -465,7 +471,7 @@ fn dense_change() -> impl Strategy<Value = Change> {
     prop_oneof![
         12 => (pick(POLICIES), kind, pick(FEW), pick(ACTIONS), target, prop::bool::weighted(0.85)).prop_map(
             |(p, kind, n, a, target, on)| Change::Rule {
-                rule: Rule { policy: id(p), kind, assignee: id(n), action: action(a), target },
+                rule: Rule { policy: id(p), kind, assignee: id(n), action: action(a), target, condition: None, },
                 on
             }
         ),
@@ -517,7 +523,7 @@ pub(crate) fn conflict_history() -> impl Strategy<Value = Vec<Change>> {
     let change = prop_oneof![
         12 => (pick(POLICIES), kind, pick(FEW), pick(RELATED), target, prop::bool::weighted(0.85)).prop_map(
             |(p, kind, n, a, target, on)| Change::Rule {
-                rule: Rule { policy: id(p), kind, assignee: id(n), action: action(a), target },
+                rule: Rule { policy: id(p), kind, assignee: id(n), action: action(a), target, condition: None, },
                 on
             }
         ),
@@ -624,6 +630,7 @@ fn relabelling_policies_keeps_the_byte_order() {
                 assignee: id(if k % 2 == 0 { "role" } else { "agent" }),
                 action: action(if k % 3 == 0 { "odrl:use" } else { "odrl:play" }),
                 target: if k % 5 == 0 { Target::One(id("t")) } else { Target::Any },
+                condition: None,
             },
             on: true,
         });
@@ -685,6 +692,7 @@ fn relabelling_nodes_keeps_the_byte_order() {
                 assignee: id(&role),
                 action: action("odrl:play"),
                 target: if k % 2 == 0 { Target::One(id("t")) } else { Target::Any },
+                condition: None,
             },
             on: true,
         });

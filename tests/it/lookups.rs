@@ -81,6 +81,7 @@ fn check(agent: &Id, account: &Option<Id>, act: &Action, target: &Id) -> Check {
         action: act.clone(),
         target: target.clone(),
         explain: false,
+        context: Default::default(),
     }
 }
 
@@ -393,6 +394,7 @@ fn long_reverse_rows_stay_sorted_and_shared() {
             assignee: id("role"),
             action: action("odrl:read"),
             target: Target::One(id(t)),
+            condition: None,
         },
         on,
     };

@@ -75,6 +75,7 @@ proptest! {
                             action: Action::parse("action", action).unwrap(),
                             target: endocarp::domain::Id::parse("t", "t1").unwrap(),
                             explain: true,
+                            context: Default::default(),
                         };
                         let o = EngineOptions::default();
                         assert_eq!(engine::decide(&restarted, &check, &o), engine::decide(&one_by_one, &check, &o));

@@ -117,6 +117,7 @@ async fn three_replicas_converge_with_read_your_writes_across_them() {
                                 action: "odrl:read".into(),
                                 target: "doc".into(),
                                 request_id: rid,
+                                constraint: String::new(),
                             })
                             .await
                             .map_err(|e| e.to_string())?;

@@ -93,6 +93,7 @@ async fn run(engine: &str) {
                     account_id: c.account.clone().unwrap_or_default(),
                     action: c.action.clone(),
                     target: c.target.clone(),
+                    context: Default::default(),
                 })
                 .collect();
             let batch = decisions

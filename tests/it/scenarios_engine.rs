@@ -58,6 +58,7 @@ fn run(engine: Engine) {
                 action: Action::parse("action", &c.action).unwrap(),
                 target: Id::parse("target", &c.target).unwrap(),
                 explain: true,
+                context: Default::default(),
             };
             let opts = EngineOptions::default();
             let d = match engine {

@@ -106,7 +106,7 @@ async fn the_read_model_equals_replaying_the_log(store: Store) {
     assert_eq!(loaded(&store).await, replay);
     // The lists page through the same facts.
     let mut rules = Vec::new();
-    let mut after: [String; 5] = Default::default();
+    let mut after: [String; 6] = Default::default();
     loop {
         let page = store.list_rules("", "", &after, 3).await.unwrap();
         if page.is_empty() {
@@ -119,6 +119,7 @@ async fn the_read_model_equals_replaying_the_log(store: Store) {
             l.assignee.clone(),
             l.action.clone(),
             l.target.clone(),
+            l.condition.clone(),
         ];
         rules.extend(page);
     }

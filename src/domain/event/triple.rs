@@ -5,9 +5,11 @@ use super::catalogue::EventType as T;
 use super::catalogue::*;
 use super::change::{Change, EdgeSource, EntityKind};
 use crate::domain::action::{self, Action};
+use crate::domain::constraint::Condition;
 use crate::domain::id::check_text;
 use crate::domain::{Conflict, DomainError, Id, Rule, RuleKind, Target};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The parts of a triple event that make its content (docs/CONTRACT.md §2: its identity for
 /// de-duplication), before and after canonicalisation.
@@ -142,9 +144,18 @@ impl Triple {
                     .get("action")
                     .ok_or_else(|| DomainError::new("attributes.action", "is required for this event type"))?;
                 let action = Action::parse("attributes.action", raw)?;
+                // The rule's constraints, part of its identity (canonical text).
+                let condition = self
+                    .payload
+                    .get("constraint")
+                    .map(|text| Condition::parse("attributes.constraint", text).map(Arc::new))
+                    .transpose()?;
                 canon.subject = assignee.to_string();
                 canon.object = target.as_str().to_string();
                 canon.payload.insert("action".into(), action.as_str().to_string());
+                if let Some(c) = &condition {
+                    canon.payload.insert("constraint".into(), c.text.to_string());
+                }
                 Change::Rule {
                     rule: Rule {
                         policy: aggregate,
@@ -152,6 +163,7 @@ impl Triple {
                         assignee,
                         action,
                         target,
+                        condition,
                     },
                     on,
                 }

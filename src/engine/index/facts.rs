@@ -12,6 +12,7 @@ impl Index {
             assignee: self.node_by_id(assignee).name.clone(),
             action: self.action(ak_action(ak)).clone(),
             target,
+            condition: self.condition(policy).cloned(),
         }
     }
 

@@ -105,6 +105,7 @@ impl Index {
         for (what, ids, len) in [
             ("account", self.accounts.ids.len(), self.accounts.len()),
             ("policy", self.policies.ids.len(), self.policies.len()),
+            ("variant", self.variants.ids.len(), self.variants.len()),
             ("custom action", self.customs.ids.len(), self.customs.len()),
         ] {
             if ids != len {
@@ -138,7 +139,13 @@ impl Index {
         let action = ak_action(ak);
         let custom_ok = action < CUSTOM_BASE && (action as usize) < Action::vocabulary().len()
             || action >= CUSTOM_BASE && ((action - CUSTOM_BASE) as usize) < self.customs.len();
-        if !custom_ok || policy as usize >= self.policies.len() {
+        let policy_ok = if policy >= super::VARIANT_BASE {
+            let v = (policy - super::VARIANT_BASE) as usize;
+            v < self.variants.len() && (self.variants.get(v as u32).base as usize) < self.policies.len()
+        } else {
+            (policy as usize) < self.policies.len()
+        };
+        if !custom_ok || !policy_ok {
             return Err(format!(
                 "rule with action id {action} and policy id {policy} out of range"
             ));

@@ -21,10 +21,14 @@ pub(crate) type ByTarget<S> = PMap<Arc<str>, PMap<Action, S>>;
 /// The wildcard target key.
 pub(crate) const ANY: &str = "*";
 
-/// Rules stored under one (assignee, target, action): the policy and kind of each.
-pub(crate) type RuleSet = Arc<Vec<(Id, RuleKind)>>;
-/// Prohibitions stored under an ancestor of their action: the policy and the action.
-pub(crate) type BelowSet = Arc<Vec<(Id, Action)>>;
+/// A rule's condition (None: no constraints).
+pub(crate) type Cond = Option<Arc<crate::domain::constraint::Condition>>;
+/// Rules stored under one (assignee, target, action): the policy, kind and condition of
+/// each.
+pub(crate) type RuleSet = Arc<Vec<(Id, RuleKind, Cond)>>;
+/// Prohibitions stored under an ancestor of their action: the policy, the action and the
+/// condition.
+pub(crate) type BelowSet = Arc<Vec<(Id, Action, Cond)>>;
 
 /// Sizes: the same type as the production index's, so the two compare.
 pub use crate::engine::IndexStats;
@@ -244,8 +248,8 @@ impl Index {
         let tkey: Arc<str> = Arc::from(rule.target.as_str());
         let mut by_target = self.rules.get(&rule.assignee).cloned().unwrap_or_default();
         let mut by_action = by_target.get(&tkey).cloned().unwrap_or_default();
-        let mut set: Vec<(Id, RuleKind)> = by_action.get(&rule.action).map(|s| s.to_vec()).unwrap_or_default();
-        let entry = (rule.policy.clone(), rule.kind);
+        let mut set: Vec<(Id, RuleKind, Cond)> = by_action.get(&rule.action).map(|s| s.to_vec()).unwrap_or_default();
+        let entry = (rule.policy.clone(), rule.kind, rule.condition.clone());
         let pos = set.binary_search(&entry);
         let changed = match (on, pos) {
             (true, Err(i)) => {
@@ -278,8 +282,8 @@ impl Index {
             for ancestor in rule.action.ancestors() {
                 let mut by_target = self.below.get(&rule.assignee).cloned().unwrap_or_default();
                 let mut by_action = by_target.get(&tkey).cloned().unwrap_or_default();
-                let mut set: Vec<(Id, Action)> = by_action.get(ancestor).map(|s| s.to_vec()).unwrap_or_default();
-                let entry = (rule.policy.clone(), rule.action.clone());
+                let mut set: Vec<(Id, Action, Cond)> = by_action.get(ancestor).map(|s| s.to_vec()).unwrap_or_default();
+                let entry = (rule.policy.clone(), rule.action.clone(), rule.condition.clone());
                 match (on, set.binary_search(&entry)) {
                     (true, Err(i)) => set.insert(i, entry),
                     (false, Ok(i)) => {
@@ -421,13 +425,14 @@ impl Index {
         for (assignee, by_target) in &self.rules {
             for (target, by_action) in by_target {
                 for (action, set) in by_action {
-                    for (policy, kind) in set.iter() {
+                    for (policy, kind, condition) in set.iter() {
                         out.push(Rule {
                             policy: policy.clone(),
                             kind: *kind,
                             assignee: assignee.clone(),
                             action: action.clone(),
                             target: Target::from_trusted(target),
+                            condition: condition.clone(),
                         });
                     }
                 }

@@ -5,10 +5,12 @@
 //! (NOT_PERMITTED). A permission on X applies to a request for Y when X = Y or X includes Y;
 //! a prohibition when X = Y, X includes Y, or Y includes X. Targets match exactly or `*`.
 
-use crate::domain::{Decision, EntityKind, Explanation, Id, Reason, Rule, RuleKind, Target};
+use crate::domain::constraint::{Condition, Now};
+use crate::domain::{ConditionNote, Decision, EntityKind, Explanation, Id, Reason, Rule, RuleKind, Target};
 use crate::engine::reference::index::{ANY, Index};
 use crate::engine::{Check, EngineOptions};
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 /// A rule that applies to the request, with what the deciding order needs.
 struct Hit<'a> {
@@ -19,6 +21,7 @@ struct Hit<'a> {
     policy: &'a Id,
     assignee: &'a Id,
     action: &'a crate::domain::Action,
+    condition: Option<&'a Arc<Condition>>,
 }
 
 impl Hit<'_> {
@@ -41,6 +44,10 @@ impl Hit<'_> {
                 other.assignee.as_str(),
                 other.action.as_str(),
             ))
+            .then_with(|| {
+                let text = |c: Option<&Arc<Condition>>| c.map(|c| c.text.clone());
+                text(self.condition).cmp(&text(other.condition))
+            })
     }
 
     fn rule(&self, target: &Id) -> Rule {
@@ -54,6 +61,7 @@ impl Hit<'_> {
             } else {
                 Target::One(target.clone())
             },
+            condition: self.condition.cloned(),
         }
     }
 }
@@ -115,6 +123,22 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
         unenforced: Vec::new(),
         best: [None, None],
     };
+    // Rules with constraints: whether each applies (fail closed), noted when explaining.
+    let mut now = Now::default();
+    let mut notes: Vec<ConditionNote> = Vec::new();
+    let mut condition_applies = |hit: &Hit<'_>| -> bool {
+        let Some(c) = hit.condition else { return true };
+        let verdict = c.evaluate(&check.context, &mut now);
+        let applies = verdict.applies(hit.kind == RuleKind::Prohibition);
+        if check.explain {
+            notes.push(ConditionNote {
+                rule: hit.rule(&check.target),
+                applies,
+                why: verdict.describe(),
+            });
+        }
+        applies
+    };
     for (i, &assignee) in assignees.iter().enumerate() {
         let own = i == 0;
         // Most nodes of a closure hold no rules: one look-up each settles that.
@@ -134,7 +158,7 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
                     continue;
                 };
                 let mut taken = [false, false];
-                for (policy, kind) in set.iter() {
+                for (policy, kind, condition) in set.iter() {
                     let k = Sink::slot(*kind);
                     if sink.all.is_none() && taken[k] {
                         continue;
@@ -147,9 +171,13 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
                         policy,
                         assignee,
                         action,
+                        condition: condition.as_ref(),
                     };
                     if !index.rule_counts(policy.as_str(), *kind) {
                         sink.not_counted(index, hit);
+                        continue;
+                    }
+                    if !condition_applies(&hit) {
                         continue;
                     }
                     taken[k] = true;
@@ -160,7 +188,7 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
                 }
             }
             if let Some(set) = below.and_then(|b| b.get(tkey)).and_then(|a| a.get(requested.as_str())) {
-                for (policy, action) in set.iter() {
+                for (policy, action, condition) in set.iter() {
                     let hit = Hit {
                         own,
                         star,
@@ -169,10 +197,11 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
                         policy,
                         assignee,
                         action,
+                        condition: condition.as_ref(),
                     };
                     if !index.rule_counts(policy.as_str(), RuleKind::Prohibition) {
                         sink.not_counted(index, hit);
-                    } else {
+                    } else if condition_applies(&hit) {
                         sink.add(hit);
                         if sink.all.is_none() {
                             break;
@@ -228,6 +257,7 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
             assignees: names,
             other_rules: hits.iter().skip(1).map(|h| h.rule(&check.target)).collect(),
             unenforced_rules: Explanation::sorted_rules(unenforced.iter().map(|h| h.rule(&check.target))),
+            conditions: ConditionNote::sorted(notes.into_iter()),
         }
     });
     Decision {

@@ -220,6 +220,7 @@ pub fn check_request(agent: &str, action: &str, target: &str) -> pb::IsAuthorize
         target: target.into(),
         consistency: None,
         explain: false,
+        context: Default::default(),
     }
 }
 
@@ -243,6 +244,7 @@ pub fn rule_request(policy: &str, assignee: &str, action: &str, target: &str, re
         action: action.into(),
         target: target.into(),
         request_id: request_id.into(),
+        constraint: String::new(),
     }
 }
 
@@ -729,6 +731,7 @@ pub async fn grpc_check(
                 target: target.into(),
                 consistency,
                 explain: true,
+                context: Default::default(),
             })
             .await?
             .into_inner()
@@ -742,6 +745,7 @@ pub async fn grpc_check(
                 target: target.into(),
                 consistency,
                 explain: true,
+                context: Default::default(),
             })
             .await?
             .into_inner()
