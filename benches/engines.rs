@@ -11,7 +11,8 @@
 //!   checks one call at a time, each timed into an HDR histogram, warm-up first, three runs
 //!   of up to 3 s, the median of each percentile; and the ODRL engine again with one
 //!   policy given the `odrl:perm` conflict strategy (every check then collects every
-//!   applicable rule);
+//!   applicable rule); and again with ODRL constraints on every fourth rule (one atomic
+//!   constraint, or two), checked with a context that satisfies them (issue 17);
 //! - the ODRL engine's latency split by global/account and by what decided (the agent's
 //!   own rule or a role's, on the exact target or `*`, not permitted, a gate);
 //! - the index's RSS per rule or assignment, measured in a fresh process;
@@ -28,6 +29,7 @@
 
 use endocarp::bench::org::{CheckCase, Org, OrgSpec, Rng, agent_id, policy_id, role_id, target_id};
 use endocarp::bench::{fmt_ns, median, rss_bytes};
+use endocarp::domain::constraint::{Condition, Context, Literal};
 use endocarp::domain::{
     Action, Change, Conflict, Decision, EdgeSource, EntityKind, Id, NewEvent, Reason, Rule, RuleKind, Target,
 };
@@ -52,6 +54,48 @@ fn to_check(c: &CheckCase, explain: bool) -> Check {
         explain,
         context: Default::default(),
     }
+}
+
+/// The organisation's changes with constraints on every fourth rule: one atomic constraint
+/// (a purpose) or two (a purpose and a date, which reads the clock).
+fn constrained(changes: &[Change]) -> Vec<Change> {
+    let one = std::sync::Arc::new(
+        Condition::parse(
+            "constraint",
+            r#"{"leftOperand":"odrl:purpose","operator":"odrl:isAnyOf","rightOperand":["research","teaching"]}"#,
+        )
+        .unwrap(),
+    );
+    let two = std::sync::Arc::new(
+        Condition::parse(
+            "constraint",
+            r#"[{"leftOperand":"odrl:purpose","operator":"odrl:eq","rightOperand":"research"},{"leftOperand":"odrl:dateTime","operator":"odrl:lt","rightOperand":{"@value":"2100-01-01T00:00:00Z","@type":"xsd:dateTime"}}]"#,
+        )
+        .unwrap(),
+    );
+    let mut n = 0usize;
+    changes
+        .iter()
+        .map(|c| match c {
+            Change::Rule { rule, on } => {
+                n += 1;
+                let mut rule = rule.clone();
+                if n.is_multiple_of(4) {
+                    rule.condition = Some(if n.is_multiple_of(8) { two.clone() } else { one.clone() });
+                }
+                Change::Rule { rule, on: *on }
+            }
+            other => other.clone(),
+        })
+        .collect()
+}
+
+/// A context that satisfies [`constrained`]'s constraints.
+fn research() -> Context {
+    let mut c = Context::default();
+    c.insert("odrl:purpose", Literal::String("research".into()), None)
+        .unwrap();
+    c
 }
 
 fn changes(org: &Org) -> Vec<Change> {
@@ -460,6 +504,23 @@ fn main() {
                         engine::decide(&strategy, c, &opts).is_ok_and(|d| d.allowed)
                     }),
                 ));
+                // Constraints on every fourth rule; the checks carry a context that
+                // satisfies them, so each constrained rule offered is evaluated.
+                let (with_constraints, _) = build_v2(&constrained(&parsed), false);
+                let in_context: Vec<Check> = checks
+                    .iter()
+                    .map(|c| Check {
+                        context: research(),
+                        ..c.clone()
+                    })
+                    .collect();
+                results.push((
+                    "ODRL engine, constraints on every 4th rule (1 or 2 atomic), with a context",
+                    median_of_three(&in_context, budget, |c| {
+                        engine::decide(&with_constraints.index, c, &opts).is_ok_and(|d| d.allowed)
+                    }),
+                ));
+                drop(with_constraints);
                 splits.push((shape.clone(), rules, split(&snapshot.index, &checks, &opts)));
             }
             if checks_on && rules <= 100_000 {

@@ -173,6 +173,17 @@ pub struct RuleOut {
     pub assignee: String,
     pub action: String,
     pub target: String,
+    /// The rule's constraints (canonical JSON, parsed), when it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<serde_json::Value>,
+}
+
+/// What a rule's constraints gave for the request.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConditionOut {
+    pub rule: RuleOut,
+    pub applies: bool,
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -183,6 +194,9 @@ pub struct ExplanationOut {
     /// (absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unenforced_rules: Vec<RuleOut>,
+    /// Matching rules with constraints: whether each applied, and why (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<ConditionOut>,
 }
 
 /// An error: in an item's `context`, and as the body of every 4xx/5xx.
@@ -384,6 +398,7 @@ impl Naming {
             assignee: r.assignee.to_string(),
             action: self.name(&r.action).into_owned(),
             target: r.target.as_str().to_string(),
+            constraint: r.condition.as_ref().and_then(|c| serde_json::from_str(&c.text).ok()),
         }
     }
 
@@ -399,6 +414,15 @@ impl Naming {
                     assignees: e.assignees.iter().map(|a| a.to_string()).collect(),
                     other_rules: e.other_rules.iter().map(|r| self.rule(r)).collect(),
                     unenforced_rules: e.unenforced_rules.iter().map(|r| self.rule(r)).collect(),
+                    conditions: e
+                        .conditions
+                        .iter()
+                        .map(|n| ConditionOut {
+                            rule: self.rule(&n.rule),
+                            applies: n.applies,
+                            why: n.why.clone(),
+                        })
+                        .collect(),
                 }),
                 ..DecisionContext::default()
             },

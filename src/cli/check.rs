@@ -23,67 +23,19 @@ struct Line {
     context: Option<serde_json::Value>,
 }
 
-/// A `--context` object (or a batch line's `"context"`) as the request's context map.
+/// A `--context` object (or a batch line's `"context"`) as the request's context map:
+/// keys are left operands, values as [`crate::domain::constraint::context_from_json`]
+/// reads them.
 pub fn context_map(json: &serde_json::Value) -> anyhow::Result<HashMap<String, pb::ContextValue>> {
     let serde_json::Value::Object(map) = json else {
         bail!("the context must be a JSON object keyed by left operand");
     };
-    map.iter()
-        .map(|(k, v)| {
-            Ok((
-                k.clone(),
-                context_value(v, true).with_context(|| format!("context {k:?}"))?,
-            ))
-        })
-        .collect()
-}
-
-fn context_value(v: &serde_json::Value, top: bool) -> anyhow::Result<pb::ContextValue> {
-    use pb::context_value::Value as V;
-    use serde_json::Value as J;
-    let plain = |value| pb::ContextValue {
-        value: Some(value),
-        unit: String::new(),
-    };
-    Ok(match v {
-        J::String(s) => plain(V::String(s.clone())),
-        J::Bool(b) => plain(V::Boolean(*b)),
-        J::Number(n) => plain(V::Number(n.as_f64().context("a number out of range")?)),
-        J::Array(items) if top => plain(V::List(pb::ContextList {
-            values: items
-                .iter()
-                .map(|x| context_value(x, false))
-                .collect::<anyhow::Result<_>>()?,
-        })),
-        J::Object(m) if m.len() == 1 && m.get("@id").is_some_and(J::is_string) => {
-            plain(V::Iri(m["@id"].as_str().unwrap_or_default().to_string()))
-        }
-        J::Object(m) if m.contains_key("@value") => {
-            let (Some(J::String(t)), Some(J::String(ty))) = (m.get("@value"), m.get("@type")) else {
-                bail!("a typed value is {{\"@value\": TEXT, \"@type\": \"xsd:dateTime\"}}");
-            };
-            if ty != "xsd:dateTime" && ty != "http://www.w3.org/2001/XMLSchema#dateTime" {
-                bail!("only xsd:dateTime values are typed; give other values as JSON");
-            }
-            let at = chrono::DateTime::parse_from_rfc3339(t)
-                .with_context(|| format!("{t:?} is not an RFC 3339 time with a zone"))?;
-            plain(V::Timestamp(crate::grpc::convert::timestamp(
-                &at.with_timezone(&chrono::Utc),
-            )))
-        }
-        J::Object(m) if m.contains_key("value") && m.keys().all(|k| k == "value" || k == "unit") => {
-            let mut inner = context_value(&m["value"], top)?;
-            inner.unit = m
-                .get("unit")
-                .and_then(J::as_str)
-                .context("\"unit\" must be a string")?
-                .to_string();
-            inner
-        }
-        _ => bail!(
-            "unsupported value {v} (strings, numbers, booleans, arrays, {{\"@id\"}}, typed times, {{\"value\", \"unit\"}})"
-        ),
-    })
+    let mut ctx = crate::domain::constraint::Context::default();
+    for (k, v) in map {
+        let (value, unit) = crate::domain::constraint::context_from_json(k, v)?;
+        ctx.insert(k, value, unit.as_deref())?;
+    }
+    Ok(crate::grpc::convert::context_to_pb(&ctx))
 }
 
 /// Reads a `--batch` file (`-`: standard input); a bad line refuses the whole file.
@@ -213,10 +165,15 @@ fn decision_json(d: &pb::Decision) -> serde_json::Value {
         "action": d.action,
         "deciding_rule": d.deciding_rule.as_ref().map(|r| serde_json::json!({
             "policy_id": r.policy_id, "kind": if r.kind == pb::RuleKind::Prohibition as i32 { "prohibition" } else { "permission" },
-            "assignee": r.assignee, "action": r.action, "target": r.target })),
+            "assignee": r.assignee, "action": r.action, "target": r.target, "constraint": r.constraint })),
         "assignees": d.explanation.as_ref().map(|e| e.assignees.clone()),
         "other_rules": d.explanation.as_ref().map(|e| e.other_rules.iter().map(rule_text).collect::<Vec<_>>()),
         "unenforced_rules": d.explanation.as_ref().map(|e| e.unenforced_rules.iter().map(rule_text).collect::<Vec<_>>()),
+        "conditions": d.explanation.as_ref().map(|e| e.conditions.iter().map(|n| serde_json::json!({
+            "rule": n.rule.as_ref().map(rule_text),
+            "applies": n.applies,
+            "why": n.why,
+        })).collect::<Vec<_>>()),
     })
 }
 
@@ -292,6 +249,11 @@ pub async fn run(a: CheckArgs, opts: &ClientOptions) -> anyhow::Result<()> {
                     rule_text(r)
                 );
             }
+            for n in &e.conditions {
+                let rule = n.rule.as_ref().map(rule_text).unwrap_or_default();
+                let verb = if n.applies { "applied" } else { "did not apply" };
+                println!("  {verb} ({}): {rule}", n.why);
+            }
         }
     }
     Ok(())
@@ -322,5 +284,6 @@ pub(super) fn rule_text(r: &pb::RuleRef) -> String {
         if kind == "prohibition" { " not" } else { "" },
         crate::domain::action::compact_iri(&r.action),
         r.target
-    )
+    ) + if r.constraint.is_empty() { "" } else { " when " }
+        + r.constraint.as_str()
 }

@@ -975,48 +975,74 @@ fn instant_range(at: DateTime<Utc>, zoned: bool) -> (DateTime<Utc>, DateTime<Utc
     (at - slack, at + slack)
 }
 
-/// Compares the request's instant with a right operand's time. Against a day, an instant
-/// inside it is `Equal`, before it `Less`, after it `Greater`. `None` when a zone-less
-/// value leaves the answer open.
-fn cmp_time(left: (DateTime<Utc>, bool), right: &Literal) -> Option<Ordering> {
-    let (ll, lh) = instant_range(left.0, left.1);
-    match right {
+/// One of the six comparisons between the request's instant (where it can be: `lo..=hi`)
+/// and a right operand's time, three-valued: `None` when a zone-less value leaves it open.
+/// Against a day (the instants from its start to the next day's start) `lt` is "before the
+/// day", `gt` "after it", `eq` "within it", `lteq` "not after it", `gteq` "not before it".
+fn time_test(op: Operator, (ll, lh): (DateTime<Utc>, DateTime<Utc>), right: &Literal) -> Option<bool> {
+    let (s_lo, s_hi, len) = match right {
         Literal::DateTime { at, zoned } => {
-            let (rl, rh) = instant_range(*at, *zoned);
-            if lh < rl {
-                Some(Ordering::Less)
-            } else if ll > rh {
-                Some(Ordering::Greater)
-            } else if ll == lh && rl == rh && ll == rl {
-                Some(Ordering::Equal)
-            } else {
-                None
-            }
+            let (lo, hi) = instant_range(*at, *zoned);
+            (lo, hi, Duration::zero())
         }
         Literal::Date { start, zoned, .. } => {
-            let (sl, sh) = instant_range(*start, *zoned);
-            let day = Duration::days(1);
-            if lh < sl {
-                Some(Ordering::Less)
-            } else if ll >= sh + day {
-                Some(Ordering::Greater)
-            } else if ll >= sh && lh < sl + day {
-                Some(Ordering::Equal)
-            } else {
-                None
-            }
+            let (lo, hi) = instant_range(*start, *zoned);
+            (lo, hi, Duration::days(1))
         }
+        _ => return None,
+    };
+    let day = len > Duration::zero();
+    let decide = |yes: bool, no: bool| {
+        if yes {
+            Some(true)
+        } else if no {
+            Some(false)
+        } else {
+            None
+        }
+    };
+    // Before the value: x < s for every s it may start at.
+    let before = decide(lh < s_lo, ll >= s_hi);
+    // After the value: x > s for an instant, x >= s + 1 day for a day.
+    let after = if day {
+        decide(ll >= s_hi + len, lh < s_lo + len)
+    } else {
+        decide(ll > s_hi, lh <= s_lo)
+    };
+    // Within the value: x = s for an instant, s <= x < s + 1 day for a day.
+    let within = if day {
+        decide(ll >= s_hi && lh < s_lo + len, lh < s_lo || ll >= s_hi + len)
+    } else if ll == lh && s_lo == s_hi {
+        Some(ll == s_lo)
+    } else {
+        decide(false, lh < s_lo || ll > s_hi)
+    };
+    match op {
+        Operator::Lt => before,
+        Operator::Gt => after,
+        Operator::Eq => within,
+        Operator::Neq => within.map(|w| !w),
+        Operator::Lteq => after.map(|a| !a),
+        Operator::Gteq => before.map(|b| !b),
         _ => None,
     }
 }
 
-/// Typed equality and order between two scalar values: `Ok(Some(o))` for an order,
-/// `Ok(None)` for "different, unordered" (strings, IRIs, booleans), `Err(why)` when they
-/// do not compare at all.
-fn compare(left: &Literal, right: &Literal, ordered: bool) -> Result<Option<Ordering>, String> {
+/// Whether `left op right` holds for one of the six comparison operators (`eq`, `neq`,
+/// `lt`, `lteq`, `gt`, `gteq`), typed, or why that cannot be told.
+fn test(op: Operator, left: &Literal, right: &Literal) -> Result<bool, String> {
     use Literal as V;
+    let ordered = !matches!(op, Operator::Eq | Operator::Neq);
+    let by_order = |o: Option<Ordering>| match op {
+        Operator::Eq => o == Some(Ordering::Equal),
+        Operator::Neq => o != Some(Ordering::Equal),
+        Operator::Lt => o == Some(Ordering::Less),
+        Operator::Lteq => matches!(o, Some(Ordering::Less | Ordering::Equal)),
+        Operator::Gt => o == Some(Ordering::Greater),
+        _ => matches!(o, Some(Ordering::Greater | Ordering::Equal)),
+    };
     match (left, right) {
-        (V::Number(a), V::Number(b)) => Ok(Some(a.cmp(b))),
+        (V::Number(a), V::Number(b)) => Ok(by_order(Some(a.cmp(b)))),
         (V::String(a), V::String(b))
         | (V::Iri(a), V::Iri(b))
         | (V::String(a), V::Iri(b))
@@ -1024,37 +1050,37 @@ fn compare(left: &Literal, right: &Literal, ordered: bool) -> Result<Option<Orde
             if ordered {
                 Err("strings and IRIs compare only with eq, neq and the set operators".into())
             } else {
-                Ok((a == b).then_some(Ordering::Equal))
+                Ok(by_order((a == b).then_some(Ordering::Equal)))
             }
         }
         (V::Boolean(a), V::Boolean(b)) => {
             if ordered {
                 Err("booleans compare only with eq and neq".into())
             } else {
-                Ok((a == b).then_some(Ordering::Equal))
+                Ok(by_order((a == b).then_some(Ordering::Equal)))
             }
         }
-        (V::DateTime { at, zoned }, V::DateTime { .. } | V::Date { .. }) => match cmp_time((*at, *zoned), right) {
-            Some(o) => Ok(Some(o)),
-            None => Err("a time without a zone is indeterminate within 14 hours of the other".into()),
-        },
+        (V::DateTime { at, zoned }, V::DateTime { .. } | V::Date { .. }) => {
+            time_test(op, instant_range(*at, *zoned), right)
+                .ok_or_else(|| "a time without a zone is indeterminate within 14 hours of the other".into())
+        }
         (V::Date { .. }, _) => Err("a date is compared only as a right operand".into()),
         (V::String(s), V::DateTime { .. } | V::Date { .. }) => match parse_date_time(s) {
-            Some((at, zoned)) => compare(&V::DateTime { at, zoned }, right, ordered),
+            Some((at, zoned)) => test(op, &V::DateTime { at, zoned }, right),
             None => Err(format!("{s:?} is not an xsd:dateTime")),
         },
         // An untyped right operand against a time: read as a dateTime, else as a date.
         (V::DateTime { .. }, V::String(r)) => {
             if let Some((at, zoned)) = parse_date_time(r) {
-                compare(left, &V::DateTime { at, zoned }, ordered)
+                test(op, left, &V::DateTime { at, zoned })
             } else if let Some((start, zoned, offset)) = parse_date(r) {
-                compare(left, &V::Date { start, zoned, offset }, ordered)
+                test(op, left, &V::Date { start, zoned, offset })
             } else {
                 Err(format!("{r:?} is neither an xsd:dateTime nor an xsd:date"))
             }
         }
         (V::String(s), V::Number(_)) => match Decimal::parse(s) {
-            Some(d) => compare(&V::Number(d), right, ordered),
+            Some(d) => test(op, &V::Number(d), right),
             None => Err(format!("{s:?} is not a number")),
         },
         (V::Other { datatype, .. }, _) | (_, V::Other { datatype, .. }) => {
@@ -1083,9 +1109,9 @@ fn kind(v: &Literal) -> &'static str {
 fn member_of(x: &Literal, set: &[Literal]) -> Result<bool, String> {
     let mut first_err = None;
     for m in set {
-        match compare(x, m, false) {
-            Ok(Some(Ordering::Equal)) => return Ok(true),
-            Ok(_) => {}
+        match test(Operator::Eq, x, m) {
+            Ok(true) => return Ok(true),
+            Ok(false) => {}
             Err(e) => {
                 first_err.get_or_insert(e);
             }
@@ -1147,18 +1173,7 @@ impl Atomic {
         use Operator as O;
         let right = &self.right;
         match self.operator {
-            O::Eq | O::Neq | O::Lt | O::Lteq | O::Gt | O::Gteq => {
-                let ordered = !matches!(self.operator, O::Eq | O::Neq);
-                let o = compare(left, right, ordered)?;
-                Ok(match self.operator {
-                    O::Eq => o == Some(Ordering::Equal),
-                    O::Neq => o != Some(Ordering::Equal),
-                    O::Lt => o == Some(Ordering::Less),
-                    O::Lteq => matches!(o, Some(Ordering::Less | Ordering::Equal)),
-                    O::Gt => o == Some(Ordering::Greater),
-                    _ => matches!(o, Some(Ordering::Greater | Ordering::Equal)),
-                })
-            }
+            O::Eq | O::Neq | O::Lt | O::Lteq | O::Gt | O::Gteq => test(self.operator, left, right),
             O::IsAnyOf => {
                 for x in as_set(left) {
                     if member_of(x, as_set(right))? {
@@ -1457,9 +1472,28 @@ mod tests {
         assert!(sat(&day("gt", "2026-11-30Z"), &none));
         assert!(!sat(&day("gt", "2026-12-01Z"), &none));
         assert!(sat(&day("neq", "2026-12-02+00:00"), &none));
-        // A zone-less date around the instant: indeterminate.
+        // A zone-less date around the instant: indeterminate, unless every reading of its
+        // zone gives the same answer.
         assert!(unknown(&day("eq", "2026-12-01"), &none));
+        assert!(unknown(&day("lt", "2026-12-02"), &none));
+        assert!(unknown(&day("lteq", "2026-12-01"), &none), "the day may end at 10:00Z");
+        let morning = ctx(&[("odrl:dateTime", at("2026-12-01T09:00:00Z"))]);
+        assert!(
+            sat(&day("lteq", "2026-12-01"), &morning),
+            "before the day's end in every zone"
+        );
+        assert!(!sat(&day("gt", "2026-12-01"), &morning));
+        let evening = ctx(&[("odrl:dateTime", at("2026-12-01T15:00:00Z"))]);
+        assert!(
+            sat(&day("gteq", "2026-12-01"), &evening),
+            "after the day's start in every zone"
+        );
+        assert!(!sat(&day("lt", "2026-12-01"), &evening));
         assert!(sat(&day("lt", "2026-12-05"), &none));
+        assert!(!sat(&day("gt", "2026-12-05"), &none));
+        let late = ctx(&[("odrl:dateTime", at("2026-12-01T23:00:00Z"))]);
+        assert!(sat(&day("lteq", "2026-12-01Z"), &late));
+        assert!(!sat(&day("lteq", "2026-11-30Z"), &late));
     }
 
     #[test]

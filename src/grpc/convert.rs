@@ -56,6 +56,42 @@ pub fn context(map: &std::collections::HashMap<String, pb::ContextValue>) -> Res
     Ok(ctx)
 }
 
+/// A context as the request map a client sends (the inverse of [`context`]; numbers go
+/// as doubles).
+pub fn context_to_pb(ctx: &Context) -> std::collections::HashMap<String, pb::ContextValue> {
+    fn value(v: &Literal) -> Option<pb::context_value::Value> {
+        use pb::context_value::Value as V;
+        Some(match v {
+            Literal::String(s) => V::String(s.clone()),
+            Literal::Iri(i) => V::Iri(i.clone()),
+            Literal::Boolean(b) => V::Boolean(*b),
+            Literal::Number(d) => V::Number(d.to_string().parse().ok()?),
+            Literal::DateTime { at, .. } => V::Timestamp(timestamp(at)),
+            Literal::List(items) => V::List(pb::ContextList {
+                values: items
+                    .iter()
+                    .map(|x| pb::ContextValue {
+                        value: value(x),
+                        unit: String::new(),
+                    })
+                    .collect(),
+            }),
+            Literal::Date { .. } | Literal::Other { .. } => return None,
+        })
+    }
+    ctx.entries()
+        .map(|(k, v, unit)| {
+            (
+                k.to_string(),
+                pb::ContextValue {
+                    value: value(v),
+                    unit: unit.unwrap_or_default().to_string(),
+                },
+            )
+        })
+        .collect()
+}
+
 fn context_value(field: &str, v: &pb::ContextValue, top: bool) -> Result<Literal, DomainError> {
     use pb::context_value::Value as V;
     Ok(match &v.value {

@@ -15,6 +15,7 @@ mod authzen;
 mod casbin_cli;
 mod casbin_traps;
 mod cli;
+mod constraints;
 mod contract;
 mod crash;
 mod engines_agree;

@@ -60,13 +60,14 @@ async fn run(engine: &str) {
                     fully_consistent: true,
                 }),
             };
-            let d = grpc_check(
+            let d = common::grpc_check_in(
                 &mut decisions,
                 &c.agent,
                 c.account.as_deref(),
                 &c.action,
                 &c.target,
                 consistency,
+                c.pb_context(),
             )
             .await
             .unwrap_or_else(|st| panic!("{file} / {}: {c:?} failed: {st}", s.name));
@@ -93,7 +94,7 @@ async fn run(engine: &str) {
                     account_id: c.account.clone().unwrap_or_default(),
                     action: c.action.clone(),
                     target: c.target.clone(),
-                    context: Default::default(),
+                    context: c.pb_context(),
                 })
                 .collect();
             let batch = decisions
@@ -117,9 +118,28 @@ async fn run(engine: &str) {
                 );
             }
         }
+        let mut extra = 0u64;
         for (c, d) in s.checks.iter().zip(&singles) {
             let account = c.account.clone().unwrap_or_default();
             let at = format!("{file} / {}: {c:?}", s.name);
+            // A look-up has no context: it answers as the same check without one.
+            let without;
+            let d = if c.context.is_some() {
+                extra += 1;
+                without = grpc_check(
+                    &mut decisions,
+                    &c.agent,
+                    c.account.as_deref(),
+                    &c.action,
+                    &c.target,
+                    None,
+                )
+                .await
+                .unwrap_or_else(|st| panic!("{at}: without its context: {st}"));
+                &without
+            } else {
+                d
+            };
             let actions = decisions
                 .list_actions(pb::ListActionsRequest {
                     agent_id: c.agent.clone(),
@@ -173,10 +193,11 @@ async fn run(engine: &str) {
         assert_eq!(status.engine, engine);
         if engine == "shadow" {
             assert_eq!(status.shadow_disagreements, 0, "{file} / {}", s.name);
-            // Every check twice: alone, then in the batch.
+            // Every check twice: alone, then in the batch (and once more without its
+            // context, when it has one).
             assert_eq!(
                 status.shadow_agreements,
-                2 * s.checks.len() as u64,
+                2 * s.checks.len() as u64 + extra,
                 "{file} / {}",
                 s.name
             );

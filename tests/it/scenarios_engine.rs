@@ -58,7 +58,7 @@ fn run(engine: Engine) {
                 action: Action::parse("action", &c.action).unwrap(),
                 target: Id::parse("target", &c.target).unwrap(),
                 explain: true,
-                context: Default::default(),
+                context: c.context(),
             };
             let opts = EngineOptions::default();
             let d = match engine {

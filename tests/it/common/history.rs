@@ -122,16 +122,27 @@ pub fn any_triple() -> impl Strategy<Value = Triple> {
             prop_oneof![pick(AGENTS), pick(ROLES)],
             pick(TARGETS),
             pick(ACTIONS),
-            0..4u8
+            0..4u8,
+            // Constraints, one written two ways (the same rule once canonical).
+            prop_oneof![
+                4 => Just(""),
+                1 => Just(r#"{"leftOperand":"odrl:purpose","operator":"odrl:eq","rightOperand":"research"}"#),
+                1 => Just(r#"{"operator":"eq","leftOperand":"purpose","rightOperand":"research"}"#),
+                1 => Just(r#"[{"leftOperand":"odrl:count","operator":"odrl:lt","rightOperand":5}]"#),
+            ]
         )
-            .prop_map(|(p, who, target, action, k)| {
+            .prop_map(|(p, who, target, action, k, constraint)| {
                 let (ty, pred) = match k {
                     0 => ("Policy.PermissionGranted", "odrl:permission"),
                     1 => ("Policy.PermissionRevoked", "odrl:permission"),
                     2 => ("Policy.ProhibitionSet", "odrl:prohibition"),
                     _ => ("Policy.ProhibitionRevoked", "odrl:prohibition"),
                 };
-                t(ty, &p, &who, pred, &target, &[("action", &action)])
+                if constraint.is_empty() {
+                    t(ty, &p, &who, pred, &target, &[("action", &action)])
+                } else {
+                    t(ty, &p, &who, pred, &target, &[("action", &action), ("constraint", constraint)])
+                }
             }),
         2 => (pick(POLICIES), 0..3u8).prop_map(|(p, k)| t(
             ["Policy.Created", "Policy.Activated", "Policy.Deactivated"][k as usize],

@@ -45,6 +45,31 @@ pub struct CheckCase {
     pub allowed: bool,
     #[serde(default)]
     pub reason: Option<String>,
+    /// Values for rules' constraints: a map keyed by left operand (as `endocarp check
+    /// --context` takes it).
+    #[serde(default)]
+    pub context: Option<serde_json::Value>,
+}
+
+impl CheckCase {
+    /// The case's context as the engine takes it.
+    pub fn context(&self) -> endocarp::domain::constraint::Context {
+        let mut c = endocarp::domain::constraint::Context::default();
+        if let Some(serde_json::Value::Object(m)) = &self.context {
+            for (k, v) in m {
+                let (value, unit) = endocarp::domain::constraint::context_from_json(k, v)
+                    .unwrap_or_else(|e| panic!("{self:?}: context: {e}"));
+                c.insert(k, value, unit.as_deref())
+                    .unwrap_or_else(|e| panic!("{self:?}: context: {e}"));
+            }
+        }
+        c
+    }
+
+    /// The case's context as a gRPC request carries it.
+    pub fn pb_context(&self) -> std::collections::HashMap<String, pb::ContextValue> {
+        endocarp::grpc::convert::context_to_pb(&self.context())
+    }
 }
 
 /// The folder with the decision scenarios (in the repository).
@@ -723,6 +748,19 @@ pub async fn grpc_check(
     target: &str,
     consistency: Option<pb::Consistency>,
 ) -> Result<pb::Decision, tonic::Status> {
+    grpc_check_in(c, agent, account, action, target, consistency, Default::default()).await
+}
+
+/// [`grpc_check`] with a context for rules' constraints.
+pub async fn grpc_check_in(
+    c: &mut AuthorizationServiceClient<Channel>,
+    agent: &str,
+    account: Option<&str>,
+    action: &str,
+    target: &str,
+    consistency: Option<pb::Consistency>,
+    context: std::collections::HashMap<String, pb::ContextValue>,
+) -> Result<pb::Decision, tonic::Status> {
     let d = match account {
         None => {
             c.is_authorized(pb::IsAuthorizedRequest {
@@ -731,7 +769,7 @@ pub async fn grpc_check(
                 target: target.into(),
                 consistency,
                 explain: true,
-                context: Default::default(),
+                context: context.clone(),
             })
             .await?
             .into_inner()
@@ -745,7 +783,7 @@ pub async fn grpc_check(
                 target: target.into(),
                 consistency,
                 explain: true,
-                context: Default::default(),
+                context,
             })
             .await?
             .into_inner()

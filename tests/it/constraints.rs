@@ -1,0 +1,367 @@
+//! ODRL constraints on rules through the real API (docs/CONTRACT.md §1, "Constraints"):
+//! granted and revoked through the admin RPCs by their canonical form, listed, decided with
+//! a request context over gRPC (single and batch) and AuthZEN, explained (which constraint,
+//! and why), failing closed; and every malformed constraint or context refused with
+//! INVALID_ARGUMENT and nothing written.
+
+use crate::common;
+
+use common::{Server, grpc_check, grpc_check_in, pb_triple};
+use endocarp::grpc::pb;
+use std::collections::HashMap;
+use tonic::Code;
+
+const PURPOSE: &str =
+    r#"{"leftOperand":"odrl:purpose","operator":"odrl:isAnyOf","rightOperand":["research","teaching"]}"#;
+/// The same constraint, written another way (bare ODRL terms, full IRIs, another key order).
+const PURPOSE_AGAIN: &str = r#"[{"rightOperand":["research","teaching"],"operator":"isAnyOf","http://www.w3.org/ns/odrl/2/leftOperand":"purpose"}]"#;
+const CANONICAL: &str =
+    r#"{"leftOperand":"odrl:purpose","operator":"odrl:isAnyOf","rightOperand":["research","teaching"]}"#;
+
+fn with_constraint(policy: &str, assignee: &str, action: &str, target: &str, constraint: &str) -> pb::RuleRequest {
+    pb::RuleRequest {
+        constraint: constraint.into(),
+        ..common::rule_request(policy, assignee, action, target, "")
+    }
+}
+
+fn text(s: &str) -> pb::ContextValue {
+    pb::ContextValue {
+        value: Some(pb::context_value::Value::String(s.into())),
+        unit: String::new(),
+    }
+}
+
+fn ctx(entries: &[(&str, pb::ContextValue)]) -> HashMap<String, pb::ContextValue> {
+    entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+async fn head(server: &Server) -> u64 {
+    let mut c = server.events().await;
+    c.read_events(pb::ReadEventsRequest {
+        after_revision: 0,
+        page_size: 1,
+        aggregate_id: String::new(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .head_revision
+}
+
+const FRESH: Option<pb::Consistency> = Some(pb::Consistency {
+    at_least_revision: 0,
+    fully_consistent: true,
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn constrained_rules_are_granted_listed_decided_explained_and_revoked() {
+    let server = Server::start(&[]);
+    let mut admin = server.admin().await;
+    let mut d = server.decisions().await;
+    admin
+        .grant_permission(with_constraint("data", "analyst", "odrl:read", "*", PURPOSE))
+        .await
+        .unwrap();
+    // AuthZEN's subject {"type": "user", "id": "alice"} is the agent "user:alice".
+    for agent in ["alice", "user:alice"] {
+        admin
+            .assign_role(pb::RoleAssignmentRequest {
+                agent_id: agent.into(),
+                role_id: "analyst".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    // A prohibition it cannot evaluate still denies: no odrl:spatial in the context.
+    admin
+        .set_prohibition(with_constraint(
+            "geo",
+            "alice",
+            "odrl:read",
+            "secret",
+            r#"{"leftOperand":"odrl:spatial","operator":"odrl:neq","rightOperand":{"@id":"http://example.com/eu"}}"#,
+        ))
+        .await
+        .unwrap();
+
+    // Listed in canonical form, part of the rule.
+    let listed = admin
+        .list_rules(pb::ListRulesRequest {
+            policy_id: "data".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.rules.len(), 1);
+    assert_eq!(listed.rules[0].rule.as_ref().unwrap().constraint, CANONICAL);
+
+    // No context: the permission does not apply, and the explanation says why.
+    let none = grpc_check(&mut d, "alice", None, "odrl:read", "doc", FRESH)
+        .await
+        .unwrap();
+    assert!(!none.allowed);
+    assert_eq!(common::reason_name(none.reason), "NOT_PERMITTED");
+    let notes = &none.explanation.as_ref().unwrap().conditions;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(!notes[0].applies);
+    assert!(
+        notes[0].why.contains("cannot be evaluated") && notes[0].why.contains("odrl:purpose"),
+        "{notes:?}"
+    );
+    assert_eq!(notes[0].rule.as_ref().unwrap().constraint, CANONICAL);
+
+    // A purpose it allows: the deciding rule carries its constraint.
+    let research = ctx(&[("odrl:purpose", text("research"))]);
+    let yes = grpc_check_in(&mut d, "alice", None, "odrl:read", "doc", FRESH, research.clone())
+        .await
+        .unwrap();
+    assert!(yes.allowed);
+    assert_eq!(yes.deciding_rule.as_ref().unwrap().constraint, CANONICAL);
+    assert!(yes.explanation.as_ref().unwrap().conditions[0].applies);
+    let marketing = ctx(&[("odrl:purpose", text("marketing"))]);
+    let no = grpc_check_in(&mut d, "alice", None, "odrl:read", "doc", FRESH, marketing)
+        .await
+        .unwrap();
+    assert!(!no.allowed);
+    assert!(
+        no.explanation.as_ref().unwrap().conditions[0]
+            .why
+            .starts_with("not satisfied"),
+        "{no:?}"
+    );
+    // The unevaluable prohibition denies even with the purpose.
+    let secret = grpc_check_in(&mut d, "alice", None, "odrl:read", "secret", FRESH, research.clone())
+        .await
+        .unwrap();
+    assert_eq!(common::reason_name(secret.reason), "PROHIBITED");
+    let eu = {
+        let mut c = research.clone();
+        c.insert(
+            "http://www.w3.org/ns/odrl/2/spatial".into(),
+            pb::ContextValue {
+                value: Some(pb::context_value::Value::Iri("http://example.com/eu".into())),
+                unit: String::new(),
+            },
+        );
+        c
+    };
+    let inside = grpc_check_in(&mut d, "alice", None, "odrl:read", "secret", FRESH, eu)
+        .await
+        .unwrap();
+    assert!(inside.allowed, "{inside:?}");
+
+    // CheckBatch carries each item's context.
+    let item = |target: &str, context: HashMap<String, pb::ContextValue>| pb::BatchItem {
+        correlation_id: target.into(),
+        agent_id: "alice".into(),
+        action: "odrl:read".into(),
+        target: target.into(),
+        context,
+        ..Default::default()
+    };
+    let batch = d
+        .check_batch(pb::CheckBatchRequest {
+            items: vec![item("doc", research.clone()), item("doc", HashMap::new())],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let allowed: Vec<bool> = batch
+        .results
+        .iter()
+        .map(|r| match &r.outcome {
+            Some(pb::batch_result::Outcome::Decision(d)) => d.allowed,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(allowed, [true, false]);
+
+    // AuthZEN: context members named by IRI or CURIE are left operands.
+    let mut http = common::http::Http::h1(&server.authzen_url).await;
+    for (context, want) in [
+        (serde_json::json!({"odrl:purpose": "teaching", "explain": true}), true),
+        (serde_json::json!({"odrl:purpose": ["marketing"]}), false),
+        (serde_json::json!({}), false),
+    ] {
+        let reply = http
+            .post(
+                "/access/v1/evaluation",
+                &serde_json::json!({
+                    "subject": {"type": "user", "id": "alice"},
+                    "action": {"name": "read"},
+                    "resource": {"type": "doc", "id": "x"},
+                    "context": context
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.json);
+        assert_eq!(reply.json["decision"], want, "{context}: {:?}", reply.json);
+    }
+
+    // A look-up has no context: the constrained permission lists nothing.
+    let targets = d
+        .lookup_targets(pb::LookupTargetsRequest {
+            agent_id: "alice".into(),
+            action: "odrl:read".into(),
+            page_size: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!targets.every_target && targets.targets.is_empty(), "{targets:?}");
+
+    // A revoke names the same constraint, however written; without it, it is another rule.
+    admin
+        .revoke_permission(with_constraint("data", "analyst", "odrl:read", "*", ""))
+        .await
+        .unwrap();
+    let still = grpc_check_in(&mut d, "alice", None, "odrl:read", "doc", FRESH, research.clone())
+        .await
+        .unwrap();
+    assert!(
+        still.allowed,
+        "revoking the unconstrained rule leaves the constrained one"
+    );
+    admin
+        .revoke_permission(with_constraint("data", "analyst", "odrl:read", "*", PURPOSE_AGAIN))
+        .await
+        .unwrap();
+    let gone = grpc_check_in(&mut d, "alice", None, "odrl:read", "doc", FRESH, research)
+        .await
+        .unwrap();
+    assert!(!gone.allowed, "revoked by its canonical form");
+    let listed = admin
+        .list_rules(pb::ListRulesRequest {
+            policy_id: "data".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.rules.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_constraints_and_contexts_are_refused_and_change_nothing() {
+    let server = Server::start(&[]);
+    let mut events = server.events().await;
+    let mut admin = server.admin().await;
+    let mut d = server.decisions().await;
+    admin
+        .grant_permission(with_constraint("p", "a", "odrl:read", "t", PURPOSE))
+        .await
+        .unwrap();
+    let before = head(&server).await;
+    let deep = {
+        let mut c = r#"{"leftOperand":"odrl:count","operator":"odrl:eq","rightOperand":1}"#.to_string();
+        for _ in 0..20 {
+            c = format!(r#"{{"and":[{c}]}}"#);
+        }
+        c
+    };
+    for bad in [
+        "not json",
+        "[]",
+        r#"{"leftOperand":"odrl:count","operator":"odrl:near","rightOperand":1}"#,
+        r#"{"leftOperand":"odrl:count","operator":"odrl:eq"}"#,
+        r#"{"leftOperand":"odrl:count","operator":"odrl:eq","rightOperandReference":"http://x/y"}"#,
+        r#"{"leftOperand":"odrl:dateTime","operator":"odrl:lt","rightOperand":{"@value":"soon","@type":"xsd:dateTime"}}"#,
+        deep.as_str(),
+    ] {
+        let e = pb_triple(
+            "Policy.PermissionGranted",
+            "p",
+            "a",
+            "odrl:permission",
+            "t",
+            &[("action", "odrl:read"), ("constraint", bad)],
+        );
+        let st = events
+            .append_events(pb::AppendEventsRequest { events: vec![e] })
+            .await
+            .expect_err(bad);
+        assert_eq!(st.code(), Code::InvalidArgument, "{bad}: {st:?}");
+        assert!(st.message().contains("constraint"), "{bad}: {}", st.message());
+        let st = admin
+            .grant_permission(with_constraint("p", "a", "odrl:read", "t", bad))
+            .await
+            .expect_err(bad);
+        assert_eq!(st.code(), Code::InvalidArgument, "{bad}: {st:?}");
+    }
+    assert_eq!(head(&server).await, before, "nothing was written");
+
+    let value = |v: pb::context_value::Value| pb::ContextValue {
+        value: Some(v),
+        unit: String::new(),
+    };
+    use pb::context_value::Value as V;
+    let nested = value(V::List(pb::ContextList {
+        values: vec![value(V::List(pb::ContextList::default()))],
+    }));
+    let many: Vec<(String, pb::ContextValue)> = (0..65).map(|i| (format!("ex:k{i}"), text("x"))).collect();
+    let cases: Vec<(Vec<(String, pb::ContextValue)>, &str)> = vec![
+        (vec![("purpose".into(), text("research"))], "context"),
+        (vec![("odrl:purpose".into(), pb::ContextValue::default())], "context"),
+        (vec![("odrl:count".into(), value(V::Number(f64::NAN)))], "context"),
+        (vec![("odrl:purpose".into(), nested)], "context"),
+        (
+            vec![("odrl:purpose".into(), value(V::Iri("not an iri".into())))],
+            "context",
+        ),
+        (
+            vec![(
+                "odrl:dateTime".into(),
+                value(V::Timestamp(prost_types::Timestamp { seconds: 0, nanos: -1 })),
+            )],
+            "context",
+        ),
+        (vec![("odrl:purpose".into(), text("bad\u{0}text"))], "context"),
+        (many, "context"),
+    ];
+    for (entries, field) in cases {
+        let context: HashMap<String, pb::ContextValue> = entries.into_iter().collect();
+        let st = grpc_check_in(&mut d, "a", None, "odrl:read", "t", None, context.clone())
+            .await
+            .expect_err("a bad context");
+        assert_eq!(st.code(), Code::InvalidArgument, "{context:?}: {st:?}");
+        assert!(st.message().contains(field), "{}", st.message());
+    }
+    // Over AuthZEN: 400, naming the member.
+    let mut http = common::http::Http::h1(&server.authzen_url).await;
+    for context in [
+        serde_json::json!({"odrl:purpose": {"nested": {"object": 1}}}),
+        serde_json::json!({"odrl:dateTime": {"@value": "2026-01-01T00:00:00", "@type": "xsd:dateTime"}}),
+        serde_json::json!({"odrl:purpose": [["nested"]]}),
+    ] {
+        let reply = http
+            .post(
+                "/access/v1/evaluation",
+                &serde_json::json!({
+                    "subject": {"type": "user", "id": "a"},
+                    "action": {"name": "read"},
+                    "resource": {"type": "doc", "id": "t"},
+                    "context": context
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, 400, "{context}: {:?}", reply.json);
+    }
+    // The server still answers.
+    let ok = grpc_check_in(
+        &mut d,
+        "a",
+        None,
+        "odrl:read",
+        "t",
+        None,
+        ctx(&[("odrl:purpose", text("teaching"))]),
+    )
+    .await
+    .unwrap();
+    assert!(ok.allowed);
+}
