@@ -515,6 +515,94 @@ impl Condition {
     }
 }
 
+/// A verdict without its reasons: what a check needs outside explain mode (no allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truth {
+    True,
+    False,
+    Unknown,
+}
+
+impl Truth {
+    /// Whether a rule of this kind applies (fail closed, as [`Verdict::applies`]).
+    #[inline]
+    pub fn applies(self, prohibition: bool) -> bool {
+        match self {
+            Truth::True => true,
+            Truth::False => false,
+            Truth::Unknown => prohibition,
+        }
+    }
+
+    fn and(items: impl Iterator<Item = Truth>) -> Truth {
+        let mut out = Truth::True;
+        for t in items {
+            match t {
+                Truth::False => return Truth::False,
+                Truth::Unknown => out = Truth::Unknown,
+                Truth::True => {}
+            }
+        }
+        out
+    }
+}
+
+impl Condition {
+    /// [`Condition::evaluate`] without the reasons: the same verdict, no allocation on the
+    /// paths a check takes (a missing left operand, a satisfied or failed comparison).
+    pub fn truth(&self, ctx: &Context, now: &mut Now) -> Truth {
+        Truth::and(self.constraints.iter().map(|c| c.truth(ctx, now)))
+    }
+}
+
+impl Constraint {
+    fn truth(&self, ctx: &Context, now: &mut Now) -> Truth {
+        match self {
+            Constraint::Atomic(a) => a.truth(ctx, now),
+            Constraint::Logical { logic, operands } => match logic {
+                Logic::And | Logic::AndSequence => Truth::and(operands.iter().map(|c| c.truth(ctx, now))),
+                Logic::Or => {
+                    let mut out = Truth::False;
+                    for c in operands {
+                        match c.truth(ctx, now) {
+                            Truth::True => return Truth::True,
+                            Truth::Unknown => out = Truth::Unknown,
+                            Truth::False => {}
+                        }
+                    }
+                    out
+                }
+                Logic::Xone => {
+                    let (mut yes, mut unknown) = (0, false);
+                    for c in operands {
+                        match c.truth(ctx, now) {
+                            Truth::True => yes += 1,
+                            Truth::Unknown => unknown = true,
+                            Truth::False => {}
+                        }
+                    }
+                    if yes > 1 {
+                        Truth::False
+                    } else if unknown {
+                        Truth::Unknown
+                    } else if yes == 1 {
+                        Truth::True
+                    } else {
+                        Truth::False
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Why a left operand has no value.
+enum LeftMissing {
+    Absent,
+    /// The context's value is in this unit (or none), not the constraint's.
+    Unit(Option<String>),
+}
+
 /// The time a check is evaluated at: the server's clock, read once when first needed.
 #[derive(Debug, Default)]
 pub struct Now(Option<DateTime<Utc>>);
@@ -1131,35 +1219,54 @@ fn as_set(v: &Literal) -> &[Literal] {
 }
 
 impl Atomic {
+    /// The left operand's value: the context's, or the clock for `odrl:dateTime`; `Err`
+    /// when it cannot be had (missing, or in another unit), with why.
+    fn left_value<'c>(&self, ctx: &'c Context, now: &mut Now) -> Result<std::borrow::Cow<'c, Literal>, LeftMissing> {
+        match ctx.get(&self.left) {
+            Some((v, unit)) => {
+                if self.unit.is_some() && unit.as_ref() != self.unit.as_ref() {
+                    Err(LeftMissing::Unit(unit.clone()))
+                } else {
+                    Ok(std::borrow::Cow::Borrowed(v))
+                }
+            }
+            None if self.left == "odrl:dateTime" => Ok(std::borrow::Cow::Owned(Literal::DateTime {
+                at: now.get(),
+                zoned: true,
+            })),
+            None => Err(LeftMissing::Absent),
+        }
+    }
+
+    fn truth(&self, ctx: &Context, now: &mut Now) -> Truth {
+        match self.left_value(ctx, now) {
+            Err(_) => Truth::Unknown,
+            Ok(left) => match self.holds(&left) {
+                Ok(true) => Truth::True,
+                Ok(false) => Truth::False,
+                Err(_) => Truth::Unknown,
+            },
+        }
+    }
+
     fn evaluate(&self, ctx: &Context, now: &mut Now) -> Verdict {
         let unknown = |why: String| Verdict::Unknown {
             constraint: self.text.clone(),
             why,
         };
-        let given = ctx.get(&self.left);
-        let clock;
-        let left: &Literal = match given {
-            Some((v, unit)) => {
-                if self.unit.is_some() && unit.as_ref() != self.unit.as_ref() {
-                    return unknown(format!(
-                        "the context gives {} in {}, the constraint needs {}",
-                        self.left,
-                        unit.as_deref().unwrap_or("no unit"),
-                        self.unit.as_deref().unwrap_or("no unit")
-                    ));
-                }
-                v
+        let left = match self.left_value(ctx, now) {
+            Ok(left) => left,
+            Err(LeftMissing::Unit(unit)) => {
+                return unknown(format!(
+                    "the context gives {} in {}, the constraint needs {}",
+                    self.left,
+                    unit.as_deref().unwrap_or("no unit"),
+                    self.unit.as_deref().unwrap_or("no unit")
+                ));
             }
-            None if self.left == "odrl:dateTime" => {
-                clock = Literal::DateTime {
-                    at: now.get(),
-                    zoned: true,
-                };
-                &clock
-            }
-            None => return unknown(format!("the request's context has no {}", self.left)),
+            Err(LeftMissing::Absent) => return unknown(format!("the request's context has no {}", self.left)),
         };
-        match self.holds(left) {
+        match self.holds(&left) {
             Ok(true) => Verdict::Satisfied,
             Ok(false) => Verdict::NotSatisfied {
                 constraint: self.text.clone(),
@@ -1252,8 +1359,18 @@ mod tests {
         Literal::DateTime { at, zoned }
     }
 
+    /// The verdict, after checking that the allocation-free [`Condition::truth`] agrees.
     fn eval(c: &str, ctx: &Context) -> Verdict {
-        cond(c).evaluate(ctx, &mut Now::at(parse_date_time("2026-12-01T12:00:00Z").unwrap().0))
+        let at = parse_date_time("2026-12-01T12:00:00Z").unwrap().0;
+        let c = cond(c);
+        let verdict = c.evaluate(ctx, &mut Now::at(at));
+        let want = match verdict {
+            Verdict::Satisfied => Truth::True,
+            Verdict::NotSatisfied { .. } => Truth::False,
+            Verdict::Unknown { .. } => Truth::Unknown,
+        };
+        assert_eq!(c.truth(ctx, &mut Now::at(at)), want, "{}", c.text);
+        verdict
     }
 
     fn sat(c: &str, ctx: &Context) -> bool {

@@ -20,7 +20,7 @@
 //! read whole (a group's later rule may be one of them); every other rule still goes
 //! straight to the best of its kind.
 
-use crate::domain::constraint::{Context, Now};
+use crate::domain::constraint::{Context, Now, Truth};
 use crate::domain::policy::kind_bit;
 use crate::domain::{Action, ConditionNote, Conflict, Decision, Explanation, Id, Reason, Rule, RuleKind, Target};
 use crate::engine::index::{CUSTOM_BASE, Index, Node, Pair, TargetRule, VARIANT_BASE, action_bit, ak_action, ak_kind};
@@ -104,14 +104,18 @@ fn order(index: &Index, a: &Hit, b: &Hit) -> Ordering {
             (x, y) if x < CUSTOM_BASE && y < CUSTOM_BASE => x.cmp(&y),
             (x, y) => index.action(x).as_str().cmp(index.action(y).as_str()),
         })
-        // The same rule but for its condition: none first, then by canonical text.
-        .then_with(|| {
-            if a.policy == b.policy {
-                Ordering::Equal
-            } else {
-                index.condition_text(a.policy).cmp(&index.condition_text(b.policy))
-            }
-        })
+        .then_with(|| by_condition(index, a, b))
+}
+
+/// The same rule but for its condition: none first, then by canonical text.
+#[cold]
+#[inline(never)]
+fn by_condition(index: &Index, a: &Hit, b: &Hit) -> Ordering {
+    if a.policy == b.policy {
+        Ordering::Equal
+    } else {
+        index.condition_text(a.policy).cmp(&index.condition_text(b.policy))
+    }
 }
 
 /// A vocabulary action's strict ancestors and descendants as masks of vocabulary ids.
@@ -170,6 +174,8 @@ struct Sink<'a> {
     now: Now,
     /// Explaining: what the constraints of each rule with constraints gave.
     conditions: Vec<(Hit, bool, String)>,
+    /// Outside explain mode: each variant's verdict, once per check.
+    truths: SmallVec<[(u32, Truth); 8]>,
     all: Option<Vec<Hit>>,
     /// Explaining: rules that apply but whose active policy's type does not enforce them.
     unenforced: Vec<Hit>,
@@ -194,19 +200,8 @@ impl Sink<'_> {
             return false;
         }
         hit.rank = rank;
-        if hit.policy >= VARIANT_BASE
-            && let Some(c) = self.index.condition(hit.policy)
-        {
-            // Fail closed: an unknown constraint keeps a permission out and lets a
-            // prohibition in.
-            let verdict = c.evaluate(self.context, &mut self.now);
-            let applies = verdict.applies(hit.kind == RuleKind::Prohibition);
-            if self.all.is_some() {
-                self.conditions.push((hit, applies, verdict.describe()));
-            }
-            if !applies {
-                return false;
-            }
+        if hit.policy >= VARIANT_BASE && !self.condition_applies(&hit) {
+            return false;
         }
         match (&mut self.all, &mut self.strategic) {
             (Some(all), _) => all.push(hit),
@@ -216,6 +211,32 @@ impl Sink<'_> {
             (None, _) => self.keep_best(hit),
         }
         true
+    }
+
+    /// Whether the constraints of a variant's rule let it apply to this check (fail
+    /// closed: an unknown constraint keeps a permission out and lets a prohibition in).
+    /// Out of line, so a rule without constraints pays one comparison.
+    #[inline(never)]
+    fn condition_applies(&mut self, hit: &Hit) -> bool {
+        let Some(c) = self.index.condition(hit.policy) else {
+            return true;
+        };
+        let prohibition = hit.kind == RuleKind::Prohibition;
+        if self.all.is_some() {
+            let verdict = c.evaluate(self.context, &mut self.now);
+            let applies = verdict.applies(prohibition);
+            self.conditions.push((*hit, applies, verdict.describe()));
+            return applies;
+        }
+        let truth = match self.truths.iter().find(|(p, _)| *p == hit.policy) {
+            Some(&(_, t)) => t,
+            None => {
+                let t = c.truth(self.context, &mut self.now);
+                self.truths.push((hit.policy, t));
+                t
+            }
+        };
+        truth.applies(prohibition)
     }
 
     /// Keeps `hit` when it beats the best rule of its kind so far.
@@ -404,6 +425,7 @@ pub(crate) fn hits(
         context: &check.context,
         now: Now::default(),
         conditions: Vec::new(),
+        truths: SmallVec::new(),
         all: Some(Vec::new()),
         unenforced: Vec::new(),
         best: [None, None],
@@ -492,6 +514,7 @@ pub(crate) fn evaluate(
         context: &check.context,
         now: Now::default(),
         conditions: Vec::new(),
+        truths: SmallVec::new(),
         all: None,
         unenforced: Vec::new(),
         best: [None, None],
