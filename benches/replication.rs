@@ -192,6 +192,7 @@ async fn write_to_visible(admin_url: &str, writes: usize) {
             target: "x".into(),
             request_id: String::new(),
             constraint: String::new(),
+            refinement: String::new(),
         })
         .await
         .expect("write")
@@ -215,6 +216,7 @@ async fn write_to_visible(admin_url: &str, writes: usize) {
                 target: "x".into(),
                 request_id: String::new(),
                 constraint: String::new(),
+                refinement: String::new(),
             })
             .await
             .expect("write")

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
-/// Properties: any JSON object, accepted and not used (until ODRL constraints land).
+/// Properties: any JSON object, accepted and not used (constraints read the request's
+/// `context`).
 pub type Properties = Option<Map<String, Value>>;
 
 /// A subject or a resource.
@@ -176,6 +177,9 @@ pub struct RuleOut {
     /// The rule's constraints (canonical JSON, parsed), when it has any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub constraint: Option<serde_json::Value>,
+    /// Its action's refinements (canonical JSON, parsed), when it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refinement: Option<serde_json::Value>,
 }
 
 /// What a rule's constraints gave for the request.
@@ -398,7 +402,16 @@ impl Naming {
             assignee: r.assignee.to_string(),
             action: self.name(&r.action).into_owned(),
             target: r.target.as_str().to_string(),
-            constraint: r.condition.as_ref().and_then(|c| serde_json::from_str(&c.text).ok()),
+            constraint: r
+                .condition
+                .as_ref()
+                .and_then(|c| c.constraint_text.as_deref())
+                .and_then(|t| serde_json::from_str(t).ok()),
+            refinement: r
+                .condition
+                .as_ref()
+                .and_then(|c| c.refinement_text.as_deref())
+                .and_then(|t| serde_json::from_str(t).ok()),
         }
     }
 

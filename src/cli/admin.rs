@@ -98,21 +98,23 @@ impl MemberOp {
 impl RuleOp {
     /// A permission (`permission`) or a prohibition, granted or revoked.
     pub fn write(self, request_id: String, permission: bool) -> Write {
-        let (grant, policy_id, assignee, action, target, constraint) = match self {
+        let (grant, policy_id, assignee, action, target, constraint, refinement) = match self {
             RuleOp::Grant {
                 policy,
                 assignee,
                 action,
                 target,
                 constraint,
-            } => (true, policy, assignee, action, target, constraint),
+                refinement,
+            } => (true, policy, assignee, action, target, constraint, refinement),
             RuleOp::Revoke {
                 policy,
                 assignee,
                 action,
                 target,
                 constraint,
-            } => (false, policy, assignee, action, target, constraint),
+                refinement,
+            } => (false, policy, assignee, action, target, constraint, refinement),
         };
         let r = pb::RuleRequest {
             policy_id,
@@ -121,6 +123,7 @@ impl RuleOp {
             target,
             request_id,
             constraint: constraint.unwrap_or_default(),
+            refinement: refinement.unwrap_or_default(),
         };
         match (permission, grant) {
             (true, true) => Write::GrantPermission(r),

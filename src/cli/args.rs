@@ -317,6 +317,10 @@ pub enum RuleOp {
         /// hold), e.g. '{"leftOperand":"odrl:purpose","operator":"odrl:eq","rightOperand":"research"}'.
         #[arg(long)]
         constraint: Option<String>,
+        /// Refinements of the action (the same JSON grammar): they narrow what the rule
+        /// covers, e.g. '{"leftOperand":"odrl:resolution","operator":"odrl:lteq","rightOperand":1200}'.
+        #[arg(long)]
+        refinement: Option<String>,
     },
     /// Revoke it (name the same constraints it was granted with).
     Revoke {
@@ -326,6 +330,8 @@ pub enum RuleOp {
         target: String,
         #[arg(long)]
         constraint: Option<String>,
+        #[arg(long)]
+        refinement: Option<String>,
     },
 }
 

@@ -577,6 +577,7 @@ async fn soak(
                     target: format!("soak-{:08}.files.example", n / 2),
                     request_id: String::new(),
                     constraint: String::new(),
+                    refinement: String::new(),
                 };
                 let ok = if n.is_multiple_of(2) {
                     admin.grant_permission(rule).await.is_ok()

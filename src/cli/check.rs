@@ -165,7 +165,7 @@ fn decision_json(d: &pb::Decision) -> serde_json::Value {
         "action": d.action,
         "deciding_rule": d.deciding_rule.as_ref().map(|r| serde_json::json!({
             "policy_id": r.policy_id, "kind": if r.kind == pb::RuleKind::Prohibition as i32 { "prohibition" } else { "permission" },
-            "assignee": r.assignee, "action": r.action, "target": r.target, "constraint": r.constraint })),
+            "assignee": r.assignee, "action": r.action, "target": r.target, "constraint": r.constraint, "refinement": r.refinement })),
         "assignees": d.explanation.as_ref().map(|e| e.assignees.clone()),
         "other_rules": d.explanation.as_ref().map(|e| e.other_rules.iter().map(rule_text).collect::<Vec<_>>()),
         "unenforced_rules": d.explanation.as_ref().map(|e| e.unenforced_rules.iter().map(rule_text).collect::<Vec<_>>()),
@@ -286,4 +286,6 @@ pub(super) fn rule_text(r: &pb::RuleRef) -> String {
         r.target
     ) + if r.constraint.is_empty() { "" } else { " when " }
         + r.constraint.as_str()
+        + if r.refinement.is_empty() { "" } else { " refined by " }
+        + r.refinement.as_str()
 }

@@ -33,16 +33,12 @@ impl RuleSpec {
         })
     }
 
-    /// With constraints (`constraint`: JSON, one constraint or an array; empty: none).
-    pub fn with_constraint(mut self, constraint: &str) -> Result<RuleSpec, DomainError> {
-        self.condition = if constraint.trim().is_empty() {
-            None
-        } else {
-            Some(std::sync::Arc::new(crate::domain::constraint::Condition::parse(
-                "constraint",
-                constraint,
-            )?))
-        };
+    /// With constraints and action refinements (each JSON, one constraint or an array;
+    /// empty: none).
+    pub fn with_condition(mut self, constraint: &str, refinement: &str) -> Result<RuleSpec, DomainError> {
+        let c = (!constraint.trim().is_empty()).then_some(("constraint", constraint));
+        let r = (!refinement.trim().is_empty()).then_some(("refinement", refinement));
+        self.condition = crate::domain::constraint::Condition::of(c, r)?.map(std::sync::Arc::new);
         Ok(self)
     }
 }
@@ -173,7 +169,12 @@ impl Command {
         fn rule(ty: &str, pred: &str, r: &RuleSpec) -> Triple {
             let mut attrs = vec![("action", r.action.as_str())];
             if let Some(c) = &r.condition {
-                attrs.push(("constraint", &c.text));
+                if let Some(t) = &c.constraint_text {
+                    attrs.push(("constraint", t));
+                }
+                if let Some(t) = &c.refinement_text {
+                    attrs.push(("refinement", t));
+                }
             }
             t(ty, &r.policy, r.assignee.as_str(), pred, r.target.as_str(), &attrs)
         }

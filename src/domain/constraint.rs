@@ -425,9 +425,18 @@ pub struct Atomic {
 /// conditions are the same when their canonical texts are.
 #[derive(Debug, Clone)]
 pub struct Condition {
-    /// The canonical JSON text (what the event carries and the read model stores).
+    /// The canonical JSON text, the rule's identity (what the read model stores): the
+    /// constraints' canonical text alone, or, when the action has refinements,
+    /// `{"constraint": C, "refinement": R}` (`constraint` left out when there is none).
     pub text: Arc<str>,
+    /// The rule's constraints (the `constraint` attribute): conditions on the rule.
     pub constraints: Vec<Constraint>,
+    /// The action's refinements (the `refinement` attribute): they narrow what the rule
+    /// covers. Evaluated alike; reported as refinements.
+    pub refinements: Vec<Constraint>,
+    /// The canonical text of each attribute, when given.
+    pub constraint_text: Option<Arc<str>>,
+    pub refinement_text: Option<Arc<str>>,
 }
 
 impl PartialEq for Condition {
@@ -466,6 +475,113 @@ impl Condition {
     /// Parses the `constraint` attribute (JSON text: one constraint or an array of them).
     /// `field` names it in errors.
     pub fn parse(field: &str, text: &str) -> Result<Condition, DomainError> {
+        let (constraints, canon) = parse_list(field, text)?;
+        Ok(Condition {
+            text: canon.clone(),
+            constraints,
+            refinements: Vec::new(),
+            constraint_text: Some(canon),
+            refinement_text: None,
+        })
+    }
+
+    /// A rule's condition from its two attributes (`constraint`, `refinement`; each JSON,
+    /// one constraint or an array): None when neither is given.
+    pub fn of(
+        constraint: Option<(&str, &str)>,
+        refinement: Option<(&str, &str)>,
+    ) -> Result<Option<Condition>, DomainError> {
+        let constraint = constraint.map(|(field, text)| parse_list(field, text)).transpose()?;
+        let refinement = refinement.map(|(field, text)| parse_list(field, text)).transpose()?;
+        Ok(match (constraint, refinement) {
+            (None, None) => None,
+            (Some((constraints, canon)), None) => Some(Condition {
+                text: canon.clone(),
+                constraints,
+                refinements: Vec::new(),
+                constraint_text: Some(canon),
+                refinement_text: None,
+            }),
+            (c, Some((refinements, r_canon))) => {
+                let mut m = Map::new();
+                if let Some((_, c_canon)) = &c {
+                    m.insert(
+                        "constraint".into(),
+                        serde_json::from_str(c_canon).expect("canonical JSON"),
+                    );
+                }
+                m.insert(
+                    "refinement".into(),
+                    serde_json::from_str(&r_canon).expect("canonical JSON"),
+                );
+                let (constraints, constraint_text) = match c {
+                    Some((cs, t)) => (cs, Some(t)),
+                    None => (Vec::new(), None),
+                };
+                Some(Condition {
+                    text: Value::Object(m).to_string().into(),
+                    constraints,
+                    refinements,
+                    constraint_text,
+                    refinement_text: Some(r_canon),
+                })
+            }
+        })
+    }
+
+    /// A condition as the read model stores it ([`Condition::text`]).
+    pub fn parse_stored(field: &str, text: &str) -> Result<Condition, DomainError> {
+        let json: Value =
+            serde_json::from_str(text).map_err(|e| DomainError::new(field, format!("is not JSON: {e}")))?;
+        match &json {
+            Value::Object(m) if m.contains_key("refinement") => {
+                let part = |k: &str| m.get(k).map(Value::to_string);
+                let (c, r) = (part("constraint"), part("refinement"));
+                let cond = Condition::of(c.as_deref().map(|t| (field, t)), r.as_deref().map(|t| (field, t)))?
+                    .expect("a refinement is given");
+                if *cond.text != *text {
+                    return Err(DomainError::new(field, "is not in canonical form"));
+                }
+                Ok(cond)
+            }
+            _ => Condition::parse(field, text),
+        }
+    }
+
+    /// Evaluates every constraint and refinement (all must hold) against `ctx`, reading the
+    /// clock only when a `dateTime` constraint needs it and the context pins no time.
+    pub fn evaluate(&self, ctx: &Context, now: &mut Now) -> Verdict {
+        let mut out = Verdict::Satisfied;
+        let refinements = self.refinements.iter().map(|c| (c, true));
+        for (c, refinement) in self.constraints.iter().map(|c| (c, false)).chain(refinements) {
+            let v = match c.evaluate(ctx, now) {
+                Verdict::NotSatisfied { constraint } if refinement => Verdict::NotSatisfied {
+                    constraint: format!("refinement {constraint}"),
+                },
+                Verdict::Unknown { constraint, why } if refinement => Verdict::Unknown {
+                    constraint: format!("refinement {constraint}"),
+                    why,
+                },
+                v => v,
+            };
+            match v {
+                Verdict::Satisfied => {}
+                f @ Verdict::NotSatisfied { .. } => return f,
+                u @ Verdict::Unknown { .. } => {
+                    if out == Verdict::Satisfied {
+                        out = u;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Parses one attribute (one constraint or an array), returning them and the canonical
+/// text.
+fn parse_list(field: &str, text: &str) -> Result<(Vec<Constraint>, Arc<str>), DomainError> {
+    {
         let json: Value =
             serde_json::from_str(text).map_err(|e| DomainError::new(field, format!("is not JSON: {e}")))?;
         let items = match json {
@@ -490,28 +606,7 @@ impl Condition {
         } else {
             Value::Array(canon).to_string()
         };
-        Ok(Condition {
-            text: text.into(),
-            constraints,
-        })
-    }
-
-    /// Evaluates every constraint (all must hold) against `ctx`, reading the clock only
-    /// when a `dateTime` constraint needs it and the context pins no time.
-    pub fn evaluate(&self, ctx: &Context, now: &mut Now) -> Verdict {
-        let mut out = Verdict::Satisfied;
-        for c in &self.constraints {
-            match c.evaluate(ctx, now) {
-                Verdict::Satisfied => {}
-                f @ Verdict::NotSatisfied { .. } => return f,
-                u @ Verdict::Unknown { .. } => {
-                    if out == Verdict::Satisfied {
-                        out = u;
-                    }
-                }
-            }
-        }
-        out
+        Ok((constraints, text.into()))
     }
 }
 
@@ -551,7 +646,12 @@ impl Condition {
     /// [`Condition::evaluate`] without the reasons: the same verdict, no allocation on the
     /// paths a check takes (a missing left operand, a satisfied or failed comparison).
     pub fn truth(&self, ctx: &Context, now: &mut Now) -> Truth {
-        Truth::and(self.constraints.iter().map(|c| c.truth(ctx, now)))
+        Truth::and(
+            self.constraints
+                .iter()
+                .chain(&self.refinements)
+                .map(|c| c.truth(ctx, now)),
+        )
     }
 }
 
@@ -1675,6 +1775,38 @@ mod tests {
             "a false constraint decides before an unknown one"
         );
         assert!(sat(&l("and", &[&l("or", &[f, t]), &l("xone", &[t, f])]), &c));
+    }
+
+    #[test]
+    fn refinements_are_part_of_the_condition() {
+        let c = r#"{"leftOperand":"odrl:count","operator":"odrl:lt","rightOperand":5}"#;
+        let r = r#"{"leftOperand":"odrl:resolution","operator":"odrl:lteq","rightOperand":1200}"#;
+        let both = Condition::of(Some(("constraint", c)), Some(("refinement", r)))
+            .unwrap()
+            .unwrap();
+        assert!(both.text.starts_with(r#"{"constraint":{"#) && both.text.contains(r#""refinement":{"#));
+        assert_eq!(Condition::parse_stored("condition", &both.text).unwrap(), both);
+        let only = Condition::of(None, Some(("refinement", r))).unwrap().unwrap();
+        assert!(only.constraints.is_empty() && only.text.starts_with(r#"{"refinement":"#));
+        assert_eq!(Condition::parse_stored("condition", &only.text).unwrap(), only);
+        let plain = Condition::of(Some(("constraint", c)), None).unwrap().unwrap();
+        assert_eq!(plain, cond(c));
+        assert_eq!(Condition::parse_stored("condition", &plain.text).unwrap(), plain);
+        assert!(Condition::of(None, None).unwrap().is_none());
+        assert!(Condition::of(None, Some(("refinement", "[]"))).is_err());
+        let at = parse_date_time("2026-12-01T12:00:00Z").unwrap().0;
+        let fine = ctx(&[("odrl:count", n("1")), ("odrl:resolution", n("800"))]);
+        assert_eq!(both.evaluate(&fine, &mut Now::at(at)), Verdict::Satisfied);
+        let coarse = ctx(&[("odrl:count", n("1")), ("odrl:resolution", n("4000"))]);
+        match both.evaluate(&coarse, &mut Now::at(at)) {
+            Verdict::NotSatisfied { constraint } => assert!(constraint.starts_with("refinement "), "{constraint}"),
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(both.truth(&coarse, &mut Now::at(at)), Truth::False);
+        assert_eq!(
+            both.truth(&ctx(&[("odrl:count", n("1"))]), &mut Now::at(at)),
+            Truth::Unknown
+        );
     }
 
     #[test]

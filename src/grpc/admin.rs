@@ -38,7 +38,10 @@ impl AdminApi {
     async fn rule(&self, req: Request<pb::RuleRequest>, make: fn(RuleSpec) -> Command) -> Reply {
         self.run(req, |r| {
             Ok((
-                make(RuleSpec::parse(&r.policy_id, &r.assignee, &r.action, &r.target)?.with_constraint(&r.constraint)?),
+                make(
+                    RuleSpec::parse(&r.policy_id, &r.assignee, &r.action, &r.target)?
+                        .with_condition(&r.constraint, &r.refinement)?,
+                ),
                 r.request_id.clone(),
             ))
         })
@@ -367,6 +370,7 @@ impl PolicyAdminService for AdminApi {
                     RuleKind::Permission
                 };
                 let policy_type = (!x.policy_type.is_empty()).then_some(x.policy_type.as_str());
+                let (constraint, refinement) = condition_parts(&x.condition);
                 pb::Rule {
                     counts: effect_mask(x.policy_active, policy_type) & kind_bit(kind) != 0,
                     rule: Some(pb::RuleRef {
@@ -378,7 +382,8 @@ impl PolicyAdminService for AdminApi {
                         assignee: x.assignee,
                         action: x.action,
                         target: x.target,
-                        constraint: x.condition,
+                        constraint,
+                        refinement,
                     }),
                     policy_active: x.policy_active,
                     policy_type: x.policy_type,
@@ -426,5 +431,20 @@ impl PolicyAdminService for AdminApi {
                 .collect(),
             next_page_token: next,
         }))
+    }
+}
+
+/// A stored condition's two attributes in canonical form (constraint, refinement; empty
+/// when absent). A stored text that does not parse is shown whole as the constraint.
+fn condition_parts(stored: &str) -> (String, String) {
+    if stored.is_empty() {
+        return Default::default();
+    }
+    match crate::domain::constraint::Condition::parse_stored("condition", stored) {
+        Ok(c) => {
+            let text = |t: Option<std::sync::Arc<str>>| t.map(|t| t.to_string()).unwrap_or_default();
+            (text(c.constraint_text), text(c.refinement_text))
+        }
+        Err(_) => (stored.to_string(), String::new()),
     }
 }

@@ -28,7 +28,18 @@ pub fn rule(r: &Rule) -> pb::RuleRef {
         assignee: r.assignee.to_string(),
         action: r.action.to_string(),
         target: r.target.as_str().to_string(),
-        constraint: r.condition.as_ref().map(|c| c.text.to_string()).unwrap_or_default(),
+        constraint: r
+            .condition
+            .as_ref()
+            .and_then(|c| c.constraint_text.as_deref())
+            .unwrap_or_default()
+            .to_string(),
+        refinement: r
+            .condition
+            .as_ref()
+            .and_then(|c| c.refinement_text.as_deref())
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 

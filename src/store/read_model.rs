@@ -67,7 +67,7 @@ fn rule_change(
     let condition = if condition.is_empty() {
         None
     } else {
-        let c = Condition::parse("condition_json", condition)
+        let c = Condition::parse_stored("condition_json", condition)
             .map_err(|e| StoreError::Corrupt(format!("rule condition {condition:?}: {e}")))?;
         Some(std::sync::Arc::new(c))
     };

@@ -215,6 +215,56 @@ async fn constrained_rules_are_granted_listed_decided_explained_and_revoked() {
         .into_inner();
     assert!(!targets.every_target && targets.targets.is_empty(), "{targets:?}");
 
+    // A refinement of the action, listed apart from the constraints.
+    admin
+        .grant_permission(pb::RuleRequest {
+            refinement: r#"{"leftOperand":"odrl:resolution","operator":"odrl:lteq","rightOperand":1200}"#.into(),
+            ..with_constraint("data", "analyst", "odrl:print", "poster", PURPOSE)
+        })
+        .await
+        .unwrap();
+    let listed = admin
+        .list_rules(pb::ListRulesRequest {
+            policy_id: "data".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let print = listed
+        .rules
+        .iter()
+        .filter_map(|r| r.rule.as_ref())
+        .find(|r| r.target == "poster")
+        .expect("the refined rule is listed");
+    assert_eq!(print.constraint, CANONICAL);
+    assert_eq!(
+        print.refinement,
+        r#"{"leftOperand":"odrl:resolution","operator":"odrl:lteq","rightOperand":{"@type":"xsd:decimal","@value":"1200"}}"#
+    );
+    let mut fine = research.clone();
+    fine.insert(
+        "odrl:resolution".into(),
+        pb::ContextValue {
+            value: Some(pb::context_value::Value::Number(300.0)),
+            unit: String::new(),
+        },
+    );
+    let printed = grpc_check_in(&mut d, "alice", None, "odrl:print", "poster", FRESH, fine)
+        .await
+        .unwrap();
+    assert!(printed.allowed, "{printed:?}");
+    assert!(!printed.deciding_rule.as_ref().unwrap().refinement.is_empty());
+    let coarse = grpc_check_in(&mut d, "alice", None, "odrl:print", "poster", FRESH, research.clone())
+        .await
+        .unwrap();
+    assert!(
+        !coarse.allowed,
+        "no resolution in the context: the refinement is unknown"
+    );
+    let why = &coarse.explanation.as_ref().unwrap().conditions[0].why;
+    assert!(why.contains("refinement"), "{why}");
+
     // A revoke names the same constraint, however written; without it, it is another rule.
     admin
         .revoke_permission(with_constraint("data", "analyst", "odrl:read", "*", ""))
@@ -243,7 +293,7 @@ async fn constrained_rules_are_granted_listed_decided_explained_and_revoked() {
         .await
         .unwrap()
         .into_inner();
-    assert!(listed.rules.is_empty());
+    assert_eq!(listed.rules.len(), 1, "only the refined rule is left: {listed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

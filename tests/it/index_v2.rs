@@ -58,6 +58,9 @@ pub(crate) const CONDITIONS: &[&str] = &[
     r#"{"leftOperand":"odrl:dateTime","operator":"odrl:gt","rightOperand":{"@value":"2000-01-01","@type":"xsd:date"}}"#,
     r#"{"leftOperand":"odrl:dateTime","operator":"odrl:lt","rightOperand":{"@value":"2000-01-01T00:00:00Z","@type":"xsd:dateTime"}}"#,
     r#"{"leftOperand":"odrl:elapsedTime","operator":"odrl:lteq","rightOperand":{"@value":"P1D","@type":"xsd:duration"}}"#,
+    // An action refinement ("R:"), alone and with a constraint ("constraint|R:refinement").
+    r#"R:{"leftOperand":"odrl:purpose","operator":"odrl:neq","rightOperand":"marketing"}"#,
+    r#"{"leftOperand":"odrl:count","operator":"odrl:gt","rightOperand":2}|R:{"leftOperand":"odrl:purpose","operator":"odrl:isNoneOf","rightOperand":["research"]}"#,
 ];
 /// Request contexts (JSON objects) for [`CONDITIONS`].
 pub(crate) const CONTEXTS: &[&str] = &[
@@ -70,8 +73,17 @@ pub(crate) const CONTEXTS: &[&str] = &[
 
 /// A condition of [`CONDITIONS`], parsed.
 pub(crate) fn condition(text: &str) -> std::sync::Arc<endocarp::domain::constraint::Condition> {
+    let (constraint, refinement) = match text.split_once("R:") {
+        Some((c, r)) => (c.strip_suffix('|').filter(|c| !c.is_empty()), Some(r)),
+        None => (Some(text), None),
+    };
     std::sync::Arc::new(
-        endocarp::domain::constraint::Condition::parse("constraint", text).expect("test conditions parse"),
+        endocarp::domain::constraint::Condition::of(
+            constraint.map(|c| ("constraint", c)),
+            refinement.map(|r| ("refinement", r)),
+        )
+        .expect("test conditions parse")
+        .expect("a condition"),
     )
 }
 

@@ -118,6 +118,7 @@ async fn three_replicas_converge_with_read_your_writes_across_them() {
                                 target: "doc".into(),
                                 request_id: rid,
                                 constraint: String::new(),
+                                refinement: String::new(),
                             })
                             .await
                             .map_err(|e| e.to_string())?;

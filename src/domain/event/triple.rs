@@ -145,16 +145,24 @@ impl Triple {
                     .ok_or_else(|| DomainError::new("attributes.action", "is required for this event type"))?;
                 let action = Action::parse("attributes.action", raw)?;
                 // The rule's constraints, part of its identity (canonical text).
-                let condition = self
-                    .payload
-                    .get("constraint")
-                    .map(|text| Condition::parse("attributes.constraint", text).map(Arc::new))
-                    .transpose()?;
+                let condition = Condition::of(
+                    self.payload
+                        .get("constraint")
+                        .map(|t| ("attributes.constraint", t.as_str())),
+                    self.payload
+                        .get("refinement")
+                        .map(|t| ("attributes.refinement", t.as_str())),
+                )?
+                .map(Arc::new);
                 canon.subject = assignee.to_string();
                 canon.object = target.as_str().to_string();
                 canon.payload.insert("action".into(), action.as_str().to_string());
                 if let Some(c) = &condition {
-                    canon.payload.insert("constraint".into(), c.text.to_string());
+                    for (key, text) in [("constraint", &c.constraint_text), ("refinement", &c.refinement_text)] {
+                        if let Some(t) = text {
+                            canon.payload.insert(key.into(), t.to_string());
+                        }
+                    }
                 }
                 Change::Rule {
                     rule: Rule {

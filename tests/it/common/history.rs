@@ -129,6 +129,8 @@ pub fn any_triple() -> impl Strategy<Value = Triple> {
                 1 => Just(r#"{"leftOperand":"odrl:purpose","operator":"odrl:eq","rightOperand":"research"}"#),
                 1 => Just(r#"{"operator":"eq","leftOperand":"purpose","rightOperand":"research"}"#),
                 1 => Just(r#"[{"leftOperand":"odrl:count","operator":"odrl:lt","rightOperand":5}]"#),
+                // An action refinement.
+                1 => Just(r#"R:{"leftOperand":"odrl:resolution","operator":"odrl:lteq","rightOperand":1200}"#),
             ]
         )
             .prop_map(|(p, who, target, action, k, constraint)| {
@@ -140,6 +142,8 @@ pub fn any_triple() -> impl Strategy<Value = Triple> {
                 };
                 if constraint.is_empty() {
                     t(ty, &p, &who, pred, &target, &[("action", &action)])
+                } else if let Some(refinement) = constraint.strip_prefix("R:") {
+                    t(ty, &p, &who, pred, &target, &[("action", &action), ("refinement", refinement)])
                 } else {
                     t(ty, &p, &who, pred, &target, &[("action", &action), ("constraint", constraint)])
                 }

@@ -270,6 +270,7 @@ pub fn rule_request(policy: &str, assignee: &str, action: &str, target: &str, re
         target: target.into(),
         request_id: request_id.into(),
         constraint: String::new(),
+        refinement: String::new(),
     }
 }
 
