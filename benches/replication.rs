@@ -193,6 +193,8 @@ async fn write_to_visible(admin_url: &str, writes: usize) {
             request_id: String::new(),
             constraint: String::new(),
             refinement: String::new(),
+            duty: String::new(),
+            remedy: String::new(),
         })
         .await
         .expect("write")
@@ -217,6 +219,8 @@ async fn write_to_visible(admin_url: &str, writes: usize) {
                 request_id: String::new(),
                 constraint: String::new(),
                 refinement: String::new(),
+                duty: String::new(),
+                remedy: String::new(),
             })
             .await
             .expect("write")

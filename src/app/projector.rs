@@ -33,7 +33,8 @@ pub struct Projector {
     epoch: Instant,
     /// When the log's head was last confirmed applied (nanos since `epoch`).
     confirmed_nanos: AtomicU64,
-    /// Ignored duty events seen (duties are not enforced yet).
+    /// Duty events seen that name no duty (every `Policy.DutyImposed`, and a
+    /// `Policy.DutyDischarged` of another shape): stored and ignored.
     ignored_duties: AtomicU64,
     /// A hash chain over (position, id) of every event applied since start-up from
     /// `digest_from`: replicas that applied the same sequence have the same digest.
@@ -199,7 +200,7 @@ impl Projector {
                 })?;
                 if let Change::Ignored { duty: true } = change {
                     self.ignored_duties.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(event_id = %event.id, event_type = %event.triple.event_type, "duties are not enforced yet; event stored and ignored");
+                    tracing::warn!(event_id = %event.id, event_type = %event.triple.event_type, "a duty event that names no duty (Policy.DutyDischarged needs predicate odrl:duty and the duty's uid as object); stored and ignored");
                 }
                 next.apply(&change);
                 digest = chain_digest(digest, event.position, &event.id);

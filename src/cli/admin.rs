@@ -98,7 +98,7 @@ impl MemberOp {
 impl RuleOp {
     /// A permission (`permission`) or a prohibition, granted or revoked.
     pub fn write(self, request_id: String, permission: bool) -> Write {
-        let (grant, policy_id, assignee, action, target, constraint, refinement) = match self {
+        let (grant, policy_id, assignee, action, target, [constraint, refinement, duty, remedy]) = match self {
             RuleOp::Grant {
                 policy,
                 assignee,
@@ -106,7 +106,16 @@ impl RuleOp {
                 target,
                 constraint,
                 refinement,
-            } => (true, policy, assignee, action, target, constraint, refinement),
+                duty,
+                remedy,
+            } => (
+                true,
+                policy,
+                assignee,
+                action,
+                target,
+                [constraint, refinement, duty, remedy],
+            ),
             RuleOp::Revoke {
                 policy,
                 assignee,
@@ -114,7 +123,16 @@ impl RuleOp {
                 target,
                 constraint,
                 refinement,
-            } => (false, policy, assignee, action, target, constraint, refinement),
+                duty,
+                remedy,
+            } => (
+                false,
+                policy,
+                assignee,
+                action,
+                target,
+                [constraint, refinement, duty, remedy],
+            ),
         };
         let r = pb::RuleRequest {
             policy_id,
@@ -124,6 +142,8 @@ impl RuleOp {
             request_id,
             constraint: constraint.unwrap_or_default(),
             refinement: refinement.unwrap_or_default(),
+            duty: duty.unwrap_or_default(),
+            remedy: remedy.unwrap_or_default(),
         };
         match (permission, grant) {
             (true, true) => Write::GrantPermission(r),

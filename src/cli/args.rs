@@ -321,6 +321,13 @@ pub enum RuleOp {
         /// covers, e.g. '{"leftOperand":"odrl:resolution","operator":"odrl:lteq","rightOperand":1200}'.
         #[arg(long)]
         refinement: Option<String>,
+        /// A permission's duties (preconditions), e.g. '{"uid":"pay-1","action":"odrl:compensate"}';
+        /// a `Policy.DutyDischarged` event (subject: who, object: the uid) fulfils one.
+        #[arg(long)]
+        duty: Option<String>,
+        /// A prohibition's remedies: stored and listed, never enforced.
+        #[arg(long)]
+        remedy: Option<String>,
     },
     /// Revoke it (name the same constraints it was granted with).
     Revoke {
@@ -332,6 +339,10 @@ pub enum RuleOp {
         constraint: Option<String>,
         #[arg(long)]
         refinement: Option<String>,
+        #[arg(long)]
+        duty: Option<String>,
+        #[arg(long)]
+        remedy: Option<String>,
     },
 }
 

@@ -578,6 +578,8 @@ async fn soak(
                     request_id: String::new(),
                     constraint: String::new(),
                     refinement: String::new(),
+                    duty: String::new(),
+                    remedy: String::new(),
                 };
                 let ok = if n.is_multiple_of(2) {
                     admin.grant_permission(rule).await.is_ok()

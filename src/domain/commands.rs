@@ -35,10 +35,19 @@ impl RuleSpec {
 
     /// With constraints and action refinements (each JSON, one constraint or an array;
     /// empty: none).
-    pub fn with_condition(mut self, constraint: &str, refinement: &str) -> Result<RuleSpec, DomainError> {
-        let c = (!constraint.trim().is_empty()).then_some(("constraint", constraint));
-        let r = (!refinement.trim().is_empty()).then_some(("refinement", refinement));
-        self.condition = crate::domain::constraint::Condition::of(c, r)?.map(std::sync::Arc::new);
+    /// With a condition: `[constraint, refinement, duty, remedy]`, each JSON (empty: none).
+    pub fn with_condition(mut self, attributes: [&str; 4]) -> Result<RuleSpec, DomainError> {
+        let [constraint, refinement, duty, remedy] = attributes;
+        fn part<'a>(field: &'a str, t: &'a str) -> Option<(&'a str, &'a str)> {
+            (!t.trim().is_empty()).then_some((field, t))
+        }
+        self.condition = crate::domain::constraint::Condition::of(crate::domain::constraint::Attributes {
+            constraint: part("constraint", constraint),
+            refinement: part("refinement", refinement),
+            duty: part("duty", duty),
+            remedy: part("remedy", remedy),
+        })?
+        .map(std::sync::Arc::new);
         Ok(self)
     }
 }
@@ -174,6 +183,12 @@ impl Command {
                 }
                 if let Some(t) = &c.refinement_text {
                     attrs.push(("refinement", t));
+                }
+                if let Some(t) = &c.duty_text {
+                    attrs.push(("duty", t));
+                }
+                if let Some(t) = &c.remedy_text {
+                    attrs.push(("remedy", t));
                 }
             }
             t(ty, &r.policy, r.assignee.as_str(), pred, r.target.as_str(), &attrs)

@@ -434,9 +434,58 @@ pub struct Condition {
     /// The action's refinements (the `refinement` attribute): they narrow what the rule
     /// covers. Evaluated alike; reported as refinements.
     pub refinements: Vec<Constraint>,
-    /// The canonical text of each attribute, when given.
+    /// A permission's duties (the `duty` attribute): preconditions.
+    pub duties: Vec<Duty>,
+    /// The canonical text of each attribute, when given (`remedy`, a prohibition's, is
+    /// stored and listed, never enforced).
     pub constraint_text: Option<Arc<str>>,
     pub refinement_text: Option<Arc<str>>,
+    pub duty_text: Option<Arc<str>>,
+    pub remedy_text: Option<Arc<str>>,
+}
+
+/// The attributes a rule's condition is made of, as given: (field, JSON text) each.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Attributes<'a> {
+    pub constraint: Option<(&'a str, &'a str)>,
+    pub refinement: Option<(&'a str, &'a str)>,
+    pub duty: Option<(&'a str, &'a str)>,
+    pub remedy: Option<(&'a str, &'a str)>,
+}
+
+/// A duty of a permission (ODRL's `duty`): a precondition. The permission applies only
+/// when each of its duties is inactive (its constraints do not hold) or fulfilled: a
+/// `Policy.DutyDischarged` fact for (policy, `uid`, the duty's assignee — the requesting
+/// agent when it names none), or the request's context listing `uid` under
+/// [`FULFILLED`]. Consequences are stored, not enforced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Duty {
+    /// The duty's id: what `Policy.DutyDischarged` names as its object.
+    pub uid: String,
+    /// The action to perform (a full IRI), for explanations.
+    pub action: String,
+    /// Who must fulfil it; None: the agent exercising the permission.
+    pub assignee: Option<String>,
+    /// When the duty is active (all must hold; none: always).
+    pub constraints: Vec<Constraint>,
+}
+
+/// The context key under which a caller lists the uids of duties it vouches are fulfilled.
+pub const FULFILLED: &str = "endocarp:fulfilled";
+
+/// Who is asking, and which duties have been discharged (policy-independent: the caller
+/// binds the policy): `discharged(uid, by)`.
+pub struct Party<'a> {
+    pub agent: &'a str,
+    pub discharged: &'a dyn Fn(&str, &str) -> bool,
+}
+
+impl Party<'_> {
+    /// A party for whom nothing has been discharged.
+    pub const NOBODY: Party<'static> = Party {
+        agent: "",
+        discharged: &|_, _| false,
+    };
 }
 
 impl PartialEq for Condition {
@@ -475,70 +524,72 @@ impl Condition {
     /// Parses the `constraint` attribute (JSON text: one constraint or an array of them).
     /// `field` names it in errors.
     pub fn parse(field: &str, text: &str) -> Result<Condition, DomainError> {
-        let (constraints, canon) = parse_list(field, text)?;
-        Ok(Condition {
-            text: canon.clone(),
-            constraints,
-            refinements: Vec::new(),
-            constraint_text: Some(canon),
-            refinement_text: None,
-        })
+        Ok(Condition::of(Attributes {
+            constraint: Some((field, text)),
+            ..Attributes::default()
+        })?
+        .expect("a constraint is given"))
     }
 
-    /// A rule's condition from its two attributes (`constraint`, `refinement`; each JSON,
-    /// one constraint or an array): None when neither is given.
-    pub fn of(
-        constraint: Option<(&str, &str)>,
-        refinement: Option<(&str, &str)>,
-    ) -> Result<Option<Condition>, DomainError> {
-        let constraint = constraint.map(|(field, text)| parse_list(field, text)).transpose()?;
-        let refinement = refinement.map(|(field, text)| parse_list(field, text)).transpose()?;
-        Ok(match (constraint, refinement) {
-            (None, None) => None,
-            (Some((constraints, canon)), None) => Some(Condition {
-                text: canon.clone(),
-                constraints,
-                refinements: Vec::new(),
-                constraint_text: Some(canon),
-                refinement_text: None,
-            }),
-            (c, Some((refinements, r_canon))) => {
+    /// A rule's condition from its attributes (each JSON: one item or an array): None when
+    /// none is given. The canonical text is the constraints' alone when only they are
+    /// given, else `{"constraint": …, "duty": …, "refinement": …, "remedy": …}` with the
+    /// parts given.
+    pub fn of(a: Attributes<'_>) -> Result<Option<Condition>, DomainError> {
+        let constraint = a.constraint.map(|(field, text)| parse_list(field, text)).transpose()?;
+        let refinement = a.refinement.map(|(field, text)| parse_list(field, text)).transpose()?;
+        let duty = a.duty.map(|(field, text)| parse_duties(field, text)).transpose()?;
+        let remedy = a.remedy.map(|(field, text)| parse_remedy(field, text)).transpose()?;
+        if constraint.is_none() && refinement.is_none() && duty.is_none() && remedy.is_none() {
+            return Ok(None);
+        }
+        let text: Arc<str> = match (&constraint, &refinement, &duty, &remedy) {
+            (Some((_, c)), None, None, None) => c.clone(),
+            _ => {
                 let mut m = Map::new();
-                if let Some((_, c_canon)) = &c {
-                    m.insert(
-                        "constraint".into(),
-                        serde_json::from_str(c_canon).expect("canonical JSON"),
-                    );
-                }
-                m.insert(
-                    "refinement".into(),
-                    serde_json::from_str(&r_canon).expect("canonical JSON"),
-                );
-                let (constraints, constraint_text) = match c {
-                    Some((cs, t)) => (cs, Some(t)),
-                    None => (Vec::new(), None),
+                let mut put = |k: &str, t: Option<&Arc<str>>| {
+                    if let Some(t) = t {
+                        m.insert(k.into(), serde_json::from_str(t).expect("canonical JSON"));
+                    }
                 };
-                Some(Condition {
-                    text: Value::Object(m).to_string().into(),
-                    constraints,
-                    refinements,
-                    constraint_text,
-                    refinement_text: Some(r_canon),
-                })
+                put("constraint", constraint.as_ref().map(|x| &x.1));
+                put("duty", duty.as_ref().map(|x| &x.1));
+                put("refinement", refinement.as_ref().map(|x| &x.1));
+                put("remedy", remedy.as_ref());
+                Value::Object(m).to_string().into()
             }
-        })
+        };
+        let (constraints, constraint_text) = constraint.map_or((Vec::new(), None), |(c, t)| (c, Some(t)));
+        let (refinements, refinement_text) = refinement.map_or((Vec::new(), None), |(c, t)| (c, Some(t)));
+        let (duties, duty_text) = duty.map_or((Vec::new(), None), |(d, t)| (d, Some(t)));
+        Ok(Some(Condition {
+            text,
+            constraints,
+            refinements,
+            duties,
+            constraint_text,
+            refinement_text,
+            duty_text,
+            remedy_text: remedy,
+        }))
     }
 
     /// A condition as the read model stores it ([`Condition::text`]).
     pub fn parse_stored(field: &str, text: &str) -> Result<Condition, DomainError> {
         let json: Value =
             serde_json::from_str(text).map_err(|e| DomainError::new(field, format!("is not JSON: {e}")))?;
+        const PARTS: [&str; 4] = ["constraint", "duty", "refinement", "remedy"];
         match &json {
-            Value::Object(m) if m.contains_key("refinement") => {
-                let part = |k: &str| m.get(k).map(Value::to_string);
-                let (c, r) = (part("constraint"), part("refinement"));
-                let cond = Condition::of(c.as_deref().map(|t| (field, t)), r.as_deref().map(|t| (field, t)))?
-                    .expect("a refinement is given");
+            Value::Object(m) if !m.is_empty() && m.keys().all(|k| PARTS.contains(&k.as_str())) => {
+                let parts: Vec<Option<String>> = PARTS.iter().map(|k| m.get(*k).map(Value::to_string)).collect();
+                let at = |i: usize| parts[i].as_deref().map(|t| (field, t));
+                let cond = Condition::of(Attributes {
+                    constraint: at(0),
+                    duty: at(1),
+                    refinement: at(2),
+                    remedy: at(3),
+                })?
+                .expect("a part is given");
                 if *cond.text != *text {
                     return Err(DomainError::new(field, "is not in canonical form"));
                 }
@@ -550,7 +601,7 @@ impl Condition {
 
     /// Evaluates every constraint and refinement (all must hold) against `ctx`, reading the
     /// clock only when a `dateTime` constraint needs it and the context pins no time.
-    pub fn evaluate(&self, ctx: &Context, now: &mut Now) -> Verdict {
+    pub fn evaluate(&self, ctx: &Context, now: &mut Now, party: &Party<'_>) -> Verdict {
         let mut out = Verdict::Satisfied;
         let refinements = self.refinements.iter().map(|c| (c, true));
         for (c, refinement) in self.constraints.iter().map(|c| (c, false)).chain(refinements) {
@@ -574,7 +625,127 @@ impl Condition {
                 }
             }
         }
+        if out == Verdict::Satisfied
+            && let Some(d) = self.duties.iter().find(|d| !d.holds(ctx, now, party))
+        {
+            return Verdict::NotSatisfied {
+                constraint: format!("duty {:?} ({}) is active and not fulfilled", d.uid, d.action),
+            };
+        }
         out
+    }
+}
+
+/// Parses the `duty` attribute: one duty or an array of them, each `{"uid": ID, "action":
+/// ACTION}` with optional `assignee`, `target`, `constraint` (when the duty is active) and
+/// `consequence` (stored, not enforced). Returns them and the canonical text.
+fn parse_duties(field: &str, text: &str) -> Result<(Vec<Duty>, Arc<str>), DomainError> {
+    let json: Value = serde_json::from_str(text).map_err(|e| DomainError::new(field, format!("is not JSON: {e}")))?;
+    let items = match json {
+        Value::Array(items) => items,
+        one => vec![one],
+    };
+    if items.is_empty() || items.len() > 16 {
+        return Err(DomainError::new(field, "holds 1 to 16 duties"));
+    }
+    let mut duties = Vec::new();
+    let mut canon = Vec::new();
+    let mut uids = std::collections::BTreeSet::new();
+    for (i, d) in items.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        let Value::Object(m) = d else {
+            return Err(DomainError::new(at, "must be a JSON object (a duty)"));
+        };
+        const KEYS: [&str; 6] = ["action", "assignee", "consequence", "constraint", "target", "uid"];
+        if let Some(k) = m.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(DomainError::new(
+                format!("{at}.{k}"),
+                format!("is not a member of a duty (expected {})", KEYS.join(", ")),
+            ));
+        }
+        let id = |k: &str| -> Result<Option<String>, DomainError> {
+            match m.get(k) {
+                None => Ok(None),
+                Some(Value::String(v)) => {
+                    crate::domain::Id::parse(&format!("{at}.{k}"), v).map(|id| Some(id.to_string()))
+                }
+                Some(_) => Err(DomainError::new(format!("{at}.{k}"), "must be a string (an id)")),
+            }
+        };
+        let uid = id("uid")?.ok_or_else(|| {
+            DomainError::new(
+                format!("{at}.uid"),
+                "is required: Policy.DutyDischarged names the duty it discharges by it",
+            )
+        })?;
+        if !uids.insert(uid.clone()) {
+            return Err(DomainError::new(format!("{at}.uid"), format!("{uid:?} is given twice")));
+        }
+        let action = match m.get("action") {
+            // A bare name is the ODRL action, as ODRL's JSON-LD context reads it.
+            Some(Value::String(a)) if !a.contains(':') => {
+                crate::domain::Action::parse(&format!("{at}.action"), &format!("odrl:{a}"))?
+            }
+            Some(Value::String(a)) => crate::domain::Action::parse(&format!("{at}.action"), a)?,
+            _ => return Err(DomainError::new(format!("{at}.action"), "is required (an action)")),
+        };
+        let assignee = id("assignee")?;
+        let target = id("target")?;
+        let (constraints, constraint_text) = match m.get("constraint") {
+            Some(c) => {
+                let (cs, t) = parse_list(&format!("{at}.constraint"), &c.to_string())?;
+                (cs, Some(t))
+            }
+            None => (Vec::new(), None),
+        };
+        let consequence = match m.get("consequence") {
+            None => None,
+            Some(c @ (Value::Object(_) | Value::Array(_))) => Some(c.clone()),
+            Some(_) => {
+                return Err(DomainError::new(
+                    format!("{at}.consequence"),
+                    "must be a duty or an array of duties (stored, not enforced)",
+                ));
+            }
+        };
+        let mut out = Map::new();
+        out.insert("action".into(), Value::String(action.as_str().into()));
+        if let Some(a) = &assignee {
+            out.insert("assignee".into(), Value::String(a.clone()));
+        }
+        if let Some(c) = consequence {
+            out.insert("consequence".into(), c);
+        }
+        if let Some(t) = constraint_text {
+            out.insert("constraint".into(), serde_json::from_str(&t).expect("canonical JSON"));
+        }
+        if let Some(t) = &target {
+            out.insert("target".into(), Value::String(t.clone()));
+        }
+        out.insert("uid".into(), Value::String(uid.clone()));
+        canon.push(Value::Object(out));
+        duties.push(Duty {
+            uid,
+            action: action.as_str().to_string(),
+            assignee,
+            constraints,
+        });
+    }
+    let text = if canon.len() == 1 {
+        canon[0].to_string()
+    } else {
+        Value::Array(canon).to_string()
+    };
+    Ok((duties, text.into()))
+}
+
+/// Parses the `remedy` attribute (a prohibition's): stored and listed, never enforced. Any
+/// JSON object or array, re-written with sorted keys.
+fn parse_remedy(field: &str, text: &str) -> Result<Arc<str>, DomainError> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ (Value::Object(_) | Value::Array(_))) => Ok(v.to_string().into()),
+        Ok(_) => Err(DomainError::new(field, "must be a duty or an array of duties")),
+        Err(e) => Err(DomainError::new(field, format!("is not JSON: {e}"))),
     }
 }
 
@@ -645,13 +816,40 @@ impl Truth {
 impl Condition {
     /// [`Condition::evaluate`] without the reasons: the same verdict, no allocation on the
     /// paths a check takes (a missing left operand, a satisfied or failed comparison).
-    pub fn truth(&self, ctx: &Context, now: &mut Now) -> Truth {
-        Truth::and(
+    pub fn truth(&self, ctx: &Context, now: &mut Now, party: &Party<'_>) -> Truth {
+        match Truth::and(
             self.constraints
                 .iter()
                 .chain(&self.refinements)
                 .map(|c| c.truth(ctx, now)),
-        )
+        ) {
+            Truth::True if !self.duties.iter().all(|d| d.holds(ctx, now, party)) => Truth::False,
+            t => t,
+        }
+    }
+}
+
+impl Duty {
+    /// True when the duty does not block its permission: it is inactive (its constraints
+    /// are not satisfied; an unknown one keeps it active: fail closed), or fulfilled (a
+    /// discharge by its assignee, or the context lists it under [`FULFILLED`]).
+    fn holds(&self, ctx: &Context, now: &mut Now, party: &Party<'_>) -> bool {
+        if !self.constraints.is_empty()
+            && Truth::and(self.constraints.iter().map(|c| c.truth(ctx, now))) == Truth::False
+        {
+            return true;
+        }
+        let by = self.assignee.as_deref().unwrap_or(party.agent);
+        if (party.discharged)(&self.uid, by) {
+            return true;
+        }
+        match ctx.get(FULFILLED) {
+            Some((Literal::List(items), _)) => items
+                .iter()
+                .any(|i| matches!(i, Literal::String(u) | Literal::Iri(u) if *u == self.uid)),
+            Some((Literal::String(u) | Literal::Iri(u), _)) => *u == self.uid,
+            _ => false,
+        }
     }
 }
 
@@ -1463,13 +1661,13 @@ mod tests {
     fn eval(c: &str, ctx: &Context) -> Verdict {
         let at = parse_date_time("2026-12-01T12:00:00Z").unwrap().0;
         let c = cond(c);
-        let verdict = c.evaluate(ctx, &mut Now::at(at));
+        let verdict = c.evaluate(ctx, &mut Now::at(at), &Party::NOBODY);
         let want = match verdict {
             Verdict::Satisfied => Truth::True,
             Verdict::NotSatisfied { .. } => Truth::False,
             Verdict::Unknown { .. } => Truth::Unknown,
         };
-        assert_eq!(c.truth(ctx, &mut Now::at(at)), want, "{}", c.text);
+        assert_eq!(c.truth(ctx, &mut Now::at(at), &Party::NOBODY), want, "{}", c.text);
         verdict
     }
 
@@ -1781,32 +1979,143 @@ mod tests {
     fn refinements_are_part_of_the_condition() {
         let c = r#"{"leftOperand":"odrl:count","operator":"odrl:lt","rightOperand":5}"#;
         let r = r#"{"leftOperand":"odrl:resolution","operator":"odrl:lteq","rightOperand":1200}"#;
-        let both = Condition::of(Some(("constraint", c)), Some(("refinement", r)))
-            .unwrap()
-            .unwrap();
+        let both = Condition::of(Attributes {
+            constraint: Some(("constraint", c)),
+            refinement: Some(("refinement", r)),
+            ..Attributes::default()
+        })
+        .unwrap()
+        .unwrap();
         assert!(both.text.starts_with(r#"{"constraint":{"#) && both.text.contains(r#""refinement":{"#));
         assert_eq!(Condition::parse_stored("condition", &both.text).unwrap(), both);
-        let only = Condition::of(None, Some(("refinement", r))).unwrap().unwrap();
+        let only = Condition::of(Attributes {
+            refinement: Some(("refinement", r)),
+            ..Attributes::default()
+        })
+        .unwrap()
+        .unwrap();
         assert!(only.constraints.is_empty() && only.text.starts_with(r#"{"refinement":"#));
         assert_eq!(Condition::parse_stored("condition", &only.text).unwrap(), only);
-        let plain = Condition::of(Some(("constraint", c)), None).unwrap().unwrap();
+        let plain = Condition::of(Attributes {
+            constraint: Some(("constraint", c)),
+            ..Attributes::default()
+        })
+        .unwrap()
+        .unwrap();
         assert_eq!(plain, cond(c));
         assert_eq!(Condition::parse_stored("condition", &plain.text).unwrap(), plain);
-        assert!(Condition::of(None, None).unwrap().is_none());
-        assert!(Condition::of(None, Some(("refinement", "[]"))).is_err());
+        assert!(
+            Condition::of(Attributes {
+                ..Attributes::default()
+            })
+            .unwrap()
+            .is_none()
+        );
+        assert!(
+            Condition::of(Attributes {
+                refinement: Some(("refinement", "[]")),
+                ..Attributes::default()
+            })
+            .is_err()
+        );
         let at = parse_date_time("2026-12-01T12:00:00Z").unwrap().0;
         let fine = ctx(&[("odrl:count", n("1")), ("odrl:resolution", n("800"))]);
-        assert_eq!(both.evaluate(&fine, &mut Now::at(at)), Verdict::Satisfied);
+        assert_eq!(
+            both.evaluate(&fine, &mut Now::at(at), &Party::NOBODY),
+            Verdict::Satisfied
+        );
         let coarse = ctx(&[("odrl:count", n("1")), ("odrl:resolution", n("4000"))]);
-        match both.evaluate(&coarse, &mut Now::at(at)) {
+        match both.evaluate(&coarse, &mut Now::at(at), &Party::NOBODY) {
             Verdict::NotSatisfied { constraint } => assert!(constraint.starts_with("refinement "), "{constraint}"),
             v => panic!("{v:?}"),
         }
-        assert_eq!(both.truth(&coarse, &mut Now::at(at)), Truth::False);
+        assert_eq!(both.truth(&coarse, &mut Now::at(at), &Party::NOBODY), Truth::False);
         assert_eq!(
-            both.truth(&ctx(&[("odrl:count", n("1"))]), &mut Now::at(at)),
+            both.truth(&ctx(&[("odrl:count", n("1"))]), &mut Now::at(at), &Party::NOBODY),
             Truth::Unknown
         );
+    }
+
+    #[test]
+    fn duties_are_preconditions_fulfilled_by_a_discharge_or_the_context() {
+        let duty = |json: &str| {
+            Condition::of(Attributes {
+                duty: Some(("duty", json)),
+                ..Attributes::default()
+            })
+            .unwrap()
+            .unwrap()
+        };
+        let pay = duty(r#"{"uid":"pay-1","action":"odrl:compensate"}"#);
+        assert_eq!(
+            &*pay.text,
+            r#"{"duty":{"action":"http://www.w3.org/ns/odrl/2/compensate","uid":"pay-1"}}"#
+        );
+        assert_eq!(Condition::parse_stored("condition", &pay.text).unwrap(), pay);
+        let at = parse_date_time("2026-12-01T12:00:00Z").unwrap().0;
+        let none = Context::default();
+        let ann_paid = |uid: &str, by: &str| uid == "pay-1" && by == "ann";
+        let ann = Party {
+            agent: "ann",
+            discharged: &ann_paid,
+        };
+        let bob = Party {
+            agent: "bob",
+            discharged: &ann_paid,
+        };
+        assert_eq!(pay.truth(&none, &mut Now::at(at), &ann), Truth::True);
+        assert_eq!(
+            pay.truth(&none, &mut Now::at(at), &bob),
+            Truth::False,
+            "ann's payment is not bob's"
+        );
+        match pay.evaluate(&none, &mut Now::at(at), &bob) {
+            Verdict::NotSatisfied { constraint } => assert!(constraint.contains("pay-1"), "{constraint}"),
+            v => panic!("{v:?}"),
+        }
+        // The caller vouches for it in the context.
+        let vouched = ctx(&[(FULFILLED, Literal::List(vec![s("pay-1")]))]);
+        assert_eq!(pay.truth(&vouched, &mut Now::at(at), &bob), Truth::True);
+        // A duty for a named assignee is discharged by that assignee.
+        let by_ann = duty(r#"{"uid":"pay-1","action":"odrl:compensate","assignee":"ann"}"#);
+        assert_eq!(by_ann.truth(&none, &mut Now::at(at), &bob), Truth::True);
+        // An inactive duty (its constraint fails) does not block; an unknown one does.
+        let weekend = duty(
+            r#"{"uid":"w","action":"odrl:compensate","constraint":{"leftOperand":"ex:weekend","operator":"odrl:eq","rightOperand":true}}"#,
+        );
+        let weekday = ctx(&[("ex:weekend", Literal::Boolean(false))]);
+        assert_eq!(weekend.truth(&weekday, &mut Now::at(at), &bob), Truth::True);
+        assert_eq!(weekend.truth(&none, &mut Now::at(at), &bob), Truth::False);
+        // Constraints still come first: a duty cannot make an unknown constraint true.
+        let both = Condition::of(Attributes {
+            constraint: Some((
+                "constraint",
+                r#"{"leftOperand":"odrl:purpose","operator":"odrl:eq","rightOperand":"x"}"#,
+            )),
+            duty: Some(("duty", r#"{"uid":"pay-1","action":"odrl:compensate"}"#)),
+            ..Attributes::default()
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(both.truth(&none, &mut Now::at(at), &ann), Truth::Unknown);
+        for bad in [
+            r#"{"action":"odrl:compensate"}"#,
+            r#"{"uid":"x"}"#,
+            r#"[{"uid":"x","action":"odrl:compensate"},{"uid":"x","action":"odrl:attribute"}]"#,
+            r#"{"uid":"x","action":"odrl:compensate","when":"now"}"#,
+            r#"{"uid":"*","action":"odrl:compensate"}"#,
+            r#"{"uid":"x","action":"odrl:compensate","consequence":"pay more"}"#,
+            "[]",
+        ] {
+            assert!(
+                Condition::of(Attributes {
+                    duty: Some(("duty", bad)),
+                    ..Attributes::default()
+                })
+                .is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

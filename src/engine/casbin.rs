@@ -254,7 +254,11 @@ impl CasbinRows {
                 let after = effect_mask(active, policy_type.as_deref().or(before.policy_type(policy.as_str())));
                 self.refresh_policy(before, policy, after);
             }
-            Change::Status { .. } | Change::MarkRole { .. } | Change::Ignored { .. } => {}
+            // A discharged duty only lets permissions with duties apply, which have no rows.
+            Change::Status { .. }
+            | Change::MarkRole { .. }
+            | Change::DutyDischarged { .. }
+            | Change::Ignored { .. } => {}
         }
     }
 

@@ -137,6 +137,8 @@ pub struct Index {
     policies: Interned<Id, Named>,
     /// Variants (policy, condition text), numbered from [`VARIANT_BASE`].
     variants: Interned<(u32, Arc<str>), Variant>,
+    /// Duties discharged: (policy, node who discharged) → the duty uids, sorted.
+    discharged: PMap<(u32, u32), Arc<Vec<Arc<str>>>>,
     /// Policy names in byte order, to label a new policy between its neighbours.
     policy_order: Labels,
     /// How many policies have a conflict strategy other than `prohibit`: while there are
@@ -193,6 +195,7 @@ impl Index {
             accounts: Interned::new(&hasher),
             policies: Interned::new(&hasher),
             variants: Interned::new(&hasher),
+            discharged: PMap::with_hasher(hasher.clone()),
             policy_order: Labels::default(),
             strategies: 0,
             node_order: Labels::default(),
@@ -270,6 +273,15 @@ impl Index {
     /// context, so it answers as checks without one would).
     pub fn lookups_check_whole(&self) -> bool {
         self.strategies_in_use() || self.conditions_in_use()
+    }
+
+    /// True when `by` has discharged the duty `uid` of `policy` (a base policy id).
+    pub(crate) fn discharged(&self, policy: u32, uid: &str, by: &str) -> bool {
+        self.node_id(by).is_some_and(|n| {
+            self.discharged
+                .get(&(policy, n))
+                .is_some_and(|uids| uids.binary_search_by(|u| (**u).cmp(uid)).is_ok())
+        })
     }
 
     /// True when some rule carries a condition.
@@ -673,6 +685,14 @@ impl Index {
                     self.accounts.get_mut(a).status = Some(*active);
                 }
             },
+            Change::DutyDischarged { policy, duty, agent } => {
+                let key = (self.intern_policy(policy), self.intern_node(agent));
+                let mut uids = self.discharged.get(&key).map(|u| u.to_vec()).unwrap_or_default();
+                if let Err(i) = uids.binary_search_by(|u| (**u).cmp(duty.as_str())) {
+                    uids.insert(i, Arc::from(duty.as_str()));
+                    self.discharged.insert(key, Arc::new(uids));
+                }
+            }
             Change::MarkRole { .. } | Change::Ignored { .. } => {}
         }
     }

@@ -20,7 +20,7 @@
 //! read whole (a group's later rule may be one of them); every other rule still goes
 //! straight to the best of its kind.
 
-use crate::domain::constraint::{Context, Now, Truth};
+use crate::domain::constraint::{Context, Now, Party, Truth};
 use crate::domain::policy::kind_bit;
 use crate::domain::{Action, ConditionNote, Conflict, Decision, Explanation, Id, Reason, Rule, RuleKind, Target};
 use crate::engine::index::{CUSTOM_BASE, Index, Node, Pair, TargetRule, VARIANT_BASE, action_bit, ak_action, ak_kind};
@@ -171,6 +171,8 @@ struct Sink<'a> {
     index: &'a Index,
     /// The request's context and clock, for rules with constraints.
     context: &'a Context,
+    /// The requesting agent, who must have discharged a permission's duties.
+    agent: &'a str,
     now: Now,
     /// Explaining: what the constraints of each rule with constraints gave.
     conditions: Vec<(Hit, bool, String)>,
@@ -222,8 +224,17 @@ impl Sink<'_> {
             return true;
         };
         let prohibition = hit.kind == RuleKind::Prohibition;
+        // A permission's duties: discharged by its assignee (the agent, unless the duty
+        // names another) within the rule's own policy.
+        let index = self.index;
+        let policy = index.base(hit.policy);
+        let discharged = |uid: &str, by: &str| index.discharged(policy, uid, by);
+        let party = Party {
+            agent: self.agent,
+            discharged: &discharged,
+        };
         if self.all.is_some() {
-            let verdict = c.evaluate(self.context, &mut self.now);
+            let verdict = c.evaluate(self.context, &mut self.now, &party);
             let applies = verdict.applies(prohibition);
             self.conditions.push((*hit, applies, verdict.describe()));
             return applies;
@@ -231,7 +242,7 @@ impl Sink<'_> {
         let truth = match self.truths.iter().find(|(p, _)| *p == hit.policy) {
             Some(&(_, t)) => t,
             None => {
-                let t = c.truth(self.context, &mut self.now);
+                let t = c.truth(self.context, &mut self.now, &party);
                 self.truths.push((hit.policy, t));
                 t
             }
@@ -423,6 +434,7 @@ pub(crate) fn hits(
     let mut sink = Sink {
         index,
         context: &check.context,
+        agent: check.agent.as_str(),
         now: Now::default(),
         conditions: Vec::new(),
         truths: SmallVec::new(),
@@ -512,6 +524,7 @@ pub(crate) fn evaluate(
     let mut sink = Sink {
         index,
         context: &check.context,
+        agent: check.agent.as_str(),
         now: Now::default(),
         conditions: Vec::new(),
         truths: SmallVec::new(),

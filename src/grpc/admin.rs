@@ -39,8 +39,12 @@ impl AdminApi {
         self.run(req, |r| {
             Ok((
                 make(
-                    RuleSpec::parse(&r.policy_id, &r.assignee, &r.action, &r.target)?
-                        .with_condition(&r.constraint, &r.refinement)?,
+                    RuleSpec::parse(&r.policy_id, &r.assignee, &r.action, &r.target)?.with_condition([
+                        &r.constraint,
+                        &r.refinement,
+                        &r.duty,
+                        &r.remedy,
+                    ])?,
                 ),
                 r.request_id.clone(),
             ))
@@ -370,7 +374,7 @@ impl PolicyAdminService for AdminApi {
                     RuleKind::Permission
                 };
                 let policy_type = (!x.policy_type.is_empty()).then_some(x.policy_type.as_str());
-                let (constraint, refinement) = condition_parts(&x.condition);
+                let [constraint, refinement, duty, remedy] = condition_parts(&x.condition);
                 pb::Rule {
                     counts: effect_mask(x.policy_active, policy_type) & kind_bit(kind) != 0,
                     rule: Some(pb::RuleRef {
@@ -384,6 +388,8 @@ impl PolicyAdminService for AdminApi {
                         target: x.target,
                         constraint,
                         refinement,
+                        duty,
+                        remedy,
                     }),
                     policy_active: x.policy_active,
                     policy_type: x.policy_type,
@@ -434,17 +440,23 @@ impl PolicyAdminService for AdminApi {
     }
 }
 
-/// A stored condition's two attributes in canonical form (constraint, refinement; empty
-/// when absent). A stored text that does not parse is shown whole as the constraint.
-fn condition_parts(stored: &str) -> (String, String) {
+/// A stored condition's attributes in canonical form (constraint, refinement, duty,
+/// remedy; empty when absent). A stored text that does not parse is shown whole as the
+/// constraint.
+fn condition_parts(stored: &str) -> [String; 4] {
     if stored.is_empty() {
         return Default::default();
     }
     match crate::domain::constraint::Condition::parse_stored("condition", stored) {
         Ok(c) => {
             let text = |t: Option<std::sync::Arc<str>>| t.map(|t| t.to_string()).unwrap_or_default();
-            (text(c.constraint_text), text(c.refinement_text))
+            [
+                text(c.constraint_text),
+                text(c.refinement_text),
+                text(c.duty_text),
+                text(c.remedy_text),
+            ]
         }
-        Err(_) => (stored.to_string(), String::new()),
+        Err(_) => [stored.to_string(), String::new(), String::new(), String::new()],
     }
 }

@@ -40,6 +40,18 @@ pub fn rule(r: &Rule) -> pb::RuleRef {
             .and_then(|c| c.refinement_text.as_deref())
             .unwrap_or_default()
             .to_string(),
+        duty: r
+            .condition
+            .as_ref()
+            .and_then(|c| c.duty_text.as_deref())
+            .unwrap_or_default()
+            .to_string(),
+        remedy: r
+            .condition
+            .as_ref()
+            .and_then(|c| c.remedy_text.as_deref())
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 

@@ -104,6 +104,8 @@ pub struct Delta<'a> {
     policy_types: BTreeMap<&'a str, &'a str>,
     /// policy → the strategy the batch's last `Policy.Created` naming one gave it.
     policy_conflicts: BTreeMap<&'a str, &'static str>,
+    /// (policy, duty, agent) discharges (facts that are never undone).
+    discharges: BTreeSet<(&'a str, &'a str, &'a str)>,
 }
 
 impl<'a> Delta<'a> {
@@ -169,6 +171,9 @@ impl<'a> Delta<'a> {
                 self.statuses
                     .insert((kind.as_str(), id.as_str()), StatusOp::Set(*active));
             }
+            Change::DutyDischarged { policy, duty, agent } => {
+                self.discharges.insert((policy.as_str(), duty.as_str(), agent.as_str()));
+            }
             Change::MarkRole { .. } | Change::Ignored { .. } => {}
         }
     }
@@ -176,6 +181,18 @@ impl<'a> Delta<'a> {
     /// Writes the net effect inside the append's transaction.
     pub async fn flush(&self, tx: &mut Transaction<'_, Any>, backend: Backend) -> Result<(), StoreError> {
         use Param::{Int, Text};
+        let discharges: Vec<_> = self
+            .discharges
+            .iter()
+            .map(|&(p, d, a)| vec![Text(p), Text(d), Text(a)])
+            .collect();
+        for_rows(
+            tx,
+            backend,
+            "INSERT INTO duty_discharges (policy, duty, agent) VALUES {rows} ON CONFLICT DO NOTHING",
+            &discharges,
+        )
+        .await?;
         let roles: Vec<_> = self.roles.iter().map(|r| vec![Text(r)]).collect();
         for_rows(
             tx,

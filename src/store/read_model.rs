@@ -84,6 +84,14 @@ fn rule_change(
     })
 }
 
+fn discharge_change(policy: &str, duty: &str, agent: &str) -> Change {
+    Change::DutyDischarged {
+        policy: Id::from_trusted(policy),
+        duty: Id::from_trusted(duty),
+        agent: Id::from_trusted(agent),
+    }
+}
+
 fn type_change(policy: &str, policy_type: &str) -> Change {
     Change::PolicyCreated {
         policy: Id::from_trusted(policy),
@@ -213,6 +221,16 @@ impl Store {
                 .await?;
                 sqlite_pages(
                     &mut tx,
+                    "duty_discharges",
+                    "policy, duty, agent",
+                    |(p, d, a): (String, String, String)| {
+                        sink(discharge_change(&p, &d, &a));
+                        Ok(())
+                    },
+                )
+                .await?;
+                sqlite_pages(
+                    &mut tx,
                     "statuses",
                     "kind, id, active",
                     |(k, i, a): (String, String, i64)| {
@@ -278,6 +296,13 @@ impl Store {
                     while let Some(row) = rows.next().await {
                         let row = row?;
                         sink(conflict_change(row.try_get(0)?, row.try_get(1)?)?);
+                    }
+                }
+                {
+                    let mut rows = sqlx::query("SELECT policy, duty, agent FROM duty_discharges").fetch(&mut *tx);
+                    while let Some(row) = rows.next().await {
+                        let row = row?;
+                        sink(discharge_change(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
                     }
                 }
                 {

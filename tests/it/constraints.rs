@@ -415,3 +415,96 @@ async fn malformed_constraints_and_contexts_are_refused_and_change_nothing() {
     .unwrap();
     assert!(ok.allowed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duty_is_a_precondition_until_discharged() {
+    let server = Server::start(&[]);
+    let mut admin = server.admin().await;
+    let mut events = server.events().await;
+    let mut d = server.decisions().await;
+    let duty = r#"{"uid":"pay-song","action":"compensate"}"#;
+    admin
+        .grant_permission(pb::RuleRequest {
+            duty: duty.into(),
+            ..common::rule_request("music", "ann", "odrl:play", "song", "")
+        })
+        .await
+        .unwrap();
+    let listed = admin
+        .list_rules(pb::ListRulesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        listed.rules[0].rule.as_ref().unwrap().duty,
+        r#"{"action":"http://www.w3.org/ns/odrl/2/compensate","uid":"pay-song"}"#
+    );
+    let before = grpc_check(&mut d, "ann", None, "odrl:play", "song", FRESH)
+        .await
+        .unwrap();
+    assert!(!before.allowed);
+    let why = &before.explanation.as_ref().unwrap().conditions[0].why;
+    assert!(why.contains("pay-song") && why.contains("not fulfilled"), "{why}");
+
+    // A duty event that names no duty is stored, ignored and counted; one that does fulfils.
+    let ev = |ty: &str, s: &str, p: &str, o: &str| pb_triple(ty, "music", s, p, o, &[]);
+    events
+        .append_events(pb::AppendEventsRequest {
+            events: vec![
+                ev("Policy.DutyImposed", "ann", "odrl:duty", "pay-song"),
+                ev("Policy.DutyDischarged", "ann", "odrl:obligation", "pay-song"),
+            ],
+        })
+        .await
+        .unwrap();
+    assert_eq!(common::server_status(&server).await.ignored_duties, 2);
+    let still = grpc_check(&mut d, "ann", None, "odrl:play", "song", FRESH)
+        .await
+        .unwrap();
+    assert!(!still.allowed);
+    events
+        .append_events(pb::AppendEventsRequest {
+            events: vec![ev("Policy.DutyDischarged", "ann", "odrl:duty", "pay-song")],
+        })
+        .await
+        .unwrap();
+    let after = grpc_check(&mut d, "ann", None, "odrl:play", "song", FRESH)
+        .await
+        .unwrap();
+    assert!(after.allowed, "{after:?}");
+    assert_eq!(common::server_status(&server).await.ignored_duties, 2);
+
+    // Only permissions have duties; only prohibitions have remedies.
+    let st = admin
+        .set_prohibition(pb::RuleRequest {
+            duty: duty.into(),
+            ..common::rule_request("music", "ann", "odrl:play", "song", "")
+        })
+        .await
+        .expect_err("a prohibition has no duties");
+    assert_eq!(st.code(), Code::InvalidArgument);
+    let st = admin
+        .grant_permission(pb::RuleRequest {
+            remedy: r#"{"action":"odrl:compensate"}"#.into(),
+            ..common::rule_request("music", "ann", "odrl:play", "song", "")
+        })
+        .await
+        .expect_err("a permission has no remedies");
+    assert_eq!(st.code(), Code::InvalidArgument);
+    // A remedy is stored and listed, never enforced: the prohibition denies as before.
+    admin
+        .set_prohibition(pb::RuleRequest {
+            remedy: r#"{"action":"odrl:compensate","uid":"fine"}"#.into(),
+            ..common::rule_request("music", "ann", "odrl:play", "song", "")
+        })
+        .await
+        .unwrap();
+    let denied = grpc_check(&mut d, "ann", None, "odrl:play", "song", FRESH)
+        .await
+        .unwrap();
+    assert_eq!(common::reason_name(denied.reason), "PROHIBITED");
+    assert_eq!(
+        denied.deciding_rule.as_ref().unwrap().remedy,
+        r#"{"action":"odrl:compensate","uid":"fine"}"#
+    );
+}

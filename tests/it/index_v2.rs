@@ -61,6 +61,9 @@ pub(crate) const CONDITIONS: &[&str] = &[
     // An action refinement ("R:"), alone and with a constraint ("constraint|R:refinement").
     r#"R:{"leftOperand":"odrl:purpose","operator":"odrl:neq","rightOperand":"marketing"}"#,
     r#"{"leftOperand":"odrl:count","operator":"odrl:gt","rightOperand":2}|R:{"leftOperand":"odrl:purpose","operator":"odrl:isNoneOf","rightOperand":["research"]}"#,
+    // Duties ("D:"): discharged by the agent, or by a named assignee.
+    r#"D:{"uid":"d1","action":"odrl:compensate"}"#,
+    r#"D:[{"uid":"d1","action":"odrl:compensate"},{"uid":"d2","action":"odrl:attribute","assignee":"r1"}]"#,
 ];
 /// Request contexts (JSON objects) for [`CONDITIONS`].
 pub(crate) const CONTEXTS: &[&str] = &[
@@ -69,19 +72,31 @@ pub(crate) const CONTEXTS: &[&str] = &[
     r#"{"odrl:purpose":"marketing","odrl:count":3}"#,
     r#"{"odrl:purpose":["teaching"],"odrl:count":10}"#,
     r#"{"odrl:purpose":"teaching","odrl:count":"many"}"#,
+    r#"{"endocarp:fulfilled":["d1"],"odrl:purpose":"research"}"#,
 ];
 
 /// A condition of [`CONDITIONS`], parsed.
 pub(crate) fn condition(text: &str) -> std::sync::Arc<endocarp::domain::constraint::Condition> {
+    if let Some(duty) = text.strip_prefix("D:") {
+        return std::sync::Arc::new(
+            endocarp::domain::constraint::Condition::of(endocarp::domain::constraint::Attributes {
+                duty: Some(("duty", duty)),
+                ..Default::default()
+            })
+            .expect("test duties parse")
+            .expect("a condition"),
+        );
+    }
     let (constraint, refinement) = match text.split_once("R:") {
         Some((c, r)) => (c.strip_suffix('|').filter(|c| !c.is_empty()), Some(r)),
         None => (Some(text), None),
     };
     std::sync::Arc::new(
-        endocarp::domain::constraint::Condition::of(
-            constraint.map(|c| ("constraint", c)),
-            refinement.map(|r| ("refinement", r)),
-        )
+        endocarp::domain::constraint::Condition::of(endocarp::domain::constraint::Attributes {
+            constraint: constraint.map(|c| ("constraint", c)),
+            refinement: refinement.map(|r| ("refinement", r)),
+            ..Default::default()
+        })
         .expect("test conditions parse")
         .expect("a condition"),
     )
@@ -182,6 +197,11 @@ pub(crate) fn any_change() -> impl Strategy<Value = Change> {
             kind,
             id: id(i),
             active
+        }),
+        1 => (pick(POLICIES), pick(&["d1", "d2"]), pick(NODES)).prop_map(|(p, d, n)| Change::DutyDischarged {
+            policy: id(p),
+            duty: id(d),
+            agent: id(n)
         }),
         1 => (pick(NODES), proptest::option::of(pick(NODES))).prop_map(|(r, s)| Change::MarkRole {
             role: id(r),

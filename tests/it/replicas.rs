@@ -119,6 +119,8 @@ async fn three_replicas_converge_with_read_your_writes_across_them() {
                                 request_id: rid,
                                 constraint: String::new(),
                                 refinement: String::new(),
+                                duty: String::new(),
+                                remedy: String::new(),
                             })
                             .await
                             .map_err(|e| e.to_string())?;

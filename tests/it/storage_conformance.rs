@@ -202,7 +202,11 @@ const BEFORE_POLICY_TYPES: &[&str] = &[
      (4, 'e4', 'Policy', 'plain', 1, 'Policy.Created', '', '', '', '{}', '2026-01-01T00:00:00Z', '{}', 'c4'), \
      (5, 'e5', 'Policy', 'agreed', 1, 'Policy.Created', '', '', '', '{\"policy_type\":\"http://www.w3.org/ns/odrl/2/Offer\"}', '2026-01-01T00:00:00Z', '{}', 'c5'), \
      (6, 'e6', 'Policy', 'agreed', 2, 'Policy.Created', '', '', '', '{\"policy_type\":\"http://www.w3.org/ns/odrl/2/Agreement\"}', '2026-01-01T00:00:00Z', '{}', 'c6'), \
-     (7, 'e7', 'Policy', 'agreed', 3, 'Policy.Created', '', '', '', '{}', '2026-01-01T00:00:00Z', '{}', 'c7')",
+     (7, 'e7', 'Policy', 'agreed', 3, 'Policy.Created', '', '', '', '{}', '2026-01-01T00:00:00Z', '{}', 'c7'), \
+     (8, 'e8', 'Policy', 'music', 1, 'Policy.DutyDischarged', 'ann', 'odrl:duty', 'pay-1', '{}', '2026-01-01T00:00:00Z', '{}', 'c8'), \
+     (9, 'e9', 'Policy', 'music', 2, 'Policy.DutyDischarged', 'bob', 'odrl:obligation', 'pay-1', '{}', '2026-01-01T00:00:00Z', '{}', 'c9'), \
+     (10, 'e10', 'Policy', 'music', 3, 'Policy.DutyImposed', 'cy', 'odrl:duty', 'pay-1', '{}', '2026-01-01T00:00:00Z', '{}', 'c10'), \
+     (11, 'e11', 'Policy', 'music', 4, 'Policy.DutyDischarged', 'dee', 'http://www.w3.org/ns/odrl/2/duty', 'pay-2', '{}', '2026-01-01T00:00:00Z', '{}', 'c11')",
     "INSERT INTO rules (policy, kind, assignee, action, target) VALUES ('offer', 'permission', 'a', 'http://www.w3.org/ns/odrl/2/read', 'r1')",
     "INSERT INTO statuses (kind, id, active) VALUES ('policy', 'offer', 1), ('policy', 'plain', 1), ('policy', 'agreed', 1)",
 ];
@@ -217,6 +221,20 @@ async fn policy_types_migrate_from_the_log(store: &Store) {
     assert_eq!(index.policy_type("agreed"), Some(odrl("Agreement").as_str()));
     assert_eq!(index.policy_type("plain"), None);
     assert!(!index.rule_counts("offer", endocarp::domain::RuleKind::Permission));
+    // Migration 0006 copies the discharges that name a duty, as a replay reads them.
+    let discharges: Vec<String> = index
+        .facts()
+        .into_iter()
+        .filter_map(|f| match f {
+            endocarp::domain::Change::DutyDischarged { policy, duty, agent } => {
+                Some(format!("{policy}/{duty}/{agent}"))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(discharges.len(), 2, "{discharges:?}");
+    assert!(discharges.contains(&"music/pay-1/ann".to_string()), "{discharges:?}");
+    assert!(discharges.contains(&"music/pay-2/dee".to_string()), "{discharges:?}");
     let rules = store.list_rules("", "", &Default::default(), 10).await.unwrap();
     assert_eq!(rules.len(), 1);
     assert_eq!(rules[0].policy_type, odrl("Offer"));

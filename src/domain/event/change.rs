@@ -101,6 +101,9 @@ pub enum Change {
         /// The event's subject, when it names one: also a role (docs/CONTRACT.md §1).
         subject: Option<Id>,
     },
+    /// `Policy.DutyDischarged` naming a duty: `agent` has fulfilled the duty `duty` of
+    /// `policy`'s permissions (a fact; there is no event that undoes it).
+    DutyDischarged { policy: Id, duty: Id, agent: Id },
     /// Stored, no effect on decisions. `duty` counts ignored duty events.
     Ignored { duty: bool },
 }

@@ -5,7 +5,7 @@ use super::catalogue::EventType as T;
 use super::catalogue::*;
 use super::change::{Change, EdgeSource, EntityKind};
 use crate::domain::action::{self, Action};
-use crate::domain::constraint::Condition;
+use crate::domain::constraint::{Attributes, Condition};
 use crate::domain::id::check_text;
 use crate::domain::{Conflict, DomainError, Id, Rule, RuleKind, Target};
 use std::collections::BTreeMap;
@@ -145,20 +145,37 @@ impl Triple {
                     .ok_or_else(|| DomainError::new("attributes.action", "is required for this event type"))?;
                 let action = Action::parse("attributes.action", raw)?;
                 // The rule's constraints, part of its identity (canonical text).
-                let condition = Condition::of(
-                    self.payload
-                        .get("constraint")
-                        .map(|t| ("attributes.constraint", t.as_str())),
-                    self.payload
-                        .get("refinement")
-                        .map(|t| ("attributes.refinement", t.as_str())),
-                )?
+                let attr = |k: &str, field: &'static str| self.payload.get(k).map(|t| (field, t.as_str()));
+                let (duty, remedy) = (attr("duty", "attributes.duty"), attr("remedy", "attributes.remedy"));
+                if rule_kind == RuleKind::Prohibition && duty.is_some() {
+                    return Err(DomainError::new(
+                        "attributes.duty",
+                        "a prohibition has no duties (its failures have remedies: attributes.remedy)",
+                    ));
+                }
+                if rule_kind == RuleKind::Permission && remedy.is_some() {
+                    return Err(DomainError::new(
+                        "attributes.remedy",
+                        "only a prohibition has remedies (a permission's preconditions are attributes.duty)",
+                    ));
+                }
+                let condition = Condition::of(Attributes {
+                    constraint: attr("constraint", "attributes.constraint"),
+                    refinement: attr("refinement", "attributes.refinement"),
+                    duty,
+                    remedy,
+                })?
                 .map(Arc::new);
                 canon.subject = assignee.to_string();
                 canon.object = target.as_str().to_string();
                 canon.payload.insert("action".into(), action.as_str().to_string());
                 if let Some(c) = &condition {
-                    for (key, text) in [("constraint", &c.constraint_text), ("refinement", &c.refinement_text)] {
+                    for (key, text) in [
+                        ("constraint", &c.constraint_text),
+                        ("refinement", &c.refinement_text),
+                        ("duty", &c.duty_text),
+                        ("remedy", &c.remedy_text),
+                    ] {
                         if let Some(t) = text {
                             canon.payload.insert(key.into(), t.to_string());
                         }
@@ -318,6 +335,21 @@ impl Triple {
             Change::MarkRole {
                 role: aggregate,
                 subject,
+            }
+        } else if self.event_type == "Policy.DutyDischarged"
+            && matches!(
+                self.predicate.as_str(),
+                "odrl:duty" | "http://www.w3.org/ns/odrl/2/duty"
+            )
+            && let (Ok(duty), Ok(agent)) = (Id::parse("object", &self.object), Id::parse("subject", &self.subject))
+        {
+            // A discharge naming its duty: (policy, duty uid, who discharged it). Kept as
+            // given, as every event of this type always was (its content is unchanged);
+            // one of another shape stays ignored, as before.
+            Change::DutyDischarged {
+                policy: aggregate,
+                duty,
+                agent,
             }
         } else {
             Change::Ignored {

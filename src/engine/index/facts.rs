@@ -99,6 +99,15 @@ impl Index {
         out.extend(account_edges);
         out.extend(members);
         out.extend(rules);
+        for ((policy, node), uids) in &self.discharged {
+            for uid in uids.iter() {
+                out.push(Change::DutyDischarged {
+                    policy: self.policy_name(*policy).clone(),
+                    duty: crate::domain::Id::from_trusted(uid),
+                    agent: self.node_by_id(*node).name.clone(),
+                });
+            }
+        }
         out.extend(types);
         out.extend(statuses);
         out

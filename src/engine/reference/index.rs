@@ -57,6 +57,8 @@ pub struct Index {
     policy_types: PMap<Id, String>,
     /// Conflict strategies given by `Policy.Created`; no entry: `prohibit`.
     policy_conflicts: PMap<Id, Conflict>,
+    /// Duties discharged: (policy, duty, who).
+    discharged: PSet<(Id, Id, Id)>,
     agent_status: PMap<Id, bool>,
     account_status: PMap<Id, bool>,
     stats: IndexStats,
@@ -96,6 +98,12 @@ impl Index {
     }
 
     /// True when some policy has a conflict strategy other than `prohibit`.
+    /// True when `by` has discharged the duty `uid` of `policy`.
+    pub fn discharged(&self, policy: &str, uid: &str, by: &str) -> bool {
+        self.discharged
+            .contains(&(Id::from_trusted(policy), Id::from_trusted(uid), Id::from_trusted(by)))
+    }
+
     pub fn strategies_in_use(&self) -> bool {
         self.policy_conflicts.values().any(|c| *c != Conflict::Prohibit)
     }
@@ -240,6 +248,9 @@ impl Index {
                 };
                 map.insert(id.clone(), *active);
             }
+            Change::DutyDischarged { policy, duty, agent } => {
+                self.discharged.insert((policy.clone(), duty.clone(), agent.clone()));
+            }
             Change::MarkRole { .. } | Change::Ignored { .. } => {}
         }
     }
@@ -378,6 +389,13 @@ impl Index {
         }
         for rule in self.all_rules() {
             out.push(Change::Rule { rule, on: true });
+        }
+        for (policy, duty, agent) in &self.discharged {
+            out.push(Change::DutyDischarged {
+                policy: policy.clone(),
+                duty: duty.clone(),
+                agent: agent.clone(),
+            });
         }
         let typed: std::collections::BTreeSet<&Id> =
             self.policy_types.keys().chain(self.policy_conflicts.keys()).collect();

@@ -5,7 +5,7 @@
 //! (NOT_PERMITTED). A permission on X applies to a request for Y when X = Y or X includes Y;
 //! a prohibition when X = Y, X includes Y, or Y includes X. Targets match exactly or `*`.
 
-use crate::domain::constraint::{Condition, Now};
+use crate::domain::constraint::{Condition, Now, Party};
 use crate::domain::{ConditionNote, Decision, EntityKind, Explanation, Id, Reason, Rule, RuleKind, Target};
 use crate::engine::reference::index::{ANY, Index};
 use crate::engine::{Check, EngineOptions};
@@ -128,7 +128,12 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
     let mut notes: Vec<ConditionNote> = Vec::new();
     let mut condition_applies = |hit: &Hit<'_>| -> bool {
         let Some(c) = hit.condition else { return true };
-        let verdict = c.evaluate(&check.context, &mut now);
+        let discharged = |uid: &str, by: &str| index.discharged(hit.policy.as_str(), uid, by);
+        let party = Party {
+            agent: check.agent.as_str(),
+            discharged: &discharged,
+        };
+        let verdict = c.evaluate(&check.context, &mut now, &party);
         let applies = verdict.applies(hit.kind == RuleKind::Prohibition);
         if check.explain {
             notes.push(ConditionNote {

@@ -131,6 +131,8 @@ pub fn any_triple() -> impl Strategy<Value = Triple> {
                 1 => Just(r#"[{"leftOperand":"odrl:count","operator":"odrl:lt","rightOperand":5}]"#),
                 // An action refinement.
                 1 => Just(r#"R:{"leftOperand":"odrl:resolution","operator":"odrl:lteq","rightOperand":1200}"#),
+                // A duty (permissions only: on a prohibition the event is refused).
+                1 => Just(r#"D:{"uid":"pay-1","action":"odrl:compensate"}"#),
             ]
         )
             .prop_map(|(p, who, target, action, k, constraint)| {
@@ -142,12 +144,27 @@ pub fn any_triple() -> impl Strategy<Value = Triple> {
                 };
                 if constraint.is_empty() {
                     t(ty, &p, &who, pred, &target, &[("action", &action)])
+                } else if let Some(duty) = constraint.strip_prefix("D:") {
+                    if k < 2 {
+                        t(ty, &p, &who, pred, &target, &[("action", &action), ("duty", duty)])
+                    } else {
+                        t(ty, &p, &who, pred, &target, &[("action", &action)])
+                    }
                 } else if let Some(refinement) = constraint.strip_prefix("R:") {
                     t(ty, &p, &who, pred, &target, &[("action", &action), ("refinement", refinement)])
                 } else {
                     t(ty, &p, &who, pred, &target, &[("action", &action), ("constraint", constraint)])
                 }
             }),
+        // Duty discharges, one of a shape that names no duty (stored and ignored).
+        1 => (pick(POLICIES), pick(AGENTS), pick(&["pay-1", "credit"]), any::<bool>()).prop_map(|(p, a, d, named)| t(
+            "Policy.DutyDischarged",
+            &p,
+            &a,
+            if named { "odrl:duty" } else { "odrl:obligation" },
+            &d,
+            &[]
+        )),
         2 => (pick(POLICIES), 0..3u8).prop_map(|(p, k)| t(
             ["Policy.Created", "Policy.Activated", "Policy.Deactivated"][k as usize],
             &p,

@@ -271,6 +271,8 @@ pub fn rule_request(policy: &str, assignee: &str, action: &str, target: &str, re
         request_id: request_id.into(),
         constraint: String::new(),
         refinement: String::new(),
+        duty: String::new(),
+        remedy: String::new(),
     }
 }
 
