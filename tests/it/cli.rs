@@ -380,3 +380,122 @@ fn migrate_creates_the_database() {
     ok(&endocarp(&["migrate", "--database-url", &url]));
     assert!(dir.path().join("m.db").exists());
 }
+
+/// The README's constraint and duty tour: grant with `--constraint` and `--duty`, check with
+/// `--context`, read the explanation, revoke by the constraint, and a batch line's context.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn constraints_duties_and_contexts_from_the_command_line() {
+    let server = Server::start(&[]);
+    let (a, s) = (&server.admin_url, &server.decision_url);
+    let purpose = r#"{"leftOperand":"purpose","operator":"isAnyOf","rightOperand":["research","teaching"]}"#;
+    ok(&endocarp(&[
+        "permission",
+        "grant",
+        "research",
+        "user:ann",
+        "odrl:read",
+        "dataset-7",
+        "--constraint",
+        purpose,
+        "--admin",
+        a,
+    ]));
+    ok(&endocarp(&[
+        "permission",
+        "grant",
+        "music",
+        "user:ann",
+        "odrl:play",
+        "song-2",
+        "--duty",
+        r#"{"uid":"pay-song-2","action":"odrl:compensate"}"#,
+        "--admin",
+        a,
+    ]));
+    let check = |args: &[&str]| {
+        let mut all = vec!["check"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--server", s, "--fully-consistent"]);
+        endocarp(&all)
+    };
+    let yes = ok(&check(&[
+        "user:ann",
+        "odrl:read",
+        "dataset-7",
+        "--context",
+        r#"{"odrl:purpose":"research"}"#,
+    ]));
+    assert!(yes.starts_with("ALLOW (PERMITTED)"), "{yes}");
+    assert!(yes.contains(r#"when {"leftOperand":"odrl:purpose""#), "{yes}");
+    let no = ok(&check(&["user:ann", "odrl:read", "dataset-7", "--explain"]));
+    assert!(no.starts_with("DENY (NOT_PERMITTED)"), "{no}");
+    assert!(
+        no.contains("did not apply (cannot be evaluated (the request's context has no odrl:purpose)"),
+        "{no}"
+    );
+    let json = ok(&check(&["user:ann", "odrl:read", "dataset-7", "--json", "--explain"]));
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["conditions"][0]["applies"], false, "{v}");
+    // A bad context is refused before anything is sent.
+    let bad = check(&[
+        "user:ann",
+        "odrl:read",
+        "dataset-7",
+        "--context",
+        r#"{"purpose":"research"}"#,
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an IRI or a CURIE"));
+    // Duties: vouched for in the context.
+    let unpaid = ok(&check(&["user:ann", "odrl:play", "song-2"]));
+    assert!(unpaid.starts_with("DENY (NOT_PERMITTED)"), "{unpaid}");
+    let paid = ok(&check(&[
+        "user:ann",
+        "odrl:play",
+        "song-2",
+        "--context",
+        r#"{"endocarp:fulfilled":["pay-song-2"]}"#,
+    ]));
+    assert!(paid.starts_with("ALLOW (PERMITTED)"), "{paid}");
+    // A batch line carries its own context.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checks.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"id":"with","agent":"user:ann","action":"odrl:read","target":"dataset-7","context":{"odrl:purpose":"teaching"}}"#,
+            "\n",
+            r#"{"id":"without","agent":"user:ann","action":"odrl:read","target":"dataset-7"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let batch = ok(&endocarp(&["check", "--batch", file.to_str().unwrap(), "--server", s]));
+    assert!(
+        batch.contains("with\tALLOW") && batch.contains("without\tDENY"),
+        "{batch}"
+    );
+    // Revoked by the same constraint, however written.
+    ok(&endocarp(&[
+        "permission",
+        "revoke",
+        "research",
+        "user:ann",
+        "odrl:read",
+        "dataset-7",
+        "--constraint",
+        r#"[{"leftOperand":"odrl:purpose","operator":"odrl:isAnyOf","rightOperand":["research","teaching"]}]"#,
+        "--admin",
+        a,
+    ]));
+    let gone = ok(&check(&[
+        "user:ann",
+        "odrl:read",
+        "dataset-7",
+        "--context",
+        r#"{"odrl:purpose":"research"}"#,
+    ]));
+    assert!(gone.starts_with("DENY"), "{gone}");
+    let listed = ok(&endocarp(&["list", "rules", "--admin", a]));
+    assert!(listed.contains("song-2") && !listed.contains("dataset-7"), "{listed}");
+}
