@@ -124,13 +124,43 @@ impl Shared {
         (resource, resource_at): (&Entity, &str),
         context: &CheckContext,
     ) -> Result<Check, DomainError> {
+        // Members of the entities' `properties` named by a CURIE or an IRI are values for
+        // constraints too (`"odrl:recipient"` on the subject, `"odrl:fileFormat"` on the
+        // resource); a left operand given twice is refused.
+        let mut values = context.values.clone();
+        for (props, at) in [
+            (&subject.properties, subject_at),
+            (&action.properties, action_at),
+            (&resource.properties, resource_at),
+        ] {
+            for (k, v) in props.iter().flatten().filter(|(k, _)| k.contains(':')) {
+                let field = format!("{at}.properties.{k}");
+                if values.contains(k) {
+                    return Err(DomainError::new(
+                        field,
+                        "is given twice (in the context or another entity's properties)",
+                    ));
+                }
+                if values.len() >= crate::domain::constraint::MAX_CONTEXT {
+                    return Err(DomainError::new(
+                        field,
+                        format!(
+                            "a request holds at most {} left-operand values",
+                            crate::domain::constraint::MAX_CONTEXT
+                        ),
+                    ));
+                }
+                let (value, unit) = crate::domain::constraint::context_from_json(&field, v)?;
+                values.insert(k, value, unit.as_deref())?;
+            }
+        }
         Ok(Check {
             agent: entity_id(subject_at, &subject.kind, &subject.id)?,
             account: context.account.clone(),
             action: self.config.naming.action(&format!("{action_at}.name"), &action.name)?,
             target: entity_id(resource_at, &resource.kind, &resource.id)?,
             explain: context.explain,
-            context: context.values.clone(),
+            context: values,
         })
     }
 

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
-/// Properties: any JSON object, accepted and not used (constraints read the request's
-/// `context`).
+/// Properties: any JSON object. Members named by a CURIE or an IRI are values for rules'
+/// constraints (as the request's `context` members are); the others are not used.
 pub type Properties = Option<Map<String, Value>>;
 
 /// A subject or a resource.

@@ -191,6 +191,11 @@ impl Context {
         self.values.get(key)
     }
 
+    /// True when the context has a value for this left operand (a CURIE or an IRI).
+    pub fn contains(&self, key: &str) -> bool {
+        term("key", key).is_ok_and(|k| self.values.contains_key(&k))
+    }
+
     /// Entries in key order, for tests and rendering.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &Literal, Option<&str>)> {
         self.values.iter().map(|(k, (v, u))| (k.as_str(), v, u.as_deref()))

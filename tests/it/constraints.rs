@@ -202,6 +202,44 @@ async fn constrained_rules_are_granted_listed_decided_explained_and_revoked() {
         assert_eq!(reply.json["decision"], want, "{context}: {:?}", reply.json);
     }
 
+    // The entities' properties named by IRI count as well; a left operand given twice is 400.
+    for (subject_props, context, status, want) in [
+        (
+            serde_json::json!({"odrl:purpose": "research", "department": "x"}),
+            serde_json::json!({}),
+            200,
+            Some(true),
+        ),
+        (
+            serde_json::json!({"odrl:purpose": "research"}),
+            serde_json::json!({"odrl:purpose": "research"}),
+            400,
+            None,
+        ),
+        (
+            serde_json::json!({"odrl:purpose": {"bad": 1}}),
+            serde_json::json!({}),
+            400,
+            None,
+        ),
+    ] {
+        let reply = http
+            .post(
+                "/access/v1/evaluation",
+                &serde_json::json!({
+                    "subject": {"type": "user", "id": "alice", "properties": subject_props},
+                    "action": {"name": "read"},
+                    "resource": {"type": "doc", "id": "x"},
+                    "context": context
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, status, "{subject_props}: {:?}", reply.json);
+        if let Some(want) = want {
+            assert_eq!(reply.json["decision"], want, "{:?}", reply.json);
+        }
+    }
+
     // A look-up has no context: the constrained permission lists nothing.
     let targets = d
         .lookup_targets(pb::LookupTargetsRequest {
