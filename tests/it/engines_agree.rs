@@ -23,6 +23,8 @@ struct CheckCase {
     account: Option<String>,
     action: String,
     target: String,
+    /// Values for constraints: none, or ones the generated constraints test.
+    context: bool,
 }
 
 fn any_check() -> impl Strategy<Value = CheckCase> {
@@ -31,13 +33,34 @@ fn any_check() -> impl Strategy<Value = CheckCase> {
         prop_oneof![pick(ACCOUNTS).prop_map(Some), Just(None)],
         pick(ACTIONS),
         pick(&["t1", "t2"]),
+        any::<bool>(),
     )
-        .prop_map(|(agent, account, action, target)| CheckCase {
+        .prop_map(|(agent, account, action, target, context)| CheckCase {
             agent,
             account,
             action,
             target,
+            context,
         })
+}
+
+/// A context under which the generated constraints, refinements and duties can hold.
+fn context() -> endocarp::domain::constraint::Context {
+    use endocarp::domain::constraint::{Context, Decimal, Literal};
+    let mut c = Context::default();
+    c.insert("odrl:purpose", Literal::String("research".into()), None)
+        .unwrap();
+    c.insert("odrl:count", Literal::Number(Decimal::parse("3").unwrap()), None)
+        .unwrap();
+    c.insert("odrl:resolution", Literal::Number(Decimal::parse("800").unwrap()), None)
+        .unwrap();
+    c.insert(
+        "endocarp:fulfilled",
+        Literal::List(vec![Literal::String("pay-1".into())]),
+        None,
+    )
+    .unwrap();
+    c
 }
 
 fn build(history: &[Triple], hierarchy: bool) -> Snapshot {
@@ -107,7 +130,7 @@ fn agree(
             action: Action::parse("action", &c.action).unwrap(),
             target: Id::parse("target", &c.target).unwrap(),
             explain: false,
-            context: Default::default(),
+            context: if c.context { context() } else { Default::default() },
         };
         let odrl = engine::decide(&snapshot.index, &check, &opts);
         // The explained path collects every applicable rule and sorts them; the plain one
@@ -139,9 +162,10 @@ fn agree(
         match (&odrl, &casbin, &plain) {
             (Ok(a), Ok(b), Ok(c)) => {
                 prop_assert_eq!(a, b, "ODRL and Casbin engines, {:?}", c);
-                if snapshot.index.strategies_in_use() {
-                    // An export cannot express conflict strategies: it may deny more, never
-                    // allow more (docs/CONTRACT.md §1, "Conflict strategies").
+                if snapshot.index.strategies_in_use() || snapshot.index.conditions_in_use() {
+                    // An export cannot express conflict strategies, constraints or duties:
+                    // it may deny more, never allow more (docs/CONTRACT.md §1, "Conflict
+                    // strategies", "Constraints", "Duties").
                     prop_assert!(a.allowed || !*c, "the export allows: {:?} {:?}", check, a);
                 } else {
                     prop_assert_eq!(a.allowed, *c, "ODRL and the plain enforcer: {:?} {:?}", check, a);
