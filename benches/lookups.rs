@@ -19,7 +19,7 @@
 //! it tiny so it cannot rot. Results and the machine: `docs/BENCHMARKS.md`.
 
 use endocarp::bench::fmt_ns;
-use endocarp::bench::org::{Org, OrgSpec, agent_id, policy_id};
+use endocarp::bench::org::{Org, OrgSpec, agent_id, policy_id, role_id};
 use endocarp::domain::{Action, Change, Conflict, EdgeSource, Id, NewEvent, Rule, RuleKind, Target};
 use endocarp::engine::lookup::{self, Window};
 use endocarp::engine::{EngineOptions, Index};
@@ -271,8 +271,9 @@ fn main() {
             r,
             format!("{:.1} actions an answer", listed as f64 / calls.max(1) as f64),
         );
-        // The same look-ups while one policy has a conflict strategy: every candidate is
-        // then checked whole (docs/CONTRACT.md §1, "Conflict strategies").
+        // The same look-ups while one policy has a conflict strategy, and while one rule has
+        // a constraint: every candidate is then checked whole (docs/CONTRACT.md §1,
+        // "Conflict strategies", "Constraints").
         let mut strategy = index.clone();
         strategy.apply(&Change::PolicyCreated {
             policy: Id::from_trusted(&policy_id(0)),
@@ -280,37 +281,61 @@ fn main() {
             conflict: Some(Conflict::Perm),
         });
         let read = Action::parse("action", "odrl:read").expect("valid");
-        let r = timed(&agents, budget, max, |a| {
-            lookup::targets(&strategy, a, None, &read, &opts, Window::page(None, 100))
-                .expect("no error")
-                .items
-                .len()
+        let mut constrained = index.clone();
+        constrained.apply(&Change::Rule {
+            rule: Rule {
+                policy: Id::from_trusted(&policy_id(0)),
+                kind: RuleKind::Permission,
+                assignee: Id::from_trusted(&role_id(0, 0)),
+                action: read.clone(),
+                target: Target::One(Id::from_trusted("constrained.example")),
+                condition: Some(std::sync::Arc::new(
+                    endocarp::domain::constraint::Condition::parse(
+                        "constraint",
+                        r#"{"leftOperand":"odrl:purpose","operator":"odrl:eq","rightOperand":"research"}"#,
+                    )
+                    .expect("valid"),
+                )),
+            },
+            on: true,
         });
-        row(
-            "LookupTargets odrl:read, first page of 100, one policy with odrl:perm",
-            r,
-            String::new(),
-        );
-        let (approve, approvals) = (
-            Action::parse("action", APPROVE).expect("valid"),
-            Id::from_trusted(APPROVALS),
-        );
-        let r = timed(&[()], budget, if tiny { 20 } else { 2_000 }, |_| {
-            lookup::agents(&strategy, &approve, &approvals, None, &opts, Window::page(None, 100))
-                .expect("no error")
-                .items
-                .len()
-        });
-        row(
-            "LookupAgents first page of 100 (role held by 10k agents), one policy with odrl:perm",
-            r,
-            String::new(),
-        );
-        let r = timed(&pairs, budget, max, |(a, t)| {
-            lookup::actions(&strategy, a, None, t, &opts).expect("no error").len()
-        });
-        row("ListActions, one policy with odrl:perm", r, String::new());
+        for (label, variant) in [
+            ("one policy with odrl:perm", &strategy),
+            ("one rule with a constraint", &constrained),
+        ] {
+            let r = timed(&agents, budget, max, |a| {
+                lookup::targets(variant, a, None, &read, &opts, Window::page(None, 100))
+                    .expect("no error")
+                    .items
+                    .len()
+            });
+            row(
+                &format!("LookupTargets odrl:read, first page of 100, {label}"),
+                r,
+                String::new(),
+            );
+            let (approve, approvals) = (
+                Action::parse("action", APPROVE).expect("valid"),
+                Id::from_trusted(APPROVALS),
+            );
+            let r = timed(&[()], budget, if tiny { 20 } else { 2_000 }, |_| {
+                lookup::agents(variant, &approve, &approvals, None, &opts, Window::page(None, 100))
+                    .expect("no error")
+                    .items
+                    .len()
+            });
+            row(
+                &format!("LookupAgents first page of 100 (role held by 10k agents), {label}"),
+                r,
+                String::new(),
+            );
+            let r = timed(&pairs, budget, max, |(a, t)| {
+                lookup::actions(variant, a, None, t, &opts).expect("no error").len()
+            });
+            row(&format!("ListActions, {label}"), r, String::new());
+        }
         drop(strategy);
+        drop(constrained);
         drop(index);
         let (with, without, rows) = memory_in_child(shape, rules, tiny);
         notes.push(format!(
