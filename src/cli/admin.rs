@@ -98,41 +98,21 @@ impl MemberOp {
 impl RuleOp {
     /// A permission (`permission`) or a prohibition, granted or revoked.
     pub fn write(self, request_id: String, permission: bool) -> Write {
-        let (grant, policy_id, assignee, action, target, [constraint, refinement, duty, remedy]) = match self {
+        let (grant, policy_id, assignee, action, target, condition) = match self {
             RuleOp::Grant {
                 policy,
                 assignee,
                 action,
                 target,
-                constraint,
-                refinement,
-                duty,
-                remedy,
-            } => (
-                true,
-                policy,
-                assignee,
-                action,
-                target,
-                [constraint, refinement, duty, remedy],
-            ),
+                condition,
+            } => (true, policy, assignee, action, target, condition),
             RuleOp::Revoke {
                 policy,
                 assignee,
                 action,
                 target,
-                constraint,
-                refinement,
-                duty,
-                remedy,
-            } => (
-                false,
-                policy,
-                assignee,
-                action,
-                target,
-                [constraint, refinement, duty, remedy],
-            ),
+                condition,
+            } => (false, policy, assignee, action, target, condition),
         };
         let r = pb::RuleRequest {
             policy_id,
@@ -140,10 +120,10 @@ impl RuleOp {
             action,
             target,
             request_id,
-            constraint: constraint.unwrap_or_default(),
-            refinement: refinement.unwrap_or_default(),
-            duty: duty.unwrap_or_default(),
-            remedy: remedy.unwrap_or_default(),
+            constraint: condition.constraint.unwrap_or_default(),
+            refinement: condition.refinement.unwrap_or_default(),
+            duty: condition.duty.unwrap_or_default(),
+            remedy: condition.remedy.unwrap_or_default(),
         };
         match (permission, grant) {
             (true, true) => Write::GrantPermission(r),

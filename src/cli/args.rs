@@ -313,37 +313,38 @@ pub enum RuleOp {
         assignee: String,
         action: String,
         target: String,
-        /// The rule's ODRL constraints as JSON (one constraint or an array, all must
-        /// hold), e.g. '{"leftOperand":"odrl:purpose","operator":"odrl:eq","rightOperand":"research"}'.
-        #[arg(long)]
-        constraint: Option<String>,
-        /// Refinements of the action (the same JSON grammar): they narrow what the rule
-        /// covers, e.g. '{"leftOperand":"odrl:resolution","operator":"odrl:lteq","rightOperand":1200}'.
-        #[arg(long)]
-        refinement: Option<String>,
-        /// A permission's duties (preconditions), e.g. '{"uid":"pay-1","action":"odrl:compensate"}';
-        /// a `Policy.DutyDischarged` event (subject: who, object: the uid) fulfils one.
-        #[arg(long)]
-        duty: Option<String>,
-        /// A prohibition's remedies: stored and listed, never enforced.
-        #[arg(long)]
-        remedy: Option<String>,
+        #[command(flatten)]
+        condition: ConditionArgs,
     },
-    /// Revoke it (name the same constraints it was granted with).
+    /// Revoke it (name the same condition it was granted with).
     Revoke {
         policy: String,
         assignee: String,
         action: String,
         target: String,
-        #[arg(long)]
-        constraint: Option<String>,
-        #[arg(long)]
-        refinement: Option<String>,
-        #[arg(long)]
-        duty: Option<String>,
-        #[arg(long)]
-        remedy: Option<String>,
+        #[command(flatten)]
+        condition: ConditionArgs,
     },
+}
+
+/// A rule's condition (docs/CONTRACT.md §1, "Constraints", "Duties"), each part JSON.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConditionArgs {
+    /// The rule's ODRL constraints (one constraint or an array, all must hold), e.g.
+    /// '{"leftOperand":"odrl:purpose","operator":"odrl:eq","rightOperand":"research"}'.
+    #[arg(long)]
+    pub constraint: Option<String>,
+    /// Refinements of the action (the same grammar): they narrow what the rule covers,
+    /// e.g. '{"leftOperand":"odrl:resolution","operator":"odrl:lteq","rightOperand":1200}'.
+    #[arg(long)]
+    pub refinement: Option<String>,
+    /// A permission's duties (preconditions), e.g. '{"uid":"pay-1","action":"odrl:compensate"}';
+    /// a `Policy.DutyDischarged` event (subject: who, object: the uid) fulfils one.
+    #[arg(long)]
+    pub duty: Option<String>,
+    /// A prohibition's remedies: stored and listed, never enforced.
+    #[arg(long)]
+    pub remedy: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

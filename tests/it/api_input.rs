@@ -24,19 +24,6 @@ fn grant(assignee: &str, target: &str, action: &str) -> pb::TripleEvent {
     )
 }
 
-async fn head(server: &Server) -> u64 {
-    let mut c = server.events().await;
-    c.read_events(pb::ReadEventsRequest {
-        after_revision: 0,
-        page_size: 1,
-        aggregate_id: String::new(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .head_revision
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_events_are_refused_and_nothing_is_written() {
     let server = Server::start(&[]);
@@ -128,7 +115,7 @@ async fn malformed_events_are_refused_and_nothing_is_written() {
             "{bad:?}: message {:?} should name {field}",
             st.message()
         );
-        assert_eq!(head(&server).await, 1, "nothing is written");
+        assert_eq!(common::log_head(&server).await, 1, "nothing is written");
     }
     // Store-assigned fields, empty and oversized batches.
     let mut with_position = good.clone();
@@ -192,7 +179,7 @@ async fn malformed_events_are_refused_and_nothing_is_written() {
             .code(),
         Code::Aborted
     );
-    assert_eq!(head(&server).await, 2);
+    assert_eq!(common::log_head(&server).await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,7 +332,7 @@ async fn malformed_admin_writes_are_refused() {
         .await
         .unwrap_err();
     assert!(st.message().starts_with("page_token"), "{}", st.message());
-    assert_eq!(head(&server).await, 0);
+    assert_eq!(common::log_head(&server).await, 0);
     let audit = admin
         .list_audit_log(pb::ListAuditLogRequest::default())
         .await

@@ -67,17 +67,6 @@ async fn assert_expected(server: &Server) {
     );
 }
 
-async fn head(server: &Server) -> u64 {
-    server
-        .events()
-        .await
-        .read_events(pb::ReadEventsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .head_revision
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_pericarp_log_imports_through_the_server_and_offline() {
     let server = Server::start(&[]);
@@ -90,11 +79,11 @@ async fn a_whole_pericarp_log_imports_through_the_server_and_offline() {
         "7",
     ]));
     assert!(out.contains("imported 42 events"), "{out}");
-    assert_eq!(head(&server).await, 42);
+    assert_eq!(common::log_head(&server).await, 42);
     assert_expected(&server).await;
     // Importing again changes nothing: every id is already stored with the same content.
     ok(&endocarp(&["import", LOG, "--admin", &server.admin_url]));
-    assert_eq!(head(&server).await, 42);
+    assert_eq!(common::log_head(&server).await, 42);
     // Pericarp metadata and envelope fields survive.
     let first = server
         .events()
@@ -115,7 +104,7 @@ async fn a_whole_pericarp_log_imports_through_the_server_and_offline() {
     let url = format!("sqlite://{}", dir.path().join("offline.db").display());
     ok(&endocarp(&["import", LOG, "--database-url", &url]));
     let offline = Server::start_on(Some(&url), &[]);
-    assert_eq!(head(&offline).await, 42);
+    assert_eq!(common::log_head(&offline).await, 42);
     assert_expected(&offline).await;
 }
 

@@ -36,17 +36,22 @@ fn ctx(entries: &[(&str, pb::ContextValue)]) -> HashMap<String, pb::ContextValue
     entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
 }
 
-async fn head(server: &Server) -> u64 {
-    let mut c = server.events().await;
-    c.read_events(pb::ReadEventsRequest {
-        after_revision: 0,
-        page_size: 1,
-        aggregate_id: String::new(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .head_revision
+/// Every rule of `policy` (every policy when empty), as ListRules gives them.
+async fn rules(server: &Server, policy: &str) -> Vec<pb::RuleRef> {
+    server
+        .admin()
+        .await
+        .list_rules(pb::ListRulesRequest {
+            policy_id: policy.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rules
+        .into_iter()
+        .filter_map(|r| r.rule)
+        .collect()
 }
 
 const FRESH: Option<pb::Consistency> = Some(pb::Consistency {
@@ -87,16 +92,9 @@ async fn constrained_rules_are_granted_listed_decided_explained_and_revoked() {
         .unwrap();
 
     // Listed in canonical form, part of the rule.
-    let listed = admin
-        .list_rules(pb::ListRulesRequest {
-            policy_id: "data".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(listed.rules.len(), 1);
-    assert_eq!(listed.rules[0].rule.as_ref().unwrap().constraint, CANONICAL);
+    let listed = rules(&server, "data").await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].constraint, CANONICAL);
 
     // No context: the permission does not apply, and the explanation says why.
     let none = grpc_check(&mut d, "alice", None, "odrl:read", "doc", FRESH)
@@ -261,18 +259,9 @@ async fn constrained_rules_are_granted_listed_decided_explained_and_revoked() {
         })
         .await
         .unwrap();
-    let listed = admin
-        .list_rules(pb::ListRulesRequest {
-            policy_id: "data".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let listed = rules(&server, "data").await;
     let print = listed
-        .rules
         .iter()
-        .filter_map(|r| r.rule.as_ref())
         .find(|r| r.target == "poster")
         .expect("the refined rule is listed");
     assert_eq!(print.constraint, CANONICAL);
@@ -323,15 +312,8 @@ async fn constrained_rules_are_granted_listed_decided_explained_and_revoked() {
         .await
         .unwrap();
     assert!(!gone.allowed, "revoked by its canonical form");
-    let listed = admin
-        .list_rules(pb::ListRulesRequest {
-            policy_id: "data".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(listed.rules.len(), 1, "only the refined rule is left: {listed:?}");
+    let listed = rules(&server, "data").await;
+    assert_eq!(listed.len(), 1, "only the refined rule is left: {listed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,7 +326,7 @@ async fn malformed_constraints_and_contexts_are_refused_and_change_nothing() {
         .grant_permission(with_constraint("p", "a", "odrl:read", "t", PURPOSE))
         .await
         .unwrap();
-    let before = head(&server).await;
+    let before = common::log_head(&server).await;
     let deep = {
         let mut c = r#"{"leftOperand":"odrl:count","operator":"odrl:eq","rightOperand":1}"#.to_string();
         for _ in 0..20 {
@@ -381,7 +363,7 @@ async fn malformed_constraints_and_contexts_are_refused_and_change_nothing() {
             .expect_err(bad);
         assert_eq!(st.code(), Code::InvalidArgument, "{bad}: {st:?}");
     }
-    assert_eq!(head(&server).await, before, "nothing was written");
+    assert_eq!(common::log_head(&server).await, before, "nothing was written");
 
     let value = |v: pb::context_value::Value| pb::ContextValue {
         value: Some(v),
@@ -468,13 +450,8 @@ async fn a_duty_is_a_precondition_until_discharged() {
         })
         .await
         .unwrap();
-    let listed = admin
-        .list_rules(pb::ListRulesRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
     assert_eq!(
-        listed.rules[0].rule.as_ref().unwrap().duty,
+        rules(&server, "").await[0].duty,
         r#"{"action":"http://www.w3.org/ns/odrl/2/compensate","uid":"pay-song"}"#
     );
     let before = grpc_check(&mut d, "ann", None, "odrl:play", "song", FRESH)

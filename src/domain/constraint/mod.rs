@@ -1,0 +1,894 @@
+//! ODRL constraints on rules: their canonical JSON form, parsing, and evaluation against a
+//! request's context (docs/CONTRACT.md §1, "Constraints").
+//!
+//! A rule's constraint travels in its triple event as the `constraint` attribute: one
+//! constraint, or a JSON array of them (all must hold). A constraint is
+//!
+//! - **atomic**: `{"leftOperand": T, "operator": OP, "rightOperand": V}`, with an optional
+//!   `"dataType"` (how to read a string right operand) and `"unit"`;
+//! - **logical**: `{"and" | "or" | "xone" | "andSequence": [constraint, …]}`.
+//!
+//! Terms are IRIs or CURIEs (`odrl:`, `xsd:`, and the full IRIs of those two namespaces
+//! are written as CURIEs in the canonical form). A right operand is a JSON string
+//! (`xsd:string`, unless `dataType` says otherwise), number (`xsd:decimal`), boolean,
+//! `{"@id": IRI}`, `{"@value": lexical, "@type": datatype}`, or an array of those (a set).
+//!
+//! Parsing yields the canonical text (sorted keys, CURIEs, typed literals checked), which
+//! is part of the rule's identity: a revoke must name the same constraint.
+//!
+//! Evaluation is three-valued and **fails closed**: a constraint whose left operand is
+//! missing from the context, whose types do not compare, or whose datatype or operator this
+//! module does not know is *unknown*; an unknown constraint keeps a permission from
+//! applying and makes a prohibition apply. Operators on sets are pinned here (ODRL leaves
+//! them open): `isAnyOf` (some value of the left is in the right), `isNoneOf` (none is),
+//! `isAllOf` and `hasPart` (every right value is in the left), `isPartOf` (every left value
+//! is in the right), `isA` (the right IRI is the left value, or one of its listed classes:
+//! no subclass reasoning).
+//!
+//! Parts: `literal` (typed values, the context, comparisons), `duty` (duties and remedies);
+//! this module holds the operators, the constraint tree, the condition and its evaluation.
+
+use crate::domain::DomainError;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+mod duty;
+mod literal;
+#[cfg(test)]
+mod tests;
+
+pub use duty::{Duty, FULFILLED, Party};
+use duty::{parse_duties, parse_remedy};
+pub use literal::{Context, ContextValue, Decimal, Literal, context_from_json, parse_date_time, term, typed};
+use literal::{as_set, kind, member_of, test, value_json};
+
+/// The ODRL namespace.
+pub const ODRL: &str = "http://www.w3.org/ns/odrl/2/";
+/// The XML Schema datatypes namespace.
+pub const XSD: &str = "http://www.w3.org/2001/XMLSchema#";
+/// Deepest nesting of logical constraints (an atomic constraint alone is depth 1).
+pub const MAX_DEPTH: usize = 8;
+/// Most constraints (atomic and logical) in one rule's condition.
+pub const MAX_NODES: usize = 64;
+/// Most values in one set (a right operand or a context list).
+pub const MAX_SET: usize = 256;
+/// Most left-operand values in one request's context.
+pub const MAX_CONTEXT: usize = 64;
+
+/// The comparison an atomic constraint makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Operator {
+    Eq,
+    Neq,
+    Lt,
+    Lteq,
+    Gt,
+    Gteq,
+    IsA,
+    HasPart,
+    IsPartOf,
+    IsAllOf,
+    IsAnyOf,
+    IsNoneOf,
+}
+
+impl Operator {
+    const ALL: [(&'static str, Operator); 12] = [
+        ("eq", Operator::Eq),
+        ("neq", Operator::Neq),
+        ("lt", Operator::Lt),
+        ("lteq", Operator::Lteq),
+        ("gt", Operator::Gt),
+        ("gteq", Operator::Gteq),
+        ("isA", Operator::IsA),
+        ("hasPart", Operator::HasPart),
+        ("isPartOf", Operator::IsPartOf),
+        ("isAllOf", Operator::IsAllOf),
+        ("isAnyOf", Operator::IsAnyOf),
+        ("isNoneOf", Operator::IsNoneOf),
+    ];
+
+    /// The operator's local name in the ODRL vocabulary.
+    pub fn name(self) -> &'static str {
+        Operator::ALL
+            .iter()
+            .find(|(_, o)| *o == self)
+            .map(|(n, _)| *n)
+            .expect("every operator is listed")
+    }
+
+    fn parse(term: &str) -> Option<Operator> {
+        let local = term.strip_prefix("odrl:")?;
+        // `neg` is an erratum spelling of `neq` (w3c/poe #305).
+        let local = if local == "neg" { "neq" } else { local };
+        Operator::ALL.iter().find(|(n, _)| *n == local).map(|(_, o)| *o)
+    }
+}
+
+/// How a logical constraint combines its operands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Logic {
+    And,
+    Or,
+    Xone,
+    /// All, in order: evaluated as `and` (there is no timeline to order them on).
+    AndSequence,
+}
+
+impl Logic {
+    const ALL: [(&'static str, Logic); 4] = [
+        ("and", Logic::And),
+        ("andSequence", Logic::AndSequence),
+        ("or", Logic::Or),
+        ("xone", Logic::Xone),
+    ];
+
+    fn name(self) -> &'static str {
+        Logic::ALL
+            .iter()
+            .find(|(_, l)| *l == self)
+            .map(|(n, _)| *n)
+            .expect("every logic is listed")
+    }
+}
+
+/// A parsed constraint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Constraint {
+    Atomic(Atomic),
+    Logical { logic: Logic, operands: Vec<Constraint> },
+}
+
+/// An atomic constraint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Atomic {
+    pub left: String,
+    pub operator: Operator,
+    pub right: Literal,
+    pub data_type: Option<String>,
+    pub unit: Option<String>,
+    /// The canonical JSON of this constraint alone (for explanations).
+    pub text: String,
+}
+
+/// A rule's condition: every constraint of the `constraint` attribute must hold. Two
+/// conditions are the same when their canonical texts are.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    /// The canonical JSON text, the rule's identity (what the read model stores): the
+    /// constraints' canonical text alone, or, when the action has refinements,
+    /// `{"constraint": C, "refinement": R}` (`constraint` left out when there is none).
+    pub text: Arc<str>,
+    /// The rule's constraints (the `constraint` attribute): conditions on the rule.
+    pub constraints: Vec<Constraint>,
+    /// The action's refinements (the `refinement` attribute): they narrow what the rule
+    /// covers. Evaluated alike; reported as refinements.
+    pub refinements: Vec<Constraint>,
+    /// A permission's duties (the `duty` attribute): preconditions.
+    pub duties: Vec<Duty>,
+    /// The canonical text of each attribute, when given (`remedy`, a prohibition's, is
+    /// stored and listed, never enforced).
+    pub constraint_text: Option<Arc<str>>,
+    pub refinement_text: Option<Arc<str>>,
+    pub duty_text: Option<Arc<str>>,
+    pub remedy_text: Option<Arc<str>>,
+}
+
+/// The attributes a rule's condition is made of, as given: (field, JSON text) each.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Attributes<'a> {
+    pub constraint: Option<(&'a str, &'a str)>,
+    pub refinement: Option<(&'a str, &'a str)>,
+    pub duty: Option<(&'a str, &'a str)>,
+    pub remedy: Option<(&'a str, &'a str)>,
+}
+
+impl PartialEq for Condition {
+    fn eq(&self, other: &Condition) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Condition {}
+
+impl std::hash::Hash for Condition {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
+}
+
+impl PartialOrd for Condition {
+    fn partial_cmp(&self, other: &Condition) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Condition {
+    fn cmp(&self, other: &Condition) -> Ordering {
+        self.text.cmp(&other.text)
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Condition {
+    /// Parses the `constraint` attribute (JSON text: one constraint or an array of them).
+    /// `field` names it in errors.
+    pub fn parse(field: &str, text: &str) -> Result<Condition, DomainError> {
+        Ok(Condition::of(Attributes {
+            constraint: Some((field, text)),
+            ..Attributes::default()
+        })?
+        .expect("a constraint is given"))
+    }
+
+    /// A rule's condition from its attributes (each JSON: one item or an array): None when
+    /// none is given. The canonical text is the constraints' alone when only they are
+    /// given, else `{"constraint": …, "duty": …, "refinement": …, "remedy": …}` with the
+    /// parts given.
+    pub fn of(a: Attributes<'_>) -> Result<Option<Condition>, DomainError> {
+        let constraint = a.constraint.map(|(field, text)| parse_list(field, text)).transpose()?;
+        let refinement = a.refinement.map(|(field, text)| parse_list(field, text)).transpose()?;
+        let duty = a.duty.map(|(field, text)| parse_duties(field, text)).transpose()?;
+        let remedy = a.remedy.map(|(field, text)| parse_remedy(field, text)).transpose()?;
+        if constraint.is_none() && refinement.is_none() && duty.is_none() && remedy.is_none() {
+            return Ok(None);
+        }
+        let text: Arc<str> = match (&constraint, &refinement, &duty, &remedy) {
+            (Some((_, c)), None, None, None) => c.clone(),
+            _ => {
+                let mut m = Map::new();
+                let mut put = |k: &str, t: Option<&Arc<str>>| {
+                    if let Some(t) = t {
+                        m.insert(k.into(), serde_json::from_str(t).expect("canonical JSON"));
+                    }
+                };
+                put("constraint", constraint.as_ref().map(|x| &x.1));
+                put("duty", duty.as_ref().map(|x| &x.1));
+                put("refinement", refinement.as_ref().map(|x| &x.1));
+                put("remedy", remedy.as_ref());
+                Value::Object(m).to_string().into()
+            }
+        };
+        let (constraints, constraint_text) = constraint.map_or((Vec::new(), None), |(c, t)| (c, Some(t)));
+        let (refinements, refinement_text) = refinement.map_or((Vec::new(), None), |(c, t)| (c, Some(t)));
+        let (duties, duty_text) = duty.map_or((Vec::new(), None), |(d, t)| (d, Some(t)));
+        Ok(Some(Condition {
+            text,
+            constraints,
+            refinements,
+            duties,
+            constraint_text,
+            refinement_text,
+            duty_text,
+            remedy_text: remedy,
+        }))
+    }
+
+    /// A condition as the read model stores it ([`Condition::text`]).
+    pub fn parse_stored(field: &str, text: &str) -> Result<Condition, DomainError> {
+        let json: Value =
+            serde_json::from_str(text).map_err(|e| DomainError::new(field, format!("is not JSON: {e}")))?;
+        const PARTS: [&str; 4] = ["constraint", "duty", "refinement", "remedy"];
+        match &json {
+            Value::Object(m) if !m.is_empty() && m.keys().all(|k| PARTS.contains(&k.as_str())) => {
+                let parts: Vec<Option<String>> = PARTS.iter().map(|k| m.get(*k).map(Value::to_string)).collect();
+                let at = |i: usize| parts[i].as_deref().map(|t| (field, t));
+                let cond = Condition::of(Attributes {
+                    constraint: at(0),
+                    duty: at(1),
+                    refinement: at(2),
+                    remedy: at(3),
+                })?
+                .expect("a part is given");
+                if *cond.text != *text {
+                    return Err(DomainError::new(field, "is not in canonical form"));
+                }
+                Ok(cond)
+            }
+            _ => Condition::parse(field, text),
+        }
+    }
+
+    /// Evaluates every constraint and refinement (all must hold) against `ctx`, reading the
+    /// clock only when a `dateTime` constraint needs it and the context pins no time.
+    pub fn evaluate(&self, ctx: &Context, now: &mut Now, party: &Party<'_>) -> Verdict {
+        let mut out = Verdict::Satisfied;
+        let refinements = self.refinements.iter().map(|c| (c, true));
+        for (c, refinement) in self.constraints.iter().map(|c| (c, false)).chain(refinements) {
+            let v = match c.evaluate(ctx, now) {
+                Verdict::NotSatisfied { constraint } if refinement => Verdict::NotSatisfied {
+                    constraint: format!("refinement {constraint}"),
+                },
+                Verdict::Unknown { constraint, why } if refinement => Verdict::Unknown {
+                    constraint: format!("refinement {constraint}"),
+                    why,
+                },
+                v => v,
+            };
+            match v {
+                Verdict::Satisfied => {}
+                f @ Verdict::NotSatisfied { .. } => return f,
+                u @ Verdict::Unknown { .. } => {
+                    if out == Verdict::Satisfied {
+                        out = u;
+                    }
+                }
+            }
+        }
+        if out == Verdict::Satisfied
+            && let Some(d) = self.duties.iter().find(|d| !d.holds(ctx, now, party))
+        {
+            return Verdict::NotSatisfied {
+                constraint: format!("duty {:?} ({}) is active and not fulfilled", d.uid, d.action),
+            };
+        }
+        out
+    }
+}
+
+/// Parses one attribute (one constraint or an array), returning them and the canonical
+/// text.
+pub(super) fn parse_list(field: &str, text: &str) -> Result<(Vec<Constraint>, Arc<str>), DomainError> {
+    {
+        let json: Value =
+            serde_json::from_str(text).map_err(|e| DomainError::new(field, format!("is not JSON: {e}")))?;
+        let items = match json {
+            Value::Array(items) => items,
+            one => vec![one],
+        };
+        if items.is_empty() {
+            return Err(DomainError::new(
+                field,
+                "holds no constraint (leave the attribute out for a rule without one)",
+            ));
+        }
+        let mut nodes = 0;
+        let constraints = items
+            .iter()
+            .enumerate()
+            .map(|(i, c)| parse_constraint(&format!("{field}[{i}]"), c, 1, &mut nodes))
+            .collect::<Result<Vec<_>, _>>()?;
+        let canon: Vec<Value> = constraints.iter().map(Constraint::to_json).collect();
+        let text = if canon.len() == 1 {
+            canon[0].to_string()
+        } else {
+            Value::Array(canon).to_string()
+        };
+        Ok((constraints, text.into()))
+    }
+}
+
+/// A verdict without its reasons: what a check needs outside explain mode (no allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truth {
+    True,
+    False,
+    Unknown,
+}
+
+impl Truth {
+    /// Whether a rule of this kind applies (fail closed, as [`Verdict::applies`]).
+    #[inline]
+    pub fn applies(self, prohibition: bool) -> bool {
+        match self {
+            Truth::True => true,
+            Truth::False => false,
+            Truth::Unknown => prohibition,
+        }
+    }
+
+    fn and(items: impl Iterator<Item = Truth>) -> Truth {
+        let mut out = Truth::True;
+        for t in items {
+            match t {
+                Truth::False => return Truth::False,
+                Truth::Unknown => out = Truth::Unknown,
+                Truth::True => {}
+            }
+        }
+        out
+    }
+}
+
+impl Condition {
+    /// [`Condition::evaluate`] without the reasons: the same verdict, no allocation on the
+    /// paths a check takes (a missing left operand, a satisfied or failed comparison).
+    pub fn truth(&self, ctx: &Context, now: &mut Now, party: &Party<'_>) -> Truth {
+        match Truth::and(
+            self.constraints
+                .iter()
+                .chain(&self.refinements)
+                .map(|c| c.truth(ctx, now)),
+        ) {
+            Truth::True if !self.duties.iter().all(|d| d.holds(ctx, now, party)) => Truth::False,
+            t => t,
+        }
+    }
+}
+
+impl Constraint {
+    fn truth(&self, ctx: &Context, now: &mut Now) -> Truth {
+        match self {
+            Constraint::Atomic(a) => a.truth(ctx, now),
+            Constraint::Logical { logic, operands } => match logic {
+                Logic::And | Logic::AndSequence => Truth::and(operands.iter().map(|c| c.truth(ctx, now))),
+                Logic::Or => {
+                    let mut out = Truth::False;
+                    for c in operands {
+                        match c.truth(ctx, now) {
+                            Truth::True => return Truth::True,
+                            Truth::Unknown => out = Truth::Unknown,
+                            Truth::False => {}
+                        }
+                    }
+                    out
+                }
+                Logic::Xone => {
+                    let (mut yes, mut unknown) = (0, false);
+                    for c in operands {
+                        match c.truth(ctx, now) {
+                            Truth::True => yes += 1,
+                            Truth::Unknown => unknown = true,
+                            Truth::False => {}
+                        }
+                    }
+                    if yes > 1 {
+                        Truth::False
+                    } else if unknown {
+                        Truth::Unknown
+                    } else if yes == 1 {
+                        Truth::True
+                    } else {
+                        Truth::False
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Why a left operand has no value.
+enum LeftMissing {
+    Absent,
+    /// The context's value is in this unit (or none), not the constraint's.
+    Unit(Option<String>),
+}
+
+/// The time a check is evaluated at: the server's clock, read once when first needed.
+#[derive(Debug, Default)]
+pub struct Now(Option<DateTime<Utc>>);
+
+impl Now {
+    /// A fixed time (tests, and a request that pins `odrl:dateTime`).
+    pub fn at(t: DateTime<Utc>) -> Now {
+        Now(Some(t))
+    }
+
+    fn get(&mut self) -> DateTime<Utc> {
+        *self.0.get_or_insert_with(Utc::now)
+    }
+}
+
+/// The outcome of evaluating a condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Satisfied,
+    /// The constraint (canonical JSON) that does not hold.
+    NotSatisfied {
+        constraint: String,
+    },
+    /// The first constraint that could not be evaluated, and why.
+    Unknown {
+        constraint: String,
+        why: String,
+    },
+}
+
+impl Verdict {
+    /// Whether a rule of this kind applies (fail closed: an unknown constraint keeps a
+    /// permission out and lets a prohibition in).
+    pub fn applies(&self, prohibition: bool) -> bool {
+        match self {
+            Verdict::Satisfied => true,
+            Verdict::NotSatisfied { .. } => false,
+            Verdict::Unknown { .. } => prohibition,
+        }
+    }
+
+    /// One line for an explanation.
+    pub fn describe(&self) -> String {
+        match self {
+            Verdict::Satisfied => "every constraint is satisfied".into(),
+            Verdict::NotSatisfied { constraint } => format!("not satisfied: {constraint}"),
+            Verdict::Unknown { constraint, why } => format!("cannot be evaluated ({why}): {constraint}"),
+        }
+    }
+}
+
+fn parse_constraint(field: &str, v: &Value, depth: usize, nodes: &mut usize) -> Result<Constraint, DomainError> {
+    *nodes += 1;
+    if *nodes > MAX_NODES {
+        return Err(DomainError::new(
+            field,
+            format!("a rule's condition holds at most {MAX_NODES} constraints"),
+        ));
+    }
+    if depth > MAX_DEPTH {
+        return Err(DomainError::new(
+            field,
+            format!("logical constraints nest at most {MAX_DEPTH} deep"),
+        ));
+    }
+    let Value::Object(map) = v else {
+        return Err(DomainError::new(field, "must be a JSON object (a constraint)"));
+    };
+    let logic: Vec<(Logic, &Value)> = Logic::ALL
+        .iter()
+        .filter_map(|(n, l)| {
+            map.get(*n)
+                .or_else(|| map.get(&format!("odrl:{n}")))
+                .or_else(|| map.get(&format!("{ODRL}{n}")))
+                .map(|v| (*l, v))
+        })
+        .collect();
+    match logic.as_slice() {
+        [] => parse_atomic(field, map).map(Constraint::Atomic),
+        [(logic, operands)] => {
+            if map.len() != 1 {
+                return Err(DomainError::new(
+                    field,
+                    "a logical constraint has exactly one member (and, or, xone or andSequence)",
+                ));
+            }
+            let Value::Array(items) = operands else {
+                return Err(DomainError::new(
+                    format!("{field}.{}", logic.name()),
+                    "must be an array of constraints",
+                ));
+            };
+            if items.is_empty() {
+                return Err(DomainError::new(
+                    format!("{field}.{}", logic.name()),
+                    "must hold at least one constraint",
+                ));
+            }
+            let operands = items
+                .iter()
+                .enumerate()
+                .map(|(i, c)| parse_constraint(&format!("{field}.{}[{i}]", logic.name()), c, depth + 1, nodes))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Constraint::Logical {
+                logic: *logic,
+                operands,
+            })
+        }
+        _ => Err(DomainError::new(
+            field,
+            "a logical constraint has exactly one of and, or, xone, andSequence",
+        )),
+    }
+}
+
+/// The value of `key` in a JSON-LD-ish object, as `key`, `odrl:key` or the full IRI.
+fn member<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    map.get(key)
+        .or_else(|| map.get(&format!("odrl:{key}")))
+        .or_else(|| map.get(&format!("{ODRL}{key}")))
+}
+
+/// A term given as a string or `{"@id": …}`.
+fn term_value(field: &str, v: &Value) -> Result<String, DomainError> {
+    match v {
+        Value::String(s) => term(field, s),
+        Value::Object(m) if m.len() == 1 && m.get("@id").is_some_and(Value::is_string) => {
+            term(field, m["@id"].as_str().unwrap_or_default())
+        }
+        _ => Err(DomainError::new(field, "must be an IRI or CURIE string")),
+    }
+}
+
+const ATOMIC_KEYS: [&str; 5] = ["leftOperand", "operator", "rightOperand", "dataType", "unit"];
+
+fn parse_atomic(field: &str, map: &Map<String, Value>) -> Result<Atomic, DomainError> {
+    for k in map.keys() {
+        let local = k.strip_prefix(ODRL).or_else(|| k.strip_prefix("odrl:")).unwrap_or(k);
+        if !ATOMIC_KEYS.contains(&local) {
+            let why = if local == "rightOperandReference" {
+                "is not supported: a right operand must be given inline (it is never fetched)".to_string()
+            } else {
+                format!("is not a member of a constraint (expected {})", ATOMIC_KEYS.join(", "))
+            };
+            return Err(DomainError::new(format!("{field}.{k}"), why));
+        }
+    }
+    let need = |k: &str| member(map, k).ok_or_else(|| DomainError::new(format!("{field}.{k}"), "is required"));
+    let left = vocab_term(&format!("{field}.leftOperand"), need("leftOperand")?)?;
+    let op_field = format!("{field}.operator");
+    let op_term = vocab_term(&op_field, need("operator")?)?;
+    let operator = Operator::parse(&op_term).ok_or_else(|| {
+        DomainError::new(
+            &op_field,
+            format!(
+                "{op_term:?} is not an ODRL operator (expected one of {})",
+                Operator::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            ),
+        )
+    })?;
+    let data_type = member(map, "dataType")
+        .map(|v| term_value(&format!("{field}.dataType"), v))
+        .transpose()?;
+    let unit = member(map, "unit")
+        .map(|v| term_value(&format!("{field}.unit"), v))
+        .transpose()?;
+    let right_field = format!("{field}.rightOperand");
+    let right = right_value(&right_field, need("rightOperand")?, data_type.as_deref(), true)?;
+    if let Literal::List(items) = &right
+        && items.len() > MAX_SET
+    {
+        return Err(DomainError::new(
+            right_field,
+            format!("a set holds at most {MAX_SET} values"),
+        ));
+    }
+    let mut atomic = Atomic {
+        left,
+        operator,
+        right,
+        data_type,
+        unit,
+        text: String::new(),
+    };
+    atomic.text = Constraint::Atomic(atomic.clone()).to_json().to_string();
+    Ok(atomic)
+}
+
+/// A term that ODRL's JSON-LD context reads against its vocabulary (`leftOperand`,
+/// `operator`): a bare name (`purpose`) is the ODRL term (`odrl:purpose`).
+fn vocab_term(field: &str, v: &Value) -> Result<String, DomainError> {
+    match v {
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') => {
+            Ok(format!("odrl:{s}"))
+        }
+        other => term_value(field, other),
+    }
+}
+
+/// Parses a right operand (or one member of its set).
+fn right_value(field: &str, v: &Value, data_type: Option<&str>, top: bool) -> Result<Literal, DomainError> {
+    match v {
+        Value::Array(items) if top => Ok(Literal::List(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, x)| right_value(&format!("{field}[{i}]"), x, data_type, false))
+                .collect::<Result<_, _>>()?,
+        )),
+        Value::Array(_) => Err(DomainError::new(field, "sets do not nest")),
+        Value::String(s) => match data_type {
+            Some(dt) => typed(field, s, dt),
+            None => Ok(Literal::String(s.clone())),
+        },
+        Value::Bool(b) => Ok(Literal::Boolean(*b)),
+        Value::Number(n) => Decimal::parse(&n.to_string())
+            .map(Literal::Number)
+            .ok_or_else(|| DomainError::new(field, format!("{n} is not a finite number"))),
+        Value::Object(m) => {
+            if let Some(id) = m.get("@id") {
+                if m.len() != 1 {
+                    return Err(DomainError::new(field, "an {\"@id\"} value has no other member"));
+                }
+                let Value::String(id) = id else {
+                    return Err(DomainError::new(field, "@id must be a string"));
+                };
+                return Ok(Literal::Iri(term(field, id)?));
+            }
+            let Some(Value::String(lexical)) = m.get("@value") else {
+                return Err(DomainError::new(
+                    field,
+                    "an object right operand is {\"@id\": IRI} or {\"@value\": text, \"@type\": datatype}",
+                ));
+            };
+            if m.keys().any(|k| k != "@value" && k != "@type") {
+                return Err(DomainError::new(field, "a typed value has only @value and @type"));
+            }
+            match m.get("@type") {
+                Some(Value::String(t)) => typed(field, lexical, &term(field, t)?),
+                None => match data_type {
+                    Some(dt) => typed(field, lexical, dt),
+                    None => Ok(Literal::String(lexical.clone())),
+                },
+                Some(_) => Err(DomainError::new(field, "@type must be a string")),
+            }
+        }
+        Value::Null => Err(DomainError::new(field, "must not be null")),
+    }
+}
+
+impl Constraint {
+    /// The canonical JSON (sorted keys, normal terms, typed literals as `@value`/`@type`).
+    pub fn to_json(&self) -> Value {
+        match self {
+            Constraint::Logical { logic, operands } => {
+                let mut m = Map::new();
+                m.insert(
+                    logic.name().into(),
+                    Value::Array(operands.iter().map(Constraint::to_json).collect()),
+                );
+                Value::Object(m)
+            }
+            Constraint::Atomic(a) => {
+                let mut m = Map::new();
+                if let Some(dt) = &a.data_type {
+                    m.insert("dataType".into(), Value::String(dt.clone()));
+                }
+                m.insert("leftOperand".into(), Value::String(a.left.clone()));
+                m.insert("operator".into(), Value::String(format!("odrl:{}", a.operator.name())));
+                m.insert("rightOperand".into(), value_json(&a.right));
+                if let Some(u) = &a.unit {
+                    m.insert("unit".into(), Value::String(u.clone()));
+                }
+                Value::Object(m)
+            }
+        }
+    }
+
+    fn evaluate(&self, ctx: &Context, now: &mut Now) -> Verdict {
+        match self {
+            Constraint::Atomic(a) => a.evaluate(ctx, now),
+            Constraint::Logical { logic, operands } => {
+                let verdicts: Vec<Verdict> = operands.iter().map(|c| c.evaluate(ctx, now)).collect();
+                let yes = verdicts.iter().filter(|v| **v == Verdict::Satisfied).count();
+                let unknown = verdicts.iter().find(|v| matches!(v, Verdict::Unknown { .. }));
+                let text = || self.to_json().to_string();
+                match logic {
+                    Logic::And | Logic::AndSequence => verdicts
+                        .iter()
+                        .find(|v| matches!(v, Verdict::NotSatisfied { .. }))
+                        .or(unknown)
+                        .cloned()
+                        .unwrap_or(Verdict::Satisfied),
+                    Logic::Or => {
+                        if yes > 0 {
+                            Verdict::Satisfied
+                        } else if let Some(u) = unknown {
+                            u.clone()
+                        } else {
+                            Verdict::NotSatisfied { constraint: text() }
+                        }
+                    }
+                    Logic::Xone => {
+                        if yes > 1 {
+                            Verdict::NotSatisfied { constraint: text() }
+                        } else if let Some(u) = unknown {
+                            u.clone()
+                        } else if yes == 1 {
+                            Verdict::Satisfied
+                        } else {
+                            Verdict::NotSatisfied { constraint: text() }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Atomic {
+    /// The left operand's value: the context's, or the clock for `odrl:dateTime`; `Err`
+    /// when it cannot be had (missing, or in another unit), with why.
+    fn left_value<'c>(&self, ctx: &'c Context, now: &mut Now) -> Result<std::borrow::Cow<'c, Literal>, LeftMissing> {
+        match ctx.get(&self.left) {
+            Some((v, unit)) => {
+                if self.unit.is_some() && unit.as_ref() != self.unit.as_ref() {
+                    Err(LeftMissing::Unit(unit.clone()))
+                } else {
+                    Ok(std::borrow::Cow::Borrowed(v))
+                }
+            }
+            None if self.left == "odrl:dateTime" => Ok(std::borrow::Cow::Owned(Literal::DateTime {
+                at: now.get(),
+                zoned: true,
+            })),
+            None => Err(LeftMissing::Absent),
+        }
+    }
+
+    fn truth(&self, ctx: &Context, now: &mut Now) -> Truth {
+        match self.left_value(ctx, now) {
+            Err(_) => Truth::Unknown,
+            Ok(left) => match self.holds(&left) {
+                Ok(true) => Truth::True,
+                Ok(false) => Truth::False,
+                Err(_) => Truth::Unknown,
+            },
+        }
+    }
+
+    fn evaluate(&self, ctx: &Context, now: &mut Now) -> Verdict {
+        let unknown = |why: String| Verdict::Unknown {
+            constraint: self.text.clone(),
+            why,
+        };
+        let left = match self.left_value(ctx, now) {
+            Ok(left) => left,
+            Err(LeftMissing::Unit(unit)) => {
+                return unknown(format!(
+                    "the context gives {} in {}, the constraint needs {}",
+                    self.left,
+                    unit.as_deref().unwrap_or("no unit"),
+                    self.unit.as_deref().unwrap_or("no unit")
+                ));
+            }
+            Err(LeftMissing::Absent) => return unknown(format!("the request's context has no {}", self.left)),
+        };
+        match self.holds(&left) {
+            Ok(true) => Verdict::Satisfied,
+            Ok(false) => Verdict::NotSatisfied {
+                constraint: self.text.clone(),
+            },
+            Err(why) => unknown(why),
+        }
+    }
+
+    /// Whether the constraint holds for `left`, or why that cannot be told.
+    fn holds(&self, left: &Literal) -> Result<bool, String> {
+        use Operator as O;
+        let right = &self.right;
+        match self.operator {
+            O::Eq | O::Neq | O::Lt | O::Lteq | O::Gt | O::Gteq => test(self.operator, left, right),
+            O::IsAnyOf => {
+                for x in as_set(left) {
+                    if member_of(x, as_set(right))? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            O::IsNoneOf => {
+                for x in as_set(left) {
+                    if member_of(x, as_set(right))? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            O::IsAllOf | O::HasPart => {
+                for x in as_set(right) {
+                    if !member_of(x, as_set(left))? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            O::IsPartOf => {
+                for x in as_set(left) {
+                    if !member_of(x, as_set(right))? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            O::IsA => {
+                let Literal::Iri(class) = right else {
+                    return Err("isA needs an IRI as its right operand".into());
+                };
+                for x in as_set(left) {
+                    match x {
+                        Literal::Iri(i) | Literal::String(i) if i == class => return Ok(true),
+                        Literal::Iri(_) | Literal::String(_) => {}
+                        other => return Err(format!("isA needs IRIs, not a {}", kind(other))),
+                    }
+                }
+                Ok(false)
+            }
+        }
+    }
+}
