@@ -268,9 +268,9 @@ impl Index {
         (policy >= VARIANT_BASE).then(|| &self.variants.get(policy - VARIANT_BASE).condition)
     }
 
-    /// True when a look-up must check its candidates whole: a conflict strategy can take
-    /// rules out of a check, and a rule's constraints decide per request (a look-up has no
-    /// context, so it answers as checks without one would).
+    /// True when LookupAgents must check its candidates whole: a conflict strategy can take
+    /// rules out of a check, and a rule's condition decides per request and, for duties, per
+    /// agent (a look-up has no context, so it answers as checks without one would).
     pub fn lookups_check_whole(&self) -> bool {
         self.strategies_in_use() || self.conditions_in_use()
     }

@@ -23,10 +23,12 @@
 //!   action, folded into masks of permitted and prohibited actions; each action is then
 //!   decided by the hierarchy's masks.
 
+use crate::domain::constraint::{Context, Now, Party, Truth};
 use crate::domain::{Action, Id, RuleKind};
-use crate::engine::index::{CUSTOM_BASE, Cursor, Index, RevRule, action_bit, ak_action, ak_kind};
+use crate::engine::index::{CUSTOM_BASE, Cursor, Index, RevRule, VARIANT_BASE, action_bit, ak_action, ak_kind};
 use crate::engine::odrl::{Closure, Wanted, family_masks};
 use crate::engine::{EngineError, EngineOptions, Prepared, closure_of, prepare_for};
+use std::cell::RefCell;
 use std::cmp::Reverse as Rev;
 use std::collections::BinaryHeap;
 
@@ -114,6 +116,7 @@ pub fn targets(
         return Ok(TargetsPage::default());
     };
     let wanted = Wanted::new(action_id, opts.action_hierarchy);
+    let rc = RuleCounts::new(index, agent.as_str());
     let members = || std::iter::once((agent_id, agent_row)).chain(closure.roles.iter().copied());
     // Rules on `*`.
     let (mut star_permit, mut star_deny) = (false, false);
@@ -124,7 +127,7 @@ pub fn targets(
             present &= present - 1;
             for r in node.star_group(bit) {
                 let kind = ak_kind(r.0);
-                if wanted.applies(ak_action(r.0), kind).is_some() && index.counts(r.1, kind) {
+                if wanted.applies(ak_action(r.0), kind).is_some() && rc.counts(r.1, kind) {
                     match kind {
                         RuleKind::Prohibition => star_deny = true,
                         RuleKind::Permission => star_permit = true,
@@ -133,7 +136,9 @@ pub fn targets(
             }
         }
     }
-    if index.lookups_check_whole() {
+    // A conflict strategy can take rules out only a whole check tells; a condition is
+    // evaluated per rule above (`rc`).
+    if index.strategies_in_use() {
         let ids: Vec<u32> = members().map(|(id, _)| id).collect();
         let decide = |target: &Id| check_allows(index, agent, account, action, target, opts);
         return Ok(targets_by_checks(index, window, &ids, &wanted, decide));
@@ -149,7 +154,7 @@ pub fn targets(
     let ids: Vec<u32> = members().map(|(id, _)| id).collect();
     let applies = |r: &RevRule| {
         let kind = ak_kind(r.ak);
-        wanted.applies(ak_action(r.ak), kind).is_some() && index.counts(r.policy, kind)
+        wanted.applies(ak_action(r.ak), kind).is_some() && rc.counts(r.policy, kind)
     };
     let mut denies = Merge::new(index, &ids, false, window.start());
     let mut page = TargetsPage {
@@ -325,6 +330,58 @@ impl<'a> Merge<'a> {
             }
         }
         false
+    }
+}
+
+/// Whether a rule counts for a look-up by one agent: its policy counts for its kind, and its
+/// condition (a variant's) lets it apply as a check without a context would (the clock for
+/// `odrl:dateTime`, the agent's discharges for duties; fail closed). Each variant is
+/// evaluated once per look-up.
+struct RuleCounts<'a> {
+    index: &'a Index,
+    agent: &'a str,
+    empty: Context,
+    cache: RefCell<(Now, Vec<(u32, Truth)>)>,
+}
+
+impl<'a> RuleCounts<'a> {
+    fn new(index: &'a Index, agent: &'a str) -> RuleCounts<'a> {
+        RuleCounts {
+            index,
+            agent,
+            empty: Context::default(),
+            cache: RefCell::new((Now::default(), Vec::new())),
+        }
+    }
+
+    fn counts(&self, policy: u32, kind: RuleKind) -> bool {
+        if !self.index.counts(policy, kind) {
+            return false;
+        }
+        if policy < VARIANT_BASE {
+            return true;
+        }
+        let Some(c) = self.index.condition(policy) else {
+            return true;
+        };
+        let mut cache = self.cache.borrow_mut();
+        let (now, truths) = &mut *cache;
+        let truth = match truths.iter().find(|(p, _)| *p == policy) {
+            Some(&(_, t)) => t,
+            None => {
+                let index = self.index;
+                let base = index.base(policy);
+                let discharged = |uid: &str, by: &str| index.discharged(base, uid, by);
+                let party = Party {
+                    agent: self.agent,
+                    discharged: &discharged,
+                };
+                let t = c.truth(&self.empty, now, &party);
+                truths.push((policy, t));
+                t
+            }
+        };
+        truth.applies(kind == RuleKind::Prohibition)
     }
 }
 
@@ -603,9 +660,10 @@ pub fn actions(
     // Vocabulary actions with an applicable permission / prohibition, and custom ones.
     let (mut permit, mut deny) = (0u64, 0u64);
     let (mut custom_permit, mut custom_deny) = (Vec::new(), Vec::new());
+    let rc = RuleCounts::new(index, agent.as_str());
     let mut record = |ak: u32, policy: u32| {
         let (a, kind) = (ak_action(ak), ak_kind(ak));
-        if !index.counts(policy, kind) {
+        if !rc.counts(policy, kind) {
             return;
         }
         match (a < CUSTOM_BASE, kind) {
@@ -627,7 +685,8 @@ pub fn actions(
     }
     // With conflict strategies a prohibition may be overridden (or a permission voided)
     // inside its policy: every action a permission proposes is then checked whole.
-    let strategies = index.lookups_check_whole();
+    // (Conditions are evaluated per rule in `record`.)
+    let strategies = index.strategies_in_use();
     let mut out: Vec<Action> = Vec::new();
     for (i, a) in Action::vocabulary().iter().enumerate() {
         let bit = 1u64 << i;
