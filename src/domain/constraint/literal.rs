@@ -38,9 +38,6 @@ pub enum Literal {
     List(Vec<Literal>),
 }
 
-/// A context value given by the caller.
-pub type ContextValue = Literal;
-
 /// What a request brings for constraints: values by left operand (normalised terms, see
 /// [`term`]) and their units, when given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -42,7 +42,7 @@ mod tests;
 
 pub use duty::{Duty, FULFILLED, Party};
 use duty::{parse_duties, parse_remedy};
-pub use literal::{Context, ContextValue, Decimal, Literal, context_from_json, parse_date_time, term, typed};
+pub use literal::{Context, Decimal, Literal, context_from_json, parse_date_time, term, typed};
 use literal::{as_set, kind, member_of, test, value_json};
 
 /// The ODRL namespace.
@@ -287,7 +287,7 @@ impl Condition {
                     refinement: at(2),
                     remedy: at(3),
                 })?
-                .expect("a part is given");
+                .ok_or_else(|| DomainError::new(field, "holds no part"))?;
                 if *cond.text != *text {
                     return Err(DomainError::new(field, "is not in canonical form"));
                 }
