@@ -17,6 +17,7 @@
 //! - [`engine`]: pure decisions over an immutable [`engine::Index`] snapshot.
 //! - [`store`]: sqlx event store, read model and audit log. Only layer that knows SQL.
 //! - [`domain`]: identifiers, actions, rules, events; parsed, never merely validated.
+//! - [`odrl`]: ODRL policy documents (Turtle, JSON-LD) read into triple events.
 //! - [`bench`]: the organisation generator and gRPC load driver of the benchmarks.
 //! - [`startup`] wires everything; [`configuration`], [`telemetry`], [`metrics`] and
 //!   [`ops`] (the plain-HTTP operations port) sit beside it.
@@ -31,6 +32,7 @@ pub mod domain;
 pub mod engine;
 pub mod grpc;
 pub mod metrics;
+pub mod odrl;
 pub mod ops;
 pub mod startup;
 pub mod store;

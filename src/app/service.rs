@@ -363,7 +363,18 @@ impl App {
     /// Appends caller-supplied events (EventService.AppendEvents).
     pub async fn append(
         &self,
+        events: Vec<NewEvent>,
+        ctx: &CallContext,
+        deadline: Option<Instant>,
+    ) -> Result<Written, AppError> {
+        self.append_as(events, "AppendEvents", ctx, deadline).await
+    }
+
+    /// [`App::append`] audited as `action` (an ODRL document import is `ImportOdrl`).
+    pub async fn append_as(
+        &self,
         mut events: Vec<NewEvent>,
+        action: &str,
         ctx: &CallContext,
         deadline: Option<Instant>,
     ) -> Result<Written, AppError> {
@@ -384,7 +395,7 @@ impl App {
                     .or_insert_with(|| ctx.correlation_id.clone());
             }
         }
-        self.write(events, "AppendEvents", ctx, deadline).await
+        self.write(events, action, ctx, deadline).await
     }
 
     /// Appends and audits in one transaction, then applies the write here before the

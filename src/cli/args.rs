@@ -46,11 +46,22 @@ pub enum Cmd {
     Lookup(LookupArgs),
     /// Load events: `import FILE` reads Pericarp newline-delimited JSON envelopes;
     /// `import casbin FILE` turns a policy file for Pericarp's casbin model into triple
-    /// events. Through the admin API, or offline with --database-url.
+    /// events; `import odrl FILE...` reads ODRL policy documents (Turtle `.ttl`, JSON-LD
+    /// `.jsonld`/`.json`) as one graph. Through the admin API, or offline with
+    /// --database-url.
     Import {
-        /// `casbin` or `pericarp` followed by the file, or just the file (Pericarp).
-        #[arg(num_args = 1..=2, value_names = ["FORMAT", "FILE"], required = true)]
+        /// `casbin`, `pericarp` or `odrl` followed by the file(s), or just the file (Pericarp).
+        #[arg(num_args = 1.., value_names = ["FORMAT", "FILE"], required = true)]
         args: Vec<String>,
+        /// ODRL import: a rule without a target covers every target, one without an action
+        /// odrl:use and odrl:transfer (ODRL 2.2 requires both; by default such a rule is
+        /// refused).
+        #[arg(long)]
+        wildcards: bool,
+        /// ODRL import: the role a rule without an assignee is granted to (assign every
+        /// agent to it); by default such a rule is refused.
+        #[arg(long)]
+        anyone: Option<String>,
         /// Policy id for rules imported from a casbin file.
         #[arg(long, default_value = "casbin-import")]
         policy: String,

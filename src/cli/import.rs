@@ -292,6 +292,47 @@ pub fn casbin_envelopes(text: &str, policy: &str, hierarchy: bool) -> Result<Vec
     Ok(out)
 }
 
+/// ODRL documents (the format from each file's extension) read as one graph and turned
+/// into events; what was left out is printed on stderr.
+pub fn odrl_file(
+    files: &[String],
+    options: &crate::odrl::Options,
+    read: impl Fn(&str) -> anyhow::Result<String>,
+) -> anyhow::Result<ImportFile> {
+    use crate::odrl::{Format, import, read_all};
+    let mut docs = Vec::new();
+    for f in files {
+        let format = Format::of_path(f)
+            .ok_or_else(|| anyhow::anyhow!("{f}: name ODRL documents .ttl (Turtle) or .jsonld / .json (JSON-LD)"))?;
+        docs.push((format, read(f)?));
+    }
+    let graph = read_all(docs.iter().map(|(f, t)| (*f, t.as_str()))).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let imported = import(&graph, options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for note in &imported.notes {
+        eprintln!("note: {note}");
+    }
+    eprintln!(
+        "{} policies, {} atomic rules, {} events",
+        imported.policies.len(),
+        imported.rules,
+        imported.events.len()
+    );
+    let envelopes = imported
+        .events
+        .into_iter()
+        .enumerate()
+        .map(|(i, triple)| Envelope {
+            line: i + 1,
+            id: String::new(),
+            triple,
+            timestamp: None,
+            sequence_no: None,
+            metadata: BTreeMap::new(),
+        })
+        .collect();
+    ImportFile::from_envelopes(envelopes).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,3 +353,4 @@ mod tests {
         assert!(parse_file("{not json}").is_err());
     }
 }
+

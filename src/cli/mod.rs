@@ -68,27 +68,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::BenchEcho { ready_file } => bench::echo_server(&ready_file).await,
         Cmd::Import {
             args,
+            wildcards,
+            anyone,
             policy,
             exact_actions,
             database_url,
             batch,
             admin,
         } => {
+            let read = |file: &str| -> anyhow::Result<String> {
+                if file == "-" {
+                    Ok(std::io::read_to_string(std::io::stdin())?)
+                } else {
+                    std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))
+                }
+            };
+            if let [format, files @ ..] = args.as_slice()
+                && format == "odrl"
+            {
+                if files.is_empty() {
+                    bail!("usage: endocarp import odrl FILE... (Turtle .ttl, JSON-LD .jsonld or .json)");
+                }
+                let options = crate::odrl::Options { wildcards, anyone };
+                let file = import::odrl_file(files, &options, read)?;
+                return data::import(file, database_url.as_deref(), batch, &admin, &opts).await;
+            }
             let (format, file) = match args.as_slice() {
                 [file] => ("pericarp", file.as_str()),
                 [format, file] => (format.as_str(), file.as_str()),
-                _ => bail!("usage: endocarp import [casbin|pericarp] FILE"),
+                _ => bail!("usage: endocarp import [casbin|pericarp] FILE, or endocarp import odrl FILE..."),
             };
-            let content = if file == "-" {
-                std::io::read_to_string(std::io::stdin())?
-            } else {
-                std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?
-            };
+            let content = read(file)?;
             let parsed = match format {
                 "pericarp" => import::parse_file(&content),
                 "casbin" => import::casbin_envelopes(&content, &policy, !exact_actions)
                     .and_then(import::ImportFile::from_envelopes),
-                other => bail!("unknown import format {other:?}: use casbin or pericarp"),
+                other => bail!("unknown import format {other:?}: use casbin, pericarp or odrl"),
             };
             let file = parsed.map_err(|e| anyhow::anyhow!("{e}"))?;
             data::import(file, database_url.as_deref(), batch, &admin, &opts).await

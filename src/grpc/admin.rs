@@ -402,6 +402,49 @@ impl PolicyAdminService for AdminApi {
         }))
     }
 
+    async fn import_odrl(
+        &self,
+        req: Request<pb::ImportOdrlRequest>,
+    ) -> Result<Response<pb::ImportOdrlResponse>, Status> {
+        let r = req.get_ref();
+        if r.documents.is_empty() {
+            return Err(invalid(DomainError::new("documents", "must not be empty")));
+        }
+        let mut docs = Vec::with_capacity(r.documents.len());
+        for (i, d) in r.documents.iter().enumerate() {
+            let format = crate::odrl::Format::parse(&d.format).ok_or_else(|| {
+                invalid(DomainError::new(
+                    format!("documents[{i}].format"),
+                    format!("{:?}: use turtle or jsonld", d.format),
+                ))
+            })?;
+            docs.push((format, d.content.as_str()));
+        }
+        let options = crate::odrl::Options {
+            wildcards: r.wildcards,
+            anyone: (!r.anyone.is_empty()).then(|| r.anyone.clone()),
+        };
+        let imported = crate::odrl::read_all(docs)
+            .and_then(|g| crate::odrl::import(&g, &options))
+            .map_err(invalid)?;
+        let events = crate::odrl::to_events(&imported).map_err(invalid)?;
+        let count = events.len();
+        let ctx = call_context(&req, "");
+        let written = self
+            .app
+            .append_as(events, "ImportOdrl", &ctx, crate::grpc::deadline(&req))
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ImportOdrlResponse {
+            revision: written.outcome.revision,
+            policies: imported.policies,
+            rules: imported.rules as u32,
+            events: count as u32,
+            notes: imported.notes,
+            visible: written.visible,
+        }))
+    }
+
     async fn list_audit_log(
         &self,
         req: Request<pb::ListAuditLogRequest>,

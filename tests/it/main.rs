@@ -24,6 +24,7 @@ mod index_v2;
 mod lifecycle;
 mod lookups;
 mod net;
+mod odrl_conformance;
 mod ops;
 mod properties;
 mod replicas;

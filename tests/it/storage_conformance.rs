@@ -335,6 +335,68 @@ macro_rules! conformance {
     };
 }
 
+/// A rule whose condition is far longer than a PostgreSQL B-tree entry (about 2.7 KB; the
+/// SolidLab suite has a 60 KB one) is stored, kept apart from the same rule under another
+/// long condition, read back and revoked (migration 0007 keys conditions by digest).
+async fn long_conditions_are_stored_and_revoked(store: Store) {
+    // Incompressible: distinct pseudo-random words, so no page compression hides the size.
+    let words = |seed: u64| -> String {
+        let mut x = seed;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let items: Vec<String> = (0..250)
+            .map(|_| format!("\"{:016x}{:016x}{:016x}\"", next(), next(), next()))
+            .collect();
+        format!(
+            r#"{{"leftOperand":"odrl:purpose","operator":"odrl:isAnyOf","rightOperand":[{}]}}"#,
+            items.join(",")
+        )
+    };
+    let (c1, c2) = (words(7), words(11));
+    assert!(c1.len() > 12_000, "{}", c1.len());
+    let grant = |on: bool, c: &str| {
+        let ty = if on {
+            "Policy.PermissionGranted"
+        } else {
+            "Policy.PermissionRevoked"
+        };
+        t(
+            ty,
+            "p",
+            "a",
+            "odrl:permission",
+            "x",
+            &[("action", "odrl:read"), ("constraint", c)],
+        )
+    };
+    store
+        .append(
+            vec![
+                event("", &grant(true, &c1)),
+                event("", &grant(true, &c2)),
+                event("", &grant(true, &c1)),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        loaded(&store).await.stats().rules,
+        2,
+        "two conditions, two rules; a repeat is one"
+    );
+    store.append(vec![event("", &grant(false, &c1))], None).await.unwrap();
+    let index = loaded(&store).await;
+    assert_eq!(index.stats().rules, 1);
+    let rows = store.list_rules("", "", &Default::default(), 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].condition.contains("odrl:isAnyOf") && rows[0].condition.len() > 12_000);
+}
+
 async fn run_one(name: &str, store: Store, url: &str) {
     match name {
         "appends_assign_positions_and_sequences" => appends_assign_positions_and_sequences(store).await,
@@ -344,6 +406,7 @@ async fn run_one(name: &str, store: Store, url: &str) {
             concurrent_appends_get_gap_free_ordered_positions(store).await
         }
         "the_audit_log_is_append_only" => the_audit_log_is_append_only(store, url).await,
+        "long_conditions_are_stored_and_revoked" => long_conditions_are_stored_and_revoked(store).await,
         other => panic!("no conformance test {other}"),
     }
 }
@@ -354,4 +417,5 @@ conformance!(
     the_read_model_equals_replaying_the_log,
     concurrent_appends_get_gap_free_ordered_positions,
     the_audit_log_is_append_only,
+    long_conditions_are_stored_and_revoked,
 );

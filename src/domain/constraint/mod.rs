@@ -52,7 +52,7 @@ pub const XSD: &str = "http://www.w3.org/2001/XMLSchema#";
 /// Deepest nesting of logical constraints (an atomic constraint alone is depth 1).
 pub const MAX_DEPTH: usize = 8;
 /// Most constraints (atomic and logical) in one rule's condition.
-pub const MAX_NODES: usize = 64;
+pub const MAX_NODES: usize = 1024;
 /// Most values in one set (a right operand or a context list).
 pub const MAX_SET: usize = 256;
 /// Most left-operand values in one request's context.

@@ -27,6 +27,12 @@ pub const MAX_ATTRIBUTES: usize = 32;
 pub const MAX_KEY_BYTES: usize = 128;
 /// Longest metadata or attribute value, in bytes.
 pub const MAX_VALUE_BYTES: usize = 4096;
+/// Longest condition attribute (`constraint`, `refinement`, `duty`, `remedy`), in bytes:
+/// ODRL policies written by tools spell time windows out (one of the SolidLab cases is an
+/// `or` of 250 windows, about 60 KB).
+pub const MAX_CONDITION_BYTES: usize = 128 * 1024;
+/// The attributes that hold a rule's condition as JSON.
+pub const CONDITION_ATTRIBUTES: [&str; 4] = ["constraint", "duty", "refinement", "remedy"];
 
 /// An event as a caller submits it, before the store assigns position and sequence.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,10 +93,15 @@ fn check_map(field: &str, map: &BTreeMap<String, String>, max: usize) -> Result<
         if k.is_empty() || k.len() > MAX_KEY_BYTES {
             return Err(DomainError::new(field, format!("keys must be 1-{MAX_KEY_BYTES} bytes")));
         }
-        if v.len() > MAX_VALUE_BYTES {
+        let limit = if field == "attributes" && CONDITION_ATTRIBUTES.contains(&k.as_str()) {
+            MAX_CONDITION_BYTES
+        } else {
+            MAX_VALUE_BYTES
+        };
+        if v.len() > limit {
             return Err(DomainError::new(
                 format!("{field}.{k}"),
-                format!("is {} bytes; the limit is {MAX_VALUE_BYTES}", v.len()),
+                format!("is {} bytes; the limit is {limit}", v.len()),
             ));
         }
     }
