@@ -137,10 +137,14 @@ pub enum Cmd {
     /// Export the facts for casbin: `export casbin --out DIR` writes model.conf, policy.csv
     /// and a README naming the domain-matching function a loader must register.
     Export {
-        /// Only `casbin`.
+        /// `casbin` (a folder: model.conf, policy.csv) or `odrl` (one policy as a JSON-LD
+        /// file, `-` for stdout).
         format: String,
         #[arg(long)]
         out: std::path::PathBuf,
+        /// The policy to export as ODRL (its id, an IRI).
+        #[arg(long)]
+        policy: Option<String>,
         #[arg(long, env = "ENDOCARP_ADMIN_URL", default_value = "http://127.0.0.1:50052")]
         admin: String,
     },

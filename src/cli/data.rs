@@ -133,6 +133,66 @@ rows for `odrl:use` and every action it includes; a prohibition on X as deny row
 what X includes and what includes X.
 ";
 
+/// One policy's rules (every page of ListRules) as an ODRL JSON-LD document.
+pub async fn export_odrl(out: &std::path::Path, policy: &str, admin: &str, opts: &ClientOptions) -> anyhow::Result<()> {
+    use crate::odrl::export::{PolicyText, RuleText, document};
+    let mut client = opts.admin(admin).await?;
+    let mut p = PolicyText {
+        id: policy.to_string(),
+        ..Default::default()
+    };
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_rules(pb::ListRulesRequest {
+                policy_id: policy.into(),
+                assignee: String::new(),
+                page_size: 1000,
+                page_token: token,
+            })
+            .await?
+            .into_inner();
+        for rule in page.rules {
+            p.policy_type = rule.policy_type;
+            p.conflict = rule.policy_conflict;
+            let Some(r) = rule.rule else { continue };
+            p.rules.push(RuleText {
+                kind: if r.kind == pb::RuleKind::Prohibition as i32 {
+                    crate::domain::RuleKind::Prohibition
+                } else {
+                    crate::domain::RuleKind::Permission
+                },
+                assignee: r.assignee,
+                action: r.action,
+                target: r.target,
+                constraint: r.constraint,
+                refinement: r.refinement,
+                duty: r.duty,
+                remedy: r.remedy,
+            });
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    if p.rules.is_empty() {
+        bail!("policy {policy:?} has no rules");
+    }
+    let (doc, notes) = document(&p).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for note in notes {
+        eprintln!("note: {note}");
+    }
+    let text = serde_json::to_string_pretty(&doc)? + "\n";
+    if out.as_os_str() == "-" {
+        print!("{text}");
+    } else {
+        std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
+        eprintln!("exported {} rules of {policy} to {}", p.rules.len(), out.display());
+    }
+    Ok(())
+}
+
 pub async fn export_casbin(out: &std::path::Path, admin: &str, opts: &ClientOptions) -> anyhow::Result<()> {
     let mut stream = opts
         .admin(admin)

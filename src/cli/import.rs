@@ -353,4 +353,3 @@ mod tests {
         assert!(parse_file("{not json}").is_err());
     }
 }
-

@@ -108,12 +108,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let file = parsed.map_err(|e| anyhow::anyhow!("{e}"))?;
             data::import(file, database_url.as_deref(), batch, &admin, &opts).await
         }
-        Cmd::Export { format, out, admin } => {
-            if format != "casbin" {
-                bail!("unknown export format {format:?}: only casbin");
-            }
-            data::export_casbin(&out, &admin, &opts).await
-        }
+        Cmd::Export {
+            format,
+            out,
+            policy,
+            admin,
+        } => match (format.as_str(), policy) {
+            ("casbin", None) => data::export_casbin(&out, &admin, &opts).await,
+            ("casbin", Some(_)) => bail!("export casbin writes every policy: leave --policy out"),
+            ("odrl", Some(policy)) => data::export_odrl(&out, &policy, &admin, &opts).await,
+            ("odrl", None) => bail!("export odrl writes one policy: name it with --policy"),
+            (other, _) => bail!("unknown export format {other:?}: use casbin or odrl"),
+        },
         Cmd::Verify { database_url, admin } => data::verify(&database_url, admin.as_deref(), &opts).await,
         Cmd::Status { admin } => admin::status(&admin, &opts).await,
         Cmd::Role { op, to } => admin::send(op.write(rid(&to)), &to, &opts).await,

@@ -393,6 +393,9 @@ impl PolicyAdminService for AdminApi {
                     }),
                     policy_active: x.policy_active,
                     policy_type: x.policy_type,
+                    policy_conflict: crate::domain::Conflict::parse_stored(&x.policy_conflict)
+                        .map(|c| c.iri().to_string())
+                        .unwrap_or_default(),
                 }
             })
             .collect();

@@ -144,16 +144,23 @@ impl<'g> Reader<'g> {
         }
     }
 
-    /// Each object, with `rdf:List`s spread into their members.
-    fn spread(&self, items: Vec<TermRef<'g>>) -> Vec<TermRef<'g>> {
+    /// Each object, with `rdf:List`s spread into their members, and whether the order is
+    /// the document's (one list) rather than a set's (repeated triples: the caller sorts by
+    /// content, since blank node labels differ from one parse to the next).
+    fn spread(&self, items: Vec<TermRef<'g>>) -> (Vec<TermRef<'g>>, bool) {
+        if let [one] = items.as_slice()
+            && let Some(members) = self.list(*one)
+        {
+            return (members, true);
+        }
         let mut out = Vec::new();
         for t in items {
             match self.list(t) {
-                Some(members) if t != TermRef::NamedNode(rdf::NIL) || members.is_empty() => out.extend(members),
-                _ => out.push(t),
+                Some(members) => out.extend(members),
+                None => out.push(t),
             }
         }
-        out
+        (out, false)
     }
 
     fn has_type(&self, s: NamedOrBlankNodeRef<'g>, local: &str) -> bool {
@@ -511,11 +518,14 @@ fn constraint_json<'g>(r: &Reader<'g>, t: TermRef<'g>, depth: usize) -> Result<V
     for op in ["and", "or", "xone", "andSequence"] {
         let items = r.objects(s, op);
         if !items.is_empty() {
-            let items = r.spread(items);
-            let parts = items
+            let (items, ordered) = r.spread(items);
+            let mut parts = items
                 .into_iter()
                 .map(|c| constraint_json(r, c, depth + 1))
                 .collect::<Result<Vec<_>, _>>()?;
+            if !ordered {
+                by_content(&mut parts);
+            }
             return Ok(json!({ op: parts }));
         }
     }
@@ -543,18 +553,27 @@ fn constraint_json<'g>(r: &Reader<'g>, t: TermRef<'g>, depth: usize) -> Result<V
     if let Some(v) = one("datatype")? {
         m.insert("dataType".into(), Value::String(v));
     }
-    let right = r.spread(r.objects(s, "rightOperand"));
+    let (right, ordered) = r.spread(r.objects(s, "rightOperand"));
     match right.len() {
         0 => {}
-        1 if r.list(r.objects(s, "rightOperand")[0]).is_none() => {
+        1 if !ordered => {
             m.insert("rightOperand".into(), operand_json(right[0])?);
         }
         _ => {
-            let values = right.into_iter().map(operand_json).collect::<Result<Vec<_>, _>>()?;
+            let mut values = right.into_iter().map(operand_json).collect::<Result<Vec<_>, _>>()?;
+            if !ordered {
+                by_content(&mut values);
+            }
             m.insert("rightOperand".into(), Value::Array(values));
         }
     }
     Ok(Value::Object(m))
+}
+
+/// Orders the members of a set by their JSON text, so that the same document always gives
+/// the same canonical condition (the rule's identity).
+fn by_content(items: &mut [Value]) {
+    items.sort_by_cached_key(|v| v.to_string());
 }
 
 fn constraints_json<'g>(r: &Reader<'g>, items: Vec<TermRef<'g>>) -> Result<Option<String>, DomainError> {
@@ -565,6 +584,7 @@ fn constraints_json<'g>(r: &Reader<'g>, items: Vec<TermRef<'g>>) -> Result<Optio
         .into_iter()
         .map(|c| constraint_json(r, c, 1))
         .collect::<Result<Vec<_>, _>>()?;
+    by_content(&mut parts);
     let v = if parts.len() == 1 {
         parts.remove(0)
     } else {

@@ -3,8 +3,10 @@
 //! (docs/CONTRACT.md §9, "ODRL documents"). Nothing is ever fetched: the ODRL JSON-LD
 //! context is bundled ([`ODRL_CONTEXT`]) and any other remote context is refused.
 //!
-//! The mapping lives in [`import`]; this module only reads documents.
+//! The mapping lives in [`import`]; [`export`] writes a policy back as JSON-LD. This
+//! module reads documents.
 
+pub mod export;
 pub mod import;
 
 pub use import::{Imported, Options, import};

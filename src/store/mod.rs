@@ -112,6 +112,9 @@ pub struct RuleRow {
     pub policy_active: bool,
     /// The policy's type as a full IRI; empty: none given (a Set).
     pub policy_type: String,
+    /// The policy's conflict strategy as stored (`perm`, `prohibit`, `invalid`); empty:
+    /// none given (prohibit).
+    pub policy_conflict: String,
 }
 
 /// Storage failures, typed until the gRPC edge maps them.

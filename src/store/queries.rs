@@ -53,6 +53,7 @@ struct RuleWithStatus {
     condition_json: String,
     active: i64,
     policy_type: String,
+    policy_conflict: String,
 }
 
 /// One audit row as stored.
@@ -170,9 +171,11 @@ impl Store {
     ) -> Result<Vec<RuleRow>, StoreError> {
         let rows: Vec<RuleWithStatus> = sqlx::query_as(
             "SELECT r.policy, r.kind, r.assignee, r.action, r.target, r.condition_json, \
-             COALESCE(s.active, 1) AS active, COALESCE(t.policy_type, '') AS policy_type \
+             COALESCE(s.active, 1) AS active, COALESCE(t.policy_type, '') AS policy_type, \
+             COALESCE(c.conflict, '') AS policy_conflict \
              FROM rules r LEFT JOIN statuses s ON s.kind = 'policy' AND s.id = r.policy \
              LEFT JOIN policy_types t ON t.policy = r.policy \
+             LEFT JOIN policy_conflicts c ON c.policy = r.policy \
              WHERE ($1 = '' OR r.policy = $1) AND ($2 = '' OR r.assignee = $2) \
              AND (r.policy, r.kind, r.assignee, r.action, r.target, r.condition_json) > ($3, $4, $5, $6, $7, $8) \
              ORDER BY r.policy, r.kind, r.assignee, r.action, r.target, r.condition_json LIMIT $9",
@@ -199,6 +202,7 @@ impl Store {
                 condition: r.condition_json,
                 policy_active: r.active != 0,
                 policy_type: r.policy_type,
+                policy_conflict: r.policy_conflict,
             })
             .collect())
     }
