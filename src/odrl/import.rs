@@ -280,6 +280,13 @@ pub fn import(g: &Graph, opts: &Options) -> Result<Imported, DomainError> {
     let mut collections = Collections::default();
     let mut rules: Vec<Triple> = Vec::new();
     for (p, parts) in policies.iter().zip(&resolved) {
+        if let Some(by) = r.replaced_by(p.node) {
+            out.notes.push(format!(
+                "policy {}: not imported, it is replaced by {by} (dct:isReplacedBy: ODRL makes it void)",
+                p.id
+            ));
+            continue;
+        }
         let conflict = match parts.conflicts.len() {
             0 => None,
             1 => parts.conflicts.first().cloned(),
@@ -415,6 +422,17 @@ struct Collections {
 }
 
 impl<'g> Reader<'g> {
+    /// The policy that replaces this one (`dct:isReplacedBy`), if any.
+    fn replaced_by(&self, s: NamedOrBlankNodeRef<'g>) -> Option<String> {
+        [
+            "http://purl.org/dc/terms/isReplacedBy",
+            "http://purl.org/dc/elements/1.1/isReplacedBy",
+        ]
+        .into_iter()
+        .find_map(|p| self.g.object_for_subject_predicate(s, &NamedNode::new_unchecked(p)))
+        .map(name)
+    }
+
     fn has_party_type(&self, t: TermRef<'g>) -> bool {
         subject(t).is_some_and(|s| self.has_type(s, "PartyCollection"))
     }
@@ -893,6 +911,26 @@ mod tests {
         );
         assert!(change.payload.get("refinement").unwrap().contains("odrl:resolution"));
         assert!(change.payload.get("duty").unwrap().contains("http://example.org/pay"));
+    }
+
+    #[test]
+    fn a_replaced_policy_is_void() {
+        let out = import(
+            &turtle(
+                "ex:old a odrl:Set ; <http://purl.org/dc/terms/isReplacedBy> ex:new ;
+                   odrl:permission [ odrl:assignee ex:a ; odrl:action odrl:read ; odrl:target ex:x ] .
+                 ex:new a odrl:Set ; odrl:permission [ odrl:assignee ex:a ; odrl:action odrl:play ; odrl:target ex:x ] .",
+            ),
+            &Options::default(),
+        )
+        .unwrap();
+        assert_eq!(out.policies, ["http://example.org/new"]);
+        assert_eq!(out.rules, 1);
+        assert!(
+            out.notes[0].contains("replaced by http://example.org/new"),
+            "{:?}",
+            out.notes
+        );
     }
 
     #[test]

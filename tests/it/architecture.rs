@@ -98,6 +98,25 @@ fn the_store_knows_no_transport() {
     );
 }
 
+/// ODRL documents are a format over the domain: reading one never decides, stores or
+/// answers a call (the admin RPC and the CLI append what it makes).
+#[test]
+fn odrl_documents_are_a_format_over_the_domain() {
+    assert_no_imports(
+        "src/odrl",
+        &[
+            "crate::grpc",
+            "crate::app",
+            "crate::cli",
+            "crate::engine",
+            "crate::store",
+            "tonic",
+            "prost",
+            "sqlx",
+        ],
+    );
+}
+
 #[test]
 fn the_authzen_api_decides_and_stores_nothing_itself() {
     assert_no_imports(

@@ -38,17 +38,8 @@ fn ctx(entries: &[(&str, pb::ContextValue)]) -> HashMap<String, pb::ContextValue
 
 /// Every rule of `policy` (every policy when empty), as ListRules gives them.
 async fn rules(server: &Server, policy: &str) -> Vec<pb::RuleRef> {
-    server
-        .admin()
+    common::list_rules(server, policy)
         .await
-        .list_rules(pb::ListRulesRequest {
-            policy_id: policy.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .rules
         .into_iter()
         .filter_map(|r| r.rule)
         .collect()

@@ -124,21 +124,21 @@ fn fulfilled(g: &Graph) -> Vec<(String, String)> {
     out
 }
 
-async fn decide(case: &Value) -> Result<bool, String> {
-    let file = |k: &str| std::fs::read_to_string(suite().join(case[k].as_str().unwrap())).unwrap();
-    let (policy, sotw, req) = (file("policy"), file("sotw"), file("request"));
-    let (party, action, target) = request(&graph(&req));
-    let world = graph(&sotw);
+/// A fresh server holding the documents (imported through ImportOdrl) and the state of the
+/// world: `party` in ANYONE, and each (policy, duty) discharged by its payer.
+async fn world_with(
+    docs: Vec<pb::OdrlDocument>,
+    wildcards: bool,
+    party: &str,
+    discharged: &[(String, String, String)],
+) -> Result<Server, String> {
     let server = Server::start(&[]);
-    let mut admin = server.admin().await;
-    let doc = |content: &str| pb::OdrlDocument {
-        content: content.into(),
-        format: "turtle".into(),
-    };
-    let imported = admin
+    let imported = server
+        .admin()
+        .await
         .import_odrl(pb::ImportOdrlRequest {
-            documents: vec![doc(&policy), doc(&sotw)],
-            wildcards: true,
+            documents: docs,
+            wildcards,
             anyone: ANYONE.into(),
         })
         .await
@@ -147,21 +147,14 @@ async fn decide(case: &Value) -> Result<bool, String> {
     assert!(imported.visible && imported.rules > 0, "{imported:?}");
     let mut facts = vec![pb_triple(
         "Agent.GroupMembershipAdded",
-        &party,
-        &party,
+        party,
+        party,
         "foaf:member",
         ANYONE,
         &[],
     )];
-    for (policy, duty) in fulfilled(&world) {
-        facts.push(pb_triple(
-            "Policy.DutyDischarged",
-            &policy,
-            &party,
-            "odrl:duty",
-            &duty,
-            &[],
-        ));
+    for (policy, by, duty) in discharged {
+        facts.push(pb_triple("Policy.DutyDischarged", policy, by, "odrl:duty", duty, &[]));
     }
     server
         .events()
@@ -169,6 +162,23 @@ async fn decide(case: &Value) -> Result<bool, String> {
         .append_events(pb::AppendEventsRequest { events: facts })
         .await
         .map_err(|s| format!("state of the world refused: {}", s.message()))?;
+    Ok(server)
+}
+
+async fn decide(case: &Value) -> Result<bool, String> {
+    let file = |k: &str| std::fs::read_to_string(suite().join(case[k].as_str().unwrap())).unwrap();
+    let (policy, sotw, req) = (file("policy"), file("sotw"), file("request"));
+    let (party, action, target) = request(&graph(&req));
+    let world = graph(&sotw);
+    let doc = |content: &str| pb::OdrlDocument {
+        content: content.into(),
+        format: "turtle".into(),
+    };
+    let discharged: Vec<_> = fulfilled(&world)
+        .into_iter()
+        .map(|(policy, duty)| (policy, party.clone(), duty))
+        .collect();
+    let server = world_with(vec![doc(&policy), doc(&sotw)], true, &party, &discharged).await?;
     let now = current_time(&world);
     let context = [(
         "odrl:dateTime".to_string(),
@@ -306,56 +316,24 @@ async fn w3c_decide(case: &Value, corrected: bool) -> Result<bool, String> {
     let policy_text = std::fs::read_to_string(w3c().join(case["policy"].as_str().unwrap())).unwrap();
     let policy: Value = serde_json::from_str(&policy_text).unwrap();
     let request = read("request").unwrap();
-    let id = case["id"].as_str().unwrap();
-    let server = Server::start(&[]);
-    let imported = server
-        .admin()
-        .await
-        .import_odrl(pb::ImportOdrlRequest {
-            documents: vec![pb::OdrlDocument {
-                content: policy_text.clone(),
-                format: "jsonld".into(),
-            }],
-            wildcards: false,
-            anyone: ANYONE.into(),
-        })
-        .await
-        .map_err(|s| format!("import refused: {}", s.message()))?
-        .into_inner();
-    assert!(imported.visible && imported.rules > 0, "{id}: {imported:?}");
     let policy_id = policy["uid"].as_str().unwrap();
     let mut party = request["evaluatedParty"].as_str().unwrap_or(REQUESTER).to_string();
     if corrected && party.ends_with("billie1") {
         party = first_assignee(&policy).expect("the policy names its assignee");
     }
-    let mut facts = vec![pb_triple(
-        "Agent.GroupMembershipAdded",
-        &party,
-        &party,
-        "foaf:member",
-        ANYONE,
-        &[],
-    )];
+    let mut discharged = Vec::new();
     if let Some(state) = read("state") {
         for fact in as_list(&state["context"]) {
             if let (Some(duty), Some(payer)) = (fact["conditionId"].as_str(), fact["pay:payer"].as_str()) {
-                facts.push(pb_triple(
-                    "Policy.DutyDischarged",
-                    policy_id,
-                    payer,
-                    "odrl:duty",
-                    duty,
-                    &[],
-                ));
+                discharged.push((policy_id.to_string(), payer.to_string(), duty.to_string()));
             }
         }
     }
-    server
-        .events()
-        .await
-        .append_events(pb::AppendEventsRequest { events: facts })
-        .await
-        .map_err(|s| format!("state of the world refused: {}", s.message()))?;
+    let doc = pb::OdrlDocument {
+        content: policy_text,
+        format: "jsonld".into(),
+    };
+    let server = world_with(vec![doc], false, &party, &discharged).await?;
     let mut context = serde_json::json!({"consistency": {"fully_consistent": true}});
     for p in as_list(&request["requestParameters"]) {
         match p["describesFeature"].as_str() {
@@ -451,17 +429,7 @@ fn endocarp(args: &[&str]) -> std::process::Output {
 }
 
 async fn rules_of(server: &Server, policy: &str) -> Vec<pb::Rule> {
-    let mut rules = server
-        .admin()
-        .await
-        .list_rules(pb::ListRulesRequest {
-            policy_id: policy.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .rules;
+    let mut rules = crate::common::list_rules(server, policy).await;
     rules.sort_by_key(|r| format!("{:?}", r.rule));
     rules
 }

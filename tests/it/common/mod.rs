@@ -262,6 +262,21 @@ pub async fn log_head(server: &Server) -> u64 {
 }
 
 /// A grant / revoke / prohibition request.
+/// The first page of ListRules for `policy` (every policy when empty).
+pub async fn list_rules(server: &Server, policy: &str) -> Vec<pb::Rule> {
+    server
+        .admin()
+        .await
+        .list_rules(pb::ListRulesRequest {
+            policy_id: policy.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rules
+}
+
 pub fn rule_request(policy: &str, assignee: &str, action: &str, target: &str, request_id: &str) -> pb::RuleRequest {
     pb::RuleRequest {
         policy_id: policy.into(),
