@@ -204,7 +204,11 @@ impl App {
             Some(rows) => rows.clone(),
             None => engine::CasbinRows::from_index(&snapshot.index, self.settings.engine.action_hierarchy),
         };
-        (snapshot.revision(), rows.p_rows(), rows.g_rows())
+        (
+            snapshot.revision(),
+            rows.p_rows_expanded(&snapshot.index),
+            rows.g_rows(),
+        )
     }
 
     /// The store this application writes to.

@@ -179,7 +179,9 @@ impl HttpError {
         use tonic::Code;
         let status = match &e {
             // A closure over the limit is the data's shape, not a rate: retrying will not help.
-            AppError::Engine(E::ClosureTooLarge { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Engine(E::ClosureTooLarge { .. } | E::TargetClosureTooLarge { .. }) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             AppError::Auth(AuthError::OverLimit(_)) => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::OK,
         };

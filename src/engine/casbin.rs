@@ -258,6 +258,8 @@ impl CasbinRows {
             Change::Status { .. }
             | Change::MarkRole { .. }
             | Change::DutyDischarged { .. }
+            // Rows stay per rule; a check's candidates and the export expand collections.
+            | Change::AssetCollection { .. }
             | Change::Ignored { .. } => {}
         }
     }
@@ -282,15 +284,20 @@ impl CasbinRows {
         }
     }
 
-    /// The `p` rows a request for (`act`, `obj`) by these assignees can match (what the
-    /// index hands the scratch enforcer must equal this; a test compares them).
-    pub fn candidates(&self, assignees: &[&Id], act: &Action, obj: &str) -> Vec<Vec<String>> {
+    /// The `p` rows a request for (`act`, `obj`) by these assignees can match, `obj`
+    /// being part of the asset collections `collections` (a row on one of them matches as a
+    /// row on `obj`). What the index hands the scratch enforcer must equal this; a test
+    /// compares them.
+    pub fn candidates(&self, assignees: &[&Id], act: &Action, obj: &str, collections: &[&Id]) -> Vec<Vec<String>> {
         let mut out = Vec::new();
         for sub in assignees {
             let Some(by_obj) = self.p.get(sub.as_str()).and_then(|m| m.get(act.as_str())) else {
                 continue;
             };
-            for o in [obj, GLOBAL_DOMAIN] {
+            let objs = std::iter::once((obj, obj))
+                .chain(collections.iter().map(|c| (c.as_str(), obj)))
+                .chain(std::iter::once((GLOBAL_DOMAIN, GLOBAL_DOMAIN)));
+            for (o, written) in objs {
                 if let Some([allow, deny]) = by_obj.get(o) {
                     for (n, eft) in [(allow, "allow"), (deny, "deny")] {
                         if *n > 0 {
@@ -298,7 +305,7 @@ impl CasbinRows {
                                 sub.to_string(),
                                 GLOBAL_DOMAIN.into(),
                                 act.to_string(),
-                                o.to_string(),
+                                written.to_string(),
                                 eft.into(),
                             ]);
                         }
@@ -306,6 +313,30 @@ impl CasbinRows {
                 }
             }
         }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// [`CasbinRows::p_rows`] for an enforcer that knows nothing of asset collections: a row
+    /// on a collection is also written on every asset that is part of it, directly or
+    /// through other collections, so the export denies and allows what Endocarp does.
+    pub fn p_rows_expanded(&self, index: &Index) -> Vec<[String; 5]> {
+        let mut out = self.p_rows();
+        if !index.collections_in_use() {
+            return out;
+        }
+        let mut extra = Vec::new();
+        for row in &out {
+            for member in index.members_within(&row[3]) {
+                let mut r = row.clone();
+                r[3] = member.to_string();
+                extra.push(r);
+            }
+        }
+        out.extend(extra);
+        out.sort();
+        out.dedup();
         out
     }
 

@@ -27,7 +27,7 @@ use crate::domain::constraint::{Context, Now, Party, Truth};
 use crate::domain::{Action, Id, RuleKind};
 use crate::engine::index::{CUSTOM_BASE, Cursor, Index, RevRule, VARIANT_BASE, action_bit, ak_action, ak_kind};
 use crate::engine::odrl::{Closure, Wanted, family_masks};
-use crate::engine::{EngineError, EngineOptions, Prepared, closure_of, prepare_for};
+use crate::engine::{EngineError, EngineOptions, Prepared, closure_of, prepare_for, target_closure_of};
 use std::cell::RefCell;
 use std::cmp::Reverse as Rev;
 use std::collections::BinaryHeap;
@@ -136,6 +136,12 @@ pub fn targets(
             }
         }
     }
+    // Asset collections: a rule on a collection covers every asset within it.
+    if index.collections_in_use() {
+        let ids: Vec<u32> = members().map(|(id, _)| id).collect();
+        let decide = |target: &Id| check_allows(index, agent, account, action, target, opts);
+        return Ok(targets_with_collections(index, window, &ids, &wanted, decide));
+    }
     // A conflict strategy can take rules out only a whole check tells; a condition is
     // evaluated per rule above (`rc`).
     if index.strategies_in_use() {
@@ -232,6 +238,51 @@ fn targets_by_checks(
         }
         let id = rev.target_name(target);
         if decide(id) != every_target && !offer(&mut page.items, &mut page.more, window, id) {
+            break;
+        }
+    }
+    page
+}
+
+/// [`targets`] while some asset is part of an asset collection: every target an applicable
+/// rule of the closure names, and every asset within each of them (directly or through
+/// other collections), is checked whole, in byte order. A target that is neither is
+/// decided by the `*` rules alone (as in [`targets_by_checks`]). Costs a pass over every
+/// target the closure names, whatever the page.
+fn targets_with_collections(
+    index: &Index,
+    window: Window,
+    members: &[u32],
+    wanted: &Wanted,
+    decide: impl Fn(&Id) -> bool,
+) -> TargetsPage {
+    let every_target = decide(&Id::from_trusted(""));
+    let rev = index.reverse();
+    let applies = |r: &RevRule| {
+        let kind = ak_kind(r.ak);
+        wanted.applies(ak_action(r.ak), kind).is_some() && index.counts(r.policy, kind)
+    };
+    let mut names: std::collections::BTreeSet<&Id> = std::collections::BTreeSet::new();
+    for permissions in [true, false] {
+        let mut merge = Merge::new(index, members, permissions, None);
+        while let Some((target, hit)) = merge.next_target(applies) {
+            if hit {
+                let name = rev.target_name(target);
+                names.insert(name);
+                names.extend(index.members_within(name.as_str()));
+            }
+        }
+    }
+    let mut page = TargetsPage {
+        every_target,
+        ..TargetsPage::default()
+    };
+    let start = window.start();
+    for name in names.into_iter().filter(|n| start.is_none_or(|s| n.as_str() > s)) {
+        if !name.as_str().starts_with(window.prefix) {
+            break;
+        }
+        if decide(name) != every_target && !offer(&mut page.items, &mut page.more, window, name) {
             break;
         }
     }
@@ -449,8 +500,17 @@ pub fn agents_with(
             }
         }
     };
-    for r in index.target_rules(target.as_str()) {
-        seed(r.assignee, r.ak, r.policy);
+    // The target's rules, and those on every asset collection it is part of.
+    // (Collections past the closure limit: every check on the target fails, so no agent
+    // is allowed.)
+    let mut collections = smallvec::SmallVec::new();
+    if index.collections_in_use() && target_closure_of(index, target, opts.max_closure, &mut collections).is_err() {
+        return Ok(AgentsPage::default());
+    }
+    for t in std::iter::once(target).chain(collections) {
+        for r in index.target_rules(t.as_str()) {
+            seed(r.assignee, r.ak, r.policy);
+        }
     }
     let related = if action_id < CUSTOM_BASE && opts.action_hierarchy {
         let (anc, desc) = family_masks(action_id);
@@ -654,7 +714,13 @@ pub fn actions(
     opts: &EngineOptions,
 ) -> Result<Vec<Action>, EngineError> {
     let mut closure = Closure::default();
-    let Prepared::Ready(Some((agent_id, agent_row))) = prepare_for(index, agent, account, opts, &mut closure)? else {
+    let prepared = prepare_for(index, agent, account, opts, &mut closure)?;
+    // The asset collections the target is part of, with the limit a check applies (to an
+    // agent the index does not know too, as a check does).
+    if matches!(prepared, Prepared::Ready(_)) && index.collections_in_use() {
+        target_closure_of(index, target, opts.max_closure, &mut closure.targets)?;
+    }
+    let Prepared::Ready(Some((agent_id, agent_row))) = prepared else {
         return Ok(Vec::new());
     };
     // Vocabulary actions with an applicable permission / prohibition, and custom ones.
@@ -673,9 +739,12 @@ pub fn actions(
             (false, RuleKind::Prohibition) => custom_deny.push(a),
         }
     };
-    for r in index.target_rules(target.as_str()) {
-        if r.assignee == agent_id || closure.contains(r.assignee) {
-            record(r.ak, r.policy);
+    // The target's rules, and those on every asset collection it is part of.
+    for t in std::iter::once(target).chain(closure.targets.iter().copied()) {
+        for r in index.target_rules(t.as_str()) {
+            if r.assignee == agent_id || closure.contains(r.assignee) {
+                record(r.ak, r.policy);
+            }
         }
     }
     for node in std::iter::once(agent_row).chain(closure.roles.iter().map(|&(_, n)| n)) {

@@ -62,6 +62,8 @@ pub enum EngineError {
     AgentIsRole(String),
     #[error("the role closure of {agent:?} exceeds the limit of {limit} nodes")]
     ClosureTooLarge { agent: String, limit: usize },
+    #[error("the asset collections of {target:?} exceed the limit of {limit} nodes")]
+    TargetClosureTooLarge { target: String, limit: usize },
     #[error("casbin: {0}")]
     Casbin(String),
     #[error("the Casbin engine has no rows in this snapshot (the server was not started with it)")]
@@ -222,7 +224,53 @@ fn prepare<'a>(
     opts: &EngineOptions,
     closure: &mut odrl::Closure<'a>,
 ) -> Result<Prepared<'a>, EngineError> {
-    prepare_for(index, &check.agent, check.account.as_ref(), opts, closure)
+    let prepared = prepare_for(index, &check.agent, check.account.as_ref(), opts, closure)?;
+    if matches!(prepared, Prepared::Ready(_)) && index.collections_in_use() {
+        target_closure_of(index, &check.target, opts.max_closure, &mut closure.targets)?;
+    }
+    Ok(prepared)
+}
+
+/// The asset collections `target` is part of, directly or through other collections,
+/// breadth first with a visited set, into `out` in byte order. The limit counts the target,
+/// as the role closure's counts the agent.
+pub(crate) fn target_closure_of<'a>(
+    index: &'a Index,
+    target: &Id,
+    max: usize,
+    out: &mut smallvec::SmallVec<[&'a Id; 4]>,
+) -> Result<(), EngineError> {
+    /// Past this many collections, membership is a hash set instead of a scan.
+    const SCAN: usize = 32;
+    let mut big: Option<HashSet<&str, foldhash::fast::RandomState>> = None;
+    let mut next = 0;
+    let mut at: &str = target.as_str();
+    loop {
+        for c in index.collections_of(at) {
+            let new = c != target
+                && match &mut big {
+                    Some(set) => set.insert(c.as_str()),
+                    None => !out.contains(&c),
+                };
+            if new {
+                if out.len() + 1 >= max {
+                    return Err(EngineError::TargetClosureTooLarge {
+                        target: target.to_string(),
+                        limit: max,
+                    });
+                }
+                out.push(c);
+                if big.is_none() && out.len() > SCAN {
+                    big = Some(out.iter().map(|c| c.as_str()).collect());
+                }
+            }
+        }
+        let Some(c) = out.get(next) else { break };
+        at = c.as_str();
+        next += 1;
+    }
+    out.sort_unstable();
+    Ok(())
 }
 
 /// [`prepare`] for an agent in an account (or globally), whatever the action and target.

@@ -62,6 +62,10 @@ pub(crate) type Agent<'a> = Option<(u32, &'a Node)>;
 pub(crate) struct Closure<'a> {
     pub roles: SmallVec<[(u32, &'a Node); 48]>,
     pub sorted: SmallVec<[u32; 48]>,
+    /// The asset collections the check's target is part of (transitively), in byte order
+    /// (empty while no asset is part of a collection, and for look-ups, which have no
+    /// single target).
+    pub targets: SmallVec<[&'a Id; 4]>,
 }
 
 impl Closure<'_> {
@@ -78,7 +82,11 @@ impl Closure<'_> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Hit {
     pub own: bool,
-    pub star: bool,
+    /// How the rule's target matched: 0 the requested target, 1 one of its asset
+    /// collections, 2 `*`.
+    pub level: u8,
+    /// For level 1, 1 + the collection's position in [`Closure::targets`] (byte order).
+    pub via: u16,
     pub related: bool,
     pub kind: RuleKind,
     pub policy: u32,
@@ -93,8 +101,8 @@ pub(crate) struct Hit {
 
 /// The deciding order within one kind (see the module docs).
 fn order(index: &Index, a: &Hit, b: &Hit) -> Ordering {
-    (!a.own, a.star, a.related)
-        .cmp(&(!b.own, b.star, b.related))
+    (!a.own, a.level, a.related)
+        .cmp(&(!b.own, b.level, b.related))
         .then_with(|| a.rank.cmp(&b.rank))
         // Labels are in the names' byte order.
         .then_with(|| a.who.cmp(&b.who))
@@ -104,6 +112,8 @@ fn order(index: &Index, a: &Hit, b: &Hit) -> Ordering {
             (x, y) if x < CUSTOM_BASE && y < CUSTOM_BASE => x.cmp(&y),
             (x, y) => index.action(x).as_str().cmp(index.action(y).as_str()),
         })
+        // Collections are numbered in byte order.
+        .then_with(|| a.via.cmp(&b.via))
         .then_with(|| by_condition(index, a, b))
 }
 
@@ -295,26 +305,23 @@ fn offer_sorted<R>(
     }
 }
 
-/// Every applicable rule of an active policy is offered to `sink`.
-fn collect(
+/// Offers the rules of one target's row (sorted by assignee, then action and kind, then
+/// policy label) held by the agent or its closure; `at` is (the agent's id, the level and
+/// via of the row's target).
+fn offer_row(
     index: &Index,
-    check: &Check,
-    agent: Agent<'_>,
+    row: &[TargetRule],
+    at: (u32, u8, u16),
     closure: &Closure<'_>,
     wanted: &Wanted,
     sink: &mut Sink<'_>,
 ) {
-    let Some((agent_id, agent_row)) = agent else {
-        // An agent the index does not know holds no rules and no edges.
-        return;
-    };
-    // Rules on the exact target: one row, sorted by assignee, then action and kind, then
-    // policy label.
-    let row = index.target_rules(check.target.as_str());
+    let (agent_id, level, via) = at;
     let hit = |own: bool, who: u64| {
         move |r: &TargetRule, kind, related| Hit {
             own,
-            star: false,
+            level,
+            via,
             related,
             kind,
             policy: r.policy,
@@ -347,6 +354,41 @@ fn collect(
             }
         }
     }
+}
+
+/// Every applicable rule of an active policy is offered to `sink`.
+fn collect(
+    index: &Index,
+    check: &Check,
+    agent: Agent<'_>,
+    closure: &Closure<'_>,
+    wanted: &Wanted,
+    sink: &mut Sink<'_>,
+) {
+    let Some((agent_id, agent_row)) = agent else {
+        // An agent the index does not know holds no rules and no edges.
+        return;
+    };
+    // Rules on the exact target, then on each asset collection it is part of.
+    offer_row(
+        index,
+        index.target_rules(check.target.as_str()),
+        (agent_id, 0, 0),
+        closure,
+        wanted,
+        sink,
+    );
+    for (i, c) in closure.targets.iter().enumerate() {
+        let via = u16::try_from(i + 1).unwrap_or(u16::MAX);
+        offer_row(
+            index,
+            index.target_rules(c.as_str()),
+            (agent_id, 1, via),
+            closure,
+            wanted,
+            sink,
+        );
+    }
     // Rules on `*`: in each assignee's own row, sorted by action and kind, then policy label.
     for (own, id, node) in
         std::iter::once((true, agent_id, agent_row)).chain(closure.roles.iter().map(|&(id, n)| (false, id, n)))
@@ -356,7 +398,8 @@ fn collect(
         }
         let hit = |r: &Pair, kind, related| Hit {
             own,
-            star: true,
+            level: 2,
+            via: 0,
             related,
             kind,
             policy: r.1,
@@ -388,7 +431,7 @@ fn collect(
 }
 
 /// The rule a hit stands for.
-fn render(index: &Index, check: &Check, hit: &Hit) -> Rule {
+fn render(index: &Index, check: &Check, closure: &Closure<'_>, hit: &Hit) -> Rule {
     Rule {
         policy: index.policy_name(hit.policy).clone(),
         kind: hit.kind,
@@ -398,10 +441,10 @@ fn render(index: &Index, check: &Check, hit: &Hit) -> Rule {
             index.node_by_id(hit.assignee).name.clone()
         },
         action: index.action(hit.action).clone(),
-        target: if hit.star {
-            Target::Any
-        } else {
-            Target::One(check.target.clone())
+        target: match hit.level {
+            2 => Target::Any,
+            1 => Target::One(closure.targets[usize::from(hit.via) - 1].clone()),
+            _ => Target::One(check.target.clone()),
         },
         condition: index.condition(hit.policy).cloned(),
     }
@@ -575,17 +618,21 @@ fn decision(
         Some(RuleKind::Permission) => (true, Reason::Permitted),
         None => (false, Reason::NotPermitted),
     };
-    let deciding_rule = ranked.first().map(|h| render(index, check, h));
+    let deciding_rule = ranked.first().map(|h| render(index, check, closure, h));
     let explanation = check.explain.then(|| {
         let mut names: Vec<Id> = closure.roles.iter().map(|(_, n)| n.name.clone()).collect();
         names.sort();
         names.insert(0, check.agent.clone());
         Explanation {
             assignees: names,
-            other_rules: ranked.iter().skip(1).map(|h| render(index, check, h)).collect(),
-            unenforced_rules: Explanation::sorted_rules(unenforced.iter().map(|h| render(index, check, h))),
+            other_rules: ranked
+                .iter()
+                .skip(1)
+                .map(|h| render(index, check, closure, h))
+                .collect(),
+            unenforced_rules: Explanation::sorted_rules(unenforced.iter().map(|h| render(index, check, closure, h))),
             conditions: ConditionNote::sorted(conditions.iter().map(|(h, applies, why)| ConditionNote {
-                rule: render(index, check, h),
+                rule: render(index, check, closure, h),
                 applies: *applies,
                 why: why.clone(),
             })),
@@ -623,7 +670,8 @@ pub(crate) fn casbin_rows(index: &Index, check: &Check, hits: &Hits) -> Vec<Vec<
             } else {
                 index.node_by_id(h.assignee).name.to_string()
             };
-            let obj = if h.star { "*" } else { check.target.as_str() };
+            // A rule on a collection the target is part of matches as a row on the target.
+            let obj = if h.level == 2 { "*" } else { check.target.as_str() };
             let eft = if h.kind == RuleKind::Prohibition {
                 "deny"
             } else {

@@ -81,7 +81,9 @@ pub fn status(e: AppError) -> Status {
             }
             Status::new(Code::ResourceExhausted, e.to_string())
         }
-        AppError::Engine(E::ClosureTooLarge { .. }) => refused(Code::ResourceExhausted, &e),
+        AppError::Engine(E::ClosureTooLarge { .. } | E::TargetClosureTooLarge { .. }) => {
+            refused(Code::ResourceExhausted, &e)
+        }
         AppError::Engine(E::Casbin(_) | E::CasbinNotProjected | E::EnginesDisagree { .. }) => {
             hidden(Code::Internal, "the decision engine failed", &e)
         }

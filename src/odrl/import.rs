@@ -12,13 +12,14 @@
 //!   `Policy.ProhibitionSet` with its constraints, the action's refinements and its
 //!   duties (remedies on prohibitions) as the canonical JSON attributes.
 //! - `X odrl:partOf C` for a party collection C becomes a group membership (a party
-//!   collection is a group); a collection's refinement is refused.
+//!   collection is a group), and of an asset collection `Asset.AddedToCollection`; a
+//!   collection's refinement is refused.
 //! - A party or asset is the Endocarp id of its full IRI. Blank nodes cannot be named
 //!   by later events, so they are refused where an id is needed.
 //!
 //! Anything that would be read more widely than the document says is refused; anything
-//! left out (obligations, consequences, a duty action's refinement, asset collection
-//! membership) is reported in [`Imported::notes`].
+//! left out (obligations, consequences, a duty action's refinement) is reported in
+//! [`Imported::notes`].
 
 use crate::domain::event::Triple;
 use crate::domain::{Action, DomainError, Id};
@@ -341,21 +342,9 @@ pub fn import(g: &Graph, opts: &Options) -> Result<Imported, DomainError> {
                 out.events.push(Triple::new(ty.0, &m, &m, ty.1, &c, &[]));
             }
             (false, true) => {
-                if collections.prohibited_assets.contains(&c) {
-                    return Err(bad(
-                        "partOf",
-                        format!(
-                            "{} is part of the asset collection {c}, which a prohibition names: asset collections are \
-                             not expanded yet, so the prohibition would not cover its members; refused",
-                            name(member)
-                        ),
-                    ));
-                }
-                out.notes.push(format!(
-                    "{} is part of the asset collection {c}: asset collections are not expanded yet, so rules on {c} \
-                     cover {c} itself only",
-                    name(member)
-                ));
+                let m = party_id(&r, member, "partOf")?;
+                out.events
+                    .push(Triple::new("Asset.AddedToCollection", &m, &m, "odrl:partOf", &c, &[]));
             }
             _ => {
                 return Err(bad(
@@ -418,7 +407,6 @@ fn inherit<'g>(
 struct Collections {
     parties: BTreeSet<String>,
     assets: BTreeSet<String>,
-    prohibited_assets: BTreeSet<String>,
 }
 
 impl<'g> Reader<'g> {
@@ -442,16 +430,21 @@ impl<'g> Reader<'g> {
     }
 }
 
+/// The refinements of a party or asset collection (which of its members a rule on it
+/// means), empty for anything else.
+fn refinements_of<'g>(r: &Reader<'g>, t: TermRef<'g>) -> Vec<TermRef<'g>> {
+    subject(t).map_or_else(Vec::new, |s| r.objects(s, "refinement"))
+}
+
 /// The Endocarp id of a party, an asset or a collection: its IRI; a collection written as
-/// a blank node is named by its `source`. A collection with a refinement is refused.
+/// a blank node, or with a refinement, is named by its `source` (ODRL identifies a refined
+/// collection by its source).
 fn party_id(r: &Reader<'_>, t: TermRef<'_>, field: &str) -> Result<String, DomainError> {
     if let Some(s) = subject(t)
         && !r.objects(s, "refinement").is_empty()
+        && let Some(TermRef::NamedNode(source)) = r.objects(s, "source").first()
     {
-        return Err(bad(
-            field,
-            format!("{}: a collection with a refinement is not supported", name(t)),
-        ));
+        return Id::parse(field, source.as_str()).map(|id| id.to_string());
     }
     let iri = match t {
         TermRef::NamedNode(n) => n.as_str().to_string(),
@@ -685,9 +678,12 @@ fn atomic_rules<'g>(
     let assignees = or_policy(r.objects(s, "assignee"), &parts.assignees);
     let actions = or_policy(r.objects(s, "action"), &parts.actions);
     let targets = or_policy(r.objects(s, "target"), &parts.targets);
-    let assignees: Vec<String> = if assignees.is_empty() {
+    // Each party and asset with the refinements of its collection (if any), which become
+    // constraints of every rule on it: the rule covers the members the request's context
+    // says satisfy them (fail closed, as any constraint).
+    let assignees: Vec<(String, Vec<TermRef<'g>>)> = if assignees.is_empty() {
         match &opts.anyone {
-            Some(role) => vec![Id::parse("anyone", role).map_err(at)?.to_string()],
+            Some(role) => vec![(Id::parse("anyone", role).map_err(at)?.to_string(), vec![])],
             None => {
                 return Err(at(bad(
                     "assignee",
@@ -704,31 +700,26 @@ fn atomic_rules<'g>(
                 if r.has_party_type(a) {
                     collections.parties.insert(id.clone());
                 }
-                Ok(id)
+                Ok((id, refinements_of(r, a)))
             })
             .collect::<Result<_, DomainError>>()
             .map_err(at)?
     };
-    let targets: Vec<String> = if targets.is_empty() {
+    let targets: Vec<(String, Vec<TermRef<'g>>)> = if targets.is_empty() {
         if !opts.wildcards {
             return Err(at(bad(
                 "target",
                 "the rule names no target (nor does its policy); --wildcards reads a missing target as every target",
             )));
         }
-        vec![crate::domain::id::WILDCARD.to_string()]
+        vec![(crate::domain::id::WILDCARD.to_string(), vec![])]
     } else {
         targets
             .into_iter()
             .map(|t| {
                 let id = party_id(r, t, "target")?;
-                let is_collection = subject(t).is_some_and(|s| r.has_type(s, "AssetCollection"));
                 collections.assets.insert(id.clone());
-                if kind == Kind::Prohibition {
-                    collections.prohibited_assets.insert(id.clone());
-                }
-                let _ = is_collection;
-                Ok(id)
+                Ok((id, refinements_of(r, t)))
             })
             .collect::<Result<_, DomainError>>()
             .map_err(at)?
@@ -753,7 +744,7 @@ fn atomic_rules<'g>(
             .collect::<Result<_, DomainError>>()
             .map_err(at)?
     };
-    let constraint = constraints_json(r, r.objects(s, "constraint")).map_err(at)?;
+    let own_constraints = r.objects(s, "constraint");
     let (extra_key, extra) = match kind {
         Kind::Permission => {
             if !r.objects(s, "remedy").is_empty() {
@@ -785,8 +776,15 @@ fn atomic_rules<'g>(
     let mut out = Vec::new();
     for (action, refinements) in &actions {
         let refinement = constraints_json(r, refinements.clone()).map_err(at)?;
-        for assignee in &assignees {
-            for target in &targets {
+        for (assignee, party_refinements) in &assignees {
+            for (target, asset_refinements) in &targets {
+                let all = own_constraints
+                    .iter()
+                    .chain(party_refinements)
+                    .chain(asset_refinements)
+                    .copied()
+                    .collect();
+                let constraint = constraints_json(r, all).map_err(at)?;
                 let mut kv: Vec<(&str, &str)> = vec![("action", action.as_str())];
                 if let Some(c) = &constraint {
                     kv.push(("constraint", c));
@@ -914,6 +912,32 @@ mod tests {
     }
 
     #[test]
+    fn a_refined_collection_is_named_by_its_source_and_its_refinement_constrains_the_rule() {
+        let out = import(
+            &turtle(
+                "ex:p a odrl:Set ; odrl:permission [ odrl:action odrl:read ;
+                   odrl:assignee [ a odrl:PartyCollection ; odrl:source ex:staff ;
+                     odrl:refinement [ odrl:leftOperand ex:age ; odrl:operator odrl:gt ; odrl:rightOperand 17 ] ] ;
+                   odrl:target [ a odrl:AssetCollection ; odrl:source ex:reports ;
+                     odrl:refinement [ odrl:leftOperand odrl:fileFormat ; odrl:operator odrl:eq ; odrl:rightOperand \"pdf\" ] ] ;
+                   odrl:constraint [ odrl:leftOperand odrl:purpose ; odrl:operator odrl:eq ; odrl:rightOperand \"audit\" ] ] .",
+            ),
+            &Options::default(),
+        )
+        .unwrap();
+        let rule = out.events[1].interpret().unwrap().0;
+        assert_eq!(
+            (rule.subject.as_str(), rule.object.as_str()),
+            ("http://example.org/staff", "http://example.org/reports")
+        );
+        let c = &rule.payload["constraint"];
+        assert!(
+            c.contains("http://example.org/age") && c.contains("odrl:fileFormat") && c.contains("odrl:purpose"),
+            "{c}"
+        );
+    }
+
+    #[test]
     fn a_replaced_policy_is_void() {
         let out = import(
             &turtle(
@@ -950,15 +974,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("blank node"), "{e}");
-        let e = events(
+        let ev = events(
             "ex:p a odrl:Set ; odrl:prohibition [ odrl:assignee ex:a ; odrl:action odrl:read ; odrl:target ex:c ] .
              ex:c a odrl:AssetCollection . ex:x odrl:partOf ex:c .",
             &Options::default(),
         )
-        .unwrap_err();
+        .unwrap();
         assert!(
-            e.to_string().contains("refused"),
-            "a prohibition on an asset collection must not narrow: {e}"
+            ev.iter()
+                .any(|e| e.contains("Asset.AddedToCollection") && e.contains("http://example.org/x")),
+            "{ev:#?}"
         );
     }
 }

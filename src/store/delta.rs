@@ -106,6 +106,8 @@ pub struct Delta<'a> {
     policy_conflicts: BTreeMap<&'a str, &'static str>,
     /// (policy, duty, agent) discharges (facts that are never undone).
     discharges: BTreeSet<(&'a str, &'a str, &'a str)>,
+    /// (asset, collection) → on.
+    asset_collections: BTreeMap<(&'a str, &'a str), bool>,
 }
 
 impl<'a> Delta<'a> {
@@ -174,6 +176,10 @@ impl<'a> Delta<'a> {
             Change::DutyDischarged { policy, duty, agent } => {
                 self.discharges.insert((policy.as_str(), duty.as_str(), agent.as_str()));
             }
+            Change::AssetCollection { asset, collection, on } => {
+                self.asset_collections
+                    .insert((asset.as_str(), collection.as_str()), *on);
+            }
             Change::MarkRole { .. } | Change::Ignored { .. } => {}
         }
     }
@@ -191,6 +197,22 @@ impl<'a> Delta<'a> {
             backend,
             "INSERT INTO duty_discharges (policy, duty, agent) VALUES {rows} ON CONFLICT DO NOTHING",
             &discharges,
+        )
+        .await?;
+        let pair = |&(a, c): &(&'a str, &'a str)| vec![Text(a), Text(c)];
+        let (on, off) = on_and_off(&self.asset_collections, pair);
+        for_rows(
+            tx,
+            backend,
+            "DELETE FROM asset_collections WHERE (asset, collection) IN (VALUES {rows})",
+            &off,
+        )
+        .await?;
+        for_rows(
+            tx,
+            backend,
+            "INSERT INTO asset_collections (asset, collection) VALUES {rows} ON CONFLICT DO NOTHING",
+            &on,
         )
         .await?;
         let roles: Vec<_> = self.roles.iter().map(|r| vec![Text(r)]).collect();

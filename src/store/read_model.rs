@@ -92,6 +92,14 @@ fn discharge_change(policy: &str, duty: &str, agent: &str) -> Change {
     }
 }
 
+fn asset_change(asset: &str, collection: &str) -> Change {
+    Change::AssetCollection {
+        asset: Id::from_trusted(asset),
+        collection: Id::from_trusted(collection),
+        on: true,
+    }
+}
+
 fn type_change(policy: &str, policy_type: &str) -> Change {
     Change::PolicyCreated {
         policy: Id::from_trusted(policy),
@@ -231,6 +239,16 @@ impl Store {
                 .await?;
                 sqlite_pages(
                     &mut tx,
+                    "asset_collections",
+                    "asset, collection",
+                    |(a, c): (String, String)| {
+                        sink(asset_change(&a, &c));
+                        Ok(())
+                    },
+                )
+                .await?;
+                sqlite_pages(
+                    &mut tx,
                     "statuses",
                     "kind, id, active",
                     |(k, i, a): (String, String, i64)| {
@@ -303,6 +321,13 @@ impl Store {
                     while let Some(row) = rows.next().await {
                         let row = row?;
                         sink(discharge_change(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
+                    }
+                }
+                {
+                    let mut rows = sqlx::query("SELECT asset, collection FROM asset_collections").fetch(&mut *tx);
+                    while let Some(row) = rows.next().await {
+                        let row = row?;
+                        sink(asset_change(row.try_get(0)?, row.try_get(1)?));
                     }
                 }
                 {

@@ -203,6 +203,15 @@ pub(crate) fn any_change() -> impl Strategy<Value = Change> {
             duty: id(d),
             agent: id(n)
         }),
+        // Asset collections among the targets (cycles included), and unknown targets in
+        // them.
+        2 => (prop_oneof![3 => pick(TARGETS), 1 => pick(UNKNOWN)], pick(TARGETS), prop::bool::weighted(0.7)).prop_map(
+            |(a, c, on)| Change::AssetCollection {
+                asset: id(a),
+                collection: id(c),
+                on
+            }
+        ),
         1 => (pick(NODES), proptest::option::of(pick(NODES))).prop_map(|(r, s)| Change::MarkRole {
             role: id(r),
             subject: s.map(id)
@@ -285,10 +294,11 @@ fn agree(new: &Index, old: &reference::Index, rows: &CasbinRows, case: &Case, wh
         case.check.account.as_ref(),
         case.opts.max_closure,
     ) && reference::gates(old, &case.check, &case.opts) == Ok(None)
+        && let Ok(collections) = reference::target_closure(old, &case.check.target, case.opts.max_closure)
     {
         // The index hands casbin-rs every deny row of the Casbin projection and one of its
         // allow rows (the deciding permission) when there is any, and nothing else.
-        let all = rows.candidates(&assignees, &case.check.action, case.check.target.as_str());
+        let all = rows.candidates(&assignees, &case.check.action, case.check.target.as_str(), &collections);
         let from_index = engine::casbin_candidates(new, &case.check, &case.opts).expect("the gates and closure passed");
         let effect = |r: &Vec<String>| r[4].clone();
         let denies = |rows: &[Vec<String>]| {

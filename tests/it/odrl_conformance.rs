@@ -37,14 +37,6 @@ const REPORT: &str = "https://w3id.org/force/compliance-report#";
 /// Endocarp denies; the suite expects Allow. Neither is a wrong allow.
 const CANNOT_PASS: &[(&str, &str)] = &[
     (
-        "Read request from Alice to resource in asset collection returns into yes (Alice Request Read X).",
-        "asset collections are not expanded yet: a rule on a collection covers the collection itself only",
-    ),
-    (
-        "Read request from people in party collection to resource in asset collection returns into yes (Alice Request Read X).",
-        "asset collections are not expanded yet: a rule on a collection covers the collection itself only",
-    ),
-    (
         "Read request from Alice to resource X returns into yes, if duty is not violated (Alice Request Read X - duty unknown).",
         "duty precondition: the duty's state is NonSet (not fulfilled), so the permission does not apply",
     ),

@@ -48,7 +48,7 @@ fn run(engine: Engine) {
             "{file} / {}: incremental rows",
             s.name
         );
-        let plain = engine::casbin::plain_enforcer(&rows.p_rows(), &rows.g_rows()).unwrap();
+        let plain = engine::casbin::plain_enforcer(&rows.p_rows_expanded(&snapshot.index), &rows.g_rows()).unwrap();
         let index = &snapshot.index;
         for c in &s.checks {
             checks += 1;

@@ -28,6 +28,8 @@ pub enum EventType {
     AgentDeactivated,
     AccountActivated,
     AccountDeactivated,
+    AssetAddedToCollection,
+    AssetRemovedFromCollection,
 }
 
 use EventType as T;
@@ -55,6 +57,8 @@ pub(super) const TYPES: &[(&str, EventType)] = &[
     ("Agent.Deactivated", T::AgentDeactivated),
     ("Account.Activated", T::AccountActivated),
     ("Account.Deactivated", T::AccountDeactivated),
+    ("Asset.AddedToCollection", T::AssetAddedToCollection),
+    ("Asset.RemovedFromCollection", T::AssetRemovedFromCollection),
 ];
 
 /// Stored but ignored by decisions, so a whole Pericarp log can be piped in.
@@ -95,6 +99,7 @@ pub(super) const HAD_MEMBER: &str = "http://www.w3.org/ns/org#hadMember";
 pub(super) const MEMBER: &str = "http://xmlns.com/foaf/0.1/member";
 pub(super) const PERMISSION: &str = "http://www.w3.org/ns/odrl/2/permission";
 pub(super) const PROHIBITION: &str = "http://www.w3.org/ns/odrl/2/prohibition";
+pub(super) const PART_OF: &str = "http://www.w3.org/ns/odrl/2/partOf";
 
 // Keep the namespace constants and the predicate IRIs in step.
 const _: () = {

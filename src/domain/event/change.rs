@@ -104,6 +104,11 @@ pub enum Change {
     /// `Policy.DutyDischarged` naming a duty: `agent` has fulfilled the duty `duty` of
     /// `policy`'s permissions (a fact; there is no event that undoes it).
     DutyDischarged { policy: Id, duty: Id, agent: Id },
+    /// `Asset.AddedToCollection` / `Asset.RemovedFromCollection`: the asset (a target id)
+    /// is part of the asset collection (another target id), on or off. A rule on the
+    /// collection covers the asset, transitively (docs/CONTRACT.md §1, "Asset
+    /// collections").
+    AssetCollection { asset: Id, collection: Id, on: bool },
     /// Stored, no effect on decisions. `duty` counts ignored duty events.
     Ignored { duty: bool },
 }

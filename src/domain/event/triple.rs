@@ -193,6 +193,14 @@ impl Triple {
                     on,
                 }
             }
+            T::AssetAddedToCollection | T::AssetRemovedFromCollection => {
+                let (asset, collection) = self.edge(&mut canon, &aggregate, PART_OF)?;
+                Change::AssetCollection {
+                    asset,
+                    collection,
+                    on: kind == T::AssetAddedToCollection,
+                }
+            }
             T::PolicyCreated => {
                 self.no_triple()?;
                 let mut policy_type = None;

@@ -108,6 +108,15 @@ impl Index {
                 });
             }
         }
+        for (asset, collections) in &self.collections {
+            for collection in collections.iter() {
+                out.push(Change::AssetCollection {
+                    asset: asset.clone(),
+                    collection: collection.clone(),
+                    on: true,
+                });
+            }
+        }
         out.extend(types);
         out.extend(statuses);
         out

@@ -112,6 +112,24 @@ impl Index {
                 return Err(format!("{ids} {what} names for {len} entries"));
             }
         }
+        for (asset, collections) in &self.collections {
+            if collections.is_empty() || !collections.windows(2).all(|w| w[0] < w[1]) {
+                return Err(format!("asset {asset:?}: collections empty or not sorted and unique"));
+            }
+            for c in collections.iter() {
+                if self.members_of(c.as_str()).binary_search(asset).is_err() {
+                    return Err(format!("asset {asset:?} is in {c:?}, whose members do not list it"));
+                }
+                stats.asset_edges += 1;
+            }
+        }
+        let members: usize = self.members.values().map(|m| m.len()).sum();
+        if members != stats.asset_edges || self.members.values().any(|m| m.is_empty()) {
+            return Err(format!(
+                "{members} member entries for {} asset edges",
+                stats.asset_edges
+            ));
+        }
         if stats != self.stats {
             return Err(format!("stats {:?}, facts give {stats:?}", self.stats));
         }

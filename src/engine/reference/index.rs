@@ -59,6 +59,8 @@ pub struct Index {
     policy_conflicts: PMap<Id, Conflict>,
     /// Duties discharged: (policy, duty, who).
     discharged: PSet<(Id, Id, Id)>,
+    /// asset → the asset collections it is directly part of.
+    collections: PMap<Id, PSet<Id>>,
     agent_status: PMap<Id, bool>,
     account_status: PMap<Id, bool>,
     stats: IndexStats,
@@ -140,6 +142,11 @@ impl Index {
     }
 
     /// Every rule of `assignee` (one look-up; the check then reads targets and actions).
+    /// The asset collections `asset` is directly part of.
+    pub(crate) fn collections_of<'a>(&'a self, asset: &str) -> impl Iterator<Item = &'a Id> + 'a {
+        self.collections.get(asset).into_iter().flat_map(|s| s.iter())
+    }
+
     pub(crate) fn rules_of(&self, assignee: &str) -> Option<&ByTarget<RuleSet>> {
         self.rules.get(assignee)
     }
@@ -158,6 +165,22 @@ impl Index {
             }
         }
         match change {
+            Change::AssetCollection { asset, collection, on } => {
+                let mut set = self.collections.get(asset).cloned().unwrap_or_default();
+                let had = set.contains(collection);
+                if *on && !had {
+                    set.insert(collection.clone());
+                    self.stats.asset_edges += 1;
+                } else if !*on && had {
+                    set.remove(collection);
+                    self.stats.asset_edges -= 1;
+                }
+                if set.is_empty() {
+                    self.collections.remove(asset);
+                } else {
+                    self.collections.insert(asset.clone(), set);
+                }
+            }
             Change::GlobalEdge { source, node, role, on } => {
                 let mut out = self.global.get(node).cloned().unwrap_or_default();
                 let before = out.get(role).copied().unwrap_or(0);
@@ -389,6 +412,15 @@ impl Index {
         }
         for rule in self.all_rules() {
             out.push(Change::Rule { rule, on: true });
+        }
+        for (asset, collections) in &self.collections {
+            for collection in collections {
+                out.push(Change::AssetCollection {
+                    asset: asset.clone(),
+                    collection: collection.clone(),
+                    on: true,
+                });
+            }
         }
         for (policy, duty, agent) in &self.discharged {
             out.push(Change::DutyDischarged {

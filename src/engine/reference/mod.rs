@@ -33,7 +33,8 @@ pub fn decide(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Deci
         return Ok(gated(index, check, reason));
     }
     let assignees = closure(index, &check.agent, check.account.as_ref(), opts.max_closure)?;
-    Ok(odrl::evaluate(index, check, &assignees, opts))
+    let collections = target_closure(index, &check.target, opts.max_closure)?;
+    Ok(odrl::evaluate(index, check, &assignees, &collections, opts))
 }
 
 /// The gates before either engine, in order. `Some(reason)` is a deny.
@@ -53,6 +54,34 @@ pub fn gates(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Optio
         }
     }
     Ok(None)
+}
+
+/// The asset collections the target is part of, directly or through other collections
+/// (breadth first with a visited set, the target excluded), in byte order. The limit counts
+/// the target, as the role closure's counts the agent.
+pub fn target_closure<'a>(index: &'a Index, target: &'a Id, max: usize) -> Result<Vec<&'a Id>, EngineError> {
+    let mut queue: Vec<&'a Id> = vec![target];
+    let mut seen: HashSet<&'a str, foldhash::fast::RandomState> = HashSet::default();
+    seen.insert(target.as_str());
+    let mut next = 0;
+    while next < queue.len() {
+        let asset = queue[next].as_str();
+        next += 1;
+        for c in index.collections_of(asset) {
+            if seen.insert(c.as_str()) {
+                if queue.len() >= max {
+                    return Err(EngineError::TargetClosureTooLarge {
+                        target: target.to_string(),
+                        limit: max,
+                    });
+                }
+                queue.push(c);
+            }
+        }
+    }
+    let mut out = queue.split_off(1);
+    out.sort();
+    Ok(out)
 }
 
 /// The agent followed by every node its edges reach, breadth first with a visited set:

@@ -3,7 +3,9 @@
 //! Over the agent and its closure: any applicable prohibition of an active policy denies
 //! (PROHIBITED); else any applicable permission allows (PERMITTED); else deny
 //! (NOT_PERMITTED). A permission on X applies to a request for Y when X = Y or X includes Y;
-//! a prohibition when X = Y, X includes Y, or Y includes X. Targets match exactly or `*`.
+//! a prohibition when X = Y, X includes Y, or Y includes X. A rule's target matches when it
+//! is the requested target, an asset collection the target is part of (transitively), or
+//! `*`.
 
 use crate::domain::constraint::{Condition, Now, Party};
 use crate::domain::{ConditionNote, Decision, EntityKind, Explanation, Id, Reason, Rule, RuleKind, Target};
@@ -15,7 +17,11 @@ use std::sync::Arc;
 /// A rule that applies to the request, with what the deciding order needs.
 struct Hit<'a> {
     own: bool,
-    star: bool,
+    /// How the rule's target matched: 0 the requested target, 1 one of its collections,
+    /// 2 `*`.
+    level: u8,
+    /// The rule's target (`None`: `*`).
+    target: Option<&'a Id>,
     related: bool,
     kind: RuleKind,
     policy: &'a Id,
@@ -25,24 +31,27 @@ struct Hit<'a> {
 }
 
 impl Hit<'_> {
-    /// Deciding order: the agent's own rules first, exact target before `*`, exact action
-    /// before a related one, then lowest (policy, assignee, action IRI) in byte order.
+    /// Deciding order: the agent's own rules first, the exact target before a collection
+    /// before `*`, exact action before a related one, then lowest (policy, assignee, action
+    /// IRI, target) in byte order.
     fn order(&self, other: &Hit<'_>) -> Ordering {
         (
             !self.own,
-            self.star,
+            self.level,
             self.related,
             self.policy.as_str(),
             self.assignee.as_str(),
             self.action.as_str(),
+            self.target.map(Id::as_str),
         )
             .cmp(&(
                 !other.own,
-                other.star,
+                other.level,
                 other.related,
                 other.policy.as_str(),
                 other.assignee.as_str(),
                 other.action.as_str(),
+                other.target.map(Id::as_str),
             ))
             .then_with(|| {
                 let text = |c: Option<&Arc<Condition>>| c.map(|c| c.text.clone());
@@ -50,16 +59,15 @@ impl Hit<'_> {
             })
     }
 
-    fn rule(&self, target: &Id) -> Rule {
+    fn rule(&self) -> Rule {
         Rule {
             policy: self.policy.clone(),
             kind: self.kind,
             assignee: self.assignee.clone(),
             action: self.action.clone(),
-            target: if self.star {
-                Target::Any
-            } else {
-                Target::One(target.clone())
+            target: match self.target {
+                None => Target::Any,
+                Some(t) => Target::One(t.clone()),
             },
             condition: self.condition.cloned(),
         }
@@ -109,8 +117,15 @@ impl<'a> Sink<'a> {
     }
 }
 
-/// Evaluates a check whose gates passed, over `assignees` (the agent first).
-pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOptions) -> Decision {
+/// Evaluates a check whose gates passed, over `assignees` (the agent first) and the asset
+/// collections the target is part of.
+pub fn evaluate(
+    index: &Index,
+    check: &Check,
+    assignees: &[&Id],
+    collections: &[&Id],
+    opts: &EngineOptions,
+) -> Decision {
     let requested = &check.action;
     let related: &[crate::domain::Action] = if opts.action_hierarchy {
         requested.ancestors()
@@ -137,7 +152,7 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
         let applies = verdict.applies(hit.kind == RuleKind::Prohibition);
         if check.explain {
             notes.push(ConditionNote {
-                rule: hit.rule(&check.target),
+                rule: hit.rule(),
                 applies,
                 why: verdict.describe(),
             });
@@ -156,7 +171,11 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
         if rules.is_none() && below.is_none() {
             continue;
         }
-        for (tkey, star) in [(check.target.as_str(), false), (ANY, true)] {
+        let targets = std::iter::once((Some(&check.target), 0))
+            .chain(collections.iter().map(|&c| (Some(c), 1)))
+            .chain(std::iter::once((None, 2)));
+        for (target, level) in targets {
+            let tkey = target.map_or(ANY, Id::as_str);
             let by_action = rules.and_then(|r| r.get(tkey));
             for (j, action) in std::iter::once(requested).chain(related).enumerate() {
                 let Some(set) = by_action.and_then(|a| a.get(action.as_str())) else {
@@ -170,7 +189,8 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
                     }
                     let hit = Hit {
                         own,
-                        star,
+                        level,
+                        target,
                         related: j > 0,
                         kind: *kind,
                         policy,
@@ -196,7 +216,8 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
                 for (policy, action, condition) in set.iter() {
                     let hit = Hit {
                         own,
-                        star,
+                        level,
+                        target,
                         related: true,
                         kind: RuleKind::Prohibition,
                         policy,
@@ -253,15 +274,15 @@ pub fn evaluate(index: &Index, check: &Check, assignees: &[&Id], opts: &EngineOp
         Some(RuleKind::Permission) => (true, Reason::Permitted),
         None => (false, Reason::NotPermitted),
     };
-    let deciding_rule = hits.first().map(|h| h.rule(&check.target));
+    let deciding_rule = hits.first().map(|h| h.rule());
     let explanation = check.explain.then(|| {
         let mut names: Vec<Id> = assignees[1..].iter().map(|&a| a.clone()).collect();
         names.sort();
         names.insert(0, check.agent.clone());
         Explanation {
             assignees: names,
-            other_rules: hits.iter().skip(1).map(|h| h.rule(&check.target)).collect(),
-            unenforced_rules: Explanation::sorted_rules(unenforced.iter().map(|h| h.rule(&check.target))),
+            other_rules: hits.iter().skip(1).map(|h| h.rule()).collect(),
+            unenforced_rules: Explanation::sorted_rules(unenforced.iter().map(|h| h.rule())),
             conditions: ConditionNote::sorted(notes.into_iter()),
         }
     });

@@ -8,7 +8,11 @@ pub const AGENTS: &[&str] = &["a1", "a2", "a3"];
 pub const ROLES: &[&str] = &["r1", "r2", "r3"];
 pub const ACCOUNTS: &[&str] = &["acc1", "acc2"];
 pub const POLICIES: &[&str] = &["p1", "p2"];
-pub const TARGETS: &[&str] = &["t1", "t2", "*"];
+pub const TARGETS: &[&str] = &["t1", "t2", "c1", "*"];
+/// Assets and the asset collections they may be put in (one collection inside another, and
+/// a cycle).
+pub const ASSETS: &[&str] = &["t1", "t2", "c1", "c2"];
+pub const COLLECTIONS: &[&str] = &["c1", "c2"];
 pub const ACTIONS: &[&str] = &[
     "odrl:read",
     "odrl:use",
@@ -156,6 +160,18 @@ pub fn any_triple() -> impl Strategy<Value = Triple> {
                     t(ty, &p, &who, pred, &target, &[("action", &action), ("constraint", constraint)])
                 }
             }),
+        2 => (pick(ASSETS), pick(COLLECTIONS), any::<bool>()).prop_map(|(a, c, on)| t(
+            if on {
+                "Asset.AddedToCollection"
+            } else {
+                "Asset.RemovedFromCollection"
+            },
+            &a,
+            &a,
+            "odrl:partOf",
+            &c,
+            &[]
+        )),
         // Duty discharges, one of a shape that names no duty (stored and ignored).
         1 => (pick(POLICIES), pick(AGENTS), pick(&["pay-1", "credit"]), any::<bool>()).prop_map(|(p, a, d, named)| t(
             "Policy.DutyDischarged",
