@@ -200,17 +200,8 @@ fn targets_by_checks(
     wanted: &Wanted,
     decide: impl Fn(&Id) -> bool,
 ) -> TargetsPage {
-    // No target has the empty name (ids are never empty): only `*` rules apply to it.
-    let every_target = decide(&Id::from_trusted(""));
-    let rev = index.reverse();
-    let applies = |r: &RevRule| {
-        let kind = ak_kind(r.ak);
-        wanted.applies(ak_action(r.ak), kind).is_some() && index.counts(r.policy, kind)
-    };
-    let mut page = TargetsPage {
-        every_target,
-        ..TargetsPage::default()
-    };
+    let (mut page, applies) = checked_page(index, wanted, &decide);
+    let (every_target, rev) = (page.every_target, index.reverse());
     let mut merges = [
         Merge::new(index, members, true, window.start()),
         Merge::new(index, members, false, window.start()),
@@ -256,12 +247,8 @@ fn targets_with_collections(
     wanted: &Wanted,
     decide: impl Fn(&Id) -> bool,
 ) -> TargetsPage {
-    let every_target = decide(&Id::from_trusted(""));
-    let rev = index.reverse();
-    let applies = |r: &RevRule| {
-        let kind = ak_kind(r.ak);
-        wanted.applies(ak_action(r.ak), kind).is_some() && index.counts(r.policy, kind)
-    };
+    let (mut page, applies) = checked_page(index, wanted, &decide);
+    let (every_target, rev) = (page.every_target, index.reverse());
     let mut names: std::collections::BTreeSet<&Id> = std::collections::BTreeSet::new();
     for permissions in [true, false] {
         let mut merge = Merge::new(index, members, permissions, None);
@@ -273,10 +260,6 @@ fn targets_with_collections(
             }
         }
     }
-    let mut page = TargetsPage {
-        every_target,
-        ..TargetsPage::default()
-    };
     let start = window.start();
     for name in names.into_iter().filter(|n| start.is_none_or(|s| n.as_str() > s)) {
         if !name.as_str().starts_with(window.prefix) {
@@ -287,6 +270,25 @@ fn targets_with_collections(
         }
     }
     page
+}
+
+/// The start of a page checked target by target: `every_target` from a check of a target
+/// no rule names (no target has the empty name, ids are never empty, so only `*` rules
+/// apply to it), and which reverse rows may name a candidate (applicable, counting).
+fn checked_page<'a>(
+    index: &'a Index,
+    wanted: &'a Wanted,
+    decide: impl Fn(&Id) -> bool,
+) -> (TargetsPage, impl Fn(&RevRule) -> bool + Copy + 'a) {
+    let page = TargetsPage {
+        every_target: decide(&Id::from_trusted("")),
+        ..TargetsPage::default()
+    };
+    let applies = move |r: &RevRule| {
+        let kind = ak_kind(r.ak);
+        wanted.applies(ak_action(r.ak), kind).is_some() && index.counts(r.policy, kind)
+    };
+    (page, applies)
 }
 
 /// A k-way merge of the members' reverse rows of one kind, by target name.
