@@ -1,7 +1,7 @@
 //! The admin commands: every write as one [`Write`] sent by one [`send`], and the reads
 //! (`status`, `list`).
 
-use super::args::{AdminTarget, GroupOp, ListOp, MemberOp, PolicyOp, RoleOp, RuleOp, StatusOp};
+use super::args::{AdminTarget, AssetOp, GroupOp, ListOp, MemberOp, PolicyOp, RoleOp, RuleOp, StatusOp};
 use super::check::rule_text;
 use super::client::ClientOptions;
 use crate::grpc::pb;
@@ -13,6 +13,8 @@ pub enum Write {
     AssignRoleToRole(pb::RoleToRoleRequest),
     RevokeRoleFromRole(pb::RoleToRoleRequest),
     AddGroupMember(pb::GroupMembershipRequest),
+    AddToCollection(pb::AssetCollectionRequest),
+    RemoveFromCollection(pb::AssetCollectionRequest),
     RemoveGroupMember(pb::GroupMembershipRequest),
     AddMember(pb::MemberRequest),
     ChangeMemberRole(pb::MemberRequest),
@@ -75,6 +77,20 @@ impl GroupOp {
             Write::AddGroupMember(r)
         } else {
             Write::RemoveGroupMember(r)
+        }
+    }
+}
+
+impl AssetOp {
+    pub fn write(self, request_id: String) -> Write {
+        let r = |asset_id, collection_id| pb::AssetCollectionRequest {
+            asset_id,
+            collection_id,
+            request_id,
+        };
+        match self {
+            AssetOp::Add { asset, collection } => Write::AddToCollection(r(asset, collection)),
+            AssetOp::Remove { asset, collection } => Write::RemoveFromCollection(r(asset, collection)),
         }
     }
 }
@@ -183,6 +199,8 @@ pub async fn send(write: Write, to: &AdminTarget, opts: &ClientOptions) -> anyho
         Write::AssignRoleToRole(r) => c.assign_role_to_role(r).await,
         Write::RevokeRoleFromRole(r) => c.revoke_role_from_role(r).await,
         Write::AddGroupMember(r) => c.add_group_member(r).await,
+        Write::AddToCollection(r) => c.add_to_collection(r).await,
+        Write::RemoveFromCollection(r) => c.remove_from_collection(r).await,
         Write::RemoveGroupMember(r) => c.remove_group_member(r).await,
         Write::AddMember(r) => c.add_member(r).await,
         Write::ChangeMemberRole(r) => c.change_member_role(r).await,

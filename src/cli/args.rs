@@ -92,6 +92,14 @@ pub enum Cmd {
         #[command(flatten)]
         to: AdminTarget,
     },
+    /// Asset collections: a rule on a collection covers every asset in it
+    /// (`asset add ASSET COLLECTION`, `asset remove ASSET COLLECTION`).
+    Asset {
+        #[command(subcommand)]
+        op: AssetOp,
+        #[command(flatten)]
+        to: AdminTarget,
+    },
     /// Account members and their roles.
     Member {
         #[command(subcommand)]
@@ -299,6 +307,12 @@ pub enum RoleOp {
 pub enum GroupOp {
     Add { agent: String, group: String },
     Remove { agent: String, group: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AssetOp {
+    Add { asset: String, collection: String },
+    Remove { asset: String, collection: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -124,6 +124,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Status { admin } => admin::status(&admin, &opts).await,
         Cmd::Role { op, to } => admin::send(op.write(rid(&to)), &to, &opts).await,
         Cmd::Group { op, to } => admin::send(op.write(rid(&to)), &to, &opts).await,
+        Cmd::Asset { op, to } => admin::send(op.write(rid(&to)), &to, &opts).await,
         Cmd::Member { op, to } => admin::send(op.write(rid(&to)), &to, &opts).await,
         Cmd::Permission { op, to } => admin::send(op.write(rid(&to), true), &to, &opts).await,
         Cmd::Prohibition { op, to } => admin::send(op.write(rid(&to), false), &to, &opts).await,

@@ -95,6 +95,14 @@ pub enum Command {
         agent: Id,
         group: Id,
     },
+    AddToCollection {
+        asset: Id,
+        collection: Id,
+    },
+    RemoveFromCollection {
+        asset: Id,
+        collection: Id,
+    },
     GrantPermission(RuleSpec),
     RevokePermission(RuleSpec),
     SetProhibition(RuleSpec),
@@ -125,6 +133,8 @@ impl Command {
             Command::RevokeRoleFromRole { .. } => "RevokeRoleFromRole",
             Command::AddGroupMember { .. } => "AddGroupMember",
             Command::RemoveGroupMember { .. } => "RemoveGroupMember",
+            Command::AddToCollection { .. } => "AddToCollection",
+            Command::RemoveFromCollection { .. } => "RemoveFromCollection",
             Command::GrantPermission(_) => "GrantPermission",
             Command::RevokePermission(_) => "RevokePermission",
             Command::SetProhibition(_) => "SetProhibition",
@@ -310,6 +320,22 @@ impl Command {
                     &[],
                 )]
             }
+            Command::AddToCollection { asset, collection } => vec![t(
+                "Asset.AddedToCollection",
+                asset,
+                asset.as_str(),
+                "odrl:partOf",
+                collection.as_str(),
+                &[],
+            )],
+            Command::RemoveFromCollection { asset, collection } => vec![t(
+                "Asset.RemovedFromCollection",
+                asset,
+                asset.as_str(),
+                "odrl:partOf",
+                collection.as_str(),
+                &[],
+            )],
             Command::GrantPermission(r) => vec![rule("Policy.PermissionGranted", "odrl:permission", r)],
             Command::RevokePermission(r) => vec![rule("Policy.PermissionRevoked", "odrl:permission", r)],
             Command::SetProhibition(r) => vec![rule("Policy.ProhibitionSet", "odrl:prohibition", r)],

@@ -245,6 +245,26 @@ impl PolicyAdminService for AdminApi {
         })
         .await
     }
+    async fn add_to_collection(&self, req: Request<pb::AssetCollectionRequest>) -> Reply {
+        self.run(req, |r| {
+            let cmd = Command::AddToCollection {
+                asset: Id::parse("asset_id", &r.asset_id)?,
+                collection: Id::parse("collection_id", &r.collection_id)?,
+            };
+            Ok((cmd, r.request_id.clone()))
+        })
+        .await
+    }
+    async fn remove_from_collection(&self, req: Request<pb::AssetCollectionRequest>) -> Reply {
+        self.run(req, |r| {
+            let cmd = Command::RemoveFromCollection {
+                asset: Id::parse("asset_id", &r.asset_id)?,
+                collection: Id::parse("collection_id", &r.collection_id)?,
+            };
+            Ok((cmd, r.request_id.clone()))
+        })
+        .await
+    }
     async fn grant_permission(&self, req: Request<pb::RuleRequest>) -> Reply {
         self.rule(req, Command::GrantPermission).await
     }

@@ -525,3 +525,96 @@ async fn an_offer_is_listed_and_explained_but_never_enforced() {
         .unwrap();
     assert!(!alice.allowed);
 }
+
+/// Asset collections through the admin API: a rule on a collection covers an asset added to
+/// it (the deciding rule names the collection), look-ups list the asset, removing it ends
+/// the cover, and `*` or an empty id is refused with nothing written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asset_collections_through_the_admin_api() {
+    let server = Server::start(&[]);
+    let mut admin = server.admin().await;
+    let mut d = server.decisions().await;
+    let member = |asset: &str, collection: &str| pb::AssetCollectionRequest {
+        asset_id: asset.into(),
+        collection_id: collection.into(),
+        request_id: String::new(),
+    };
+    admin
+        .grant_permission(rule("docs", "ann", "odrl:read", "reports", ""))
+        .await
+        .unwrap();
+    admin
+        .set_prohibition(rule("docs", "ann", "odrl:read", "secret", ""))
+        .await
+        .unwrap();
+    assert!(
+        !grpc_check(&mut d, "ann", None, "odrl:read", "q3", None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    admin.add_to_collection(member("q3", "reports")).await.unwrap();
+    let mut explained = common::check_request("ann", "odrl:read", "q3");
+    explained.explain = true;
+    let decision = d.is_authorized(explained).await.unwrap().into_inner().decision.unwrap();
+    assert!(decision.allowed);
+    assert_eq!(
+        decision.deciding_rule.unwrap().target,
+        "reports",
+        "the rule on the collection decided"
+    );
+
+    // A prohibition on a collection the asset is also in denies it.
+    admin.add_to_collection(member("q3", "secret")).await.unwrap();
+    assert_eq!(
+        common::reason_name(
+            grpc_check(&mut d, "ann", None, "odrl:read", "q3", None)
+                .await
+                .unwrap()
+                .reason
+        ),
+        "PROHIBITED"
+    );
+    admin.remove_from_collection(member("q3", "secret")).await.unwrap();
+
+    let targets = d
+        .lookup_targets(pb::LookupTargetsRequest {
+            agent_id: "ann".into(),
+            action: "odrl:read".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(targets.targets, ["q3", "reports"]);
+    let actions = d
+        .list_actions(pb::ListActionsRequest {
+            agent_id: "ann".into(),
+            target: "q3".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(actions.actions, ["http://www.w3.org/ns/odrl/2/read"]);
+
+    admin.remove_from_collection(member("q3", "reports")).await.unwrap();
+    assert!(
+        !grpc_check(&mut d, "ann", None, "odrl:read", "q3", None)
+            .await
+            .unwrap()
+            .allowed
+    );
+
+    let head = common::log_head(&server).await;
+    for (asset, collection, field) in [
+        ("*", "reports", "asset_id"),
+        ("q3", "", "collection_id"),
+        ("q3", "*", "collection_id"),
+    ] {
+        let e = admin.add_to_collection(member(asset, collection)).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{asset:?} {collection:?}");
+        assert!(e.message().contains(field), "{}", e.message());
+    }
+    assert_eq!(common::log_head(&server).await, head, "refused writes change nothing");
+}

@@ -488,3 +488,43 @@ async fn constraints_duties_and_contexts_from_the_command_line() {
     let listed = ok(&endocarp(&["list", "rules", "--admin", a]));
     assert!(listed.contains("song-2") && !listed.contains("dataset-7"), "{listed}");
 }
+
+/// The README's asset-collection tour: `asset add`, a check decided by the collection's rule
+/// (the explanation names it), `asset remove`, and a bad id refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asset_collections_from_the_command_line() {
+    let server = Server::start(&[]);
+    let (a, s) = (&server.admin_url, &server.decision_url);
+    ok(&endocarp(&[
+        "permission",
+        "grant",
+        "library",
+        "user:cy",
+        "odrl:read",
+        "shelf-1",
+        "--admin",
+        a,
+    ]));
+    ok(&endocarp(&["asset", "add", "book-9", "shelf-1", "--admin", a]));
+    let check = |extra: &str| {
+        endocarp(&[
+            "check",
+            "user:cy",
+            "odrl:read",
+            "book-9",
+            extra,
+            "--server",
+            s,
+            "--fully-consistent",
+        ])
+    };
+    let yes = ok(&check("--explain"));
+    assert!(yes.starts_with("ALLOW (PERMITTED)"), "{yes}");
+    assert!(yes.contains(r#"may odrl:read on "shelf-1""#), "{yes}");
+    ok(&endocarp(&["asset", "remove", "book-9", "shelf-1", "--admin", a]));
+    let no = ok(&check("--explain"));
+    assert!(no.starts_with("DENY (NOT_PERMITTED)"), "{no}");
+    let bad = endocarp(&["asset", "add", "*", "shelf-1", "--admin", a]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("asset_id"), "{bad:?}");
+}
