@@ -12,7 +12,8 @@
 //!   of up to 3 s, the median of each percentile; and the ODRL engine again with one
 //!   policy given the `odrl:perm` conflict strategy (every check then collects every
 //!   applicable rule); and again with ODRL constraints on every fourth rule (one atomic
-//!   constraint, or two), checked with a context that satisfies them (issue 17);
+//!   constraint, or two), checked with a context that satisfies them (issue 17); and
+//!   with every checked target in an asset collection (issue 17);
 //! - the ODRL engine's latency split by global/account and by what decided (the agent's
 //!   own rule or a role's, on the exact target or `*`, not permitted, a gate);
 //! - the index's RSS per rule or assignment, measured in a fresh process;
@@ -521,6 +522,26 @@ fn main() {
                     }),
                 ));
                 drop(with_constraints);
+                // Every checked target in one of 64 asset collections (holding no rules): what
+                // looking beyond the target's own row costs once collections are in use.
+                let mut collected = snapshot.index.clone();
+                let mut seen = std::collections::HashSet::new();
+                for c in &checks {
+                    if seen.insert(c.target.clone()) {
+                        collected.apply(&Change::AssetCollection {
+                            asset: c.target.clone(),
+                            collection: Id::parse("collection", &format!("collection-{}", seen.len() % 64)).unwrap(),
+                            on: true,
+                        });
+                    }
+                }
+                results.push((
+                    "ODRL engine, every target in an asset collection",
+                    median_of_three(&checks, budget, |c| {
+                        engine::decide(&collected, c, &opts).is_ok_and(|d| d.allowed)
+                    }),
+                ));
+                drop(collected);
                 splits.push((shape.clone(), rules, split(&snapshot.index, &checks, &opts)));
             }
             if checks_on && rules <= 100_000 {
