@@ -332,8 +332,7 @@ pub fn import(g: &Graph, opts: &Options) -> Result<Imported, DomainError> {
         match (is_party, is_asset) {
             (true, false) => {
                 let m = party_id(&r, member, "partOf")?;
-                let ty = if collections.parties.contains(&m) || subject(member).is_some_and(|s| r.has_party_type_of(s))
-                {
+                let ty = if collections.parties.contains(&m) || r.has_party_type(member) {
                     // A collection inside a collection: a role-to-role edge.
                     ("Role.RoleAssigned", "org:hasRole")
                 } else {
@@ -371,14 +370,12 @@ fn inherit<'g>(
     seen: &mut BTreeSet<usize>,
 ) -> Result<(), DomainError> {
     for parent in r.objects(policies[i].node, "inheritFrom") {
-        let Some(&j) = by_node.get(&name(parent)).or_else(|| {
-            // A parent may be named by its uid.
-            policies
-                .iter()
-                .position(|p| p.id == name(parent))
-                .as_ref()
-                .and_then(|j| by_node.get(&name(policies[*j].node.into())))
-        }) else {
+        // A parent is named by its node or by its uid.
+        let found = by_node
+            .get(&name(parent))
+            .copied()
+            .or_else(|| policies.iter().position(|p| p.id == name(parent)));
+        let Some(j) = found else {
             return Err(bad(
                 format!("policy {}", policies[i].id),
                 format!("inherits from {}, which is not in the document", name(parent)),
@@ -423,10 +420,6 @@ impl<'g> Reader<'g> {
 
     fn has_party_type(&self, t: TermRef<'g>) -> bool {
         subject(t).is_some_and(|s| self.has_type(s, "PartyCollection"))
-    }
-
-    fn has_party_type_of(&self, s: NamedOrBlankNodeRef<'g>) -> bool {
-        self.has_type(s, "PartyCollection")
     }
 }
 
