@@ -426,6 +426,30 @@ async fn rules_of(server: &Server, policy: &str) -> Vec<pb::Rule> {
     rules
 }
 
+/// Whether `ex:alice` may read `ex:x` at the time `at` (the request's odrl:dateTime).
+async fn alice_reads_x(
+    d: &mut endocarp::grpc::pb::authorization_service_client::AuthorizationServiceClient<tonic::transport::Channel>,
+    at: &str,
+) -> bool {
+    let t = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+    let context = [(
+        "odrl:dateTime".to_string(),
+        pb::ContextValue {
+            value: Some(pb::context_value::Value::Timestamp(prost_types::Timestamp {
+                seconds: t.timestamp(),
+                nanos: 0,
+            })),
+            unit: String::new(),
+        },
+    )]
+    .into();
+    let alice = "http://example.org/alice";
+    crate::common::grpc_check_in(d, alice, None, "odrl:read", "http://example.org/x", None, context)
+        .await
+        .unwrap()
+        .allowed
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn odrl_documents_import_and_export_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -473,35 +497,9 @@ async fn odrl_documents_import_and_export_from_the_command_line() {
 
     // Alice is in the party collection (the state of the world imported beside the policy).
     let alice = "http://example.org/alice";
-    let ctx = |at: &str| {
-        let t = chrono::DateTime::parse_from_rfc3339(at).unwrap();
-        [(
-            "odrl:dateTime".to_string(),
-            pb::ContextValue {
-                value: Some(pb::context_value::Value::Timestamp(prost_types::Timestamp {
-                    seconds: t.timestamp(),
-                    nanos: 0,
-                })),
-                unit: String::new(),
-            },
-        )]
-        .into()
-    };
     let mut d = server.decisions().await;
-    let target = "http://example.org/x";
     assert!(
-        !crate::common::grpc_check_in(
-            &mut d,
-            alice,
-            None,
-            "odrl:read",
-            target,
-            None,
-            ctx("2024-06-01T00:00:00Z")
-        )
-        .await
-        .unwrap()
-        .allowed,
+        !alice_reads_x(&mut d, "2024-06-01T00:00:00Z").await,
         "the duty is not fulfilled yet"
     );
     let discharge = pb_triple(
@@ -520,35 +518,8 @@ async fn odrl_documents_import_and_export_from_the_command_line() {
         })
         .await
         .unwrap();
-    assert!(
-        crate::common::grpc_check_in(
-            &mut d,
-            alice,
-            None,
-            "odrl:read",
-            target,
-            None,
-            ctx("2024-06-01T00:00:00Z")
-        )
-        .await
-        .unwrap()
-        .allowed
-    );
-    assert!(
-        !crate::common::grpc_check_in(
-            &mut d,
-            alice,
-            None,
-            "odrl:read",
-            target,
-            None,
-            ctx("2025-06-01T00:00:00Z")
-        )
-        .await
-        .unwrap()
-        .allowed,
-        "outside 2024"
-    );
+    assert!(alice_reads_x(&mut d, "2024-06-01T00:00:00Z").await);
+    assert!(!alice_reads_x(&mut d, "2025-06-01T00:00:00Z").await, "outside 2024");
 
     // Export, then import the export into a fresh server: the same rules.
     let exported = dir.path().join("policy.jsonld");
