@@ -86,7 +86,7 @@ pub(crate) struct Hit {
     /// collections, 2 `*`.
     pub level: u8,
     /// For level 1, 1 + the collection's position in [`Closure::targets`] (byte order).
-    pub via: u16,
+    pub via: u32,
     pub related: bool,
     pub kind: RuleKind,
     pub policy: u32,
@@ -311,7 +311,7 @@ fn offer_sorted<R>(
 fn offer_row(
     index: &Index,
     row: &[TargetRule],
-    at: (u32, u8, u16),
+    at: (u32, u8, u32),
     closure: &Closure<'_>,
     wanted: &Wanted,
     sink: &mut Sink<'_>,
@@ -379,7 +379,8 @@ fn collect(
         sink,
     );
     for (i, c) in closure.targets.iter().enumerate() {
-        let via = u16::try_from(i + 1).unwrap_or(u16::MAX);
+        // Fewer than 2^32 collections fit in memory: the position is exact.
+        let via = u32::try_from(i + 1).unwrap_or(u32::MAX);
         offer_row(
             index,
             index.target_rules(c.as_str()),
@@ -443,7 +444,7 @@ fn render(index: &Index, check: &Check, closure: &Closure<'_>, hit: &Hit) -> Rul
         action: index.action(hit.action).clone(),
         target: match hit.level {
             2 => Target::Any,
-            1 => Target::One(closure.targets[usize::from(hit.via) - 1].clone()),
+            1 => Target::One(closure.targets[hit.via as usize - 1].clone()),
             _ => Target::One(check.target.clone()),
         },
         condition: index.condition(hit.policy).cloned(),
