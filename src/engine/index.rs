@@ -39,6 +39,7 @@ use crate::engine::pvec::PVec;
 use labels::Labels;
 
 mod chunked;
+mod collections;
 mod facts;
 mod hasher;
 mod labels;
@@ -247,44 +248,6 @@ impl Index {
 
     pub(crate) fn node_by_id(&self, id: u32) -> &Node {
         self.nodes.get(id)
-    }
-
-    /// The asset collections `asset` is directly part of, sorted.
-    pub(crate) fn collections_of(&self, asset: &str) -> &[Id] {
-        self.collections.get(asset).map_or(&[], |c| c.as_slice())
-    }
-
-    /// The direct members of the asset collection `collection`, sorted.
-    pub(crate) fn members_of(&self, collection: &str) -> &[Id] {
-        self.members.get(collection).map_or(&[], |c| c.as_slice())
-    }
-
-    /// Every asset that is part of `collection`, directly or through other collections
-    /// (`collection` itself excluded), in byte order.
-    pub fn members_within(&self, collection: &str) -> Vec<&Id> {
-        let mut out: Vec<&Id> = Vec::new();
-        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::from([collection]);
-        let mut next = 0;
-        let mut at = collection;
-        loop {
-            for m in self.members_of(at) {
-                if seen.insert(m.as_str()) {
-                    out.push(m);
-                }
-            }
-            let Some(m) = out.get(next) else { break };
-            at = m.as_str();
-            next += 1;
-        }
-        out.sort_unstable();
-        out
-    }
-
-    /// True when some asset is part of an asset collection: only then does a check look
-    /// beyond its target's own row (a check without collections pays one comparison).
-    #[inline]
-    pub fn collections_in_use(&self) -> bool {
-        self.stats.asset_edges > 0
     }
 
     pub(crate) fn target_rules(&self, target: &str) -> &[TargetRule] {
@@ -739,17 +702,7 @@ impl Index {
                     self.discharged.insert(key, Arc::new(uids));
                 }
             }
-            Change::AssetCollection { asset, collection, on } => {
-                let changed = toggle(&mut self.collections, asset, collection, *on);
-                if changed {
-                    toggle(&mut self.members, collection, asset, *on);
-                    if *on {
-                        self.stats.asset_edges += 1;
-                    } else {
-                        self.stats.asset_edges -= 1;
-                    }
-                }
-            }
+            Change::AssetCollection { asset, collection, on } => self.put_in_collection(asset, collection, *on),
             Change::MarkRole { .. } | Change::Ignored { .. } => {}
         }
     }
@@ -857,23 +810,4 @@ fn set_at<T>(v: &mut Vec<T>, pos: Result<usize, usize>, entry: T, on: bool) -> b
         }
         _ => false,
     }
-}
-
-/// Puts `value` into (or takes it out of) the sorted row of `key`; true when the row
-/// changed. Rows that become empty are removed.
-fn toggle(map: &mut PMap<Id, Arc<Vec<Id>>>, key: &Id, value: &Id, on: bool) -> bool {
-    let mut row = map.get(key).map(|r| r.to_vec()).unwrap_or_default();
-    match (row.binary_search(value), on) {
-        (Err(i), true) => row.insert(i, value.clone()),
-        (Ok(i), false) => {
-            row.remove(i);
-        }
-        _ => return false,
-    }
-    if row.is_empty() {
-        map.remove(key);
-    } else {
-        map.insert(key.clone(), Arc::new(row));
-    }
-    true
 }

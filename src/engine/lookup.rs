@@ -140,7 +140,14 @@ pub fn targets(
     if index.collections_in_use() {
         let ids: Vec<u32> = members().map(|(id, _)| id).collect();
         let decide = |target: &Id| check_allows(index, agent, account, action, target, opts);
-        return Ok(targets_with_collections(index, window, &ids, &wanted, decide));
+        return Ok(targets_with_collections(
+            index,
+            window,
+            opts.max_closure,
+            &ids,
+            &wanted,
+            decide,
+        ));
     }
     // A conflict strategy can take rules out only a whole check tells; a condition is
     // evaluated per rule above (`rc`).
@@ -238,11 +245,13 @@ fn targets_by_checks(
 /// [`targets`] while some asset is part of an asset collection: every target an applicable
 /// rule of the closure names, and every asset within each of them (directly or through
 /// other collections), is checked whole, in byte order. A target that is neither is
-/// decided by the `*` rules alone (as in [`targets_by_checks`]). Costs a pass over every
-/// target the closure names, whatever the page.
+/// decided by the `*` rules alone (as in [`targets_by_checks`]), unless its collections
+/// exceed the closure limit (then every check on it fails). Costs a pass over every target
+/// the closure names and every asset in a collection, whatever the page.
 fn targets_with_collections(
     index: &Index,
     window: Window,
+    max_closure: usize,
     members: &[u32],
     wanted: &Wanted,
     decide: impl Fn(&Id) -> bool,
@@ -258,6 +267,14 @@ fn targets_with_collections(
                 names.insert(name);
                 names.extend(index.members_within(name.as_str()));
             }
+        }
+    }
+    // An asset in more collections than the closure limit allows fails every check on it,
+    // whatever the rules: never allowed, so an exception when `every_target`.
+    for asset in index.assets_in_collections() {
+        let mut collections = smallvec::SmallVec::new();
+        if target_closure_of(index, asset, max_closure, &mut collections).is_err() {
+            names.insert(asset);
         }
     }
     let start = window.start();

@@ -580,7 +580,8 @@ fn by_content(items: &mut [Value]) {
     items.sort_by_cached_key(|v| v.to_string());
 }
 
-fn constraints_json<'g>(r: &Reader<'g>, items: Vec<TermRef<'g>>) -> Result<Option<String>, DomainError> {
+/// Constraint nodes as one constraint or an array of them (all must hold); None for none.
+fn constraints_json<'g>(r: &Reader<'g>, items: Vec<TermRef<'g>>) -> Result<Option<Value>, DomainError> {
     if items.is_empty() {
         return Ok(None);
     }
@@ -594,7 +595,7 @@ fn constraints_json<'g>(r: &Reader<'g>, items: Vec<TermRef<'g>>) -> Result<Optio
     } else {
         Value::Array(parts)
     };
-    Ok(Some(v.to_string()))
+    Ok(Some(v))
 }
 
 /// A duty (or remedy) node as `{"uid", "action", "assignee"?, "target"?, "constraint"?}`.
@@ -646,7 +647,7 @@ fn duty_json<'g>(
         }
     }
     if let Some(c) = constraints_json(r, r.objects(s, "constraint"))? {
-        m.insert("constraint".into(), serde_json::from_str(&c).expect("just written"));
+        m.insert("constraint".into(), c);
     }
     Ok(Value::Object(m))
 }
@@ -768,7 +769,9 @@ fn atomic_rules<'g>(
     };
     let mut out = Vec::new();
     for (action, refinements) in &actions {
-        let refinement = constraints_json(r, refinements.clone()).map_err(at)?;
+        let refinement = constraints_json(r, refinements.clone())
+            .map_err(at)?
+            .map(|v| v.to_string());
         for (assignee, party_refinements) in &assignees {
             for (target, asset_refinements) in &targets {
                 let all = own_constraints
@@ -777,7 +780,7 @@ fn atomic_rules<'g>(
                     .chain(asset_refinements)
                     .copied()
                     .collect();
-                let constraint = constraints_json(r, all).map_err(at)?;
+                let constraint = constraints_json(r, all).map_err(at)?.map(|v| v.to_string());
                 let mut kv: Vec<(&str, &str)> = vec![("action", action.as_str())];
                 if let Some(c) = &constraint {
                     kv.push(("constraint", c));

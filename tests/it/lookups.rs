@@ -443,3 +443,37 @@ fn long_reverse_rows_stay_sorted_and_shared() {
     want.retain(|t| !removed.contains(t));
     assert_eq!(list(&index).iter().map(|t| t.to_string()).collect::<Vec<_>>(), want);
 }
+
+/// An asset in more collections than the closure limit allows fails every check on it, so
+/// LookupTargets never counts it among "every target": it is listed as an exception even
+/// when no rule names it or its collections (found by the brute-force test above).
+#[test]
+fn an_asset_past_the_closure_limit_is_an_exception_to_every_target() {
+    let mut index = engine::Index::default();
+    index.apply(&Change::Rule {
+        rule: endocarp::domain::Rule {
+            policy: id("p1"),
+            kind: endocarp::domain::RuleKind::Permission,
+            assignee: id("a1"),
+            action: action("odrl:use"),
+            target: Target::Any,
+            condition: None,
+        },
+        on: true,
+    });
+    index.apply(&Change::AssetCollection {
+        asset: id("tü"),
+        collection: id("t1"),
+        on: true,
+    });
+    let opts = EngineOptions {
+        max_closure: 1,
+        ..EngineOptions::default()
+    };
+    let page = lookup::targets(&index, &id("a1"), None, &action("odrl:modify"), &opts, Window::all()).unwrap();
+    assert!(page.every_target);
+    assert_eq!(page.items, [id("tü")]);
+    let wide = EngineOptions::default();
+    let page = lookup::targets(&index, &id("a1"), None, &action("odrl:modify"), &wide, Window::all()).unwrap();
+    assert!(page.every_target && page.items.is_empty(), "{page:?}");
+}
