@@ -433,6 +433,25 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
             out.push((kind, earlier, median(times), p99, median(bytes), max_bytes));
         }
     }
+    // Folding the name tables' deltas into new bases: a write does it once the delta holds
+    // more than an eighth of the base; here, `fresh` new agents' names at once.
+    let fresh = if tiny { 500 } else { 10_000 };
+    let mut grown = index.clone();
+    grown.begin_bulk();
+    for i in 0..fresh {
+        grown.apply(&Change::GlobalEdge {
+            source: EdgeSource::Role,
+            node: Id::from_trusted(&format!("agent:new-{i}")),
+            role: Id::from_trusted(&role_id(spec.levels - 1, rng.below(spec.roles / 2))),
+            on: true,
+        });
+    }
+    let b0 = counting::allocated();
+    let t0 = Instant::now();
+    grown.compact_names();
+    let took = t0.elapsed().as_nanos() as u64;
+    let bytes = counting::allocated() - b0;
+    out.push(("fold the name tables (10k new names)", done, took, took, bytes, bytes));
     out
 }
 

@@ -3,12 +3,14 @@
 //!
 //! Shape (docs/ARCHITECTURE.md, "Index v2"):
 //!
-//! - **Nodes** (agents, roles, groups: one namespace) are interned: `node_ids` maps a name
-//!   to a dense `u32`, `nodes[id]` is the node's row: its name, whether it is a role, its
+//! - **Nodes** (agents, roles, groups: one namespace) are interned: a name table
+//!   ([`names`]: a flat base built in bulk and a small persistent delta) maps a name to a
+//!   dense `u32`, `nodes[id]` is the node's row: its name, whether it is a role, its
 //!   explicit status, its global out-edges `(role id, sources)`, its account entries
 //!   `(account, role, membership?)`, and the rules assigned to it on the `*` target, with a
 //!   64-bit mask of their vocabulary actions so a check skips a row that cannot apply.
-//! - **Targets**: `targets[name]` is the sorted list of rules on that exact target,
+//! - **Targets** are interned likewise (one name table, shared with the look-ups' reverse
+//!   structures): `targets[id]` is the sorted list of rules on that exact target,
 //!   `(assignee id, action and kind, policy id)`, 12 bytes each.
 //! - **Policies, accounts and custom actions** are interned the same way; vocabulary
 //!   actions are their position in [`Action::vocabulary`] (sorted by IRI, so comparing two
@@ -22,7 +24,8 @@
 //! copies one row and the paths to it, so a published snapshot never changes and a check
 //! on an old snapshot answers as of its revision. When nothing else holds a row (the bulk
 //! load at start-up, or a second change to the same row in one page of events), the change
-//! is made in place. There is no separate base and delta, so there is nothing to compact.
+//! is made in place. Rows have no separate base and delta; the name tables do (names are
+//! never removed, so folding a delta into a new base changes no id and no answer).
 //!
 //! The hasher is seeded per process; [`Index::with_colliding_hasher`] makes every key hash
 //! alike, for tests that prove answers never depend on the hash (every look-up compares
@@ -37,12 +40,14 @@ use std::sync::Arc;
 pub(crate) type PMap<K, V> = imbl::GenericHashMap<K, V, IdHasher, imbl::shared_ptr::DefaultSharedPtr>;
 use crate::engine::pvec::PVec;
 use labels::Labels;
+use names::Names;
 
 mod chunked;
 mod collections;
 mod facts;
 mod hasher;
 mod labels;
+mod names;
 mod reverse;
 mod rows;
 mod validate;
@@ -81,27 +86,79 @@ pub struct IndexStats {
     pub asset_edges: usize,
 }
 
-/// An interned namespace: name → dense id, id → entry.
+/// Where an interned namespace finds a key's id: a persistent hash map, or for names a
+/// [`Names`] table.
+pub(crate) trait Keys: Clone {
+    type Key;
+    fn empty(hasher: &IdHasher) -> Self;
+    fn find(&self, key: &Self::Key) -> Option<u32>;
+    /// Gives a new key the next id.
+    fn add(&mut self, key: &Self::Key, id: u32);
+    fn count(&self) -> usize;
+}
+
+impl<K: Clone + std::hash::Hash + Eq> Keys for PMap<K, u32> {
+    type Key = K;
+    fn empty(hasher: &IdHasher) -> Self {
+        PMap::with_hasher(hasher.clone())
+    }
+    fn find(&self, key: &K) -> Option<u32> {
+        self.get(key).copied()
+    }
+    fn add(&mut self, key: &K, id: u32) {
+        self.insert(key.clone(), id);
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Keys for Names {
+    type Key = Id;
+    fn empty(hasher: &IdHasher) -> Self {
+        Names::new(hasher)
+    }
+    fn find(&self, key: &Id) -> Option<u32> {
+        self.get(key.as_str())
+    }
+    fn add(&mut self, key: &Id, id: u32) {
+        self.insert(key, id);
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+/// An interned namespace: key → dense id, id → entry.
 #[derive(Clone)]
-struct Interned<K: Clone + std::hash::Hash + Eq, V: Clone> {
-    ids: PMap<K, u32>,
+struct Interned<M: Keys, V: Clone> {
+    ids: M,
     entries: PVec<V>,
 }
 
-impl<K: Clone + std::hash::Hash + Eq, V: Clone> Interned<K, V> {
-    fn new(hasher: &IdHasher) -> Self {
-        Interned {
-            ids: PMap::with_hasher(hasher.clone()),
-            entries: PVec::new(),
-        }
-    }
-
+impl<K: Clone + std::hash::Hash + Eq, V: Clone> Interned<PMap<K, u32>, V> {
     fn id<Q>(&self, key: &Q) -> Option<u32>
     where
         K: std::borrow::Borrow<Q>,
         Q: std::hash::Hash + Eq + ?Sized,
     {
         self.ids.get(key).copied()
+    }
+}
+
+impl<V: Clone> Interned<Names, V> {
+    #[inline]
+    fn id(&self, name: &str) -> Option<u32> {
+        self.ids.get(name)
+    }
+}
+
+impl<M: Keys, V: Clone> Interned<M, V> {
+    fn new(hasher: &IdHasher) -> Self {
+        Interned {
+            ids: M::empty(hasher),
+            entries: PVec::new(),
+        }
     }
 
     fn get(&self, id: u32) -> &V {
@@ -113,12 +170,12 @@ impl<K: Clone + std::hash::Hash + Eq, V: Clone> Interned<K, V> {
     }
 
     /// The id of `key`, interning it (with `make(key)` as its entry) when new.
-    fn intern(&mut self, key: &K, make: impl FnOnce(&K) -> V) -> u32 {
-        if let Some(&id) = self.ids.get(key) {
+    fn intern(&mut self, key: &M::Key, make: impl FnOnce(&M::Key) -> V) -> u32 {
+        if let Some(id) = self.ids.find(key) {
             return id;
         }
         let id = u32::try_from(self.entries.len()).expect("fewer than 2^32 ids");
-        self.ids.insert(key.clone(), id);
+        self.ids.add(key, id);
         self.entries.push_back(make(key));
         id
     }
@@ -133,13 +190,14 @@ impl<K: Clone + std::hash::Hash + Eq, V: Clone> Interned<K, V> {
 pub struct Index {
     /// Every event up to this position is applied.
     revision: u64,
-    nodes: Interned<Id, Arc<Node>>,
-    /// Exact target → its rules, sorted. No empty rows.
-    targets: PMap<Id, Arc<Vec<TargetRule>>>,
-    accounts: Interned<Id, Named>,
-    policies: Interned<Id, Named>,
+    nodes: Interned<Names, Arc<Node>>,
+    /// Exact target (by its id among the reverse structures' target names) → its rules,
+    /// sorted. None for a target that has none.
+    targets: PVec<Option<Arc<Vec<TargetRule>>>>,
+    accounts: Interned<Names, Named>,
+    policies: Interned<Names, Named>,
     /// Variants (policy, condition text), numbered from [`VARIANT_BASE`].
-    variants: Interned<(u32, Arc<str>), Variant>,
+    variants: Interned<PMap<(u32, Arc<str>), u32>, Variant>,
     /// Duties discharged: (policy, node who discharged) → the duty uids, sorted.
     discharged: PMap<(u32, u32), Arc<Vec<Arc<str>>>>,
     /// Policy names in byte order, to label a new policy between its neighbours.
@@ -151,7 +209,7 @@ pub struct Index {
     /// Node names in byte order, likewise.
     node_order: Labels,
     /// Custom actions, numbered from [`CUSTOM_BASE`].
-    customs: Interned<Action, Action>,
+    customs: Interned<PMap<Action, u32>, Action>,
     /// What the look-ups read: rules by assignee, edges by role, holders of `*` rules.
     reverse: Reverse,
     /// Asset → the asset collections it is directly part of, sorted. No empty rows.
@@ -198,7 +256,7 @@ impl Index {
         Index {
             revision: 0,
             nodes: Interned::new(&hasher),
-            targets: PMap::with_hasher(hasher.clone()),
+            targets: PVec::new(),
             accounts: Interned::new(&hasher),
             policies: Interned::new(&hasher),
             variants: Interned::new(&hasher),
@@ -251,7 +309,19 @@ impl Index {
     }
 
     pub(crate) fn target_rules(&self, target: &str) -> &[TargetRule] {
-        self.targets.get(target).map_or(&[], |r| r.as_slice())
+        self.reverse
+            .target_id(target)
+            .and_then(|t| self.targets.get(t as usize))
+            .and_then(Option::as_ref)
+            .map_or(&[], |r| r.as_slice())
+    }
+
+    /// Every target that has rules, with them.
+    pub(crate) fn target_rows(&self) -> impl Iterator<Item = (&Id, &[TargetRule])> + '_ {
+        self.targets
+            .iter()
+            .enumerate()
+            .filter_map(|(t, rules)| Some((self.reverse.target_name(t as u32), rules.as_ref()?.as_slice())))
     }
 
     /// The account's id and whether it is active (unknown accounts are active).
@@ -760,28 +830,39 @@ impl Index {
             }
             Target::One(target) => {
                 let entry = TargetRule { assignee, ak, policy };
+                let t = if on {
+                    let t = self.reverse.intern_target(target);
+                    if t as usize == self.targets.len() {
+                        self.targets.push_back(None);
+                    }
+                    t
+                } else {
+                    match self.reverse.target_id(target.as_str()) {
+                        Some(t) => t,
+                        None => return,
+                    }
+                };
                 let key = self.target_key(&entry);
-                let pos = self
-                    .targets
-                    .get(target.as_str())
-                    .map(|rules| rules.binary_search_by(|r| self.target_key(r).cmp(&key)));
-                let changed = match (self.targets.get_mut(target.as_str()), pos) {
+                let slot = self.targets.get(t as usize).and_then(Option::as_ref);
+                let pos = slot.map(|rules| rules.binary_search_by(|r| self.target_key(r).cmp(&key)));
+                let slot = self.targets.get_mut(t as usize).expect("a row per target id");
+                let changed = match (slot.as_mut(), pos) {
                     (Some(rules), Some(pos)) => {
                         let rules = Arc::make_mut(rules);
                         let changed = set_at(rules, pos, entry, on);
                         if rules.is_empty() {
-                            self.targets.remove(target.as_str());
+                            *slot = None;
                         }
                         changed
                     }
                     _ if on => {
-                        self.targets.insert(target.clone(), Arc::new(vec![entry]));
+                        *slot = Some(Arc::new(vec![entry]));
                         true
                     }
                     _ => false,
                 };
                 if changed {
-                    self.reverse.exact_rule(target, assignee, ak, policy, on);
+                    self.reverse.exact_rule(t, target, assignee, ak, policy, on);
                 }
                 changed
             }

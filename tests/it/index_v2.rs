@@ -343,6 +343,11 @@ fn agree(new: &Index, old: &reference::Index, rows: &CasbinRows, case: &Case, wh
 }
 
 fn run(history: &[Change], cases: &[Case], colliding: bool) -> Result<(), TestCaseError> {
+    run_compacting(history, cases, colliding, &[])
+}
+
+/// [`run`], folding the name tables' deltas into their bases after the changes at `compact`.
+fn run_compacting(history: &[Change], cases: &[Case], colliding: bool, compact: &[bool]) -> Result<(), TestCaseError> {
     let mut new = if colliding {
         Index::with_colliding_hasher()
     } else {
@@ -359,6 +364,9 @@ fn run(history: &[Change], cases: &[Case], colliding: bool) -> Result<(), TestCa
         }
         new.apply(change);
         old.apply(change);
+        if compact.get(i).copied().unwrap_or(false) {
+            new.compact_names();
+        }
         let revision = i as u64 + 1;
         new.set_revision(revision);
         old.set_revision(revision);
@@ -412,8 +420,9 @@ proptest! {
         history in proptest::collection::vec(any_change(), 1..40),
         cases in proptest::collection::vec(any_case(), 12),
         colliding in prop::bool::weighted(0.25),
+        compact in proptest::collection::vec(prop::bool::weighted(0.2), 40),
     ) {
-        run(&history, &cases, colliding)?;
+        run_compacting(&history, &cases, colliding, &compact)?;
     }
 }
 

@@ -145,7 +145,7 @@ impl Index {
                 out.push(self.rule_of(id as u32, r.0, r.1, Target::Any));
             }
         }
-        for (target, rules) in &self.targets {
+        for (target, rules) in self.target_rows() {
             for r in rules.iter() {
                 out.push(self.rule_of(r.assignee, r.ak, r.policy, Target::One(target.clone())));
             }

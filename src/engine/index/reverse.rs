@@ -18,7 +18,7 @@
 //! [`Reverse::validate`] rebuilds everything from the forward rows and compares.
 
 use super::chunked::Chunked;
-use super::{AccountEntry, Index, Interned, ak_action};
+use super::{AccountEntry, Index, Interned, Keys, Names, ak_action};
 use crate::domain::Id;
 use crate::engine::index::IdHasher as Hasher;
 use crate::engine::pvec::PVec;
@@ -76,7 +76,7 @@ impl NodeRev {
 /// See the module docs.
 #[derive(Clone)]
 pub(crate) struct Reverse {
-    pub(super) targets: Interned<Id, Id>,
+    pub(super) targets: Interned<Names, Id>,
     /// One entry per node id (None: nothing points at it and it holds no exact rule).
     nodes: PVec<Option<Arc<NodeRev>>>,
     /// `(action id, node id)`: the node holds a rule on `*` for that action.
@@ -99,6 +99,7 @@ impl Reverse {
     /// searches the unsorted row, until [`Reverse::end_bulk`] sorts every row.
     pub(super) fn begin_bulk(&mut self) {
         self.bulk = true;
+        self.targets.ids.begin_bulk();
     }
 
     /// Sorts every row appended since [`Reverse::begin_bulk`]: targets are ranked by name
@@ -107,6 +108,7 @@ impl Reverse {
         if !std::mem::replace(&mut self.bulk, false) {
             return;
         }
+        self.targets.ids.end_bulk();
         let mut order: Vec<u32> = (0..self.targets.len() as u32).collect();
         order.sort_unstable_by(|&a, &b| self.targets.get(a).cmp(self.targets.get(b)));
         let mut rank = vec![0u32; order.len()];
@@ -134,6 +136,17 @@ impl Reverse {
     /// The node's reverse row, if it has one.
     pub(crate) fn node(&self, id: u32) -> Option<&NodeRev> {
         self.nodes.get(id as usize).and_then(|n| n.as_deref())
+    }
+
+    /// A target's id, if some rule has ever named it.
+    #[inline]
+    pub(crate) fn target_id(&self, name: &str) -> Option<u32> {
+        self.targets.id(name)
+    }
+
+    /// The target's id, interned if new.
+    pub(super) fn intern_target(&mut self, name: &Id) -> u32 {
+        self.targets.intern(name, Id::clone)
     }
 
     pub(crate) fn target_name(&self, id: u32) -> &Id {
@@ -191,17 +204,9 @@ impl Reverse {
         self.tidy(e.role);
     }
 
-    /// The rule `(assignee, ak, policy)` on the exact target `target` appeared (`on`) or
-    /// went away.
-    pub(super) fn exact_rule(&mut self, target: &Id, assignee: u32, ak: u32, policy: u32, on: bool) {
-        let t = if on {
-            self.targets.intern(target, Id::clone)
-        } else {
-            match self.targets.id(target.as_str()) {
-                Some(t) => t,
-                None => return,
-            }
-        };
+    /// The rule `(assignee, ak, policy)` on the exact target `target` (id `t`) appeared
+    /// (`on`) or went away.
+    pub(super) fn exact_rule(&mut self, t: u32, target: &Id, assignee: u32, ak: u32, policy: u32, on: bool) {
         let entry = RevRule { target: t, ak, policy };
         let key = (target.as_str(), ak, policy);
         let names = &self.targets;
@@ -238,8 +243,16 @@ impl Reverse {
                 index.nodes.len()
             ));
         }
-        if self.targets.ids.len() != self.targets.len() {
+        if self.targets.ids.count() != self.targets.len() {
             return Err("target names and ids differ in number".into());
+        }
+        self.targets.ids.validate()?;
+        if index.targets.len() != self.targets.len() {
+            return Err(format!(
+                "{} target rows for {} target ids",
+                index.targets.len(),
+                self.targets.len()
+            ));
         }
         /// One node's rows as plain vectors.
         #[derive(Default, Debug, PartialEq)]
@@ -267,7 +280,7 @@ impl Reverse {
                 star.insert((ak_action(r.0), id));
             }
         }
-        for (target, rules) in &index.targets {
+        for (target, rules) in index.target_rows() {
             let Some(t) = self.targets.id(target.as_str()) else {
                 return Err(format!("target {target:?} has rules but no reverse id"));
             };
@@ -343,18 +356,37 @@ impl Index {
     /// look-ups and `validate` need `end_bulk` first.
     pub fn begin_bulk(&mut self) {
         self.reverse.begin_bulk();
+        self.nodes.ids.begin_bulk();
+        self.accounts.ids.begin_bulk();
+        self.policies.ids.begin_bulk();
     }
 
     /// Ends a bulk load (see [`Index::begin_bulk`]); nothing happens outside one.
     pub fn end_bulk(&mut self) {
         self.reverse.end_bulk();
+        self.nodes.ids.end_bulk();
+        self.accounts.ids.end_bulk();
+        self.policies.ids.end_bulk();
+    }
+
+    /// Folds the names added since the last compaction into the flat name tables now
+    /// (writes do it on their own past a size; tests force it at random points to show that
+    /// no answer depends on where a name is found).
+    #[doc(hidden)]
+    pub fn compact_names(&mut self) {
+        self.nodes.ids.compact();
+        self.accounts.ids.compact();
+        self.policies.ids.compact();
+        self.reverse.targets.ids.compact();
     }
 
     /// Drops the reverse structures, for the memory benchmark only (it measures the heap
     /// before and after): the look-ups answer nothing afterwards and `validate` fails.
     #[doc(hidden)]
     pub fn bench_drop_reverse(&mut self) {
-        self.reverse = Reverse::new(&Hasher::default());
+        // The target names stay: the forward rows are found through them.
+        let targets = std::mem::replace(&mut self.reverse, Reverse::new(&Hasher::default())).targets;
+        self.reverse.targets = targets;
     }
 
     /// How many nodes (agents, roles, groups) the index knows.

@@ -1,7 +1,7 @@
 //! The index's structural invariants, checked from scratch (tests run this after every
 //! change).
 
-use super::{CUSTOM_BASE, Index, IndexStats, Node, Pair, action_bit, ak_action};
+use super::{CUSTOM_BASE, Index, IndexStats, Keys, Node, Pair, action_bit, ak_action};
 use crate::domain::Action;
 
 impl Index {
@@ -9,15 +9,18 @@ impl Index {
     /// wrong, if anything.
     pub fn validate(&self) -> Result<(), String> {
         let mut stats = IndexStats::default();
-        if self.nodes.ids.len() != self.nodes.len() {
+        if self.nodes.ids.count() != self.nodes.len() {
             return Err(format!(
                 "{} node names for {} node rows",
-                self.nodes.ids.len(),
+                self.nodes.ids.count(),
                 self.nodes.len()
             ));
         }
-        for (name, &id) in &self.nodes.ids {
-            if id as usize >= self.nodes.len() || self.node_by_id(id).name != *name {
+        for names in [&self.nodes.ids, &self.accounts.ids, &self.policies.ids] {
+            names.validate()?;
+        }
+        for (name, id) in self.nodes.ids.iter() {
+            if id as usize >= self.nodes.len() || self.node_by_id(id).name.as_str().as_bytes() != name {
                 return Err(format!("node {name:?} maps to row {id}, which is not its row"));
             }
         }
@@ -77,7 +80,7 @@ impl Index {
             }
             stats.rules += node.star().len();
         }
-        for (target, rules) in &self.targets {
+        for (target, rules) in self.target_rows() {
             for r in rules.iter() {
                 if r.assignee as usize >= self.nodes.len() {
                     return Err(format!("target {target:?}: unknown assignee {}", r.assignee));
@@ -103,10 +106,10 @@ impl Index {
             (n.name.clone(), n.label)
         })?;
         for (what, ids, len) in [
-            ("account", self.accounts.ids.len(), self.accounts.len()),
-            ("policy", self.policies.ids.len(), self.policies.len()),
-            ("variant", self.variants.ids.len(), self.variants.len()),
-            ("custom action", self.customs.ids.len(), self.customs.len()),
+            ("account", self.accounts.ids.count(), self.accounts.len()),
+            ("policy", self.policies.ids.count(), self.policies.len()),
+            ("variant", self.variants.ids.count(), self.variants.len()),
+            ("custom action", self.customs.ids.count(), self.customs.len()),
         ] {
             if ids != len {
                 return Err(format!("{ids} {what} names for {len} entries"));

@@ -1,0 +1,293 @@
+//! Names → dense ids: a flat open-addressing table built in bulk (the *base*) and a small
+//! persistent map of the names added since (the *delta*).
+//!
+//! A look-up in the base hashes the name once, probes 8-byte slots linearly (each holds 32
+//! bits of the hash and where the name's record is), and compares the name's bytes, stored
+//! beside its id in one arena: two cache misses for a name the table holds, where a
+//! persistent hash map pays one per level and one more for the key it compares.
+//!
+//! Names are never removed (ids are dense and permanent), so a base stays exact however
+//! the delta grows, and compaction (a new base from the old one and the delta) changes no
+//! id: it only moves where a name is found. The delta is folded into a new base at the end
+//! of a bulk load, and on a write once it holds more than [`COMPACT_AT`] names and more
+//! than an eighth of the base (so its cost, linear in the names, is amortised over as
+//! many writes). Snapshots already published keep the base they were built on; checks
+//! never wait for a compaction.
+
+use super::{IdHasher, PMap};
+use crate::domain::Id;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+/// The delta is folded into the base past this many names (and an eighth of the base).
+pub(crate) const COMPACT_AT: usize = 4096;
+
+/// See the module docs.
+#[derive(Clone)]
+pub(crate) struct Names {
+    base: Arc<Flat>,
+    /// Names added since the base was built; every id here is `>= base.len`.
+    delta: PMap<Id, u32>,
+    hasher: IdHasher,
+    /// During a bulk load the delta is not compacted until [`Names::compact`].
+    bulk: bool,
+}
+
+/// The immutable base.
+#[derive(Default)]
+struct Flat {
+    /// 0: empty. Otherwise the high 32 bits of the name's hash, then 1 + the offset of
+    /// the name's record in 8-byte words. A power of two in length, at most half full.
+    slots: Box<[u64]>,
+    /// Records, each starting on an 8-byte boundary: the id (u32, little-endian), the
+    /// name's length (u32), its bytes, padding.
+    arena: Box<[u8]>,
+    /// How many names (records).
+    len: usize,
+}
+
+impl Flat {
+    fn record(&self, slot: u64) -> (u32, &[u8]) {
+        let at = ((slot & 0xffff_ffff) as usize - 1) * 8;
+        let word =
+            |i: usize| u32::from_le_bytes([self.arena[i], self.arena[i + 1], self.arena[i + 2], self.arena[i + 3]]);
+        let len = word(at + 4) as usize;
+        (word(at), &self.arena[at + 8..at + 8 + len])
+    }
+
+    #[inline]
+    fn find(&self, hash: u64, name: &[u8]) -> Option<u32> {
+        if self.len == 0 {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let tag = hash >> 32;
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            if slot == 0 {
+                return None;
+            }
+            if slot >> 32 == tag {
+                let (id, bytes) = self.record(slot);
+                if bytes == name {
+                    return Some(id);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Every record, in arena order.
+    fn records(&self) -> impl Iterator<Item = (u32, &[u8])> + '_ {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            if at >= self.arena.len() {
+                return None;
+            }
+            let (id, bytes) = self.record((at / 8 + 1) as u64);
+            at += (8 + bytes.len()).div_ceil(8) * 8;
+            Some((id, bytes))
+        })
+    }
+
+    /// A table of `names` (ids and bytes), records in the order given.
+    fn build<'a>(hasher: &IdHasher, names: impl ExactSizeIterator<Item = (u32, &'a [u8])>) -> Flat {
+        let len = names.len();
+        let slots_len = (len * 2).next_power_of_two().max(8);
+        let mut slots = vec![0u64; slots_len].into_boxed_slice();
+        let mask = slots_len - 1;
+        let mut arena: Vec<u8> = Vec::new();
+        for (id, bytes) in names {
+            let at = arena.len() / 8;
+            arena.extend_from_slice(&id.to_le_bytes());
+            arena.extend_from_slice(&u32::try_from(bytes.len()).expect("a name under 4 GiB").to_le_bytes());
+            arena.extend_from_slice(bytes);
+            arena.resize(arena.len().div_ceil(8) * 8, 0);
+            let hash = hasher.hash_one(bytes);
+            let mut i = hash as usize & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            let word = u32::try_from(at + 1).expect("a name table under 32 GiB");
+            slots[i] = (hash >> 32) << 32 | u64::from(word);
+        }
+        Flat {
+            slots,
+            arena: arena.into_boxed_slice(),
+            len,
+        }
+    }
+}
+
+impl Names {
+    pub(crate) fn new(hasher: &IdHasher) -> Names {
+        Names {
+            base: Arc::new(Flat::default()),
+            delta: PMap::with_hasher(hasher.clone()),
+            hasher: hasher.clone(),
+            bulk: false,
+        }
+    }
+
+    /// The id of `name`, if it has one.
+    #[inline]
+    pub(crate) fn get(&self, name: &str) -> Option<u32> {
+        let found = self.base.find(self.hasher.hash_one(name.as_bytes()), name.as_bytes());
+        if found.is_none() && !self.delta.is_empty() {
+            return self.delta.get(name).copied();
+        }
+        found
+    }
+
+    /// Gives `name` the id `id` (the next one: ids are dense). The caller has checked that
+    /// the name is new.
+    pub(crate) fn insert(&mut self, name: &Id, id: u32) {
+        debug_assert_eq!(id as usize, self.len());
+        self.delta.insert(name.clone(), id);
+        if !self.bulk && self.delta.len() > COMPACT_AT.max(self.base.len / 8) {
+            self.compact();
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.base.len + self.delta.len()
+    }
+
+    /// Names added from now on stay in the delta until [`Names::end_bulk`].
+    pub(crate) fn begin_bulk(&mut self) {
+        self.bulk = true;
+    }
+
+    /// Ends a bulk load: the delta is folded into the base.
+    pub(crate) fn end_bulk(&mut self) {
+        self.bulk = false;
+        self.compact();
+    }
+
+    /// Folds the delta into a new base (ids unchanged; records in id order).
+    pub(crate) fn compact(&mut self) {
+        if self.delta.is_empty() {
+            return;
+        }
+        let mut added: Vec<(u32, &[u8])> = self.delta.iter().map(|(n, &id)| (id, n.as_str().as_bytes())).collect();
+        added.sort_unstable_by_key(|&(id, _)| id);
+        let all: Vec<(u32, &[u8])> = self.base.records().chain(added).collect();
+        let base = Flat::build(&self.hasher, all.into_iter());
+        self.base = Arc::new(base);
+        self.delta = PMap::with_hasher(self.hasher.clone());
+    }
+
+    /// Every name and its id (the base's in id order, then the delta's in no order).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
+        self.base
+            .records()
+            .map(|(id, n)| (n, id))
+            .chain(self.delta.iter().map(|(n, &id)| (n.as_str().as_bytes(), id)))
+    }
+
+    /// How many names the delta holds.
+    #[cfg(test)]
+    fn delta_len(&self) -> usize {
+        self.delta.len()
+    }
+
+    /// Checks the table's own invariants: every name found at its id, ids dense and
+    /// unique, the delta's ids above the base's, the base at most half full.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let mut seen = vec![false; self.len()];
+        for (name, id) in self.iter() {
+            let text = std::str::from_utf8(name).map_err(|_| format!("name of id {id} is not UTF-8"))?;
+            if self.get(text) != Some(id) {
+                return Err(format!("name {text:?} is not found at its id {id}"));
+            }
+            match seen.get_mut(id as usize) {
+                Some(s) if !*s => *s = true,
+                _ => return Err(format!("id {id} is out of range or given twice")),
+            }
+        }
+        if let Some((n, id)) = self.delta.iter().find(|(_, id)| (**id as usize) < self.base.len) {
+            return Err(format!("delta name {n:?} has the base's id {id}"));
+        }
+        let used = self.base.slots.iter().filter(|&&s| s != 0).count();
+        if used != self.base.len || (self.base.len > 0 && used * 2 > self.base.slots.len()) {
+            return Err(format!(
+                "{used} slots used for {} base names of {}",
+                self.base.len,
+                self.base.slots.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> Id {
+        Id::from_trusted(s)
+    }
+
+    fn check_all(names: &Names, model: &[String]) {
+        // Under the colliding hasher every look-up walks the whole cluster: sample.
+        let step = if names.hasher.collide { 97 } else { 1 };
+        for (i, n) in model.iter().enumerate().step_by(step) {
+            assert_eq!(names.get(n), Some(i as u32), "{n}");
+        }
+        assert_eq!(names.get("absent"), None);
+        assert_eq!(names.get(""), None);
+        if step == 1 {
+            names.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn names_keep_their_ids_through_compactions_and_old_copies_stay_as_they_were() {
+        for hasher in [
+            IdHasher::default(),
+            IdHasher {
+                seed: Default::default(),
+                collide: true,
+            },
+        ] {
+            let mut names = Names::new(&hasher);
+            let mut model: Vec<String> = Vec::new();
+            let mut kept = Vec::new();
+            // Multi-byte names, names whose byte order differs from their ids', lengths
+            // across the padding boundary.
+            for i in 0..(COMPACT_AT * 3) {
+                let n = format!("{}é{}", "x".repeat(i % 11), 99_999 - i);
+                names.insert(&id(&n), model.len() as u32);
+                model.push(n);
+                if i % 1500 == 0 {
+                    kept.push((names.clone(), model.len()));
+                }
+            }
+            assert!(names.base.len > 0, "a compaction happened");
+            check_all(&names, &model);
+            for (old, len) in &kept {
+                check_all(old, &model[..*len]);
+                assert_eq!(old.get(&model[*len]), None, "an old copy does not see later names");
+            }
+            names.compact();
+            assert_eq!(names.delta_len(), 0);
+            check_all(&names, &model);
+        }
+    }
+
+    #[test]
+    fn a_bulk_load_compacts_once_at_its_end() {
+        let mut names = Names::new(&IdHasher::default());
+        names.begin_bulk();
+        let model: Vec<String> = (0..(COMPACT_AT * 2)).map(|i| format!("n{i}")).collect();
+        for (i, n) in model.iter().enumerate() {
+            names.insert(&id(n), i as u32);
+        }
+        assert_eq!(names.delta_len(), model.len());
+        check_all(&names, &model);
+        names.end_bulk();
+        assert_eq!(names.delta_len(), 0);
+        check_all(&names, &model);
+    }
+}
