@@ -340,7 +340,10 @@ fn closure_of<'a>(
         return Ok(());
     };
     let (roles, ids) = (&mut out.roles, &mut out.sorted);
-    let mut big: Option<HashSet<u32, foldhash::fast::RandomState>> = None;
+    let mut big: Option<IdSet> = None;
+    // While the closure is scanned: a 256-bit filter of the ids' low bits, so most new
+    // roles are known new without a scan.
+    let mut filter = [0u64; 4];
     let mut next = 0;
     let mut node = agent_row;
     loop {
@@ -351,7 +354,12 @@ fn closure_of<'a>(
             let new = role != agent_id
                 && match &mut big {
                     Some(set) => set.insert(role),
-                    None => !ids.contains(&role),
+                    None => {
+                        let (word, bit) = ((role as usize >> 6) & 3, 1u64 << (role & 63));
+                        let maybe = filter[word] & bit != 0;
+                        filter[word] |= bit;
+                        !(maybe && ids.contains(&role))
+                    }
                 };
             if new {
                 if roles.len() + 1 >= max {
@@ -363,7 +371,10 @@ fn closure_of<'a>(
                 roles.push((role, index.node_by_id(role)));
                 ids.push(role);
                 if big.is_none() && ids.len() > SCAN {
-                    big = Some(ids.iter().copied().collect());
+                    // A big closure: room for it at once, not by doubling.
+                    roles.reserve(8 * SCAN);
+                    ids.reserve(8 * SCAN);
+                    big = Some(IdSet::of(ids));
                 }
             }
         }
@@ -373,6 +384,54 @@ fn closure_of<'a>(
     }
     ids.sort_unstable();
     Ok(())
+}
+
+/// The node ids of a big closure: open addressing with linear probing, at most half full,
+/// starting with room for 512 (no rehash in a closure of hundreds of roles).
+struct IdSet {
+    /// 0: empty; otherwise the id + 1.
+    slots: Vec<u64>,
+    len: usize,
+}
+
+impl IdSet {
+    fn of(ids: &[u32]) -> IdSet {
+        let mut set = IdSet {
+            slots: vec![0; 1024],
+            len: 0,
+        };
+        for &id in ids {
+            set.insert(id);
+        }
+        set
+    }
+
+    /// True when `id` was not in the set.
+    #[inline]
+    fn insert(&mut self, id: u32) -> bool {
+        if (self.len + 1) * 2 > self.slots.len() {
+            let bigger = vec![0; self.slots.len() * 2];
+            let old = std::mem::replace(&mut self.slots, bigger);
+            self.len = 0;
+            for s in old.into_iter().filter(|&s| s != 0) {
+                self.insert((s - 1) as u32);
+            }
+        }
+        let mask = self.slots.len() - 1;
+        let want = u64::from(id) + 1;
+        let mut i = ((u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize) & mask;
+        loop {
+            match self.slots[i] {
+                0 => {
+                    self.slots[i] = want;
+                    self.len += 1;
+                    return true;
+                }
+                s if s == want => return false,
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
 }
 
 /// The Casbin `p` rows a check can match, as the Casbin engine reads them from the index
@@ -386,5 +445,29 @@ pub fn casbin_candidates(index: &Index, check: &Check, opts: &EngineOptions) -> 
             check,
             &odrl::hits(index, check, agent, &closure, opts),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdSet;
+
+    #[test]
+    fn an_id_set_grows_and_keeps_every_id_once() {
+        let ids: Vec<u32> = (0..40).map(|i| i * 1024).collect();
+        let mut set = IdSet::of(&ids);
+        let mut model: std::collections::BTreeSet<u32> = ids.iter().copied().collect();
+        // Ids that collide in the low bits, the largest id, and enough to grow twice.
+        for i in 0..3000u32 {
+            let id = if i == 7 {
+                u32::MAX
+            } else {
+                i.wrapping_mul(4096) ^ (i % 5)
+            };
+            assert_eq!(set.insert(id), model.insert(id), "{id}");
+            assert!(!set.insert(id));
+        }
+        assert_eq!(set.len, model.len());
+        assert!(set.slots.len() >= 2 * set.len);
     }
 }

@@ -271,6 +271,18 @@ impl Sink<'_> {
         }
     }
 
+    /// True when no rule of `kind` on `*` (assigned to the agent itself when `own`) can
+    /// beat the best so far, which is then of an earlier tier of the deciding order: an
+    /// own rule before a role's, a rule on the target or one of its collections before one
+    /// on `*`. Never while every rule must be offered.
+    #[inline]
+    fn settled(&self, kind: RuleKind, own: bool) -> bool {
+        !self.scan_all()
+            && self.best[usize::from(kind != RuleKind::Prohibition)]
+                .as_ref()
+                .is_some_and(|b| (!b.own, b.level) < (!own, 2))
+    }
+
     /// True when every rule of a group must be offered: explaining, or while a later rule
     /// of a group may belong to a policy whose strategy needs all of its rules.
     fn scan_all(&self) -> bool {
@@ -280,27 +292,33 @@ impl Sink<'_> {
 
 /// Offers the rules of one row segment sorted by (action and kind, policy label): in each
 /// group of one action and kind, only the first rule of an active policy can decide, so
-/// the rest of the group is skipped outside explain mode.
+/// the rest of the group is skipped outside explain mode, and so are the rules of a kind
+/// in `settled` (indexed by `kind != Prohibition`: none of them can beat the best).
 #[inline]
 fn offer_sorted<R>(
     rules: &[R],
     ak_of: impl Fn(&R) -> u32,
     hit_of: impl Fn(&R, RuleKind, bool) -> Hit,
     wanted: &Wanted,
+    settled: [bool; 2],
     sink: &mut Sink<'_>,
 ) {
-    let mut taken = u32::MAX;
-    for r in rules {
+    let mut i = 0;
+    while i < rules.len() {
+        let r = &rules[i];
         let ak = ak_of(r);
-        if ak == taken {
-            continue;
-        }
         let kind = ak_kind(ak);
-        if let Some(related) = wanted.applies(ak_action(ak), kind)
-            && sink.offer(hit_of(r, kind, related))
-            && !sink.scan_all()
-        {
-            taken = ak;
+        // The whole group is passed over when its kind is settled or its action does not
+        // apply, and the rest of it once one of its rules counted (outside explain mode).
+        let skip = settled[usize::from(kind != RuleKind::Prohibition)]
+            || match wanted.applies(ak_action(ak), kind) {
+                None => true,
+                Some(related) => sink.offer(hit_of(r, kind, related)) && !sink.scan_all(),
+            };
+        i += 1;
+        if skip && rules.get(i).is_some_and(|r| ak_of(r) == ak) {
+            // Groups are runs of one action and kind: find where this one ends.
+            i += rules[i..].partition_point(|r| ak_of(r) == ak);
         }
     }
 }
@@ -340,7 +358,7 @@ fn offer_row(
             let own = who == agent_id;
             if own || closure.contains(who) {
                 let label = index.node_by_id(who).label;
-                offer_sorted(&row[from..to], |r| r.ak, hit(own, label), wanted, sink);
+                offer_sorted(&row[from..to], |r| r.ak, hit(own, label), wanted, [false; 2], sink);
             }
             from = to;
         }
@@ -350,7 +368,7 @@ fn offer_row(
             let to = from + row[from..].iter().take_while(|r| r.assignee == id).count();
             if to > from {
                 let label = index.node_by_id(id).label;
-                offer_sorted(&row[from..to], |r| r.ak, hit(own, label), wanted, sink);
+                offer_sorted(&row[from..to], |r| r.ak, hit(own, label), wanted, [false; 2], sink);
             }
         }
     }
@@ -397,6 +415,17 @@ fn collect(
         if node.star_mask & wanted.mask == 0 {
             continue;
         }
+        let settled = [
+            sink.settled(RuleKind::Prohibition, own),
+            sink.settled(RuleKind::Permission, own),
+        ];
+        if settled == [true, true] {
+            if own {
+                continue;
+            }
+            // Every later row is a role's: settled for it too.
+            break;
+        }
         let hit = |r: &Pair, kind, related| Hit {
             own,
             level: 2,
@@ -423,9 +452,9 @@ fn collect(
                         .iter()
                         .take_while(|r| ak_action(r.0) == wanted.action)
                         .count();
-                offer_sorted(&group[from..to], |r| r.0, hit, wanted, sink);
+                offer_sorted(&group[from..to], |r| r.0, hit, wanted, settled, sink);
             } else {
-                offer_sorted(group, |r| r.0, hit, wanted, sink);
+                offer_sorted(group, |r| r.0, hit, wanted, settled, sink);
             }
         }
     }

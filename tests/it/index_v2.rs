@@ -570,15 +570,19 @@ fn a_deactivated_best_rule_falls_back_to_the_next() {
     assert_eq!(policy(&reasons[7]), "a-first", "{reasons:?}");
 }
 
-/// Many rules on one target and on `*` for a few assignees: rows long enough that the check
-/// binary-searches them (by assignee in a target's row, by action in a `*` row) instead of
-/// scanning them.
-fn dense_change() -> impl Strategy<Value = Change> {
-    const FEW: &[&str] = &["a1", "r1", "rôle-3"];
+/// Rules (policies of [`POLICIES`], either kind) on the target `t1` (`exact` in
+/// `exact + star`) or on `*` for `assignees` and `actions`, on with probability `on`; now and
+/// then a policy's status.
+fn rule_change(
+    assignees: &'static [&'static str],
+    actions: &'static [&'static str],
+    (exact, star): (u32, u32),
+    on: f64,
+) -> impl Strategy<Value = Change> {
     let kind = prop_oneof![Just(RuleKind::Permission), Just(RuleKind::Prohibition)];
-    let target = prop_oneof![3 => Just(Target::One(id("t1"))), 2 => Just(Target::Any)];
+    let target = prop_oneof![exact => Just(Target::One(id("t1"))), star => Just(Target::Any)];
     prop_oneof![
-        12 => (pick(POLICIES), kind, pick(FEW), pick(ACTIONS), target, prop::bool::weighted(0.85)).prop_map(
+        12 => (pick(POLICIES), kind, pick(assignees), pick(actions), target, prop::bool::weighted(on)).prop_map(
             |(p, kind, n, a, target, on)| Change::Rule {
                 rule: Rule { policy: id(p), kind, assignee: id(n), action: action(a), target, condition: None, },
                 on
@@ -590,6 +594,20 @@ fn dense_change() -> impl Strategy<Value = Change> {
             active
         }),
     ]
+}
+
+/// Rules of several policies on one target and on `*` for an agent and five roles of its
+/// closure (reached in an order unlike their names'), on related actions: many applicable
+/// rules compete in each tier, so the best one is often not the first one found.
+fn crowded_change() -> impl Strategy<Value = Change> {
+    rule_change(&["a1", "r-e", "r-a", "rôle-c", "R-b", "r-d"], RELATED, (1, 2), 0.9)
+}
+
+/// Many rules on one target and on `*` for a few assignees: rows long enough that the check
+/// binary-searches them (by assignee in a target's row, by action in a `*` row) instead of
+/// scanning them.
+fn dense_change() -> impl Strategy<Value = Change> {
+    rule_change(&["a1", "r1", "rôle-3"], ACTIONS, (3, 2), 0.85)
 }
 
 proptest! {
@@ -610,6 +628,33 @@ proptest! {
             .map(|mut c| {
                 c.check.agent = id("a1");
                 c.check.target = id("t1");
+                c
+            })
+            .collect();
+        run(&full, &cases, false)?;
+    }
+
+    #[test]
+    fn the_best_rule_wins_among_many_in_every_tier(
+        history in proptest::collection::vec(crowded_change(), 10..60),
+        cases in proptest::collection::vec(any_case(), 6),
+    ) {
+        let edge = |source, node: &str, role: &str| Change::GlobalEdge { source, node: id(node), role: id(role), on: true };
+        let mut full = vec![
+            edge(EdgeSource::Role, "a1", "r-e"),
+            edge(EdgeSource::Role, "a1", "rôle-c"),
+            edge(EdgeSource::RoleToRole, "r-e", "r-a"),
+            edge(EdgeSource::RoleToRole, "rôle-c", "R-b"),
+            edge(EdgeSource::RoleToRole, "r-a", "r-d"),
+        ];
+        full.extend(history);
+        let cases: Vec<Case> = cases
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut c)| {
+                c.check.agent = id("a1");
+                c.check.target = id("t1");
+                c.check.action = action(RELATED[i % RELATED.len()]);
                 c
             })
             .collect();
