@@ -1,32 +1,36 @@
 //! The counting allocator the benchmark binaries share: bytes allocated and freed, so a
-//! bench reads what one operation allocates and how much heap is live.
+//! bench reads what one operation allocates and how much heap is live. It forwards to
+//! mimalloc, the server's allocator (`src/alloc.rs`), so what a check or a load costs here
+//! is what it costs in the server (glibc's malloc, on a heap fragmented by loading a large
+//! index, took thousands of instructions for one mid-sized block).
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use mimalloc::MiMalloc as Inner;
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Forwards to the system allocator and counts.
+/// Forwards to mimalloc and counts.
 pub struct Counting;
 
 pub static ALLOCATED: AtomicU64 = AtomicU64::new(0);
 pub static FREED: AtomicU64 = AtomicU64::new(0);
 
-// SAFETY: forwards to the system allocator; only counts.
+// SAFETY: forwards to mimalloc; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: the caller's contract is the system allocator's.
-        unsafe { System.alloc(layout) }
+        // SAFETY: the caller's contract is mimalloc's.
+        unsafe { Inner.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         FREED.fetch_add(layout.size() as u64, Ordering::Relaxed);
         // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { Inner.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATED.fetch_add(new_size.saturating_sub(layout.size()) as u64, Ordering::Relaxed);
         FREED.fetch_add(layout.size().saturating_sub(new_size) as u64, Ordering::Relaxed);
         // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        unsafe { Inner.realloc(ptr, layout, new_size) }
     }
 }
 
