@@ -9,6 +9,7 @@ pub mod batch;
 pub mod h2load;
 pub mod load;
 pub mod org;
+pub mod rounds;
 
 /// Resident set size of a process (`/proc/PID/status` VmRSS; `None` off Linux).
 pub fn rss_bytes(pid: u32) -> Option<u64> {

@@ -44,6 +44,11 @@ pub struct BenchArgs {
     /// Measured time per run (after the warm-up).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
+    /// Runs per in-flight value against each server, interleaved (echo, endocarp, then
+    /// endocarp, echo, …), so that a machine whose speed drifts moves both alike; the
+    /// report gives every round and the median ratio with its range.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub rounds: u32,
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub warmup: Duration,
     /// Database of the server under test (default: a fresh SQLite file in a temporary
@@ -329,16 +334,34 @@ async fn run_in(
     let mut rows: Vec<(LoadResult, LoadResult)> = Vec::new();
     let mut engine_ns: Vec<Option<u64>> = Vec::new();
     for &n in &args.in_flight {
-        eprintln!("{n} in flight: echo, then endocarp");
-        let e = load::run(&echo.url, calls.clone(), n, warmup, duration, Some(echo.pid())).await?;
-        let before = engine_time(server.ops);
-        let s = load::run(&server.url, calls.clone(), n, warmup, duration, Some(server.pid())).await?;
-        // The engine's mean time per decision over the run, from the server's own histogram.
-        engine_ns.push(match (before, engine_time(server.ops)) {
-            (Some((s0, c0)), Some((s1, c1))) if c1 > c0 => Some(((s1 - s0) * 1e9 / (c1 - c0) as f64) as u64),
-            _ => None,
-        });
-        rows.push((e, s));
+        for round in 0..args.rounds {
+            // Odd rounds measure endocarp first, so neither server always goes second.
+            let echo_first = round % 2 == 0;
+            eprintln!(
+                "{n} in flight, round {} of {}: {}",
+                round + 1,
+                args.rounds,
+                if echo_first {
+                    "echo, then endocarp"
+                } else {
+                    "endocarp, then echo"
+                }
+            );
+            let echo_run = || load::run(&echo.url, calls.clone(), n, warmup, duration, Some(echo.pid()));
+            let e = if echo_first { Some(echo_run().await?) } else { None };
+            let before = engine_time(server.ops);
+            let s = load::run(&server.url, calls.clone(), n, warmup, duration, Some(server.pid())).await?;
+            // The engine's mean time per decision over the run, from the server's own histogram.
+            engine_ns.push(match (before, engine_time(server.ops)) {
+                (Some((s0, c0)), Some((s1, c1))) if c1 > c0 => Some(((s1 - s0) * 1e9 / (c1 - c0) as f64) as u64),
+                _ => None,
+            });
+            let e = match e {
+                Some(e) => e,
+                None => echo_run().await?,
+            };
+            rows.push((e, s));
+        }
     }
     let mut h2_rows: Vec<(h2load::H2Load, h2load::H2Load)> = Vec::new();
     if args.h2load {
@@ -348,10 +371,17 @@ async fn run_in(
         std::fs::write(&body, h2load::grpc_frame(&request))?;
         let requests = if args.tiny { 2_000 } else { 200_000 };
         for &n in &args.in_flight {
-            eprintln!("h2load, {n} streams: echo, then endocarp");
-            let e = h2load::run(&echo.url, &body, n, requests, pin, dir)?;
-            let s = h2load::run(&server.url, &body, n, requests, pin, dir)?;
-            h2_rows.push((e, s));
+            for round in 0..args.rounds {
+                eprintln!("h2load, {n} streams, round {} of {}", round + 1, args.rounds);
+                let (e, s) = if round % 2 == 0 {
+                    let e = h2load::run(&echo.url, &body, n, requests, pin, dir)?;
+                    (e, h2load::run(&server.url, &body, n, requests, pin, dir)?)
+                } else {
+                    let s = h2load::run(&server.url, &body, n, requests, pin, dir)?;
+                    (h2load::run(&echo.url, &body, n, requests, pin, dir)?, s)
+                };
+                h2_rows.push((e, s));
+            }
         }
     }
 
@@ -500,6 +530,12 @@ async fn run_in(
             }
         }
         println!();
+    }
+    if args.rounds > 1 {
+        println!(
+            "{}",
+            crate::bench::rounds::report(args.rounds, &args.in_flight, &rows, &h2_rows)
+        );
     }
     println!(
         "Ingest ({backend}, AppendEvents, batches of {}): {} events in {:.2} s = **{:.0} events/s** (revision {revision}).",
