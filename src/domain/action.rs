@@ -136,20 +136,26 @@ impl std::borrow::Borrow<str> for Action {
     }
 }
 
+/// The vocabulary's maps. Built once from static tables and never grown by input, so a
+/// fixed-seed fast hash cannot be flooded; every check looks its action up here (SipHash
+/// over a full IRI cost a check ~300 instructions, foldhash a tenth of that).
+type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+type Set<K> = HashSet<K, foldhash::fast::FixedState>;
+
 /// The vocabulary tables, built once.
 struct Vocabulary {
     /// ODRL local name → canonical IRI (deprecated names map to their replacement).
-    odrl: HashMap<&'static str, Action>,
+    odrl: Map<&'static str, Action>,
     /// ODRL local names that are refused, with the reason.
-    refused: HashSet<&'static str>,
+    refused: Set<&'static str>,
     /// Strict transitive ancestors (what includes the action), nearest first.
-    ancestors: HashMap<Action, Vec<Action>>,
+    ancestors: Map<Action, Vec<Action>>,
     /// Strict transitive descendants (what the action includes).
-    descendants: HashMap<Action, Vec<Action>>,
+    descendants: Map<Action, Vec<Action>>,
     /// Every vocabulary action, sorted by IRI.
     all: Vec<Action>,
     /// Each vocabulary action's position in `all`.
-    position: HashMap<Action, u8>,
+    position: Map<Action, u8>,
 }
 
 fn expand_static(curie: &str) -> String {
@@ -163,8 +169,8 @@ fn expand_static(curie: &str) -> String {
 }
 
 static VOCABULARY: LazyLock<Vocabulary> = LazyLock::new(|| {
-    let mut odrl = HashMap::new();
-    let mut parent: HashMap<Action, Action> = HashMap::new();
+    let mut odrl = Map::default();
+    let mut parent: Map<Action, Action> = Map::default();
     let mut all: Vec<Action> = Vec::new();
     for (local, up) in ODRL_ACTIONS {
         let a = Action(Arc::from(format!("{ODRL_NS}{local}")));
@@ -182,8 +188,8 @@ static VOCABULARY: LazyLock<Vocabulary> = LazyLock::new(|| {
     for (local, replacement) in DEPRECATED {
         odrl.insert(*local, Action(Arc::from(expand_static(replacement))));
     }
-    let mut ancestors: HashMap<Action, Vec<Action>> = HashMap::new();
-    let mut descendants: HashMap<Action, Vec<Action>> = HashMap::new();
+    let mut ancestors: Map<Action, Vec<Action>> = Map::default();
+    let mut descendants: Map<Action, Vec<Action>> = Map::default();
     for a in &all {
         let mut chain = Vec::new();
         let mut cur = a.clone();
