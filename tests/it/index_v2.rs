@@ -346,8 +346,15 @@ fn run(history: &[Change], cases: &[Case], colliding: bool) -> Result<(), TestCa
     run_compacting(history, cases, colliding, &[])
 }
 
-/// [`run`], folding the name tables' deltas into their bases after the changes at `compact`.
-fn run_compacting(history: &[Change], cases: &[Case], colliding: bool, compact: &[bool]) -> Result<(), TestCaseError> {
+/// After a change of the history: fold the name tables' deltas into new bases now (1),
+/// start folding them in the background (2), wait for such folds and swap them in (3), or
+/// nothing (0). Writes also start background folds on their own past a size.
+const FOLD_NOW: u8 = 1;
+const FOLD_IN_BACKGROUND: u8 = 2;
+const FINISH_FOLDS: u8 = 3;
+
+/// [`run`], folding the name tables as `compact` says after each change.
+fn run_compacting(history: &[Change], cases: &[Case], colliding: bool, compact: &[u8]) -> Result<(), TestCaseError> {
     let mut new = if colliding {
         Index::with_colliding_hasher()
     } else {
@@ -364,8 +371,11 @@ fn run_compacting(history: &[Change], cases: &[Case], colliding: bool, compact: 
         }
         new.apply(change);
         old.apply(change);
-        if compact.get(i).copied().unwrap_or(false) {
-            new.compact_names();
+        match compact.get(i).copied() {
+            Some(FOLD_NOW) => new.compact_names(),
+            Some(FOLD_IN_BACKGROUND) => new.fold_names_in_background(),
+            Some(FINISH_FOLDS) => new.finish_name_folds(),
+            _ => {}
         }
         let revision = i as u64 + 1;
         new.set_revision(revision);
@@ -420,7 +430,7 @@ proptest! {
         history in proptest::collection::vec(any_change(), 1..40),
         cases in proptest::collection::vec(any_case(), 12),
         colliding in prop::bool::weighted(0.25),
-        compact in proptest::collection::vec(prop::bool::weighted(0.2), 40),
+        compact in proptest::collection::vec(prop::sample::select(vec![0, 0, 0, 0, 0, 0, 0, FOLD_NOW, FOLD_IN_BACKGROUND, FINISH_FOLDS]), 40),
     ) {
         run_compacting(&history, &cases, colliding, &compact)?;
     }

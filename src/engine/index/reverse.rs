@@ -380,6 +380,26 @@ impl Index {
         self.reverse.targets.ids.compact();
     }
 
+    /// Starts folding every name table's delta into a new base on a thread of its own, as
+    /// a write does once a delta outgrows its share (tests start it at random points; the
+    /// benchmark times what the write pays).
+    #[doc(hidden)]
+    pub fn fold_names_in_background(&mut self) {
+        self.nodes.ids.fold_in_background();
+        self.accounts.ids.fold_in_background();
+        self.policies.ids.fold_in_background();
+        self.reverse.targets.ids.fold_in_background();
+    }
+
+    /// Waits for the name tables' folds in progress and swaps their bases in.
+    #[doc(hidden)]
+    pub fn finish_name_folds(&mut self) {
+        self.nodes.ids.finish_fold();
+        self.accounts.ids.finish_fold();
+        self.policies.ids.finish_fold();
+        self.reverse.targets.ids.finish_fold();
+    }
+
     /// Drops the reverse structures, for the memory benchmark only (it measures the heap
     /// before and after): the look-ups answer nothing afterwards and `validate` fails.
     #[doc(hidden)]
