@@ -374,10 +374,7 @@ impl Index {
     /// no answer depends on where a name is found).
     #[doc(hidden)]
     pub fn compact_names(&mut self) {
-        self.nodes.ids.compact();
-        self.accounts.ids.compact();
-        self.policies.ids.compact();
-        self.reverse.targets.ids.compact();
+        self.name_tables().into_iter().for_each(Names::compact);
     }
 
     /// Starts folding every name table's delta into a new base on a thread of its own, as
@@ -385,19 +382,23 @@ impl Index {
     /// benchmark times what the write pays).
     #[doc(hidden)]
     pub fn fold_names_in_background(&mut self) {
-        self.nodes.ids.fold_in_background();
-        self.accounts.ids.fold_in_background();
-        self.policies.ids.fold_in_background();
-        self.reverse.targets.ids.fold_in_background();
+        self.name_tables().into_iter().for_each(Names::fold_in_background);
     }
 
     /// Waits for the name tables' folds in progress and swaps their bases in.
     #[doc(hidden)]
     pub fn finish_name_folds(&mut self) {
-        self.nodes.ids.finish_fold();
-        self.accounts.ids.finish_fold();
-        self.policies.ids.finish_fold();
-        self.reverse.targets.ids.finish_fold();
+        self.name_tables().into_iter().for_each(Names::finish_fold);
+    }
+
+    /// The name tables of nodes, accounts, policies and targets.
+    fn name_tables(&mut self) -> [&mut Names; 4] {
+        [
+            &mut self.nodes.ids,
+            &mut self.accounts.ids,
+            &mut self.policies.ids,
+            &mut self.reverse.targets.ids,
+        ]
     }
 
     /// Drops the reverse structures, for the memory benchmark only (it measures the heap
