@@ -453,20 +453,15 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
             on: true,
         });
     }
+    // A row measured once: its time and bytes are its median and its p99 / max.
+    let once = |kind: &'static str, ns: u64, bytes: u64| (kind, done, ns, ns, bytes, bytes);
     let mut background = grown.clone();
     let b0 = counting::allocated();
     let t0 = Instant::now();
     grown.compact_names();
     let took = t0.elapsed().as_nanos() as u64;
     let bytes = counting::allocated() - b0;
-    out.push((
-        "fold the name tables now (10k new names)",
-        done,
-        took,
-        took,
-        bytes,
-        bytes,
-    ));
+    out.push(once("fold the name tables now (10k new names)", took, bytes));
     // What a write pays when it starts the same fold in the background, in this thread's
     // own CPU time (on one core the new thread may run before the clock is read again;
     // the bytes may include its first allocations), then the whole fold until a write
@@ -480,22 +475,8 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
     background.finish_name_folds();
     let whole = t0.elapsed().as_nanos() as u64;
     let whole_bytes = counting::allocated() - b0;
-    out.push((
-        "start folding them in the background (CPU)",
-        done,
-        start,
-        start,
-        start_bytes,
-        start_bytes,
-    ));
-    out.push((
-        "… until the background fold is swapped in",
-        done,
-        whole,
-        whole,
-        whole_bytes,
-        whole_bytes,
-    ));
+    out.push(once("start folding them in the background (CPU)", start, start_bytes));
+    out.push(once("… until the background fold is swapped in", whole, whole_bytes));
     out
 }
 

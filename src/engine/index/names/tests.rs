@@ -1,0 +1,138 @@
+//! The name tables' own tests: ids through compactions and background folds, old copies,
+//! both hashers, bulk loads.
+
+use super::*;
+
+fn id(s: &str) -> Id {
+    Id::from_trusted(s)
+}
+
+fn check_all(names: &Names, model: &[String]) {
+    // Under the colliding hasher every look-up walks the whole cluster: sample.
+    let step = if names.hasher.collide { 97 } else { 1 };
+    for (i, n) in model.iter().enumerate().step_by(step) {
+        assert_eq!(names.get(n), Some(i as u32), "{n}");
+    }
+    assert_eq!(names.get("absent"), None);
+    assert_eq!(names.get(""), None);
+    if step == 1 {
+        names.validate().unwrap();
+    }
+}
+
+#[test]
+fn names_keep_their_ids_through_compactions_and_old_copies_stay_as_they_were() {
+    for hasher in [
+        IdHasher::default(),
+        IdHasher {
+            seed: Default::default(),
+            collide: true,
+        },
+    ] {
+        let mut names = Names::new(&hasher);
+        let mut model: Vec<String> = Vec::new();
+        let mut kept = Vec::new();
+        // Multi-byte names, names whose byte order differs from their ids', lengths
+        // across the padding boundary.
+        for i in 0..(COMPACT_AT * 3) {
+            let n = format!("{}é{}", "x".repeat(i % 11), 99_999 - i);
+            names.insert(&id(&n), model.len() as u32);
+            model.push(n);
+            if i % 1500 == 0 {
+                kept.push((names.clone(), model.len()));
+            }
+        }
+        check_all(&names, &model);
+        names.finish_fold();
+        assert!(names.base.len > 0, "a compaction happened");
+        check_all(&names, &model);
+        for (old, len) in &kept {
+            check_all(old, &model[..*len]);
+            assert_eq!(old.get(&model[*len]), None, "an old copy does not see later names");
+        }
+        names.compact();
+        assert_eq!(names.delta_len(), 0);
+        check_all(&names, &model);
+    }
+}
+
+/// Adds `n` new names (multi-byte, ids in insertion order) to `names` and `model`.
+fn add(names: &mut Names, model: &mut Vec<String>, n: usize) {
+    for _ in 0..n {
+        let name = format!("é-{}", 1_000_000 - model.len());
+        names.insert(&id(&name), model.len() as u32);
+        model.push(name);
+    }
+}
+
+#[test]
+fn a_background_fold_changes_no_id_and_copies_taken_during_it_keep_answering() {
+    let mut names = Names::new(&IdHasher::default());
+    let mut model = Vec::new();
+    add(&mut names, &mut model, COMPACT_AT);
+    assert!(names.folding.is_none() && names.base.len == 0);
+    // The write that crosses the line freezes the delta and starts the fold.
+    add(&mut names, &mut model, 1);
+    assert!(names.folding.is_some());
+    assert_eq!(names.frozen.len(), COMPACT_AT + 1);
+    let during = (names.clone(), model.len());
+    check_all(&names, &model);
+    // Names added while it runs go to a fresh delta.
+    add(&mut names, &mut model, 100);
+    assert_eq!(names.delta.len(), 100);
+    check_all(&names, &model);
+    names.finish_fold();
+    assert!(names.folding.is_none() && names.frozen.is_empty());
+    assert_eq!((names.base.len, names.delta.len()), (COMPACT_AT + 1, 100));
+    check_all(&names, &model);
+    // The copy taken during the fold answers as of then, before and after it swaps the
+    // same fold's base in.
+    let (mut copy, len) = during;
+    check_all(&copy, &model[..len]);
+    assert_eq!(copy.get(&model[len]), None);
+    copy.finish_fold();
+    assert_eq!((copy.base.len, copy.delta_len()), (len, 0));
+    check_all(&copy, &model[..len]);
+    // The next fold starts only once the delta outgrows its share again.
+    add(&mut names, &mut model, COMPACT_AT - 100);
+    assert!(names.folding.is_none());
+    add(&mut names, &mut model, 1);
+    assert!(names.folding.is_some());
+    names.compact();
+    assert!(names.folding.is_none());
+    assert_eq!(names.delta_len(), 0);
+    check_all(&names, &model);
+}
+
+#[test]
+fn a_fold_whose_thread_built_nothing_is_done_by_the_next_write() {
+    let mut names = Names::new(&IdHasher::default());
+    let mut model = Vec::new();
+    add(&mut names, &mut model, 10);
+    // As if the folding thread had panicked: ended, nothing built.
+    names.frozen = std::mem::replace(&mut names.delta, PMap::with_hasher(names.hasher.clone()));
+    names.folding = Some(Arc::new(Fold {
+        ended: AtomicBool::new(true),
+        ..Fold::default()
+    }));
+    check_all(&names, &model);
+    add(&mut names, &mut model, 1);
+    assert!(names.folding.is_none());
+    assert_eq!((names.base.len, names.delta_len()), (11, 0));
+    check_all(&names, &model);
+}
+
+#[test]
+fn a_bulk_load_compacts_once_at_its_end() {
+    let mut names = Names::new(&IdHasher::default());
+    names.begin_bulk();
+    let model: Vec<String> = (0..(COMPACT_AT * 2)).map(|i| format!("n{i}")).collect();
+    for (i, n) in model.iter().enumerate() {
+        names.insert(&id(n), i as u32);
+    }
+    assert_eq!(names.delta_len(), model.len());
+    check_all(&names, &model);
+    names.end_bulk();
+    assert_eq!(names.delta_len(), 0);
+    check_all(&names, &model);
+}
