@@ -395,6 +395,8 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
             on: true,
         });
     }
+    // As after a bulk load: role summaries current until a write drops them.
+    index.summarize();
     // Memberships to remove (a removal of one that does not exist changes nothing).
     let members: Vec<(Id, Id)> = base
         .iter()
@@ -477,6 +479,39 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
     let whole_bytes = counting::allocated() - b0;
     out.push(once("start folding them in the background (CPU)", start, start_bytes));
     out.push(once("… until the background fold is swapped in", whole, whole_bytes));
+    // The role summaries: built at once (as the end of a bulk load does), and, after a
+    // role-to-role edge dropped them, what starting a background build costs the writer
+    // (its own CPU) and the whole build until it is installed.
+    let mut summarized = index.clone();
+    let b0 = counting::allocated();
+    let t0 = Instant::now();
+    summarized.summarize();
+    out.push(once(
+        "build the role summaries now",
+        t0.elapsed().as_nanos() as u64,
+        counting::allocated() - b0,
+    ));
+    let mut background = summarized;
+    background.apply(&publish_change(
+        "role-to-role edge",
+        &mut rng,
+        &spec,
+        &members,
+        2_000_000,
+    ));
+    let b0 = counting::allocated();
+    let t0 = Instant::now();
+    let cpu0 = thread_cpu_ns();
+    background.refresh_summaries();
+    let start = thread_cpu_ns() - cpu0;
+    let start_bytes = counting::allocated() - b0;
+    assert!(background.finish_summaries(), "a build nothing made stale is installed");
+    out.push(once("start building them in the background (CPU)", start, start_bytes));
+    out.push(once(
+        "… until the background build is installed",
+        t0.elapsed().as_nanos() as u64,
+        counting::allocated() - b0,
+    ));
     out
 }
 

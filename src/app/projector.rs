@@ -179,6 +179,7 @@ impl Projector {
             let applied = self.applied();
             let events = self.store.read_events(applied, PAGE, None).await?;
             if events.is_empty() {
+                self.install_summaries();
                 self.confirmed_nanos
                     .fetch_max(started.as_nanos() as u64, Ordering::AcqRel);
                 return Ok(applied);
@@ -206,6 +207,8 @@ impl Projector {
                 digest = chain_digest(digest, event.position, &event.id);
             }
             next.set_revision(expected);
+            // Role summaries a write dropped are rebuilt in the background from here on.
+            next.refresh_summaries();
             self.current.store(Arc::new(next));
             self.digest.store(digest, Ordering::Release);
             self.applied.send_replace(expected);
@@ -213,6 +216,19 @@ impl Projector {
                 self.confirmed_nanos
                     .fetch_max(started.as_nanos() as u64, Ordering::AcqRel);
                 return Ok(expected);
+            }
+        }
+    }
+
+    /// Publishes the current snapshot again, at the same revision, with the role summaries
+    /// a background build finished for it (checks then read them instead of walking every
+    /// role; the answers are the same). Called with the apply lock held.
+    fn install_summaries(&self) {
+        let current = self.current.load();
+        if current.index.summaries_ready() {
+            let mut next = Snapshot::clone(&current);
+            if next.refresh_summaries() {
+                self.current.store(Arc::new(next));
             }
         }
     }

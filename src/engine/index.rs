@@ -42,6 +42,7 @@ use crate::engine::pvec::PVec;
 use labels::Labels;
 use names::{Interned, Keys, Names};
 
+mod background;
 mod chunked;
 mod collections;
 mod facts;
@@ -50,12 +51,14 @@ mod labels;
 mod names;
 mod reverse;
 mod rows;
+mod summary;
 mod validate;
 
 pub(crate) use chunked::Cursor;
 pub use hasher::{IdHash, IdHasher};
 pub(crate) use reverse::{RevRule, Reverse};
 pub(crate) use rows::{AccountEntry, Named, Node, Pair, TargetRule, action_bit, action_kind, ak_action, ak_kind};
+pub(crate) use summary::{RoleSummary, Summaries};
 
 /// Custom actions' ids start here; vocabulary actions are below 64.
 pub(crate) const CUSTOM_BASE: u32 = 64;
@@ -118,6 +121,15 @@ pub struct Index {
     /// Asset collection → its direct members, sorted (for look-ups). No empty rows.
     members: PMap<Id, Arc<Vec<Id>>>,
     stats: IndexStats,
+    /// Each role's closure and best rules on `*` ([`summary`]), while no write has changed
+    /// what they were built from.
+    summaries: Option<Arc<Summaries>>,
+    /// How many changes so far could have changed a summary (counted while summaries are
+    /// current or being built): a build is current when no such change came after the
+    /// snapshot it was built from.
+    summary_epoch: u64,
+    /// The summaries being built in the background, and the epoch of their snapshot.
+    rebuilding: Option<(u64, Arc<background::Background<Arc<Summaries>>>)>,
 }
 
 impl Default for Index {
@@ -170,6 +182,9 @@ impl Index {
             collections: PMap::with_hasher(hasher.clone()),
             members: PMap::with_hasher(hasher.clone()),
             stats: IndexStats::default(),
+            summaries: None,
+            summary_epoch: 0,
+            rebuilding: None,
         }
     }
 
@@ -477,6 +492,10 @@ impl Index {
 
     /// Applies one change: a set operation, so applying it twice is applying it once.
     pub fn apply(&mut self, change: &Change) {
+        if (self.summaries.is_some() || self.rebuilding.is_some()) && self.drops_summaries(change) {
+            self.summaries = None;
+            self.summary_epoch += 1;
+        }
         for role in change.roles_marked() {
             let id = self.intern_node(role);
             if !self.node_by_id(id).role {

@@ -108,7 +108,8 @@ pub fn targets(
     window: Window,
 ) -> Result<TargetsPage, EngineError> {
     let mut closure = Closure::default();
-    let Prepared::Ready(Some((agent_id, agent_row))) = prepare_for(index, agent, account, opts, &mut closure)? else {
+    let Prepared::Ready(Some((agent_id, agent_row))) = prepare_for(index, agent, account, opts, &mut closure, false)?
+    else {
         // Denied by a gate, or an agent the index does not know (it holds nothing).
         return Ok(TargetsPage::default());
     };
@@ -733,7 +734,7 @@ pub fn actions(
     opts: &EngineOptions,
 ) -> Result<Vec<Action>, EngineError> {
     let mut closure = Closure::default();
-    let prepared = prepare_for(index, agent, account, opts, &mut closure)?;
+    let prepared = prepare_for(index, agent, account, opts, &mut closure, false)?;
     // The asset collections the target is part of, with the limit a check applies (to an
     // agent the index does not know too, as a check does).
     if matches!(prepared, Prepared::Ready(_)) && index.collections_in_use() {

@@ -112,6 +112,11 @@ impl Snapshot {
         }
     }
 
+    /// See [`Index::refresh_summaries`].
+    pub fn refresh_summaries(&mut self) -> bool {
+        self.index.refresh_summaries()
+    }
+
     /// Applies one change to every projection.
     pub fn apply(&mut self, change: &crate::domain::Change) {
         if let Some(rows) = &mut self.casbin {
@@ -148,7 +153,7 @@ pub fn decide_casbin(snapshot: &Snapshot, check: &Check, opts: &EngineOptions) -
         return Err(EngineError::CasbinNotProjected);
     }
     let mut closure = odrl::Closure::default();
-    let agent = match prepare(index, check, opts, &mut closure)? {
+    let agent = match prepare(index, check, opts, &mut closure, false)? {
         Prepared::Gated(reason) => return Ok(gated(index, check, reason)),
         Prepared::Ready(agent) => agent,
     };
@@ -217,14 +222,18 @@ fn gate<'a>(index: &'a Index, agent: &Id, account: Option<&Id>, opts: &EngineOpt
     Ok(Ok((agent, account)))
 }
 
-/// The gates, then the closure (into `closure`).
+/// The gates, then the closure (into `closure`). With `summaries` (the ODRL engine's
+/// checks), the closure comes from the role summaries when they can answer it exactly: not
+/// when explaining, which lists every role, nor while a conflict strategy needs every rule.
 fn prepare<'a>(
     index: &'a Index,
     check: &Check,
     opts: &EngineOptions,
     closure: &mut odrl::Closure<'a>,
+    summaries: bool,
 ) -> Result<Prepared<'a>, EngineError> {
-    let prepared = prepare_for(index, &check.agent, check.account.as_ref(), opts, closure)?;
+    let summaries = summaries && !check.explain && !index.strategies_in_use();
+    let prepared = prepare_for(index, &check.agent, check.account.as_ref(), opts, closure, summaries)?;
     if matches!(prepared, Prepared::Ready(_)) && index.collections_in_use() {
         target_closure_of(index, &check.target, opts.max_closure, &mut closure.targets)?;
     }
@@ -280,11 +289,22 @@ fn prepare_for<'a>(
     account: Option<&Id>,
     opts: &EngineOptions,
     closure: &mut odrl::Closure<'a>,
+    summaries: bool,
 ) -> Result<Prepared<'a>, EngineError> {
     match gate(index, agent, account, opts)? {
         Err(reason) => Ok(Prepared::Gated(reason)),
         Ok((row, account)) => {
-            closure_of(index, row, account, opts.max_closure, agent, closure)?;
+            let summarized = summaries
+                .then(|| summarized_closure(index, row, account, opts.max_closure, agent, closure))
+                .flatten();
+            match summarized {
+                Some(done) => done?,
+                None => {
+                    closure.sorted.clear();
+                    closure.summarized = None;
+                    closure_of(index, row, account, opts.max_closure, agent, closure)?;
+                }
+            }
             Ok(Prepared::Ready(row))
         }
     }
@@ -293,7 +313,7 @@ fn prepare_for<'a>(
 /// Decides a check against a snapshot (gates, closure, then the ODRL evaluation).
 pub fn decide(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Decision, EngineError> {
     let mut closure = odrl::Closure::default();
-    match prepare(index, check, opts, &mut closure)? {
+    match prepare(index, check, opts, &mut closure, true)? {
         Prepared::Gated(reason) => Ok(gated(index, check, reason)),
         Prepared::Ready(agent) => Ok(odrl::evaluate(index, check, agent, &closure, opts)),
     }
@@ -386,6 +406,47 @@ fn closure_of<'a>(
     Ok(())
 }
 
+/// The closure as the union of the agent's direct roles' summarised closures, with their
+/// summaries for the rules on `*` (`index::summary`); None when the summaries cannot
+/// answer it exactly (none are current, a direct role has none, or in an account some
+/// summarised role has account entries, which the walk would follow). The limit is the
+/// walk's: it fails as soon as a role is added at `max` (see [`closure_of`]).
+fn summarized_closure<'a>(
+    index: &'a Index,
+    agent: odrl::Agent<'a>,
+    account: Option<u32>,
+    max: usize,
+    agent_name: &Id,
+    out: &mut odrl::Closure<'a>,
+) -> Option<Result<(), EngineError>> {
+    let summaries = index.summaries()?;
+    let mut direct = smallvec::SmallVec::new();
+    if let Some((_, row)) = agent {
+        let in_account = account
+            .into_iter()
+            .flat_map(|a| row.account_entries(a).iter().map(|e| e.role));
+        for role in row.global().iter().map(|e| e.0).chain(in_account) {
+            let s = summaries.of(role)?;
+            if account.is_some() && s.accounts {
+                return None;
+            }
+            out.sorted.extend_from_slice(&s.closure);
+            direct.push(s);
+        }
+    }
+    out.sorted.sort_unstable();
+    out.sorted.dedup();
+    out.summarized = Some(direct);
+    // Only roles are in a closure and the agent is not one (the gate): it is not in it.
+    if !out.sorted.is_empty() && out.sorted.len() >= max {
+        return Some(Err(EngineError::ClosureTooLarge {
+            agent: agent_name.to_string(),
+            limit: max,
+        }));
+    }
+    Some(Ok(()))
+}
+
 /// The node ids of a big closure: open addressing with linear probing, at most half full,
 /// starting with room for 512 (no rehash in a closure of hundreds of roles).
 struct IdSet {
@@ -438,7 +499,7 @@ impl IdSet {
 /// (empty when a gate denies). For tests that compare them with [`CasbinRows::candidates`].
 pub fn casbin_candidates(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Vec<Vec<String>>, EngineError> {
     let mut closure = odrl::Closure::default();
-    match prepare(index, check, opts, &mut closure)? {
+    match prepare(index, check, opts, &mut closure, false)? {
         Prepared::Gated(_) => Ok(Vec::new()),
         Prepared::Ready(agent) => Ok(odrl::casbin_rows(
             index,

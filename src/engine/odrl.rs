@@ -23,7 +23,9 @@
 use crate::domain::constraint::{Context, Now, Party, Truth};
 use crate::domain::policy::kind_bit;
 use crate::domain::{Action, ConditionNote, Conflict, Decision, Explanation, Id, Reason, Rule, RuleKind, Target};
-use crate::engine::index::{CUSTOM_BASE, Index, Node, Pair, TargetRule, VARIANT_BASE, action_bit, ak_action, ak_kind};
+use crate::engine::index::{
+    CUSTOM_BASE, Index, Node, Pair, RoleSummary, TargetRule, VARIANT_BASE, action_bit, ak_action, ak_kind,
+};
 use crate::engine::{Check, EngineOptions};
 use smallvec::SmallVec;
 use std::cmp::Ordering;
@@ -60,8 +62,12 @@ pub(crate) type Agent<'a> = Option<(u32, &'a Node)>;
 /// same ids sorted for membership tests.
 #[derive(Default)]
 pub(crate) struct Closure<'a> {
+    /// Empty when the closure came from role summaries (`summarized`).
     pub roles: SmallVec<[(u32, &'a Node); 48]>,
     pub sorted: SmallVec<[u32; 48]>,
+    /// When the closure came from role summaries: those of the agent's direct roles, whose
+    /// heads stand for every role's rules on `*` (`index::summary`).
+    pub summarized: Option<SmallVec<[&'a RoleSummary; 16]>>,
     /// The asset collections the check's target is part of (transitively), in byte order
     /// (empty while no asset is part of a collection, and for look-ups, which have no
     /// single target).
@@ -97,6 +103,25 @@ pub(crate) struct Hit {
     /// The assignee's label (in the nodes' byte order).
     pub who: u64,
     pub action: u32,
+}
+
+impl Hit {
+    /// A rule on `*` assigned to `assignee` (its id and label), the agent's own or a role's.
+    #[inline]
+    fn on_star(own: bool, assignee: (u32, u64), policy: u32, action: u32, kind: RuleKind, related: bool) -> Hit {
+        Hit {
+            own,
+            level: 2,
+            via: 0,
+            related,
+            kind,
+            policy,
+            rank: 0,
+            assignee: assignee.0,
+            who: assignee.1,
+            action,
+        }
+    }
 }
 
 /// The deciding order within one kind (see the module docs).
@@ -283,6 +308,15 @@ impl Sink<'_> {
                 .is_some_and(|b| (!b.own, b.level) < (!own, 2))
     }
 
+    /// [`Sink::settled`] for prohibitions and permissions (indexed by `kind != Prohibition`).
+    #[inline]
+    fn settled_kinds(&self, own: bool) -> [bool; 2] {
+        [
+            self.settled(RuleKind::Prohibition, own),
+            self.settled(RuleKind::Permission, own),
+        ]
+    }
+
     /// True when every rule of a group must be offered: explaining, or while a later rule
     /// of a group may belong to a policy whose strategy needs all of its rules.
     fn scan_all(&self) -> bool {
@@ -408,17 +442,20 @@ fn collect(
             sink,
         );
     }
-    // Rules on `*`: in each assignee's own row, sorted by action and kind, then policy label.
+    // Rules on `*`: in each assignee's own row, sorted by action and kind, then policy label;
+    // or, with role summaries, in the agent's row and each direct role's heads.
+    let roles = if closure.summarized.is_some() {
+        &[][..]
+    } else {
+        &closure.roles[..]
+    };
     for (own, id, node) in
-        std::iter::once((true, agent_id, agent_row)).chain(closure.roles.iter().map(|&(id, n)| (false, id, n)))
+        std::iter::once((true, agent_id, agent_row)).chain(roles.iter().map(|&(id, n)| (false, id, n)))
     {
         if node.star_mask & wanted.mask == 0 {
             continue;
         }
-        let settled = [
-            sink.settled(RuleKind::Prohibition, own),
-            sink.settled(RuleKind::Permission, own),
-        ];
+        let settled = sink.settled_kinds(own);
         if settled == [true, true] {
             if own {
                 continue;
@@ -426,18 +463,7 @@ fn collect(
             // Every later row is a role's: settled for it too.
             break;
         }
-        let hit = |r: &Pair, kind, related| Hit {
-            own,
-            level: 2,
-            via: 0,
-            related,
-            kind,
-            policy: r.1,
-            rank: 0,
-            assignee: id,
-            who: node.label,
-            action: ak_action(r.0),
-        };
+        let hit = |r: &Pair, kind, related| Hit::on_star(own, (id, node.label), r.1, ak_action(r.0), kind, related);
         // One group per action present in the row and wanted by the request.
         let mut present = node.star_mask & wanted.mask;
         while present != 0 {
@@ -455,6 +481,39 @@ fn collect(
                 offer_sorted(&group[from..to], |r| r.0, hit, wanted, settled, sink);
             } else {
                 offer_sorted(group, |r| r.0, hit, wanted, settled, sink);
+            }
+        }
+    }
+    if let Some(summaries) = &closure.summarized {
+        offer_heads(summaries, wanted, sink);
+    }
+}
+
+/// Offers the rules on `*` of the roles in a summarised closure: each direct role's heads
+/// (its closure's least rule per action and kind, and every rule with a condition).
+fn offer_heads(summaries: &[&RoleSummary], wanted: &Wanted, sink: &mut Sink<'_>) {
+    for s in summaries {
+        if s.mask & wanted.mask == 0 {
+            continue;
+        }
+        let settled = sink.settled_kinds(false);
+        if settled == [true, true] {
+            return;
+        }
+        for h in s.heads.iter() {
+            let kind = ak_kind(h.ak);
+            if settled[usize::from(kind != RuleKind::Prohibition)] {
+                continue;
+            }
+            if let Some(related) = wanted.applies(ak_action(h.ak), kind) {
+                sink.offer(Hit::on_star(
+                    false,
+                    (h.assignee, h.who),
+                    h.policy,
+                    ak_action(h.ak),
+                    kind,
+                    related,
+                ));
             }
         }
     }

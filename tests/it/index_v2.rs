@@ -347,11 +347,17 @@ fn run(history: &[Change], cases: &[Case], colliding: bool) -> Result<(), TestCa
 }
 
 /// After a change of the history: fold the name tables' deltas into new bases now (1),
-/// start folding them in the background (2), wait for such folds and swap them in (3), or
-/// nothing (0). Writes also start background folds on their own past a size.
+/// start folding them in the background (2), wait for such folds and swap them in (3),
+/// build the role summaries (4; later writes keep them until one could change them),
+/// start building them in the background (5; later writes may make that build stale), wait
+/// for such a build and install it if still current (6), or nothing (0). Writes also start
+/// background folds on their own past a size.
 const FOLD_NOW: u8 = 1;
 const FOLD_IN_BACKGROUND: u8 = 2;
 const FINISH_FOLDS: u8 = 3;
+const SUMMARIZE: u8 = 4;
+const SUMMARIZE_IN_BACKGROUND: u8 = 5;
+const FINISH_SUMMARIES: u8 = 6;
 
 /// [`run`], folding the name tables as `compact` says after each change.
 fn run_compacting(history: &[Change], cases: &[Case], colliding: bool, compact: &[u8]) -> Result<(), TestCaseError> {
@@ -375,6 +381,13 @@ fn run_compacting(history: &[Change], cases: &[Case], colliding: bool, compact: 
             Some(FOLD_NOW) => new.compact_names(),
             Some(FOLD_IN_BACKGROUND) => new.fold_names_in_background(),
             Some(FINISH_FOLDS) => new.finish_name_folds(),
+            Some(SUMMARIZE) => new.summarize(),
+            Some(SUMMARIZE_IN_BACKGROUND) => {
+                new.refresh_summaries();
+            }
+            Some(FINISH_SUMMARIES) => {
+                new.finish_summaries();
+            }
             _ => {}
         }
         let revision = i as u64 + 1;
@@ -392,9 +405,23 @@ fn run_compacting(history: &[Change], cases: &[Case], colliding: bool, compact: 
         );
         prop_assert_eq!(new.facts_digest(), old.facts_digest());
         prop_assert_eq!(new.all_rules(), old.all_rules());
+        // The same snapshot with role summaries built afresh: checks read them instead of
+        // walking the closure, and must answer alike.
+        let mut summarized = new.clone();
+        summarized.summarize();
+        if let Err(e) = summarized.validate() {
+            return Err(TestCaseError::fail(format!("summarised after {change:?}: {e}")));
+        }
         for case in cases {
             let rows = &rows[usize::from(case.opts.action_hierarchy)];
             agree(&new, &old, rows, case, &format!("at revision {revision}"))?;
+            agree(
+                &summarized,
+                &old,
+                rows,
+                case,
+                &format!("summarised at revision {revision}"),
+            )?;
         }
         kept.push((new.clone(), old.clone(), rows.clone()));
     }
@@ -430,10 +457,103 @@ proptest! {
         history in proptest::collection::vec(any_change(), 1..40),
         cases in proptest::collection::vec(any_case(), 12),
         colliding in prop::bool::weighted(0.25),
-        compact in proptest::collection::vec(prop::sample::select(vec![0, 0, 0, 0, 0, 0, 0, FOLD_NOW, FOLD_IN_BACKGROUND, FINISH_FOLDS]), 40),
+        compact in proptest::collection::vec(prop::sample::select(vec![0, 0, 0, 0, 0, FOLD_NOW, FOLD_IN_BACKGROUND, FINISH_FOLDS, SUMMARIZE, SUMMARIZE_IN_BACKGROUND, FINISH_SUMMARIES]), 40),
     ) {
         run_compacting(&history, &cases, colliding, &compact)?;
     }
+}
+
+/// Role summaries: built at the end of a bulk load, kept by writes that cannot change
+/// them, dropped by one that can, rebuilt in the background, and never installed from a
+/// build that a later write made stale; checks answer as the reference's throughout.
+#[test]
+fn role_summaries_are_rebuilt_in_the_background_and_never_installed_stale() {
+    let edge = |source, node: &str, role: &str| Change::GlobalEdge {
+        source,
+        node: id(node),
+        role: id(role),
+        on: true,
+    };
+    let grant = |kind, who: &str, act: &str| Change::Rule {
+        rule: Rule {
+            policy: id("p1"),
+            kind,
+            assignee: id(who),
+            action: action(act),
+            target: Target::Any,
+            condition: None,
+        },
+        on: true,
+    };
+    let mut new = Index::default();
+    let mut old = reference::Index::default();
+    let opts = EngineOptions::default();
+    new.begin_bulk();
+    for change in [
+        edge(EdgeSource::Role, "agent", "r1"),
+        edge(EdgeSource::RoleToRole, "r1", "r2"),
+        grant(RuleKind::Permission, "r2", "odrl:read"),
+    ] {
+        new.apply(&change);
+        old.apply(&change);
+    }
+    new.end_bulk();
+    assert!(new.summarized(), "a bulk load ends with summaries");
+    let mut step = |new: &mut Index, change: &Change| {
+        new.apply(change);
+        old.apply(change);
+        new.validate().unwrap();
+        for act in ["odrl:read", "odrl:modify", "odrl:play"] {
+            let check = agent_check(act, false);
+            assert_eq!(
+                engine::decide(new, &check, &opts),
+                reference::decide(&old, &check, &opts),
+                "{act} after {change:?}"
+            );
+        }
+    };
+    // Another agent's edge and a rule on an exact target cannot change a summary.
+    step(&mut new, &edge(EdgeSource::Role, "other", "r2"));
+    step(
+        &mut new,
+        &Change::Rule {
+            rule: Rule {
+                policy: id("p1"),
+                kind: RuleKind::Prohibition,
+                assignee: id("r2"),
+                action: action("odrl:play"),
+                target: Target::One(id("t")),
+                condition: None,
+            },
+            on: true,
+        },
+    );
+    assert!(new.summarized());
+    // A role-to-role edge can: dropped; a background build starts from this snapshot.
+    step(&mut new, &edge(EdgeSource::RoleToRole, "r2", "r3"));
+    assert!(!new.summarized());
+    assert!(!new.refresh_summaries());
+    // A rule on `*` of a role makes that build stale: it is never installed.
+    step(&mut new, &grant(RuleKind::Prohibition, "r3", "odrl:read"));
+    assert!(!new.finish_summaries());
+    assert!(!new.summarized());
+    // The next build is current when it finishes, and the prohibition two roles up denies.
+    assert!(!new.refresh_summaries());
+    assert!(new.finish_summaries());
+    assert!(new.summarized());
+    step(&mut new, &Change::Ignored { duty: false });
+    let denied = engine::decide(&new, &agent_check("odrl:read", false), &opts).unwrap();
+    assert_eq!(denied.reason, endocarp::domain::Reason::Prohibited);
+    // A policy's status changes which rules count: dropped again.
+    step(
+        &mut new,
+        &Change::Status {
+            kind: EntityKind::Policy,
+            id: id("p1"),
+            active: false,
+        },
+    );
+    assert!(!new.summarized());
 }
 
 /// A long chain of roles: closures of exactly the limit and one more, global and in an

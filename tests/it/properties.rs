@@ -216,3 +216,75 @@ proptest! {
         let _ = triple.interpret();
     }
 }
+
+/// The projector keeps the role summaries current: the start-up load builds them, a write
+/// that can change them drops them from the next snapshot, and a background build is
+/// published (same revision) once the projector finds it finished, with every check
+/// answering as before.
+#[test]
+fn the_projector_rebuilds_role_summaries_after_a_write_drops_them() {
+    use common::history::permission;
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = fresh_store(&dir).await;
+        let role = |s: &str, o: &str| t("Role.RoleAssigned", s, s, "org:hasRole", o, &[]);
+        let agent_role = |s: &str, o: &str| t("Agent.RoleAssigned", s, s, "org:hasRole", o, &[]);
+        let initial = vec![
+            event("e1".into(), &agent_role("agent:1", "role:r1")),
+            event("e2".into(), &role("role:r1", "role:r2")),
+            event("e3".into(), &permission(true, "policy:p", "role:r2", "odrl:read", "*")),
+        ];
+        store.append(initial, None).await.expect("append");
+        let projector = Projector::start(store.clone(), None).await.expect("projector");
+        assert!(projector.snapshot().index.summarized(), "the start-up load builds them");
+        let check = |act: &str| Check {
+            agent: endocarp::domain::Id::parse("a", "agent:1").unwrap(),
+            account: None,
+            action: Action::parse("action", act).unwrap(),
+            target: endocarp::domain::Id::parse("t", "doc:1").unwrap(),
+            explain: false,
+            context: Default::default(),
+        };
+        let o = EngineOptions::default();
+        assert!(
+            engine::decide(&projector.snapshot().index, &check("odrl:read"), &o)
+                .unwrap()
+                .allowed
+        );
+        // A role-to-role edge drops them; the projector starts a build.
+        let more = vec![
+            event("e4".into(), &role("role:r2", "role:r3")),
+            event(
+                "e5".into(),
+                &permission(true, "policy:p", "role:r3", "odrl:modify", "*"),
+            ),
+        ];
+        store.append(more, None).await.expect("append");
+        assert_eq!(projector.catch_up().await.expect("tail"), 5);
+        let walked = projector.snapshot();
+        assert!(!walked.index.summarized());
+        assert!(
+            engine::decide(&walked.index, &check("odrl:modify"), &o)
+                .unwrap()
+                .allowed
+        );
+        // Idle catch-ups publish the build once it has finished.
+        let mut tries = 0;
+        while !projector.snapshot().index.summarized() {
+            tries += 1;
+            assert!(tries < 3000, "the background build was never published");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            assert_eq!(projector.catch_up().await.expect("tail"), 5);
+        }
+        let summarized = projector.snapshot();
+        assert_eq!(summarized.index.revision(), 5);
+        summarized.index.validate().unwrap();
+        for act in ["odrl:read", "odrl:modify", "odrl:play"] {
+            assert_eq!(
+                engine::decide(&summarized.index, &check(act), &o),
+                engine::decide(&walked.index, &check(act), &o)
+            );
+        }
+        store.close().await;
+    });
+}

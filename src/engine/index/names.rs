@@ -21,12 +21,12 @@
 //! [`Interned`] pairs a key → id map (a [`Names`] table, or a persistent hash map for keys
 //! that are not names) with the entries the ids number.
 
+use super::background::Background;
 use super::{IdHasher, PMap};
 use crate::domain::Id;
 use crate::engine::pvec::PVec;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// The delta is folded into the base past this many names (and an eighth of the base).
 pub(crate) const COMPACT_AT: usize = 4096;
@@ -50,34 +50,7 @@ pub(crate) struct Names {
 
 /// A fold running on a thread of its own: the new base (the base and the frozen names)
 /// once built.
-#[derive(Default)]
-struct Fold {
-    built: OnceLock<Arc<Flat>>,
-    /// Set when the thread ends, after `built` (a thread that panicked built nothing).
-    ended: AtomicBool,
-    /// The thread, for [`Names::finish_fold`] to join (whichever copy comes first).
-    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-/// Gives the calling thread the nice value 10, so that a fold sharing a core with checks
-/// and writes gets a small share of it while they have work (Linux: the nice value is a
-/// thread's own). Elsewhere, and when the call fails, the thread keeps its priority.
-fn lower_this_threads_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority and gettid take plain integers and touch no memory of ours.
-    unsafe {
-        let _ = libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
-    }
-}
-
-/// Marks a fold ended when the folding thread finishes or unwinds.
-struct Ending(Arc<Fold>);
-
-impl Drop for Ending {
-    fn drop(&mut self) {
-        self.0.ended.store(true, Ordering::Release);
-    }
-}
+type Fold = Background<Arc<Flat>>;
 
 /// The immutable base.
 #[derive(Default)]
@@ -218,11 +191,11 @@ impl Names {
     /// share of the base.
     fn advance_fold(&mut self) {
         if let Some(fold) = &self.folding {
-            if let Some(built) = fold.built.get() {
+            if let Some(built) = fold.built() {
                 self.base = built.clone();
                 self.frozen = PMap::with_hasher(self.hasher.clone());
                 self.folding = None;
-            } else if fold.ended.load(Ordering::Acquire) {
+            } else if fold.failed() {
                 // The thread ended with nothing built (it panicked): fold here instead.
                 self.compact();
             }
@@ -240,50 +213,19 @@ impl Names {
             return;
         }
         self.frozen = std::mem::replace(&mut self.delta, PMap::with_hasher(self.hasher.clone()));
-        let fold = Arc::new(Fold::default());
-        let (base, frozen, hasher, ending) = (
-            self.base.clone(),
-            self.frozen.clone(),
-            self.hasher.clone(),
-            Ending(fold.clone()),
-        );
-        let started = std::thread::Builder::new()
-            .name("endocarp-names-fold".into())
-            .spawn(move || {
-                lower_this_threads_priority();
-                let built = Flat::merged(&hasher, &base, frozen.iter());
-                let _ = ending.0.built.set(Arc::new(built));
-                drop(ending);
-            });
-        match started {
-            Ok(thread) => {
-                *fold.thread.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(thread);
-                self.folding = Some(fold);
-            }
-            Err(_) => self.compact(),
+        let (base, frozen, hasher) = (self.base.clone(), self.frozen.clone(), self.hasher.clone());
+        match Background::start("endocarp-names-fold", move || {
+            Arc::new(Flat::merged(&hasher, &base, frozen.iter()))
+        }) {
+            Some(fold) => self.folding = Some(fold),
+            None => self.compact(),
         }
     }
 
     /// Waits for a fold in progress and swaps its base in (tests and benchmarks).
     pub(crate) fn finish_fold(&mut self) {
         while let Some(fold) = self.folding.clone() {
-            let thread = fold
-                .thread
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take();
-            match thread {
-                Some(thread) => {
-                    // A thread that panicked built nothing: `advance_fold` folds here.
-                    let _ = thread.join();
-                }
-                // Another copy of these names is joining it.
-                None => {
-                    while !fold.ended.load(Ordering::Acquire) {
-                        std::thread::yield_now();
-                    }
-                }
-            }
+            fold.finish();
             self.advance_fold();
         }
     }

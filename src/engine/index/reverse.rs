@@ -367,6 +367,7 @@ impl Index {
         self.nodes.ids.end_bulk();
         self.accounts.ids.end_bulk();
         self.policies.ids.end_bulk();
+        self.summarize();
     }
 
     /// Folds the names added since the last compaction into the flat name tables now

@@ -153,6 +153,10 @@ impl Index {
                 self.strategies
             ));
         }
+        // Role summaries, while current, are what the facts give.
+        if let Some(e) = self.summaries().and_then(|s| s.differs(&super::Summaries::build(self))) {
+            return Err(e);
+        }
         self.reverse.validate(self)
     }
 

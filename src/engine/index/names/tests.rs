@@ -109,12 +109,13 @@ fn a_fold_whose_thread_built_nothing_is_done_by_the_next_write() {
     let mut names = Names::new(&IdHasher::default());
     let mut model = Vec::new();
     add(&mut names, &mut model, 10);
-    // As if the folding thread had panicked: ended, nothing built.
+    // The folding thread panics: it ends with nothing built.
     names.frozen = std::mem::replace(&mut names.delta, PMap::with_hasher(names.hasher.clone()));
-    names.folding = Some(Arc::new(Fold {
-        ended: AtomicBool::new(true),
-        ..Fold::default()
-    }));
+    let fold: Arc<Fold> =
+        Background::start("endocarp-test-fold", || -> Arc<Flat> { panic!("a fold that fails") }).expect("a thread");
+    fold.finish();
+    assert!(fold.failed());
+    names.folding = Some(fold);
     check_all(&names, &model);
     add(&mut names, &mut model, 1);
     assert!(names.folding.is_none());

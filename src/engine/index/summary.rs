@@ -1,0 +1,263 @@
+//! Per-role summaries: each role's closure and the best rule on `*` of each action and
+//! kind among the roles in it, precomputed so that a check pays per role the agent holds,
+//! not per role in its closure (Zanzibar's Leopard idea, per role, not per agent).
+//!
+//! A role's *closure* here is the role and every node its global edges reach. An agent's
+//! global closure is the union of its direct roles' closures (what `closure_of` walks),
+//! and the rule on `*` that decides among roles' rules is the least, in the deciding
+//! order, of each direct role's least rule per action and kind (within one action and
+//! kind, roles' rules on `*` are ordered by policy label, then assignee label; both are
+//! integers in the names' byte order, so a label read at build time still orders two
+//! heads right after later names are labelled between them).
+//!
+//! Summaries are derived data, exact only for the facts they were built from. They are
+//! built at the end of a bulk load and when asked ([`Index::summarize`]), and a write that
+//! could change one drops them all (see [`Index::apply`]): a rule on `*`, a global or
+//! account edge, or a membership on a role's row, or a policy's effect changing. Anything
+//! they cannot answer exactly the check answers by walking: a direct role with no summary
+//! (it became a role later), an account check where some summarised role has account
+//! entries, explain mode, conflict strategies in use. Rules with a condition are not
+//! folded into heads: each is listed and offered on its own, so its condition is
+//! evaluated per check as on the walk.
+
+use super::background::Background;
+use super::{Index, VARIANT_BASE, action_bit, ak_action, ak_kind};
+use crate::domain::{Change, EntityKind, Id, Target};
+use std::sync::Arc;
+
+/// A role's least rule on `*` of one action and kind among its closure, or one rule with a
+/// condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Head {
+    /// Action and kind ([`super::action_kind`]).
+    pub ak: u32,
+    pub policy: u32,
+    /// The node the rule is assigned to.
+    pub assignee: u32,
+    /// The assignee's label when the summaries were built (see the module docs).
+    pub who: u64,
+}
+
+/// What a check needs of one role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RoleSummary {
+    /// The role and every node its global edges reach, sorted.
+    pub closure: Box<[u32]>,
+    /// Some node of the closure has an account entry (an account check then walks).
+    pub accounts: bool,
+    /// The actions of `heads` ([`action_bit`]s).
+    pub mask: u64,
+    /// Per action and kind, the least rule on `*` without a condition of a policy whose
+    /// effect counts it; then every such rule with a condition; sorted by action and kind.
+    pub heads: Box<[Head]>,
+}
+
+/// Every role's summary, as of the facts they were built from.
+#[derive(Debug, Default)]
+pub(crate) struct Summaries {
+    /// Node id → 1 + its summary's position in `roles` (0: none; ids past the end: nodes
+    /// added since).
+    at: Vec<u32>,
+    roles: Vec<RoleSummary>,
+}
+
+impl Summaries {
+    /// The summary of node `id`, when it was a role when these were built.
+    #[inline]
+    pub(crate) fn of(&self, id: u32) -> Option<&RoleSummary> {
+        match self.at.get(id as usize) {
+            Some(&i) if i > 0 => Some(&self.roles[i as usize - 1]),
+            _ => None,
+        }
+    }
+
+    /// Summarises every role of `index`.
+    pub(crate) fn build(index: &Index) -> Summaries {
+        let n = index.node_count();
+        let mut at = vec![0u32; n];
+        let mut roles = Vec::new();
+        // Stamp per node: the role whose closure last reached it (+1).
+        let mut seen = vec![0u32; n];
+        let mut queue: Vec<u32> = Vec::new();
+        let mut heads: Vec<Head> = Vec::new();
+        for id in 0..n as u32 {
+            if !index.node_by_id(id).role {
+                continue;
+            }
+            queue.clear();
+            queue.push(id);
+            seen[id as usize] = id + 1;
+            let mut next = 0;
+            while let Some(&x) = queue.get(next) {
+                next += 1;
+                for e in index.node_by_id(x).global() {
+                    if seen[e.0 as usize] != id + 1 {
+                        seen[e.0 as usize] = id + 1;
+                        queue.push(e.0);
+                    }
+                }
+            }
+            let mut closure = queue.clone();
+            closure.sort_unstable();
+            heads.clear();
+            let mut accounts = false;
+            for &x in &closure {
+                let node = index.node_by_id(x);
+                accounts |= !node.accounts.is_empty();
+                for r in node.star() {
+                    let (ak, policy) = (r.0, r.1);
+                    if !index.counts(policy, ak_kind(ak)) {
+                        continue;
+                    }
+                    let head = Head {
+                        ak,
+                        policy,
+                        assignee: x,
+                        who: node.label,
+                    };
+                    if policy >= VARIANT_BASE {
+                        heads.push(head);
+                        continue;
+                    }
+                    // At most one head without a condition per action and kind.
+                    match heads.iter_mut().find(|h| h.ak == ak && h.policy < VARIANT_BASE) {
+                        Some(h) => {
+                            if (index.policy_rank(policy).0, node.label) < (index.policy_rank(h.policy).0, h.who) {
+                                *h = head;
+                            }
+                        }
+                        None => heads.push(head),
+                    }
+                }
+            }
+            heads.sort_unstable_by_key(|h| (h.ak, h.policy, h.assignee));
+            roles.push(RoleSummary {
+                closure: closure.into_boxed_slice(),
+                accounts,
+                mask: heads.iter().fold(0, |m, h| m | action_bit(ak_action(h.ak))),
+                heads: heads.as_slice().into(),
+            });
+            at[id as usize] = roles.len() as u32;
+        }
+        Summaries { at, roles }
+    }
+
+    /// What differs between these summaries and ones built afresh from the same facts, if
+    /// anything: every role summarised here must be summarised alike there (labels aside:
+    /// they may have been renumbered since, in the same order). Roles added since have no
+    /// summary here, which is allowed (a check walks for them).
+    pub(crate) fn differs(&self, fresh: &Summaries) -> Option<String> {
+        let plain = |s: &RoleSummary| {
+            let mut s = s.clone();
+            s.heads.iter_mut().for_each(|h| h.who = 0);
+            s
+        };
+        (0..self.at.len() as u32).find_map(|id| {
+            let mine = self.of(id)?;
+            match fresh.of(id) {
+                Some(f) if plain(mine) == plain(f) => None,
+                f => Some(format!("role {id}: summary {mine:?}, its facts give {f:?}")),
+            }
+        })
+    }
+}
+
+impl Index {
+    /// Builds every role's summary now (the end of a bulk load does; tests and benchmarks
+    /// call it after writes, which drop them).
+    pub fn summarize(&mut self) {
+        self.summaries = Some(Arc::new(Summaries::build(self)));
+        self.rebuilding = None;
+    }
+
+    /// While no summaries are current: installs the ones a background build finished, if
+    /// no change since its snapshot could have changed them; otherwise starts a build on
+    /// a low-priority thread from this snapshot (one at a time; here, when no thread can
+    /// be started). The projector calls it after each page of events and when idle.
+    /// Returns true when it installed summaries.
+    pub fn refresh_summaries(&mut self) -> bool {
+        if self.summaries.is_some() {
+            return false;
+        }
+        if let Some((epoch, job)) = &self.rebuilding {
+            let current = *epoch == self.summary_epoch;
+            match job.built() {
+                Some(built) if current => {
+                    self.summaries = Some(built.clone());
+                    self.rebuilding = None;
+                    return true;
+                }
+                // Built from facts that have changed since: build again.
+                Some(_) => {}
+                // A build of these very facts failed (it panicked): checks walk.
+                None if job.failed() && current => return false,
+                None if job.failed() => {}
+                None => return false,
+            }
+        }
+        let (snapshot, epoch) = (self.clone(), self.summary_epoch);
+        match Background::start("endocarp-summaries", move || Arc::new(Summaries::build(&snapshot))) {
+            Some(job) => self.rebuilding = Some((epoch, job)),
+            None => self.summarize(),
+        }
+        false
+    }
+
+    /// True when a background build has finished summaries that are still current
+    /// ([`Index::refresh_summaries`] would install them).
+    pub fn summaries_ready(&self) -> bool {
+        self.summaries.is_none()
+            && self
+                .rebuilding
+                .as_ref()
+                .is_some_and(|(epoch, job)| *epoch == self.summary_epoch && job.built().is_some())
+    }
+
+    /// Waits for a background build of the summaries and installs it when current
+    /// (tests and benchmarks).
+    #[doc(hidden)]
+    pub fn finish_summaries(&mut self) -> bool {
+        if let Some((_, job)) = &self.rebuilding {
+            job.finish();
+        }
+        self.refresh_summaries_if_built()
+    }
+
+    /// [`Index::refresh_summaries`] without starting a build.
+    fn refresh_summaries_if_built(&mut self) -> bool {
+        self.summaries_ready() && self.refresh_summaries()
+    }
+
+    /// True when the role summaries are current (no write has dropped them since they were
+    /// built).
+    pub fn summarized(&self) -> bool {
+        self.summaries.is_some()
+    }
+
+    /// The role summaries, while current.
+    #[inline]
+    pub(crate) fn summaries(&self) -> Option<&Summaries> {
+        self.summaries.as_deref()
+    }
+}
+
+impl Index {
+    /// True when `change` could change a role summary: a rule on `*`, an edge, or an
+    /// account entry on a role's row (only roles are in closures: an edge always points to
+    /// one), or a known policy's status or type (which rules count). A new node is in no
+    /// closure until an edge from a role reaches it, which is such a change.
+    pub(super) fn drops_summaries(&self, change: &Change) -> bool {
+        let role = |name: &Id| self.node(name.as_str()).is_some_and(|n| n.role);
+        match change {
+            Change::GlobalEdge { node, .. } | Change::AccountEdge { node, .. } => role(node),
+            Change::MemberSet { agent, .. } | Change::MemberRemoved { agent, .. } => role(agent),
+            Change::Rule { rule, .. } => rule.target == Target::Any && role(&rule.assignee),
+            Change::PolicyCreated { policy, .. } => self.policies.id(policy.as_str()).is_some(),
+            Change::Status { kind, id, .. } => *kind == EntityKind::Policy && self.policies.id(id.as_str()).is_some(),
+            Change::DutyDischarged { .. }
+            | Change::AssetCollection { .. }
+            | Change::MarkRole { .. }
+            | Change::Ignored { .. } => false,
+        }
+    }
+}
