@@ -302,6 +302,7 @@ fn prepare_for<'a>(
                 None => {
                     closure.sorted.clear();
                     closure.summarized = None;
+                    closure.bits = None;
                     closure_of(index, row, account, opts.max_closure, agent, closure)?;
                 }
             }
@@ -419,8 +420,11 @@ fn summarized_closure<'a>(
     agent_name: &Id,
     out: &mut odrl::Closure<'a>,
 ) -> Option<Result<(), EngineError>> {
+    /// Past this many ids in the direct roles' closures together, they are ORed as bit
+    /// sets instead of sorted.
+    const SORT: usize = 64;
     let summaries = index.summaries()?;
-    let mut direct = smallvec::SmallVec::new();
+    let mut direct: smallvec::SmallVec<[&index::RoleSummary; 16]> = smallvec::SmallVec::new();
     if let Some((_, row)) = agent {
         let in_account = account
             .into_iter()
@@ -430,15 +434,29 @@ fn summarized_closure<'a>(
             if account.is_some() && s.accounts {
                 return None;
             }
-            out.sorted.extend_from_slice(&s.closure);
             direct.push(s);
         }
     }
-    out.sorted.sort_unstable();
-    out.sorted.dedup();
+    if direct.iter().map(|s| s.closure.len()).sum::<usize>() <= SORT {
+        for s in &direct {
+            out.sorted.extend_from_slice(&s.closure);
+        }
+        out.sorted.sort_unstable();
+        out.sorted.dedup();
+    } else {
+        let mut words = smallvec::smallvec![0u64; summaries.words()];
+        for s in &direct {
+            for &(w, bits) in s.words.iter() {
+                words[w as usize] |= bits;
+            }
+        }
+        let len = words.iter().map(|w: &u64| w.count_ones() as usize).sum();
+        out.bits = Some(odrl::RoleBits { summaries, words, len });
+    }
     out.summarized = Some(direct);
     // Only roles are in a closure and the agent is not one (the gate): it is not in it.
-    if !out.sorted.is_empty() && out.sorted.len() >= max {
+    let len = out.len();
+    if len > 0 && len >= max {
         return Some(Err(EngineError::ClosureTooLarge {
             agent: agent_name.to_string(),
             limit: max,

@@ -24,7 +24,8 @@ use crate::domain::constraint::{Context, Now, Party, Truth};
 use crate::domain::policy::kind_bit;
 use crate::domain::{Action, ConditionNote, Conflict, Decision, Explanation, Id, Reason, Rule, RuleKind, Target};
 use crate::engine::index::{
-    CUSTOM_BASE, Index, Node, Pair, RoleSummary, TargetRule, VARIANT_BASE, action_bit, ak_action, ak_kind,
+    CUSTOM_BASE, Head, Index, Node, Pair, RoleSummary, Summaries, TargetRule, VARIANT_BASE, action_bit, ak_action,
+    ak_kind,
 };
 use crate::engine::{Check, EngineOptions};
 use smallvec::SmallVec;
@@ -68,14 +69,63 @@ pub(crate) struct Closure<'a> {
     /// When the closure came from role summaries: those of the agent's direct roles, whose
     /// heads stand for every role's rules on `*` (`index::summary`).
     pub summarized: Option<SmallVec<[&'a RoleSummary; 16]>>,
+    /// A big summarised closure as a bit set over the summary numbers (`sorted` is then
+    /// empty): ORing the direct roles' sets beats sorting thousands of ids.
+    pub bits: Option<RoleBits<'a>>,
     /// The asset collections the check's target is part of (transitively), in byte order
     /// (empty while no asset is part of a collection, and for look-ups, which have no
     /// single target).
     pub targets: SmallVec<[&'a Id; 4]>,
 }
 
+/// A closure as a bit set over the role summaries' numbers.
+pub(crate) struct RoleBits<'a> {
+    pub summaries: &'a Summaries,
+    pub words: SmallVec<[u64; 32]>,
+    /// How many bits are set.
+    pub len: usize,
+}
+
+impl RoleBits<'_> {
+    fn contains(&self, id: u32) -> bool {
+        self.summaries
+            .number(id)
+            .is_some_and(|n| self.words.get(n / 64).is_some_and(|w| w >> (n % 64) & 1 == 1))
+    }
+
+    /// The node ids in the set, by summary number.
+    fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words.iter().enumerate().flat_map(move |(i, &w)| {
+            let mut rest = w;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let b = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    self.summaries.node_of(i * 64 + b)
+                })
+            })
+        })
+    }
+}
+
 impl Closure<'_> {
+    /// How many roles the closure holds.
+    pub(crate) fn len(&self) -> usize {
+        self.bits.as_ref().map_or(self.sorted.len(), |b| b.len)
+    }
+
+    /// The closure's role ids (in increasing order unless it is a bit set).
+    fn role_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.sorted
+            .iter()
+            .copied()
+            .chain(self.bits.iter().flat_map(RoleBits::ids))
+    }
+
     pub(crate) fn contains(&self, id: u32) -> bool {
+        if let Some(bits) = &self.bits {
+            return bits.contains(id);
+        }
         if self.sorted.len() <= 16 {
             self.sorted.contains(&id)
         } else {
@@ -384,7 +434,7 @@ fn offer_row(
         }
     };
     let mut from = 0;
-    if row.len() <= 4 * (closure.sorted.len() + 1) + 16 {
+    if row.len() <= 4 * (closure.len() + 1) + 16 {
         // Scan: one segment per assignee.
         while from < row.len() {
             let who = row[from].assignee;
@@ -397,7 +447,7 @@ fn offer_row(
             from = to;
         }
     } else {
-        for (own, id) in std::iter::once((true, agent_id)).chain(closure.sorted.iter().map(|&id| (false, id))) {
+        for (own, id) in std::iter::once((true, agent_id)).chain(closure.role_ids().map(|id| (false, id))) {
             let from = row.partition_point(|r| r.assignee < id);
             let to = from + row[from..].iter().take_while(|r| r.assignee == id).count();
             if to > from {
@@ -500,21 +550,32 @@ fn offer_heads(summaries: &[&RoleSummary], wanted: &Wanted, sink: &mut Sink<'_>)
         if settled == [true, true] {
             return;
         }
-        for h in s.heads.iter() {
-            let kind = ak_kind(h.ak);
-            if settled[usize::from(kind != RuleKind::Prohibition)] {
-                continue;
-            }
-            if let Some(related) = wanted.applies(ak_action(h.ak), kind) {
-                sink.offer(Hit::on_star(
-                    false,
-                    (h.assignee, h.who),
-                    h.policy,
-                    ak_action(h.ak),
-                    kind,
-                    related,
-                ));
-            }
+        let mut present = s.mask & wanted.mask;
+        while present != 0 {
+            let bit = present.trailing_zeros();
+            present &= present - 1;
+            offer_group(s.group(bit), settled, wanted, sink);
+        }
+    }
+}
+
+/// Offers one action's heads of a role summary (their kinds in `settled` aside).
+#[inline]
+fn offer_group(heads: &[Head], settled: [bool; 2], wanted: &Wanted, sink: &mut Sink<'_>) {
+    for h in heads {
+        let kind = ak_kind(h.ak);
+        if settled[usize::from(kind != RuleKind::Prohibition)] {
+            continue;
+        }
+        if let Some(related) = wanted.applies(ak_action(h.ak), kind) {
+            sink.offer(Hit::on_star(
+                false,
+                (h.assignee, h.who),
+                h.policy,
+                ak_action(h.ak),
+                kind,
+                related,
+            ));
         }
     }
 }

@@ -792,6 +792,82 @@ proptest! {
     }
 }
 
+/// Roles of a dense graph for [`wide_change`].
+const WIDE: &[&str] = &[
+    "w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", "w10", "w11", "w12", "w13", "w14", "w15", "w16", "w17",
+    "w18", "w19", "w20", "w21", "w22", "w23",
+];
+/// Assignees for [`wide_change`]'s rules: the agents and the roles.
+const WIDE_ASSIGNEES: &[&str] = &[
+    "a1", "a2", "w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", "w10", "w11", "w12", "w13", "w14", "w15",
+    "w16", "w17", "w18", "w19", "w20", "w21", "w22", "w23",
+];
+
+/// Two agents holding many roles of a dense role graph (cycles included), with account
+/// edges and memberships: the direct roles' summarised closures hold more than 64 ids
+/// together, so a check ORs them as bit sets instead of sorting them.
+fn wide_change() -> impl Strategy<Value = Change> {
+    let edge = |source| {
+        move |(node, role, on): (&str, &str, bool)| Change::GlobalEdge {
+            source,
+            node: id(node),
+            role: id(role),
+            on,
+        }
+    };
+    prop_oneof![
+        6 => (pick(WIDE), pick(WIDE), prop::bool::weighted(0.9)).prop_map(edge(EdgeSource::RoleToRole)),
+        4 => (pick(&["a1", "a2"]), pick(WIDE), prop::bool::weighted(0.95)).prop_map(edge(EdgeSource::Role)),
+        1 => (pick(WIDE), pick(WIDE), any::<bool>()).prop_map(|(node, role, on)| Change::AccountEdge {
+            account: id("acc1"),
+            node: id(node),
+            role: id(role),
+            on,
+        }),
+        1 => (pick(&["a1", "a2"]), pick(WIDE)).prop_map(|(agent, role)| Change::MemberSet {
+            account: id("acc1"),
+            agent: id(agent),
+            role: id(role),
+        }),
+        6 => rule_change(WIDE_ASSIGNEES, RELATED, (1, 2), 0.9),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, .. ProptestConfig::default() })]
+
+    #[test]
+    fn wide_closures_answer_exactly(
+        history in proptest::collection::vec(wide_change(), 40..140),
+        cases in proptest::collection::vec(
+            (
+                pick(&["a1", "a2"]),
+                proptest::option::of(Just("acc1")),
+                pick(RELATED),
+                prop::sample::select(vec![1usize, 10, 20, 23, 24, 25, 26, 10_000]),
+                any::<bool>(),
+            ),
+            8,
+        ),
+    ) {
+        let cases: Vec<Case> = cases
+            .into_iter()
+            .map(|(agent, account, act, max_closure, explain)| Case {
+                check: Check {
+                    agent: id(agent),
+                    account: account.map(id),
+                    action: action(act),
+                    target: id("t1"),
+                    explain,
+                    context: Default::default(),
+                },
+                opts: EngineOptions { max_closure, ..EngineOptions::default() },
+            })
+            .collect();
+        run(&history, &cases, false)?;
+    }
+}
+
 /// Actions whose rules apply to each other's checks (the hierarchy links them).
 pub(crate) const RELATED: &[&str] = &["odrl:read", "odrl:use", "odrl:modify"];
 

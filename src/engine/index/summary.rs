@@ -43,13 +43,29 @@ pub(crate) struct Head {
 pub(crate) struct RoleSummary {
     /// The role and every node its global edges reach, sorted.
     pub closure: Box<[u32]>,
+    /// The same closure as a bit set over the roles' summary numbers: (word, bits) for
+    /// each word with a bit set, by word.
+    pub words: Box<[(u32, u64)]>,
     /// Some node of the closure has an account entry (an account check then walks).
     pub accounts: bool,
     /// The actions of `heads` ([`action_bit`]s).
     pub mask: u64,
     /// Per action and kind, the least rule on `*` without a condition of a policy whose
-    /// effect counts it; then every such rule with a condition; sorted by action and kind.
-    pub heads: Box<[Head]>,
+    /// effect counts it, and every such rule with a condition; sorted by action and kind.
+    heads: Box<[Head]>,
+    /// For the k-th set bit of `mask`, where that action's heads start in `heads` (every
+    /// custom action's, for bit 63); then `heads.len()`.
+    starts: Box<[u32]>,
+}
+
+impl RoleSummary {
+    /// The heads of one action (every custom action's, for bit 63), given that `bit` is set
+    /// in `mask`.
+    #[inline]
+    pub(crate) fn group(&self, bit: u32) -> &[Head] {
+        let k = (self.mask & ((1u64 << bit) - 1)).count_ones() as usize;
+        &self.heads[self.starts[k] as usize..self.starts[k + 1] as usize]
+    }
 }
 
 /// Every role's summary, as of the facts they were built from.
@@ -59,16 +75,15 @@ pub(crate) struct Summaries {
     /// added since).
     at: Vec<u32>,
     roles: Vec<RoleSummary>,
+    /// Summary number → node id.
+    ids: Vec<u32>,
 }
 
 impl Summaries {
     /// The summary of node `id`, when it was a role when these were built.
     #[inline]
     pub(crate) fn of(&self, id: u32) -> Option<&RoleSummary> {
-        match self.at.get(id as usize) {
-            Some(&i) if i > 0 => Some(&self.roles[i as usize - 1]),
-            _ => None,
-        }
+        self.number(id).map(|n| &self.roles[n])
     }
 
     /// Summarises every role of `index`.
@@ -131,15 +146,62 @@ impl Summaries {
                 }
             }
             heads.sort_unstable_by_key(|h| (h.ak, h.policy, h.assignee));
+            let (mut mask, mut starts) = (0u64, Vec::new());
+            for (i, h) in heads.iter().enumerate() {
+                let bit = action_bit(ak_action(h.ak));
+                if mask & bit == 0 {
+                    mask |= bit;
+                    starts.push(i as u32);
+                }
+            }
+            starts.push(heads.len() as u32);
             roles.push(RoleSummary {
+                words: Box::default(),
                 closure: closure.into_boxed_slice(),
                 accounts,
-                mask: heads.iter().fold(0, |m, h| m | action_bit(ak_action(h.ak))),
+                mask,
                 heads: heads.as_slice().into(),
+                starts: starts.into(),
             });
             at[id as usize] = roles.len() as u32;
         }
-        Summaries { at, roles }
+        // Every node of a closure is a role (only roles are reached), so it has a number.
+        for role in &mut roles {
+            let mut words: Vec<(u32, u64)> = Vec::new();
+            let mut numbers: Vec<u32> = role.closure.iter().map(|&x| at[x as usize] - 1).collect();
+            numbers.sort_unstable();
+            for n in numbers {
+                let (word, bit) = (n / 64, 1u64 << (n % 64));
+                match words.last_mut() {
+                    Some((w, bits)) if *w == word => *bits |= bit,
+                    _ => words.push((word, bit)),
+                }
+            }
+            role.words = words.into();
+        }
+        let ids = (0..n as u32).filter(|&id| at[id as usize] > 0).collect();
+        Summaries { at, roles, ids }
+    }
+
+    /// The summary number of node `id` (its position among the roles summarised), if it
+    /// has a summary.
+    #[inline]
+    pub(crate) fn number(&self, id: u32) -> Option<usize> {
+        match self.at.get(id as usize) {
+            Some(&i) if i > 0 => Some(i as usize - 1),
+            _ => None,
+        }
+    }
+
+    /// The node id of summary number `n`.
+    #[inline]
+    pub(crate) fn node_of(&self, n: usize) -> u32 {
+        self.ids[n]
+    }
+
+    /// How many 64-bit words a bit set over the summary numbers takes.
+    pub(crate) fn words(&self) -> usize {
+        self.roles.len().div_ceil(64)
     }
 
     /// What differs between these summaries and ones built afresh from the same facts, if
@@ -150,10 +212,27 @@ impl Summaries {
         let plain = |s: &RoleSummary| {
             let mut s = s.clone();
             s.heads.iter_mut().for_each(|h| h.who = 0);
+            s.starts = Box::default();
+            // Numbers shift when roles are added; the bits are checked against the ids.
+            s.words = Box::default();
             s
         };
         (0..self.at.len() as u32).find_map(|id| {
             let mine = self.of(id)?;
+            let mut from_bits: Vec<u32> = mine
+                .words
+                .iter()
+                .flat_map(|&(w, bits)| {
+                    (0..64)
+                        .filter(move |b| bits >> b & 1 == 1)
+                        .map(move |b| (w * 64 + b) as usize)
+                })
+                .map(|n| self.node_of(n))
+                .collect();
+            from_bits.sort_unstable();
+            if *from_bits != *mine.closure {
+                return Some(format!("role {id}: closure {:?}, its bits {from_bits:?}", mine.closure));
+            }
             match fresh.of(id) {
                 Some(f) if plain(mine) == plain(f) => None,
                 f => Some(format!("role {id}: summary {mine:?}, its facts give {f:?}")),
