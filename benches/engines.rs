@@ -26,7 +26,7 @@
 //! choose what runs; `ENDOCARP_BENCH_TINY=1 cargo
 //! test --benches` runs it tiny so it cannot rot (no timing is asserted anywhere).
 //! `ENDOCARP_BENCH_PERF=<shape>,<rules>,<checks>` only builds and runs that many checks, for
-//! `perf record`. Results and the machine: `docs/BENCHMARKS.md`.
+//! `perf record` (explaining with `ENDOCARP_BENCH_PERF_EXPLAIN=1`). Results and the machine: `docs/BENCHMARKS.md`.
 
 use endocarp::bench::org::{CheckCase, Org, OrgSpec, Rng, agent_id, policy_id, role_id, target_id};
 use endocarp::bench::{fmt_ns, median, rss_bytes};
@@ -283,7 +283,8 @@ fn perf_only(spec: &str, tiny: bool) {
     // Cycle through only the first `repeat_every` checks (1: one check, always hot).
     let repeat_every: usize = parts.next().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
     let org = Org::generate(OrgSpec::named(&shape, rules, tiny));
-    let checks: Vec<Check> = org.checks(200_000, 3).iter().map(|c| to_check(c, false)).collect();
+    let explain = std::env::var("ENDOCARP_BENCH_PERF_EXPLAIN").is_ok_and(|v| v == "1");
+    let checks: Vec<Check> = org.checks(200_000, 3).iter().map(|c| to_check(c, explain)).collect();
     let (snapshot, _) = build_v2(&changes(&org), false);
     drop(org);
     let opts = EngineOptions::default();

@@ -27,6 +27,7 @@ pub const MAX_STALENESS: &str = "endocarp_max_staleness_seconds";
 pub const INDEX_RULES: &str = "endocarp_index_rules";
 pub const INDEX_ASSIGNMENTS: &str = "endocarp_index_assignments";
 pub const INDEX_ROLES: &str = "endocarp_index_roles";
+pub const INDEX_SUMMARIZED: &str = "endocarp_index_role_summaries_current";
 pub const LOOKUP_SNAPSHOTS: &str = "endocarp_lookup_snapshots_kept";
 pub const SHADOW_AGREEMENTS: &str = "endocarp_shadow_agreements_total";
 pub const SHADOW_DISAGREEMENTS: &str = "endocarp_shadow_disagreements_total";
@@ -53,6 +54,7 @@ pub const ALL: &[&str] = &[
     INDEX_RULES,
     INDEX_ASSIGNMENTS,
     INDEX_ROLES,
+    INDEX_SUMMARIZED,
     SHADOW_AGREEMENTS,
     SHADOW_DISAGREEMENTS,
     STORAGE_ERRORS,
@@ -141,6 +143,10 @@ fn describe() {
         "Role assignments and memberships in the index (global and per account)"
     );
     describe_gauge!(INDEX_ROLES, "Identifiers known to be roles or groups");
+    describe_gauge!(
+        INDEX_SUMMARIZED,
+        "1 while the role summaries are current (checks read them instead of walking every role); 0 while a write has dropped them and a background build runs"
+    );
     describe_gauge!(
         LOOKUP_SNAPSHOTS,
         "Snapshots kept for the later pages of look-ups (at most 64, each for lookup_page_ttl)"

@@ -103,7 +103,8 @@ impl Ops {
         let applied = projector.applied();
         let age = projector.data_age();
         let limit = app.settings().max_staleness;
-        let stats = projector.snapshot().index.stats();
+        let snapshot = projector.snapshot();
+        let stats = snapshot.index.stats();
         metrics::gauge!(m::APPLIED_REVISION).set(applied as f64);
         metrics::gauge!(m::DATA_AGE).set(age.as_secs_f64());
         metrics::gauge!(m::MAX_STALENESS).set(limit.as_secs_f64());
@@ -112,6 +113,8 @@ impl Ops {
         metrics::gauge!(m::INDEX_ASSIGNMENTS)
             .set((stats.global_edges + stats.account_edges + stats.memberships) as f64);
         metrics::gauge!(m::INDEX_ROLES).set(stats.roles as f64);
+        metrics::gauge!(m::INDEX_SUMMARIZED).set(if snapshot.index.summarized() { 1.0 } else { 0.0 });
+        drop(snapshot);
         metrics::gauge!(m::LOOKUP_SNAPSHOTS).set(app.kept_snapshots() as f64);
         let (agree, disagree) = app.shadow_counts();
         metrics::counter!(m::SHADOW_AGREEMENTS).absolute(agree);

@@ -61,7 +61,7 @@ COUNTERS_AND_GAUGES = {
     "endocarp_applied_revision", "endocarp_log_head_revision", "endocarp_replica_lag_events",
     "endocarp_replica_lag_seconds", "endocarp_data_age_seconds", "endocarp_stale",
     "endocarp_max_staleness_seconds", "endocarp_index_rules", "endocarp_index_assignments",
-    "endocarp_index_roles", "endocarp_lookup_snapshots_kept", "endocarp_shadow_agreements_total",
+    "endocarp_index_roles", "endocarp_index_role_summaries_current", "endocarp_lookup_snapshots_kept", "endocarp_shadow_agreements_total",
     "endocarp_shadow_disagreements_total", "endocarp_storage_errors_total",
     "endocarp_ignored_events_total", "endocarp_http_requests_total",
 }

@@ -27,6 +27,12 @@
 //! is made in place. Rows have no separate base and delta; the name tables do (names are
 //! never removed, so folding a delta into a new base changes no id and no answer).
 //!
+//! One structure is derived rather than a fact: the role summaries ([`summary`]), each
+//! role's closure and best rules on `*`, with which a check pays per role the agent holds
+//! instead of per role in its closure. A snapshot carries them only while they are exact
+//! for it; a write that could change one drops them, and they are rebuilt in the
+//! background.
+//!
 //! The hasher is seeded per process; [`Index::with_colliding_hasher`] makes every key hash
 //! alike, for tests that prove answers never depend on the hash (every look-up compares
 //! whole keys).

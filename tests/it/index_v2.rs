@@ -792,6 +792,68 @@ proptest! {
     }
 }
 
+/// Rules with and without conditions, mostly on `*`, for an agent and roles of its closure,
+/// on related actions: several variants (policy and condition) of one action compete, and
+/// whether each applies depends on the request's context.
+fn conditional_change() -> impl Strategy<Value = Change> {
+    let kind = prop_oneof![Just(RuleKind::Permission), Just(RuleKind::Prohibition)];
+    let target = prop_oneof![1 => Just(Target::One(id("t1"))), 3 => Just(Target::Any)];
+    (
+        pick(POLICIES),
+        kind,
+        pick(&["a1", "r-e", "r-a", "rôle-c", "R-b"]),
+        pick(RELATED),
+        target,
+        any_condition(),
+        prop::bool::weighted(0.9),
+    )
+        .prop_map(|(p, kind, n, a, target, condition, on)| Change::Rule {
+            rule: Rule {
+                policy: id(p),
+                kind,
+                assignee: id(n),
+                action: action(a),
+                target,
+                condition,
+            },
+            on,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    #[test]
+    fn competing_conditions_answer_exactly(
+        history in proptest::collection::vec(conditional_change(), 10..50),
+        cases in proptest::collection::vec((pick(RELATED), pick(CONTEXTS), any::<bool>()), 8),
+    ) {
+        let edge = |source, node: &str, role: &str| Change::GlobalEdge { source, node: id(node), role: id(role), on: true };
+        let mut full = vec![
+            edge(EdgeSource::Role, "a1", "r-e"),
+            edge(EdgeSource::Role, "a1", "rôle-c"),
+            edge(EdgeSource::RoleToRole, "r-e", "r-a"),
+            edge(EdgeSource::RoleToRole, "rôle-c", "R-b"),
+        ];
+        full.extend(history);
+        let cases: Vec<Case> = cases
+            .into_iter()
+            .map(|(act, ctx, hierarchy)| Case {
+                check: Check {
+                    agent: id("a1"),
+                    account: None,
+                    action: action(act),
+                    target: id("t1"),
+                    explain: false,
+                    context: context(ctx),
+                },
+                opts: EngineOptions { action_hierarchy: hierarchy, ..EngineOptions::default() },
+            })
+            .collect();
+        run(&full, &cases, false)?;
+    }
+}
+
 /// Roles of a dense graph for [`wide_change`].
 const WIDE: &[&str] = &[
     "w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", "w10", "w11", "w12", "w13", "w14", "w15", "w16", "w17",

@@ -16,17 +16,17 @@
 //! account edge, or a membership on a role's row, or a policy's effect changing. Anything
 //! they cannot answer exactly the check answers by walking: a direct role with no summary
 //! (it became a role later), an account check where some summarised role has account
-//! entries, explain mode, conflict strategies in use. Rules with a condition are not
-//! folded into heads: each is listed and offered on its own, so its condition is
-//! evaluated per check as on the walk.
+//! entries, explain mode, conflict strategies in use. Rules with a condition have heads
+//! per variant (policy and condition), so the condition is evaluated per check as on the
+//! walk: the variant's rules apply together or not at all, and the least of them decides.
 
 use super::background::Background;
 use super::{Index, VARIANT_BASE, action_bit, ak_action, ak_kind};
 use crate::domain::{Change, EntityKind, Id, Target};
 use std::sync::Arc;
 
-/// A role's least rule on `*` of one action and kind among its closure, or one rule with a
-/// condition.
+/// A role's least rule on `*` of one action and kind among its closure (of one variant,
+/// for rules with a condition).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Head {
     /// Action and kind ([`super::action_kind`]).
@@ -51,7 +51,8 @@ pub(crate) struct RoleSummary {
     /// The actions of `heads` ([`action_bit`]s).
     pub mask: u64,
     /// Per action and kind, the least rule on `*` without a condition of a policy whose
-    /// effect counts it, and every such rule with a condition; sorted by action and kind.
+    /// effect counts it, and per variant (policy and condition) the least such rule with a
+    /// condition; sorted by action and kind, then policy.
     heads: Box<[Head]>,
     /// For the k-th set bit of `mask`, where that action's heads start in `heads` (every
     /// custom action's, for bit 63); then `heads.len()`.
@@ -145,7 +146,10 @@ impl Summaries {
                     }
                 }
             }
-            heads.sort_unstable_by_key(|h| (h.ak, h.policy, h.assignee));
+            // Rules of one variant share its condition (and its policy's label): of those on
+            // one action and kind only the least assignee can decide.
+            heads.sort_unstable_by_key(|h| (h.ak, h.policy, h.who));
+            heads.dedup_by(|later, first| later.ak == first.ak && later.policy == first.policy);
             let (mut mask, mut starts) = (0u64, Vec::new());
             for (i, h) in heads.iter().enumerate() {
                 let bit = action_bit(ak_action(h.ak));
