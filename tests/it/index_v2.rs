@@ -726,6 +726,24 @@ fn rule_change(
     ]
 }
 
+/// The agent "a1" and the five roles of its closure that [`crowded_change`] and
+/// [`conditional_change`] give rules to (reached in an order unlike their names').
+fn crowded_closure() -> Vec<Change> {
+    let edge = |source, node: &str, role: &str| Change::GlobalEdge {
+        source,
+        node: id(node),
+        role: id(role),
+        on: true,
+    };
+    vec![
+        edge(EdgeSource::Role, "a1", "r-e"),
+        edge(EdgeSource::Role, "a1", "rôle-c"),
+        edge(EdgeSource::RoleToRole, "r-e", "r-a"),
+        edge(EdgeSource::RoleToRole, "rôle-c", "R-b"),
+        edge(EdgeSource::RoleToRole, "r-a", "r-d"),
+    ]
+}
+
 /// Rules of several policies on one target and on `*` for an agent and five roles of its
 /// closure (reached in an order unlike their names'), on related actions: many applicable
 /// rules compete in each tier, so the best one is often not the first one found.
@@ -769,14 +787,7 @@ proptest! {
         history in proptest::collection::vec(crowded_change(), 10..60),
         cases in proptest::collection::vec(any_case(), 6),
     ) {
-        let edge = |source, node: &str, role: &str| Change::GlobalEdge { source, node: id(node), role: id(role), on: true };
-        let mut full = vec![
-            edge(EdgeSource::Role, "a1", "r-e"),
-            edge(EdgeSource::Role, "a1", "rôle-c"),
-            edge(EdgeSource::RoleToRole, "r-e", "r-a"),
-            edge(EdgeSource::RoleToRole, "rôle-c", "R-b"),
-            edge(EdgeSource::RoleToRole, "r-a", "r-d"),
-        ];
+        let mut full = crowded_closure();
         full.extend(history);
         let cases: Vec<Case> = cases
             .into_iter()
@@ -828,13 +839,7 @@ proptest! {
         history in proptest::collection::vec(conditional_change(), 10..50),
         cases in proptest::collection::vec((pick(RELATED), pick(CONTEXTS), any::<bool>()), 8),
     ) {
-        let edge = |source, node: &str, role: &str| Change::GlobalEdge { source, node: id(node), role: id(role), on: true };
-        let mut full = vec![
-            edge(EdgeSource::Role, "a1", "r-e"),
-            edge(EdgeSource::Role, "a1", "rôle-c"),
-            edge(EdgeSource::RoleToRole, "r-e", "r-a"),
-            edge(EdgeSource::RoleToRole, "rôle-c", "R-b"),
-        ];
+        let mut full = crowded_closure();
         full.extend(history);
         let cases: Vec<Case> = cases
             .into_iter()
