@@ -431,7 +431,7 @@ fn summarized_closure<'a>(
             .flat_map(|a| row.account_entries(a).iter().map(|e| e.role));
         for role in row.global().iter().map(|e| e.0).chain(in_account) {
             let s = summaries.of(role)?;
-            if account.is_some() && s.accounts {
+            if !s.complete || (account.is_some() && s.accounts) {
                 return None;
             }
             direct.push(s);

@@ -48,6 +48,9 @@ pub(crate) struct RoleSummary {
     pub words: Box<[(u32, u64)]>,
     /// Some node of the closure has an account entry (an account check then walks).
     pub accounts: bool,
+    /// Every node of the closure has a number (always so while global edges point only at
+    /// roles); a check through an incomplete summary walks instead.
+    pub complete: bool,
     /// The actions of `heads` ([`action_bit`]s).
     pub mask: u64,
     /// Per action and kind, the least rule on `*` without a condition of a policy whose
@@ -160,6 +163,7 @@ impl Summaries {
             }
             starts.push(heads.len() as u32);
             roles.push(RoleSummary {
+                complete: false,
                 words: Box::default(),
                 closure: closure.into_boxed_slice(),
                 accounts,
@@ -169,10 +173,17 @@ impl Summaries {
             });
             at[id as usize] = roles.len() as u32;
         }
-        // Every node of a closure is a role (only roles are reached), so it has a number.
+        // Every node of a closure is a role (global edges point at roles: `validate`), so it
+        // has a number. Were one not, the summary could not stand for that closure: checks
+        // through it walk instead.
         for role in &mut roles {
             let mut words: Vec<(u32, u64)> = Vec::new();
-            let mut numbers: Vec<u32> = role.closure.iter().map(|&x| at[x as usize] - 1).collect();
+            let mut numbers: Vec<u32> = role
+                .closure
+                .iter()
+                .filter_map(|&x| at[x as usize].checked_sub(1))
+                .collect();
+            role.complete = numbers.len() == role.closure.len();
             numbers.sort_unstable();
             for n in numbers {
                 let (word, bit) = (n / 64, 1u64 << (n % 64));
