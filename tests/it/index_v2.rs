@@ -115,6 +115,29 @@ pub(crate) fn context(json: &str) -> endocarp::domain::constraint::Context {
     c
 }
 
+/// A rule granted (`on`) or revoked, from the generators' names.
+fn rule_fact(
+    policy: &str,
+    kind: RuleKind,
+    assignee: &str,
+    act: &str,
+    target: Target,
+    condition: Option<std::sync::Arc<endocarp::domain::constraint::Condition>>,
+    on: bool,
+) -> Change {
+    Change::Rule {
+        rule: Rule {
+            policy: id(policy),
+            kind,
+            assignee: id(assignee),
+            action: action(act),
+            target,
+            condition,
+        },
+        on,
+    }
+}
+
 fn any_condition() -> impl Strategy<Value = Option<std::sync::Arc<endocarp::domain::constraint::Condition>>> {
     prop_oneof![4 => Just(None), 3 => pick(CONDITIONS).prop_map(|c| Some(condition(c)))]
 }
@@ -167,17 +190,7 @@ pub(crate) fn any_change() -> impl Strategy<Value = Change> {
             agent: id(n)
         }),
         8 => (pick(POLICIES), kind, pick(NODES), pick(ACTIONS), target, prop::bool::weighted(0.8), any_condition()).prop_map(
-            |(p, kind, n, a, target, on, condition)| Change::Rule {
-                rule: Rule {
-                    policy: id(p),
-                    kind,
-                    assignee: id(n),
-                    action: action(a),
-                    target,
-                    condition,
-                },
-                on
-            }
+            |(p, kind, n, a, target, on, condition)| rule_fact(p, kind, n, a, target, condition, on)
         ),
         2 => (
             pick(POLICIES),
@@ -818,17 +831,7 @@ fn conditional_change() -> impl Strategy<Value = Change> {
         any_condition(),
         prop::bool::weighted(0.9),
     )
-        .prop_map(|(p, kind, n, a, target, condition, on)| Change::Rule {
-            rule: Rule {
-                policy: id(p),
-                kind,
-                assignee: id(n),
-                action: action(a),
-                target,
-                condition,
-            },
-            on,
-        })
+        .prop_map(|(p, kind, n, a, target, condition, on)| rule_fact(p, kind, n, a, target, condition, on))
 }
 
 proptest! {
