@@ -26,7 +26,10 @@
 //! choose what runs; `ENDOCARP_BENCH_TINY=1 cargo
 //! test --benches` runs it tiny so it cannot rot (no timing is asserted anywhere).
 //! `ENDOCARP_BENCH_PERF=<shape>,<rules>,<checks>` only builds and runs that many checks, for
-//! `perf record` (explaining with `ENDOCARP_BENCH_PERF_EXPLAIN=1`). Results and the machine: `docs/BENCHMARKS.md`.
+//! `perf record` (explaining with `ENDOCARP_BENCH_PERF_EXPLAIN=1`);
+//! `ENDOCARP_BENCH_PUBLISH_ONLY=<shape>,<rules>,<kind>,<writes>` likewise publishes that
+//! many writes of one kind of the publish table ("exact grant", "agent edge", …). Results
+//! and the machine: `docs/BENCHMARKS.md`.
 
 use endocarp::bench::org::{CheckCase, Org, OrgSpec, Rng, agent_id, policy_id, role_id, target_id};
 use endocarp::bench::{fmt_ns, median, rss_bytes};
@@ -372,12 +375,10 @@ const KINDS: [&str; 6] = [
     "MemberRemoved",
 ];
 
-/// Publish cost per kind of change after `earlier` writes: (kind, earlier, median ns,
-/// p99 ns, median bytes, max bytes).
-fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, u64, u64, u64, u64)> {
+/// The index the publish table writes to: the organisation, a policy holding 100k rules
+/// (1k when tiny), role summaries current; and memberships a MemberRemoved can remove.
+fn publish_base(org: &Org, base: &[Change], tiny: bool, rng: &mut Rng) -> (Index, Vec<(Id, Id)>) {
     let spec = org.spec;
-    let mut rng = Rng(99);
-    // A policy holding 100k rules (1k when tiny), loaded with the organisation.
     let bulk = if tiny { 1_000 } else { 100_000 };
     let mut index = Index::default();
     for c in base {
@@ -406,6 +407,66 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
             _ => None,
         })
         .collect();
+    (index, members)
+}
+
+/// `samples` writes of one kind to `index`, each published beside the snapshots before it
+/// (kept, as checks in flight keep theirs): their times in ns and bytes allocated.
+fn publish_samples(
+    index: &Index,
+    kind: &str,
+    samples: usize,
+    rng: &mut Rng,
+    spec: &OrgSpec,
+    members: &[(Id, Id)],
+) -> (Vec<u64>, Vec<u64>) {
+    let mut times = Vec::with_capacity(samples);
+    let mut bytes = Vec::with_capacity(samples);
+    let mut kept = Vec::with_capacity(samples);
+    for n in 0..samples {
+        let change = publish_change(kind, rng, spec, members, 1_000_000 + n);
+        let b0 = counting::allocated();
+        let t0 = Instant::now();
+        let mut next = index.clone();
+        next.apply(&change);
+        times.push(t0.elapsed().as_nanos() as u64);
+        bytes.push(counting::allocated() - b0);
+        kept.push(next);
+    }
+    drop(kept);
+    (times, bytes)
+}
+
+/// Profiling mode for writes (`perf record`): build the publish table's index, then
+/// publish `n` changes of one kind (rounds of 400, as the table does) and print the median.
+fn publish_only(spec: &str, tiny: bool) {
+    let mut parts = spec.split(',');
+    let shape = parts.next().unwrap_or("standard").to_string();
+    let rules: usize = parts.next().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let kind = parts.next().unwrap_or("exact grant").to_string();
+    let n: usize = parts.next().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let org = Org::generate(OrgSpec::named(&shape, rules, tiny));
+    let parsed = changes(&org);
+    let mut rng = Rng(99);
+    let (index, members) = publish_base(&org, &parsed, tiny, &mut rng);
+    drop(parsed);
+    let mut times = Vec::new();
+    while times.len() < n {
+        times.extend(publish_samples(&index, &kind, 400, &mut rng, &org.spec, &members).0);
+    }
+    println!(
+        "publish {shape} {rules} rules, {kind}: {} writes, median {} ns",
+        times.len(),
+        median(times)
+    );
+}
+
+/// Publish cost per kind of change after `earlier` writes: (kind, earlier, median ns,
+/// p99 ns, median bytes, max bytes).
+fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, u64, u64, u64, u64)> {
+    let spec = org.spec;
+    let mut rng = Rng(99);
+    let (mut index, members) = publish_base(org, base, tiny, &mut rng);
     let samples = if tiny { 20 } else { 400 };
     let mut out = Vec::new();
     let mut done = 0;
@@ -422,20 +483,7 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
             done += 1;
         }
         for kind in KINDS {
-            let mut times = Vec::with_capacity(samples);
-            let mut bytes = Vec::with_capacity(samples);
-            let mut kept = Vec::with_capacity(samples);
-            for n in 0..samples {
-                let change = publish_change(kind, &mut rng, &spec, &members, 1_000_000 + n);
-                let b0 = counting::allocated();
-                let t0 = Instant::now();
-                let mut next = index.clone();
-                next.apply(&change);
-                times.push(t0.elapsed().as_nanos() as u64);
-                bytes.push(counting::allocated() - b0);
-                kept.push(next);
-            }
-            drop(kept);
+            let (times, bytes) = publish_samples(&index, kind, samples, &mut rng, &spec, &members);
             let max_bytes = bytes.iter().copied().max().unwrap_or(0);
             let mut sorted = times.clone();
             sorted.sort_unstable();
@@ -532,6 +580,9 @@ fn main() {
     }
     if let Ok(v) = std::env::var("ENDOCARP_BENCH_PERF") {
         return perf_only(&v, tiny);
+    }
+    if let Ok(v) = std::env::var("ENDOCARP_BENCH_PUBLISH_ONLY") {
+        return publish_only(&v, tiny);
     }
     let flag = |name: &str| std::env::var(name).map_or(true, |v| v != "0");
     let sizes: Vec<usize> = match std::env::var("ENDOCARP_BENCH_SIZES") {

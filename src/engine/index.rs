@@ -16,7 +16,8 @@
 //!   actions are their position in [`Action::vocabulary`] (sorted by IRI, so comparing two
 //!   of those ids compares their IRIs).
 //!
-//! A check reads two rows it has to find by name (the agent's and the target's) and the
+//! A check reads two rows it has to find by name (the agent's and the target's: found in
+//! step, [`Index::agent_and_target`], so their cache misses overlap) and the
 //! rows of the roles in the agent's closure, which are few and stay hot in cache; every
 //! other comparison is between integers until the deciding rule is rendered.
 //!
@@ -228,6 +229,23 @@ impl Index {
 
     pub(crate) fn node_by_id(&self, id: u32) -> &Node {
         self.nodes.get(id)
+    }
+
+    /// The agent's id and row and the exact target's rules, as [`Index::node_id`] and
+    /// [`Index::target_rules`] give them, found in step: the two name look-ups, then the
+    /// two rows, each pair's loads issued side by side so their cache misses overlap (at
+    /// scale a check waits on these more than on anything it computes).
+    #[inline]
+    pub(crate) fn agent_and_target(&self, agent: &str, target: &str) -> (Option<(u32, &Node)>, &[TargetRule]) {
+        let (a, t) = Names::get_both((&self.nodes.ids, agent), (&self.reverse.targets.ids, target));
+        let node = a.map(|id| (id, self.node_by_id(id)));
+        let rules = t
+            .and_then(|t| self.targets.get(t as usize))
+            .and_then(Option::as_ref)
+            .map_or(&[][..], |r| r.as_slice());
+        // Both rows' first lines read before either is used.
+        std::hint::black_box((node.map(|(_, n)| n.role), rules.first().map(|r| r.assignee)));
+        (node, rules)
     }
 
     pub(crate) fn target_rules(&self, target: &str) -> &[TargetRule] {

@@ -197,9 +197,12 @@ enum Prepared<'a> {
 type Gate<'a> = Result<(odrl::Agent<'a>, Option<u32>), Reason>;
 
 /// The gates of docs/CONTRACT.md §1 in their order.
-fn gate<'a>(index: &'a Index, agent: &Id, account: Option<&Id>, opts: &EngineOptions) -> Result<Gate<'a>, EngineError> {
-    let name = agent;
-    let agent = index.node_id(name.as_str()).map(|id| (id, index.node_by_id(id)));
+fn gate<'a>(
+    index: &'a Index,
+    (name, agent): (&Id, odrl::Agent<'a>),
+    account: Option<&Id>,
+    opts: &EngineOptions,
+) -> Result<Gate<'a>, EngineError> {
     if agent.is_some_and(|(_, n)| n.role) {
         return Err(EngineError::AgentIsRole(name.to_string()));
     }
@@ -233,7 +236,16 @@ fn prepare<'a>(
     summaries: bool,
 ) -> Result<Prepared<'a>, EngineError> {
     let summaries = summaries && !check.explain && !index.strategies_in_use();
-    let prepared = prepare_for(index, &check.agent, check.account.as_ref(), opts, closure, summaries)?;
+    let (found, rules) = index.agent_and_target(check.agent.as_str(), check.target.as_str());
+    closure.target_rules = Some(rules);
+    let prepared = prepare_found(
+        index,
+        (&check.agent, found),
+        check.account.as_ref(),
+        opts,
+        closure,
+        summaries,
+    )?;
     if matches!(prepared, Prepared::Ready(_)) && index.collections_in_use() {
         target_closure_of(index, &check.target, opts.max_closure, &mut closure.targets)?;
     }
@@ -291,7 +303,31 @@ fn prepare_for<'a>(
     closure: &mut odrl::Closure<'a>,
     summaries: bool,
 ) -> Result<Prepared<'a>, EngineError> {
-    match gate(index, agent, account, opts)? {
+    prepare_found(
+        index,
+        (agent, agent_row(index, agent)),
+        account,
+        opts,
+        closure,
+        summaries,
+    )
+}
+
+/// The agent's id and row, when the index knows it.
+fn agent_row<'a>(index: &'a Index, agent: &Id) -> odrl::Agent<'a> {
+    index.node_id(agent.as_str()).map(|id| (id, index.node_by_id(id)))
+}
+
+/// [`prepare_for`] with the agent's row already found.
+fn prepare_found<'a>(
+    index: &'a Index,
+    (agent, found): (&Id, odrl::Agent<'a>),
+    account: Option<&Id>,
+    opts: &EngineOptions,
+    closure: &mut odrl::Closure<'a>,
+    summaries: bool,
+) -> Result<Prepared<'a>, EngineError> {
+    match gate(index, (agent, found), account, opts)? {
         Err(reason) => Ok(Prepared::Gated(reason)),
         Ok((row, account)) => {
             let summarized = summaries
@@ -300,7 +336,8 @@ fn prepare_for<'a>(
             match summarized {
                 Some(done) => done?,
                 None => {
-                    closure.sorted.clear();
+                    closure.ids.clear();
+                    closure.filter = None;
                     closure.summarized = None;
                     closure.bits = None;
                     closure_of(index, row, account, opts.max_closure, agent, closure)?;
@@ -322,7 +359,8 @@ pub fn decide(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Deci
 
 /// The gates before either engine, in order. `Some(reason)` is a deny.
 pub fn gates(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Option<Reason>, EngineError> {
-    Ok(gate(index, &check.agent, check.account.as_ref(), opts)?.err())
+    let agent = (&check.agent, agent_row(index, &check.agent));
+    Ok(gate(index, agent, check.account.as_ref(), opts)?.err())
 }
 
 /// The agent followed by every node its edges reach: global edges always, and in an
@@ -335,7 +373,7 @@ pub fn closure<'a>(
     account: Option<&Id>,
     max: usize,
 ) -> Result<Vec<&'a Id>, EngineError> {
-    let node = index.node_id(agent.as_str()).map(|id| (id, index.node_by_id(id)));
+    let node = agent_row(index, agent);
     let account = account.and_then(|a| index.account(a.as_str())).map(|(id, _)| id);
     let mut closure = odrl::Closure::default();
     closure_of(index, node, account, max, agent, &mut closure)?;
@@ -360,7 +398,7 @@ fn closure_of<'a>(
     let Some((agent_id, agent_row)) = agent else {
         return Ok(());
     };
-    let (roles, ids) = (&mut out.roles, &mut out.sorted);
+    let (roles, ids) = (&mut out.roles, &mut out.ids);
     let mut big: Option<IdSet> = None;
     // While the closure is scanned: a 256-bit filter of the ids' low bits, so most new
     // roles are known new without a scan.
@@ -421,10 +459,11 @@ fn summarized_closure<'a>(
     out: &mut odrl::Closure<'a>,
 ) -> Option<Result<(), EngineError>> {
     /// Past this many ids in the direct roles' closures together, they are ORed as bit
-    /// sets instead of sorted.
-    const SORT: usize = 64;
+    /// sets instead of listed.
+    const LIST: usize = 64;
     let summaries = index.summaries()?;
-    let mut direct: smallvec::SmallVec<[&index::RoleSummary; 16]> = smallvec::SmallVec::new();
+    // Built in place: the closure is too big to move around.
+    let direct = out.summarized.insert(smallvec::SmallVec::new());
     if let Some((_, row)) = agent {
         let in_account = account
             .into_iter()
@@ -437,23 +476,29 @@ fn summarized_closure<'a>(
             direct.push(s);
         }
     }
-    if direct.iter().map(|s| s.closure.len()).sum::<usize>() <= SORT {
-        for s in &direct {
-            out.sorted.extend_from_slice(&s.closure);
-        }
-        out.sorted.sort_unstable();
-        out.sorted.dedup();
-    } else {
-        let mut words = smallvec::smallvec![0u64; summaries.words()];
-        for s in &direct {
-            for &(w, bits) in s.words.iter() {
-                words[w as usize] |= bits;
+    if direct.iter().map(|s| s.closure.len()).sum::<usize>() <= LIST {
+        // Listed once each, in no order: the filter answers most "seen?" without a scan.
+        let (ids, filter) = (&mut out.ids, out.filter.insert([0; odrl::FILTER_BITS / 64]));
+        for s in direct.iter() {
+            for &id in s.closure.iter() {
+                if odrl::filter_set(filter, id) || !ids.contains(&id) {
+                    ids.push(id);
+                }
             }
         }
-        let len = words.iter().map(|w: &u64| w.count_ones() as usize).sum();
-        out.bits = Some(odrl::RoleBits { summaries, words, len });
+    } else {
+        let bits = out.bits.insert(odrl::RoleBits {
+            summaries,
+            words: smallvec::smallvec![0u64; summaries.words()],
+            len: 0,
+        });
+        for s in direct.iter() {
+            for &(w, b) in s.words.iter() {
+                bits.words[w as usize] |= b;
+            }
+        }
+        bits.len = bits.words.iter().map(|w| w.count_ones() as usize).sum();
     }
-    out.summarized = Some(direct);
     // Only roles are in a closure and the agent is not one (the gate): it is not in it.
     let len = out.len();
     if len > 0 && len >= max {

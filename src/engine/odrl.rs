@@ -60,18 +60,26 @@ static NO_FAMILY: LazyLock<Family> = LazyLock::new(Family::default);
 pub(crate) type Agent<'a> = Option<(u32, &'a Node)>;
 
 /// The roles an agent's edges reach (the agent excluded), in breadth-first order, and the
-/// same ids sorted for membership tests.
+/// same ids for membership tests.
 #[derive(Default)]
 pub(crate) struct Closure<'a> {
     /// Empty when the closure came from role summaries (`summarized`).
     pub roles: SmallVec<[(u32, &'a Node); 48]>,
-    pub sorted: SmallVec<[u32; 48]>,
+    /// The roles' ids, each once: sorted after a walk; in no order, with `filter`, when
+    /// they came from role summaries.
+    pub ids: SmallVec<[u32; 48]>,
+    /// For ids in no order: a bit per id modulo [`FILTER_BITS`], set for every id in
+    /// `ids` (a clear bit is a sure miss; a set one needs the scan).
+    pub filter: Option<[u64; FILTER_BITS / 64]>,
     /// When the closure came from role summaries: those of the agent's direct roles, whose
     /// heads stand for every role's rules on `*` (`index::summary`).
     pub summarized: Option<SmallVec<[&'a RoleSummary; 16]>>,
-    /// A big summarised closure as a bit set over the summary numbers (`sorted` is then
+    /// A big summarised closure as a bit set over the summary numbers (`ids` is then
     /// empty): ORing the direct roles' sets beats sorting thousands of ids.
     pub bits: Option<RoleBits<'a>>,
+    /// The rules on the check's exact target, when they were read with the agent's row
+    /// ([`Index::agent_and_target`]); otherwise they are looked up by name.
+    pub target_rules: Option<&'a [TargetRule]>,
     /// The asset collections the check's target is part of (transitively), in byte order
     /// (empty while no asset is part of a collection, and for look-ups, which have no
     /// single target).
@@ -111,27 +119,47 @@ impl RoleBits<'_> {
 impl Closure<'_> {
     /// How many roles the closure holds.
     pub(crate) fn len(&self) -> usize {
-        self.bits.as_ref().map_or(self.sorted.len(), |b| b.len)
+        self.bits.as_ref().map_or(self.ids.len(), |b| b.len)
     }
 
-    /// The closure's role ids (in increasing order unless it is a bit set).
+    /// The closure's role ids (in increasing order after a walk).
     fn role_ids(&self) -> impl Iterator<Item = u32> + '_ {
-        self.sorted
-            .iter()
-            .copied()
-            .chain(self.bits.iter().flat_map(RoleBits::ids))
+        self.ids.iter().copied().chain(self.bits.iter().flat_map(RoleBits::ids))
     }
 
     pub(crate) fn contains(&self, id: u32) -> bool {
         if let Some(bits) = &self.bits {
             return bits.contains(id);
         }
-        if self.sorted.len() <= 16 {
-            self.sorted.contains(&id)
+        if let Some(filter) = &self.filter {
+            return filter_has(filter, id) && self.ids.contains(&id);
+        }
+        if self.ids.len() <= 16 {
+            self.ids.contains(&id)
         } else {
-            self.sorted.binary_search(&id).is_ok()
+            self.ids.binary_search(&id).is_ok()
         }
     }
+}
+
+/// The size of [`Closure::filter`] in bits.
+pub(crate) const FILTER_BITS: usize = 1024;
+
+/// True when the filter's bit for `id` is set.
+#[inline]
+pub(crate) fn filter_has(filter: &[u64; FILTER_BITS / 64], id: u32) -> bool {
+    let b = id as usize % FILTER_BITS;
+    filter[b / 64] >> (b % 64) & 1 == 1
+}
+
+/// Sets the filter's bit for `id`; true when it was clear (`id` is surely new).
+#[inline]
+pub(crate) fn filter_set(filter: &mut [u64; FILTER_BITS / 64], id: u32) -> bool {
+    let b = id as usize % FILTER_BITS;
+    let (word, bit) = (&mut filter[b / 64], 1u64 << (b % 64));
+    let clear = *word & bit == 0;
+    *word |= bit;
+    clear
 }
 
 /// A rule that applies to the request, with what the deciding order needs.
@@ -474,7 +502,9 @@ fn collect(
     // Rules on the exact target, then on each asset collection it is part of.
     offer_row(
         index,
-        index.target_rules(check.target.as_str()),
+        closure
+            .target_rules
+            .unwrap_or_else(|| index.target_rules(check.target.as_str())),
         (agent_id, 0, 0),
         closure,
         wanted,

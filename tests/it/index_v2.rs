@@ -642,6 +642,101 @@ fn closure_limits_are_exact_at_the_boundary() {
     assert_eq!(answers, (60 - 42) + (60 - 52));
 }
 
+/// A summarised closure lists its roles in no order behind a filter of their ids modulo
+/// 1024: nodes whose ids collide with the agent's roles' must not count as roles of it.
+#[test]
+fn ids_that_collide_in_the_closure_filter_are_not_in_the_closure() {
+    let mut new = Index::default();
+    let mut old = reference::Index::default();
+    let permit = |assignee: &str, target: &str| Change::Rule {
+        rule: Rule {
+            policy: id("p"),
+            kind: RuleKind::Permission,
+            assignee: id(assignee),
+            action: action("odrl:read"),
+            target: Target::One(id(target)),
+            condition: None,
+        },
+        on: true,
+    };
+    // Ids 0–2: the two roles and the agent (a rule names one new node); then one stranger
+    // per rule, in order.
+    let mut changes = vec![
+        permit("role-a", "elsewhere"),
+        permit("role-b", "t2"),
+        permit("agent", "own"),
+        Change::GlobalEdge {
+            source: EdgeSource::Role,
+            node: id("agent"),
+            role: id("role-a"),
+            on: true,
+        },
+        Change::GlobalEdge {
+            source: EdgeSource::RoleToRole,
+            node: id("role-a"),
+            role: id("role-b"),
+            on: true,
+        },
+    ];
+    for i in 0..3000u32 {
+        // Ids 1024–1026, 2048–2050: the same filter bits as the roles' and the agent's.
+        let target = if matches!((i + 3) % 1024, 0..=2) {
+            "t"
+        } else {
+            "elsewhere"
+        };
+        changes.push(permit(&format!("stranger-{i:04}"), target));
+    }
+    for c in &changes {
+        new.apply(c);
+        old.apply(c);
+    }
+    new.summarize();
+    new.validate().unwrap();
+    for (target, allowed) in [("t", false), ("t2", true), ("own", true), ("elsewhere", true)] {
+        let check = Check {
+            agent: id("agent"),
+            account: None,
+            action: action("odrl:read"),
+            target: id(target),
+            explain: false,
+            context: Default::default(),
+        };
+        let opts = EngineOptions::default();
+        let got = engine::decide(&new, &check, &opts).unwrap();
+        assert_eq!(got.allowed, allowed, "{target}");
+        assert_eq!(Ok(got), reference::decide(&old, &check, &opts), "{target}");
+    }
+    // A role whose id collides with role-a's joins the closure: it is listed, and its
+    // permission on t counts (its neighbours' still do not).
+    let joined = Change::GlobalEdge {
+        source: EdgeSource::RoleToRole,
+        node: id("role-b"),
+        role: id("stranger-1021"),
+        on: true,
+    };
+    new.apply(&joined);
+    old.apply(&joined);
+    new.summarize();
+    new.validate().unwrap();
+    let check = Check {
+        agent: id("agent"),
+        account: None,
+        action: action("odrl:read"),
+        target: id("t"),
+        explain: false,
+        context: Default::default(),
+    };
+    let opts = EngineOptions::default();
+    let got = engine::decide(&new, &check, &opts).unwrap();
+    assert!(got.allowed);
+    assert_eq!(
+        got.deciding_rule.as_ref().map(|r| r.assignee.as_str()),
+        Some("stranger-1021")
+    );
+    assert_eq!(Ok(got), reference::decide(&old, &check, &opts));
+}
+
 /// A deactivated policy holding the best rule of its kind must not hide the next one, on
 /// exact targets and on `*`, and its reactivation brings it back.
 #[test]
