@@ -695,12 +695,8 @@ fn ids_that_collide_in_the_closure_filter_are_not_in_the_closure() {
     new.validate().unwrap();
     for (target, allowed) in [("t", false), ("t2", true), ("own", true), ("elsewhere", true)] {
         let check = Check {
-            agent: id("agent"),
-            account: None,
-            action: action("odrl:read"),
             target: id(target),
-            explain: false,
-            context: Default::default(),
+            ..agent_check("odrl:read", false)
         };
         let opts = EngineOptions::default();
         let got = engine::decide(&new, &check, &opts).unwrap();
@@ -719,14 +715,7 @@ fn ids_that_collide_in_the_closure_filter_are_not_in_the_closure() {
     old.apply(&joined);
     new.summarize();
     new.validate().unwrap();
-    let check = Check {
-        agent: id("agent"),
-        account: None,
-        action: action("odrl:read"),
-        target: id("t"),
-        explain: false,
-        context: Default::default(),
-    };
+    let check = agent_check("odrl:read", false);
     let opts = EngineOptions::default();
     let got = engine::decide(&new, &check, &opts).unwrap();
     assert!(got.allowed);
