@@ -806,7 +806,7 @@ impl Index {
                     _ => false,
                 };
                 if changed {
-                    self.reverse.exact_rule(t, target, assignee, ak, policy, on);
+                    self.reverse.exact_rule(t, assignee, ak, policy, on);
                 }
                 changed
             }

@@ -2,11 +2,14 @@
 //! the forward rows they mirror, so a published snapshot answers "which targets" and "who"
 //! as of its revision, like a check.
 //!
-//! - **Targets** are interned (`targets`: name → dense id, id → name).
+//! - **Targets** are interned (`targets`: name → dense id, id → name), and each has an
+//!   order-preserving label (`labels`, kept by [`Labels`] like the nodes' and policies'):
+//!   comparing two targets' labels compares their names in byte order.
 //! - **Per node** (`nodes[id]`, only for nodes that have any): its permissions and, apart,
 //!   its prohibitions on exact targets, `(target, action and kind, policy)`, sorted by
-//!   target *name* and then action and policy, so merging the rows of an agent's closure
-//!   lists its targets in byte order without sorting (and "every target except" reads only
+//!   target *name* (compared through the labels, so a write's search reads integers, not
+//!   names) and then action and policy, so merging the rows of an agent's closure lists its
+//!   targets in byte order without sorting (and "every target except" reads only
 //!   prohibitions); the nodes with a global edge to it (sorted ids); and the account
 //!   entries (explicit account edges and membership roles) that point at it.
 //! - **Rules on `*`**: `(action, node)` for every node holding at least one rule on `*` for
@@ -18,6 +21,7 @@
 //! [`Reverse::validate`] rebuilds everything from the forward rows and compares.
 
 use super::chunked::Chunked;
+use super::labels::Labels;
 use super::{AccountEntry, Index, Interned, Keys, Names, ak_action};
 use crate::domain::Id;
 use crate::engine::index::IdHasher as Hasher;
@@ -77,6 +81,10 @@ impl NodeRev {
 #[derive(Clone)]
 pub(crate) struct Reverse {
     pub(super) targets: Interned<Names, Id>,
+    /// Each target's label (by target id): labels compare as the names do.
+    labels: PVec<u64>,
+    /// Target names in byte order, to label a new target between its neighbours.
+    order: Labels,
     /// One entry per node id (None: nothing points at it and it holds no exact rule).
     nodes: PVec<Option<Arc<NodeRev>>>,
     /// `(action id, node id)`: the node holds a rule on `*` for that action.
@@ -89,6 +97,8 @@ impl Reverse {
     pub(super) fn new(hasher: &Hasher) -> Reverse {
         Reverse {
             targets: Interned::new(hasher),
+            labels: PVec::new(),
+            order: Labels::default(),
             nodes: PVec::new(),
             star: imbl::OrdSet::new(),
             bulk: false,
@@ -102,19 +112,14 @@ impl Reverse {
         self.targets.ids.begin_bulk();
     }
 
-    /// Sorts every row appended since [`Reverse::begin_bulk`]: targets are ranked by name
-    /// once, so the sort compares integers.
+    /// Sorts every row appended since [`Reverse::begin_bulk`] by the targets' labels (read
+    /// once into a flat vector), so the sort compares integers.
     pub(super) fn end_bulk(&mut self) {
         if !std::mem::replace(&mut self.bulk, false) {
             return;
         }
         self.targets.ids.end_bulk();
-        let mut order: Vec<u32> = (0..self.targets.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| self.targets.get(a).cmp(self.targets.get(b)));
-        let mut rank = vec![0u32; order.len()];
-        for (r, &t) in order.iter().enumerate() {
-            rank[t as usize] = r as u32;
-        }
+        let rank: Vec<u64> = self.labels.iter().copied().collect();
         for id in 0..self.nodes.len() {
             let Some(Some(row)) = self.nodes.get_mut(id) else {
                 continue;
@@ -144,9 +149,25 @@ impl Reverse {
         self.targets.id(name)
     }
 
-    /// The target's id, interned if new.
+    /// The target's id, interned if new; a new target gets a label in byte order among
+    /// the others.
     pub(super) fn intern_target(&mut self, name: &Id) -> u32 {
-        self.targets.intern(name, Id::clone)
+        let before = self.targets.len();
+        let id = self.targets.intern(name, Id::clone);
+        if self.targets.len() != before {
+            self.labels.push_back(0);
+            let labels = &self.labels;
+            for (t, label) in self.order.insert(name, id, |t| label_of(labels, t)) {
+                *self.labels.get_mut(t as usize).expect("a label per target") = label;
+            }
+        }
+        id
+    }
+
+    /// The target's label: comparing two labels compares the two names in byte order.
+    #[inline]
+    pub(crate) fn target_label(&self, id: u32) -> u64 {
+        label_of(&self.labels, id)
     }
 
     pub(crate) fn target_name(&self, id: u32) -> &Id {
@@ -206,10 +227,10 @@ impl Reverse {
 
     /// The rule `(assignee, ak, policy)` on the exact target `target` (id `t`) appeared
     /// (`on`) or went away.
-    pub(super) fn exact_rule(&mut self, t: u32, target: &Id, assignee: u32, ak: u32, policy: u32, on: bool) {
+    pub(super) fn exact_rule(&mut self, t: u32, assignee: u32, ak: u32, policy: u32, on: bool) {
         let entry = RevRule { target: t, ak, policy };
-        let key = (target.as_str(), ak, policy);
-        let names = &self.targets;
+        let key = (label_of(&self.labels, t), ak, policy);
+        let labels = &self.labels;
         let slot = self.nodes.get_mut(assignee as usize).expect("a reverse entry per node");
         let row = Arc::make_mut(slot.get_or_insert_with(Default::default)).rules_mut(ak);
         if self.bulk {
@@ -217,7 +238,7 @@ impl Reverse {
             self.tidy(assignee);
             return;
         }
-        let by_key = |r: &RevRule| (names.get(r.target).as_str(), r.ak, r.policy).cmp(&key);
+        let by_key = |r: &RevRule| (label_of(labels, r.target), r.ak, r.policy).cmp(&key);
         set_in(row, row.search(by_key), entry, on);
         self.tidy(assignee);
     }
@@ -246,6 +267,16 @@ impl Reverse {
         if self.targets.ids.count() != self.targets.len() {
             return Err("target names and ids differ in number".into());
         }
+        if self.labels.len() != self.targets.len() {
+            return Err(format!(
+                "{} target labels for {} targets",
+                self.labels.len(),
+                self.targets.len()
+            ));
+        }
+        self.order.validate("target", self.targets.len(), |t| {
+            (self.targets.get(t).clone(), self.target_label(t))
+        })?;
         self.targets.ids.validate()?;
         if index.targets.len() != self.targets.len() {
             return Err(format!(
@@ -415,6 +446,12 @@ impl Index {
     pub(crate) fn node_count(&self) -> usize {
         self.nodes.len()
     }
+}
+
+/// A target's label (see [`Reverse::target_label`]).
+#[inline]
+fn label_of(labels: &PVec<u64>, t: u32) -> u64 {
+    *labels.get(t as usize).expect("a label per target")
 }
 
 /// During a bulk load: appends `value`, or removes it from the unsorted row (the forward
