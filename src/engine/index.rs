@@ -135,6 +135,9 @@ pub struct Index {
     /// current or being built): a build is current when no such change came after the
     /// snapshot it was built from.
     summary_epoch: u64,
+    /// Agents holding at least this many roles get a summary of their own
+    /// ([`summary::AGENT_SUMMARY_ROLES`] unless a test says otherwise).
+    agent_summary_roles: usize,
     /// The summaries being built in the background, and the epoch of their snapshot.
     rebuilding: Option<(u64, Arc<background::Background<Arc<Summaries>>>)>,
 }
@@ -191,6 +194,7 @@ impl Index {
             stats: IndexStats::default(),
             summaries: None,
             summary_epoch: 0,
+            agent_summary_roles: summary::AGENT_SUMMARY_ROLES,
             rebuilding: None,
         }
     }

@@ -25,9 +25,10 @@
 
 use crate::domain::constraint::{Context, Now, Party, Truth};
 use crate::domain::{Action, Id, RuleKind};
+use crate::engine::closure::{Closure, closure_of};
 use crate::engine::index::{CUSTOM_BASE, Cursor, Index, RevRule, VARIANT_BASE, action_bit, ak_action, ak_kind};
-use crate::engine::odrl::{Closure, Wanted, family_masks};
-use crate::engine::{EngineError, EngineOptions, Prepared, closure_of, prepare_for, target_closure_of};
+use crate::engine::odrl::{Wanted, family_masks};
+use crate::engine::{EngineError, EngineOptions, Prepared, prepare_for, target_closure_of};
 use std::cell::RefCell;
 use std::cmp::Reverse as Rev;
 use std::collections::BinaryHeap;

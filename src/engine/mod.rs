@@ -6,6 +6,7 @@
 //! `store`, `grpc`, `app`, sqlx, tonic, prost or tokio (a test reads the sources).
 
 pub mod casbin;
+mod closure;
 pub mod index;
 pub mod lookup;
 pub mod odrl;
@@ -152,7 +153,7 @@ pub fn decide_casbin(snapshot: &Snapshot, check: &Check, opts: &EngineOptions) -
     if snapshot.casbin.is_none() {
         return Err(EngineError::CasbinNotProjected);
     }
-    let mut closure = odrl::Closure::default();
+    let mut closure = closure::Closure::default();
     let agent = match prepare(index, check, opts, &mut closure, false)? {
         Prepared::Gated(reason) => return Ok(gated(index, check, reason)),
         Prepared::Ready(agent) => agent,
@@ -232,7 +233,7 @@ fn prepare<'a>(
     index: &'a Index,
     check: &Check,
     opts: &EngineOptions,
-    closure: &mut odrl::Closure<'a>,
+    closure: &mut closure::Closure<'a>,
     summaries: bool,
 ) -> Result<Prepared<'a>, EngineError> {
     let summaries = summaries && !check.explain && !index.strategies_in_use();
@@ -300,7 +301,7 @@ fn prepare_for<'a>(
     agent: &Id,
     account: Option<&Id>,
     opts: &EngineOptions,
-    closure: &mut odrl::Closure<'a>,
+    closure: &mut closure::Closure<'a>,
     summaries: bool,
 ) -> Result<Prepared<'a>, EngineError> {
     prepare_found(
@@ -324,14 +325,14 @@ fn prepare_found<'a>(
     (agent, found): (&Id, odrl::Agent<'a>),
     account: Option<&Id>,
     opts: &EngineOptions,
-    closure: &mut odrl::Closure<'a>,
+    closure: &mut closure::Closure<'a>,
     summaries: bool,
 ) -> Result<Prepared<'a>, EngineError> {
     match gate(index, (agent, found), account, opts)? {
         Err(reason) => Ok(Prepared::Gated(reason)),
         Ok((row, account)) => {
             let summarized = summaries
-                .then(|| summarized_closure(index, row, account, opts.max_closure, agent, closure))
+                .then(|| closure::summarized_closure(index, row, account, opts.max_closure, agent, closure))
                 .flatten();
             match summarized {
                 Some(done) => done?,
@@ -340,7 +341,7 @@ fn prepare_found<'a>(
                     closure.filter = None;
                     closure.summarized = None;
                     closure.bits = None;
-                    closure_of(index, row, account, opts.max_closure, agent, closure)?;
+                    closure::closure_of(index, row, account, opts.max_closure, agent, closure)?;
                 }
             }
             Ok(Prepared::Ready(row))
@@ -350,7 +351,7 @@ fn prepare_found<'a>(
 
 /// Decides a check against a snapshot (gates, closure, then the ODRL evaluation).
 pub fn decide(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Decision, EngineError> {
-    let mut closure = odrl::Closure::default();
+    let mut closure = closure::Closure::default();
     match prepare(index, check, opts, &mut closure, true)? {
         Prepared::Gated(reason) => Ok(gated(index, check, reason)),
         Prepared::Ready(agent) => Ok(odrl::evaluate(index, check, agent, &closure, opts)),
@@ -375,193 +376,17 @@ pub fn closure<'a>(
 ) -> Result<Vec<&'a Id>, EngineError> {
     let node = agent_row(index, agent);
     let account = account.and_then(|a| index.account(a.as_str())).map(|(id, _)| id);
-    let mut closure = odrl::Closure::default();
-    closure_of(index, node, account, max, agent, &mut closure)?;
+    let mut closure = closure::Closure::default();
+    closure::closure_of(index, node, account, max, agent, &mut closure)?;
     let mut out = vec![agent];
     out.extend(closure.roles.iter().map(|(_, n)| &n.name));
     Ok(out)
 }
 
-/// Roles reached from the agent, breadth first with a visited set, into `out`. The limit
-/// counts the agent, as it always has: a closure of `n` roles fails when `n + 1 > max` (and
-/// any role fails when `max` is 0).
-fn closure_of<'a>(
-    index: &'a Index,
-    agent: odrl::Agent<'a>,
-    account: Option<u32>,
-    max: usize,
-    agent_name: &Id,
-    out: &mut odrl::Closure<'a>,
-) -> Result<(), EngineError> {
-    /// Past this many roles, membership is a hash set instead of a scan.
-    const SCAN: usize = 32;
-    let Some((agent_id, agent_row)) = agent else {
-        return Ok(());
-    };
-    let (roles, ids) = (&mut out.roles, &mut out.ids);
-    let mut big: Option<IdSet> = None;
-    // While the closure is scanned: a 256-bit filter of the ids' low bits, so most new
-    // roles are known new without a scan.
-    let mut filter = [0u64; 4];
-    let mut next = 0;
-    let mut node = agent_row;
-    loop {
-        let in_account = account
-            .into_iter()
-            .flat_map(|a| node.account_entries(a).iter().map(|e| e.role));
-        for role in node.global().iter().map(|e| e.0).chain(in_account) {
-            let new = role != agent_id
-                && match &mut big {
-                    Some(set) => set.insert(role),
-                    None => {
-                        let (word, bit) = ((role as usize >> 6) & 3, 1u64 << (role & 63));
-                        let maybe = filter[word] & bit != 0;
-                        filter[word] |= bit;
-                        !(maybe && ids.contains(&role))
-                    }
-                };
-            if new {
-                if roles.len() + 1 >= max {
-                    return Err(EngineError::ClosureTooLarge {
-                        agent: agent_name.to_string(),
-                        limit: max,
-                    });
-                }
-                roles.push((role, index.node_by_id(role)));
-                ids.push(role);
-                if big.is_none() && ids.len() > SCAN {
-                    // A big closure: room for it at once, not by doubling.
-                    roles.reserve(8 * SCAN);
-                    ids.reserve(8 * SCAN);
-                    big = Some(IdSet::of(ids));
-                }
-            }
-        }
-        let Some(&(_, n)) = roles.get(next) else { break };
-        node = n;
-        next += 1;
-    }
-    ids.sort_unstable();
-    Ok(())
-}
-
-/// The closure as the union of the agent's direct roles' summarised closures, with their
-/// summaries for the rules on `*` (`index::summary`); None when the summaries cannot
-/// answer it exactly (none are current, a direct role has none, or in an account some
-/// summarised role has account entries, which the walk would follow). The limit is the
-/// walk's: it fails as soon as a role is added at `max` (see [`closure_of`]).
-fn summarized_closure<'a>(
-    index: &'a Index,
-    agent: odrl::Agent<'a>,
-    account: Option<u32>,
-    max: usize,
-    agent_name: &Id,
-    out: &mut odrl::Closure<'a>,
-) -> Option<Result<(), EngineError>> {
-    /// Past this many ids in the direct roles' closures together, they are ORed as bit
-    /// sets instead of listed.
-    const LIST: usize = 64;
-    let summaries = index.summaries()?;
-    // Built in place: the closure is too big to move around.
-    let direct = out.summarized.insert(smallvec::SmallVec::new());
-    if let Some((_, row)) = agent {
-        let in_account = account
-            .into_iter()
-            .flat_map(|a| row.account_entries(a).iter().map(|e| e.role));
-        for role in row.global().iter().map(|e| e.0).chain(in_account) {
-            let s = summaries.of(role)?;
-            if !s.complete || (account.is_some() && s.accounts) {
-                return None;
-            }
-            direct.push(s);
-        }
-    }
-    if direct.iter().map(|s| s.closure.len()).sum::<usize>() <= LIST {
-        // Listed once each, in no order: the filter answers most "seen?" without a scan.
-        let (ids, filter) = (&mut out.ids, out.filter.insert([0; odrl::FILTER_BITS / 64]));
-        for s in direct.iter() {
-            for &id in s.closure.iter() {
-                if odrl::filter_set(filter, id) || !ids.contains(&id) {
-                    ids.push(id);
-                }
-            }
-        }
-    } else {
-        let bits = out.bits.insert(odrl::RoleBits {
-            summaries,
-            words: smallvec::smallvec![0u64; summaries.words()],
-            len: 0,
-        });
-        for s in direct.iter() {
-            for &(w, b) in s.words.iter() {
-                bits.words[w as usize] |= b;
-            }
-        }
-        bits.len = bits.words.iter().map(|w| w.count_ones() as usize).sum();
-    }
-    // Only roles are in a closure and the agent is not one (the gate): it is not in it.
-    let len = out.len();
-    if len > 0 && len >= max {
-        return Some(Err(EngineError::ClosureTooLarge {
-            agent: agent_name.to_string(),
-            limit: max,
-        }));
-    }
-    Some(Ok(()))
-}
-
-/// The node ids of a big closure: open addressing with linear probing, at most half full,
-/// starting with room for 512 (no rehash in a closure of hundreds of roles).
-struct IdSet {
-    /// 0: empty; otherwise the id + 1.
-    slots: Vec<u64>,
-    len: usize,
-}
-
-impl IdSet {
-    fn of(ids: &[u32]) -> IdSet {
-        let mut set = IdSet {
-            slots: vec![0; 1024],
-            len: 0,
-        };
-        for &id in ids {
-            set.insert(id);
-        }
-        set
-    }
-
-    /// True when `id` was not in the set.
-    #[inline]
-    fn insert(&mut self, id: u32) -> bool {
-        if (self.len + 1) * 2 > self.slots.len() {
-            let bigger = vec![0; self.slots.len() * 2];
-            let old = std::mem::replace(&mut self.slots, bigger);
-            self.len = 0;
-            for s in old.into_iter().filter(|&s| s != 0) {
-                self.insert((s - 1) as u32);
-            }
-        }
-        let mask = self.slots.len() - 1;
-        let want = u64::from(id) + 1;
-        let mut i = ((u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize) & mask;
-        loop {
-            match self.slots[i] {
-                0 => {
-                    self.slots[i] = want;
-                    self.len += 1;
-                    return true;
-                }
-                s if s == want => return false,
-                _ => i = (i + 1) & mask,
-            }
-        }
-    }
-}
-
 /// The Casbin `p` rows a check can match, as the Casbin engine reads them from the index
 /// (empty when a gate denies). For tests that compare them with [`CasbinRows::candidates`].
 pub fn casbin_candidates(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Vec<Vec<String>>, EngineError> {
-    let mut closure = odrl::Closure::default();
+    let mut closure = closure::Closure::default();
     match prepare(index, check, opts, &mut closure, false)? {
         Prepared::Gated(_) => Ok(Vec::new()),
         Prepared::Ready(agent) => Ok(odrl::casbin_rows(
@@ -569,29 +394,5 @@ pub fn casbin_candidates(index: &Index, check: &Check, opts: &EngineOptions) -> 
             check,
             &odrl::hits(index, check, agent, &closure, opts),
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::IdSet;
-
-    #[test]
-    fn an_id_set_grows_and_keeps_every_id_once() {
-        let ids: Vec<u32> = (0..40).map(|i| i * 1024).collect();
-        let mut set = IdSet::of(&ids);
-        let mut model: std::collections::BTreeSet<u32> = ids.iter().copied().collect();
-        // Ids that collide in the low bits, the largest id, and enough to grow twice.
-        for i in 0..3000u32 {
-            let id = if i == 7 {
-                u32::MAX
-            } else {
-                i.wrapping_mul(4096) ^ (i % 5)
-            };
-            assert_eq!(set.insert(id), model.insert(id), "{id}");
-            assert!(!set.insert(id));
-        }
-        assert_eq!(set.len, model.len());
-        assert!(set.slots.len() >= 2 * set.len);
     }
 }

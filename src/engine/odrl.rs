@@ -23,9 +23,9 @@
 use crate::domain::constraint::{Context, Now, Party, Truth};
 use crate::domain::policy::kind_bit;
 use crate::domain::{Action, ConditionNote, Conflict, Decision, Explanation, Id, Reason, Rule, RuleKind, Target};
+use crate::engine::closure::Closure;
 use crate::engine::index::{
-    CUSTOM_BASE, Head, Index, Node, Pair, RoleSummary, Summaries, TargetRule, VARIANT_BASE, action_bit, ak_action,
-    ak_kind,
+    CUSTOM_BASE, Head, Index, Node, Pair, RoleSummary, TargetRule, VARIANT_BASE, action_bit, ak_action, ak_kind,
 };
 use crate::engine::{Check, EngineOptions};
 use smallvec::SmallVec;
@@ -58,109 +58,6 @@ static NO_FAMILY: LazyLock<Family> = LazyLock::new(Family::default);
 
 /// The agent's own id and row, when the index knows the agent.
 pub(crate) type Agent<'a> = Option<(u32, &'a Node)>;
-
-/// The roles an agent's edges reach (the agent excluded), in breadth-first order, and the
-/// same ids for membership tests.
-#[derive(Default)]
-pub(crate) struct Closure<'a> {
-    /// Empty when the closure came from role summaries (`summarized`).
-    pub roles: SmallVec<[(u32, &'a Node); 48]>,
-    /// The roles' ids, each once: sorted after a walk; in no order, with `filter`, when
-    /// they came from role summaries.
-    pub ids: SmallVec<[u32; 48]>,
-    /// For ids in no order: a bit per id modulo [`FILTER_BITS`], set for every id in
-    /// `ids` (a clear bit is a sure miss; a set one needs the scan).
-    pub filter: Option<[u64; FILTER_BITS / 64]>,
-    /// When the closure came from role summaries: those of the agent's direct roles, whose
-    /// heads stand for every role's rules on `*` (`index::summary`).
-    pub summarized: Option<SmallVec<[&'a RoleSummary; 16]>>,
-    /// A big summarised closure as a bit set over the summary numbers (`ids` is then
-    /// empty): ORing the direct roles' sets beats sorting thousands of ids.
-    pub bits: Option<RoleBits<'a>>,
-    /// The rules on the check's exact target, when they were read with the agent's row
-    /// ([`Index::agent_and_target`]); otherwise they are looked up by name.
-    pub target_rules: Option<&'a [TargetRule]>,
-    /// The asset collections the check's target is part of (transitively), in byte order
-    /// (empty while no asset is part of a collection, and for look-ups, which have no
-    /// single target).
-    pub targets: SmallVec<[&'a Id; 4]>,
-}
-
-/// A closure as a bit set over the role summaries' numbers.
-pub(crate) struct RoleBits<'a> {
-    pub summaries: &'a Summaries,
-    pub words: SmallVec<[u64; 32]>,
-    /// How many bits are set.
-    pub len: usize,
-}
-
-impl RoleBits<'_> {
-    fn contains(&self, id: u32) -> bool {
-        self.summaries
-            .number(id)
-            .is_some_and(|n| self.words.get(n / 64).is_some_and(|w| w >> (n % 64) & 1 == 1))
-    }
-
-    /// The node ids in the set, by summary number.
-    fn ids(&self) -> impl Iterator<Item = u32> + '_ {
-        self.words.iter().enumerate().flat_map(move |(i, &w)| {
-            let mut rest = w;
-            std::iter::from_fn(move || {
-                (rest != 0).then(|| {
-                    let b = rest.trailing_zeros() as usize;
-                    rest &= rest - 1;
-                    self.summaries.node_of(i * 64 + b)
-                })
-            })
-        })
-    }
-}
-
-impl Closure<'_> {
-    /// How many roles the closure holds.
-    pub(crate) fn len(&self) -> usize {
-        self.bits.as_ref().map_or(self.ids.len(), |b| b.len)
-    }
-
-    /// The closure's role ids (in increasing order after a walk).
-    fn role_ids(&self) -> impl Iterator<Item = u32> + '_ {
-        self.ids.iter().copied().chain(self.bits.iter().flat_map(RoleBits::ids))
-    }
-
-    pub(crate) fn contains(&self, id: u32) -> bool {
-        if let Some(bits) = &self.bits {
-            return bits.contains(id);
-        }
-        if let Some(filter) = &self.filter {
-            return filter_has(filter, id) && self.ids.contains(&id);
-        }
-        if self.ids.len() <= 16 {
-            self.ids.contains(&id)
-        } else {
-            self.ids.binary_search(&id).is_ok()
-        }
-    }
-}
-
-/// The size of [`Closure::filter`] in bits.
-pub(crate) const FILTER_BITS: usize = 1024;
-
-/// True when the filter's bit for `id` is set.
-#[inline]
-pub(crate) fn filter_has(filter: &[u64; FILTER_BITS / 64], id: u32) -> bool {
-    let b = id as usize % FILTER_BITS;
-    filter[b / 64] >> (b % 64) & 1 == 1
-}
-
-/// Sets the filter's bit for `id`; true when it was clear (`id` is surely new).
-#[inline]
-pub(crate) fn filter_set(filter: &mut [u64; FILTER_BITS / 64], id: u32) -> bool {
-    let b = id as usize % FILTER_BITS;
-    let (word, bit) = (&mut filter[b / 64], 1u64 << (b % 64));
-    let clear = *word & bit == 0;
-    *word |= bit;
-    clear
-}
 
 /// A rule that applies to the request, with what the deciding order needs.
 #[derive(Debug, Clone, Copy)]

@@ -379,6 +379,10 @@ fn run_compacting(history: &[Change], cases: &[Case], colliding: bool, compact: 
     } else {
         Index::default()
     };
+    // Agents holding one, two or three roles or more (by the history's length) get summaries
+    // of their own, so checks read them here (a real organisation gives them to agents with
+    // dozens); the rest read their roles' summaries.
+    new.set_agent_summary_roles(1 + history.len() % 3);
     let mut old = reference::Index::default();
     // The Casbin projection is built with and without the hierarchy; each case reads the one
     // its options name.
@@ -724,6 +728,78 @@ fn ids_that_collide_in_the_closure_filter_are_not_in_the_closure() {
         Some("stranger-1021")
     );
     assert_eq!(Ok(got), reference::decide(&old, &check, &opts));
+}
+
+/// An agent holding twenty roles has a summary of its own; its edges do not drop the
+/// summaries, so after it loses the role whose prohibition decided, its summary no longer
+/// stands for it (the check reads its roles' summaries and allows), and once the role is
+/// back it does again.
+#[test]
+fn an_agent_summary_stands_for_the_agent_only_while_it_holds_the_same_roles() {
+    let mut new = Index::default();
+    let mut old = reference::Index::default();
+    let mut changes = Vec::new();
+    for i in 0..20 {
+        let role = format!("role-{i:02}");
+        changes.push(Change::GlobalEdge {
+            source: EdgeSource::Role,
+            node: id("agent"),
+            role: id(&role),
+            on: true,
+        });
+        let kind = if i == 7 {
+            RuleKind::Prohibition
+        } else {
+            RuleKind::Permission
+        };
+        changes.push(rule_fact("p", kind, &role, "odrl:read", Target::Any, None, true));
+    }
+    // In account acc1 the agent also holds acc-role, which permits reading: an account
+    // check reads the agent's summary and acc-role's.
+    changes.push(Change::AccountEdge {
+        account: id("acc1"),
+        node: id("agent"),
+        role: id("acc-role"),
+        on: true,
+    });
+    changes.push(rule_fact(
+        "p",
+        RuleKind::Permission,
+        "acc-role",
+        "odrl:read",
+        Target::Any,
+        None,
+        true,
+    ));
+    for c in &changes {
+        new.apply(c);
+        old.apply(c);
+    }
+    new.summarize();
+    let edge = |on| Change::GlobalEdge {
+        source: EdgeSource::Role,
+        node: id("agent"),
+        role: id("role-07"),
+        on,
+    };
+    for (step, allowed) in [(None, false), (Some(edge(false)), true), (Some(edge(true)), false)] {
+        if let Some(c) = &step {
+            new.apply(c);
+            old.apply(c);
+        }
+        assert!(new.summarized(), "an agent's edge keeps the summaries");
+        new.validate().unwrap();
+        for (explain, account) in [(false, None), (true, None), (false, Some(id("acc1")))] {
+            let check = Check {
+                account,
+                ..agent_check("odrl:read", explain)
+            };
+            let opts = EngineOptions::default();
+            let got = engine::decide(&new, &check, &opts).unwrap();
+            assert_eq!(got.allowed, allowed, "after {step:?}, {check:?}");
+            assert_eq!(Ok(got), reference::decide(&old, &check, &opts), "after {step:?}");
+        }
+    }
 }
 
 /// A deactivated policy holding the best rule of its kind must not hide the next one, on

@@ -10,6 +10,15 @@
 //! integers in the names' byte order, so a label read at build time still orders two
 //! heads right after later names are labelled between them).
 //!
+//! Agents holding many roles (at least [`AGENT_SUMMARY_ROLES`]) get a summary of their own
+//! too, built the same way over the union of their direct roles' closures: a check for
+//! such an agent reads one summary instead of one per direct role (dozens of cold rows on
+//! an organisation whose roles per agent follow a power law). An agent's edges do not drop
+//! the summaries, so an agent summary keeps the direct roles it was built from and stands
+//! for the agent only while the agent's row still lists exactly those (in an account, the
+//! summaries of the roles its account entries reach join it, as they join the direct
+//! roles' otherwise).
+//!
 //! Summaries are derived data, exact only for the facts they were built from. They are
 //! built at the end of a bulk load and when asked ([`Index::summarize`]), and a write that
 //! could change one drops them all (see [`Index::apply`]): a rule on `*`, a global or
@@ -72,15 +81,31 @@ impl RoleSummary {
     }
 }
 
+/// Agents holding at least this many roles get a summary of their own (see the module
+/// docs); [`Index::set_agent_summary_roles`] changes it (tests summarise every agent).
+pub(crate) const AGENT_SUMMARY_ROLES: usize = 16;
+
+/// In `Summaries::at`: the entry is an agent's, at this bit's complement in `agents`.
+const AGENT: u32 = 1 << 31;
+
+/// An agent's summary: its direct roles' closures as one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AgentSummary {
+    /// The targets of the agent's global edges when it was built, in its row's order.
+    direct: Box<[u32]>,
+    summary: RoleSummary,
+}
+
 /// Every role's summary, as of the facts they were built from.
 #[derive(Debug, Default)]
 pub(crate) struct Summaries {
-    /// Node id → 1 + its summary's position in `roles` (0: none; ids past the end: nodes
-    /// added since).
+    /// Node id → 1 + its summary's position in `roles`, or [`AGENT`] | its position in
+    /// `agents` (0: none; ids past the end: nodes added since).
     at: Vec<u32>,
     roles: Vec<RoleSummary>,
     /// Summary number → node id.
     ids: Vec<u32>,
+    agents: Vec<AgentSummary>,
 }
 
 impl Summaries {
@@ -90,7 +115,19 @@ impl Summaries {
         self.number(id).map(|n| &self.roles[n])
     }
 
-    /// Summarises every role of `index`.
+    /// The summary of agent `id` whose global edges are `direct`, when it has one built
+    /// from those very edges.
+    #[inline]
+    pub(crate) fn of_agent(&self, id: u32, direct: &[super::Pair]) -> Option<&RoleSummary> {
+        let &i = self.at.get(id as usize)?;
+        if i & AGENT == 0 {
+            return None;
+        }
+        let a = &self.agents[(i & !AGENT) as usize];
+        (a.direct.len() == direct.len() && a.direct.iter().zip(direct).all(|(&r, e)| r == e.0)).then_some(&a.summary)
+    }
+
+    /// Summarises every role of `index`, and every agent holding many.
     pub(crate) fn build(index: &Index) -> Summaries {
         let n = index.node_count();
         let mut at = vec![0u32; n];
@@ -118,94 +155,49 @@ impl Summaries {
             }
             let mut closure = queue.clone();
             closure.sort_unstable();
-            heads.clear();
-            let mut accounts = false;
-            for &x in &closure {
-                let node = index.node_by_id(x);
-                accounts |= !node.accounts.is_empty();
-                for r in node.star() {
-                    let (ak, policy) = (r.0, r.1);
-                    if !index.counts(policy, ak_kind(ak)) {
-                        continue;
-                    }
-                    let head = Head {
-                        ak,
-                        policy,
-                        assignee: x,
-                        who: node.label,
-                    };
-                    if policy >= VARIANT_BASE {
-                        heads.push(head);
-                        continue;
-                    }
-                    // At most one head without a condition per action and kind.
-                    match heads.iter_mut().find(|h| h.ak == ak && h.policy < VARIANT_BASE) {
-                        Some(h) => {
-                            if (index.policy_rank(policy).0, node.label) < (index.policy_rank(h.policy).0, h.who) {
-                                *h = head;
-                            }
-                        }
-                        None => heads.push(head),
-                    }
-                }
-            }
-            // Rules of one variant share its condition (and its policy's label): of those on
-            // one action and kind only the least assignee can decide.
-            heads.sort_unstable_by_key(|h| (h.ak, h.policy, h.who));
-            heads.dedup_by(|later, first| later.ak == first.ak && later.policy == first.policy);
-            let (mut mask, mut starts) = (0u64, Vec::new());
-            for (i, h) in heads.iter().enumerate() {
-                let bit = action_bit(ak_action(h.ak));
-                if mask & bit == 0 {
-                    mask |= bit;
-                    starts.push(i as u32);
-                }
-            }
-            starts.push(heads.len() as u32);
-            roles.push(RoleSummary {
-                complete: false,
-                words: Box::default(),
-                closure: closure.into_boxed_slice(),
-                accounts,
-                mask,
-                heads: heads.as_slice().into(),
-                starts: starts.into(),
-            });
+            roles.push(summarize(index, closure, &mut heads));
             at[id as usize] = roles.len() as u32;
         }
         // Every node of a closure is a role (global edges point at roles: `validate`), so it
         // has a number. Were one not, the summary could not stand for that closure: checks
         // through it walk instead.
         for role in &mut roles {
-            let mut words: Vec<(u32, u64)> = Vec::new();
-            let mut numbers: Vec<u32> = role
-                .closure
-                .iter()
-                .filter_map(|&x| at[x as usize].checked_sub(1))
-                .collect();
-            role.complete = numbers.len() == role.closure.len();
-            numbers.sort_unstable();
-            for n in numbers {
-                let (word, bit) = (n / 64, 1u64 << (n % 64));
-                match words.last_mut() {
-                    Some((w, bits)) if *w == word => *bits |= bit,
-                    _ => words.push((word, bit)),
-                }
-            }
-            role.words = words.into();
+            number(role, &at);
         }
-        let ids = (0..n as u32).filter(|&id| at[id as usize] > 0).collect();
-        Summaries { at, roles, ids }
+        let ids = (0..n as u32)
+            .filter(|&id| role_number(at[id as usize]).is_some())
+            .collect();
+        let mut agents = Vec::new();
+        for id in 0..n as u32 {
+            let node = index.node_by_id(id);
+            if node.role || node.global().len() < index.agent_summary_roles {
+                continue;
+            }
+            let direct: Box<[u32]> = node.global().iter().map(|e| e.0).collect();
+            // Only over direct roles that have summaries (a node that is not a role would
+            // make a check walk: so does this agent's, without a summary of its own).
+            let Some(parts) = direct
+                .iter()
+                .map(|&r| role_number(at[r as usize]).map(|k| &roles[k]))
+                .collect::<Option<Vec<_>>>()
+            else {
+                continue;
+            };
+            let mut closure: Vec<u32> = parts.iter().flat_map(|p| p.closure.iter().copied()).collect();
+            closure.sort_unstable();
+            closure.dedup();
+            let mut summary = summarize(index, closure, &mut heads);
+            number(&mut summary, &at);
+            at[id as usize] = AGENT | agents.len() as u32;
+            agents.push(AgentSummary { direct, summary });
+        }
+        Summaries { at, roles, ids, agents }
     }
-
     /// The summary number of node `id` (its position among the roles summarised), if it
     /// has a summary.
     #[inline]
     pub(crate) fn number(&self, id: u32) -> Option<usize> {
-        match self.at.get(id as usize) {
-            Some(&i) if i > 0 => Some(i as usize - 1),
-            _ => None,
-        }
+        self.at.get(id as usize).and_then(|&i| role_number(i))
     }
 
     /// The node id of summary number `n`.
@@ -219,11 +211,14 @@ impl Summaries {
         self.roles.len().div_ceil(64)
     }
 
-    /// What differs between these summaries and ones built afresh from the same facts, if
-    /// anything: every role summarised here must be summarised alike there (labels aside:
-    /// they may have been renumbered since, in the same order). Roles added since have no
-    /// summary here, which is allowed (a check walks for them).
-    pub(crate) fn differs(&self, fresh: &Summaries) -> Option<String> {
+    /// What differs between these summaries and ones built afresh from the same facts
+    /// (`index`'s), if anything: every role summarised here must be summarised alike there
+    /// (labels aside: they may have been renumbered since, in the same order), and so must
+    /// every agent whose summary still stands for it (its row lists the roles it was built
+    /// from). Roles added since have no summary here, which is allowed (a check walks for
+    /// them), and so is an agent summary its row no longer matches (a check ignores it) or
+    /// of a node marked a role since.
+    pub(crate) fn differs(&self, fresh: &Summaries, index: &Index) -> Option<String> {
         let plain = |s: &RoleSummary| {
             let mut s = s.clone();
             s.heads.iter_mut().for_each(|h| h.who = 0);
@@ -233,7 +228,16 @@ impl Summaries {
             s
         };
         (0..self.at.len() as u32).find_map(|id| {
-            let mine = self.of(id)?;
+            let (what, mine, theirs) = match self.of(id) {
+                Some(mine) => ("role", mine, fresh.of(id)),
+                // A node marked a role since is no check's agent (the gate refuses it).
+                None if index.node_by_id(id).role => return None,
+                None => {
+                    let direct = index.node_by_id(id).global();
+                    let mine = self.of_agent(id, direct)?;
+                    ("agent", mine, fresh.of_agent(id, direct))
+                }
+            };
             let mut from_bits: Vec<u32> = mine
                 .words
                 .iter()
@@ -246,14 +250,103 @@ impl Summaries {
                 .collect();
             from_bits.sort_unstable();
             if *from_bits != *mine.closure {
-                return Some(format!("role {id}: closure {:?}, its bits {from_bits:?}", mine.closure));
+                return Some(format!(
+                    "{what} {id}: closure {:?}, its bits {from_bits:?}",
+                    mine.closure
+                ));
             }
-            match fresh.of(id) {
+            match theirs {
                 Some(f) if plain(mine) == plain(f) => None,
-                f => Some(format!("role {id}: summary {mine:?}, its facts give {f:?}")),
+                f => Some(format!("{what} {id}: summary {mine:?}, its facts give {f:?}")),
             }
         })
     }
+}
+
+/// The summary of the nodes `closure` (sorted), bit set and completeness aside ([`number`]
+/// fills them): whether any has account entries, and the heads of their rules on `*`.
+/// `heads` is scratch space.
+fn summarize(index: &Index, closure: Vec<u32>, heads: &mut Vec<Head>) -> RoleSummary {
+    heads.clear();
+    let mut accounts = false;
+    for &x in &closure {
+        let node = index.node_by_id(x);
+        accounts |= !node.accounts.is_empty();
+        for r in node.star() {
+            let (ak, policy) = (r.0, r.1);
+            if !index.counts(policy, ak_kind(ak)) {
+                continue;
+            }
+            let head = Head {
+                ak,
+                policy,
+                assignee: x,
+                who: node.label,
+            };
+            if policy >= VARIANT_BASE {
+                heads.push(head);
+                continue;
+            }
+            // At most one head without a condition per action and kind.
+            match heads.iter_mut().find(|h| h.ak == ak && h.policy < VARIANT_BASE) {
+                Some(h) => {
+                    if (index.policy_rank(policy).0, node.label) < (index.policy_rank(h.policy).0, h.who) {
+                        *h = head;
+                    }
+                }
+                None => heads.push(head),
+            }
+        }
+    }
+    // Rules of one variant share its condition (and its policy's label): of those on
+    // one action and kind only the least assignee can decide.
+    heads.sort_unstable_by_key(|h| (h.ak, h.policy, h.who));
+    heads.dedup_by(|later, first| later.ak == first.ak && later.policy == first.policy);
+    let (mut mask, mut starts) = (0u64, Vec::new());
+    for (i, h) in heads.iter().enumerate() {
+        let bit = action_bit(ak_action(h.ak));
+        if mask & bit == 0 {
+            mask |= bit;
+            starts.push(i as u32);
+        }
+    }
+    starts.push(heads.len() as u32);
+    RoleSummary {
+        complete: false,
+        words: Box::default(),
+        closure: closure.into_boxed_slice(),
+        accounts,
+        mask,
+        heads: heads.as_slice().into(),
+        starts: starts.into(),
+    }
+}
+
+/// The summary number of a role whose entry in `Summaries::at` is `i`.
+#[inline]
+fn role_number(i: u32) -> Option<usize> {
+    (i > 0 && i & AGENT == 0).then(|| (i - 1) as usize)
+}
+
+/// Sets the summary's bit set over the roles' numbers (`at` as in `Summaries::at`), and
+/// whether every node of its closure has one.
+fn number(summary: &mut RoleSummary, at: &[u32]) {
+    let mut words: Vec<(u32, u64)> = Vec::new();
+    let mut numbers: Vec<usize> = summary
+        .closure
+        .iter()
+        .filter_map(|&x| role_number(at[x as usize]))
+        .collect();
+    summary.complete = numbers.len() == summary.closure.len();
+    numbers.sort_unstable();
+    for n in numbers {
+        let (word, bit) = ((n / 64) as u32, 1u64 << (n % 64));
+        match words.last_mut() {
+            Some((w, bits)) if *w == word => *bits |= bit,
+            _ => words.push((word, bit)),
+        }
+    }
+    summary.words = words.into();
 }
 
 impl Index {
@@ -320,6 +413,20 @@ impl Index {
     /// [`Index::refresh_summaries`] without starting a build.
     fn refresh_summaries_if_built(&mut self) -> bool {
         self.summaries_ready() && self.refresh_summaries()
+    }
+
+    /// From the next build of the summaries on, agents holding at least `roles` roles
+    /// (one at the least) get a summary of their own (tests summarise every agent with
+    /// one).
+    #[doc(hidden)]
+    pub fn set_agent_summary_roles(&mut self, roles: usize) {
+        self.agent_summary_roles = roles.max(1);
+    }
+
+    /// How many roles an agent holds at the least to get a summary of its own.
+    #[inline]
+    pub(crate) fn agent_summary_roles(&self) -> usize {
+        self.agent_summary_roles
     }
 
     /// True when the role summaries are current (no write has dropped them since they were

@@ -154,7 +154,10 @@ impl Index {
             ));
         }
         // Role summaries, while current, are what the facts give.
-        if let Some(e) = self.summaries().and_then(|s| s.differs(&super::Summaries::build(self))) {
+        if let Some(e) = self
+            .summaries()
+            .and_then(|s| s.differs(&super::Summaries::build(self), self))
+        {
             return Err(e);
         }
         self.reverse.validate(self)
