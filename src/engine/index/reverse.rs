@@ -2,9 +2,9 @@
 //! the forward rows they mirror, so a published snapshot answers "which targets" and "who"
 //! as of its revision, like a check.
 //!
-//! - **Targets** are interned (`targets`: name → dense id, id → name), and each has an
-//!   order-preserving label (`labels`, kept by [`Labels`] like the nodes' and policies'):
-//!   comparing two targets' labels compares their names in byte order.
+//! - **Targets** are interned (`targets`: name → dense id, id → name and label), each with
+//!   an order-preserving label kept by [`Labels`] like the nodes' and policies': comparing
+//!   two targets' labels compares their names in byte order.
 //! - **Per node** (`nodes[id]`, only for nodes that have any): its permissions and, apart,
 //!   its prohibitions on exact targets, `(target, action and kind, policy)`, sorted by
 //!   target *name* (compared through the labels, so a write's search reads integers, not
@@ -80,9 +80,8 @@ impl NodeRev {
 /// See the module docs.
 #[derive(Clone)]
 pub(crate) struct Reverse {
-    pub(super) targets: Interned<Names, Id>,
-    /// Each target's label (by target id): labels compare as the names do.
-    labels: PVec<u64>,
+    /// Each target's name and label (labels compare as the names do).
+    pub(super) targets: Interned<Names, (Id, u64)>,
     /// Target names in byte order, to label a new target between its neighbours.
     order: Labels,
     /// One entry per node id (None: nothing points at it and it holds no exact rule).
@@ -97,7 +96,6 @@ impl Reverse {
     pub(super) fn new(hasher: &Hasher) -> Reverse {
         Reverse {
             targets: Interned::new(hasher),
-            labels: PVec::new(),
             order: Labels::default(),
             nodes: PVec::new(),
             star: imbl::OrdSet::new(),
@@ -119,7 +117,7 @@ impl Reverse {
             return;
         }
         self.targets.ids.end_bulk();
-        let rank: Vec<u64> = self.labels.iter().copied().collect();
+        let rank: Vec<u64> = self.targets.entries.iter().map(|&(_, label)| label).collect();
         for id in 0..self.nodes.len() {
             let Some(Some(row)) = self.nodes.get_mut(id) else {
                 continue;
@@ -153,12 +151,11 @@ impl Reverse {
     /// the others.
     pub(super) fn intern_target(&mut self, name: &Id) -> u32 {
         let before = self.targets.len();
-        let id = self.targets.intern(name, Id::clone);
+        let id = self.targets.intern(name, |n| (n.clone(), 0));
         if self.targets.len() != before {
-            self.labels.push_back(0);
-            let labels = &self.labels;
-            for (t, label) in self.order.insert(name, id, |t| label_of(labels, t)) {
-                *self.labels.get_mut(t as usize).expect("a label per target") = label;
+            let targets = &self.targets;
+            for (t, label) in self.order.insert(name, id, |t| targets.get(t).1) {
+                self.targets.get_mut(t).1 = label;
             }
         }
         id
@@ -167,11 +164,11 @@ impl Reverse {
     /// The target's label: comparing two labels compares the two names in byte order.
     #[inline]
     pub(crate) fn target_label(&self, id: u32) -> u64 {
-        label_of(&self.labels, id)
+        self.targets.get(id).1
     }
 
     pub(crate) fn target_name(&self, id: u32) -> &Id {
-        self.targets.get(id)
+        &self.targets.get(id).0
     }
 
     /// Every node holding a rule on `*` for `action`.
@@ -229,8 +226,8 @@ impl Reverse {
     /// (`on`) or went away.
     pub(super) fn exact_rule(&mut self, t: u32, assignee: u32, ak: u32, policy: u32, on: bool) {
         let entry = RevRule { target: t, ak, policy };
-        let key = (label_of(&self.labels, t), ak, policy);
-        let labels = &self.labels;
+        let key = (self.target_label(t), ak, policy);
+        let targets = &self.targets;
         let slot = self.nodes.get_mut(assignee as usize).expect("a reverse entry per node");
         let row = Arc::make_mut(slot.get_or_insert_with(Default::default)).rules_mut(ak);
         if self.bulk {
@@ -238,7 +235,7 @@ impl Reverse {
             self.tidy(assignee);
             return;
         }
-        let by_key = |r: &RevRule| (label_of(labels, r.target), r.ak, r.policy).cmp(&key);
+        let by_key = |r: &RevRule| (targets.get(r.target).1, r.ak, r.policy).cmp(&key);
         set_in(row, row.search(by_key), entry, on);
         self.tidy(assignee);
     }
@@ -267,15 +264,9 @@ impl Reverse {
         if self.targets.ids.count() != self.targets.len() {
             return Err("target names and ids differ in number".into());
         }
-        if self.labels.len() != self.targets.len() {
-            return Err(format!(
-                "{} target labels for {} targets",
-                self.labels.len(),
-                self.targets.len()
-            ));
-        }
         self.order.validate("target", self.targets.len(), |t| {
-            (self.targets.get(t).clone(), self.target_label(t))
+            let (name, label) = self.targets.get(t);
+            (name.clone(), *label)
         })?;
         self.targets.ids.validate()?;
         if index.targets.len() != self.targets.len() {
@@ -446,12 +437,6 @@ impl Index {
     pub(crate) fn node_count(&self) -> usize {
         self.nodes.len()
     }
-}
-
-/// A target's label (see [`Reverse::target_label`]).
-#[inline]
-fn label_of(labels: &PVec<u64>, t: u32) -> u64 {
-    *labels.get(t as usize).expect("a label per target")
 }
 
 /// During a bulk load: appends `value`, or removes it from the unsorted row (the forward
