@@ -11,7 +11,8 @@
 //! heads right after later names are labelled between them).
 //!
 //! Agents holding many roles (at least [`AGENT_SUMMARY_ROLES`]) get a summary of their own
-//! too, built the same way over the union of their direct roles' closures: a check for
+//! too, over the union of their direct roles' closures (merged from those roles'
+//! summaries, which the validator checks against a scan of the union's rules): a check for
 //! such an agent reads one summary instead of one per direct role (dozens of cold rows on
 //! an organisation whose roles per agent follow a power law). An agent's edges do not drop
 //! the summaries, so an agent summary keeps the direct roles it was built from and stands
@@ -89,7 +90,7 @@ pub(crate) const AGENT_SUMMARY_ROLES: usize = 16;
 const AGENT: u32 = 1 << 31;
 
 /// An agent's summary: its direct roles' closures as one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 struct AgentSummary {
     /// The targets of the agent's global edges when it was built, in its row's order.
     direct: Box<[u32]>,
@@ -234,14 +235,14 @@ impl Summaries {
             s
         };
         (0..self.at.len() as u32).find_map(|id| {
-            let (what, mine, theirs) = match self.of(id) {
-                Some(mine) => ("role", mine, fresh.of(id)),
+            let (mine_is_agent, mine, theirs) = match self.of(id) {
+                Some(mine) => (false, mine, fresh.of(id)),
                 // A node marked a role since is no check's agent (the gate refuses it).
                 None if index.node_by_id(id).role => return None,
                 None => {
                     let direct = index.node_by_id(id).global();
                     let mine = self.of_agent(id, direct)?;
-                    ("agent", mine, fresh.of_agent(id, direct))
+                    (true, mine, fresh.of_agent(id, direct))
                 }
             };
             let mut from_bits: Vec<u32> = mine
@@ -255,6 +256,7 @@ impl Summaries {
                 .map(|n| self.node_of(n))
                 .collect();
             from_bits.sort_unstable();
+            let what = if mine_is_agent { "agent" } else { "role" };
             if *from_bits != *mine.closure {
                 return Some(format!(
                     "{what} {id}: closure {:?}, its bits {from_bits:?}",
@@ -263,7 +265,7 @@ impl Summaries {
             }
             // An agent's is merged from its roles' heads: it must also be what the rules of
             // its closure give.
-            let scanned = (what == "agent").then(|| {
+            let scanned = mine_is_agent.then(|| {
                 let mut s = summarize(index, mine.closure.to_vec(), &mut Vec::new());
                 number(&mut s, &self.at);
                 s
