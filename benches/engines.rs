@@ -308,6 +308,30 @@ fn perf_only(spec: &str, tiny: bool) {
     println!(
         "perf {shape} {rules} rules: {n} checks, fastest of 5 passes {fastest} ns per check (passes: {passes:?}), {allowed} allowed"
     );
+    if explain {
+        // How big the explanations are: rules listed and assignees, by percentile.
+        let (mut listed, mut assignees): (Vec<usize>, Vec<usize>) = checks
+            .iter()
+            .take(n)
+            .filter_map(|c| engine::decide(&snapshot.index, c, &opts).ok()?.explanation)
+            .map(|e| (e.other_rules.len() + e.unenforced_rules.len(), e.assignees.len()))
+            .unzip();
+        let at = |v: &mut Vec<usize>, q: f64| {
+            v.sort_unstable();
+            v.get(((v.len() as f64 * q) as usize).min(v.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0)
+        };
+        println!(
+            "explanations: other rules p50 {} p99 {} max {}; assignees p50 {} p99 {} max {}",
+            at(&mut listed, 0.5),
+            at(&mut listed, 0.99),
+            at(&mut listed, 1.0),
+            at(&mut assignees, 0.5),
+            at(&mut assignees, 0.99),
+            at(&mut assignees, 1.0)
+        );
+    }
 }
 
 /// One change of each kind the publish table measures, drawn at random.

@@ -11,6 +11,7 @@ pub mod index;
 pub mod lookup;
 pub mod odrl;
 mod pvec;
+mod ranking;
 pub mod reference;
 
 pub use casbin::CasbinRows;

@@ -27,6 +27,7 @@ use crate::engine::closure::Closure;
 use crate::engine::index::{
     CUSTOM_BASE, Head, Index, Node, Pair, RoleSummary, TargetRule, VARIANT_BASE, action_bit, ak_action, ak_kind,
 };
+use crate::engine::ranking;
 use crate::engine::{Check, EngineOptions};
 use smallvec::SmallVec;
 use std::cmp::Ordering;
@@ -569,19 +570,14 @@ pub(crate) fn hits(
     if index.strategies_in_use() {
         unenforced.extend(resolve(index, &mut all));
     }
-    // Kind, then the deciding order: its integer prefix first (most pairs differ there;
-    // hundreds of rules in a big explanation), the whole order on ties.
-    let prefix = |h: &Hit| {
-        (
-            h.kind != RuleKind::Prohibition,
-            !h.own,
-            h.level,
-            h.related,
-            h.rank,
-            h.who,
-        )
-    };
-    all.sort_unstable_by(|a, b| prefix(a).cmp(&prefix(b)).then_with(|| order(index, a, b)));
+    // Kind, then the deciding order: ranked by small integer keys over its prefix (most
+    // pairs differ there; thousands of rules in a big explanation), the whole order only
+    // between rules of one policy and assignee.
+    ranking::sort_ranked(&mut all, |a, b| {
+        ranking::prefix(a)
+            .cmp(&ranking::prefix(b))
+            .then_with(|| order(index, a, b))
+    });
     Hits {
         ranked: all,
         unenforced,
