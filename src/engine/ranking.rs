@@ -34,8 +34,12 @@ pub(crate) fn prefix(h: &Hit) -> (bool, bool, u8, bool, u64, u64) {
 /// Sorts `hits` into the order `cmp` defines, which must order first by [`prefix`] and
 /// only then by anything else.
 pub(crate) fn sort_ranked(hits: &mut Vec<Hit>, cmp: impl Fn(&Hit, &Hit) -> Ordering) {
+    /// Below this many rules, a comparison sort is quicker than building the keys (the
+    /// tables, the buffers and the radix passes cost a few microseconds whatever the size).
+    const SMALL: usize = 64;
     let n = hits.len();
-    if n < 2 {
+    if n < SMALL {
+        hits.sort_unstable_by(cmp);
         return;
     }
     let policies = Dense::of(hits.iter().map(|h| h.rank), n);

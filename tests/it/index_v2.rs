@@ -976,6 +976,37 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, .. ProptestConfig::default() })]
+
+    /// Explanations long enough (64 rules or more) that the engine ranks their rules by
+    /// integer keys (`engine::ranking`) instead of comparing them: every listed rule, in
+    /// order, against the reference's.
+    #[test]
+    fn long_explanations_list_every_rule_in_deciding_order(
+        history in proptest::collection::vec(crowded_change(), 200..320),
+        cases in proptest::collection::vec((pick(RELATED), any::<bool>()), 6),
+    ) {
+        let mut full = crowded_closure();
+        full.extend(history);
+        let cases: Vec<Case> = cases
+            .into_iter()
+            .map(|(act, hierarchy)| Case {
+                check: Check {
+                    agent: id("a1"),
+                    account: None,
+                    action: action(act),
+                    target: id("t1"),
+                    explain: true,
+                    context: context(CONTEXTS[0]),
+                },
+                opts: EngineOptions { action_hierarchy: hierarchy, ..EngineOptions::default() },
+            })
+            .collect();
+        run(&full, &cases, false)?;
+    }
+}
+
 /// Rules with and without conditions, mostly on `*`, for an agent and roles of its closure,
 /// on related actions: several variants (policy and condition) of one action compete, and
 /// whether each applies depends on the request's context.
