@@ -26,7 +26,8 @@
 //! choose what runs; `ENDOCARP_BENCH_TINY=1 cargo
 //! test --benches` runs it tiny so it cannot rot (no timing is asserted anywhere).
 //! `ENDOCARP_BENCH_PERF=<shape>,<rules>,<checks>` only builds and runs that many checks, for
-//! `perf record` (explaining with `ENDOCARP_BENCH_PERF_EXPLAIN=1`);
+//! `perf record` (explaining with `ENDOCARP_BENCH_PERF_EXPLAIN=1`, on the Casbin engine with
+//! `ENDOCARP_BENCH_PERF_CASBIN=1`);
 //! `ENDOCARP_BENCH_PUBLISH_ONLY=<shape>,<rules>,<kind>,<writes>` likewise publishes that
 //! many writes of one kind of the publish table ("exact grant", "agent edge", …). Results
 //! and the machine: `docs/BENCHMARKS.md`.
@@ -288,7 +289,9 @@ fn perf_only(spec: &str, tiny: bool) {
     let org = Org::generate(OrgSpec::named(&shape, rules, tiny));
     let explain = std::env::var("ENDOCARP_BENCH_PERF_EXPLAIN").is_ok_and(|v| v == "1");
     let checks: Vec<Check> = org.checks(200_000, 3).iter().map(|c| to_check(c, explain)).collect();
-    let (snapshot, _) = build_v2(&changes(&org), false);
+    // The Casbin engine instead, fed its rows from the index.
+    let casbin = std::env::var("ENDOCARP_BENCH_PERF_CASBIN").is_ok_and(|v| v == "1");
+    let (snapshot, _) = build_v2(&changes(&org), casbin);
     drop(org);
     let opts = EngineOptions::default();
     // Five passes over the same checks: on a machine whose speed drifts, the fastest pass
@@ -300,7 +303,12 @@ fn perf_only(spec: &str, tiny: bool) {
         allowed = 0;
         for i in 0..n {
             let c = decoded(&checks[(i % checks.len()) % repeat_every]);
-            allowed += u64::from(engine::decide(&snapshot.index, &c, &opts).is_ok_and(|d| d.allowed));
+            let decided = if casbin {
+                engine::decide_casbin(&snapshot, &c, &opts)
+            } else {
+                engine::decide(&snapshot.index, &c, &opts)
+            };
+            allowed += u64::from(decided.is_ok_and(|d| d.allowed));
         }
         passes.push(started.elapsed().as_nanos() as u64 / n.max(1) as u64);
     }

@@ -396,7 +396,9 @@ impl CasbinRows {
 struct ClosureRoles {
     agent: String,
     domain: String,
-    members: HashSet<String>,
+    /// The closure's assignees the check's candidate rows name: the matcher asks `g` about
+    /// row subjects only, so `has_link` answers every question as the whole closure would.
+    members: HashSet<String, foldhash::fast::RandomState>,
 }
 
 impl RoleManager for ClosureRoles {
@@ -463,7 +465,8 @@ thread_local! {
 }
 
 /// Asks casbin-rs whether the request is allowed, over the rows it can match.
-/// `assignees` is the closure of the check's agent (the agent first).
+/// `assignees` is the closure of the check's agent (the agent first); the role manager
+/// is given those the rows name (hundreds of roles, a handful of rows).
 pub fn enforce(candidates: Vec<Vec<String>>, check: &Check, assignees: &[&Id]) -> Result<bool, EngineError> {
     let domain = check.account.as_ref().map_or(GLOBAL_DOMAIN, |a| a.as_str());
     SCRATCH.with(|cell| {
@@ -481,7 +484,16 @@ pub fn enforce(candidates: Vec<Vec<String>>, check: &Check, assignees: &[&Id]) -
             roles.domain.clear();
             roles.domain.push_str(domain);
             roles.members.clear();
-            roles.members.extend(assignees.iter().map(|a| a.to_string()));
+            let named: HashSet<&str, foldhash::fast::RandomState> = candidates
+                .iter()
+                .filter_map(|row| row.first().map(String::as_str))
+                .collect();
+            roles.members.extend(
+                assignees
+                    .iter()
+                    .filter(|a| named.contains(a.as_str()))
+                    .map(|a| a.to_string()),
+            );
         }
         let model = scratch.enforcer.get_mut_model();
         model.clear_policy();

@@ -531,7 +531,9 @@ fn render(index: &Index, check: &Check, closure: &Closure<'_>, hit: &Hit) -> Rul
 /// Every applicable rule that counts, and those that do not for their policy's type.
 #[derive(Default)]
 pub(crate) struct Hits {
-    /// Every applicable rule that counts, prohibitions first, each kind in deciding order.
+    /// Every applicable rule that counts, prohibitions first; each kind in deciding order
+    /// when explaining, otherwise only the best of each kind first (what the decision and
+    /// the Casbin rows read).
     pub ranked: Vec<Hit>,
     /// Applicable rules of active policies whose type does not enforce them.
     pub unenforced: Vec<Hit>,
@@ -572,12 +574,18 @@ pub(crate) fn hits(
     }
     // Kind, then the deciding order: ranked by small integer keys over its prefix (most
     // pairs differ there; thousands of rules in a big explanation), the whole order only
-    // between rules of one policy and assignee.
-    ranking::sort_ranked(&mut all, |a, b| {
+    // between rules of one policy and assignee. Outside explain mode only the best of
+    // each kind is read.
+    let cmp = |a: &Hit, b: &Hit| {
         ranking::prefix(a)
             .cmp(&ranking::prefix(b))
             .then_with(|| order(index, a, b))
-    });
+    };
+    if check.explain {
+        ranking::sort_ranked(&mut all, cmp);
+    } else {
+        ranking::best_first(&mut all, cmp);
+    }
     Hits {
         ranked: all,
         unenforced,

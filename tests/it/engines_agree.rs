@@ -235,3 +235,53 @@ proptest! {
         prop_assert_eq!(again_rows.g_rows(), rows.g_rows());
     }
 }
+
+/// The Casbin engine collects every applicable rule but sorts none of them (nothing lists
+/// them): it must still bring the best of each kind forward, not the first it found. Here
+/// the first found (`r-a`'s, the role reached first, in policy `p2`) is not the best
+/// (`r-z`'s, in policy `p1`: the policy decides before the assignee), for permissions on
+/// `t1` and prohibitions on `t2`; a rule on `*` in a lower policy loses to both.
+#[test]
+fn the_casbin_engine_names_the_best_rule_not_the_first_found() {
+    use common::history::{permission, prohibition, t};
+    let mut snapshot = Snapshot::new(Some(true));
+    let events = [
+        t("Agent.RoleAssigned", "a1", "a1", "org:hasRole", "r-a", &[]),
+        t("Agent.RoleAssigned", "a1", "a1", "org:hasRole", "r-z", &[]),
+        permission(true, "p2", "r-a", "odrl:read", "t1"),
+        permission(true, "p3", "r-a", "odrl:read", "t1"),
+        permission(true, "p1", "r-z", "odrl:read", "t1"),
+        permission(true, "p2", "r-z", "odrl:read", "t1"),
+        permission(true, "p0", "r-a", "odrl:read", "*"),
+        prohibition(true, "p2", "r-a", "odrl:read", "t2"),
+        prohibition(true, "p1", "r-z", "odrl:read", "t2"),
+        permission(true, "p0", "r-a", "odrl:read", "t2"),
+    ];
+    for e in &events {
+        snapshot.apply(&NewEvent::parse("", e, None, None, BTreeMap::new()).unwrap().change);
+    }
+    let opts = EngineOptions {
+        action_hierarchy: true,
+        ..EngineOptions::default()
+    };
+    for (target, allowed) in [("t1", true), ("t2", false)] {
+        let check = Check {
+            agent: Id::parse("agent", "a1").unwrap(),
+            account: None,
+            action: Action::parse("action", "odrl:read").unwrap(),
+            target: Id::parse("target", target).unwrap(),
+            explain: false,
+            context: Default::default(),
+        };
+        let odrl = engine::decide(&snapshot.index, &check, &opts).unwrap();
+        let casbin = engine::decide_casbin(&snapshot, &check, &opts).unwrap();
+        assert_eq!(odrl.allowed, allowed, "{target}");
+        let rule = odrl.deciding_rule.as_ref().expect("a deciding rule");
+        assert_eq!(
+            (rule.policy.as_str(), rule.assignee.as_str()),
+            ("p1", "r-z"),
+            "{target}"
+        );
+        assert_eq!(casbin, odrl, "{target}");
+    }
+}
