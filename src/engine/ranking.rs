@@ -21,8 +21,11 @@ use std::cmp::Ordering;
 
 /// The prefix of the order rules are ranked by: kind (prohibitions first), own rules
 /// first, target level, exact action before a related one, policy label, assignee label.
+pub(crate) type Prefix = (bool, bool, u8, bool, u64, u64);
+
+/// A rule's [`Prefix`].
 #[inline]
-pub(crate) fn prefix(h: &Hit) -> (bool, bool, u8, bool, u64, u64) {
+pub(crate) fn prefix(h: &Hit) -> Prefix {
     (
         h.kind != RuleKind::Prohibition,
         !h.own,
@@ -56,11 +59,10 @@ pub(crate) fn sort_ranked(hits: &mut Vec<Hit>, cmp: impl Fn(&Hit, &Hit) -> Order
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let prefix = u64::from(h.kind != RuleKind::Prohibition) << 4
-                | u64::from(!h.own) << 3
-                | u64::from(h.level.min(3)) << 1
-                | u64::from(h.related);
-            let key = (prefix << policies.bits | policies.pos(h.rank)) << assignees.bits | assignees.pos(h.who);
+            let (kind, not_own, level, related, _, _) = prefix(h);
+            let flags =
+                u64::from(kind) << 4 | u64::from(not_own) << 3 | u64::from(level.min(3)) << 1 | u64::from(related);
+            let key = (flags << policies.bits | policies.pos(h.rank)) << assignees.bits | assignees.pos(h.who);
             key << 32 | i as u64
         })
         .collect();
@@ -227,6 +229,11 @@ mod tests {
         }
     }
 
+    /// What [`whole`] compares, rule by rule.
+    fn fields(v: &[Hit]) -> Vec<(Prefix, u32, u32)> {
+        v.iter().map(|h| (prefix(h), h.action, h.via)).collect()
+    }
+
     #[test]
     fn ranked_order_is_the_comparison_sorts() {
         let mut rng = Rng(7);
@@ -242,7 +249,6 @@ mod tests {
             let mut expected = hits.clone();
             expected.sort_by(whole);
             sort_ranked(&mut hits, whole);
-            let fields = |v: &[Hit]| -> Vec<_> { v.iter().map(|h| (prefix(h), h.action, h.via)).collect() };
             assert_eq!(fields(&hits), fields(&expected), "round {round}, {n} hits");
         }
     }
@@ -267,7 +273,6 @@ mod tests {
                 }
             }
             hits.sort_by(whole);
-            let fields = |v: &[Hit]| -> Vec<_> { v.iter().map(|h| (prefix(h), h.action, h.via)).collect() };
             assert_eq!(fields(&hits), fields(&sorted), "the same rules");
         }
     }
