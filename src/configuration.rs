@@ -86,8 +86,10 @@ pub struct Settings {
     #[arg(long, env = "ENDOCARP_TCP_KEEPALIVE", default_value = "60s", value_parser = parse_duration)]
     #[serde(serialize_with = "as_millis")]
     pub tcp_keepalive: Duration,
-    /// HTTP/2 keepalive pings on idle gRPC connections every this long (0s: off).
-    #[arg(long, env = "ENDOCARP_HTTP2_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    /// HTTP/2 keepalive pings on idle gRPC connections every this long (0s: off, the
+    /// default: TCP keepalive already probes idle connections, and with pings on hyper
+    /// reads the clock on every frame received, about half a microsecond a call).
+    #[arg(long, env = "ENDOCARP_HTTP2_KEEPALIVE_INTERVAL", default_value = "0s", value_parser = parse_duration)]
     #[serde(serialize_with = "as_millis")]
     pub http2_keepalive_interval: Duration,
     /// A connection whose keepalive ping is not answered within this long is closed.

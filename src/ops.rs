@@ -81,7 +81,7 @@ impl Ops {
             },
             "/metrics" => {
                 self.refresh().await;
-                let mut r = text(StatusCode::OK, self.metrics.render());
+                let mut r = text(StatusCode::OK, crate::metrics::render(&self.metrics));
                 r.headers_mut().insert(
                     hyper::header::CONTENT_TYPE,
                     hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -75,20 +75,6 @@ impl Application {
         let metrics = crate::metrics::install()?;
         let ops_listener = bind("ops_listen", settings.ops_listen).await?;
         let ops_addr = ops_listener.local_addr()?;
-        // Histograms keep raw samples until drained: drain them on a clock, not only when
-        // scraped, or an unscraped server grows by every sample (the soak benchmark caught it).
-        {
-            let (metrics, stop) = (metrics.clone(), shutdown.clone());
-            tracker.spawn(async move {
-                let mut tick = tokio::time::interval(crate::metrics::UPKEEP_INTERVAL);
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tick.tick() => metrics.run_upkeep(),
-                    }
-                }
-            });
-        }
         let ops = crate::ops::Ops::new(metrics, shutdown.clone());
         let ops_stop = CancellationToken::new();
         tracker.spawn(crate::ops::serve(
@@ -214,13 +200,14 @@ impl Application {
         let keepalive = |d: std::time::Duration| (!d.is_zero()).then_some(d);
         let server = || {
             tonic::transport::Server::builder()
-                .timeout(settings.request_timeout)
                 .http2_keepalive_interval(keepalive(settings.http2_keepalive_interval))
                 .http2_keepalive_timeout(keepalive(settings.http2_keepalive_timeout))
                 .max_concurrent_streams(settings.max_concurrent_streams)
         };
         let decision_router = server()
-            .layer(crate::grpc::observe::ObserveLayer)
+            .layer(crate::grpc::observe::ObserveLayer {
+                timeout: settings.request_timeout,
+            })
             .layer(decision_auth)
             .add_service(decision_health_svc)
             .add_service(reflection().build_v1()?)
@@ -228,7 +215,9 @@ impl Application {
             .add_service(decision_svc);
         // Reflection on the admin port too, behind authentication (`read`).
         let admin_router = server()
-            .layer(crate::grpc::observe::ObserveLayer)
+            .layer(crate::grpc::observe::ObserveLayer {
+                timeout: settings.request_timeout,
+            })
             .layer(admin_auth)
             .add_service(admin_health_svc)
             .add_service(reflection().build_v1alpha()?)

@@ -55,6 +55,9 @@ pub enum AppError {
     /// or its revision is no longer kept): the look-up must start again.
     #[error("{0}")]
     PageExpired(String),
+    /// The call ran past the server's request timeout (`--request-timeout`).
+    #[error("the call ran past the server's request timeout ({} ms)", .0.as_millis())]
+    RequestTimeout(Duration),
 }
 
 /// Why the authentication layer refused a call.

@@ -147,8 +147,13 @@ impl Projector {
 
     /// How old this replica's data is: the time since it last confirmed the log's head.
     pub fn data_age(&self) -> Duration {
+        self.data_age_at(Instant::now())
+    }
+
+    /// [`Projector::data_age`] as of `now` (a clock read the caller makes anyway).
+    pub fn data_age_at(&self, now: Instant) -> Duration {
         let confirmed = Duration::from_nanos(self.confirmed_nanos.load(Ordering::Acquire));
-        self.epoch.elapsed().saturating_sub(confirmed)
+        now.saturating_duration_since(self.epoch).saturating_sub(confirmed)
     }
 
     /// The applied-sequence digest and the revision it starts after.

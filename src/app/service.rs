@@ -231,8 +231,9 @@ impl App {
         consistency: Consistency,
         deadline: Option<Instant>,
     ) -> Result<Decision, AppError> {
-        let snapshot = self.fresh_snapshot(consistency, deadline).await?;
-        self.decide_on(&snapshot, check)
+        // One clock read serves the staleness gate and starts the engine's timer.
+        let (snapshot, now) = self.fresh_snapshot_at(consistency, deadline).await?;
+        self.decide_from(&snapshot, check, now)
     }
 
     /// The snapshot a request is answered from: after its consistency wait, and refused
@@ -242,42 +243,58 @@ impl App {
         consistency: Consistency,
         deadline: Option<Instant>,
     ) -> Result<Arc<engine::Snapshot>, AppError> {
+        Ok(self.fresh_snapshot_at(consistency, deadline).await?.0)
+    }
+
+    /// [`App::fresh_snapshot`], and the instant its staleness was judged at.
+    async fn fresh_snapshot_at(
+        &self,
+        consistency: Consistency,
+        deadline: Option<Instant>,
+    ) -> Result<(Arc<engine::Snapshot>, Instant), AppError> {
         self.await_consistency(consistency, deadline).await?;
-        let age = self.projector.data_age();
+        let now = Instant::now();
+        let age = self.projector.data_age_at(now);
         if age > self.settings.max_staleness {
             return Err(AppError::Stale {
                 age,
                 limit: self.settings.max_staleness,
             });
         }
-        Ok(self.projector.snapshot())
+        Ok((self.projector.snapshot(), now))
     }
 
     /// Decides one check on `snapshot` with the configured engine.
     pub(super) fn decide_on(&self, snapshot: &engine::Snapshot, check: &Check) -> Result<Decision, AppError> {
+        self.decide_from(snapshot, check, Instant::now())
+    }
+
+    /// [`App::decide_on`] with the engine's timer started at `started`.
+    fn decide_from(&self, snapshot: &engine::Snapshot, check: &Check, started: Instant) -> Result<Decision, AppError> {
         let opts = &self.settings.engine;
-        let odrl = || self.timed(Engine::Odrl, || engine::decide(&snapshot.index, check, opts));
-        let casbin = || self.timed(Engine::Casbin, || engine::decide_casbin(snapshot, check, opts));
+        let odrl = |started| self.timed(Engine::Odrl, started, || engine::decide(&snapshot.index, check, opts));
+        let casbin = |started| self.timed(Engine::Casbin, started, || engine::decide_casbin(snapshot, check, opts));
         match self.settings.engine_kind {
-            EngineKind::Odrl => Ok(odrl()?),
-            EngineKind::Casbin => Ok(casbin()?),
+            EngineKind::Odrl => Ok(odrl(started)?),
+            EngineKind::Casbin => Ok(casbin(started)?),
             EngineKind::Shadow => {
-                let answer = odrl();
+                let answer = odrl(started);
                 // Both projections live in one snapshot, so they are at the same revision.
-                let shadow = casbin();
+                let shadow = casbin(Instant::now());
                 self.compare(check, &answer, &shadow, snapshot.revision());
                 Ok(answer?)
             }
         }
     }
 
-    /// Runs one engine and records its decision and time in the metrics.
+    /// Runs one engine and records its decision and its time since `started` in the
+    /// metrics.
     fn timed(
         &self,
         engine: Engine,
+        started: Instant,
         decide: impl FnOnce() -> Result<Decision, engine::EngineError>,
     ) -> Result<Decision, engine::EngineError> {
-        let started = Instant::now();
         let result = decide();
         if let Ok(d) = &result {
             self.decisions.record(engine, d.reason, started.elapsed());

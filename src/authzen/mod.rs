@@ -28,7 +28,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
-use metrics::{Counter, Histogram};
+use metrics::Counter;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -260,7 +260,7 @@ pub(crate) fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -
 /// One endpoint's metric handles, resolved once.
 struct EndpointMetrics {
     endpoint: &'static str,
-    duration: Histogram,
+    duration: std::sync::Arc<crate::metrics::Latency>,
     /// A counter per status code in [`CODES`], then one for every other code; each made
     /// on first use.
     calls: [OnceLock<Counter>; CODES.len() + 1],
@@ -275,7 +275,7 @@ impl EndpointMetrics {
     fn new(endpoint: &'static str) -> EndpointMetrics {
         EndpointMetrics {
             endpoint,
-            duration: metrics::histogram!(crate::metrics::HTTP_DURATION, "endpoint" => endpoint),
+            duration: crate::metrics::http_duration(endpoint),
             calls: std::array::from_fn(|_| OnceLock::new()),
         }
     }
@@ -299,7 +299,7 @@ impl EndpointMetrics {
 
     fn record(&self, status: StatusCode, took: Duration) {
         self.count(status).increment(1);
-        self.duration.record(took.as_secs_f64());
+        self.duration.record(took);
     }
 }
 

@@ -50,7 +50,13 @@ pub fn check_text(field: &str, s: &str) -> Result<(), DomainError> {
             format!("is {} bytes; the limit is {MAX_ID_BYTES}", s.len()),
         ));
     }
-    if s.chars().any(char::is_control) {
+    // Control characters: C0 and DEL in ASCII (checked a byte at a time), C1 beyond it.
+    let control = if s.is_ascii() {
+        s.bytes().any(|b| b < 0x20 || b == 0x7f)
+    } else {
+        s.chars().any(char::is_control)
+    };
+    if control {
         return Err(DomainError::new(field, "must not contain control characters"));
     }
     Ok(())
@@ -126,5 +132,11 @@ mod tests {
         assert!(err.reason.contains("512"));
         assert_eq!(Target::parse("target", "*").unwrap(), Target::Any);
         assert!(Id::parse("agent_id", "ünïcode with spaces, and \"quotes\"").is_ok());
+        // Every control character, ASCII or not, wherever it is; their neighbours pass.
+        for c in (0..=0x10ffff_u32).filter_map(char::from_u32) {
+            for s in [format!("a{c}"), format!("ab{c}"), format!("é{c}x")] {
+                assert_eq!(Id::parse("agent_id", &s).is_err(), c.is_control(), "{c:?} in {s:?}");
+            }
+        }
     }
 }

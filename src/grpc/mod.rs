@@ -89,6 +89,7 @@ pub fn status(e: AppError) -> Status {
         }
         AppError::LogShort { .. } => hidden(Code::Internal, "internal error", &e),
         AppError::Stale { .. } => Status::new(Code::Unavailable, e.to_string()),
+        AppError::RequestTimeout(_) => Status::new(Code::Cancelled, e.to_string()),
         AppError::PageExpired(_) => refused(Code::FailedPrecondition, &e),
         AppError::ConsistencyTimeout { .. } => Status::new(Code::DeadlineExceeded, e.to_string()),
         AppError::Auth(a) => match a {

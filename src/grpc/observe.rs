@@ -13,19 +13,19 @@
 //! or in the trailers at the end of the body; a body dropped before its end counts as
 //! CANCELLED.
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use http_body::{Body as HttpBody, Frame};
-use metrics::{Counter, Histogram};
-use std::collections::HashMap;
+use metrics::Counter;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tonic::Code;
 use tracing::Instrument;
 
-pub const REQUEST_ID: &str = "x-request-id";
+/// The request id's header (a `HeaderName`, so a look-up does not parse the name).
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A call's request id: given by the caller, or made up on first use.
 #[derive(Debug, Clone, Default)]
@@ -72,26 +72,35 @@ pub fn given_request_id(headers: &http::HeaderMap) -> Option<&str> {
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
 }
 
-/// See the module docs.
-#[derive(Debug, Clone, Default)]
-pub struct ObserveLayer;
+/// See the module docs. `timeout` bounds how long a call may run before its response
+/// starts (the server's `--request-timeout`); a call that runs past it is answered
+/// CANCELLED.
+#[derive(Debug, Clone)]
+pub struct ObserveLayer {
+    pub timeout: Duration,
+}
 
 impl<S> tower::Layer<S> for ObserveLayer {
     type Service = Observe<S>;
     fn layer(&self, inner: S) -> Observe<S> {
-        Observe { inner }
+        Observe {
+            inner,
+            timeout: self.timeout,
+        }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct Observe<S> {
     inner: S,
+    timeout: Duration,
 }
 
 impl<S, B> tower::Service<http::Request<B>> for Observe<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
     S::Future: Send + 'static,
+    S::Error: Send,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = S::Error;
@@ -112,7 +121,9 @@ where
                 req.headers().get(REQUEST_ID).cloned(),
             ),
             None => {
-                req.headers_mut().remove(REQUEST_ID);
+                if req.headers().contains_key(REQUEST_ID) {
+                    req.headers_mut().remove(REQUEST_ID);
+                }
                 (RequestId::default(), None)
             }
         };
@@ -134,9 +145,25 @@ where
             CURRENT_REQUEST_ID.sync_scope(id.clone(), || self.inner.call(req))
         };
         let call = CURRENT_REQUEST_ID.scope(id.clone(), call);
+        let timeout = self.timeout;
         Box::pin(
             async move {
-                let mut response = call.await?;
+                // The request timeout's timer is armed only for a call that does not finish
+                // on its first poll (a check does): most calls never touch the timer wheel.
+                let mut call = std::pin::pin!(call);
+                let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+                let mut response = match first {
+                    Poll::Ready(response) => response?,
+                    Poll::Pending => {
+                        let at = tokio::time::Instant::from_std(started + timeout);
+                        match tokio::time::timeout_at(at, call).await {
+                            Ok(response) => response?,
+                            Err(_) => CURRENT_REQUEST_ID.sync_scope(id.clone(), || {
+                                super::status(crate::app::AppError::RequestTimeout(timeout)).into_http()
+                            }),
+                        }
+                    }
+                };
                 let done = Done { method, started };
                 // Trailers-only responses (every error tonic returns) carry the status here.
                 let code = super::status_code(response.headers());
@@ -170,7 +197,7 @@ where
 struct MethodMetrics {
     service: &'static str,
     method: &'static str,
-    duration: Histogram,
+    duration: std::sync::Arc<crate::metrics::Latency>,
     /// One counter per status code (`Code as usize`), made on first use.
     calls: [OnceLock<Counter>; 17],
 }
@@ -181,7 +208,7 @@ impl MethodMetrics {
         MethodMetrics {
             service,
             method,
-            duration: metrics::histogram!(m::GRPC_DURATION, "grpc_service" => service, "grpc_method" => method),
+            duration: m::grpc_duration(service, method),
             calls: std::array::from_fn(|_| OnceLock::new()),
         }
     }
@@ -195,7 +222,7 @@ impl MethodMetrics {
                 metrics::counter!(crate::metrics::GRPC_REQUESTS, "grpc_service" => service, "grpc_method" => method, "grpc_code" => code)
             })
             .increment(1);
-        self.duration.record(took.as_secs_f64());
+        self.duration.record(took);
     }
 }
 
@@ -204,9 +231,10 @@ impl MethodMetrics {
 /// get their own labels (read from the compiled descriptors); anything else is `unknown`,
 /// so a caller cannot grow the series.
 fn method_metrics(path: &str) -> &'static MethodMetrics {
-    static KNOWN: OnceLock<(HashMap<String, MethodMetrics>, MethodMetrics)> = OnceLock::new();
+    type Known = foldhash::HashMap<String, MethodMetrics>;
+    static KNOWN: OnceLock<(Known, MethodMetrics)> = OnceLock::new();
     let (known, unknown) = KNOWN.get_or_init(|| {
-        let mut known = HashMap::new();
+        let mut known = Known::default();
         let mut add = |service: String, method: String| {
             let path = format!("/{service}/{method}");
             let (service, method): (&'static str, &'static str) = (service.leak(), method.leak());

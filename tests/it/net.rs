@@ -70,3 +70,75 @@ async fn the_stream_limit_per_connection_is_the_configured_one() {
     let decision = default.decision_url.trim_start_matches("http://").to_string();
     assert_eq!(advertised_stream_limit(&decision).await, 256);
 }
+
+/// `--request-timeout` bounds a call on the server: one that runs past it (here a
+/// consistency wait for a revision nobody writes, with a longer `--max-wait` and no client
+/// deadline) is answered CANCELLED naming the timeout, not left to the wait's own end
+/// (DEADLINE_EXCEEDED); calls that finish at once are unaffected, before and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_runs_past_the_request_timeout_is_cancelled() {
+    use endocarp::grpc::pb;
+    let server = crate::common::Server::start(&["--request-timeout", "300ms", "--max-wait", "60s"]);
+    let mut d = server.decisions().await;
+    let check = |at_least_revision| pb::IsAuthorizedRequest {
+        agent_id: "a".into(),
+        action: "odrl:read".into(),
+        target: "t".into(),
+        consistency: Some(pb::Consistency {
+            at_least_revision,
+            fully_consistent: false,
+        }),
+        ..Default::default()
+    };
+    let allowed = |r: tonic::Response<pb::IsAuthorizedResponse>| r.into_inner().decision.unwrap().allowed;
+    assert!(!allowed(d.is_authorized(check(0)).await.unwrap()));
+    let st = d.is_authorized(check(10_000)).await.unwrap_err();
+    assert_eq!(st.code(), tonic::Code::Cancelled, "{st}");
+    assert!(st.message().contains("request timeout (300 ms)"), "{}", st.message());
+    assert!(st.metadata().get("x-request-id").is_some(), "an error names its call");
+    assert!(!allowed(d.is_authorized(check(0)).await.unwrap()));
+}
+
+/// Whether the server at `addr` sends an HTTP/2 PING within `within` on an idle connection
+/// (a raw client: the preface, an empty SETTINGS, its SETTINGS acknowledged, then frames
+/// read until a PING).
+async fn server_pings_within(addr: &str, within: std::time::Duration) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    tcp.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    let read = async {
+        loop {
+            let mut head = [0u8; 9];
+            tcp.read_exact(&mut head).await?;
+            let len = (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2]);
+            let mut payload = vec![0; len];
+            tcp.read_exact(&mut payload).await?;
+            match (head[3], head[4] & 1) {
+                (4, 0) => tcp.write_all(&[0, 0, 0, 4, 1, 0, 0, 0, 0]).await?,
+                (6, 0) => return Ok::<bool, std::io::Error>(true),
+                _ => {}
+            }
+        }
+    };
+    match tokio::time::timeout(within, read).await {
+        Ok(pinged) => pinged.unwrap(),
+        Err(_) => false,
+    }
+}
+
+/// HTTP/2 keepalive pings are off unless configured (TCP keepalive watches idle
+/// connections by default; hyper's pings cost a clock read on every frame received), and
+/// sent on idle connections, on both gRPC ports, when `--http2-keepalive-interval` is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_pings_are_sent_when_configured() {
+    let short = std::time::Duration::from_secs(1);
+    let server = crate::common::Server::start(&["--http2-keepalive-interval", "200ms"]);
+    for url in [&server.decision_url, &server.admin_url] {
+        let addr = url.trim_start_matches("http://");
+        assert!(server_pings_within(addr, 10 * short).await, "{url}: no PING");
+    }
+    let default = crate::common::Server::start(&[]);
+    let addr = default.decision_url.trim_start_matches("http://");
+    assert!(!server_pings_within(addr, short).await, "a PING with keepalive off");
+}

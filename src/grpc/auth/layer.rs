@@ -2,7 +2,7 @@
 //! scope allows the call, and the per-port limits; refusals become statuses through
 //! `grpc::status` and are logged once, here.
 
-use super::limits::WriteBuckets;
+use super::limits::{InFlight, InFlightPermit, WriteBuckets};
 use super::{ClientCerts, Credentials, Limits, Principal, Scope, required_scope};
 use crate::app::{AppError, AuthError};
 use crate::telemetry::LogThrottle;
@@ -16,7 +16,7 @@ struct Policy {
     credentials: Credentials,
     certs: Option<ClientCerts>,
     limits: Limits,
-    in_flight: Arc<tokio::sync::Semaphore>,
+    in_flight: Arc<InFlight>,
     writes: WriteBuckets,
     /// False: every call is the unauthenticated local operator (admin port bound to loopback
     /// with no credentials configured; or the decision port when it does not require tokens).
@@ -91,7 +91,7 @@ pub struct AuthLayer {
 /// held until the response is complete.
 pub struct Admitted {
     pub principal: Option<Principal>,
-    pub permit: tokio::sync::OwnedSemaphorePermit,
+    pub permit: InFlightPermit,
 }
 
 impl AuthLayer {
@@ -103,7 +103,7 @@ impl AuthLayer {
                 credentials,
                 certs,
                 limits,
-                in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight.max(1))),
+                in_flight: InFlight::new(limits.max_in_flight),
                 writes: WriteBuckets::new(limits.writes_per_second),
                 enforce,
                 rejections: LogThrottle::per_second(),
@@ -125,7 +125,7 @@ impl AuthLayer {
     ) -> Result<Admitted, AuthError> {
         let policy = &self.policy;
         let admitted = policy.decide(scope, headers, peer_certs).and_then(|principal| {
-            let permit = policy.in_flight.clone().try_acquire_owned().map_err(|_| {
+            let permit = policy.in_flight.try_acquire().ok_or_else(|| {
                 AuthError::OverLimit(format!(
                     "too many requests in flight on this port (limit {})",
                     policy.limits.max_in_flight
@@ -149,7 +149,7 @@ impl<S> tower::Layer<S> for AuthLayer {
     fn layer(&self, inner: S) -> Auth<S> {
         Auth {
             inner,
-            policy: self.policy.clone(),
+            layer: self.clone(),
         }
     }
 }
@@ -158,7 +158,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 #[derive(Clone)]
 pub struct Auth<S> {
     inner: S,
-    policy: Arc<Policy>,
+    layer: AuthLayer,
 }
 
 impl<S, B> tower::Service<http::Request<B>> for Auth<S>
@@ -180,10 +180,7 @@ where
             .extensions()
             .get::<tonic::transport::server::TlsConnectInfo<tonic::transport::server::TcpConnectInfo>>()
             .and_then(|info| info.peer_certs());
-        let layer = AuthLayer {
-            policy: self.policy.clone(),
-        };
-        match layer.admit(
+        match self.layer.admit(
             req.uri().path(),
             scope,
             req.headers(),

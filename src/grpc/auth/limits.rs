@@ -3,7 +3,8 @@
 
 use crate::app::AuthError;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Limits one port enforces.
@@ -13,6 +14,51 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// Write-scope calls per caller per second (also the burst).
     pub writes_per_second: u32,
+}
+
+/// The calls in flight on one port: a count bounded by the limit. A call never waits for
+/// a slot (it is refused), so a compare-and-swap is all it takes, not a semaphore with
+/// its waiter list and lock.
+pub(super) struct InFlight {
+    count: AtomicUsize,
+    limit: usize,
+}
+
+/// A call's slot, given back when dropped (when its response is complete).
+pub struct InFlightPermit {
+    slots: Arc<InFlight>,
+}
+
+impl InFlight {
+    pub(super) fn new(limit: usize) -> Arc<InFlight> {
+        Arc::new(InFlight {
+            count: AtomicUsize::new(0),
+            limit: limit.max(1),
+        })
+    }
+
+    /// A slot, or `None` when `limit` calls are already in flight.
+    pub(super) fn try_acquire(self: &Arc<InFlight>) -> Option<InFlightPermit> {
+        let mut now = self.count.load(Ordering::Relaxed);
+        loop {
+            if now >= self.limit {
+                return None;
+            }
+            match self
+                .count
+                .compare_exchange_weak(now, now + 1, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(InFlightPermit { slots: self.clone() }),
+                Err(seen) => now = seen,
+            }
+        }
+    }
+}
+
+impl Drop for InFlightPermit {
+    fn drop(&mut self) {
+        self.slots.count.fetch_sub(1, Ordering::Release);
+    }
 }
 
 /// A token bucket per caller.
@@ -54,5 +100,41 @@ impl WriteBuckets {
         }
         b.tokens -= 1.0;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_slots_are_bounded_and_given_back() {
+        let slots = InFlight::new(2);
+        let a = slots.try_acquire().expect("first");
+        let b = slots.try_acquire().expect("second");
+        assert!(slots.try_acquire().is_none(), "over the limit");
+        drop(a);
+        let c = slots.try_acquire().expect("a slot was given back");
+        assert!(slots.try_acquire().is_none());
+        drop((b, c));
+        assert_eq!(slots.count.load(Ordering::Relaxed), 0);
+        // Threads racing for the slots never hold more than the limit.
+        let slots = InFlight::new(3);
+        let most = Arc::new(AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..20_000 {
+                        if let Some(p) = slots.try_acquire() {
+                            let held = slots.count.load(Ordering::Relaxed);
+                            most.fetch_max(held, Ordering::Relaxed);
+                            drop(p);
+                        }
+                    }
+                });
+            }
+        });
+        assert!(most.load(Ordering::Relaxed) <= 3);
+        assert_eq!(slots.count.load(Ordering::Relaxed), 0);
     }
 }

@@ -21,7 +21,7 @@ mod limits;
 
 pub use credentials::{ClientCerts, Credentials, MIN_TOKEN_BYTES};
 pub use layer::{Admitted, Auth, AuthLayer};
-pub use limits::Limits;
+pub use limits::{InFlightPermit, Limits};
 
 /// What a credential may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

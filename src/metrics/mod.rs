@@ -4,11 +4,19 @@
 //! them): add new ones, never rename. The recorder is installed once by `serve`; without
 //! it (library use, unit tests) every call here is a no-op. Hot-path handles (decisions)
 //! are resolved once and cached, so a check pays an atomic add, not a registry look-up.
+//! The latency histograms are this module's own ([`latency`]): no clock read and no
+//! sample buffer per observation; `/metrics` renders them after the recorder's output.
+//! The recorder holds counters and gauges only (its histograms would keep every sample
+//! until an upkeep pass drained them).
 
 use crate::domain::Reason;
-use metrics::{Counter, Histogram, Unit, describe_counter, describe_gauge, describe_histogram};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics::{Counter, Unit, describe_counter, describe_gauge};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::Arc;
 use std::time::Duration;
+
+pub mod latency;
+pub use latency::Latency;
 
 pub const DECISIONS: &str = "endocarp_decisions_total";
 pub const DECISION_DURATION: &str = "endocarp_decision_duration_seconds";
@@ -62,9 +70,6 @@ pub const ALL: &[&str] = &[
     BUILD_INFO,
 ];
 
-/// How often histogram samples are folded into their buckets (see `startup`).
-pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
-
 /// Decision latency buckets: the engines answer in microseconds.
 const DECISION_BUCKETS: &[f64] = &[
     1e-6, 2e-6, 5e-6, 10e-6, 20e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3, 25e-3, 0.1,
@@ -74,6 +79,43 @@ const GRPC_BUCKETS: &[f64] = &[
     50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// The engine time of decisions by `engine` (`odrl` or `casbin`).
+pub fn decision_duration(engine: &str) -> Arc<Latency> {
+    latency::latency(
+        DECISION_DURATION,
+        "Engine time per decision, by engine",
+        DECISION_BUCKETS,
+        &[("engine", engine)],
+    )
+}
+
+/// The latency of one gRPC method.
+pub fn grpc_duration(service: &str, method: &str) -> Arc<Latency> {
+    latency::latency(
+        GRPC_DURATION,
+        "gRPC request latency by grpc_service and grpc_method",
+        GRPC_BUCKETS,
+        &[("grpc_service", service), ("grpc_method", method)],
+    )
+}
+
+/// The latency of one AuthZEN HTTP endpoint.
+pub fn http_duration(endpoint: &str) -> Arc<Latency> {
+    latency::latency(
+        HTTP_DURATION,
+        "AuthZEN HTTP request latency by endpoint",
+        GRPC_BUCKETS,
+        &[("endpoint", endpoint)],
+    )
+}
+
+/// The text `/metrics` serves: the recorder's series, then the latency histograms.
+pub fn render(handle: &PrometheusHandle) -> String {
+    let mut out = handle.render();
+    latency::render(&mut out);
+    out
+}
+
 /// Installs the global Prometheus recorder (once per process) and describes every metric.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
     // One recorder per process; applications built at once (tests) must not race to it.
@@ -82,11 +124,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     if let Some(h) = installed.as_ref() {
         return Ok(h.clone());
     }
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Full(DECISION_DURATION.into()), DECISION_BUCKETS)?
-        .set_buckets_for_metric(Matcher::Full(GRPC_DURATION.into()), GRPC_BUCKETS)?
-        .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), GRPC_BUCKETS)?
-        .install_recorder()?;
+    let handle = PrometheusBuilder::new().install_recorder()?;
     describe();
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     // Series that alerts watch exist from the start (at 0), so `increase()` sees the first one.
@@ -100,21 +138,14 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
 
 fn describe() {
     describe_counter!(DECISIONS, "Decisions by engine, result (allow|deny) and reason");
-    describe_histogram!(DECISION_DURATION, Unit::Seconds, "Engine time per decision, by engine");
     describe_counter!(
         GRPC_REQUESTS,
         "gRPC requests by grpc_service, grpc_method and grpc_code (the status code name)"
-    );
-    describe_histogram!(
-        GRPC_DURATION,
-        Unit::Seconds,
-        "gRPC request latency by grpc_service and grpc_method"
     );
     describe_counter!(
         HTTP_REQUESTS,
         "AuthZEN HTTP requests by endpoint (the path, or unknown) and code (the HTTP status)"
     );
-    describe_histogram!(HTTP_DURATION, Unit::Seconds, "AuthZEN HTTP request latency by endpoint");
     describe_counter!(
         EVENTS_APPENDED,
         "Events appended to the log by this replica (duplicates excluded)"
@@ -167,7 +198,7 @@ fn describe() {
 /// Cached decision handles: (engine × result × reason) counters and a histogram per engine.
 pub struct DecisionMetrics {
     counters: Vec<Counter>,
-    durations: [Histogram; ENGINES.len()],
+    durations: [Arc<Latency>; ENGINES.len()],
 }
 
 const ENGINES: [&str; 2] = ["odrl", "casbin"];
@@ -201,7 +232,7 @@ impl DecisionMetrics {
         }
         DecisionMetrics {
             counters,
-            durations: ENGINES.map(|engine| metrics::histogram!(DECISION_DURATION, "engine" => engine)),
+            durations: ENGINES.map(decision_duration),
         }
     }
 
@@ -209,7 +240,7 @@ impl DecisionMetrics {
     pub fn record(&self, engine: Engine, reason: Reason, took: Duration) {
         let r = REASONS.iter().position(|x| *x == reason).unwrap_or(0);
         self.counters[engine as usize * REASONS.len() + r].increment(1);
-        self.durations[engine as usize].record(took.as_secs_f64());
+        self.durations[engine as usize].record(took);
     }
 }
 
