@@ -107,7 +107,10 @@ pub fn invalid(e: DomainError) -> Status {
 
 /// The deadline the caller set with `grpc-timeout`, if any.
 pub fn deadline<T>(req: &tonic::Request<T>) -> Option<Instant> {
-    let raw = req.metadata().get("grpc-timeout")?.to_str().ok()?;
+    // A parsed key: a `&str` key is parsed as a header name on every look-up.
+    static GRPC_TIMEOUT: std::sync::LazyLock<tonic::metadata::AsciiMetadataKey> =
+        std::sync::LazyLock::new(|| tonic::metadata::AsciiMetadataKey::from_static("grpc-timeout"));
+    let raw = req.metadata().get(&*GRPC_TIMEOUT)?.to_str().ok()?;
     let (digits, unit) = raw.split_at(raw.len().checked_sub(1)?);
     let n: u64 = digits.parse().ok()?;
     let d = match unit {
@@ -148,7 +151,8 @@ pub fn call_context<T>(req: &tonic::Request<T>, request_id: &str) -> CallContext
 /// The status code a response carries in `headers` (trailers-only responses) or
 /// trailers, for the request metrics.
 pub fn status_code(headers: &http::HeaderMap) -> Option<Code> {
-    let v = headers.get("grpc-status")?;
+    const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+    let v = headers.get(GRPC_STATUS)?;
     Some(Code::from_bytes(v.as_bytes()))
 }
 

@@ -66,9 +66,13 @@ pub fn scope_request_id<F: Future>(id: String, f: F) -> impl Future<Output = F::
 
 /// The caller's request id when it is a sane value: at most 128 printable ASCII bytes.
 pub fn given_request_id(headers: &http::HeaderMap) -> Option<&str> {
-    headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
+    headers.get(REQUEST_ID).and_then(sane_request_id)
+}
+
+/// The header's value when it is a sane request id.
+fn sane_request_id(v: &HeaderValue) -> Option<&str> {
+    v.to_str()
+        .ok()
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
 }
 
@@ -115,17 +119,15 @@ where
         let method = method_metrics(req.uri().path());
         // The caller's sane id is echoed as sent; a bad one is dropped (handlers that fall
         // back to the header for a correlation id must not see it).
-        let (id, echo) = match given_request_id(req.headers()) {
-            Some(given) => (
-                RequestId::given(given.to_string()),
-                req.headers().get(REQUEST_ID).cloned(),
-            ),
-            None => {
-                if req.headers().contains_key(REQUEST_ID) {
+        let (id, echo) = match req.headers().get(REQUEST_ID) {
+            None => (RequestId::default(), None),
+            Some(given) => match sane_request_id(given) {
+                Some(sane) => (RequestId::given(sane.to_string()), Some(given.clone())),
+                None => {
                     req.headers_mut().remove(REQUEST_ID);
+                    (RequestId::default(), None)
                 }
-                (RequestId::default(), None)
-            }
+            },
         };
         // A debug span: built only when an operator turns tracing up to debug (errors and
         // refusals name their request id in their own log lines).
