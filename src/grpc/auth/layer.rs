@@ -168,7 +168,7 @@ where
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    type Future = AuthFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -190,16 +190,43 @@ where
                 if let Some(principal) = principal {
                     req.extensions_mut().insert(principal);
                 }
-                let call = self.inner.call(req);
-                Box::pin(async move {
-                    let response = call.await;
-                    drop(permit);
-                    response
-                })
+                AuthFuture::Admitted {
+                    call: self.inner.call(req),
+                    permit: Some(permit),
+                }
             }
-            Err(e) => {
-                let response = crate::grpc::status(AppError::Auth(e)).into_http();
-                Box::pin(async move { Ok(response) })
+            Err(e) => AuthFuture::Refused {
+                response: Some(crate::grpc::status(AppError::Auth(e)).into_http()),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An admitted call holding its in-flight permit until its response is ready, or the
+    /// refusal (not boxed: the observe layer around it boxes the whole call once).
+    #[project = AuthProj]
+    pub enum AuthFuture<F> {
+        Admitted { #[pin] call: F, permit: Option<InFlightPermit> },
+        Refused { response: Option<http::Response<tonic::body::Body>> },
+    }
+}
+
+impl<F, E> Future for AuthFuture<F>
+where
+    F: Future<Output = Result<http::Response<tonic::body::Body>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match self.project() {
+            AuthProj::Admitted { call, permit } => {
+                let response = std::task::ready!(call.poll(cx));
+                drop(permit.take());
+                Poll::Ready(response)
+            }
+            AuthProj::Refused { response } => {
+                Poll::Ready(Ok(response.take().expect("a refusal is polled once, to its response")))
             }
         }
     }
