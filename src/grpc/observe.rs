@@ -1,5 +1,6 @@
 //! The outermost layer on both gRPC ports: a request id, a `tracing` span per request,
-//! and the request counters and latency histograms.
+//! the request counters and latency histograms, and the server's request timeout (its
+//! timer armed only for a call that does not finish on its first poll).
 //!
 //! The request id is the caller's `x-request-id` metadata when it is a sane value (at most
 //! 128 printable ASCII bytes), and then it is echoed on the response. Otherwise a ULID is
