@@ -29,13 +29,16 @@
 //! casbin through a role manager whose `g()` answers from it; and each check is evaluated
 //! by a per-thread scratch enforcer loaded with only the rows the request can match (`p.sub`
 //! in the closure, `p.act` = the request's action, `p.obj` the target or `*`). Those rows are
-//! read from the decision index, not from [`CasbinRows`]: the index finds them with integer
-//! look-ups in the agent's, the target's and the closure's rows, and hands over every deny
-//! row and its deciding allow row (under `some(allow) && !some(deny)` the other allow rows
-//! cannot change the answer; see `odrl::casbin_rows`). Every row left out would make the
-//! matcher false or cannot change the effect, so the answer is the plain enforcer's; the
-//! suite proves it against one plain casbin-rs enforcer holding every row, and proves the
-//! index's rows are [`CasbinRows::candidates`]' deny rows plus one of its allow rows. The
+//! read from the decision index, not from [`CasbinRows`]: the index reads them as a plain
+//! check does (integer look-ups in the agent's and the target's rows and, through the role
+//! summaries, the closure's best rules) and hands over its deciding deny row and its
+//! deciding allow row, either of which may be missing. Every candidate row matches the
+//! request, so under `some(allow) && !some(deny)` the rows left out cannot change the
+//! answer: a second matching deny denies no more than the first, a second allow allows no
+//! more (see `odrl::casbin_rows`). The answer is the plain enforcer's; the suite proves it
+//! against one plain casbin-rs enforcer holding every row, and proves the index's rows are
+//! one of [`CasbinRows::candidates`]' deny rows when it has any and one of its allow rows
+//! when it has any. The
 //! [`CasbinRows`] themselves are kept for the export and the status counts. The scratch enforcer is
 //! changed only through casbin's synchronous model API, so no check awaits anything.
 
@@ -465,9 +468,9 @@ thread_local! {
 }
 
 /// Asks casbin-rs whether the request is allowed, over the rows it can match.
-/// `assignees` is the closure of the check's agent (the agent first); the role manager
-/// is given those the rows name (hundreds of roles, a handful of rows).
-pub fn enforce(candidates: Vec<Vec<String>>, check: &Check, assignees: &[&Id]) -> Result<bool, EngineError> {
+/// `members` are the rows' subjects that are in the check agent's closure (the agent
+/// itself when a row is its own): casbin's `g` asks about row subjects only.
+pub fn enforce(candidates: Vec<Vec<String>>, check: &Check, members: &[&Id]) -> Result<bool, EngineError> {
     let domain = check.account.as_ref().map_or(GLOBAL_DOMAIN, |a| a.as_str());
     SCRATCH.with(|cell| {
         let mut slot = cell.borrow_mut();
@@ -484,16 +487,7 @@ pub fn enforce(candidates: Vec<Vec<String>>, check: &Check, assignees: &[&Id]) -
             roles.domain.clear();
             roles.domain.push_str(domain);
             roles.members.clear();
-            let named: HashSet<&str, foldhash::fast::RandomState> = candidates
-                .iter()
-                .filter_map(|row| row.first().map(String::as_str))
-                .collect();
-            roles.members.extend(
-                assignees
-                    .iter()
-                    .filter(|a| named.contains(a.as_str()))
-                    .map(|a| a.to_string()),
-            );
+            roles.members.extend(members.iter().map(|a| a.to_string()));
         }
         let model = scratch.enforcer.get_mut_model();
         model.clear_policy();

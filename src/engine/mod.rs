@@ -155,17 +155,23 @@ pub fn decide_casbin(snapshot: &Snapshot, check: &Check, opts: &EngineOptions) -
         return Err(EngineError::CasbinNotProjected);
     }
     let mut closure = closure::Closure::default();
-    let agent = match prepare(index, check, opts, &mut closure, false)? {
+    let agent = match prepare(index, check, opts, &mut closure, true)? {
         Prepared::Gated(reason) => return Ok(gated(index, check, reason)),
         Prepared::Ready(agent) => agent,
     };
-    let mut assignees: Vec<&Id> = vec![&check.agent];
-    assignees.extend(closure.roles.iter().map(|(_, n)| &n.name));
-    // The applicable rules are collected once: casbin-rs's rows and the decision both come
-    // from them.
-    let hits = odrl::hits(index, check, agent, &closure, opts);
-    let allowed = casbin::enforce(odrl::casbin_rows(index, check, &hits), check, &assignees)?;
-    let decision = odrl::decision_from_hits(index, check, &closure, &hits);
+    let (best, decision) = casbin_reading(index, check, agent, &closure, opts);
+    // casbin's `g` answers from the closure, asked only about the rows' subjects.
+    let members: smallvec::SmallVec<[&Id; 2]> = best
+        .iter()
+        .filter_map(|h| {
+            if h.own {
+                Some(&check.agent)
+            } else {
+                closure.contains(h.assignee).then(|| &index.node_by_id(h.assignee).name)
+            }
+        })
+        .collect();
+    let allowed = casbin::enforce(odrl::casbin_rows(index, check, &best), check, &members)?;
     if decision.allowed != allowed {
         let word = |a: bool| if a { "allow" } else { "deny" };
         return Err(EngineError::EnginesDisagree {
@@ -174,6 +180,26 @@ pub fn decide_casbin(snapshot: &Snapshot, check: &Check, opts: &EngineOptions) -
         });
     }
     Ok(decision)
+}
+
+/// What the Casbin engine reads for a check whose gates passed: the best rule of each kind
+/// (its rows) and the index's decision, from one reading of the applicable rules (every
+/// one when explaining, the best of each kind otherwise, as a plain check).
+fn casbin_reading(
+    index: &Index,
+    check: &Check,
+    agent: odrl::Agent<'_>,
+    closure: &closure::Closure<'_>,
+    opts: &EngineOptions,
+) -> (odrl::Best, Decision) {
+    if check.explain {
+        let hits = odrl::hits(index, check, agent, closure, opts);
+        (hits.best(), odrl::decision_from_hits(index, check, closure, &hits))
+    } else {
+        let best = odrl::best(index, check, agent, closure, opts);
+        let decision = odrl::decision_from_best(index, check, closure, &best);
+        (best, decision)
+    }
 }
 
 /// The deny a gate gives (inactive agent or account, not a member): no rule decided it.
@@ -384,16 +410,15 @@ pub fn closure<'a>(
     Ok(out)
 }
 
-/// The Casbin `p` rows a check can match, as the Casbin engine reads them from the index
-/// (empty when a gate denies). For tests that compare them with [`CasbinRows::candidates`].
+/// The Casbin `p` rows the Casbin engine hands casbin-rs for a check (empty when a gate
+/// denies). For tests that compare them with [`CasbinRows::candidates`].
 pub fn casbin_candidates(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Vec<Vec<String>>, EngineError> {
     let mut closure = closure::Closure::default();
-    match prepare(index, check, opts, &mut closure, false)? {
+    match prepare(index, check, opts, &mut closure, true)? {
         Prepared::Gated(_) => Ok(Vec::new()),
-        Prepared::Ready(agent) => Ok(odrl::casbin_rows(
-            index,
-            check,
-            &odrl::hits(index, check, agent, &closure, opts),
-        )),
+        Prepared::Ready(agent) => {
+            let (best, _) = casbin_reading(index, check, agent, &closure, opts);
+            Ok(odrl::casbin_rows(index, check, &best))
+        }
     }
 }

@@ -199,6 +199,26 @@ struct Sink<'a> {
     strategic: Option<Vec<Hit>>,
 }
 
+impl<'a> Sink<'a> {
+    /// A sink for `check`: listing every applicable rule, or keeping the best of each kind.
+    fn new(index: &'a Index, check: &'a Check, listing: bool) -> Sink<'a> {
+        Sink {
+            index,
+            context: &check.context,
+            agent: check.agent.as_str(),
+            now: Now::default(),
+            conditions: Vec::new(),
+            truths: SmallVec::new(),
+            all: listing.then(Vec::new),
+            unenforced: Vec::new(),
+            best: [None, None],
+            // A strategy can override or void rules of its policy: outside a listing, every
+            // rule of such a policy is needed before the best of each kind is known.
+            strategic: (!listing && index.strategies_in_use()).then(Vec::new),
+        }
+    }
+}
+
 impl Sink<'_> {
     /// Offers a rule of policy `policy`; true when it counts (its policy is active and
     /// its type enforces the rule's kind: then, outside explain mode, the rest of its
@@ -541,8 +561,24 @@ pub(crate) struct Hits {
     pub conditions: Vec<(Hit, bool, String)>,
 }
 
-/// Every applicable rule of an active policy. What an explanation lists, and the rows the
-/// Casbin engine is given.
+/// A sink ([`Sink::new`]) that every applicable rule of an active policy was offered to;
+/// `None` for a custom action no rule uses (nothing can apply).
+fn collected<'a>(
+    index: &'a Index,
+    check: &'a Check,
+    agent: Agent<'_>,
+    closure: &Closure<'_>,
+    opts: &EngineOptions,
+    listing: bool,
+) -> Option<Sink<'a>> {
+    let action = index.action_id(&check.action)?;
+    let wanted = Wanted::new(action, opts.action_hierarchy);
+    let mut sink = Sink::new(index, check, listing);
+    collect(index, check, agent, closure, &wanted, &mut sink);
+    Some(sink)
+}
+
+/// Every applicable rule of an active policy, ranked: what an explanation lists.
 pub(crate) fn hits(
     index: &Index,
     check: &Check,
@@ -550,23 +586,9 @@ pub(crate) fn hits(
     closure: &Closure<'_>,
     opts: &EngineOptions,
 ) -> Hits {
-    let Some(action) = index.action_id(&check.action) else {
+    let Some(sink) = collected(index, check, agent, closure, opts, true) else {
         return Hits::default();
     };
-    let wanted = Wanted::new(action, opts.action_hierarchy);
-    let mut sink = Sink {
-        index,
-        context: &check.context,
-        agent: check.agent.as_str(),
-        now: Now::default(),
-        conditions: Vec::new(),
-        truths: SmallVec::new(),
-        all: Some(Vec::new()),
-        unenforced: Vec::new(),
-        best: [None, None],
-        strategic: None,
-    };
-    collect(index, check, agent, closure, &wanted, &mut sink);
     let mut all = sink.all.unwrap_or_default();
     let mut unenforced = sink.unenforced;
     if index.strategies_in_use() {
@@ -648,48 +670,63 @@ pub(crate) fn evaluate(
         let all = hits(index, check, agent, closure, opts);
         return decision_from_hits(index, check, closure, &all);
     }
-    // A custom action no rule uses: nothing can apply.
-    let Some(action) = index.action_id(&check.action) else {
-        return decision(index, check, closure, &[], &[], &[]);
-    };
-    let wanted = Wanted::new(action, opts.action_hierarchy);
-    let mut sink = Sink {
+    decision(
         index,
-        context: &check.context,
-        agent: check.agent.as_str(),
-        now: Now::default(),
-        conditions: Vec::new(),
-        truths: SmallVec::new(),
-        all: None,
-        unenforced: Vec::new(),
-        best: [None, None],
-        // A strategy can override or void rules of its policy: every rule of such a
-        // policy is needed before the best of each kind is known.
-        strategic: index.strategies_in_use().then(Vec::new),
+        check,
+        closure,
+        &best(index, check, agent, closure, opts),
+        &[],
+        &[],
+    )
+}
+
+/// The best applicable prohibition and the best applicable permission, in that order
+/// (either may be missing): the first one decides. Stops reading a kind's rules once
+/// its best is known, unless a conflict strategy needs every rule of a policy.
+pub(crate) fn best(
+    index: &Index,
+    check: &Check,
+    agent: Agent<'_>,
+    closure: &Closure<'_>,
+    opts: &EngineOptions,
+) -> Best {
+    let Some(mut sink) = collected(index, check, agent, closure, opts, false) else {
+        return Best::new();
     };
-    collect(index, check, agent, closure, &wanted, &mut sink);
     if let Some(mut strategic) = sink.strategic.take() {
         resolve(index, &mut strategic);
         for hit in strategic {
             sink.keep_best(hit);
         }
     }
-    let best: SmallVec<[Hit; 2]> = sink.best.into_iter().flatten().collect();
-    decision(index, check, closure, &best, &[], &[])
+    sink.best.into_iter().flatten().collect()
+}
+
+/// The best prohibition and the best permission, in that order (either may be missing).
+pub(crate) type Best = SmallVec<[Hit; 2]>;
+
+impl Hits {
+    /// The best applicable prohibition and the best applicable permission, as [`best`]
+    /// gives them: `ranked` holds prohibitions first, each kind best first.
+    pub(crate) fn best(&self) -> Best {
+        let best_prohibition = self.ranked.first().filter(|h| h.kind == RuleKind::Prohibition);
+        let best_permission = self.ranked.iter().find(|h| h.kind == RuleKind::Permission);
+        best_prohibition.into_iter().chain(best_permission).copied().collect()
+    }
 }
 
 /// The decision from every applicable rule of [`hits`] (already collected), as
 /// [`evaluate`] gives it.
 pub(crate) fn decision_from_hits(index: &Index, check: &Check, closure: &Closure<'_>, hits: &Hits) -> Decision {
-    let all = &hits.ranked;
     if check.explain {
-        return decision(index, check, closure, all, &hits.unenforced, &hits.conditions);
+        return decision(index, check, closure, &hits.ranked, &hits.unenforced, &hits.conditions);
     }
-    // Sorted prohibitions first: the best of each kind is the first of its kind.
-    let best_prohibition = all.first().filter(|h| h.kind == RuleKind::Prohibition);
-    let best_permission = all.iter().find(|h| h.kind == RuleKind::Permission);
-    let best: SmallVec<[Hit; 2]> = best_prohibition.into_iter().chain(best_permission).copied().collect();
-    decision(index, check, closure, &best, &[], &[])
+    decision(index, check, closure, &hits.best(), &[], &[])
+}
+
+/// The decision from the best rule of each kind ([`best`]; a plain check).
+pub(crate) fn decision_from_best(index: &Index, check: &Check, closure: &Closure<'_>, best: &[Hit]) -> Decision {
+    decision(index, check, closure, best, &[], &[])
 }
 
 /// Renders a decision from the ranked rules (the deciding one first; every other one
@@ -740,21 +777,18 @@ fn decision(
     }
 }
 
-/// The Casbin `p` rows the Casbin engine hands casbin-rs, from the index: every
-/// applicable prohibition of an active policy, and the index's deciding permission, as
-/// `[assignee, *, action, target or *, allow|deny]` without duplicates.
+/// The Casbin `p` rows the Casbin engine hands casbin-rs, from the index: the deciding
+/// prohibition and the deciding permission (`best`, either may be missing), as
+/// `[assignee, *, action, target or *, allow|deny]`.
 ///
-/// Under Pericarp's effect (`some(allow) && !some(deny)`) the other permissions cannot
-/// change casbin's answer: one matching allow row allows unless a deny row matches. Every
-/// deny row stays, so casbin-rs sees every prohibition that could deny; and if casbin-rs
-/// failed to match the one allow row where the index matched it, the engines would
-/// disagree and the check would fail closed.
-/// `hits` is what [`hits`] collected.
-pub(crate) fn casbin_rows(index: &Index, check: &Check, hits: &Hits) -> Vec<Vec<String>> {
-    let hits = &hits.ranked;
-    // Prohibitions first, then permissions in deciding order: keep the first permission.
-    let denies = hits.iter().take_while(|h| h.kind == RuleKind::Prohibition).count();
-    let mut rows: Vec<Vec<String>> = hits[..(denies + 1).min(hits.len())]
+/// Every row of the request's candidates matches it (its subject is in the closure, its
+/// action the request's, its object the target or `*`), so under Pericarp's effect
+/// (`some(allow) && !some(deny)`) the rows left out cannot change casbin's answer: one
+/// matching deny row denies, and without one a matching allow row allows. Should casbin-rs
+/// fail to match a row where the index matched it, the engines disagree and the check
+/// fails closed.
+pub(crate) fn casbin_rows(index: &Index, check: &Check, best: &[Hit]) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = best
         .iter()
         .map(|h| {
             let sub = if h.own {

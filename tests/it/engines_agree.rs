@@ -236,8 +236,9 @@ proptest! {
     }
 }
 
-/// The Casbin engine collects every applicable rule but sorts none of them (nothing lists
-/// them): it must still bring the best of each kind forward, not the first it found. Here
+/// The Casbin engine reads the best rule of each kind as a plain check does (outside
+/// explain mode) and hands casbin-rs only those: they must be the best, not the first
+/// found. Here
 /// the first found (`r-a`'s, the role reached first, in policy `p2`) is not the best
 /// (`r-z`'s, in policy `p1`: the policy decides before the assignee), for permissions on
 /// `t1` and prohibitions on `t2`; a rule on `*` in a lower policy loses to both.
