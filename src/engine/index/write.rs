@@ -1,0 +1,371 @@
+//! Applying a change to the index: interning names (a new name gets a label in byte
+//! order among the others) and setting or clearing the facts a change carries in the
+//! affected rows, each copied first if a published snapshot shares it.
+
+use super::{
+    AccountEntry, CUSTOM_BASE, Index, Named, Node, Pair, TargetRule, VARIANT_BASE, Variant, action_kind, ak_action,
+};
+use crate::domain::{Action, Change, Conflict, EntityKind, Id, Rule, Target};
+use std::sync::Arc;
+
+impl Index {
+    /// The node's id; a new node gets a label in byte order among the others.
+    fn intern_node(&mut self, name: &Id) -> u32 {
+        if let Some(id) = self.nodes.id(name.as_str()) {
+            return id;
+        }
+        let id = self.nodes.intern(name, |n| Arc::new(Node::new(n.clone(), 0)));
+        self.reverse.node_added();
+        let nodes = &self.nodes;
+        for (n, label) in self.node_order.insert(name, id, |n| nodes.get(n).label) {
+            if self.node_by_id(n).label != label {
+                self.node_mut(n).label = label;
+            }
+        }
+        id
+    }
+
+    /// The node's row, copied first if a published snapshot shares it.
+    fn node_mut(&mut self, id: u32) -> &mut Node {
+        Arc::make_mut(self.nodes.get_mut(id))
+    }
+
+    fn intern_account(&mut self, name: &Id) -> u32 {
+        self.accounts.intern(name, Named::new)
+    }
+
+    /// The policy's id; a new policy gets a label in byte order among the others.
+    fn intern_policy(&mut self, name: &Id) -> u32 {
+        if let Some(id) = self.policies.id(name.as_str()) {
+            return id;
+        }
+        let id = self.policies.intern(name, Named::new);
+        let policies = &self.policies;
+        for (p, label) in self.policy_order.insert(name, id, |p| policies.get(p).label) {
+            self.policies.get_mut(p).label = label;
+        }
+        id
+    }
+
+    /// Applies one change: a set operation, so applying it twice is applying it once.
+    pub fn apply(&mut self, change: &Change) {
+        if (self.summaries.is_some() || self.rebuilding.is_some()) && self.drops_summaries(change) {
+            self.summaries = None;
+            self.summary_epoch += 1;
+        }
+        for role in change.roles_marked() {
+            let id = self.intern_node(role);
+            if !self.node_by_id(id).role {
+                self.node_mut(id).role = true;
+                self.stats.roles += 1;
+            }
+        }
+        match change {
+            Change::GlobalEdge { source, node, role, on } => {
+                let (n, r) = if *on {
+                    (self.intern_node(node), self.intern_node(role))
+                } else {
+                    match (self.node_id(node.as_str()), self.node_id(role.as_str())) {
+                        (Some(n), Some(r)) => (n, r),
+                        _ => return,
+                    }
+                };
+                let mut global = self.node_by_id(n).global().to_vec();
+                let pos = global.binary_search_by_key(&r, |e| e.0);
+                let before = pos.map_or(0, |i| global[i].1 as u8);
+                let after = if *on {
+                    before | source.bit()
+                } else {
+                    before & !source.bit()
+                };
+                match (pos, after) {
+                    (Ok(i), 0) => {
+                        global.remove(i);
+                    }
+                    (Ok(i), bits) => global[i].1 = u32::from(bits),
+                    (Err(_), 0) => {}
+                    (Err(i), bits) => global.insert(i, Pair(r, u32::from(bits))),
+                }
+                if before != after {
+                    self.node_mut(n).set_global(&global);
+                }
+                if (before == 0) != (after == 0) {
+                    self.reverse.edge(n, r, after != 0);
+                    if after == 0 {
+                        self.stats.global_edges -= 1;
+                    } else {
+                        self.stats.global_edges += 1;
+                    }
+                }
+            }
+            Change::AccountEdge {
+                account,
+                node,
+                role,
+                on,
+            } => {
+                let ids = if *on {
+                    Some((
+                        self.intern_account(account),
+                        self.intern_node(node),
+                        self.intern_node(role),
+                    ))
+                } else {
+                    match (
+                        self.accounts.id(account.as_str()),
+                        self.node_id(node.as_str()),
+                        self.node_id(role.as_str()),
+                    ) {
+                        (Some(a), Some(n), Some(r)) => Some((a, n, r)),
+                        _ => None,
+                    }
+                };
+                let Some((acc, n, r)) = ids else { return };
+                let entry = AccountEntry {
+                    account: acc,
+                    role: r,
+                    member: false,
+                };
+                let row = self.node_mut(n);
+                let changed = match (row.accounts.binary_search(&entry), *on) {
+                    (Err(i), true) => {
+                        row.accounts.insert(i, entry);
+                        true
+                    }
+                    (Ok(i), false) => {
+                        row.accounts.remove(i);
+                        true
+                    }
+                    _ => false,
+                };
+                if changed {
+                    self.reverse.account_entry(n, entry, *on);
+                    if *on {
+                        self.stats.account_edges += 1;
+                    } else {
+                        self.stats.account_edges -= 1;
+                    }
+                }
+            }
+            Change::MemberSet { account, agent, role } => {
+                let acc = self.intern_account(account);
+                let n = self.intern_node(agent);
+                let r = self.intern_node(role);
+                let row = self.node_mut(n);
+                let old = row
+                    .accounts
+                    .iter()
+                    .position(|e| e.account == acc && e.member)
+                    .map(|i| row.accounts.remove(i));
+                let entry = AccountEntry {
+                    account: acc,
+                    role: r,
+                    member: true,
+                };
+                if let Err(i) = row.accounts.binary_search(&entry) {
+                    row.accounts.insert(i, entry);
+                }
+                if let Some(old) = old {
+                    self.reverse.account_entry(n, old, false);
+                }
+                self.reverse.account_entry(n, entry, true);
+                if old.is_none() {
+                    self.stats.memberships += 1;
+                }
+            }
+            Change::MemberRemoved { account, agent } => {
+                let (Some(acc), Some(n)) = (self.accounts.id(account.as_str()), self.node_id(agent.as_str())) else {
+                    return;
+                };
+                if !self.node_by_id(n).in_account(acc) {
+                    return;
+                }
+                let row = self.node_mut(n);
+                let (mut members, mut edges) = (0, 0);
+                let mut removed = Vec::new();
+                row.accounts.retain(|e| {
+                    if e.account != acc {
+                        return true;
+                    }
+                    if e.member {
+                        members += 1;
+                    } else {
+                        edges += 1;
+                    }
+                    removed.push(*e);
+                    false
+                });
+                for e in removed {
+                    self.reverse.account_entry(n, e, false);
+                }
+                self.stats.memberships -= members;
+                self.stats.account_edges -= edges;
+            }
+            Change::Rule { rule, on } => self.apply_rule(rule, *on),
+            Change::PolicyCreated {
+                policy,
+                policy_type,
+                conflict,
+            } => {
+                let p = self.intern_policy(policy);
+                if let Some(c) = conflict {
+                    let was = self.policies.get(p).conflict.unwrap_or_default();
+                    self.strategies -= usize::from(was != Conflict::Prohibit);
+                    self.strategies += usize::from(*c != Conflict::Prohibit);
+                    self.policies.get_mut(p).conflict = Some(*c);
+                }
+                let entry = self.policies.get_mut(p);
+                if entry.status.is_none() {
+                    entry.status = Some(true);
+                }
+                if let Some(t) = policy_type
+                    && entry.policy_type.as_deref() != Some(t.as_str())
+                {
+                    entry.policy_type = Some(Arc::from(t.as_str()));
+                }
+                entry.refresh_effect();
+            }
+            Change::Status { kind, id, active } => match kind {
+                EntityKind::Policy => {
+                    let p = self.intern_policy(id);
+                    let entry = self.policies.get_mut(p);
+                    entry.status = Some(*active);
+                    entry.refresh_effect();
+                }
+                EntityKind::Agent => {
+                    let n = self.intern_node(id);
+                    self.node_mut(n).status = Some(*active);
+                }
+                EntityKind::Account => {
+                    let a = self.intern_account(id);
+                    self.accounts.get_mut(a).status = Some(*active);
+                }
+            },
+            Change::DutyDischarged { policy, duty, agent } => {
+                let key = (self.intern_policy(policy), self.intern_node(agent));
+                let mut uids = self.discharged.get(&key).map(|u| u.to_vec()).unwrap_or_default();
+                if let Err(i) = uids.binary_search_by(|u| (**u).cmp(duty.as_str())) {
+                    uids.insert(i, Arc::from(duty.as_str()));
+                    self.discharged.insert(key, Arc::new(uids));
+                }
+            }
+            Change::AssetCollection { asset, collection, on } => self.put_in_collection(asset, collection, *on),
+            Change::MarkRole { .. } | Change::Ignored { .. } => {}
+        }
+    }
+
+    fn apply_rule(&mut self, rule: &Rule, on: bool) {
+        let ids = if on {
+            let action = match rule.action.vocabulary_index() {
+                Some(i) => i as u32,
+                None => CUSTOM_BASE + self.customs.intern(&rule.action, Action::clone),
+            };
+            let base = self.intern_policy(&rule.policy);
+            let policy = match &rule.condition {
+                None => base,
+                Some(c) => {
+                    VARIANT_BASE
+                        + self.variants.intern(&(base, c.text.clone()), |_| Variant {
+                            base,
+                            condition: c.clone(),
+                        })
+                }
+            };
+            Some((policy, self.intern_node(&rule.assignee), action))
+        } else {
+            let policy = self
+                .policies
+                .id(rule.policy.as_str())
+                .and_then(|base| match &rule.condition {
+                    None => Some(base),
+                    Some(c) => self.variants.id(&(base, c.text.clone())).map(|v| VARIANT_BASE + v),
+                });
+            match (
+                policy,
+                self.node_id(rule.assignee.as_str()),
+                self.action_id(&rule.action),
+            ) {
+                (Some(p), Some(n), Some(a)) => Some((p, n, a)),
+                _ => None,
+            }
+        };
+        let Some((policy, assignee, action)) = ids else { return };
+        let ak = action_kind(action, rule.kind);
+        let changed = match &rule.target {
+            Target::Any => {
+                let entry = Pair(ak, policy);
+                let key = self.star_key(&entry);
+                let mut star = self.node_by_id(assignee).star().to_vec();
+                let pos = star.binary_search_by(|r| self.star_key(r).cmp(&key));
+                let changed = set_at(&mut star, pos, entry, on);
+                if changed {
+                    self.node_mut(assignee).set_star(&star);
+                    let present = star.iter().any(|r| ak_action(r.0) == action);
+                    self.reverse.star_presence(assignee, action, present);
+                }
+                changed
+            }
+            Target::One(target) => {
+                let entry = TargetRule { assignee, ak, policy };
+                let t = if on {
+                    let t = self.reverse.intern_target(target);
+                    if t as usize == self.targets.len() {
+                        self.targets.push_back(None);
+                    }
+                    t
+                } else {
+                    match self.reverse.target_id(target.as_str()) {
+                        Some(t) => t,
+                        None => return,
+                    }
+                };
+                let key = self.target_key(&entry);
+                let slot = self.targets.get(t as usize).and_then(Option::as_ref);
+                let pos = slot.map(|rules| rules.binary_search_by(|r| self.target_key(r).cmp(&key)));
+                let slot = self.targets.get_mut(t as usize).expect("a row per target id");
+                let changed = match (slot.as_mut(), pos) {
+                    (Some(rules), Some(pos)) => {
+                        let rules = Arc::make_mut(rules);
+                        let changed = set_at(rules, pos, entry, on);
+                        if rules.is_empty() {
+                            *slot = None;
+                        }
+                        changed
+                    }
+                    _ if on => {
+                        *slot = Some(Arc::new(vec![entry]));
+                        true
+                    }
+                    _ => false,
+                };
+                if changed {
+                    self.reverse.exact_rule(t, assignee, ak, policy, on);
+                }
+                changed
+            }
+        };
+        if changed {
+            if on {
+                self.stats.rules += 1;
+            } else {
+                self.stats.rules -= 1;
+            }
+        }
+    }
+}
+
+/// Inserts or removes `entry` in a sorted vector at `pos` (its binary search); true when
+/// that changed it.
+fn set_at<T>(v: &mut Vec<T>, pos: Result<usize, usize>, entry: T, on: bool) -> bool {
+    match (pos, on) {
+        (Err(i), true) => {
+            v.insert(i, entry);
+            true
+        }
+        (Ok(i), false) => {
+            v.remove(i);
+            true
+        }
+        _ => false,
+    }
+}
