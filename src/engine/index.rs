@@ -385,10 +385,25 @@ impl Index {
         (r.0, self.label(r.1), self.condition_text(r.1))
     }
 
+    /// `r` against `key` (a [`Index::star_key`]) in that order: the policy's label and
+    /// condition only when the action and kind are equal.
+    fn star_cmp(&self, r: &Pair, key: &(u32, u64, Option<&str>)) -> std::cmp::Ordering {
+        r.0.cmp(&key.0)
+            .then_with(|| (self.label(r.1), self.condition_text(r.1)).cmp(&(key.1, key.2)))
+    }
+
     /// The order of rules in a target's row: assignee, action and kind, then policy label,
     /// then condition.
     fn target_key(&self, r: &TargetRule) -> (u32, u32, u64, Option<&str>) {
         (r.assignee, r.ak, self.label(r.policy), self.condition_text(r.policy))
+    }
+
+    /// `r` against `key` (a [`Index::target_key`]) in that order: the policy's label and
+    /// condition (a cold read each) only when the assignee, action and kind are equal.
+    fn target_cmp(&self, r: &TargetRule, key: &(u32, u32, u64, Option<&str>)) -> std::cmp::Ordering {
+        (r.assignee, r.ak)
+            .cmp(&(key.0, key.1))
+            .then_with(|| (self.label(r.policy), self.condition_text(r.policy)).cmp(&(key.2, key.3)))
     }
 
     /// The id of an action, if the index can hold rules on it (vocabulary or a custom

@@ -296,7 +296,7 @@ impl Index {
                 let entry = Pair(ak, policy);
                 let key = self.star_key(&entry);
                 let mut star = self.node_by_id(assignee).star().to_vec();
-                let pos = star.binary_search_by(|r| self.star_key(r).cmp(&key));
+                let pos = star.binary_search_by(|r| self.star_cmp(r, &key));
                 let changed = set_at(&mut star, pos, entry, on);
                 if changed {
                     self.node_mut(assignee).set_star(&star);
@@ -321,7 +321,7 @@ impl Index {
                 };
                 let key = self.target_key(&entry);
                 let slot = self.targets.get(t as usize).and_then(Option::as_ref);
-                let pos = slot.map(|rules| rules.binary_search_by(|r| self.target_key(r).cmp(&key)));
+                let pos = slot.map(|rules| rules.binary_search_by(|r| self.target_cmp(r, &key)));
                 let slot = self.targets.get_mut(t as usize).expect("a row per target id");
                 let changed = match (slot.as_mut(), pos) {
                     (Some(rules), Some(pos)) => {
