@@ -35,7 +35,7 @@
 //! deciding allow row, either of which may be missing. Every candidate row matches the
 //! request, so under `some(allow) && !some(deny)` the rows left out cannot change the
 //! answer: a second matching deny denies no more than the first, a second allow allows no
-//! more (see `odrl::casbin_rows`). The answer is the plain enforcer's; the suite proves it
+//! more (see [`rows`]). The answer is the plain enforcer's; the suite proves it
 //! against one plain casbin-rs enforcer holding every row, and proves the index's rows are
 //! one of [`CasbinRows::candidates`]' deny rows when it has any and one of its allow rows
 //! when it has any. The
@@ -44,6 +44,8 @@
 
 use crate::domain::policy::{effect_mask, kind_bit};
 use crate::domain::{Action, Change, EntityKind, Id, Rule, RuleKind};
+use crate::engine::closure::Closure;
+use crate::engine::odrl::Hit;
 use crate::engine::reference::index::{PMap, PSet};
 use crate::engine::{Check, EngineError, Index};
 use casbin::prelude::{CoreApi, DefaultModel, Enforcer, MemoryAdapter};
@@ -467,10 +469,61 @@ thread_local! {
     static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
 }
 
+/// The `p` rows the Casbin engine hands casbin-rs, from the index: the deciding
+/// prohibition and the deciding permission (`best`, either may be missing), as
+/// `[assignee, *, action, target or *, allow|deny]`.
+///
+/// Every row of the request's candidates matches it (its subject is in the closure, its
+/// action the request's, its object the target or `*`), so under Pericarp's effect
+/// (`some(allow) && !some(deny)`) the rows left out cannot change casbin's answer: one
+/// matching deny row denies, and without one a matching allow row allows. Should casbin-rs
+/// fail to match a row where the index matched it, the engines disagree and the check
+/// fails closed.
+pub(crate) fn rows(index: &Index, check: &Check, best: &[Hit]) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = best
+        .iter()
+        .map(|h| {
+            let sub = if h.own {
+                check.agent.to_string()
+            } else {
+                index.node_by_id(h.assignee).name.to_string()
+            };
+            // A rule on a collection the target is part of matches as a row on the target.
+            let obj = if h.level == 2 { "*" } else { check.target.as_str() };
+            let eft = if h.kind == RuleKind::Prohibition {
+                "deny"
+            } else {
+                "allow"
+            };
+            vec![sub, "*".into(), check.action.to_string(), obj.into(), eft.into()]
+        })
+        .collect();
+    rows.sort();
+    rows.dedup();
+    rows
+}
+
+/// Asks casbin-rs whether the request is allowed, over the [`rows`] of `best` (the index's
+/// deciding prohibition and permission), with `g` answering from the agent's `closure`.
+pub(crate) fn allows(index: &Index, check: &Check, closure: &Closure<'_>, best: &[Hit]) -> Result<bool, EngineError> {
+    // casbin's `g` is asked about the rows' subjects only.
+    let members: smallvec::SmallVec<[&Id; 2]> = best
+        .iter()
+        .filter_map(|h| {
+            if h.own {
+                Some(&check.agent)
+            } else {
+                closure.contains(h.assignee).then(|| &index.node_by_id(h.assignee).name)
+            }
+        })
+        .collect();
+    enforce(rows(index, check, best), check, &members)
+}
+
 /// Asks casbin-rs whether the request is allowed, over the rows it can match.
 /// `members` are the rows' subjects that are in the check agent's closure (the agent
 /// itself when a row is its own): casbin's `g` asks about row subjects only.
-pub fn enforce(candidates: Vec<Vec<String>>, check: &Check, members: &[&Id]) -> Result<bool, EngineError> {
+fn enforce(candidates: Vec<Vec<String>>, check: &Check, members: &[&Id]) -> Result<bool, EngineError> {
     let domain = check.account.as_ref().map_or(GLOBAL_DOMAIN, |a| a.as_str());
     SCRATCH.with(|cell| {
         let mut slot = cell.borrow_mut();

@@ -160,18 +160,7 @@ pub fn decide_casbin(snapshot: &Snapshot, check: &Check, opts: &EngineOptions) -
         Prepared::Ready(agent) => agent,
     };
     let (best, decision) = casbin_reading(index, check, agent, &closure, opts);
-    // casbin's `g` answers from the closure, asked only about the rows' subjects.
-    let members: smallvec::SmallVec<[&Id; 2]> = best
-        .iter()
-        .filter_map(|h| {
-            if h.own {
-                Some(&check.agent)
-            } else {
-                closure.contains(h.assignee).then(|| &index.node_by_id(h.assignee).name)
-            }
-        })
-        .collect();
-    let allowed = casbin::enforce(odrl::casbin_rows(index, check, &best), check, &members)?;
+    let allowed = casbin::allows(index, check, &closure, &best)?;
     if decision.allowed != allowed {
         let word = |a: bool| if a { "allow" } else { "deny" };
         return Err(EngineError::EnginesDisagree {
@@ -418,7 +407,7 @@ pub fn casbin_candidates(index: &Index, check: &Check, opts: &EngineOptions) -> 
         Prepared::Gated(_) => Ok(Vec::new()),
         Prepared::Ready(agent) => {
             let (best, _) = casbin_reading(index, check, agent, &closure, opts);
-            Ok(odrl::casbin_rows(index, check, &best))
+            Ok(casbin::rows(index, check, &best))
         }
     }
 }

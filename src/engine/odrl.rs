@@ -776,37 +776,3 @@ fn decision(
         action: check.action.clone(),
     }
 }
-
-/// The Casbin `p` rows the Casbin engine hands casbin-rs, from the index: the deciding
-/// prohibition and the deciding permission (`best`, either may be missing), as
-/// `[assignee, *, action, target or *, allow|deny]`.
-///
-/// Every row of the request's candidates matches it (its subject is in the closure, its
-/// action the request's, its object the target or `*`), so under Pericarp's effect
-/// (`some(allow) && !some(deny)`) the rows left out cannot change casbin's answer: one
-/// matching deny row denies, and without one a matching allow row allows. Should casbin-rs
-/// fail to match a row where the index matched it, the engines disagree and the check
-/// fails closed.
-pub(crate) fn casbin_rows(index: &Index, check: &Check, best: &[Hit]) -> Vec<Vec<String>> {
-    let mut rows: Vec<Vec<String>> = best
-        .iter()
-        .map(|h| {
-            let sub = if h.own {
-                check.agent.to_string()
-            } else {
-                index.node_by_id(h.assignee).name.to_string()
-            };
-            // A rule on a collection the target is part of matches as a row on the target.
-            let obj = if h.level == 2 { "*" } else { check.target.as_str() };
-            let eft = if h.kind == RuleKind::Prohibition {
-                "deny"
-            } else {
-                "allow"
-            };
-            vec![sub, "*".into(), check.action.to_string(), obj.into(), eft.into()]
-        })
-        .collect();
-    rows.sort();
-    rows.dedup();
-    rows
-}
