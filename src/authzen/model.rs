@@ -10,7 +10,7 @@
 //! - Unknown members are ignored everywhere; a known member of the wrong type is a 400.
 
 use crate::app::Consistency;
-use crate::domain::{Action, Decision, DomainError, Id, Rule, RuleKind};
+use crate::domain::{Action, Decision, DomainError, Id, RuleKind, RuleView};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -392,7 +392,7 @@ impl Naming {
         Cow::Borrowed(action.as_str())
     }
 
-    pub fn rule(&self, r: &Rule) -> RuleOut {
+    pub fn rule(&self, r: RuleView<'_>) -> RuleOut {
         RuleOut {
             policy: r.policy.to_string(),
             kind: match r.kind {
@@ -400,7 +400,7 @@ impl Naming {
                 RuleKind::Prohibition => "prohibition",
             },
             assignee: r.assignee.to_string(),
-            action: self.name(&r.action).into_owned(),
+            action: self.name(r.action).into_owned(),
             target: r.target.as_str().to_string(),
             constraint: r
                 .condition
@@ -422,7 +422,7 @@ impl Naming {
             context: DecisionContext {
                 revision: Some(d.revision),
                 reason: Some(d.reason.as_str()),
-                rule: d.deciding_rule.as_ref().map(|r| self.rule(r)),
+                rule: d.deciding_rule.as_ref().map(|r| self.rule(r.view())),
                 explanation: d.explanation.as_ref().map(|e| ExplanationOut {
                     assignees: e.assignees.iter().map(|a| a.to_string()).collect(),
                     other_rules: e.other_rules.iter().map(|r| self.rule(r)).collect(),
@@ -431,7 +431,7 @@ impl Naming {
                         .conditions
                         .iter()
                         .map(|n| ConditionOut {
-                            rule: self.rule(&n.rule),
+                            rule: self.rule(n.rule.view()),
                             applies: n.applies,
                             why: n.why.clone(),
                         })

@@ -1,6 +1,6 @@
 //! The answer to a check, and why.
 
-use crate::domain::{Action, Id, Rule};
+use crate::domain::{Action, Id, Rule, Rules};
 
 /// Why a check was decided the way it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,12 +49,12 @@ pub struct Explanation {
     pub assignees: Vec<Id>,
     /// Every rule that applied other than the deciding one, in deciding order
     /// (prohibitions first), including permissions a prohibition overrode.
-    pub other_rules: Vec<Rule>,
+    pub other_rules: Rules,
     /// Rules that match the request in an active policy but do not count: for the
     /// policy's type (an Offer, Request or Assertion; a permission in a policy of a type
     /// this server does not understand), or taken out by its conflict strategy. Sorted,
     /// without duplicates.
-    pub unenforced_rules: Vec<Rule>,
+    pub unenforced_rules: Rules,
     /// Rules with constraints that match the request in a policy that counts, each with
     /// whether it applied and why (which constraint failed or could not be evaluated).
     /// Sorted by rule, without duplicates.
@@ -76,16 +76,6 @@ impl ConditionNote {
     /// Sorted by rule, without duplicates.
     pub fn sorted(notes: impl Iterator<Item = ConditionNote>) -> Vec<ConditionNote> {
         let mut v: Vec<ConditionNote> = notes.collect();
-        v.sort();
-        v.dedup();
-        v
-    }
-}
-
-impl Explanation {
-    /// Rules sorted by their identity, without duplicates.
-    pub fn sorted_rules(rules: impl Iterator<Item = Rule>) -> Vec<Rule> {
-        let mut v: Vec<Rule> = rules.collect();
         v.sort();
         v.dedup();
         v

@@ -12,6 +12,7 @@ pub mod error;
 pub mod event;
 pub mod id;
 pub mod policy;
+pub mod rules;
 
 pub use action::Action;
 pub use decision::{ConditionNote, Decision, Explanation, Reason};
@@ -19,6 +20,7 @@ pub use error::DomainError;
 pub use event::{Change, EdgeSource, EntityKind, EventType, NewEvent, StoredEvent};
 pub use id::{Id, Target};
 pub use policy::{Conflict, Enforcement};
+pub use rules::{RuleParts, RuleView, Rules};
 
 /// The kind of a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

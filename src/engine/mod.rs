@@ -8,6 +8,7 @@
 pub mod casbin;
 mod closure;
 pub mod index;
+mod listing;
 pub mod lookup;
 pub mod odrl;
 mod pvec;

@@ -22,13 +22,15 @@
 
 use crate::domain::constraint::{Context, Now, Party, Truth};
 use crate::domain::policy::kind_bit;
-use crate::domain::{Action, ConditionNote, Conflict, Decision, Explanation, Id, Reason, Rule, RuleKind, Target};
+use crate::domain::{
+    Action, ConditionNote, Conflict, Decision, Explanation, Id, Reason, Rule, RuleKind, Rules, Target,
+};
 use crate::engine::closure::Closure;
 use crate::engine::index::{
     CUSTOM_BASE, Head, Index, Node, Pair, RoleSummary, TargetRule, VARIANT_BASE, action_bit, ak_action, ak_kind,
 };
-use crate::engine::ranking;
 use crate::engine::{Check, EngineOptions};
+use crate::engine::{listing, ranking};
 use smallvec::SmallVec;
 use std::cmp::Ordering;
 use std::sync::LazyLock;
@@ -754,12 +756,8 @@ fn decision(
             .collect();
         Explanation {
             assignees: names,
-            other_rules: ranked
-                .iter()
-                .skip(1)
-                .map(|h| render(index, check, closure, h))
-                .collect(),
-            unenforced_rules: Explanation::sorted_rules(unenforced.iter().map(|h| render(index, check, closure, h))),
+            other_rules: listing::listed(index, check, closure, ranked.get(1..).unwrap_or_default()),
+            unenforced_rules: Rules::sorted(unenforced.iter().map(|h| render(index, check, closure, h))),
             conditions: ConditionNote::sorted(conditions.iter().map(|(h, applies, why)| ConditionNote {
                 rule: render(index, check, closure, h),
                 applies: *applies,

@@ -47,8 +47,8 @@ pub(crate) fn sort_ranked(hits: &mut Vec<Hit>, cmp: impl Fn(&Hit, &Hit) -> Order
         hits.sort_unstable_by(cmp);
         return;
     }
-    let policies = Dense::of(hits.iter().map(|h| h.rank), n);
-    let assignees = Dense::of(hits.iter().map(|h| h.who), n);
+    let policies = Dense::of(hits.iter().map(|h| h.rank));
+    let assignees = Dense::of(hits.iter().map(|h| h.who));
     let bits = 5 + policies.bits + assignees.bits;
     if bits > 32 || n > u32::MAX as usize {
         // Never on a real index (as many distinct policies and assignees as 2^27 rules).
@@ -152,12 +152,14 @@ struct Dense {
 const EMPTY: u32 = u32::MAX;
 
 impl Dense {
-    /// The distinct values of `values` (at most `n` of them), numbered in ascending order.
-    fn of(values: impl Iterator<Item = u64>, n: usize) -> Dense {
-        let shift = (2 * n).next_power_of_two().max(16).trailing_zeros();
+    /// The distinct values of `values`, numbered in ascending order. The table starts small
+    /// and doubles at half full: an explanation's thousands of rules name a few hundred
+    /// policies and assignees, and a table sized by the rules (hundreds of kilobytes) was
+    /// filled and then missed in the cache on every probe.
+    fn of(values: impl Iterator<Item = u64>) -> Dense {
         let mut dense = Dense {
-            slots: vec![(0, EMPTY); 1 << shift],
-            shift,
+            slots: vec![(0, EMPTY); 64],
+            shift: 6,
             bits: 0,
         };
         let mut distinct = Vec::new();
@@ -166,6 +168,9 @@ impl Dense {
             if dense.slots[slot].1 == EMPTY {
                 dense.slots[slot] = (v, 0);
                 distinct.push(v);
+                if distinct.len() * 2 > dense.slots.len() {
+                    dense.grow(&distinct);
+                }
             }
         }
         distinct.sort_unstable();
@@ -173,8 +178,18 @@ impl Dense {
             let slot = dense.slot(v);
             dense.slots[slot].1 = pos as u32;
         }
-        dense.bits = usize::BITS - (distinct.len() - 1).leading_zeros();
+        dense.bits = usize::BITS - distinct.len().saturating_sub(1).leading_zeros();
         dense
+    }
+
+    /// Twice the slots, holding `kept` (every value kept so far).
+    fn grow(&mut self, kept: &[u64]) {
+        self.shift += 1;
+        self.slots = vec![(0, EMPTY); 1 << self.shift];
+        for &v in kept {
+            let slot = self.slot(v);
+            self.slots[slot] = (v, 0);
+        }
     }
 
     /// The slot holding `v`, or the free one where it belongs.
@@ -289,7 +304,7 @@ mod tests {
                 }
             })
             .collect();
-        let dense = Dense::of(values.iter().chain(values.iter()).copied(), 2_000);
+        let dense = Dense::of(values.iter().chain(values.iter()).copied());
         let mut sorted = values.clone();
         sorted.sort_unstable();
         for (pos, v) in sorted.iter().enumerate() {

@@ -2,7 +2,7 @@
 
 use crate::domain::constraint::{Context, Decimal, Literal};
 use crate::domain::event::Triple;
-use crate::domain::{Decision, DomainError, NewEvent, Reason, Rule, RuleKind, StoredEvent};
+use crate::domain::{Decision, DomainError, NewEvent, Reason, RuleKind, RuleView, StoredEvent};
 use crate::grpc::pb;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ pub fn reason(r: Reason) -> pb::Reason {
     }
 }
 
-pub fn rule(r: &Rule) -> pb::RuleRef {
+pub fn rule(r: RuleView<'_>) -> pb::RuleRef {
     pb::RuleRef {
         policy_id: r.policy.to_string(),
         kind: match r.kind {
@@ -148,7 +148,7 @@ pub fn decision(d: &Decision) -> pb::Decision {
         allowed: d.allowed,
         reason: reason(d.reason) as i32,
         revision: d.revision,
-        deciding_rule: d.deciding_rule.as_ref().map(rule),
+        deciding_rule: d.deciding_rule.as_ref().map(|r| rule(r.view())),
         explanation: d.explanation.as_ref().map(|e| pb::Explanation {
             assignees: e.assignees.iter().map(|a| a.to_string()).collect(),
             other_rules: e.other_rules.iter().map(rule).collect(),
@@ -157,7 +157,7 @@ pub fn decision(d: &Decision) -> pb::Decision {
                 .conditions
                 .iter()
                 .map(|n| pb::ConditionNote {
-                    rule: Some(rule(&n.rule)),
+                    rule: Some(rule(n.rule.view())),
                     applies: n.applies,
                     why: n.why.clone(),
                 })

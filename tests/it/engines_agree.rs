@@ -153,7 +153,11 @@ fn agree(
                 );
                 // (Gate denials explain nothing.)
                 if let Some(e) = &b.explanation {
-                    prop_assert!(e.other_rules.iter().all(|r| Some(r) != b.deciding_rule.as_ref()));
+                    prop_assert!(
+                        e.other_rules
+                            .iter()
+                            .all(|r| Some(r) != b.deciding_rule.as_ref().map(|d| d.view()))
+                    );
                 }
             }
             (Err(a), Err(b)) => prop_assert_eq!(a, b),

@@ -1004,21 +1004,85 @@ proptest! {
     ) {
         let mut full = crowded_closure();
         full.extend(history);
-        let cases: Vec<Case> = cases
-            .into_iter()
-            .map(|(act, hierarchy)| Case {
-                check: Check {
-                    agent: id("a1"),
-                    account: None,
-                    action: action(act),
-                    target: id("t1"),
-                    explain: true,
-                    context: context(CONTEXTS[0]),
-                },
-                opts: EngineOptions { action_hierarchy: hierarchy, ..EngineOptions::default() },
-            })
-            .collect();
-        run(&full, &cases, false)?;
+        run(&full, &explaining_a1_on_t1(cases), false)?;
+    }
+}
+
+/// Explain-mode checks of "a1" on "t1", one per (action, hierarchy on).
+fn explaining_a1_on_t1(cases: Vec<(&str, bool)>) -> Vec<Case> {
+    cases
+        .into_iter()
+        .map(|(act, hierarchy)| Case {
+            check: Check {
+                agent: id("a1"),
+                account: None,
+                action: action(act),
+                target: id("t1"),
+                explain: true,
+                context: context(CONTEXTS[0]),
+            },
+            opts: EngineOptions {
+                action_hierarchy: hierarchy,
+                ..EngineOptions::default()
+            },
+        })
+        .collect()
+}
+
+/// Rules of the crowded closure on a target, on the asset collections it is part of
+/// (directly and through another collection, named in an order unlike the walk's) and on
+/// `*`: an explanation then names rules on several targets, each of which must be the
+/// rule's own.
+fn collected_change() -> impl Strategy<Value = Change> {
+    let kind = prop_oneof![Just(RuleKind::Permission), Just(RuleKind::Prohibition)];
+    let target = prop_oneof![
+        Just(Target::One(id("t1"))),
+        Just(Target::One(id("z-shelf"))),
+        Just(Target::One(id("Älbum"))),
+        Just(Target::One(id("b-box"))),
+        Just(Target::Any),
+    ];
+    (
+        pick(POLICIES),
+        kind,
+        pick(&["a1", "r-e", "r-a", "rôle-c", "R-b", "r-d"]),
+        pick(RELATED),
+        target,
+        prop::bool::weighted(0.9),
+    )
+        .prop_map(|(p, kind, n, a, target, on)| Change::Rule {
+            rule: Rule {
+                policy: id(p),
+                kind,
+                assignee: id(n),
+                action: action(a),
+                target,
+                condition: None,
+            },
+            on,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    /// Every rule an explanation lists names its own target: the requested one, one of its
+    /// collections or `*` (the engine keeps each target once and finds it by level and
+    /// position, `engine::listing`).
+    #[test]
+    fn explanations_over_collections_name_each_rule_s_target(
+        history in proptest::collection::vec(collected_change(), 20..160),
+        cases in proptest::collection::vec((pick(RELATED), any::<bool>()), 4),
+    ) {
+        let part_of = |asset: &str, collection: &str| Change::AssetCollection {
+            asset: id(asset),
+            collection: id(collection),
+            on: true,
+        };
+        let mut full = crowded_closure();
+        full.extend([part_of("t1", "z-shelf"), part_of("t1", "b-box"), part_of("z-shelf", "Älbum")]);
+        full.extend(history);
+        run(&full, &explaining_a1_on_t1(cases), false)?;
     }
 }
 

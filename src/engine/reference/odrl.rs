@@ -8,7 +8,7 @@
 //! `*`.
 
 use crate::domain::constraint::{Condition, Now, Party};
-use crate::domain::{ConditionNote, Decision, EntityKind, Explanation, Id, Reason, Rule, RuleKind, Target};
+use crate::domain::{ConditionNote, Decision, EntityKind, Explanation, Id, Reason, Rule, RuleKind, Rules, Target};
 use crate::engine::reference::index::{ANY, Index};
 use crate::engine::{Check, EngineOptions};
 use std::cmp::Ordering;
@@ -282,7 +282,7 @@ pub fn evaluate(
         Explanation {
             assignees: names,
             other_rules: hits.iter().skip(1).map(|h| h.rule()).collect(),
-            unenforced_rules: Explanation::sorted_rules(unenforced.iter().map(|h| h.rule())),
+            unenforced_rules: Rules::sorted(unenforced.iter().map(|h| h.rule())),
             conditions: ConditionNote::sorted(notes.into_iter()),
         }
     });
