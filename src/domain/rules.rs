@@ -253,11 +253,11 @@ mod tests {
 
     fn rule(policy: &str, kind: RuleKind, assignee: &str, action: &str, target: Option<&str>) -> Rule {
         Rule {
-            policy: Id::parse("policy", policy).unwrap(),
+            policy: Id::from_trusted(policy),
             kind,
-            assignee: Id::parse("assignee", assignee).unwrap(),
-            action: Action::parse("action", action).unwrap(),
-            target: target.map_or(Target::Any, |t| Target::One(Id::parse("target", t).unwrap())),
+            assignee: Id::from_trusted(assignee),
+            action: Action::from_trusted(action),
+            target: target.map_or(Target::Any, |t| Target::One(Id::from_trusted(t))),
             condition: None,
         }
     }
@@ -348,7 +348,7 @@ mod tests {
     #[should_panic(expected = "not kept first")]
     fn a_part_that_was_not_kept_is_refused() {
         let mut list = Rules::default();
-        let p = list.add_id(Id::parse("policy", "p").unwrap());
+        let p = list.add_id(Id::from_trusted("p"));
         list.push_parts(RuleParts {
             policy: p,
             kind: RuleKind::Permission,
