@@ -414,20 +414,27 @@ fn relabelling_targets_keeps_the_reverse_rows_in_byte_order() {
 
 /// Grants `names` (in that order) to a role of ann's, validating the index as it goes; then
 /// removes every seventh and checks the look-ups of the result and of a snapshot kept from
-/// before the removals.
+/// before the removals. Each target also gets rules that look-ups for ann's reading never
+/// see (another action of the role's, a prohibition of a role nobody holds), so a target
+/// relabelled has entries in several rows of both kinds to keep in step.
 fn reverse_rows_hold(names: Vec<String>) {
     use endocarp::domain::{EdgeSource, Rule, RuleKind};
-    let grant = |t: &str, on: bool| Change::Rule {
+    let rule = |t: &str, on: bool, (kind, assignee, act): (RuleKind, &str, &str)| Change::Rule {
         rule: Rule {
             policy: id("p"),
-            kind: RuleKind::Permission,
-            assignee: id("role"),
-            action: action("odrl:read"),
+            kind,
+            assignee: id(assignee),
+            action: action(act),
             target: Target::One(id(t)),
             condition: None,
         },
         on,
     };
+    let grant = |t: &str, on: bool| rule(t, on, (RuleKind::Permission, "role", "odrl:read"));
+    let unseen = [
+        (RuleKind::Permission, "role", "odrl:modify"),
+        (RuleKind::Prohibition, "bystander", "odrl:read"),
+    ];
     let mut index = engine::Index::default();
     index.apply(&Change::GlobalEdge {
         source: EdgeSource::Role,
@@ -437,6 +444,9 @@ fn reverse_rows_hold(names: Vec<String>) {
     });
     for (i, n) in names.iter().enumerate() {
         index.apply(&grant(n, true));
+        for r in unseen {
+            index.apply(&rule(n, true, r));
+        }
         if names.len() < 500 || i % 100 == 0 {
             index.validate().unwrap();
         }

@@ -74,33 +74,60 @@ impl<T: Clone> Chunked<T> {
         }
     }
 
-    /// Inserts `x` at `at` (a position [`Chunked::search`] gave).
+    /// Inserts `x` at `at` (a position [`Chunked::search`] gave). A chunk a published
+    /// snapshot shares is copied once, with room for exactly what it holds (not cloned and
+    /// then grown); one held alone grows by a quarter at a time, so rows keep little slack.
     pub fn insert(&mut self, (c, o): At, x: T) {
         self.len += 1;
         if self.chunks.is_empty() {
             self.chunks.push(Arc::new(vec![x]));
             return;
         }
-        let chunk = Arc::make_mut(&mut self.chunks[c]);
-        chunk.insert(o, x);
-        if chunk.len() > 2 * CHUNK {
-            let tail = chunk.split_off(CHUNK);
+        let slot = &mut self.chunks[c];
+        let tail = match Arc::get_mut(slot) {
+            Some(chunk) => {
+                if chunk.len() == chunk.capacity() {
+                    chunk.reserve_exact(chunk.len() / 4 + 1);
+                }
+                chunk.insert(o, x);
+                split_long(chunk)
+            }
+            None => {
+                let mut copy = Vec::with_capacity(slot.len() + 1);
+                copy.extend_from_slice(&slot[..o]);
+                copy.push(x);
+                copy.extend_from_slice(&slot[o..]);
+                let tail = split_long(&mut copy);
+                *slot = Arc::new(copy);
+                tail
+            }
+        };
+        if let Some(tail) = tail {
             self.chunks.insert(c + 1, Arc::new(tail));
         }
     }
 
-    /// Removes the entry at `at` (an `Ok` of [`Chunked::search`]).
+    /// Removes the entry at `at` (an `Ok` of [`Chunked::search`]); a shared chunk is
+    /// copied without it.
     pub fn remove(&mut self, (c, o): At) -> T {
         self.len -= 1;
-        let chunk = Arc::make_mut(&mut self.chunks[c]);
-        let x = chunk.remove(o);
-        if chunk.is_empty() {
+        let slot = &mut self.chunks[c];
+        let x = match Arc::get_mut(slot) {
+            Some(chunk) => chunk.remove(o),
+            None => {
+                let x = slot[o].clone();
+                let copy: Vec<T> = slot[..o].iter().chain(&slot[o + 1..]).cloned().collect();
+                *slot = Arc::new(copy);
+                x
+            }
+        };
+        if self.chunks[c].is_empty() {
             self.chunks.remove(c);
         }
         x
     }
 
-    /// Appends without keeping order (a bulk load; [`Chunked::sort_by_key`] restores it).
+    /// Appends without keeping order (a bulk load; [`Chunked::sort_mapped`] restores it).
     pub fn push_unsorted(&mut self, x: T) {
         self.len += 1;
         match self.chunks.last_mut() {
@@ -123,15 +150,21 @@ impl<T: Clone> Chunked<T> {
         false
     }
 
-    /// Sorts by `key` and drops duplicates (the end of a bulk load).
-    pub fn sort_by_key<K: Ord>(&mut self, key: impl Fn(&T) -> K)
+    /// Rewrites every entry with `f`, sorts and drops duplicates (the end of a bulk load).
+    pub fn sort_mapped(&mut self, f: impl Fn(T) -> T)
     where
-        T: PartialEq,
+        T: Ord,
     {
-        let mut all: Vec<T> = self.iter().cloned().collect();
-        all.sort_by_key(|x| key(x));
+        let mut all: Vec<T> = self.iter().cloned().map(f).collect();
+        all.sort_unstable();
         all.dedup();
         *self = Chunked::from_sorted(all);
+    }
+
+    /// The entry at `at` (a position [`Chunked::search`] found), to change in place: the
+    /// caller keeps the order.
+    pub fn get_mut(&mut self, (c, o): At) -> &mut T {
+        &mut Arc::make_mut(&mut self.chunks[c])[o]
     }
 
     /// A cursor at `at`, the first entry at or after it.
@@ -144,6 +177,15 @@ impl<T: Clone> Chunked<T> {
         cur.settle();
         cur
     }
+}
+
+/// Splits a chunk that grew past `2 × CHUNK`: the entries from `CHUNK` on, to go after it.
+fn split_long<T>(chunk: &mut Vec<T>) -> Option<Vec<T>> {
+    (chunk.len() > 2 * CHUNK).then(|| {
+        let tail = chunk.split_off(CHUNK);
+        chunk.shrink_to_fit();
+        tail
+    })
 }
 
 /// Reads a list forward from a position.
@@ -187,20 +229,29 @@ mod tests {
             x = x.wrapping_mul(2_654_435_761).wrapping_add(i) % 5_000;
             match list.search(|y| y.cmp(&x)) {
                 Ok(at) if i % 3 == 0 => {
+                    // Every other removal from a list a clone shares (copied without it).
+                    let kept = (i % 2 == 0).then(|| (list.clone(), model.clone()));
                     list.remove(at);
                     model.retain(|&y| y != x);
+                    if let Some((kept, was)) = kept {
+                        assert_eq!(kept.iter().copied().collect::<Vec<_>>(), was);
+                    }
                 }
                 Ok(_) => {}
                 Err(at) => {
-                    let kept = list.clone();
+                    // Every other insertion into a list a clone shares.
+                    let kept = (i % 2 == 0).then(|| (list.clone(), model.clone()));
                     list.insert(at, x);
                     let pos = model.partition_point(|&y| y < x);
                     model.insert(pos, x);
                     // The clone still holds what it held.
-                    assert_eq!(kept.len() + 1, list.len());
+                    if let Some((kept, was)) = kept {
+                        assert_eq!(kept.iter().copied().collect::<Vec<_>>(), was);
+                    }
                 }
             }
             assert_eq!(list.len(), model.len());
+            assert_eq!(list.iter().copied().collect::<Vec<_>>(), model);
         }
         assert_eq!(list.iter().copied().collect::<Vec<_>>(), model);
         let mut cur = list.cursor((0, 0));
@@ -215,7 +266,7 @@ mod tests {
             bulk.push_unsorted(v);
         }
         assert!(bulk.remove_unsorted(&model[3]));
-        bulk.sort_by_key(|&v| v);
+        bulk.sort_mapped(|v| v);
         let mut want = model.clone();
         want.remove(3);
         assert_eq!(bulk.iter().copied().collect::<Vec<_>>(), want);

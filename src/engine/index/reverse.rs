@@ -6,9 +6,11 @@
 //!   an order-preserving label kept by [`Labels`] like the nodes' and policies': comparing
 //!   two targets' labels compares their names in byte order.
 //! - **Per node** (`nodes[id]`, only for nodes that have any): its permissions and, apart,
-//!   its prohibitions on exact targets, `(target, action and kind, policy)`, sorted by
-//!   target *name* (compared through the labels, so a write's search reads integers, not
-//!   names) and then action and policy, so merging the rows of an agent's closure lists its
+//!   its prohibitions on exact targets, `(target's label, target, action and kind,
+//!   policy)`, sorted by target *name* (the label is kept in the entry, so a write's
+//!   search compares the entries themselves and reads no other table; when a new target
+//!   relabels others, [`Reverse::intern_target`] patches the entries naming them, found
+//!   through the forward rows) and then action and policy, so merging the rows of an agent's closure lists its
 //!   targets in byte order without sorting (and "every target except" reads only
 //!   prohibitions); the nodes with a global edge to it (sorted ids); and the account
 //!   entries (explicit account edges and membership roles) that point at it.
@@ -20,20 +22,44 @@
 //! pointers, never a whole list.
 //! [`Reverse::validate`] rebuilds everything from the forward rows and compares.
 
-use super::chunked::Chunked;
+use super::chunked::{At, Chunked};
 use super::labels::Labels;
-use super::{AccountEntry, Index, Interned, Keys, Names, ak_action};
+use super::{AccountEntry, Index, Interned, Keys, Names, TargetRule, ak_action};
 use crate::domain::Id;
 use crate::engine::index::IdHasher as Hasher;
 use crate::engine::pvec::PVec;
 use std::sync::Arc;
 
-/// A rule on an exact target, in its assignee's reverse row.
+/// A rule on an exact target, in its assignee's reverse row. Entries order as the row
+/// does: by the target's label (its name's byte order), then action and kind, then policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct RevRule {
+    /// The target's label, high half first (two halves keep the entry at 20 bytes). Zero
+    /// during a bulk load, set by [`Reverse::end_bulk`].
+    label: [u32; 2],
     pub target: u32,
     pub ak: u32,
     pub policy: u32,
+}
+
+impl RevRule {
+    pub(crate) fn new(label: u64, target: u32, ak: u32, policy: u32) -> RevRule {
+        RevRule {
+            label: [(label >> 32) as u32, label as u32],
+            target,
+            ak,
+            policy,
+        }
+    }
+
+    /// The target's label: comparing two entries' labels compares their targets' names.
+    pub(crate) fn label(&self) -> u64 {
+        (u64::from(self.label[0]) << 32) | u64::from(self.label[1])
+    }
+
+    fn set_label(&mut self, label: u64) {
+        *self = RevRule::new(label, self.target, self.ak, self.policy);
+    }
 }
 
 /// An account entry pointing at a role: `node` has an explicit edge (or, with `member`, its
@@ -111,7 +137,7 @@ impl Reverse {
     }
 
     /// Sorts every row appended since [`Reverse::begin_bulk`] by the targets' labels (read
-    /// once into a flat vector), so the sort compares integers.
+    /// once into a flat vector and written into the entries).
     pub(super) fn end_bulk(&mut self) {
         if !std::mem::replace(&mut self.bulk, false) {
             return;
@@ -123,11 +149,11 @@ impl Reverse {
                 continue;
             };
             let row = Arc::make_mut(row);
-            let by_rank = |r: &RevRule| (rank[r.target as usize], r.ak, r.policy);
-            row.permits.sort_by_key(by_rank);
-            row.denies.sort_by_key(by_rank);
-            row.incoming.sort_by_key(|&n| n);
-            row.incoming_acc.sort_by_key(|&e| e);
+            let labelled = |r: RevRule| RevRule::new(rank[r.target as usize], r.target, r.ak, r.policy);
+            row.permits.sort_mapped(labelled);
+            row.denies.sort_mapped(labelled);
+            row.incoming.sort_mapped(|n| n);
+            row.incoming_acc.sort_mapped(|e| e);
         }
     }
 
@@ -148,15 +174,42 @@ impl Reverse {
     }
 
     /// The target's id, interned if new; a new target gets a label in byte order among
-    /// the others.
-    pub(super) fn intern_target(&mut self, name: &Id) -> u32 {
+    /// the others. When that relabels other targets, the entries naming them in the rows
+    /// are patched: `rules_of` gives a target's rules from the forward rows, so each entry
+    /// is found by a search with its old label (all found first, while every row is still
+    /// in order, then all rewritten; a relabel keeps every label's rank, so the rows stay
+    /// sorted).
+    pub(super) fn intern_target<'r>(&mut self, name: &Id, rules_of: impl Fn(u32) -> &'r [TargetRule]) -> u32 {
         let before = self.targets.len();
         let id = self.targets.intern(name, |n| (n.clone(), 0));
-        if self.targets.len() != before {
-            let targets = &self.targets;
-            for (t, label) in self.order.insert(name, id, |t| targets.get(t).1) {
-                self.targets.get_mut(t).1 = label;
+        if self.targets.len() == before {
+            return id;
+        }
+        let targets = &self.targets;
+        let labels = self.order.insert(name, id, |t| targets.get(t).1);
+        let mut patches: Vec<(u32, u32, At, u64)> = Vec::new();
+        if !self.bulk {
+            for &(t, label) in &labels {
+                let old = self.targets.get(t).1;
+                if t == id || old == label {
+                    continue;
+                }
+                for r in rules_of(t) {
+                    let key = RevRule::new(old, t, r.ak, r.policy);
+                    let found = self
+                        .node(r.assignee)
+                        .map(|row| row.rules(r.ak & 1 == 1).search(|x| x.cmp(&key)));
+                    if let Some(Ok(at)) = found {
+                        patches.push((r.assignee, r.ak, at, label));
+                    }
+                }
             }
+        }
+        for (t, label) in labels {
+            self.targets.get_mut(t).1 = label;
+        }
+        for (assignee, ak, at, label) in patches {
+            self.node_mut(assignee).rules_mut(ak).get_mut(at).set_label(label);
         }
         id
     }
@@ -225,9 +278,8 @@ impl Reverse {
     /// The rule `(assignee, ak, policy)` on the exact target `target` (id `t`) appeared
     /// (`on`) or went away.
     pub(super) fn exact_rule(&mut self, t: u32, assignee: u32, ak: u32, policy: u32, on: bool) {
-        let entry = RevRule { target: t, ak, policy };
-        let key = (self.target_label(t), ak, policy);
-        let targets = &self.targets;
+        // During a bulk load labels may still move: `end_bulk` sets them.
+        let entry = RevRule::new(if self.bulk { 0 } else { self.target_label(t) }, t, ak, policy);
         let slot = self.nodes.get_mut(assignee as usize).expect("a reverse entry per node");
         let row = Arc::make_mut(slot.get_or_insert_with(Default::default)).rules_mut(ak);
         if self.bulk {
@@ -235,8 +287,7 @@ impl Reverse {
             self.tidy(assignee);
             return;
         }
-        let by_key = |r: &RevRule| (targets.get(r.target).1, r.ak, r.policy).cmp(&key);
-        set_in(row, row.search(by_key), entry, on);
+        set_in(row, row.search(|r| r.cmp(&entry)), entry, on);
         self.tidy(assignee);
     }
 
@@ -313,11 +364,7 @@ impl Reverse {
                 } else {
                     &mut row.denies
                 };
-                rules.push(RevRule {
-                    target: t,
-                    ak: r.ak,
-                    policy: r.policy,
-                });
+                rules.push(RevRule::new(self.target_label(t), t, r.ak, r.policy));
             }
         }
         for (id, w) in want.iter_mut().enumerate() {

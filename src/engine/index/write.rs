@@ -308,7 +308,12 @@ impl Index {
             Target::One(target) => {
                 let entry = TargetRule { assignee, ak, policy };
                 let t = if on {
-                    let t = self.reverse.intern_target(target);
+                    let forward = &self.targets;
+                    let rules_of = |t: u32| match forward.get(t as usize) {
+                        Some(Some(rules)) => rules.as_slice(),
+                        _ => &[],
+                    };
+                    let t = self.reverse.intern_target(target, rules_of);
                     if t as usize == self.targets.len() {
                         self.targets.push_back(None);
                     }

@@ -101,7 +101,7 @@ pub fn targets(
     } else {
         let mut permits = Merge::new(index, &ids, true, window.start());
         while let Some((target, permit)) = permits.next_target(applies) {
-            if past(target) || permit && !denies.any_on(target, applies) && !push(&mut page, target) {
+            if past(target) || permit && !denies.any_on(index, target, applies) && !push(&mut page, target) {
                 break;
             }
         }
@@ -131,13 +131,13 @@ fn targets_by_checks(
         // The least next target of either kind; both merges move past it.
         let next = merges.iter().filter_map(Merge::peek).min();
         // Names come in byte order: the first one past the window's prefix ends the answer.
-        let Some(name) = next.filter(|n| n.starts_with(window.prefix)) else {
+        let Some((label, _)) = next.filter(|&(_, t)| rev.target_name(t).as_str().starts_with(window.prefix)) else {
             break;
         };
         let mut named = false;
         let mut target = None;
         for m in &mut merges {
-            if m.peek() == Some(name)
+            if m.peek().is_some_and(|(l, _)| l == label)
                 && let Some((t, hit)) = m.next_target(applies)
             {
                 named |= hit;
@@ -222,12 +222,12 @@ fn checked_page<'a>(
     (page, applies)
 }
 
-/// A k-way merge of the members' reverse rows of one kind, by target name.
+/// A k-way merge of the members' reverse rows of one kind, by target name (compared
+/// through the labels the rows' entries carry).
 struct Merge<'a> {
-    index: &'a Index,
     cursors: Vec<Cursor<'a, RevRule>>,
-    /// (the target name at each cursor, cursor), least first.
-    heap: BinaryHeap<Rev<(&'a str, usize)>>,
+    /// (the target's label at each cursor, cursor), least first.
+    heap: BinaryHeap<Rev<(u64, usize)>>,
 }
 
 impl<'a> Merge<'a> {
@@ -235,7 +235,6 @@ impl<'a> Merge<'a> {
     fn new(index: &'a Index, members: &[u32], permissions: bool, after: Option<&str>) -> Merge<'a> {
         let rev = index.reverse();
         let mut m = Merge {
-            index,
             cursors: Vec::new(),
             heap: BinaryHeap::new(),
         };
@@ -255,42 +254,33 @@ impl<'a> Merge<'a> {
             };
             let cursor = rules.cursor(at);
             if let Some(first) = cursor.peek() {
-                m.heap
-                    .push(Rev((rev.target_name(first.target).as_str(), m.cursors.len())));
+                m.heap.push(Rev((first.label(), m.cursors.len())));
                 m.cursors.push(cursor);
             }
         }
         m
     }
 
-    /// The name of the next target, if any.
-    fn peek(&self) -> Option<&'a str> {
-        self.heap.peek().map(|Rev((name, _))| *name)
-    }
-
-    fn name(&self, target: u32) -> &'a str {
-        self.index.reverse().target_name(target).as_str()
+    /// The next target's label and id, if any.
+    fn peek(&self) -> Option<(u64, u32)> {
+        let &Rev((label, c)) = self.heap.peek()?;
+        Some((label, self.cursors[c].peek()?.target))
     }
 
     /// The next target, and whether any of its rules satisfies `test` (all of them are
     /// consumed).
     fn next_target(&mut self, test: impl Fn(&RevRule) -> bool) -> Option<(u32, bool)> {
-        let Rev((name, c)) = *self.heap.peek()?;
-        let target = self.cursors[c]
-            .peek()
-            .expect("a cursor in the heap has an entry")
-            .target;
+        let (label, target) = self.peek()?;
         let mut hit = false;
-        while let Some(&Rev((t, c))) = self.heap.peek() {
-            if t != name {
+        while let Some(&Rev((l, c))) = self.heap.peek() {
+            if l != label {
                 break;
             }
             self.heap.pop();
             let cursor = &mut self.cursors[c];
             while let Some(r) = cursor.peek() {
                 if r.target != target {
-                    let next = self.index.reverse().target_name(r.target).as_str();
-                    self.heap.push(Rev((next, c)));
+                    self.heap.push(Rev((r.label(), c)));
                     break;
                 }
                 cursor.advance();
@@ -302,10 +292,10 @@ impl<'a> Merge<'a> {
 
     /// Whether a rule on `target` satisfies `test`, skipping every target before it (the
     /// merge only moves forward: targets are asked in byte order).
-    fn any_on(&mut self, target: u32, test: impl Fn(&RevRule) -> bool) -> bool {
-        let name = self.name(target);
-        while let Some(&Rev((t, _))) = self.heap.peek() {
-            match t.cmp(name) {
+    fn any_on(&mut self, index: &Index, target: u32, test: impl Fn(&RevRule) -> bool) -> bool {
+        let label = index.reverse().target_label(target);
+        while let Some(&Rev((l, _))) = self.heap.peek() {
+            match l.cmp(&label) {
                 std::cmp::Ordering::Less => {
                     self.next_target(|_| false);
                 }
