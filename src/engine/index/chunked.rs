@@ -136,13 +136,11 @@ impl<T: Clone> Chunked<T> {
         }
     }
 
-    /// Removes one entry equal to `x`, searching every entry (a bulk load's removal).
-    pub fn remove_unsorted(&mut self, x: &T) -> bool
-    where
-        T: PartialEq,
-    {
+    /// Removes the first entry `matches` accepts, searching every entry (a bulk load's
+    /// removal).
+    pub fn remove_unsorted(&mut self, matches: impl Fn(&T) -> bool) -> bool {
         for c in 0..self.chunks.len() {
-            if let Some(o) = self.chunks[c].iter().position(|y| y == x) {
+            if let Some(o) = self.chunks[c].iter().position(&matches) {
                 self.remove((c, o));
                 return true;
             }
@@ -265,7 +263,7 @@ mod tests {
         for &v in model.iter().rev() {
             bulk.push_unsorted(v);
         }
-        assert!(bulk.remove_unsorted(&model[3]));
+        assert!(bulk.remove_unsorted(|&v| v == model[3]));
         bulk.sort_mapped(|v| v);
         let mut want = model.clone();
         want.remove(3);

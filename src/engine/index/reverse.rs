@@ -283,7 +283,13 @@ impl Reverse {
         let slot = self.nodes.get_mut(assignee as usize).expect("a reverse entry per node");
         let row = Arc::make_mut(slot.get_or_insert_with(Default::default)).rules_mut(ak);
         if self.bulk {
-            bulk_set(row, entry, on);
+            // Entries written before the load carry labels, those of the load none yet: a
+            // removal finds the rule whatever its entry's label.
+            if on {
+                row.push_unsorted(entry);
+            } else {
+                row.remove_unsorted(|r| (r.target, r.ak, r.policy) == (t, ak, policy));
+            }
             self.tidy(assignee);
             return;
         }
@@ -492,7 +498,7 @@ fn bulk_set<T: Clone + PartialEq>(v: &mut Chunked<T>, value: T, on: bool) {
     if on {
         v.push_unsorted(value);
     } else {
-        v.remove_unsorted(&value);
+        v.remove_unsorted(|x| *x == value);
     }
 }
 
