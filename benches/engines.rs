@@ -364,6 +364,19 @@ fn publish_change(kind: &str, rng: &mut Rng, spec: &OrgSpec, members: &[(Id, Id)
             ),
             on: true,
         },
+        // A grant on a target no rule named before, landing between two existing names.
+        NEW_TARGET => {
+            let near = target_id(rng.below((spec.rules / 10).max(1)));
+            let name = format!("{}-new-{n}", near.trim_end_matches(".files.example"));
+            Change::Rule {
+                rule: rule(
+                    role(rng),
+                    Target::One(id(name)),
+                    &policy_id(rng.below((spec.rules / 10_000).clamp(1, 100))),
+                ),
+                on: true,
+            }
+        }
         "* grant" => Change::Rule {
             rule: rule(
                 role(rng),
@@ -397,6 +410,10 @@ fn publish_change(kind: &str, rng: &mut Rng, spec: &OrgSpec, members: &[(Id, Id)
 }
 
 const BIG_POLICY: &str = "policy-bulk.corp.example";
+
+/// Measured beside [`KINDS`] but not among the earlier writes (which would otherwise keep
+/// adding targets).
+const NEW_TARGET: &str = "exact grant on a new target";
 
 const KINDS: [&str; 6] = [
     "exact grant",
@@ -493,6 +510,50 @@ fn publish_only(spec: &str, tiny: bool) {
     );
 }
 
+/// Grants on new targets whose names all land in one gap between two existing targets'
+/// names, each published beside the snapshot before it (kept, so rows are shared): after
+/// ~32 the labels between the gap's neighbours run out and the targets around it are
+/// relabelled, their reverse entries patched. The row gives the median and, in the p99
+/// column, the slowest write.
+fn one_gap(index: &Index, spec: &OrgSpec, done: usize, rng: &mut Rng) -> (&'static str, usize, u64, u64, u64, u64) {
+    let writes = 64;
+    // "doc:00001234-y…" sorts after "doc:00001233.files.example" and before every earlier
+    // one ("-" < "."; a shorter run of "y" first).
+    let near = target_id(rng.below((spec.rules / 10).max(2)));
+    let prefix = near.trim_end_matches(".files.example");
+    let (mut times, mut bytes, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+    let mut current = index.clone();
+    for k in (1..=writes).rev() {
+        let change = Change::Rule {
+            rule: Rule {
+                policy: Id::from_trusted(&policy_id(0)),
+                kind: RuleKind::Permission,
+                assignee: Id::from_trusted(&role_id(spec.levels - 1, rng.below(spec.roles / 2))),
+                action: Action::parse("action", "odrl:read").expect("a vocabulary action"),
+                target: Target::One(Id::from_trusted(&format!("{prefix}-{}", "y".repeat(k)))),
+                condition: None,
+            },
+            on: true,
+        };
+        let b0 = counting::allocated();
+        let t0 = Instant::now();
+        let mut next = current.clone();
+        next.apply(&change);
+        times.push(t0.elapsed().as_nanos() as u64);
+        bytes.push(counting::allocated() - b0);
+        kept.push(std::mem::replace(&mut current, next));
+    }
+    let (slowest, most) = (times.iter().copied().max(), bytes.iter().copied().max());
+    (
+        "64 grants on new targets in one gap (p99 column: the slowest)",
+        done,
+        median(times),
+        slowest.unwrap_or(0),
+        median(bytes),
+        most.unwrap_or(0),
+    )
+}
+
 /// Publish cost per kind of change after `earlier` writes: (kind, earlier, median ns,
 /// p99 ns, median bytes, max bytes).
 fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, u64, u64, u64, u64)> {
@@ -514,7 +575,7 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
             index = next;
             done += 1;
         }
-        for kind in KINDS {
+        for kind in KINDS.into_iter().chain([NEW_TARGET]) {
             let (times, bytes) = publish_samples(&index, kind, samples, &mut rng, &spec, &members);
             let max_bytes = bytes.iter().copied().max().unwrap_or(0);
             let mut sorted = times.clone();
@@ -523,6 +584,7 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
             out.push((kind, earlier, median(times), p99, median(bytes), max_bytes));
         }
     }
+    out.push(one_gap(&index, &spec, done, &mut rng));
     // Folding the name tables' deltas into new bases: a write does it once the delta holds
     // more than an eighth of the base; here, `fresh` new agents' names at once.
     let fresh = if tiny { 500 } else { 10_000 };
