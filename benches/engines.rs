@@ -474,16 +474,24 @@ fn publish_samples(
     let mut kept = Vec::with_capacity(samples);
     for n in 0..samples {
         let change = publish_change(kind, rng, spec, members, 1_000_000 + n);
-        let b0 = counting::allocated();
-        let t0 = Instant::now();
-        let mut next = index.clone();
-        next.apply(&change);
-        times.push(t0.elapsed().as_nanos() as u64);
-        bytes.push(counting::allocated() - b0);
+        let (next, ns, b) = timed_publish(index, &change);
+        times.push(ns);
+        bytes.push(b);
         kept.push(next);
     }
     drop(kept);
     (times, bytes)
+}
+
+/// One write published beside `index` (which stays as it was): the new snapshot, the
+/// time it took in ns and the bytes it allocated.
+fn timed_publish(index: &Index, change: &Change) -> (Index, u64, u64) {
+    let b0 = counting::allocated();
+    let t0 = Instant::now();
+    let mut next = index.clone();
+    next.apply(change);
+    let ns = t0.elapsed().as_nanos() as u64;
+    (next, ns, counting::allocated() - b0)
 }
 
 /// Profiling mode for writes (`perf record`): build the publish table's index, then
@@ -535,12 +543,9 @@ fn one_gap(index: &Index, spec: &OrgSpec, done: usize, rng: &mut Rng) -> (&'stat
             },
             on: true,
         };
-        let b0 = counting::allocated();
-        let t0 = Instant::now();
-        let mut next = current.clone();
-        next.apply(&change);
-        times.push(t0.elapsed().as_nanos() as u64);
-        bytes.push(counting::allocated() - b0);
+        let (next, ns, b) = timed_publish(&current, &change);
+        times.push(ns);
+        bytes.push(b);
         kept.push(std::mem::replace(&mut current, next));
     }
     let (slowest, most) = (times.iter().copied().max(), bytes.iter().copied().max());
