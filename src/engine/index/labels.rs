@@ -6,20 +6,195 @@
 //! enough (after Bender et al., "Two simplified algorithms for maintaining order in a
 //! list": a range of 2^j labels is sparse enough below (2/1.3)^j names), amortised
 //! O(log n) relabels per insertion.
+//!
+//! The names in byte order are kept like the name tables ([`super::names`]): a flat sorted
+//! array built in bulk (the *base*, shared by every copy of the index) and a small
+//! persistent B-tree of the names added since (the *delta*), folded into a new base in the
+//! background once it outgrows its share (the write that crosses the line freezes it; a
+//! later write swaps the new base in). A write's search for its neighbours is a binary
+//! search of the base and a descent of the small delta, and its insertion copies only the
+//! delta's path: one persistent B-tree of every name cost a copied path of cold nodes (and
+//! a reference count touched for each of their children) per new name. Keys carry their
+//! first 16 bytes inline ([`Key`]), so comparisons read a name only where two share them.
 
+use super::background::Background;
 use crate::domain::Id;
+use std::cmp::Ordering;
+use std::ops::Bound::{self, Excluded, Unbounded};
+use std::sync::Arc;
 
 /// Space between the labels of names added after the last one (and after a relabel).
 const LABEL_STEP: u64 = 1 << 32;
 
+/// The delta is folded into the base past this many names (and an eighth of the base).
+const FOLD_AT: usize = 4096;
+
+type Tree = imbl::OrdMap<Key, u32>;
+
+/// A name in the order and its id.
+type Entry = (Key, u32);
+
 /// Names in byte order with their ids, to give a new name an integer label between its
 /// neighbours' (order-maintenance labels: comparing two labels compares the two names).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(super) struct Labels {
-    pub(super) order: imbl::OrdMap<Id, u32>,
+    /// Sorted, built in bulk.
+    base: Arc<[Entry]>,
+    /// Names being folded into a new base in the background (empty when no fold runs).
+    frozen: Tree,
+    /// Names added since the base was built and the frozen names were frozen. Each name is
+    /// in exactly one of the three.
+    delta: Tree,
+    /// The fold in progress, if any.
+    folding: Option<Arc<Background<Arc<[Entry]>>>>,
+    /// During a bulk load the delta is not folded until [`Labels::end_bulk`].
+    bulk: bool,
+}
+
+impl std::fmt::Debug for Labels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Labels")
+            .field("base", &self.base.len())
+            .field("frozen", &self.frozen.len())
+            .field("delta", &self.delta.len())
+            .finish()
+    }
+}
+
+/// A name in the order: its first 16 bytes as a big-endian integer (zero-padded) beside
+/// it. Where two heads differ they order as the names do (a name that ends early pads
+/// with zeros, and a name is shorter than the ones it is a prefix of); where they are
+/// equal the names are compared.
+#[derive(Debug, Clone)]
+pub(crate) struct Key {
+    head: [u64; 2],
+    pub(crate) name: Id,
+}
+
+impl Key {
+    pub(crate) fn new(name: &Id) -> Key {
+        let bytes = name.as_str().as_bytes();
+        let mut head = [0u8; 16];
+        let n = bytes.len().min(16);
+        head[..n].copy_from_slice(&bytes[..n]);
+        let word = |i: usize| u64::from_be_bytes(head[i..i + 8].try_into().expect("eight bytes"));
+        Key {
+            head: [word(0), word(8)],
+            name: name.clone(),
+        }
+    }
+}
+
+impl Ord for Key {
+    #[inline]
+    fn cmp(&self, other: &Key) -> Ordering {
+        self.head
+            .cmp(&other.head)
+            .then_with(|| self.name.as_str().cmp(other.name.as_str()))
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Key {}
+
+/// Sorted sources merged into one sorted sequence (descending with `rev`).
+fn merge<'a, const N: usize>(
+    sources: [Box<dyn Iterator<Item = (&'a Key, u32)> + 'a>; N],
+    rev: bool,
+) -> impl Iterator<Item = (&'a Key, u32)> + 'a {
+    let mut sources = sources.map(Iterator::peekable);
+    std::iter::from_fn(move || {
+        let mut best: Option<(usize, &'a Key)> = None;
+        for (i, source) in sources.iter_mut().enumerate() {
+            if let Some(&(k, _)) = source.peek() {
+                let better = best.is_none_or(|(_, b)| if rev { k > b } else { k < b });
+                if better {
+                    best = Some((i, k));
+                }
+            }
+        }
+        best.and_then(|(i, _)| sources[i].next())
+    })
+}
+
+/// The entries of a tree.
+fn entries(tree: &Tree) -> impl DoubleEndedIterator<Item = (&Key, u32)> {
+    tree.iter().map(|(k, &i)| (k, i))
 }
 
 impl Labels {
+    /// The names from `from` on, ascending.
+    pub(super) fn from<'a>(&'a self, from: Bound<&Key>) -> impl Iterator<Item = (&'a Id, u32)> + use<'a> {
+        let start = match from {
+            Unbounded => 0,
+            Bound::Included(k) => self.base.partition_point(|(b, _)| b < k),
+            Excluded(k) => self.base.partition_point(|(b, _)| b <= k),
+        };
+        let tree = |t: &'a Tree| Box::new(t.range::<_, Key>((from, Unbounded)).map(|(k, &i)| (k, i))) as Box<_>;
+        let base = Box::new(self.base[start..].iter().map(|(k, i)| (k, *i))) as Box<_>;
+        merge([base, tree(&self.frozen), tree(&self.delta)], false).map(|(k, i)| (&k.name, i))
+    }
+
+    /// The names before `key`, descending.
+    fn before<'a>(&'a self, key: &Key) -> impl Iterator<Item = u32> + use<'a> {
+        let end = self.base.partition_point(|(b, _)| b < key);
+        let tree = |t: &'a Tree| {
+            Box::new(
+                t.range::<_, Key>((Unbounded, Excluded(key)))
+                    .rev()
+                    .map(|(k, &i)| (k, i)),
+            ) as Box<_>
+        };
+        let base = Box::new(self.base[..end].iter().rev().map(|(k, i)| (k, *i))) as Box<_>;
+        merge([base, tree(&self.frozen), tree(&self.delta)], true).map(|(_, i)| i)
+    }
+
+    /// The names after `key`, ascending.
+    fn after<'a>(&'a self, key: &Key) -> impl Iterator<Item = u32> + use<'a> {
+        self.from(Excluded(key)).map(|(_, i)| i)
+    }
+
+    /// The nearest names below and above `key` (not `key` itself): each source searched
+    /// once, nothing allocated.
+    fn neighbours(&self, key: &Key) -> (Option<u32>, Option<u32>) {
+        let at = self.base.partition_point(|(b, _)| b < key);
+        let past = at + usize::from(self.base.get(at).is_some_and(|(b, _)| b == key));
+        let mut below = at.checked_sub(1).map(|i| (&self.base[i].0, self.base[i].1));
+        let mut above = self.base.get(past).map(|(k, i)| (k, *i));
+        for tree in [&self.frozen, &self.delta] {
+            if tree.is_empty() {
+                continue;
+            }
+            if let Some((k, &i)) = tree.range::<_, Key>((Unbounded, Excluded(key))).next_back()
+                && below.is_none_or(|(b, _)| k > b)
+            {
+                below = Some((k, i));
+            }
+            if let Some((k, &i)) = tree.range::<_, Key>((Excluded(key), Unbounded)).next()
+                && above.is_none_or(|(a, _)| k < a)
+            {
+                above = Some((k, i));
+            }
+        }
+        (below.map(|(_, i)| i), above.map(|(_, i)| i))
+    }
+
+    /// How many names.
+    fn len(&self) -> usize {
+        self.base.len() + self.frozen.len() + self.delta.len()
+    }
+
     /// Adds `name` (whose entry `id` exists, its label not yet set) and returns the labels
     /// to set: the new name's, strictly between its neighbours', and, when there is no room
     /// between them, those of the names around it, spread again over the smallest aligned
@@ -28,16 +203,13 @@ impl Labels {
     /// sparse enough below (2/1.3)^j names; amortised O(log n) labels per insertion, so a
     /// run of names inserted into one gap never relabels everything).
     pub(super) fn insert(&mut self, name: &Id, id: u32, label_of: impl Fn(u32) -> u64) -> Vec<(u32, u64)> {
-        use std::ops::Bound::{Excluded, Unbounded};
-        let before = (Unbounded, Excluded(name.as_str()));
-        let after = (Excluded(name.as_str()), Unbounded);
-        let below = self
-            .order
-            .range::<_, str>(before)
-            .next_back()
-            .map(|(_, &i)| label_of(i));
-        let above = self.order.range::<_, str>(after).next().map(|(_, &i)| label_of(i));
-        self.order.insert(name.clone(), id);
+        let key = Key::new(name);
+        let (below, above) = self.neighbours(&key);
+        let (below, above) = (below.map(&label_of), above.map(&label_of));
+        self.delta.insert(key.clone(), id);
+        if !self.bulk {
+            self.advance_fold();
+        }
         let direct = match (below, above) {
             (None, None) => Some(1 << 63),
             (Some(b), None) => b.checked_add(LABEL_STEP).or_else(|| midpoint(b, u64::MAX)),
@@ -53,17 +225,14 @@ impl Labels {
             let base = anchor & !(size - 1);
             let end = base + size;
             let mut run: Vec<u32> = self
-                .order
-                .range::<_, str>(before)
-                .rev()
-                .map_while(|(_, &i)| (u128::from(label_of(i)) >= base).then_some(i))
+                .before(&key)
+                .map_while(|i| (u128::from(label_of(i)) >= base).then_some(i))
                 .collect();
             run.reverse();
             run.push(id);
             run.extend(
-                self.order
-                    .range::<_, str>(after)
-                    .map_while(|(_, &i)| (u128::from(label_of(i)) < end).then_some(i)),
+                self.after(&key)
+                    .map_while(|i| (u128::from(label_of(i)) < end).then_some(i)),
             );
             let count = run.len() as u128;
             let sparse = (count as f64) < (size as f64) / 1.3f64.powi(j as i32);
@@ -77,30 +246,130 @@ impl Labels {
             }
         }
         // Only past ~10^11 names: spread every label.
-        self.order
-            .values()
+        self.from(Unbounded)
             .enumerate()
-            .map(|(k, &i)| (i, (k as u64 + 1).saturating_mul(LABEL_STEP >> 8)))
+            .map(|(k, (_, i))| (i, (k as u64 + 1).saturating_mul(LABEL_STEP >> 8)))
             .collect()
     }
 
-    /// Checks that labels rise with the names and that every id is there.
+    /// Swaps in a fold that has finished, or starts one when the delta has outgrown its
+    /// share of the base.
+    fn advance_fold(&mut self) {
+        if let Some(fold) = &self.folding {
+            if let Some(built) = fold.built() {
+                self.base = built.clone();
+                self.frozen = Tree::new();
+                self.folding = None;
+            } else if fold.failed() {
+                // The thread ended with nothing built (it panicked): fold here instead.
+                self.compact();
+            }
+            return;
+        }
+        if self.delta.len() > FOLD_AT.max(self.base.len() / 8) {
+            self.fold_in_background();
+        }
+    }
+
+    /// Freezes the delta and starts a thread that folds it and the base into a new base
+    /// (at once, here, when no thread can be started). Does nothing while a fold runs.
+    pub(super) fn fold_in_background(&mut self) {
+        if self.folding.is_some() || self.delta.is_empty() {
+            return;
+        }
+        self.frozen = std::mem::take(&mut self.delta);
+        let (base, frozen) = (self.base.clone(), self.frozen.clone());
+        match Background::start("endocarp-labels-fold", move || {
+            let merged = merge(
+                [
+                    Box::new(base.iter().map(|(k, i)| (k, *i))) as Box<_>,
+                    Box::new(entries(&frozen)),
+                ],
+                false,
+            );
+            merged.map(|(k, i)| (k.clone(), i)).collect::<Arc<[Entry]>>()
+        }) {
+            Some(fold) => self.folding = Some(fold),
+            None => self.compact(),
+        }
+    }
+
+    /// Waits for a fold in progress and swaps its base in (tests and benchmarks).
+    pub(super) fn finish_fold(&mut self) {
+        while let Some(fold) = self.folding.clone() {
+            fold.finish();
+            self.advance_fold();
+        }
+    }
+
+    /// Folds the frozen names and the delta into a new base now; a fold in progress is
+    /// abandoned.
+    pub(super) fn compact(&mut self) {
+        if self.frozen.is_empty() && self.delta.is_empty() {
+            return;
+        }
+        self.base = self.from(Unbounded).map(|(n, i)| (Key::new(n), i)).collect();
+        self.frozen = Tree::new();
+        self.delta = Tree::new();
+        self.folding = None;
+    }
+
+    /// Names added from now on stay in the delta until [`Labels::end_bulk`].
+    pub(super) fn begin_bulk(&mut self) {
+        self.bulk = true;
+    }
+
+    /// Ends a bulk load: the delta is folded into the base.
+    pub(super) fn end_bulk(&mut self) {
+        if std::mem::replace(&mut self.bulk, false) {
+            self.compact();
+        }
+    }
+
+    /// Checks that labels rise with the names, that every id is there once, that keys'
+    /// heads are their names', the base is sorted and names are frozen exactly while a
+    /// fold runs.
     pub(super) fn validate(
         &self,
         what: &str,
         count: usize,
         name_and_label: impl Fn(u32) -> (Id, u64),
     ) -> Result<(), String> {
-        if self.order.len() != count {
-            return Err(format!("the {what} order holds {} of {count}", self.order.len()));
+        if self.len() != count {
+            return Err(format!("the {what} order holds {} of {count}", self.len()));
         }
-        let mut last: Option<u64> = None;
-        for (name, &id) in &self.order {
-            let (held, label) = name_and_label(id);
-            if held != *name || last.is_some_and(|l| l >= label) {
-                return Err(format!("{what} {name:?}: label {label} out of order"));
+        if self.folding.is_none() && !self.frozen.is_empty() {
+            return Err(format!(
+                "{} {what} names frozen with no fold running",
+                self.frozen.len()
+            ));
+        }
+        for pair in self.base.windows(2) {
+            if pair[0].0 >= pair[1].0 {
+                return Err(format!("the {what} base is out of order at {:?}", pair[1].0.name));
             }
-            last = Some(label);
+        }
+        let keys = self
+            .base
+            .iter()
+            .map(|(k, _)| k)
+            .chain(self.frozen.keys())
+            .chain(self.delta.keys());
+        if let Some(k) = keys.into_iter().find(|k| Key::new(&k.name).head != k.head) {
+            return Err(format!("{what} {:?}: its key's head is not its name's", k.name));
+        }
+        let mut last: Option<(&Id, u64)> = None;
+        for (name, id) in self.from(Unbounded) {
+            let (held, label) = name_and_label(id);
+            if held != *name {
+                return Err(format!("{what} {name:?} is ordered as id {id}, which names {held:?}"));
+            }
+            if let Some((before, l)) = last
+                && (before.as_str() >= name.as_str() || l >= label)
+            {
+                return Err(format!("{what} {name:?}: label {label} or name out of order"));
+            }
+            last = Some((name, label));
         }
         Ok(())
     }
@@ -109,4 +378,60 @@ impl Labels {
 /// The label halfway between two, if there is one strictly between them.
 fn midpoint(below: u64, above: u64) -> Option<u64> {
     (above - below >= 2).then(|| below + (above - below) / 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name() -> impl Strategy<Value = String> {
+        // Few letters, lengths around the 16-byte head, shared prefixes and multi-byte
+        // characters, so heads tie, pad and split characters.
+        proptest::collection::vec(
+            prop_oneof![Just("a"), Just("b"), Just("\u{1}"), Just("é"), Just("aaaaaaaa")],
+            0..8,
+        )
+        .prop_map(|parts| format!("x{}", parts.concat()))
+    }
+
+    proptest! {
+        #[test]
+        fn keys_order_as_their_names(a in name(), b in name()) {
+            let (ka, kb) = (Key::new(&Id::from_trusted(&a)), Key::new(&Id::from_trusted(&b)));
+            prop_assert_eq!(ka.cmp(&kb), a.as_bytes().cmp(b.as_bytes()));
+        }
+
+        #[test]
+        fn labels_rise_with_the_names(names in proptest::collection::vec((name(), 0..12u8), 1..200), bulk: bool) {
+            // Folds forced at random points (at once, started, finished), and a bulk load.
+            let mut labels = Labels::default();
+            if bulk {
+                labels.begin_bulk();
+            }
+            let mut by_id: Vec<(Id, u64)> = Vec::new();
+            for (n, fold) in names {
+                match fold {
+                    0 => labels.compact(),
+                    1 => labels.fold_in_background(),
+                    2 => labels.finish_fold(),
+                    _ => {}
+                }
+                let id = Id::from_trusted(&n);
+                if by_id.iter().any(|(m, _)| *m == id) {
+                    continue;
+                }
+                by_id.push((id.clone(), 0));
+                let at = by_id.len() as u32 - 1;
+                for (i, label) in labels.insert(&id, at, |i| by_id[i as usize].1) {
+                    by_id[i as usize].1 = label;
+                }
+                labels.validate("name", by_id.len(), |i| by_id[i as usize].clone()).map_err(TestCaseError::fail)?;
+            }
+            labels.end_bulk();
+            labels.finish_fold();
+            labels.validate("name", by_id.len(), |i| by_id[i as usize].clone()).map_err(TestCaseError::fail)?;
+            prop_assert!(labels.delta.is_empty() || !bulk);
+        }
+    }
 }

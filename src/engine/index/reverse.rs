@@ -23,7 +23,7 @@
 //! [`Reverse::validate`] rebuilds everything from the forward rows and compares.
 
 use super::chunked::{At, Chunked};
-use super::labels::Labels;
+use super::labels::{Key, Labels};
 use super::{AccountEntry, Index, Interned, Keys, Names, TargetRule, ak_action};
 use crate::domain::Id;
 use crate::engine::index::IdHasher as Hasher;
@@ -134,6 +134,7 @@ impl Reverse {
     pub(super) fn begin_bulk(&mut self) {
         self.bulk = true;
         self.targets.ids.begin_bulk();
+        self.order.begin_bulk();
     }
 
     /// Sorts every row appended since [`Reverse::begin_bulk`] by the targets' labels (read
@@ -143,6 +144,7 @@ impl Reverse {
             return;
         }
         self.targets.ids.end_bulk();
+        self.order.end_bulk();
         let rank: Vec<u64> = self.targets.entries.iter().map(|&(_, label)| label).collect();
         for id in 0..self.nodes.len() {
             let Some(Some(row)) = self.nodes.get_mut(id) else {
@@ -419,11 +421,8 @@ impl Index {
     /// Node names in byte order, from the first after `after` (all when None).
     pub(crate) fn nodes_in_order<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = (&'a Id, u32)> + 'a {
         use std::ops::Bound::{Excluded, Unbounded};
-        let from = after.map_or(Unbounded, Excluded);
-        self.node_order
-            .order
-            .range::<_, str>((from, Unbounded))
-            .map(|(n, &id)| (n, id))
+        let after = after.map(|a| Key::new(&Id::from_trusted(a)));
+        self.node_order.from(after.as_ref().map_or(Unbounded, Excluded))
     }
 
     /// Starts a bulk load (start-up, a replay): the reverse structures append rows unsorted
@@ -434,6 +433,8 @@ impl Index {
         self.nodes.ids.begin_bulk();
         self.accounts.ids.begin_bulk();
         self.policies.ids.begin_bulk();
+        self.node_order.begin_bulk();
+        self.policy_order.begin_bulk();
     }
 
     /// Ends a bulk load (see [`Index::begin_bulk`]); nothing happens outside one.
@@ -442,29 +443,41 @@ impl Index {
         self.nodes.ids.end_bulk();
         self.accounts.ids.end_bulk();
         self.policies.ids.end_bulk();
+        self.node_order.end_bulk();
+        self.policy_order.end_bulk();
         self.summarize();
     }
 
-    /// Folds the names added since the last compaction into the flat name tables now
+    /// Folds the names added since the last compaction into the flat name tables and the
+    /// flat byte orders now
     /// (writes do it on their own past a size; tests force it at random points to show that
     /// no answer depends on where a name is found).
     #[doc(hidden)]
     pub fn compact_names(&mut self) {
         self.name_tables().into_iter().for_each(Names::compact);
+        self.orders().into_iter().for_each(Labels::compact);
     }
 
-    /// Starts folding every name table's delta into a new base on a thread of its own, as
+    /// Starts folding every name table's and byte order's delta into a new base on a thread
+    /// of its own, as
     /// a write does once a delta outgrows its share (tests start it at random points; the
     /// benchmark times what the write pays).
     #[doc(hidden)]
     pub fn fold_names_in_background(&mut self) {
         self.name_tables().into_iter().for_each(Names::fold_in_background);
+        self.orders().into_iter().for_each(Labels::fold_in_background);
     }
 
-    /// Waits for the name tables' folds in progress and swaps their bases in.
+    /// Waits for the name tables' and byte orders' folds in progress and swaps their bases in.
     #[doc(hidden)]
     pub fn finish_name_folds(&mut self) {
         self.name_tables().into_iter().for_each(Names::finish_fold);
+        self.orders().into_iter().for_each(Labels::finish_fold);
+    }
+
+    /// The byte orders of nodes, policies and targets.
+    fn orders(&mut self) -> [&mut Labels; 3] {
+        [&mut self.node_order, &mut self.policy_order, &mut self.reverse.order]
     }
 
     /// The name tables of nodes, accounts, policies and targets.
