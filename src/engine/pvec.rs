@@ -1,10 +1,15 @@
-//! A persistent vector: a radix tree of 64-way nodes behind `Arc`s.
+//! A persistent vector: a radix tree of 64-way nodes behind `Arc`s, and a tail.
 //!
 //! `get` is a shift and a mask per level (three levels hold 262,144 entries, four hold
 //! 16.7 million) with no size tables or focus to consult, which is all the index asks of it:
-//! dense ids, appended in order, read far more often than written. `clone` is O(1); `push`
-//! and `get_mut` copy the path to the entry when a published snapshot shares it, and change
-//! it in place when nothing else holds it (the bulk load).
+//! dense ids, appended in order, read far more often than written. A node holds its 64
+//! entries (or children) inline in its own allocation, so each level costs one dependent
+//! load — a child pointer read from the parent, then the entry read from the child — not
+//! two (a node and then its buffer). The last, partial run of entries is the *tail*, a
+//! vector of its own: appending fills it in place when nothing else holds it and copies at
+//! most 64 entries when a published snapshot shares it; a full tail moves into the tree
+//! as a leaf. `clone` is O(1); `get_mut` copies the path to the entry when a published
+//! snapshot shares it, and changes it in place when nothing else holds it (the bulk load).
 
 use std::sync::Arc;
 
@@ -12,36 +17,37 @@ const BITS: u32 = 6;
 const WIDTH: usize = 1 << BITS;
 const MASK: usize = WIDTH - 1;
 
-#[derive(Debug)]
+// Both variants are 512 bytes for pointer-sized entries; for wider ones an inner node takes
+// a leaf's size (one node per 4,096 entries). Boxing either variant would bring back the
+// second load per level this layout removes.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
 enum Node<T> {
-    Leaf(Vec<T>),
-    Inner(Vec<Arc<Node<T>>>),
-}
-
-impl<T: Clone> Clone for Node<T> {
-    fn clone(&self) -> Self {
-        match self {
-            Node::Leaf(v) => Node::Leaf(v.clone()),
-            Node::Inner(v) => Node::Inner(v.clone()),
-        }
-    }
+    /// Always full: only the tail is partial.
+    Leaf([T; WIDTH]),
+    /// Children filled from the left.
+    Inner([Option<Arc<Node<T>>>; WIDTH]),
 }
 
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct PVec<T> {
-    root: Arc<Node<T>>,
+    /// The full leaves, `None` while there are none.
+    root: Option<Arc<Node<T>>>,
     /// Levels below the root (0: the root is a leaf).
     height: u32,
-    len: usize,
+    /// Entries in the tree (a multiple of `WIDTH`); the tail's follow.
+    tree_len: usize,
+    tail: Arc<Vec<T>>,
 }
 
 impl<T> Clone for PVec<T> {
     fn clone(&self) -> Self {
         PVec {
-            root: Arc::clone(&self.root),
+            root: self.root.clone(),
             height: self.height,
-            len: self.len,
+            tree_len: self.tree_len,
+            tail: Arc::clone(&self.tail),
         }
     }
 }
@@ -55,89 +61,116 @@ impl<T: Clone> Default for PVec<T> {
 impl<T: Clone> PVec<T> {
     pub fn new() -> Self {
         PVec {
-            root: Arc::new(Node::Leaf(Vec::new())),
+            root: None,
             height: 0,
-            len: 0,
+            tree_len: 0,
+            tail: Arc::new(Vec::new()),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.tree_len + self.tail.len()
     }
 
     #[inline]
     pub fn get(&self, index: usize) -> Option<&T> {
-        if index >= self.len {
-            return None;
+        if index >= self.tree_len {
+            return self.tail.get(index - self.tree_len);
         }
-        let mut node = &*self.root;
+        let mut node = self.root.as_deref()?;
         let mut shift = self.height * BITS;
         loop {
             match node {
                 Node::Inner(children) => {
-                    node = &children[(index >> shift) & MASK];
+                    node = children[(index >> shift) & MASK].as_deref()?;
                     shift -= BITS;
                 }
-                Node::Leaf(items) => return items.get(index & MASK),
+                Node::Leaf(items) => return Some(&items[index & MASK]),
             }
         }
     }
 
     /// The entry, its path copied first if shared.
     pub fn get_mut(&mut self, index: usize) -> Option<&mut T> {
-        if index >= self.len {
-            return None;
+        if index >= self.tree_len {
+            return tail_mut(&mut self.tail).get_mut(index - self.tree_len);
         }
-        let mut node = Arc::make_mut(&mut self.root);
+        let mut node = Arc::make_mut(self.root.as_mut()?);
         let mut shift = self.height * BITS;
         loop {
             match node {
                 Node::Inner(children) => {
-                    node = Arc::make_mut(&mut children[(index >> shift) & MASK]);
+                    node = Arc::make_mut(children[(index >> shift) & MASK].as_mut()?);
                     shift -= BITS;
                 }
-                Node::Leaf(items) => return items.get_mut(index & MASK),
+                Node::Leaf(items) => return Some(&mut items[index & MASK]),
             }
         }
     }
 
     pub fn push_back(&mut self, value: T) {
-        let index = self.len;
-        // A full tree grows a level: the old root becomes the new root's first child.
-        if index == WIDTH.pow(self.height + 1) {
-            let old = std::mem::replace(&mut self.root, Arc::new(Node::Leaf(Vec::new())));
-            self.root = Arc::new(Node::Inner(vec![old]));
-            self.height += 1;
+        let tail = tail_mut(&mut self.tail);
+        tail.push(value);
+        if tail.len() == WIDTH {
+            let full = std::mem::replace(tail, Vec::with_capacity(WIDTH));
+            let Ok(items) = <[T; WIDTH]>::try_from(full) else {
+                unreachable!("a full tail holds WIDTH entries")
+            };
+            self.push_leaf(Arc::new(Node::Leaf(items)));
         }
-        let mut node = Arc::make_mut(&mut self.root);
+    }
+
+    /// Appends a full leaf to the tree, growing it a level when it is full.
+    fn push_leaf(&mut self, leaf: Arc<Node<T>>) {
+        let index = self.tree_len;
+        self.tree_len += WIDTH;
+        let Some(root) = self.root.take() else {
+            self.root = Some(leaf);
+            self.height = 0;
+            return;
+        };
+        let root = if index == WIDTH.pow(self.height + 1) {
+            self.height += 1;
+            let mut children = no_children();
+            children[0] = Some(root);
+            Arc::new(Node::Inner(children))
+        } else {
+            root
+        };
+        let root = self.root.insert(root);
+        let mut node = Arc::make_mut(root);
         let mut shift = self.height * BITS;
         loop {
-            match node {
-                Node::Inner(children) => {
-                    let slot = (index >> shift) & MASK;
-                    if slot == children.len() {
-                        let fresh = if shift == BITS {
-                            Node::Leaf(Vec::with_capacity(WIDTH))
-                        } else {
-                            Node::Inner(Vec::with_capacity(WIDTH))
-                        };
-                        children.push(Arc::new(fresh));
-                    }
-                    node = Arc::make_mut(&mut children[slot]);
-                    shift -= BITS;
-                }
-                Node::Leaf(items) => {
-                    items.push(value);
-                    break;
-                }
+            let Node::Inner(children) = node else {
+                unreachable!("a tree of height {} holds leaves at the bottom only", self.height)
+            };
+            let slot = &mut children[(index >> shift) & MASK];
+            if shift == BITS {
+                *slot = Some(leaf);
+                return;
             }
+            node = Arc::make_mut(slot.get_or_insert_with(|| Arc::new(Node::Inner(no_children()))));
+            shift -= BITS;
         }
-        self.len += 1;
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
-        (0..self.len).filter_map(move |i| self.get(i))
+        (0..self.len()).filter_map(move |i| self.get(i))
     }
+}
+
+fn no_children<T>() -> [Option<Arc<Node<T>>>; WIDTH] {
+    std::array::from_fn(|_| None)
+}
+
+/// The tail, copied first (with room for a full leaf) when a snapshot shares it.
+fn tail_mut<T: Clone>(tail: &mut Arc<Vec<T>>) -> &mut Vec<T> {
+    if Arc::get_mut(tail).is_none() {
+        let mut copy = Vec::with_capacity(WIDTH);
+        copy.extend_from_slice(tail);
+        *tail = Arc::new(copy);
+    }
+    Arc::get_mut(tail).expect("a tail held once")
 }
 
 #[cfg(test)]
@@ -163,5 +196,42 @@ mod tests {
             assert!((0..c.len()).all(|i| c.get(i) == Some(&(i as u32))));
         }
         assert_eq!(v.iter().count(), 10_000);
+    }
+
+    /// Across every height up to three levels of inner nodes (past 64³ entries), with
+    /// copies kept at the edges where the tail moves into the tree and the tree grows a
+    /// level, and writes through `get_mut` into the tree and the tail of shared copies.
+    #[test]
+    fn matches_a_vector_across_levels_and_shared_copies() {
+        let edges = [63, 64, 65, 4_095, 4_096, 4_097, 262_143, 262_144, 262_145];
+        let mut v = PVec::new();
+        let mut model: Vec<u64> = Vec::new();
+        let mut copies: Vec<(PVec<u64>, Vec<u64>)> = Vec::new();
+        let mut x = 1u64;
+        for i in 0..270_000usize {
+            v.push_back(i as u64);
+            model.push(i as u64);
+            if edges.contains(&v.len()) {
+                copies.push((v.clone(), model.clone()));
+                // A write into the tree and one into the tail, on a shared vector.
+                for _ in 0..4 {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let at = (x >> 33) as usize % v.len();
+                    *v.get_mut(at).unwrap() = x;
+                    model[at] = x;
+                }
+                let last = v.len() - 1;
+                *v.get_mut(last).unwrap() += 1;
+                model[last] += 1;
+            }
+        }
+        assert_eq!(v.len(), model.len());
+        assert!(model.iter().enumerate().all(|(i, m)| v.get(i) == Some(m)));
+        assert!(v.iter().eq(model.iter()));
+        assert_eq!(v.get(model.len()), None);
+        for (c, m) in &copies {
+            assert_eq!(c.len(), m.len());
+            assert!(c.iter().eq(m.iter()), "a copy of {} entries changed", m.len());
+        }
     }
 }
