@@ -424,12 +424,15 @@ const KINDS: [&str; 6] = [
     "MemberRemoved",
 ];
 
-/// The index the publish table writes to: the organisation, a policy holding 100k rules
-/// (1k when tiny), role summaries current; and memberships a MemberRemoved can remove.
+/// The index the publish table writes to, loaded as start-up loads it: the organisation, a
+/// policy holding 100k rules (1k when tiny), role summaries current; and memberships a
+/// MemberRemoved can remove.
 fn publish_base(org: &Org, base: &[Change], tiny: bool, rng: &mut Rng) -> (Index, Vec<(Id, Id)>) {
     let spec = org.spec;
     let bulk = if tiny { 1_000 } else { 100_000 };
     let mut index = Index::default();
+    // As start-up loads the read model (`end_bulk` also makes the role summaries current).
+    index.begin_bulk();
     for c in base {
         index.apply(c);
     }
@@ -446,8 +449,7 @@ fn publish_base(org: &Org, base: &[Change], tiny: bool, rng: &mut Rng) -> (Index
             on: true,
         });
     }
-    // As after a bulk load: role summaries current until a write drops them.
-    index.summarize();
+    index.end_bulk();
     // Memberships to remove (a removal of one that does not exist changes nothing).
     let members: Vec<(Id, Id)> = base
         .iter()

@@ -371,7 +371,7 @@ fn agree(new: &Index, old: &reference::Index, rows: &CasbinRows, case: &Case, wh
 }
 
 fn run(history: &[Change], cases: &[Case], colliding: bool) -> Result<(), TestCaseError> {
-    run_compacting(history, cases, colliding, &[])
+    run_compacting(history, cases, colliding, &[], 0)
 }
 
 /// After a change of the history: fold the name tables' deltas into new bases now (1),
@@ -387,8 +387,16 @@ const SUMMARIZE: u8 = 4;
 const SUMMARIZE_IN_BACKGROUND: u8 = 5;
 const FINISH_SUMMARIES: u8 = 6;
 
-/// [`run`], folding the name tables as `compact` says after each change.
-fn run_compacting(history: &[Change], cases: &[Case], colliding: bool, compact: &[u8]) -> Result<(), TestCaseError> {
+/// [`run`], folding the name tables as `compact` says after each change, with the first
+/// `bulk` changes loaded as start-up loads the read model (in one bulk load, which ends by
+/// labelling every name afresh and building the summaries; nothing is compared inside it).
+fn run_compacting(
+    history: &[Change],
+    cases: &[Case],
+    colliding: bool,
+    compact: &[u8],
+    bulk: usize,
+) -> Result<(), TestCaseError> {
     let mut new = if colliding {
         Index::with_colliding_hasher()
     } else {
@@ -403,12 +411,22 @@ fn run_compacting(history: &[Change], cases: &[Case], colliding: bool, compact: 
     // its options name.
     let mut rows = [CasbinRows::new(false), CasbinRows::new(true)];
     let mut kept = Vec::new();
+    let bulk = bulk.min(history.len());
+    if bulk > 0 {
+        new.begin_bulk();
+    }
     for (i, change) in history.iter().enumerate() {
         for r in &mut rows {
             r.apply(&new, change);
         }
         new.apply(change);
         old.apply(change);
+        if i + 1 < bulk {
+            continue;
+        }
+        if i + 1 == bulk {
+            new.end_bulk();
+        }
         match compact.get(i).copied() {
             Some(FOLD_NOW) => new.compact_names(),
             Some(FOLD_IN_BACKGROUND) => new.fold_names_in_background(),
@@ -490,8 +508,9 @@ proptest! {
         cases in proptest::collection::vec(any_case(), 12),
         colliding in prop::bool::weighted(0.25),
         compact in proptest::collection::vec(prop::sample::select(vec![0, 0, 0, 0, 0, FOLD_NOW, FOLD_IN_BACKGROUND, FINISH_FOLDS, SUMMARIZE, SUMMARIZE_IN_BACKGROUND, FINISH_SUMMARIES]), 40),
+        bulk in prop_oneof![2 => Just(0usize), 1 => 1..40usize],
     ) {
-        run_compacting(&history, &cases, colliding, &compact)?;
+        run_compacting(&history, &cases, colliding, &compact, bulk)?;
     }
 }
 

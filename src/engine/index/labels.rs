@@ -26,6 +26,11 @@ use std::sync::Arc;
 /// Space between the labels of names added after the last one (and after a relabel).
 const LABEL_STEP: u64 = 1 << 32;
 
+/// Labels spread afresh at the end of a bulk load lie in `SPREAD_FROM..SPREAD_FROM + SPREAD`,
+/// the middle half of the label space.
+const SPREAD_FROM: u128 = 1 << 62;
+const SPREAD: u128 = 1 << 63;
+
 /// The delta is folded into the base past this many names (and an eighth of the base).
 const FOLD_AT: usize = 4096;
 
@@ -319,11 +324,27 @@ impl Labels {
         self.bulk = true;
     }
 
-    /// Ends a bulk load: the delta is folded into the base.
-    pub(super) fn end_bulk(&mut self) {
-        if std::mem::replace(&mut self.bulk, false) {
+    /// Ends a bulk load: the delta is folded into the base, and every name gets a label
+    /// afresh, as yielded (id, label), which the caller must set wherever it keeps labels
+    /// (nothing is yielded outside a bulk load). The new labels are spread evenly over the
+    /// middle half of the label space, in byte order: labels given one name at a time
+    /// during the load follow the order the names arrived in (a name after every other
+    /// one is [`LABEL_STEP`] above the last, a name between two halves their gap), so a
+    /// load in ascending order left gaps of 2^32 that ~32 later names could exhaust,
+    /// each exhaustion relabelling names whose every reverse entry is then rewritten. Spread
+    /// afresh, a million names are 2^43 apart, and a quarter of the space is left below
+    /// the least and above the greatest for names added before or after all of them.
+    pub(super) fn end_bulk(&mut self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        let ended = std::mem::replace(&mut self.bulk, false);
+        if ended {
             self.compact();
         }
+        let entries = if ended { &self.base[..] } else { &[] };
+        let step = SPREAD / (entries.len() as u128 + 1);
+        entries
+            .iter()
+            .enumerate()
+            .map(move |(k, &(_, id))| (id, (SPREAD_FROM + step * (k as u128 + 1)) as u64))
     }
 
     /// Checks that labels rise with the names, that every id is there once, that keys'
@@ -395,6 +416,39 @@ mod tests {
         .prop_map(|parts| format!("x{}", parts.concat()))
     }
 
+    /// Names loaded in ascending order (labels a fixed step apart while the load runs)
+    /// leave, once the load ends, room for forty names in a row into one gap, each
+    /// taking a label of its own without relabelling any other name.
+    #[test]
+    fn a_bulk_load_leaves_room_in_every_gap() {
+        let mut labels = Labels::default();
+        let mut by_id: Vec<(Id, u64)> = Vec::new();
+        let add = |labels: &mut Labels, by_id: &mut Vec<(Id, u64)>, name: String| {
+            let id = Id::from_trusted(&name);
+            by_id.push((id.clone(), 0));
+            let set = labels.insert(&id, by_id.len() as u32 - 1, |i| by_id[i as usize].1);
+            for &(i, label) in &set {
+                by_id[i as usize].1 = label;
+            }
+            set.len()
+        };
+        labels.begin_bulk();
+        for i in 0..10_000 {
+            add(&mut labels, &mut by_id, format!("doc:{i:08}"));
+        }
+        for (i, label) in labels.end_bulk() {
+            by_id[i as usize].1 = label;
+        }
+        // Each just above "doc:00001233" and below the one before it.
+        for k in (1..=40).rev() {
+            let set = add(&mut labels, &mut by_id, format!("doc:00001233-{}", "y".repeat(k)));
+            assert_eq!(set, 1, "the name with {k} y relabelled others");
+        }
+        labels
+            .validate("name", by_id.len(), |i| by_id[i as usize].clone())
+            .unwrap();
+    }
+
     proptest! {
         #[test]
         fn keys_order_as_their_names(a in name(), b in name()) {
@@ -428,10 +482,21 @@ mod tests {
                 }
                 labels.validate("name", by_id.len(), |i| by_id[i as usize].clone()).map_err(TestCaseError::fail)?;
             }
-            labels.end_bulk();
+            for (i, label) in labels.end_bulk() {
+                by_id[i as usize].1 = label;
+            }
             labels.finish_fold();
             labels.validate("name", by_id.len(), |i| by_id[i as usize].clone()).map_err(TestCaseError::fail)?;
             prop_assert!(labels.delta.is_empty() || !bulk);
+            if bulk {
+                // Spread evenly over the middle half: equal gaps, a quarter of the space
+                // left at each end.
+                let mut spread: Vec<u64> = by_id.iter().map(|&(_, l)| l).collect();
+                spread.sort_unstable();
+                let step = (SPREAD / (spread.len() as u128 + 1)) as u64;
+                prop_assert_eq!(spread[0], (SPREAD_FROM as u64) + step);
+                prop_assert!(spread.windows(2).all(|w| w[1] - w[0] == step));
+            }
         }
     }
 }

@@ -144,7 +144,9 @@ impl Reverse {
             return;
         }
         self.targets.ids.end_bulk();
-        self.order.end_bulk();
+        for (t, label) in self.order.end_bulk() {
+            self.targets.get_mut(t).1 = label;
+        }
         let rank: Vec<u64> = self.targets.entries.iter().map(|&(_, label)| label).collect();
         for id in 0..self.nodes.len() {
             let Some(Some(row)) = self.nodes.get_mut(id) else {
@@ -443,8 +445,15 @@ impl Index {
         self.nodes.ids.end_bulk();
         self.accounts.ids.end_bulk();
         self.policies.ids.end_bulk();
-        self.node_order.end_bulk();
-        self.policy_order.end_bulk();
+        // Labels spread afresh (summaries, built next, copy the nodes').
+        for (n, label) in self.node_order.end_bulk() {
+            if self.nodes.get(n).label != label {
+                Arc::make_mut(self.nodes.get_mut(n)).label = label;
+            }
+        }
+        for (p, label) in self.policy_order.end_bulk() {
+            self.policies.get_mut(p).label = label;
+        }
         self.summarize();
     }
 
