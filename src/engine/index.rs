@@ -104,8 +104,14 @@ pub struct Index {
     revision: u64,
     nodes: Interned<Names, Arc<Node>>,
     /// Exact target (by its id among the reverse structures' target names) → its rules,
-    /// sorted. None for a target that has none.
-    targets: PVec<Option<Arc<Vec<TargetRule>>>>,
+    /// sorted, in one allocation (a check's load of the vector's entry leads straight to
+    /// the rules, not to a `Vec`'s header and then its buffer). None for a target that
+    /// has none. A write copies the row with its change ([`Index::target_row`]).
+    targets: PVec<Option<Arc<[TargetRule]>>>,
+    /// During a bulk load, the rows written since it began (None: not written), grown
+    /// in place — a copy per rule would be quadratic on a target with many rules — and
+    /// moved into `targets` by [`Index::end_bulk`]. None outside a bulk load.
+    loading: Option<Vec<Option<Vec<TargetRule>>>>,
     accounts: Interned<Names, Named>,
     policies: Interned<Names, Named>,
     /// Variants (policy, condition text), numbered from [`VARIANT_BASE`].
@@ -175,12 +181,27 @@ impl PartialEq for Index {
 
 impl Eq for Index {}
 
+/// The rules on target `t`: its row written during a bulk load in progress, if any, else
+/// its published row.
+#[inline]
+fn row_of<'a>(
+    targets: &'a PVec<Option<Arc<[TargetRule]>>>,
+    loading: Option<&'a [Option<Vec<TargetRule>>]>,
+    t: u32,
+) -> &'a [TargetRule] {
+    if let Some(Some(row)) = loading.and_then(|l| l.get(t as usize)) {
+        return row;
+    }
+    targets.get(t as usize).and_then(Option::as_deref).unwrap_or(&[])
+}
+
 impl Index {
     fn with_hasher(hasher: IdHasher) -> Index {
         Index {
             revision: 0,
             nodes: Interned::new(&hasher),
             targets: PVec::new(),
+            loading: None,
             accounts: Interned::new(&hasher),
             policies: Interned::new(&hasher),
             variants: Interned::new(&hasher),
@@ -244,29 +265,27 @@ impl Index {
     pub(crate) fn agent_and_target(&self, agent: &str, target: &str) -> (Option<(u32, &Node)>, &[TargetRule]) {
         let (a, t) = Names::get_both((&self.nodes.ids, agent), (&self.reverse.targets.ids, target));
         let node = a.map(|id| (id, self.node_by_id(id)));
-        let rules = t
-            .and_then(|t| self.targets.get(t as usize))
-            .and_then(Option::as_ref)
-            .map_or(&[][..], |r| r.as_slice());
+        let rules = t.map_or(&[][..], |t| self.target_row(t));
         // Both rows' first lines read before either is used.
         std::hint::black_box((node.map(|(_, n)| n.role), rules.first().map(|r| r.assignee)));
         (node, rules)
     }
 
     pub(crate) fn target_rules(&self, target: &str) -> &[TargetRule] {
-        self.reverse
-            .target_id(target)
-            .and_then(|t| self.targets.get(t as usize))
-            .and_then(Option::as_ref)
-            .map_or(&[], |r| r.as_slice())
+        self.reverse.target_id(target).map_or(&[], |t| self.target_row(t))
+    }
+
+    /// The rules on the target with id `t`, sorted (none for an id without a row).
+    #[inline]
+    pub(crate) fn target_row(&self, t: u32) -> &[TargetRule] {
+        row_of(&self.targets, self.loading.as_deref(), t)
     }
 
     /// Every target that has rules, with them.
     pub(crate) fn target_rows(&self) -> impl Iterator<Item = (&Id, &[TargetRule])> + '_ {
-        self.targets
-            .iter()
-            .enumerate()
-            .filter_map(|(t, rules)| Some((self.reverse.target_name(t as u32), rules.as_ref()?.as_slice())))
+        (0..self.targets.len() as u32)
+            .map(|t| (self.reverse.target_name(t), self.target_row(t)))
+            .filter(|(_, rules)| !rules.is_empty())
     }
 
     /// The account's id and whether it is active (unknown accounts are active).

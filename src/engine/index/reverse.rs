@@ -431,6 +431,7 @@ impl Index {
     /// until [`Index::end_bulk`] sorts them all at once. Checks are exact meanwhile; the
     /// look-ups and `validate` need `end_bulk` first.
     pub fn begin_bulk(&mut self) {
+        self.loading.get_or_insert_with(Vec::new);
         self.reverse.begin_bulk();
         self.nodes.ids.begin_bulk();
         self.accounts.ids.begin_bulk();
@@ -441,6 +442,12 @@ impl Index {
 
     /// Ends a bulk load (see [`Index::begin_bulk`]); nothing happens outside one.
     pub fn end_bulk(&mut self) {
+        // The rows written during the load, each into one allocation.
+        for (t, row) in self.loading.take().unwrap_or_default().into_iter().enumerate() {
+            if let Some(row) = row {
+                *self.targets.get_mut(t).expect("a row per target id") = (!row.is_empty()).then(|| row.into());
+            }
+        }
         self.reverse.end_bulk();
         self.nodes.ids.end_bulk();
         self.accounts.ids.end_bulk();

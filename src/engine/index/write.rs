@@ -4,6 +4,7 @@
 
 use super::{
     AccountEntry, CUSTOM_BASE, Index, Named, Node, Pair, TargetRule, VARIANT_BASE, Variant, action_kind, ak_action,
+    row_of,
 };
 use crate::domain::{Action, Change, Conflict, EntityKind, Id, Rule, Target};
 use std::sync::Arc;
@@ -308,12 +309,8 @@ impl Index {
             Target::One(target) => {
                 let entry = TargetRule { assignee, ak, policy };
                 let t = if on {
-                    let forward = &self.targets;
-                    let rules_of = |t: u32| match forward.get(t as usize) {
-                        Some(Some(rules)) => rules.as_slice(),
-                        _ => &[],
-                    };
-                    let t = self.reverse.intern_target(target, rules_of);
+                    let (forward, loading) = (&self.targets, self.loading.as_deref());
+                    let t = self.reverse.intern_target(target, |t| row_of(forward, loading, t));
                     if t as usize == self.targets.len() {
                         self.targets.push_back(None);
                     }
@@ -325,25 +322,29 @@ impl Index {
                     }
                 };
                 let key = self.target_key(&entry);
-                let slot = self.targets.get(t as usize).and_then(Option::as_ref);
-                let pos = slot.map(|rules| rules.binary_search_by(|r| self.target_cmp(r, &key)));
-                let slot = self.targets.get_mut(t as usize).expect("a row per target id");
-                let changed = match (slot.as_mut(), pos) {
-                    (Some(rules), Some(pos)) => {
-                        let rules = Arc::make_mut(rules);
-                        let changed = set_at(rules, pos, entry, on);
-                        if rules.is_empty() {
-                            *slot = None;
-                        }
-                        changed
-                    }
-                    _ if on => {
-                        *slot = Some(Arc::new(vec![entry]));
-                        true
-                    }
-                    _ => false,
-                };
+                let pos = self.target_row(t).binary_search_by(|r| self.target_cmp(r, &key));
+                let changed = matches!((pos, on), (Err(_), true) | (Ok(_), false));
                 if changed {
+                    let (forward, slot) = (&self.targets, t as usize);
+                    if let Some(loading) = self.loading.as_mut() {
+                        if loading.len() <= slot {
+                            loading.resize_with(slot + 1, || None);
+                        }
+                        let row = loading[slot].get_or_insert_with(|| row_of(forward, None, t).to_vec());
+                        set_at(row, pos, entry, on);
+                    } else {
+                        let old = row_of(forward, None, t);
+                        let row: Arc<[TargetRule]> = match pos {
+                            Err(i) => old[..i]
+                                .iter()
+                                .copied()
+                                .chain(std::iter::once(entry))
+                                .chain(old[i..].iter().copied())
+                                .collect(),
+                            Ok(i) => old[..i].iter().chain(&old[i + 1..]).copied().collect(),
+                        };
+                        *self.targets.get_mut(slot).expect("a row per target id") = (!row.is_empty()).then_some(row);
+                    }
                     self.reverse.exact_rule(t, assignee, ak, policy, on);
                 }
                 changed
