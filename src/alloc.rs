@@ -86,3 +86,21 @@ unsafe impl GlobalAlloc for Allocator {
         }
     }
 }
+
+/// Hands the pages the allocator holds free back to the operating system. mimalloc keeps
+/// freed pages for reuse; start-up frees a great deal once the index is built (the rows
+/// as fetched, the load's growing rows, the name tables' build), which would otherwise
+/// stay in the process's RSS — about a fifth of it at a million rows (docs/BENCHMARKS.md).
+/// Called once, after start-up; does nothing with the system allocator.
+pub fn release_free_memory() {
+    if choice() != MIMALLOC {
+        return;
+    }
+    unsafe extern "C" {
+        /// mimalloc's own: frees what it can of the calling thread's heap and, with
+        /// `force`, returns free pages to the OS.
+        fn mi_collect(force: bool);
+    }
+    // SAFETY: mi_collect takes no pointers and may be called from any thread at any time.
+    unsafe { mi_collect(true) }
+}

@@ -127,6 +127,8 @@ impl Projector {
             load,
         });
         projector.catch_up().await?;
+        // What the load allocated and freed is not needed again.
+        crate::alloc::release_free_memory();
         Ok(projector)
     }
 
