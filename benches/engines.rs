@@ -26,8 +26,9 @@
 //! choose what runs; `ENDOCARP_BENCH_TINY=1 cargo
 //! test --benches` runs it tiny so it cannot rot (no timing is asserted anywhere).
 //! `ENDOCARP_BENCH_PERF=<shape>,<rules>,<checks>` only builds and runs that many checks, for
-//! `perf record` (explaining with `ENDOCARP_BENCH_PERF_EXPLAIN=1`, on the Casbin engine with
-//! `ENDOCARP_BENCH_PERF_CASBIN=1`);
+//! `perf record` (explaining with `ENDOCARP_BENCH_PERF_EXPLAIN=1`, and only the checks whose
+//! explanation lists at least N rules with `ENDOCARP_BENCH_PERF_LISTED=N`; on the Casbin
+//! engine with `ENDOCARP_BENCH_PERF_CASBIN=1`);
 //! `ENDOCARP_BENCH_PUBLISH_ONLY=<shape>,<rules>,<kind>,<writes>` likewise publishes that
 //! many writes of one kind of the publish table ("exact grant", "agent edge", …). Results
 //! and the machine: `docs/BENCHMARKS.md`.
@@ -294,6 +295,29 @@ fn perf_only(spec: &str, tiny: bool) {
     let (snapshot, _) = build_v2(&changes(&org), casbin);
     drop(org);
     let opts = EngineOptions::default();
+    // Only the checks whose explanation lists at least this many rules (the long tail).
+    let listed_at_least: usize = std::env::var("ENDOCARP_BENCH_PERF_LISTED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let checks: Vec<Check> = if explain && listed_at_least > 0 {
+        let long: Vec<Check> = checks
+            .into_iter()
+            .filter(|c| {
+                engine::decide(&snapshot.index, c, &opts)
+                    .ok()
+                    .and_then(|d| d.explanation)
+                    .is_some_and(|e| e.other_rules.len() + e.unenforced_rules.len() >= listed_at_least)
+            })
+            .collect();
+        println!("{} checks list at least {listed_at_least} rules", long.len());
+        if long.is_empty() {
+            return;
+        }
+        long
+    } else {
+        checks
+    };
     // Five passes over the same checks: on a machine whose speed drifts, the fastest pass
     // is the figure to compare between builds (noise only ever adds time).
     let mut passes = Vec::new();

@@ -91,7 +91,8 @@ unsafe impl GlobalAlloc for Allocator {
 /// freed pages for reuse; start-up frees a great deal once the index is built (the rows
 /// as fetched, the load's growing rows, the name tables' build), which would otherwise
 /// stay in the process's RSS — about a fifth of it at a million rows (docs/BENCHMARKS.md).
-/// Called once, after start-up; does nothing with the system allocator.
+/// Called after start-up and when writes pause (`app::projector`); does nothing with the
+/// system allocator.
 pub fn release_free_memory() {
     if choice() != MIMALLOC {
         return;

@@ -19,6 +19,57 @@ use tokio::sync::{Mutex, watch};
 const PAGE: u32 = 1000;
 /// How soon a lost append listener is re-created.
 const RELISTEN: Duration = Duration::from_secs(1);
+/// Memory that writes freed is handed back to the OS once the log has been quiet this long
+/// ([`Releases`]).
+const QUIET: Duration = Duration::from_secs(2);
+/// …and at least this often while writes keep coming.
+const RELEASE_EVERY: Duration = Duration::from_secs(60);
+
+/// When to hand memory that writes freed back to the OS. Each write publishes a new
+/// snapshot and the old one's replaced parts are freed; the allocator keeps freed pages for
+/// reuse, so a replica that took a million writes one by one held a tenth more than the
+/// same data loaded afresh (docs/BENCHMARKS.md). Releasing costs a walk of the allocator's
+/// pages, so it is done once writes pause ([`QUIET`]), or every [`RELEASE_EVERY`] under a
+/// steady stream, never per write.
+#[derive(Debug)]
+struct Releases {
+    /// The revision memory was last released at.
+    released: u64,
+    /// When a revision past it was first seen (none: nothing written since).
+    pending_since: Option<Instant>,
+    /// The applied revision last seen, and when it was first seen.
+    seen: (u64, Instant),
+}
+
+impl Releases {
+    fn new(revision: u64, now: Instant) -> Releases {
+        Releases {
+            released: revision,
+            pending_since: None,
+            seen: (revision, now),
+        }
+    }
+
+    /// Whether to release now, with `applied` the applied revision at `now`; when true,
+    /// the release is counted as done.
+    fn due(&mut self, applied: u64, now: Instant) -> bool {
+        if applied != self.seen.0 {
+            self.seen = (applied, now);
+        }
+        if applied == self.released {
+            return false;
+        }
+        let pending_since = *self.pending_since.get_or_insert(now);
+        let quiet = now.saturating_duration_since(self.seen.1) >= QUIET;
+        let overdue = now.saturating_duration_since(pending_since) >= RELEASE_EVERY;
+        let due = quiet || overdue;
+        if due {
+            self.released = applied;
+            self.pending_since = None;
+        }
+        due
+    }
+}
 
 /// Keeps this replica's index current. See the module docs.
 pub struct Projector {
@@ -254,6 +305,7 @@ impl Projector {
     /// poll interval. Failures are logged once per outage; the staleness gate does the rest.
     pub async fn run_poller(self: Arc<Self>, interval: Duration, stop: tokio_util::sync::CancellationToken) {
         let mut failing = false;
+        let mut releases = Releases::new(self.applied(), Instant::now());
         let mut listener: Option<crate::store::LogListener> = None;
         let mut listening = self.store.backend() == crate::store::Backend::Postgres;
         loop {
@@ -310,6 +362,56 @@ impl Projector {
                 }
                 Err(e) => self.faults.observe("tail", &e),
             }
+            if releases.due(self.applied(), Instant::now()) {
+                let started = Instant::now();
+                crate::alloc::release_free_memory();
+                tracing::debug!(
+                    revision = self.applied(),
+                    took_us = started.elapsed().as_micros() as u64,
+                    "memory freed by writes returned to the OS"
+                );
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{QUIET, RELEASE_EVERY, Releases};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn memory_is_released_once_writes_pause_and_not_while_nothing_was_written() {
+        let t0 = Instant::now();
+        let at = |d: Duration| t0 + d;
+        let mut r = Releases::new(10, t0);
+        // Nothing written: never due, however long.
+        assert!(!r.due(10, at(RELEASE_EVERY * 2)));
+        // Writes keep coming: not due until the log is quiet.
+        let mut now = RELEASE_EVERY * 2;
+        for revision in 11..20 {
+            now += Duration::from_millis(500);
+            assert!(!r.due(revision, at(now)), "revision {revision}");
+        }
+        // Quiet long enough: due once, then not again for the same revision.
+        now += QUIET;
+        assert!(r.due(19, at(now)));
+        assert!(!r.due(19, at(now + QUIET * 10)));
+    }
+
+    #[test]
+    fn a_steady_stream_of_writes_releases_every_so_often() {
+        let t0 = Instant::now();
+        let mut r = Releases::new(0, t0);
+        let step = QUIET / 4;
+        let mut releases = 0;
+        let mut now = Duration::ZERO;
+        let mut revision = 0;
+        while now < RELEASE_EVERY * 3 + step * 4 {
+            now += step;
+            revision += 1;
+            releases += u32::from(r.due(revision, t0 + now));
+        }
+        assert_eq!(releases, 3);
     }
 }

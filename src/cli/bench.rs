@@ -27,6 +27,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How long the server is left idle after seeding before its memory is read again.
+const SETTLE: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     /// Rules in the generated organisation.
@@ -330,6 +333,10 @@ async fn run_in(
     }
     let ingest = started.elapsed();
     let rss_seeded = rss_bytes(server.pid()).unwrap_or(0);
+    // And once the server has been idle a while (background rebuilds done, freed memory
+    // returned): what a replica that stopped receiving writes holds.
+    tokio::time::sleep(SETTLE).await;
+    let rss_settled = rss_bytes(server.pid()).unwrap_or(0);
 
     let mut rows: Vec<(LoadResult, LoadResult)> = Vec::new();
     let mut engine_ns: Vec<Option<u64>> = Vec::new();
@@ -551,9 +558,11 @@ async fn run_in(
         startup.as_secs_f64()
     );
     println!(
-        "Server RSS: empty {}, after seeding {}, after restart {}; loaded minus empty = **{:.0} bytes per rule or assignment** ({} rows).",
+        "Server RSS: empty {}, after seeding {} ({} once idle {} s), after restart {}; loaded minus empty = **{:.0} bytes per rule or assignment** ({} rows).",
         mib(rss_empty),
         mib(rss_seeded),
+        mib(rss_settled),
+        SETTLE.as_secs(),
         mib(rss_loaded),
         rss_loaded.saturating_sub(rss_empty) as f64 / rows_total.max(1) as f64,
         rows_total
