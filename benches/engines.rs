@@ -27,8 +27,9 @@
 //! test --benches` runs it tiny so it cannot rot (no timing is asserted anywhere).
 //! `ENDOCARP_BENCH_PERF=<shape>,<rules>,<checks>` only builds and runs that many checks, for
 //! `perf record` (explaining with `ENDOCARP_BENCH_PERF_EXPLAIN=1`, and only the checks whose
-//! explanation lists at least N rules with `ENDOCARP_BENCH_PERF_LISTED=N`; on the Casbin
-//! engine with `ENDOCARP_BENCH_PERF_CASBIN=1`);
+//! explanation lists at least N rules with `ENDOCARP_BENCH_PERF_LISTED=N`; only the slowest
+//! N per mille of the checks, each timed cold in three passes, with
+//! `ENDOCARP_BENCH_PERF_SLOWEST=N`; on the Casbin engine with `ENDOCARP_BENCH_PERF_CASBIN=1`);
 //! `ENDOCARP_BENCH_PUBLISH_ONLY=<shape>,<rules>,<kind>,<writes>` likewise publishes that
 //! many writes of one kind of the publish table ("exact grant", "agent edge", …). Results
 //! and the machine: `docs/BENCHMARKS.md`.
@@ -315,6 +316,57 @@ fn perf_only(spec: &str, tiny: bool) {
             return;
         }
         long
+    } else {
+        checks
+    };
+    // Only the slowest checks (the p99's): each timed in three passes over them all (so
+    // each time is cold as in the table), the least of its three kept.
+    let slowest_per_mille: usize = std::env::var("ENDOCARP_BENCH_PERF_SLOWEST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let checks: Vec<Check> = if slowest_per_mille > 0 {
+        let mut timed: Vec<(u64, usize)> = (0..checks.len()).map(|i| (u64::MAX, i)).collect();
+        for _ in 0..3 {
+            for (t, c) in timed.iter_mut().zip(&checks) {
+                let c = decoded(c);
+                let t0 = Instant::now();
+                black_box(engine::decide(&snapshot.index, &c, &opts).is_ok());
+                t.0 = t.0.min(t0.elapsed().as_nanos() as u64);
+            }
+        }
+        timed.sort_unstable_by(|a, b| b.cmp(a));
+        timed.truncate((checks.len() * slowest_per_mille / 1000).max(1));
+        let slow: Vec<Check> = timed.iter().map(|&(_, i)| checks[i].clone()).collect();
+        // What they are: closure sizes (an explanation's assignees), accounts, decisions.
+        let mut assignees: Vec<usize> = slow
+            .iter()
+            .filter_map(|c| {
+                let c = Check {
+                    explain: true,
+                    ..c.clone()
+                };
+                Some(
+                    engine::decide(&snapshot.index, &c, &opts)
+                        .ok()?
+                        .explanation?
+                        .assignees
+                        .len(),
+                )
+            })
+            .collect();
+        assignees.sort_unstable();
+        let in_account = slow.iter().filter(|c| c.account.is_some()).count();
+        println!(
+            "the slowest {}: {} ns .. {} ns; in an account {in_account}; assignees p10 {} p50 {} p90 {}",
+            slow.len(),
+            timed.last().map_or(0, |t| t.0),
+            timed.first().map_or(0, |t| t.0),
+            assignees.get(assignees.len() / 10).copied().unwrap_or(0),
+            assignees.get(assignees.len() / 2).copied().unwrap_or(0),
+            assignees.get(assignees.len() * 9 / 10).copied().unwrap_or(0),
+        );
+        slow
     } else {
         checks
     };
