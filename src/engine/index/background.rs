@@ -19,6 +19,19 @@ pub(crate) struct Background<T> {
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// What became of the build an owner keeps in a slot ([`Background::poll`]).
+pub(crate) enum Polled<T> {
+    /// No build in the slot.
+    Idle,
+    /// Still running.
+    Running,
+    /// Built; the slot is now empty.
+    Built(T),
+    /// Its thread ended with nothing built (it panicked); the owner must do the work
+    /// itself. The slot keeps it until then.
+    Failed,
+}
+
 /// Marks a build ended when its thread finishes or unwinds.
 struct Ending<T>(Arc<Background<T>>);
 
@@ -48,6 +61,26 @@ impl<T: Send + Sync + 'static> Background<T> {
             .ok()?;
         *job.thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(thread);
         Some(job)
+    }
+
+    /// What became of the build in `slot`, taking its result (a clone: other copies of
+    /// the index may share the build) and emptying the slot once it is built.
+    pub(crate) fn poll(slot: &mut Option<Arc<Background<T>>>) -> Polled<T>
+    where
+        T: Clone,
+    {
+        let Some(job) = slot else {
+            return Polled::Idle;
+        };
+        if let Some(built) = job.built() {
+            let built = built.clone();
+            *slot = None;
+            Polled::Built(built)
+        } else if job.failed() {
+            Polled::Failed
+        } else {
+            Polled::Running
+        }
     }
 
     /// What the thread built, once it has.

@@ -17,7 +17,7 @@
 //! a reference count touched for each of their children) per new name. Keys carry their
 //! first 16 bytes inline ([`Key`]), so comparisons read a name only where two share them.
 
-use super::background::Background;
+use super::background::{Background, Polled};
 use crate::domain::Id;
 use std::cmp::Ordering;
 use std::ops::Bound::{self, Excluded, Unbounded};
@@ -260,19 +260,15 @@ impl Labels {
     /// Swaps in a fold that has finished, or starts one when the delta has outgrown its
     /// share of the base.
     fn advance_fold(&mut self) {
-        if let Some(fold) = &self.folding {
-            if let Some(built) = fold.built() {
-                self.base = built.clone();
+        match Background::poll(&mut self.folding) {
+            Polled::Built(base) => {
+                self.base = base;
                 self.frozen = Tree::new();
-                self.folding = None;
-            } else if fold.failed() {
-                // The thread ended with nothing built (it panicked): fold here instead.
-                self.compact();
             }
-            return;
-        }
-        if self.delta.len() > FOLD_AT.max(self.base.len() / 8) {
-            self.fold_in_background();
+            Polled::Failed => self.compact(),
+            Polled::Running => {}
+            Polled::Idle if self.delta.len() > FOLD_AT.max(self.base.len() / 8) => self.fold_in_background(),
+            Polled::Idle => {}
         }
     }
 

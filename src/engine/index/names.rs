@@ -21,7 +21,7 @@
 //! [`Interned`] pairs a key → id map (a [`Names`] table, or a persistent hash map for keys
 //! that are not names) with the entries the ids number.
 
-use super::background::Background;
+use super::background::{Background, Polled};
 use super::{IdHasher, PMap};
 use crate::domain::Id;
 use crate::engine::pvec::PVec;
@@ -221,19 +221,15 @@ impl Names {
     /// Swaps in a fold that has finished, or starts one when the delta has outgrown its
     /// share of the base.
     fn advance_fold(&mut self) {
-        if let Some(fold) = &self.folding {
-            if let Some(built) = fold.built() {
-                self.base = built.clone();
+        match Background::poll(&mut self.folding) {
+            Polled::Built(base) => {
+                self.base = base;
                 self.frozen = PMap::with_hasher(self.hasher.clone());
-                self.folding = None;
-            } else if fold.failed() {
-                // The thread ended with nothing built (it panicked): fold here instead.
-                self.compact();
             }
-            return;
-        }
-        if self.delta.len() > COMPACT_AT.max(self.base.len / 8) {
-            self.fold_in_background();
+            Polled::Failed => self.compact(),
+            Polled::Running => {}
+            Polled::Idle if self.delta.len() > COMPACT_AT.max(self.base.len / 8) => self.fold_in_background(),
+            Polled::Idle => {}
         }
     }
 
