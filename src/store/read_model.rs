@@ -128,7 +128,9 @@ fn status_change(kind: &str, id: &str, active: i64) -> Result<Change, StoreError
 }
 
 /// Reads `table` in pages of rows as JSON arrays of `columns` (SQLite), calling `each` on
-/// every row in `rowid` order.
+/// every row in `rowid` order. The next page is asked for before this one's rows are
+/// handed out, so SQLite's worker thread builds it while `each` runs (start-up then
+/// overlaps reading the database with building the index, on two cores).
 async fn sqlite_pages<T: serde::de::DeserializeOwned>(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     table: &str,
@@ -139,19 +141,36 @@ async fn sqlite_pages<T: serde::de::DeserializeOwned>(
         "SELECT json_group_array(json_array({columns})), MAX(r) \
          FROM (SELECT rowid AS r, {columns} FROM {table} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2)"
     );
-    let mut after = 0i64;
-    loop {
-        let (page, last): (Option<String>, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+    let page_after = |after: i64| {
+        sqlx::query_as::<_, (Option<String>, Option<i64>)>(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(after)
             .bind(SQLITE_PAGE)
-            .fetch_one(&mut **tx)
-            .await?;
+    };
+    let mut after = 0i64;
+    let mut page = page_after(after).fetch_one(&mut **tx).await?;
+    loop {
+        let (json, last) = page;
         let Some(last) = last else { return Ok(()) };
-        let rows: Vec<T> = serde_json::from_str(page.as_deref().unwrap_or("[]"))
+        // Ask for the next page now: polled once, the query is on its way to the worker.
+        let next = page_after(last).fetch_one(&mut **tx);
+        tokio::pin!(next);
+        let mut early = None;
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(r) = next.as_mut().poll(cx) {
+                early = Some(r);
+            }
+            std::task::Poll::Ready(())
+        })
+        .await;
+        let rows: Vec<T> = serde_json::from_str(json.as_deref().unwrap_or("[]"))
             .map_err(|e| StoreError::Corrupt(format!("{table} after rowid {after}: {e}")))?;
         for row in rows {
             each(row)?;
         }
+        page = match early {
+            Some(r) => r?,
+            None => next.await?,
+        };
         after = last;
     }
 }
