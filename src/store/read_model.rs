@@ -281,86 +281,144 @@ impl Store {
                 head
             }
             Backend::Postgres => {
-                let mut conn = sqlx::postgres::PgConnection::connect(self.url()).await?;
-                let mut tx = conn
-                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .await?;
-                let head = sqlx::query_scalar(head_sql).fetch_one(&mut *tx).await?;
-                {
-                    let mut rows = sqlx::query("SELECT id FROM roles").fetch(&mut *tx);
-                    while let Some(row) = rows.next().await {
-                        sink(role_change(row?.try_get(0)?));
-                    }
+                // Rows are decoded into changes on a task of their own, in batches through
+                // a bounded channel, so decoding overlaps the build here (on two cores).
+                let (send, mut receive) = tokio::sync::mpsc::channel::<Vec<Change>>(PG_BATCHES_AHEAD);
+                let producer = tokio::spawn(pg_changes(self.url().to_string(), head_sql, send));
+                while let Some(batch) = receive.recv().await {
+                    batch.into_iter().for_each(&mut sink);
                 }
-                {
-                    let mut rows = sqlx::query("SELECT account, node, role, source FROM role_edges").fetch(&mut *tx);
-                    while let Some(row) = rows.next().await {
-                        let row = row?;
-                        sink(edge_change(
-                            row.try_get(0)?,
-                            row.try_get(1)?,
-                            row.try_get(2)?,
-                            row.try_get(3)?,
-                        )?);
-                    }
-                }
-                {
-                    let mut rows = sqlx::query("SELECT account, agent, role FROM memberships").fetch(&mut *tx);
-                    while let Some(row) = rows.next().await {
-                        let row = row?;
-                        sink(member_change(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
-                    }
-                }
-                {
-                    let mut rows =
-                        sqlx::query("SELECT policy, kind, assignee, action, target, condition_json FROM rules")
-                            .fetch(&mut *tx);
-                    while let Some(row) = rows.next().await {
-                        let row = row?;
-                        let (p, k, a) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-                        sink(rule_change(p, k, a, row.try_get(3)?, row.try_get(4)?, row.try_get(5)?)?);
-                    }
-                }
-                {
-                    let mut rows = sqlx::query("SELECT policy, policy_type FROM policy_types").fetch(&mut *tx);
-                    while let Some(row) = rows.next().await {
-                        let row = row?;
-                        sink(type_change(row.try_get(0)?, row.try_get(1)?));
-                    }
-                }
-                {
-                    let mut rows = sqlx::query("SELECT policy, conflict FROM policy_conflicts").fetch(&mut *tx);
-                    while let Some(row) = rows.next().await {
-                        let row = row?;
-                        sink(conflict_change(row.try_get(0)?, row.try_get(1)?)?);
-                    }
-                }
-                {
-                    let mut rows = sqlx::query("SELECT policy, duty, agent FROM duty_discharges").fetch(&mut *tx);
-                    while let Some(row) = rows.next().await {
-                        let row = row?;
-                        sink(discharge_change(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
-                    }
-                }
-                {
-                    let mut rows = sqlx::query("SELECT asset, collection FROM asset_collections").fetch(&mut *tx);
-                    while let Some(row) = rows.next().await {
-                        let row = row?;
-                        sink(asset_change(row.try_get(0)?, row.try_get(1)?));
-                    }
-                }
-                {
-                    let mut rows = sqlx::query("SELECT kind, id, active FROM statuses").fetch(&mut *tx);
-                    while let Some(row) = rows.next().await {
-                        let row = row?;
-                        sink(status_change(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)?);
-                    }
-                }
-                tx.commit().await?;
-                let _ = conn.close().await;
-                head
+                producer
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("the read model's reader stopped: {e}")))??
             }
         };
         Ok(head as u64)
     }
+}
+
+/// Batches of changes the PostgreSQL reader may run ahead of the build by.
+const PG_BATCHES_AHEAD: usize = 8;
+/// Changes per batch sent from the PostgreSQL reader to the build.
+const PG_BATCH: usize = 4096;
+
+/// Changes decoded from PostgreSQL rows, sent on in batches of [`PG_BATCH`]. A closed
+/// receiver ends the reading early (the load was abandoned).
+struct Batches {
+    batch: Vec<Change>,
+    send: tokio::sync::mpsc::Sender<Vec<Change>>,
+}
+
+impl Batches {
+    async fn push(&mut self, change: Change) -> Result<(), StoreError> {
+        self.batch.push(change);
+        if self.batch.len() >= PG_BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(PG_BATCH));
+        self.send
+            .send(batch)
+            .await
+            .map_err(|_| StoreError::Corrupt("the read model's load was abandoned".into()))
+    }
+}
+
+/// Reads the whole PostgreSQL read model in one REPEATABLE READ snapshot as changes, sent
+/// to `send` in order; the log's head as of that snapshot.
+async fn pg_changes(
+    url: String,
+    head_sql: &'static str,
+    send: tokio::sync::mpsc::Sender<Vec<Change>>,
+) -> Result<i64, StoreError> {
+    let mut out = Batches {
+        batch: Vec::with_capacity(PG_BATCH),
+        send,
+    };
+    let mut conn = sqlx::postgres::PgConnection::connect(&url).await?;
+    let mut tx = conn
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await?;
+    let head = sqlx::query_scalar(head_sql).fetch_one(&mut *tx).await?;
+    {
+        let mut rows = sqlx::query("SELECT id FROM roles").fetch(&mut *tx);
+        while let Some(row) = rows.next().await {
+            out.push(role_change(row?.try_get(0)?)).await?;
+        }
+    }
+    {
+        let mut rows = sqlx::query("SELECT account, node, role, source FROM role_edges").fetch(&mut *tx);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            out.push(edge_change(
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+            )?)
+            .await?;
+        }
+    }
+    {
+        let mut rows = sqlx::query("SELECT account, agent, role FROM memberships").fetch(&mut *tx);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            out.push(member_change(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+                .await?;
+        }
+    }
+    {
+        let mut rows =
+            sqlx::query("SELECT policy, kind, assignee, action, target, condition_json FROM rules").fetch(&mut *tx);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let (p, k, a) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            out.push(rule_change(p, k, a, row.try_get(3)?, row.try_get(4)?, row.try_get(5)?)?)
+                .await?;
+        }
+    }
+    {
+        let mut rows = sqlx::query("SELECT policy, policy_type FROM policy_types").fetch(&mut *tx);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            out.push(type_change(row.try_get(0)?, row.try_get(1)?)).await?;
+        }
+    }
+    {
+        let mut rows = sqlx::query("SELECT policy, conflict FROM policy_conflicts").fetch(&mut *tx);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            out.push(conflict_change(row.try_get(0)?, row.try_get(1)?)?).await?;
+        }
+    }
+    {
+        let mut rows = sqlx::query("SELECT policy, duty, agent FROM duty_discharges").fetch(&mut *tx);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            out.push(discharge_change(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+                .await?;
+        }
+    }
+    {
+        let mut rows = sqlx::query("SELECT asset, collection FROM asset_collections").fetch(&mut *tx);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            out.push(asset_change(row.try_get(0)?, row.try_get(1)?)).await?;
+        }
+    }
+    {
+        let mut rows = sqlx::query("SELECT kind, id, active FROM statuses").fetch(&mut *tx);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            out.push(status_change(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)?)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    let _ = conn.close().await;
+    out.flush().await?;
+    Ok(head)
 }
