@@ -115,14 +115,15 @@ impl Shared {
         Instant::now().checked_add(self.config.request_timeout)
     }
 
-    /// A check of `subject` doing `action` on `resource` in `context`; the fields are named
-    /// as given.
+    /// A check of `subject` doing `action` on `resource` in `context`, one of `items` checks
+    /// of a request; the fields are named as given.
     fn check(
         &self,
         (subject, subject_at): (&Entity, &str),
         (action, action_at): (&model::ActionRef, &str),
         (resource, resource_at): (&Entity, &str),
-        context: &CheckContext,
+        (context, context_at): (&CheckContext, &str),
+        items: usize,
     ) -> Result<Check, DomainError> {
         // Members of the entities' `properties` named by a CURIE or an IRI are values for
         // constraints too (`"odrl:recipient"` on the subject, `"odrl:fileFormat"` on the
@@ -160,6 +161,11 @@ impl Shared {
             action: self.config.naming.action(&format!("{action_at}.name"), &action.name)?,
             target: entity_id(resource_at, &resource.kind, &resource.id)?,
             explain: context.explain,
+            explain_limit: crate::domain::explain_limit(
+                &format!("{context_at}.explain_limit"),
+                context.explain_limit,
+                items,
+            )?,
             context: values,
         })
     }
@@ -173,7 +179,13 @@ impl Shared {
     ) -> Reply {
         let ctx = check_context("context", context).map_err(invalid)?;
         let check = self
-            .check((subject, "subject"), (action, "action"), (resource, "resource"), &ctx)
+            .check(
+                (subject, "subject"),
+                (action, "action"),
+                (resource, "resource"),
+                (&ctx, "context"),
+                1,
+            )
             .map_err(invalid)?;
         let d = self
             .config
@@ -240,7 +252,7 @@ async fn evaluations_reply(s: &Shared, mut r: EvaluationsRequest) -> Reply {
     let mut consistency = Consistency::default();
     let mut checks = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        checks.push(item_check(s, &r, item, i, &mut consistency)?);
+        checks.push(item_check(s, &r, item, (i, items.len()), &mut consistency)?);
     }
     let (results, _) = app
         .check_batch(&checks, consistency, semantics, s.deadline())
@@ -271,13 +283,13 @@ async fn evaluations_reply(s: &Shared, mut r: EvaluationsRequest) -> Reply {
     Ok(json_response(StatusCode::OK, &EvaluationsOut { evaluations: out }))
 }
 
-/// Item `i` as a check: each of its objects, or the top-level default. A missing object
+/// Item `i` (of `count`) as a check: each of its objects, or the top-level default. A missing object
 /// is a 400 for the whole request; a value Endocarp refuses is that item's error.
 fn item_check(
     s: &Shared,
     r: &EvaluationsRequest,
     item: &EvaluationItem,
-    i: usize,
+    (i, count): (usize, usize),
     consistency: &mut Consistency,
 ) -> Result<Result<Check, DomainError>, HttpError> {
     fn pick<'a, T>(
@@ -310,7 +322,8 @@ fn item_check(
             (subject.0, &subject.1),
             (action.0, &action.1),
             (resource.0, &resource.1),
-            &ctx,
+            (&ctx, &context_at),
+            count,
         )
     }))
 }

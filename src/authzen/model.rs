@@ -194,6 +194,8 @@ pub struct ConditionOut {
 pub struct ExplanationOut {
     pub assignees: Vec<String>,
     pub other_rules: Vec<RuleOut>,
+    /// The full length of each list (each holds at most `explain_limit` entries).
+    pub totals: TotalsOut,
     /// Matching rules that did not count, for their policy's type or conflict strategy
     /// (absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -201,6 +203,15 @@ pub struct ExplanationOut {
     /// Matching rules with constraints: whether each applied, and why (absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<ConditionOut>,
+}
+
+/// How many entries each list of an explanation has in full.
+#[derive(Debug, Clone, Serialize)]
+pub struct TotalsOut {
+    pub assignees: usize,
+    pub other_rules: usize,
+    pub unenforced_rules: usize,
+    pub conditions: usize,
 }
 
 /// An error: in an item's `context`, and as the body of every 4xx/5xx.
@@ -426,6 +437,12 @@ impl Naming {
                 explanation: d.explanation.as_ref().map(|e| ExplanationOut {
                     assignees: e.assignees.iter().map(|a| a.to_string()).collect(),
                     other_rules: e.other_rules.iter().map(|r| self.rule(r)).collect(),
+                    totals: TotalsOut {
+                        assignees: e.totals.assignees,
+                        other_rules: e.totals.other_rules,
+                        unenforced_rules: e.totals.unenforced_rules,
+                        conditions: e.totals.conditions,
+                    },
                     unenforced_rules: e.unenforced_rules.iter().map(|r| self.rule(r)).collect(),
                     conditions: e
                         .conditions
@@ -448,6 +465,9 @@ impl Naming {
 pub struct CheckContext {
     pub consistency: Consistency,
     pub explain: bool,
+    /// `context.explain_limit`: the most entries each list of an explanation holds (0: the
+    /// default).
+    pub explain_limit: u64,
     /// `context.account`: an in-account check.
     pub account: Option<Id>,
     /// Members whose name is a CURIE or an IRI (`"odrl:purpose"`): values for the left
@@ -456,7 +476,8 @@ pub struct CheckContext {
 }
 
 /// Reads `context.consistency` (`{"at_least_revision": N}` or `{"fully_consistent":
-/// true}`), `context.explain` and `context.account`; other members are ignored.
+/// true}`), `context.explain`, `context.explain_limit` and `context.account`; other members
+/// are ignored.
 pub fn check_context(field: &str, context: Option<&Map<String, Value>>) -> Result<CheckContext, DomainError> {
     let mut out = CheckContext::default();
     let Some(c) = context else {
@@ -498,6 +519,17 @@ pub fn check_context(field: &str, context: Option<&Map<String, Value>>) -> Resul
         None | Some(Value::Null) => {}
         Some(Value::Bool(b)) => out.explain = *b,
         Some(_) => return Err(DomainError::new(format!("{field}.explain"), "must be a boolean")),
+    }
+    match c.get("explain_limit") {
+        None | Some(Value::Null) => {}
+        Some(v) => {
+            out.explain_limit = v.as_u64().ok_or_else(|| {
+                DomainError::new(
+                    format!("{field}.explain_limit"),
+                    "must be a non-negative integer (0: the default)",
+                )
+            })?
+        }
     }
     match c.get("account") {
         None | Some(Value::Null) => {}

@@ -213,6 +213,10 @@ pub struct CheckArgs {
     /// Show the assignees and every rule that applied.
     #[arg(long)]
     pub explain: bool,
+    /// With --explain: the most entries each list shows (0: the server's default, 1,000;
+    /// at most 10,000). A list cut short says how many it left out.
+    #[arg(long, default_value_t = 0, requires = "explain")]
+    pub explain_limit: u32,
     /// Values for rules' constraints, as a JSON object keyed by left operand: strings,
     /// numbers, booleans and arrays as they are; {"@id": IRI}; {"@value": TIME, "@type":
     /// "xsd:dateTime"}; {"value": V, "unit": IRI}. E.g. '{"odrl:purpose":"research"}'.

@@ -100,6 +100,7 @@ async fn run_batch(a: &CheckArgs, path: &std::path::Path, opts: &ClientOptions) 
                 }),
                 explain: a.explain,
                 semantics: semantics as i32,
+                explain_limit: a.explain_limit,
             })
             .await?
             .into_inner();
@@ -174,7 +175,21 @@ fn decision_json(d: &pb::Decision) -> serde_json::Value {
             "applies": n.applies,
             "why": n.why,
         })).collect::<Vec<_>>()),
+        "totals": d.explanation.as_ref().map(|e| serde_json::json!({
+            "assignees": e.assignees_total,
+            "other_rules": e.other_rules_total,
+            "unenforced_rules": e.unenforced_rules_total,
+            "conditions": e.conditions_total,
+        })),
     })
+}
+
+/// "  … and N more (explain_limit)" when a list of an explanation was cut short.
+fn left_out(shown: usize, total: u32) {
+    let total = total as usize;
+    if total > shown {
+        println!("  … and {} more (raise --explain-limit to see them)", total - shown);
+    }
 }
 
 pub async fn run(a: CheckArgs, opts: &ClientOptions) -> anyhow::Result<()> {
@@ -204,6 +219,7 @@ pub async fn run(a: CheckArgs, opts: &ClientOptions) -> anyhow::Result<()> {
                 target: target.clone(),
                 consistency,
                 explain: a.explain,
+                explain_limit: a.explain_limit,
                 context: context.clone(),
             })
             .await?
@@ -218,6 +234,7 @@ pub async fn run(a: CheckArgs, opts: &ClientOptions) -> anyhow::Result<()> {
                 target,
                 consistency,
                 explain: a.explain,
+                explain_limit: a.explain_limit,
                 context,
             })
             .await?
@@ -240,20 +257,24 @@ pub async fn run(a: CheckArgs, opts: &ClientOptions) -> anyhow::Result<()> {
         }
         if let Some(e) = &d.explanation {
             println!("  assignees: {}", e.assignees.join(", "));
+            left_out(e.assignees.len(), e.assignees_total);
             for r in &e.other_rules {
                 println!("  also applied: {}", rule_text(r));
             }
+            left_out(e.other_rules.len(), e.other_rules_total);
             for r in &e.unenforced_rules {
                 println!(
                     "  did not count (its policy's type or conflict strategy): {}",
                     rule_text(r)
                 );
             }
+            left_out(e.unenforced_rules.len(), e.unenforced_rules_total);
             for n in &e.conditions {
                 let rule = n.rule.as_ref().map(rule_text).unwrap_or_default();
                 let verb = if n.applies { "applied" } else { "did not apply" };
                 println!("  {verb} ({}): {rule}", n.why);
             }
+            left_out(e.conditions.len(), e.conditions_total);
         }
     }
     Ok(())

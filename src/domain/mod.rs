@@ -15,7 +15,7 @@ pub mod policy;
 pub mod rules;
 
 pub use action::Action;
-pub use decision::{ConditionNote, Decision, Explanation, Reason};
+pub use decision::{ConditionNote, Decision, Explanation, Reason, Totals, explain_limit};
 pub use error::DomainError;
 pub use event::{Change, EdgeSource, EntityKind, EventType, NewEvent, StoredEvent};
 pub use id::{Id, Target};

@@ -161,6 +161,11 @@ impl Rules {
         self.rows.len()
     }
 
+    /// Keeps the first `n` rules (the names only the rest used stay in the tables, unseen).
+    pub fn truncate(&mut self, n: usize) {
+        self.rows.truncate(n);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }

@@ -53,6 +53,9 @@ pub struct Check {
     pub action: Action,
     pub target: Id,
     pub explain: bool,
+    /// With `explain`: how many entries each list of the explanation holds at most (the
+    /// first ones of its order; `Explanation::totals` gives the full lengths).
+    pub explain_limit: usize,
     /// Values for the left operands of rules' constraints (empty: none given; a
     /// `dateTime` constraint then reads the server's clock).
     pub context: crate::domain::constraint::Context,

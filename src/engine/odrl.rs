@@ -748,22 +748,32 @@ fn decision(
     };
     let deciding_rule = ranked.first().map(|h| render(index, check, closure, h));
     let explanation = check.explain.then(|| {
+        let limit = check.explain_limit;
         // Labels are in the names' byte order: sort integers, not strings.
         let mut roles: Vec<(u64, &Id)> = closure.roles.iter().map(|(_, n)| (n.label, &n.name)).collect();
         roles.sort_unstable_by_key(|&(label, _)| label);
-        let names: Vec<Id> = std::iter::once(check.agent.clone())
-            .chain(roles.into_iter().map(|(_, name)| name.clone()))
+        let names: Vec<Id> = std::iter::once(&check.agent)
+            .chain(roles.into_iter().map(|(_, name)| name))
+            .take(limit)
+            .cloned()
             .collect();
-        Explanation {
-            assignees: names,
-            other_rules: listing::listed(index, check, closure, ranked.get(1..).unwrap_or_default()),
-            unenforced_rules: Rules::sorted(unenforced.iter().map(|h| render(index, check, closure, h))),
-            conditions: ConditionNote::sorted(conditions.iter().map(|(h, applies, why)| ConditionNote {
+        let others = ranked.get(1..).unwrap_or_default();
+        // Only the listed rules are rendered; the lists that are sorted by rule are
+        // rendered whole (they are short: rules that do not count, rules with constraints).
+        let mut explanation = Explanation::limited(
+            names,
+            listing::listed(index, check, closure, &others[..others.len().min(limit)]),
+            Rules::sorted(unenforced.iter().map(|h| render(index, check, closure, h))),
+            ConditionNote::sorted(conditions.iter().map(|(h, applies, why)| ConditionNote {
                 rule: render(index, check, closure, h),
                 applies: *applies,
                 why: why.clone(),
             })),
-        }
+            limit,
+        );
+        explanation.totals.assignees = 1 + closure.roles.len();
+        explanation.totals.other_rules = others.len();
+        explanation
     });
     Decision {
         allowed,

@@ -143,6 +143,11 @@ fn context_value(field: &str, v: &pb::ContextValue, top: bool) -> Result<Literal
     })
 }
 
+/// A count for the wire (a closure or an explanation never holds 2^32 entries; saturates).
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 pub fn decision(d: &Decision) -> pb::Decision {
     pb::Decision {
         allowed: d.allowed,
@@ -162,6 +167,10 @@ pub fn decision(d: &Decision) -> pb::Decision {
                     why: n.why.clone(),
                 })
                 .collect(),
+            assignees_total: count(e.totals.assignees),
+            other_rules_total: count(e.totals.other_rules),
+            unenforced_rules_total: count(e.totals.unenforced_rules),
+            conditions_total: count(e.totals.conditions),
         }),
         action: d.action.to_string(),
     }

@@ -28,7 +28,7 @@ fn parse_check(
     account: Option<&str>,
     action: &str,
     target: &str,
-    explain: bool,
+    (explain, explain_limit): (bool, u32),
     context: &std::collections::HashMap<String, pb::ContextValue>,
 ) -> Result<Check, Status> {
     Ok(Check {
@@ -40,6 +40,7 @@ fn parse_check(
         action: Action::parse("action", action).map_err(invalid)?,
         target: Id::parse("target", target).map_err(invalid)?,
         explain,
+        explain_limit: crate::domain::explain_limit("explain_limit", explain_limit.into(), 1).map_err(invalid)?,
         context: convert::context(context).map_err(invalid)?,
     })
 }
@@ -54,7 +55,7 @@ fn account(field: &str, a: &str) -> Result<Option<Id>, Status> {
 }
 
 /// A batch item as a check, or the input error that is its result.
-fn batch_item(i: &pb::BatchItem, explain: bool) -> Result<Check, DomainError> {
+fn batch_item(i: &pb::BatchItem, explain: bool, explain_limit: usize) -> Result<Check, DomainError> {
     Ok(Check {
         agent: Id::parse("agent_id", &i.agent_id)?,
         account: if i.account_id.is_empty() {
@@ -65,6 +66,7 @@ fn batch_item(i: &pb::BatchItem, explain: bool) -> Result<Check, DomainError> {
         action: Action::parse("action", &i.action)?,
         target: Id::parse("target", &i.target)?,
         explain,
+        explain_limit,
         context: convert::context(&i.context)?,
     })
 }
@@ -104,7 +106,13 @@ impl AuthorizationService for DecisionApi {
                 )));
             }
         };
-        let items: Vec<Result<Check, DomainError>> = r.items.iter().map(|i| batch_item(i, r.explain)).collect();
+        let explain_limit =
+            crate::domain::explain_limit("explain_limit", r.explain_limit.into(), r.items.len()).map_err(invalid)?;
+        let items: Vec<Result<Check, DomainError>> = r
+            .items
+            .iter()
+            .map(|i| batch_item(i, r.explain, explain_limit))
+            .collect();
         let (results, revision) = self
             .app
             .check_batch(&items, consistency(r.consistency), semantics, deadline)
@@ -214,7 +222,8 @@ impl AuthorizationService for DecisionApi {
     ) -> Result<Response<pb::IsAuthorizedResponse>, Status> {
         let deadline = deadline(&req);
         let r = req.into_inner();
-        let check = parse_check(&r.agent_id, None, &r.action, &r.target, r.explain, &r.context)?;
+        let explain = (r.explain, r.explain_limit);
+        let check = parse_check(&r.agent_id, None, &r.action, &r.target, explain, &r.context)?;
         let d = self
             .app
             .check(&check, consistency(r.consistency), deadline)
@@ -231,12 +240,13 @@ impl AuthorizationService for DecisionApi {
     ) -> Result<Response<pb::IsAuthorizedInAccountResponse>, Status> {
         let deadline = deadline(&req);
         let r = req.into_inner();
+        let explain = (r.explain, r.explain_limit);
         let check = parse_check(
             &r.agent_id,
             Some(&r.account_id),
             &r.action,
             &r.target,
-            r.explain,
+            explain,
             &r.context,
         )?;
         let d = self

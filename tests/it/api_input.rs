@@ -260,6 +260,7 @@ async fn malformed_checks_are_refused() {
             fully_consistent: false,
         }),
         explain: false,
+        explain_limit: 0,
         context: Default::default(),
     });
     req.set_timeout(std::time::Duration::from_millis(300));

@@ -24,6 +24,7 @@ fn allowed(snapshot: &Snapshot, agent: &str, account: Option<&str>, action: &str
         action: Action::parse("action", action).unwrap(),
         target: Id::parse("t", target).unwrap(),
         explain: false,
+        explain_limit: usize::MAX,
         context: Default::default(),
     };
     let opts = EngineOptions::default();

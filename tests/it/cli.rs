@@ -176,17 +176,17 @@ async fn check_and_admin_commands_work_against_a_server() {
         "--admin",
         a,
     ]));
-    let text = ok(&endocarp(&[
-        "check",
-        "user:ann",
-        "odrl:read",
-        "report",
-        "--server",
-        s,
-        "--explain",
-    ]));
+    let explain = |more: &[&str]| {
+        let args = ["check", "user:ann", "odrl:read", "report", "--server", s, "--explain"];
+        ok(&endocarp(&[&args[..], more].concat()))
+    };
+    let text = explain(&[]);
     assert!(text.starts_with("ALLOW (PERMITTED) at revision 3"), "{text}");
     assert!(text.contains("role:editor"), "{text}");
+    // One entry a list: the agent, and a line saying the role was left out.
+    let text = explain(&["--explain-limit", "1"]);
+    assert!(text.contains("assignees: user:ann\n"), "{text}");
+    assert!(text.contains("… and 1 more"), "{text}");
     let json = ok(&endocarp(&[
         "check",
         "user:ann",

@@ -132,6 +132,7 @@ fn agree(
             action: Action::parse("action", &c.action).unwrap(),
             target: Id::parse("target", &c.target).unwrap(),
             explain: false,
+            explain_limit: usize::MAX,
             context: if c.context { context() } else { Default::default() },
         };
         let odrl = engine::decide(&snapshot.index, &check, &opts);
@@ -276,6 +277,7 @@ fn the_casbin_engine_names_the_best_rule_not_the_first_found() {
             action: Action::parse("action", "odrl:read").unwrap(),
             target: Id::parse("target", target).unwrap(),
             explain: false,
+            explain_limit: usize::MAX,
             context: Default::default(),
         };
         let odrl = engine::decide(&snapshot.index, &check, &opts).unwrap();

@@ -253,15 +253,18 @@ fn any_case() -> impl Strategy<Value = Case> {
         any::<bool>(),
         pick_limit(),
         pick(CONTEXTS),
+        // Explanations whole, or cut to their first entries.
+        explain_limit(),
     )
         .prop_map(
-            |(agent, account, act, target, explain, hierarchy, membership, limit, ctx)| Case {
+            |(agent, account, act, target, explain, hierarchy, membership, limit, ctx, explain_limit)| Case {
                 check: Check {
                     agent: id(agent),
                     account: account.map(id),
                     action: action(act),
                     target: id(target),
                     explain,
+                    explain_limit,
                     context: context(ctx),
                 },
                 opts: EngineOptions {
@@ -285,6 +288,7 @@ fn agent_check(act: &str, explain: bool) -> Check {
         action: action(act),
         target: id("t"),
         explain,
+        explain_limit: usize::MAX,
         context: Default::default(),
     }
 }
@@ -661,6 +665,7 @@ fn closure_limits_are_exact_at_the_boundary() {
                 action: action("odrl:read"),
                 target: id("t"),
                 explain: max % 2 == 0,
+                explain_limit: usize::MAX,
                 context: Default::default(),
             };
             let opts = EngineOptions {
@@ -1015,11 +1020,11 @@ proptest! {
 
     /// Explanations long enough (64 rules or more) that the engine ranks their rules by
     /// integer keys (`engine::ranking`) instead of comparing them: every listed rule, in
-    /// order, against the reference's.
+    /// order, against the reference's, whole or cut to a limit.
     #[test]
     fn long_explanations_list_every_rule_in_deciding_order(
         history in proptest::collection::vec(crowded_change(), 200..320),
-        cases in proptest::collection::vec((pick(RELATED), any::<bool>()), 6),
+        cases in proptest::collection::vec((pick(RELATED), any::<bool>(), explain_limit()), 6),
     ) {
         let mut full = crowded_closure();
         full.extend(history);
@@ -1027,17 +1032,24 @@ proptest! {
     }
 }
 
-/// Explain-mode checks of "a1" on "t1", one per (action, hierarchy on).
-fn explaining_a1_on_t1(cases: Vec<(&str, bool)>) -> Vec<Case> {
+/// Entries a list of an explanation holds: all of them, none, a few, or around the
+/// lengths of the crowded closure's lists (some cut short, some not).
+fn explain_limit() -> impl Strategy<Value = usize> {
+    prop_oneof![2 => Just(usize::MAX), 1 => 0..4usize, 2 => 4..200usize]
+}
+
+/// Explain-mode checks of "a1" on "t1", one per (action, hierarchy on, explain limit).
+fn explaining_a1_on_t1(cases: Vec<(&str, bool, usize)>) -> Vec<Case> {
     cases
         .into_iter()
-        .map(|(act, hierarchy)| Case {
+        .map(|(act, hierarchy, explain_limit)| Case {
             check: Check {
                 agent: id("a1"),
                 account: None,
                 action: action(act),
                 target: id("t1"),
                 explain: true,
+                explain_limit,
                 context: context(CONTEXTS[0]),
             },
             opts: EngineOptions {
@@ -1091,7 +1103,7 @@ proptest! {
     #[test]
     fn explanations_over_collections_name_each_rule_s_target(
         history in proptest::collection::vec(collected_change(), 20..160),
-        cases in proptest::collection::vec((pick(RELATED), any::<bool>()), 4),
+        cases in proptest::collection::vec((pick(RELATED), any::<bool>(), explain_limit()), 4),
     ) {
         let part_of = |asset: &str, collection: &str| Change::AssetCollection {
             asset: id(asset),
@@ -1142,6 +1154,7 @@ proptest! {
                     action: action(act),
                     target: id("t1"),
                     explain: false,
+                    explain_limit: usize::MAX,
                     context: context(ctx),
                 },
                 opts: EngineOptions { action_hierarchy: hierarchy, ..EngineOptions::default() },
@@ -1218,6 +1231,7 @@ proptest! {
                     action: action(act),
                     target: id("t1"),
                     explain,
+                    explain_limit: usize::MAX,
                     context: Default::default(),
                 },
                 opts: EngineOptions { max_closure, ..EngineOptions::default() },

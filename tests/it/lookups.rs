@@ -88,6 +88,7 @@ fn check(agent: &Id, account: &Option<Id>, act: &Action, target: &Id) -> Check {
         action: act.clone(),
         target: target.clone(),
         explain: false,
+        explain_limit: usize::MAX,
         context: Default::default(),
     }
 }

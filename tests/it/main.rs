@@ -19,6 +19,7 @@ mod constraints;
 mod contract;
 mod crash;
 mod engines_agree;
+mod explain_limit;
 mod hostile;
 mod index_v2;
 mod lifecycle;

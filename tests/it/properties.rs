@@ -75,6 +75,7 @@ proptest! {
                             action: Action::parse("action", action).unwrap(),
                             target: endocarp::domain::Id::parse("t", "t1").unwrap(),
                             explain: true,
+                            explain_limit: usize::MAX,
                             context: Default::default(),
                         };
                         let o = EngineOptions::default();
@@ -243,6 +244,7 @@ fn the_projector_rebuilds_role_summaries_after_a_write_drops_them() {
             action: Action::parse("action", act).unwrap(),
             target: endocarp::domain::Id::parse("t", "doc:1").unwrap(),
             explain: false,
+            explain_limit: usize::MAX,
             context: Default::default(),
         };
         let o = EngineOptions::default();

@@ -58,6 +58,7 @@ fn run(engine: Engine) {
                 action: Action::parse("action", &c.action).unwrap(),
                 target: Id::parse("target", &c.target).unwrap(),
                 explain: true,
+                explain_limit: usize::MAX,
                 context: c.context(),
             };
             let opts = EngineOptions::default();

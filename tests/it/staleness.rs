@@ -15,6 +15,7 @@ fn check() -> Check {
         action: Action::parse("action", "odrl:read").unwrap(),
         target: Id::parse("target", "t").unwrap(),
         explain: false,
+        explain_limit: usize::MAX,
         context: Default::default(),
     }
 }

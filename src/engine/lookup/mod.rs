@@ -169,6 +169,7 @@ fn check_allows(
         action: action.clone(),
         target: target.clone(),
         explain: false,
+        explain_limit: 0,
         // A look-up has no context: constraints are evaluated as a check without one.
         context: Default::default(),
     };

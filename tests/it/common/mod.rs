@@ -245,6 +245,7 @@ pub fn check_request(agent: &str, action: &str, target: &str) -> pb::IsAuthorize
         target: target.into(),
         consistency: None,
         explain: false,
+        explain_limit: 0,
         context: Default::default(),
     }
 }
@@ -787,6 +788,7 @@ pub async fn grpc_check_in(
                 target: target.into(),
                 consistency,
                 explain: true,
+                explain_limit: 0,
                 context: context.clone(),
             })
             .await?
@@ -801,6 +803,7 @@ pub async fn grpc_check_in(
                 target: target.into(),
                 consistency,
                 explain: true,
+                explain_limit: 0,
                 context,
             })
             .await?
