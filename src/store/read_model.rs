@@ -327,6 +327,43 @@ impl Batches {
     }
 }
 
+/// One row of a read-model table as the change that loads it.
+type FromRow = fn(&sqlx::postgres::PgRow) -> Result<Change, StoreError>;
+
+/// The read model's tables as PostgreSQL start-up reads them, in the order they are
+/// applied (roles are marked before the edges that name them): a query and its row's change.
+const PG_TABLES: [(&str, FromRow); 9] = [
+    ("SELECT id FROM roles", |r| Ok(role_change(r.try_get(0)?))),
+    ("SELECT account, node, role, source FROM role_edges", |r| {
+        edge_change(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)
+    }),
+    ("SELECT account, agent, role FROM memberships", |r| {
+        Ok(member_change(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+    }),
+    (
+        "SELECT policy, kind, assignee, action, target, condition_json FROM rules",
+        |r| {
+            let (p, k, a) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            rule_change(p, k, a, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?)
+        },
+    ),
+    ("SELECT policy, policy_type FROM policy_types", |r| {
+        Ok(type_change(r.try_get(0)?, r.try_get(1)?))
+    }),
+    ("SELECT policy, conflict FROM policy_conflicts", |r| {
+        conflict_change(r.try_get(0)?, r.try_get(1)?)
+    }),
+    ("SELECT policy, duty, agent FROM duty_discharges", |r| {
+        Ok(discharge_change(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+    }),
+    ("SELECT asset, collection FROM asset_collections", |r| {
+        Ok(asset_change(r.try_get(0)?, r.try_get(1)?))
+    }),
+    ("SELECT kind, id, active FROM statuses", |r| {
+        status_change(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)
+    }),
+];
+
 /// Reads the whole PostgreSQL read model in one REPEATABLE READ snapshot as changes, sent
 /// to `send` in order; the log's head as of that snapshot.
 async fn pg_changes(
@@ -343,78 +380,10 @@ async fn pg_changes(
         .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await?;
     let head = sqlx::query_scalar(head_sql).fetch_one(&mut *tx).await?;
-    {
-        let mut rows = sqlx::query("SELECT id FROM roles").fetch(&mut *tx);
+    for (sql, change) in PG_TABLES {
+        let mut rows = sqlx::query(sql).fetch(&mut *tx);
         while let Some(row) = rows.next().await {
-            out.push(role_change(row?.try_get(0)?)).await?;
-        }
-    }
-    {
-        let mut rows = sqlx::query("SELECT account, node, role, source FROM role_edges").fetch(&mut *tx);
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            out.push(edge_change(
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get(3)?,
-            )?)
-            .await?;
-        }
-    }
-    {
-        let mut rows = sqlx::query("SELECT account, agent, role FROM memberships").fetch(&mut *tx);
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            out.push(member_change(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
-                .await?;
-        }
-    }
-    {
-        let mut rows =
-            sqlx::query("SELECT policy, kind, assignee, action, target, condition_json FROM rules").fetch(&mut *tx);
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            let (p, k, a) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-            out.push(rule_change(p, k, a, row.try_get(3)?, row.try_get(4)?, row.try_get(5)?)?)
-                .await?;
-        }
-    }
-    {
-        let mut rows = sqlx::query("SELECT policy, policy_type FROM policy_types").fetch(&mut *tx);
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            out.push(type_change(row.try_get(0)?, row.try_get(1)?)).await?;
-        }
-    }
-    {
-        let mut rows = sqlx::query("SELECT policy, conflict FROM policy_conflicts").fetch(&mut *tx);
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            out.push(conflict_change(row.try_get(0)?, row.try_get(1)?)?).await?;
-        }
-    }
-    {
-        let mut rows = sqlx::query("SELECT policy, duty, agent FROM duty_discharges").fetch(&mut *tx);
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            out.push(discharge_change(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
-                .await?;
-        }
-    }
-    {
-        let mut rows = sqlx::query("SELECT asset, collection FROM asset_collections").fetch(&mut *tx);
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            out.push(asset_change(row.try_get(0)?, row.try_get(1)?)).await?;
-        }
-    }
-    {
-        let mut rows = sqlx::query("SELECT kind, id, active FROM statuses").fetch(&mut *tx);
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            out.push(status_change(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)?)
-                .await?;
+            out.push(change(&row?)?).await?;
         }
     }
     tx.commit().await?;
