@@ -149,7 +149,8 @@ impl Projector {
             .await?;
         let t = Instant::now();
         index.end_bulk();
-        build += t.elapsed();
+        let finish = t.elapsed();
+        build += finish;
         let total = started.elapsed();
         let load = LoadStats {
             revision,
@@ -160,6 +161,7 @@ impl Projector {
             revision,
             fetch_ms = load.fetch.as_millis() as u64,
             build_ms = load.build.as_millis() as u64,
+            finish_ms = finish.as_millis() as u64,
             "read model loaded"
         );
         index.set_revision(revision);
