@@ -8,7 +8,9 @@
 //! - SQLite: sqlx hands each row from its worker thread to the async side, a thread wake
 //!   per row that cost more than the row itself (2.9 µs a row, most of it context
 //!   switches). So each query returns a page of 20,000 rows as one JSON array
-//!   (`json_group_array`), keyed by `rowid`: one hand-off per page.
+//!   (`json_group_array`), keyed by `rowid`: one hand-off per page. A page is parsed row
+//!   by row as the index takes the rows (no vector of a page's rows), its text borrowed
+//!   from the page where JSON did not escape it.
 
 use super::{Backend, Store, StoreError};
 use crate::domain::constraint::Condition;
@@ -127,16 +129,109 @@ fn status_change(kind: &str, id: &str, active: i64) -> Result<Change, StoreError
     })
 }
 
-/// Reads `table` in pages of rows as JSON arrays of `columns` (SQLite), calling `each` on
-/// every row in `rowid` order. The next page is asked for before this one's rows are
-/// handed out, so SQLite's worker thread builds it while `each` runs (start-up then
-/// overlaps reading the database with building the index, on two cores).
-async fn sqlite_pages<T: serde::de::DeserializeOwned>(
+/// A value of a row read by [`sqlite_pages`]: text borrowed from the page's JSON where it
+/// has no escapes (copied where it has), or an integer.
+enum Cell<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    Int(i64),
+}
+
+impl Cell<'_> {
+    fn text(&self) -> Result<&str, StoreError> {
+        match self {
+            Cell::Text(t) => Ok(t),
+            Cell::Int(n) => Err(StoreError::Corrupt(format!("text expected, found the number {n}"))),
+        }
+    }
+
+    fn int(&self) -> Result<i64, StoreError> {
+        match self {
+            Cell::Int(n) => Ok(*n),
+            Cell::Text(t) => Err(StoreError::Corrupt(format!("a number expected, found {t:?}"))),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Cell<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Cell<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an integer")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cell<'de>, E> {
+                Ok(Cell::Text(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Cell<'de>, E> {
+                Ok(Cell::Text(v.to_owned().into()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Cell<'de>, E> {
+                Ok(Cell::Text(v.into()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Cell<'de>, E> {
+                Ok(Cell::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Cell<'de>, E> {
+                i64::try_from(v).map(Cell::Int).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// A page's rows handed to `each` as they are parsed (no vector of the page's rows); an
+/// error of `each` stops the parse and is kept in `failed`.
+struct Rows<'f, F, const N: usize> {
+    each: &'f mut F,
+    failed: &'f mut Option<StoreError>,
+}
+
+impl<'de, F, const N: usize> serde::de::DeserializeSeed<'de> for Rows<'_, F, N>
+where
+    F: FnMut([Cell<'de>; N]) -> Result<(), StoreError>,
+    [Cell<'de>; N]: serde::Deserialize<'de>,
+{
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F, const N: usize> serde::de::Visitor<'de> for Rows<'_, F, N>
+where
+    F: FnMut([Cell<'de>; N]) -> Result<(), StoreError>,
+    [Cell<'de>; N]: serde::Deserialize<'de>,
+{
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "an array of rows of {N} values")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut rows: A) -> Result<(), A::Error> {
+        while let Some(row) = rows.next_element::<[Cell<'de>; N]>()? {
+            if let Err(e) = (self.each)(row) {
+                *self.failed = Some(e);
+                return Err(serde::de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads `table` in pages of rows as JSON arrays of its `N` `columns` (SQLite), calling
+/// `each` on every row in `rowid` order with its values (text borrowed from the page).
+/// The next page is asked for before this one's rows are handed out, so SQLite's worker
+/// thread builds it while `each` runs (start-up then overlaps reading the database with
+/// building the index, on two cores).
+async fn sqlite_pages<const N: usize>(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     table: &str,
     columns: &str,
-    mut each: impl FnMut(T) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
+    mut each: impl FnMut([Cell<'_>; N]) -> Result<(), StoreError>,
+) -> Result<(), StoreError>
+where
+    for<'de> [Cell<'de>; N]: serde::Deserialize<'de>,
+{
     let sql = format!(
         "SELECT json_group_array(json_array({columns})), MAX(r) \
          FROM (SELECT rowid AS r, {columns} FROM {table} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2)"
@@ -162,11 +257,20 @@ async fn sqlite_pages<T: serde::de::DeserializeOwned>(
             std::task::Poll::Ready(())
         })
         .await;
-        let rows: Vec<T> = serde_json::from_str(json.as_deref().unwrap_or("[]"))
-            .map_err(|e| StoreError::Corrupt(format!("{table} after rowid {after}: {e}")))?;
-        for row in rows {
-            each(row)?;
+        let mut failed = None;
+        let mut parser = serde_json::Deserializer::from_str(json.as_deref().unwrap_or("[]"));
+        let parsed = serde::de::DeserializeSeed::deserialize(
+            Rows {
+                each: &mut each,
+                failed: &mut failed,
+            },
+            &mut parser,
+        )
+        .and_then(|()| parser.end());
+        if let Some(e) = failed {
+            return Err(e);
         }
+        parsed.map_err(|e| StoreError::Corrupt(format!("{table} after rowid {after}: {e}")))?;
         page = match early {
             Some(r) => r?,
             None => next.await?,
@@ -189,92 +293,64 @@ impl Store {
                 let mut conn = sqlx::sqlite::SqliteConnection::connect(&url).await?;
                 let mut tx = conn.begin().await?;
                 let head = sqlx::query_scalar(head_sql).fetch_one(&mut *tx).await?;
-                sqlite_pages(&mut tx, "roles", "id", |(id,): (String,)| {
-                    sink(role_change(&id));
+                sqlite_pages(&mut tx, "roles", "id", |[id]| {
+                    sink(role_change(id.text()?));
+                    Ok(())
+                })
+                .await?;
+                sqlite_pages(&mut tx, "role_edges", "account, node, role, source", |[a, n, r, s]| {
+                    sink(edge_change(a.text()?, n.text()?, r.text()?, s.text()?)?);
+                    Ok(())
+                })
+                .await?;
+                sqlite_pages(&mut tx, "memberships", "account, agent, role", |[a, g, r]| {
+                    sink(member_change(a.text()?, g.text()?, r.text()?));
                     Ok(())
                 })
                 .await?;
                 sqlite_pages(
                     &mut tx,
-                    "role_edges",
-                    "account, node, role, source",
-                    |(a, n, r, s): (String, String, String, String)| {
-                        sink(edge_change(&a, &n, &r, &s)?);
-                        Ok(())
-                    },
-                )
-                .await?;
-                sqlite_pages(
-                    &mut tx,
-                    "memberships",
-                    "account, agent, role",
-                    |(a, g, r): (String, String, String)| {
-                        sink(member_change(&a, &g, &r));
-                        Ok(())
-                    },
-                )
-                .await?;
-                sqlite_pages(
-                    &mut tx,
                     "rules",
                     "policy, kind, assignee, action, target, condition_json",
-                    |(p, k, a, c, t, cond): (String, String, String, String, String, String)| {
-                        sink(rule_change(&p, &k, &a, &c, &t, &cond)?);
+                    |[p, k, a, c, t, cond]| {
+                        sink(rule_change(
+                            p.text()?,
+                            k.text()?,
+                            a.text()?,
+                            c.text()?,
+                            t.text()?,
+                            cond.text()?,
+                        )?);
                         Ok(())
                     },
                 )
                 .await?;
                 // Types before statuses: a `Policy.Created` activates a policy with no
                 // status, and every policy with a type has its status row after it.
-                sqlite_pages(
-                    &mut tx,
-                    "policy_types",
-                    "policy, policy_type",
-                    |(p, t): (String, String)| {
-                        sink(type_change(&p, &t));
-                        Ok(())
-                    },
-                )
+                sqlite_pages(&mut tx, "policy_types", "policy, policy_type", |[p, t]| {
+                    sink(type_change(p.text()?, t.text()?));
+                    Ok(())
+                })
                 .await?;
-                sqlite_pages(
-                    &mut tx,
-                    "policy_conflicts",
-                    "policy, conflict",
-                    |(p, c): (String, String)| {
-                        sink(conflict_change(&p, &c)?);
-                        Ok(())
-                    },
-                )
+                sqlite_pages(&mut tx, "policy_conflicts", "policy, conflict", |[p, c]| {
+                    sink(conflict_change(p.text()?, c.text()?)?);
+                    Ok(())
+                })
                 .await?;
-                sqlite_pages(
-                    &mut tx,
-                    "duty_discharges",
-                    "policy, duty, agent",
-                    |(p, d, a): (String, String, String)| {
-                        sink(discharge_change(&p, &d, &a));
-                        Ok(())
-                    },
-                )
+                sqlite_pages(&mut tx, "duty_discharges", "policy, duty, agent", |[p, d, a]| {
+                    sink(discharge_change(p.text()?, d.text()?, a.text()?));
+                    Ok(())
+                })
                 .await?;
-                sqlite_pages(
-                    &mut tx,
-                    "asset_collections",
-                    "asset, collection",
-                    |(a, c): (String, String)| {
-                        sink(asset_change(&a, &c));
-                        Ok(())
-                    },
-                )
+                sqlite_pages(&mut tx, "asset_collections", "asset, collection", |[a, c]| {
+                    sink(asset_change(a.text()?, c.text()?));
+                    Ok(())
+                })
                 .await?;
-                sqlite_pages(
-                    &mut tx,
-                    "statuses",
-                    "kind, id, active",
-                    |(k, i, a): (String, String, i64)| {
-                        sink(status_change(&k, &i, a)?);
-                        Ok(())
-                    },
-                )
+                sqlite_pages(&mut tx, "statuses", "kind, id, active", |[k, i, a]| {
+                    sink(status_change(k.text()?, i.text()?, a.int()?)?);
+                    Ok(())
+                })
                 .await?;
                 tx.commit().await?;
                 let _ = conn.close().await;

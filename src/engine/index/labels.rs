@@ -16,6 +16,9 @@
 //! delta's path: one persistent B-tree of every name cost a copied path of cold nodes (and
 //! a reference count touched for each of their children) per new name. Keys carry their
 //! first 16 bytes inline ([`Key`]), so comparisons read a name only where two share them.
+//!
+//! A bulk load only collects its new names (unsorted, without labels): its end sorts them
+//! once, merges them into the base and labels every name afresh ([`Labels::end_bulk`]).
 
 use super::background::{Background, Polled};
 use crate::domain::Id;
@@ -54,6 +57,11 @@ pub(super) struct Labels {
     folding: Option<Arc<Background<Arc<[Entry]>>>>,
     /// During a bulk load the delta is not folded until [`Labels::end_bulk`].
     bulk: bool,
+    /// Names added during a bulk load, unsorted and without labels: [`Labels::end_bulk`]
+    /// sorts them once and labels every name afresh (placing each name as it came cost a
+    /// search and a persistent B-tree insertion per name, only for labels the end of the
+    /// load replaces).
+    pending: Vec<Entry>,
 }
 
 impl std::fmt::Debug for Labels {
@@ -62,6 +70,7 @@ impl std::fmt::Debug for Labels {
             .field("base", &self.base.len())
             .field("frozen", &self.frozen.len())
             .field("delta", &self.delta.len())
+            .field("pending", &self.pending.len())
             .finish()
     }
 }
@@ -197,7 +206,7 @@ impl Labels {
 
     /// How many names.
     fn len(&self) -> usize {
-        self.base.len() + self.frozen.len() + self.delta.len()
+        self.base.len() + self.frozen.len() + self.delta.len() + self.pending.len()
     }
 
     /// Adds `name` (whose entry `id` exists, its label not yet set) and returns the labels
@@ -207,14 +216,19 @@ impl Labels {
     /// simplified algorithms for maintaining order in a list": a range of 2^j labels is
     /// sparse enough below (2/1.3)^j names; amortised O(log n) labels per insertion, so a
     /// run of names inserted into one gap never relabels everything).
+    ///
+    /// During a bulk load the name is only kept, and no label is given (none is returned):
+    /// [`Labels::end_bulk`] labels every name.
     pub(super) fn insert(&mut self, name: &Id, id: u32, label_of: impl Fn(u32) -> u64) -> Vec<(u32, u64)> {
         let key = Key::new(name);
+        if self.bulk {
+            self.pending.push((key, id));
+            return Vec::new();
+        }
         let (below, above) = self.neighbours(&key);
         let (below, above) = (below.map(&label_of), above.map(&label_of));
         self.delta.insert(key.clone(), id);
-        if !self.bulk {
-            self.advance_fold();
-        }
+        self.advance_fold();
         let direct = match (below, above) {
             (None, None) => Some(1 << 63),
             (Some(b), None) => b.checked_add(LABEL_STEP).or_else(|| midpoint(b, u64::MAX)),
@@ -304,7 +318,7 @@ impl Labels {
     }
 
     /// Folds the frozen names and the delta into a new base now; a fold in progress is
-    /// abandoned.
+    /// abandoned. (A bulk load's names stay apart until [`Labels::end_bulk`].)
     pub(super) fn compact(&mut self) {
         if self.frozen.is_empty() && self.delta.is_empty() {
             return;
@@ -320,20 +334,26 @@ impl Labels {
         self.bulk = true;
     }
 
-    /// Ends a bulk load: the delta is folded into the base, and every name gets a label
-    /// afresh, as yielded (id, label), which the caller must set wherever it keeps labels
-    /// (nothing is yielded outside a bulk load). The new labels are spread evenly over the
-    /// middle half of the label space, in byte order: labels given one name at a time
-    /// during the load follow the order the names arrived in (a name after every other
-    /// one is [`LABEL_STEP`] above the last, a name between two halves their gap), so a
-    /// load in ascending order left gaps of 2^32 that ~32 later names could exhaust,
-    /// each exhaustion relabelling names whose every reverse entry is then rewritten. Spread
-    /// afresh, a million names are 2^43 apart, and a quarter of the space is left below
-    /// the least and above the greatest for names added before or after all of them.
+    /// Ends a bulk load: the delta and the load's names (sorted here, once) are merged into
+    /// the base, and every name gets a label afresh, as yielded (id, label), which the
+    /// caller must set wherever it keeps labels (nothing is yielded outside a bulk load).
+    /// The new labels are spread evenly over the middle half of the label space, in byte
+    /// order: a million names are 2^43 apart, and a quarter of the space is left below the
+    /// least and above the greatest for names added before or after all of them. (Labels
+    /// given one name at a time follow the order the names arrive in: a load in ascending
+    /// order would leave gaps of 2^32 that ~32 later names exhaust, each exhaustion
+    /// relabelling names whose every reverse entry is then rewritten.)
     pub(super) fn end_bulk(&mut self) -> impl Iterator<Item = (u32, u64)> + '_ {
         let ended = std::mem::replace(&mut self.bulk, false);
         if ended {
             self.compact();
+            let mut pending = std::mem::take(&mut self.pending);
+            if !pending.is_empty() {
+                pending.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                let base = Box::new(self.base.iter().map(|(k, i)| (k, *i))) as Box<_>;
+                let added = Box::new(pending.iter().map(|(k, i)| (k, *i))) as Box<_>;
+                self.base = merge([base, added], false).map(|(k, i)| (k.clone(), i)).collect();
+            }
         }
         let entries = if ended { &self.base[..] } else { &[] };
         let step = SPREAD / (entries.len() as u128 + 1);
@@ -355,6 +375,12 @@ impl Labels {
         if self.len() != count {
             return Err(format!("the {what} order holds {} of {count}", self.len()));
         }
+        if !self.bulk && !self.pending.is_empty() {
+            return Err(format!(
+                "{} {what} names pending outside a bulk load",
+                self.pending.len()
+            ));
+        }
         if self.folding.is_none() && !self.frozen.is_empty() {
             return Err(format!(
                 "{} {what} names frozen with no fold running",
@@ -374,6 +400,10 @@ impl Labels {
             .chain(self.delta.keys());
         if let Some(k) = keys.into_iter().find(|k| Key::new(&k.name).head != k.head) {
             return Err(format!("{what} {:?}: its key's head is not its name's", k.name));
+        }
+        if self.bulk {
+            // Labels are given at the end of the load.
+            return Ok(());
         }
         let mut last: Option<(&Id, u64)> = None;
         for (name, id) in self.from(Unbounded) {

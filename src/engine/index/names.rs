@@ -8,13 +8,15 @@
 //!
 //! Names are never removed (ids are dense and permanent), so a base stays exact however
 //! the delta grows, and compaction (a new base from the old one and the delta) changes no
-//! id: it only moves where a name is found. The delta is folded into a new base at the end
-//! of a bulk load (at once), and in the background once it holds more than [`COMPACT_AT`]
+//! id: it only moves where a name is found. During a bulk load new names go to a plain
+//! hash map instead of the delta (one probe to find or add a name; the persistent map
+//! walked and copied a path of nodes per name), folded into a new base at the end of the
+//! load (at once). The delta is folded in the background once it holds more than [`COMPACT_AT`]
 //! names and more than an eighth of the base: the write that crosses the line *freezes*
 //! the delta (it becomes the `frozen` map; new names go to a fresh delta) and starts a
 //! thread that builds the new base from the base and the frozen names; a later write that
 //! finds it built swaps it in and drops the frozen map. Until then a look-up tries the
-//! base, the frozen map, the delta — each name is in exactly one. No write waits for a
+//! base, the frozen map, the delta (and a bulk load's map) — each name is in exactly one. No write waits for a
 //! fold (it cost 55 ms at a million names when a write did it), and snapshots already
 //! published keep the base they were built on, so no check waits either.
 //!
@@ -46,7 +48,15 @@ pub(crate) struct Names {
     hasher: IdHasher,
     /// During a bulk load the delta is not compacted until [`Names::compact`].
     bulk: bool,
+    /// Names added during a bulk load, in a plain hash map (one probe to find or add a
+    /// name, where the persistent delta walks and copies a path of nodes per name); their
+    /// ids follow the delta's. Folded into the base by [`Names::end_bulk`]. Shared by a
+    /// copy of the table taken during the load, copied whole if that copy then adds one.
+    loading: Option<Arc<Loading>>,
 }
+
+/// The names of a bulk load.
+type Loading = std::collections::HashMap<Id, u32, IdHasher>;
 
 /// A fold running on a thread of its own: the new base (the base and the frozen names)
 /// once built.
@@ -170,6 +180,7 @@ impl Names {
             folding: None,
             hasher: hasher.clone(),
             bulk: false,
+            loading: None,
         }
     }
 
@@ -202,20 +213,28 @@ impl Names {
         {
             return Some(id);
         }
-        if self.delta.is_empty() {
-            return None;
+        if !self.delta.is_empty()
+            && let Some(&id) = self.delta.get(name)
+        {
+            return Some(id);
         }
-        self.delta.get(name).copied()
+        self.loading.as_ref().and_then(|l| l.get(name).copied())
     }
 
     /// Gives `name` the id `id` (the next one: ids are dense). The caller has checked that
     /// the name is new.
     pub(crate) fn insert(&mut self, name: &Id, id: u32) {
         debug_assert_eq!(id as usize, self.len());
-        self.delta.insert(name.clone(), id);
-        if !self.bulk {
-            self.advance_fold();
+        if self.bulk {
+            let hasher = &self.hasher;
+            let loading = self
+                .loading
+                .get_or_insert_with(|| Arc::new(Loading::with_hasher(hasher.clone())));
+            Arc::make_mut(loading).insert(name.clone(), id);
+            return;
         }
+        self.delta.insert(name.clone(), id);
+        self.advance_fold();
     }
 
     /// Swaps in a fold that has finished, or starts one when the delta has outgrown its
@@ -258,10 +277,15 @@ impl Names {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.base.len + self.frozen.len() + self.delta.len()
+        self.base.len + self.frozen.len() + self.delta.len() + self.loading_len()
     }
 
-    /// Names added from now on stay in the delta until [`Names::end_bulk`].
+    /// How many names the bulk load in progress added.
+    fn loading_len(&self) -> usize {
+        self.loading.as_ref().map_or(0, |l| l.len())
+    }
+
+    /// Names added from now on go to a plain hash map until [`Names::end_bulk`].
     pub(crate) fn begin_bulk(&mut self) {
         self.bulk = true;
     }
@@ -270,36 +294,45 @@ impl Names {
     pub(crate) fn end_bulk(&mut self) {
         self.bulk = false;
         self.compact();
+        self.loading = None;
     }
 
     /// Folds the frozen names and the delta into a new base now (ids unchanged; records in
     /// id order); a fold in progress is abandoned.
     pub(crate) fn compact(&mut self) {
-        if self.frozen.is_empty() && self.delta.is_empty() {
+        if self.frozen.is_empty() && self.delta.is_empty() && self.loading_len() == 0 {
             return;
         }
-        let base = Flat::merged(&self.hasher, &self.base, self.frozen.iter().chain(self.delta.iter()));
+        let loading = self.loading.take();
+        let added = self.frozen.iter().chain(self.delta.iter());
+        let base = Flat::merged(
+            &self.hasher,
+            &self.base,
+            added.chain(loading.iter().flat_map(|l| l.iter())),
+        );
         self.base = Arc::new(base);
         self.frozen = PMap::with_hasher(self.hasher.clone());
         self.delta = PMap::with_hasher(self.hasher.clone());
         self.folding = None;
     }
 
-    /// Every name and its id (the base's in id order, then the frozen names' and the
-    /// delta's in no order).
+    /// Every name and its id (the base's in id order, then the frozen names', the delta's
+    /// and a bulk load's in no order).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
+        let loading = self.loading.iter().flat_map(|l| l.iter());
         self.base.records().map(|(id, n)| (n, id)).chain(
             self.frozen
                 .iter()
                 .chain(self.delta.iter())
+                .chain(loading)
                 .map(|(n, &id)| (n.as_str().as_bytes(), id)),
         )
     }
 
-    /// How many names are not in the base (frozen or in the delta).
+    /// How many names are not in the base (frozen, in the delta or a bulk load's).
     #[cfg(test)]
     fn delta_len(&self) -> usize {
-        self.frozen.len() + self.delta.len()
+        self.frozen.len() + self.delta.len() + self.loading_len()
     }
 
     /// Checks the table's own invariants: every name found at its id, ids dense and
@@ -330,6 +363,18 @@ impl Names {
         }
         if let Some((n, id)) = self.delta.iter().find(|(_, id)| (**id as usize) < frozen_end) {
             return Err(format!("delta name {n:?} has id {id}, below {frozen_end}"));
+        }
+        let delta_end = frozen_end + self.delta.len();
+        if let Some((n, id)) = self
+            .loading
+            .iter()
+            .flat_map(|l| l.iter())
+            .find(|(_, id)| (**id as usize) < delta_end)
+        {
+            return Err(format!("bulk-loaded name {n:?} has id {id}, below {delta_end}"));
+        }
+        if self.loading.is_some() && !self.bulk {
+            return Err("a bulk load's names outside a bulk load".into());
         }
         if self.folding.is_some() == self.frozen.is_empty() {
             return Err(format!(

@@ -428,8 +428,11 @@ impl Index {
     }
 
     /// Starts a bulk load (start-up, a replay): the reverse structures append rows unsorted
-    /// until [`Index::end_bulk`] sorts them all at once. Checks are exact meanwhile; the
-    /// look-ups and `validate` need `end_bulk` first.
+    /// until [`Index::end_bulk`] sorts them all at once, new names go to plain hash maps,
+    /// and new nodes and targets get their labels (which order decisions and look-ups)
+    /// only at `end_bulk`. So checks, look-ups and `validate` need `end_bulk` first.
+    /// Policies keep getting labels as they come: the rows written during the load are
+    /// kept in the order of their policies' labels.
     pub fn begin_bulk(&mut self) {
         self.loading.get_or_insert_with(Vec::new);
         self.reverse.begin_bulk();
@@ -437,7 +440,6 @@ impl Index {
         self.accounts.ids.begin_bulk();
         self.policies.ids.begin_bulk();
         self.node_order.begin_bulk();
-        self.policy_order.begin_bulk();
     }
 
     /// Ends a bulk load (see [`Index::begin_bulk`]); nothing happens outside one.
@@ -457,9 +459,6 @@ impl Index {
             if self.nodes.get(n).label != label {
                 Arc::make_mut(self.nodes.get_mut(n)).label = label;
             }
-        }
-        for (p, label) in self.policy_order.end_bulk() {
-            self.policies.get_mut(p).label = label;
         }
         self.summarize();
     }
