@@ -12,6 +12,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
+/// The subscriber the output layers sit on: the registry behind the one level filter.
+type Filtered = tracing_subscriber::layer::Layered<EnvFilter, Registry>;
+
 /// Lets one log line through per interval and counts the rest, so that a flood of refused
 /// requests or disagreements cannot fill a disk while the count still says how many there
 /// were. The one limiter for every such log (`const`, so it can be a `static`).
@@ -77,12 +80,21 @@ impl Drop for Telemetry {
     }
 }
 
+/// What is logged when `RUST_LOG` is not set.
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,h2=warn,tower=warn";
+
 fn filter() -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,h2=warn,tower=warn"))
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER))
 }
 
 /// Installs the global subscriber. `RUST_LOG` overrides the default level (`info`).
 /// With `otlp_endpoint` (only in an `otlp` build), spans are exported over OTLP/gRPC too.
+///
+/// The level filter is one global filter in front of every output, not a filter per
+/// layer: tracing-subscriber's per-layer filters carry each decision from `enabled` to the
+/// event through a thread-local, and a bare `enabled` check (sqlx makes one after every
+/// query) leaves it stale, so the next event on that thread was dropped — start-up's
+/// `read model loaded` line never appeared on PostgreSQL (tokio-rs/tracing#2519).
 pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
     // Colour only for a terminal: a log file or `kubectl logs` must not get escape codes.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -90,9 +102,9 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
     #[cfg_attr(not(feature = "otlp"), allow(unused_mut))]
-    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![match format {
-        LogFormat::Text => fmt.with_filter(filter()).boxed(),
-        LogFormat::Json => fmt.json().with_filter(filter()).boxed(),
+    let mut layers: Vec<Box<dyn Layer<Filtered> + Send + Sync>> = vec![match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
     }];
     #[cfg_attr(not(feature = "otlp"), allow(unused_mut))]
     let mut telemetry = Telemetry {
@@ -104,14 +116,14 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
         #[cfg(feature = "otlp")]
         Some(endpoint) => {
             let (layer, provider) = otlp::layer(endpoint)?;
-            layers.push(layer.with_filter(filter()).boxed());
+            layers.push(layer.boxed());
             telemetry.provider = Some(provider);
         }
         #[cfg(not(feature = "otlp"))]
         Some(_) => anyhow::bail!("otlp_endpoint: this build has no OpenTelemetry export; build with `--features otlp`"),
     }
     // A second init (tests, embedded use) keeps the first subscriber.
-    let _ = tracing_subscriber::registry().with(layers).try_init();
+    let _ = tracing_subscriber::registry().with(filter()).with(layers).try_init();
     Ok(telemetry)
 }
 
@@ -120,13 +132,12 @@ mod otlp {
     use opentelemetry::trace::TracerProvider as _;
     use opentelemetry_otlp::WithExportConfig;
     use opentelemetry_sdk::trace::SdkTracerProvider;
-    use tracing_subscriber::Registry;
 
     /// A layer exporting spans in batches to `endpoint` (OTLP over gRPC).
     pub fn layer(
         endpoint: &str,
     ) -> anyhow::Result<(
-        tracing_opentelemetry::OpenTelemetryLayer<Registry, opentelemetry_sdk::trace::Tracer>,
+        tracing_opentelemetry::OpenTelemetryLayer<super::Filtered, opentelemetry_sdk::trace::Tracer>,
         SdkTracerProvider,
     )> {
         let exporter = opentelemetry_otlp::SpanExporter::builder()

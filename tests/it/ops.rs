@@ -395,3 +395,42 @@ async fn secrets_never_reach_endocarp_config_or_the_logs() {
     assert!(text.lines().count() > 5, "the trace log is there: {text}");
     assert!(!text.contains("SECRET"), "a secret reached the logs");
 }
+
+/// Start-up's own log lines reach the log on both databases, after a load that ran
+/// queries: with a filter per output layer, sqlx's bare `enabled` check after a query left
+/// tracing-subscriber's per-thread filter state stale and the next line was dropped —
+/// `read model loaded` never appeared on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_logs_its_load_on_both_databases() {
+    let mut databases = vec![None];
+    if let Some(url) = common::pg::fresh_database().await {
+        databases.push(Some(url));
+    }
+    for db in databases {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("server.log");
+        let mut s = Server::start_with(
+            db.as_deref(),
+            &[],
+            &[("RUST_LOG", endocarp::telemetry::DEFAULT_LOG_FILTER)],
+            Some(&log),
+        );
+        let mut c = s.client().await;
+        c.grant("p1", "editor", "odrl:read", "doc-1").await;
+        for batch in 0..5 {
+            let events = (0..1000)
+                .map(|k| {
+                    let agent = format!("agent-{batch}-{k}");
+                    common::pb_triple("Agent.RoleAssigned", &agent, &agent, "org:hasRole", "editor", &[])
+                })
+                .collect();
+            c.append(events).await.expect("append");
+        }
+        // The restart loads the facts (the log file starts afresh).
+        s.kill_and_restart();
+        let text = std::fs::read_to_string(&log).unwrap();
+        for line in ["read model loaded revision=", "index loaded revision=", "serving"] {
+            assert!(text.contains(line), "{db:?}: no {line:?} in the log:\n{text}");
+        }
+    }
+}
