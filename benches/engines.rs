@@ -27,7 +27,8 @@
 //! choose what runs; `ENDOCARP_BENCH_TINY=1 cargo
 //! test --benches` runs it tiny so it cannot rot (no timing is asserted anywhere).
 //! `ENDOCARP_BENCH_PERF=<shape>,<rules>,<checks>` only builds and runs that many checks, for
-//! `perf record` (explaining with `ENDOCARP_BENCH_PERF_EXPLAIN=1`, and only the checks whose
+//! `perf record` (explaining with `ENDOCARP_BENCH_PERF_EXPLAIN=1`, every entry listed or
+//! the first N of each list with `ENDOCARP_BENCH_PERF_EXPLAIN_LIMIT=N`, and only the checks whose
 //! explanation lists at least N rules with `ENDOCARP_BENCH_PERF_LISTED=N`; only the slowest
 //! N per mille of the checks, each timed cold in three passes, with
 //! `ENDOCARP_BENCH_PERF_SLOWEST=N`; on the Casbin engine with `ENDOCARP_BENCH_PERF_CASBIN=1`);
@@ -294,7 +295,19 @@ fn perf_only(spec: &str, tiny: bool) {
     let repeat_every: usize = parts.next().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
     let org = Org::generate(OrgSpec::named(&shape, rules, tiny));
     let explain = std::env::var("ENDOCARP_BENCH_PERF_EXPLAIN").is_ok_and(|v| v == "1");
-    let checks: Vec<Check> = org.checks(200_000, 3).iter().map(|c| to_check(c, explain)).collect();
+    // Every entry listed, or as a server lists them (`explain_limit`).
+    let explain_limit: usize = std::env::var("ENDOCARP_BENCH_PERF_EXPLAIN_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
+    let checks: Vec<Check> = org
+        .checks(200_000, 3)
+        .iter()
+        .map(|c| Check {
+            explain_limit,
+            ..to_check(c, explain)
+        })
+        .collect();
     // The Casbin engine instead, fed its rows from the index.
     let casbin = std::env::var("ENDOCARP_BENCH_PERF_CASBIN").is_ok_and(|v| v == "1");
     let (snapshot, _) = build_v2(&changes(&org), casbin);
@@ -312,7 +325,7 @@ fn perf_only(spec: &str, tiny: bool) {
                 engine::decide(&snapshot.index, c, &opts)
                     .ok()
                     .and_then(|d| d.explanation)
-                    .is_some_and(|e| e.other_rules.len() + e.unenforced_rules.len() >= listed_at_least)
+                    .is_some_and(|e| e.totals.other_rules + e.totals.unenforced_rules >= listed_at_least)
             })
             .collect();
         println!("{} checks list at least {listed_at_least} rules", long.len());

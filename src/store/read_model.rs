@@ -357,16 +357,31 @@ impl Store {
                 head
             }
             Backend::Postgres => {
-                // Rows are decoded into changes on a task of their own, in batches through
-                // a bounded channel, so decoding overlaps the build here (on two cores).
+                // Rows are decoded into changes on a thread of their own, in batches through
+                // a bounded channel, so decoding overlaps the build here (on two cores). Its
+                // own thread, not a runtime worker: the allocator's pages it took are let go
+                // when it ends (a worker kept them, ~12 MiB at a million rows, until it
+                // happened to collect), and start-up's release returns them to the OS.
                 let (send, mut receive) = tokio::sync::mpsc::channel::<Vec<Change>>(PG_BATCHES_AHEAD);
-                let producer = tokio::spawn(pg_changes(self.url().to_string(), head_sql, send));
+                let (done, finished) = tokio::sync::oneshot::channel();
+                let url = self.url().to_string();
+                std::thread::Builder::new()
+                    .name("endocarp-pg-load".into())
+                    .spawn(move || {
+                        let read = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .map_err(|e| StoreError::Unavailable(format!("the read model's reader: {e}")))
+                            .and_then(|runtime| runtime.block_on(pg_changes(url, head_sql, send)));
+                        let _ = done.send(read);
+                    })
+                    .map_err(|e| StoreError::Unavailable(format!("the read model's reader: {e}")))?;
                 while let Some(batch) = receive.recv().await {
                     batch.into_iter().for_each(&mut sink);
                 }
-                producer
+                finished
                     .await
-                    .map_err(|e| StoreError::Corrupt(format!("the read model's reader stopped: {e}")))??
+                    .map_err(|_| StoreError::Corrupt("the read model's reader stopped".into()))??
             }
         };
         Ok(head as u64)
