@@ -236,16 +236,19 @@ where
         "SELECT json_group_array(json_array({columns})), MAX(r) \
          FROM (SELECT rowid AS r, {columns} FROM {table} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2)"
     );
+    // The page's JSON is read from the row in place (a `String` copied megabytes a page
+    // into freshly faulted memory).
     let page_after = |after: i64| {
-        sqlx::query_as::<_, (Option<String>, Option<i64>)>(sqlx::AssertSqlSafe(sql.as_str()))
+        sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(after)
             .bind(SQLITE_PAGE)
     };
     let mut after = 0i64;
     let mut page = page_after(after).fetch_one(&mut **tx).await?;
     loop {
-        let (json, last) = page;
-        let Some(last) = last else { return Ok(()) };
+        let Some(last) = page.try_get::<Option<i64>, _>(1)? else {
+            return Ok(());
+        };
         // Ask for the next page now: polled once, the query is on its way to the worker.
         let next = page_after(last).fetch_one(&mut **tx);
         tokio::pin!(next);
@@ -258,7 +261,8 @@ where
         })
         .await;
         let mut failed = None;
-        let mut parser = serde_json::Deserializer::from_str(json.as_deref().unwrap_or("[]"));
+        let json: Option<&str> = page.try_get(0)?;
+        let mut parser = serde_json::Deserializer::from_str(json.unwrap_or("[]"));
         let parsed = serde::de::DeserializeSeed::deserialize(
             Rows {
                 each: &mut each,
