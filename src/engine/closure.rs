@@ -211,12 +211,32 @@ pub(super) fn summarized_closure<'a>(
             Some(_) => return None,
             None => row.global(),
         };
-        for role in global.iter().map(|e| e.0).chain(in_account.iter().map(|e| e.role)) {
-            let s = summaries.of(role).filter(|s| usable(s))?;
+        // Each direct role's summary is three dependent cold reads away (its number, its
+        // header, then its closure and heads): each step's reads are started for every
+        // role before the first of them is used, so they wait on memory together.
+        let roles = || global.iter().map(|e| e.0).chain(in_account.iter().map(|e| e.role));
+        for role in roles() {
+            summaries.prefetch_number(role);
+        }
+        let mut numbers: SmallVec<[usize; 16]> = SmallVec::new();
+        for role in roles() {
+            let n = summaries.number(role)?;
+            summaries.prefetch_summary(n);
+            numbers.push(n);
+        }
+        for n in numbers {
+            let s = summaries.by_number(n);
+            if !usable(s) {
+                return None;
+            }
             direct.push(s);
         }
     }
-    if direct.iter().map(|s| s.closure.len()).sum::<usize>() <= LIST {
+    let listed = direct.iter().map(|s| s.closure.len()).sum::<usize>() <= LIST;
+    for s in direct.iter() {
+        s.prefetch_parts(listed);
+    }
+    if listed {
         // Listed once each, in no order: the filter answers most "seen?" without a scan.
         let (ids, filter) = (&mut out.ids, out.filter.insert([0; FILTER_BITS / 64]));
         for s in direct.iter() {

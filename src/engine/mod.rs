@@ -11,6 +11,7 @@ pub mod index;
 mod listing;
 pub mod lookup;
 pub mod odrl;
+mod prefetch;
 mod pvec;
 mod ranking;
 pub mod reference;

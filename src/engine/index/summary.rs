@@ -33,6 +33,7 @@
 use super::background::Background;
 use super::{Index, VARIANT_BASE, action_bit, ak_action, ak_kind};
 use crate::domain::{Change, EntityKind, Id, Target};
+use crate::engine::prefetch;
 use std::sync::Arc;
 
 /// A role's least rule on `*` of one action and kind among its closure (of one variant,
@@ -73,6 +74,22 @@ pub(crate) struct RoleSummary {
 }
 
 impl RoleSummary {
+    /// Starts loading the first line of what a check reads of this summary past its
+    /// header: its closure (`listed`, or as bits) and, when it has rules on `*`, where each
+    /// action's heads start and the heads.
+    #[inline]
+    pub(crate) fn prefetch_parts(&self, listed: bool) {
+        if listed {
+            prefetch::line(self.closure.as_ptr());
+        } else {
+            prefetch::line(self.words.as_ptr());
+        }
+        if self.mask != 0 {
+            prefetch::line(self.starts.as_ptr());
+            prefetch::line(self.heads.as_ptr());
+        }
+    }
+
     /// The heads of one action (every custom action's, for bit 63), given that `bit` is set
     /// in `mask`.
     #[inline]
@@ -205,6 +222,28 @@ impl Summaries {
     #[inline]
     pub(crate) fn number(&self, id: u32) -> Option<usize> {
         self.at.get(id as usize).and_then(|&i| role_number(i))
+    }
+
+    /// Starts loading where node `id`'s summary number is ([`crate::engine::prefetch`]).
+    #[inline]
+    pub(crate) fn prefetch_number(&self, id: u32) {
+        if let Some(i) = self.at.get(id as usize) {
+            prefetch::value(i);
+        }
+    }
+
+    /// Starts loading the header of summary number `n` (from [`Summaries::number`]).
+    #[inline]
+    pub(crate) fn prefetch_summary(&self, n: usize) {
+        if let Some(s) = self.roles.get(n) {
+            prefetch::value(s);
+        }
+    }
+
+    /// The summary numbered `n` (from [`Summaries::number`]).
+    #[inline]
+    pub(crate) fn by_number(&self, n: usize) -> &RoleSummary {
+        &self.roles[n]
     }
 
     /// The node id of summary number `n`.
