@@ -77,6 +77,11 @@ pub enum EngineError {
     CasbinNotProjected,
     #[error("casbin {casbin} and the index {index} disagree; failing closed")]
     EnginesDisagree { casbin: &'static str, index: &'static str },
+    /// The index is in a bulk load ([`Index::begin_bulk`]): its labels and reverse rows
+    /// are not in place until the load ends, so nothing is decided from it. Start-up and
+    /// replays end the load before they publish, so a served snapshot never is one.
+    #[error("the index is in the middle of a bulk load; nothing is decided from it before the load ends")]
+    Loading,
 }
 
 /// Which engine answers checks.
@@ -225,6 +230,9 @@ fn gate<'a>(
     account: Option<&Id>,
     opts: &EngineOptions,
 ) -> Result<Gate<'a>, EngineError> {
+    if index.is_loading() {
+        return Err(EngineError::Loading);
+    }
     if agent.is_some_and(|(_, n)| n.role) {
         return Err(EngineError::AgentIsRole(name.to_string()));
     }
@@ -395,6 +403,9 @@ pub fn closure<'a>(
     account: Option<&Id>,
     max: usize,
 ) -> Result<Vec<&'a Id>, EngineError> {
+    if index.is_loading() {
+        return Err(EngineError::Loading);
+    }
     let node = agent_row(index, agent);
     let account = account.and_then(|a| index.account(a.as_str())).map(|(id, _)| id);
     let mut closure = closure::Closure::default();

@@ -84,6 +84,8 @@ pub fn status(e: AppError) -> Status {
         AppError::Engine(E::ClosureTooLarge { .. } | E::TargetClosureTooLarge { .. }) => {
             refused(Code::ResourceExhausted, &e)
         }
+        // Never served (snapshots are published after their load ends): a bug if seen.
+        AppError::Engine(E::Loading) => hidden(Code::Unavailable, "the index is still loading", &e),
         AppError::Engine(E::Casbin(_) | E::CasbinNotProjected | E::EnginesDisagree { .. }) => {
             hidden(Code::Internal, "the decision engine failed", &e)
         }

@@ -1486,3 +1486,59 @@ fn a_run_of_names_into_one_gap_stays_ordered() {
     }
     new.validate().unwrap();
 }
+
+/// An index in the middle of a bulk load has no labels and unsorted reverse rows: every
+/// check, look-up, closure and validation refuses it until the load ends, and then
+/// answers as the reference does.
+#[test]
+fn nothing_is_decided_from_an_index_in_a_bulk_load() {
+    use endocarp::engine::{EngineError, lookup};
+    let history = [
+        Change::GlobalEdge {
+            source: EdgeSource::Role,
+            node: id("agent"),
+            role: id("r1"),
+            on: true,
+        },
+        Change::Rule {
+            rule: Rule {
+                policy: id("p1"),
+                kind: RuleKind::Permission,
+                assignee: id("r1"),
+                action: action("odrl:read"),
+                target: Target::One(id("t")),
+                condition: None,
+            },
+            on: true,
+        },
+    ];
+    let (mut new, mut old) = (Index::default(), reference::Index::default());
+    let opts = EngineOptions::default();
+    new.begin_bulk();
+    assert!(new.is_loading());
+    for change in &history {
+        new.apply(change);
+        old.apply(change);
+    }
+    let check = agent_check("odrl:read", false);
+    let loading = |r: Result<(), EngineError>| matches!(r, Err(EngineError::Loading));
+    let refusals = |new: &Index| {
+        [
+            loading(engine::decide(new, &check, &opts).map(drop)),
+            loading(engine::decide(new, &agent_check("odrl:read", true), &opts).map(drop)),
+            loading(engine::gates(new, &check, &opts).map(drop)),
+            loading(engine::closure(new, &check.agent, None, 100).map(drop)),
+            loading(lookup::agents(new, &check.action, &check.target, None, &opts, lookup::Window::all()).map(drop)),
+            loading(lookup::targets(new, &check.agent, None, &check.action, &opts, lookup::Window::all()).map(drop)),
+            loading(lookup::actions(new, &check.agent, None, &check.target, &opts).map(drop)),
+            new.validate().is_err(),
+        ]
+    };
+    assert_eq!(refusals(&new), [true; 8], "refused during the load");
+    new.end_bulk();
+    assert!(!new.is_loading());
+    assert_eq!(refusals(&new), [false; 8], "answered after it");
+    let decided = engine::decide(&new, &check, &opts).unwrap();
+    assert!(decided.allowed);
+    assert_eq!(Ok(decided), reference::decide(&old, &check, &opts));
+}

@@ -430,7 +430,8 @@ impl Index {
     /// Starts a bulk load (start-up, a replay): the reverse structures append rows unsorted
     /// until [`Index::end_bulk`] sorts them all at once, new names go to plain hash maps,
     /// and new nodes and targets get their labels (which order decisions and look-ups)
-    /// only at `end_bulk`. So checks, look-ups and `validate` need `end_bulk` first.
+    /// only at `end_bulk`. So checks, look-ups and `validate` need `end_bulk` first: until
+    /// then they refuse ([`Index::is_loading`]).
     /// Policies keep getting labels as they come: the rows written during the load are
     /// kept in the order of their policies' labels.
     pub fn begin_bulk(&mut self) {
@@ -440,6 +441,13 @@ impl Index {
         self.accounts.ids.begin_bulk();
         self.policies.ids.begin_bulk();
         self.node_order.begin_bulk();
+    }
+
+    /// True between [`Index::begin_bulk`] and [`Index::end_bulk`]: checks, look-ups and
+    /// `validate` refuse such an index ([`crate::engine::EngineError::Loading`]).
+    #[inline]
+    pub fn is_loading(&self) -> bool {
+        self.loading.is_some()
     }
 
     /// Ends a bulk load (see [`Index::begin_bulk`]); nothing happens outside one.

@@ -8,6 +8,9 @@ impl Index {
     /// Checks every structural invariant; tests run it after every change. Returns what is
     /// wrong, if anything.
     pub fn validate(&self) -> Result<(), String> {
+        if self.is_loading() {
+            return Err("the index is in the middle of a bulk load (validate after end_bulk)".into());
+        }
         let mut stats = IndexStats::default();
         if self.nodes.ids.count() != self.nodes.len() {
             return Err(format!(

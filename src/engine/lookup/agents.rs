@@ -48,6 +48,9 @@ pub fn agents_with(
     window: Window,
     budgets: Budgets,
 ) -> Result<AgentsPage, EngineError> {
+    if index.is_loading() {
+        return Err(EngineError::Loading);
+    }
     let mut acc = None;
     if let Some(a) = account {
         match index.account(a.as_str()) {
