@@ -20,7 +20,8 @@ pub(crate) fn line<T>(p: *const T) {
     let _ = p;
 }
 
-/// Starts loading every cache line of `*v` (a struct spanning two lines needs both).
+/// Starts loading the cache lines of `*v`'s first and last bytes: all of its lines when it
+/// is at most 65 bytes long.
 #[inline(always)]
 pub(crate) fn value<T>(v: &T) {
     let p = (v as *const T).cast::<u8>();
