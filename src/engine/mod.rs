@@ -223,6 +223,16 @@ enum Prepared<'a> {
 /// them; or the reason of a deny.
 type Gate<'a> = Result<(odrl::Agent<'a>, Option<u32>), Reason>;
 
+/// Refuses an index in the middle of a bulk load ([`Index::is_loading`]): the first step of
+/// every check, look-up and closure.
+#[inline]
+pub(crate) fn loaded(index: &Index) -> Result<(), EngineError> {
+    if index.is_loading() {
+        return Err(EngineError::Loading);
+    }
+    Ok(())
+}
+
 /// The gates of docs/CONTRACT.md §1 in their order.
 fn gate<'a>(
     index: &'a Index,
@@ -230,9 +240,7 @@ fn gate<'a>(
     account: Option<&Id>,
     opts: &EngineOptions,
 ) -> Result<Gate<'a>, EngineError> {
-    if index.is_loading() {
-        return Err(EngineError::Loading);
-    }
+    loaded(index)?;
     if agent.is_some_and(|(_, n)| n.role) {
         return Err(EngineError::AgentIsRole(name.to_string()));
     }
@@ -403,9 +411,7 @@ pub fn closure<'a>(
     account: Option<&Id>,
     max: usize,
 ) -> Result<Vec<&'a Id>, EngineError> {
-    if index.is_loading() {
-        return Err(EngineError::Loading);
-    }
+    loaded(index)?;
     let node = agent_row(index, agent);
     let account = account.and_then(|a| index.account(a.as_str())).map(|(id, _)| id);
     let mut closure = closure::Closure::default();

@@ -130,7 +130,7 @@ impl Summaries {
     /// The summary of node `id`, when it was a role when these were built.
     #[inline]
     pub(crate) fn of(&self, id: u32) -> Option<&RoleSummary> {
-        self.number(id).map(|n| &self.roles[n])
+        self.number(id).map(|n| self.by_number(n))
     }
 
     /// The summary of agent `id` whose global edges are `direct`, when it has one built

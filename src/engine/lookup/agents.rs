@@ -7,7 +7,7 @@ use crate::domain::{Action, Id, RuleKind};
 use crate::engine::closure::{Closure, closure_of};
 use crate::engine::index::{CUSTOM_BASE, Index, action_bit, ak_action, ak_kind};
 use crate::engine::odrl::{Wanted, family_masks};
-use crate::engine::{EngineError, EngineOptions, target_closure_of};
+use crate::engine::{EngineError, EngineOptions, loaded, target_closure_of};
 
 /// The agents that may perform `action` on `target` (inside `account` when given), in
 /// `window` (see the module docs).
@@ -48,9 +48,7 @@ pub fn agents_with(
     window: Window,
     budgets: Budgets,
 ) -> Result<AgentsPage, EngineError> {
-    if index.is_loading() {
-        return Err(EngineError::Loading);
-    }
+    loaded(index)?;
     let mut acc = None;
     if let Some(a) = account {
         match index.account(a.as_str()) {
