@@ -31,7 +31,9 @@
 //! the first N of each list with `ENDOCARP_BENCH_PERF_EXPLAIN_LIMIT=N`, and only the checks whose
 //! explanation lists at least N rules with `ENDOCARP_BENCH_PERF_LISTED=N`; only the slowest
 //! N per mille of the checks, each timed cold in three passes, with
-//! `ENDOCARP_BENCH_PERF_SLOWEST=N`; on the Casbin engine with `ENDOCARP_BENCH_PERF_CASBIN=1`);
+//! `ENDOCARP_BENCH_PERF_SLOWEST=N`; on the Casbin engine with `ENDOCARP_BENCH_PERF_CASBIN=1`;
+//! sampling only the timed passes with `ENDOCARP_BENCH_PERF_CTL` and `ENDOCARP_BENCH_PERF_ACK`,
+//! see `perf_control`);
 //! `ENDOCARP_BENCH_PUBLISH_ONLY=<shape>,<rules>,<kind>,<writes>` likewise publishes that
 //! many writes of one kind of the publish table ("exact grant", "agent edge", …). Results
 //! and the machine: `docs/BENCHMARKS.md`.
@@ -289,6 +291,32 @@ fn memory_only(shape: &str, rules: usize, tiny: bool) {
     println!("index-heap {}", heap_after.saturating_sub(heap_before));
 }
 
+/// Tells `perf record` to start or stop sampling (`"enable"`, `"disable"`) through the
+/// control FIFO named by `ENDOCARP_BENCH_PERF_CTL`, waiting for its acknowledgement on
+/// the FIFO named by `ENDOCARP_BENCH_PERF_ACK` when set. Run as `perf record -D -1
+/// --control fifo:<ctl>,<ack> …` (both made with `mkfifo`), a profile holds only the
+/// timed passes, not the organisation's build. Does nothing without the variable.
+fn perf_control(command: &str) {
+    use std::io::{Read, Write};
+    let Ok(ctl) = std::env::var("ENDOCARP_BENCH_PERF_CTL") else {
+        return;
+    };
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&ctl)
+        .unwrap_or_else(|e| panic!("perf's control FIFO {ctl}: {e}"));
+    writeln!(fifo, "{command}").expect("a command to perf");
+    if let Ok(ack) = std::env::var("ENDOCARP_BENCH_PERF_ACK") {
+        // "ack\n"
+        let ack = std::fs::File::open(&ack).unwrap_or_else(|e| panic!("perf's ack FIFO {ack}: {e}"));
+        for byte in ack.bytes() {
+            if byte.expect("perf's ack") == b'\n' {
+                break;
+            }
+        }
+    }
+}
+
 /// Profiling mode (`perf record`): build, then run `n` checks (each decoded afresh, as in
 /// `measure`); prints the ns per check, decoding included.
 fn perf_only(spec: &str, tiny: bool) {
@@ -396,6 +424,7 @@ fn perf_only(spec: &str, tiny: bool) {
     // is the figure to compare between builds (noise only ever adds time).
     let mut passes = Vec::new();
     let mut allowed = 0u64;
+    perf_control("enable");
     for _ in 0..5 {
         let started = Instant::now();
         allowed = 0;
@@ -410,6 +439,7 @@ fn perf_only(spec: &str, tiny: bool) {
         }
         passes.push(started.elapsed().as_nanos() as u64 / n.max(1) as u64);
     }
+    perf_control("disable");
     let fastest = passes.iter().copied().min().unwrap_or(0);
     println!(
         "perf {shape} {rules} rules: {n} checks, fastest of 5 passes {fastest} ns per check (passes: {passes:?}), {allowed} allowed"
