@@ -297,7 +297,7 @@ fn memory_only(shape: &str, rules: usize, tiny: bool) {
 /// --control fifo:<ctl>,<ack> …` (both made with `mkfifo`), a profile holds only the
 /// timed passes, not the organisation's build. Does nothing without the variable.
 fn perf_control(command: &str) {
-    use std::io::{Read, Write};
+    use std::io::{BufRead, Write};
     let Ok(ctl) = std::env::var("ENDOCARP_BENCH_PERF_CTL") else {
         return;
     };
@@ -309,11 +309,9 @@ fn perf_control(command: &str) {
     if let Ok(ack) = std::env::var("ENDOCARP_BENCH_PERF_ACK") {
         // "ack\n"
         let ack = std::fs::File::open(&ack).unwrap_or_else(|e| panic!("perf's ack FIFO {ack}: {e}"));
-        for byte in ack.bytes() {
-            if byte.expect("perf's ack") == b'\n' {
-                break;
-            }
-        }
+        std::io::BufReader::new(ack)
+            .read_until(b'\n', &mut Vec::new())
+            .expect("perf's ack");
     }
 }
 
