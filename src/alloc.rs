@@ -5,6 +5,13 @@
 //!
 //! Why: a decision allocates a few dozen small blocks (the request's strings, headers, the
 //! response); glibc's malloc spent ~10% of a call's CPU on them (docs/BENCHMARKS.md).
+//!
+//! mimalloc is called as C calls `malloc` ([`Mimalloc`]), not through the `mimalloc`
+//! crate's allocator, which asks for every block with `mi_malloc_aligned`: for a size that
+//! is not a power of two, mimalloc serves an aligned request, whenever the size class's
+//! current page is full, by over-allocating `size + align - 1` bytes, so a block of exactly
+//! a size class's size (a 192-byte node row, a 1,280-byte chunk of look-up rows) took the
+//! next class up (224, 1,536 bytes): 11 MB of a million-rule index (docs/BENCHMARKS.md).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -51,7 +58,7 @@ unsafe impl GlobalAlloc for Allocator {
         unsafe {
             match choice() {
                 SYSTEM => System.alloc(layout),
-                _ => mimalloc::MiMalloc.alloc(layout),
+                _ => Mimalloc.alloc(layout),
             }
         }
     }
@@ -61,7 +68,7 @@ unsafe impl GlobalAlloc for Allocator {
         unsafe {
             match choice() {
                 SYSTEM => System.alloc_zeroed(layout),
-                _ => mimalloc::MiMalloc.alloc_zeroed(layout),
+                _ => Mimalloc.alloc_zeroed(layout),
             }
         }
     }
@@ -71,7 +78,7 @@ unsafe impl GlobalAlloc for Allocator {
         unsafe {
             match choice() {
                 SYSTEM => System.dealloc(ptr, layout),
-                _ => mimalloc::MiMalloc.dealloc(ptr, layout),
+                _ => Mimalloc.dealloc(ptr, layout),
             }
         }
     }
@@ -81,8 +88,67 @@ unsafe impl GlobalAlloc for Allocator {
         unsafe {
             match choice() {
                 SYSTEM => System.realloc(ptr, layout, new_size),
-                _ => mimalloc::MiMalloc.realloc(ptr, layout, new_size),
+                _ => Mimalloc.realloc(ptr, layout, new_size),
             }
+        }
+    }
+}
+
+/// mimalloc, asked as C's `malloc` is (see the module docs) for every alignment its blocks
+/// have anyway, and through the `mimalloc` crate for larger ones. Every mimalloc block is
+/// aligned to a word (block sizes are whole words and pages are aligned), so an alignment
+/// of at most 8 needs nothing more.
+pub struct Mimalloc;
+
+/// The alignment every mimalloc block has.
+const WORD: usize = std::mem::size_of::<usize>();
+
+unsafe extern "C" {
+    fn mi_malloc(size: usize) -> *mut u8;
+    fn mi_zalloc(size: usize) -> *mut u8;
+    fn mi_realloc(p: *mut u8, newsize: usize) -> *mut u8;
+    fn mi_free(p: *mut u8);
+}
+
+// SAFETY: a block with an alignment of at most a word comes from mi_malloc (word-aligned)
+// and goes back through mi_free or mi_realloc, which take any mimalloc block, however it
+// was asked for; larger alignments go to the `mimalloc` crate, which keeps them (its
+// realloc keeps the alignment too).
+unsafe impl GlobalAlloc for Mimalloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.align() <= WORD {
+            // SAFETY: mi_malloc takes any size.
+            unsafe { mi_malloc(layout.size()) }
+        } else {
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { mimalloc::MiMalloc.alloc(layout) }
+        }
+    }
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if layout.align() <= WORD {
+            // SAFETY: as for alloc.
+            unsafe { mi_zalloc(layout.size()) }
+        } else {
+            // SAFETY: as for alloc.
+            unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+        }
+    }
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        // SAFETY: `ptr` is a live mimalloc block (the caller's guarantee).
+        unsafe { mi_free(ptr) }
+    }
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if layout.align() <= WORD {
+            // SAFETY: `ptr` is a live mimalloc block; the new one is word-aligned, as the
+            // layout asks.
+            unsafe { mi_realloc(ptr, new_size) }
+        } else {
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
         }
     }
 }
@@ -104,4 +170,75 @@ pub fn release_free_memory() {
     }
     // SAFETY: mi_collect takes no pointers and may be called from any thread at any time.
     unsafe { mi_collect(true) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    unsafe extern "C" {
+        fn mi_usable_size(p: *const u8) -> usize;
+    }
+
+    #[test]
+    fn every_alignment_is_kept_through_realloc_and_the_contents_with_it() {
+        for align in [1usize, 2, 4, 8, 16, 32, 64, 4096] {
+            for size in [1usize, 7, 8, 24, 40, 192, 1000, 1280, 5000, 70_000] {
+                let layout = Layout::from_size_align(size, align).unwrap();
+                // SAFETY: a non-zero size; each block is freed once, with its layout.
+                unsafe {
+                    let p = Mimalloc.alloc(layout);
+                    assert!(!p.is_null() && p as usize % align == 0, "{size} aligned {align}");
+                    for i in 0..size {
+                        p.add(i).write(i as u8);
+                    }
+                    for new_size in [size * 3, size.div_ceil(3)] {
+                        let q = Mimalloc.realloc(p, layout, new_size);
+                        assert!(q as usize % align == 0, "{size} → {new_size} aligned {align}");
+                        for i in 0..size.min(new_size) {
+                            assert_eq!(q.add(i).read(), i as u8);
+                        }
+                        let back = Mimalloc.realloc(q, Layout::from_size_align(new_size, align).unwrap(), size);
+                        for i in 0..size.min(new_size) {
+                            assert_eq!(back.add(i).read(), i as u8);
+                        }
+                        // Restore what the shrink dropped, for the next round.
+                        for i in 0..size {
+                            back.add(i).write(i as u8);
+                        }
+                        if new_size == size * 3 {
+                            Mimalloc.dealloc(back, layout);
+                            let again = Mimalloc.alloc_zeroed(layout);
+                            assert!(again as usize % align == 0);
+                            assert!((0..size).all(|i| again.add(i).read() == 0), "zeroed {size}");
+                            Mimalloc.dealloc(again, layout);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The waste the module docs describe: blocks of exactly a size class's size, asked
+    /// for with a word's alignment or less, take that class, also once its pages fill.
+    #[test]
+    fn a_block_of_a_size_class_takes_that_class() {
+        for (size, align) in [(192usize, 8usize), (1280, 4), (1280, 8), (224, 8), (48, 8)] {
+            let layout = Layout::from_size_align(size, align).unwrap();
+            // Enough blocks to fill several pages of the class.
+            let blocks: Vec<*mut u8> = (0..5_000)
+                // SAFETY: a non-zero size.
+                .map(|_| unsafe { Mimalloc.alloc(layout) })
+                .collect();
+            for &p in &blocks {
+                // SAFETY: p is a live mimalloc block.
+                assert_eq!(unsafe { mi_usable_size(p) }, size, "{size} bytes aligned {align}");
+            }
+            for p in blocks {
+                // SAFETY: freed once, with its layout.
+                unsafe { Mimalloc.dealloc(p, layout) }
+            }
+        }
+    }
 }

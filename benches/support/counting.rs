@@ -1,24 +1,25 @@
 //! The counting allocator the benchmark binaries share: bytes allocated and freed, so a
-//! bench reads what one operation allocates and how much heap is live. It forwards to
-//! mimalloc, the server's allocator (`src/alloc.rs`), so what a check or a load costs here
-//! is what it costs in the server (glibc's malloc, on a heap fragmented by loading a large
-//! index, took thousands of instructions for one mid-sized block).
+//! bench reads what one operation allocates and how much heap is live. It forwards to the
+//! server's allocator (`endocarp::alloc::Allocator`: mimalloc, called as the server calls
+//! it), so what a check or a load costs here is what it costs in the server (glibc's
+//! malloc, on a heap fragmented by loading a large index, took thousands of instructions
+//! for one mid-sized block).
 
-use mimalloc::MiMalloc as Inner;
+use endocarp::alloc::Allocator as Inner;
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Forwards to mimalloc and counts.
+/// Forwards to the server's allocator and counts.
 pub struct Counting;
 
 pub static ALLOCATED: AtomicU64 = AtomicU64::new(0);
 pub static FREED: AtomicU64 = AtomicU64::new(0);
 
-// SAFETY: forwards to mimalloc; only counts.
+// SAFETY: forwards to the server's allocator; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: the caller's contract is mimalloc's.
+        // SAFETY: the caller's contract is the inner allocator's.
         unsafe { Inner.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
