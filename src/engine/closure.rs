@@ -189,9 +189,7 @@ pub(super) fn summarized_closure<'a>(
     agent_name: &Id,
     out: &mut Closure<'a>,
 ) -> Option<Result<(), EngineError>> {
-    /// Past this many ids in the direct roles' closures together, they are ORed as bit
-    /// sets instead of listed.
-    const LIST: usize = 64;
+    const LIST: usize = index::LISTED;
     let summaries = index.summaries()?;
     // Built in place: the closure is too big to move around.
     let direct = out.summarized.insert(smallvec::SmallVec::new());
@@ -200,9 +198,22 @@ pub(super) fn summarized_closure<'a>(
         let usable = |s: &index::RoleSummary| s.complete && !(account.is_some() && s.accounts);
         // An agent holding many roles may have a summary of its own, standing for all of
         // its global roles while its row lists the roles it was built from.
-        let own = (row.global().len() >= index.agent_summary_roles())
-            .then(|| summaries.of_agent(id, row.global()))
-            .flatten();
+        // Where its own summary would be is read with its direct roles' numbers (below),
+        // so an agent that has none pays no read of its own.
+        let maybe_own = row.global().len() >= index.agent_summary_roles();
+        if maybe_own {
+            summaries.prefetch_number(id);
+        }
+        let roles = || {
+            row.global()
+                .iter()
+                .map(|e| e.0)
+                .chain(in_account.iter().map(|e| e.role))
+        };
+        for role in roles() {
+            summaries.prefetch_number(role);
+        }
+        let own = maybe_own.then(|| summaries.of_agent(id, row.global())).flatten();
         let global = match own {
             Some(s) if usable(s) => {
                 direct.push(s);
@@ -215,9 +226,6 @@ pub(super) fn summarized_closure<'a>(
         // header, then its closure and heads): each step's reads are started for every
         // role before the first of them is used, so they wait on memory together.
         let roles = || global.iter().map(|e| e.0).chain(in_account.iter().map(|e| e.role));
-        for role in roles() {
-            summaries.prefetch_number(role);
-        }
         let mut numbers: SmallVec<[usize; 16]> = SmallVec::new();
         for role in roles() {
             let n = summaries.number(role)?;
@@ -232,7 +240,8 @@ pub(super) fn summarized_closure<'a>(
             direct.push(s);
         }
     }
-    let listed = direct.iter().map(|s| s.closure.len()).sum::<usize>() <= LIST;
+    // An agent's own summary has its closure only as bits.
+    let listed = direct.iter().all(|s| s.listed) && direct.iter().map(|s| s.closure.len()).sum::<usize>() <= LIST;
     for s in direct.iter() {
         s.prefetch_parts(listed);
     }

@@ -66,7 +66,7 @@ pub(crate) use chunked::Cursor;
 pub use hasher::{IdHash, IdHasher};
 pub(crate) use reverse::{RevRule, Reverse};
 pub(crate) use rows::{AccountEntry, Named, Node, Pair, TargetRule, action_bit, action_kind, ak_action, ak_kind};
-pub(crate) use summary::{Head, RoleSummary, Summaries};
+pub(crate) use summary::{Head, LISTED, RoleSummary, Summaries};
 
 /// Custom actions' ids start here; vocabulary actions are below 64.
 pub(crate) const CUSTOM_BASE: u32 = 64;

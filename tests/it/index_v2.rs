@@ -841,6 +841,101 @@ fn an_agent_summary_stands_for_the_agent_only_while_it_holds_the_same_roles() {
     }
 }
 
+/// An agent holding fewer roles than the usual count, whose roles' closures together are
+/// big, has a summary of its own (its closure only as bits); one holding as many small
+/// roles has none. Every answer is the reference's, with and without the role whose
+/// sub-role's prohibition decides, and the validator checks the summary's closure against
+/// the union of its roles'.
+#[test]
+fn an_agent_with_few_roles_and_big_closures_has_a_summary_of_its_own() {
+    let mut new = Index::default();
+    let mut old = reference::Index::default();
+    let mut changes = Vec::new();
+    let edge = |node: &str, role: &str, on| Change::GlobalEdge {
+        source: EdgeSource::Role,
+        node: id(node),
+        role: id(role),
+        on,
+    };
+    // Five roles of 31 each (the role and 30 sub-roles): 155 roles listed together.
+    for r in 0..5 {
+        let role = format!("role-{r}");
+        changes.push(edge("agent", &role, true));
+        changes.push(edge("small", &format!("small-{r}"), true));
+        for s in 0..30 {
+            changes.push(edge(&role, &format!("role-{r}-sub-{s:02}"), true));
+        }
+    }
+    for (policy, kind, assignee, act, target) in [
+        ("p", RuleKind::Permission, "role-0-sub-05", "odrl:read", Target::Any),
+        ("p", RuleKind::Prohibition, "role-3-sub-17", "odrl:read", Target::Any),
+        (
+            "q",
+            RuleKind::Permission,
+            "role-4-sub-29",
+            "odrl:play",
+            Target::One(id("t")),
+        ),
+        ("q", RuleKind::Permission, "small-2", "odrl:read", Target::Any),
+    ] {
+        changes.push(rule_fact(policy, kind, assignee, act, target, None, true));
+    }
+    for c in &changes {
+        new.apply(c);
+        old.apply(c);
+    }
+    new.summarize();
+    assert!(new.agent_summarized("agent"), "five roles listing 155 together");
+    assert!(!new.agent_summarized("small"), "five roles listing 5");
+    for (step, read, summarized) in [
+        (None, false, true),
+        (Some(edge("agent", "role-3", false)), true, false),
+        (Some(edge("agent", "role-3", true)), false, true),
+    ] {
+        if let Some(c) = &step {
+            new.apply(c);
+            old.apply(c);
+        }
+        assert!(new.summarized(), "an agent's edge keeps the summaries");
+        assert_eq!(new.agent_summarized("agent"), summarized, "after {step:?}");
+        new.validate().unwrap();
+        for agent in ["agent", "small"] {
+            for (act, explain) in [
+                ("odrl:read", false),
+                ("odrl:read", true),
+                ("odrl:play", false),
+                ("odrl:use", false),
+            ] {
+                let check = Check {
+                    agent: id(agent),
+                    ..agent_check(act, explain)
+                };
+                let opts = EngineOptions::default();
+                let got = engine::decide(&new, &check, &opts).unwrap();
+                if agent == "agent" && act == "odrl:read" {
+                    assert_eq!(got.allowed, read, "after {step:?}");
+                }
+                assert_eq!(
+                    Ok(got),
+                    reference::decide(&old, &check, &opts),
+                    "after {step:?}, {check:?}"
+                );
+            }
+        }
+    }
+    // A closure limit below the summary's size fails as the walk does.
+    let limited = EngineOptions {
+        max_closure: 100,
+        ..EngineOptions::default()
+    };
+    let check = agent_check("odrl:read", false);
+    assert_eq!(
+        engine::decide(&new, &check, &limited),
+        reference::decide(&old, &check, &limited)
+    );
+    assert!(engine::decide(&new, &check, &limited).is_err());
+}
+
 /// A deactivated policy holding the best rule of its kind must not hide the next one, on
 /// exact targets and on `*`, and its reactivation brings it back.
 #[test]

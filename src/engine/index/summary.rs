@@ -10,11 +10,13 @@
 //! integers in the names' byte order, so a label read at build time still orders two
 //! heads right after later names are labelled between them).
 //!
-//! Agents holding many roles (at least [`AGENT_SUMMARY_ROLES`]) get a summary of their own
-//! too, over the union of their direct roles' closures (merged from those roles'
-//! summaries, which the validator checks against a scan of the union's rules): a check for
-//! such an agent reads one summary instead of one per direct role (dozens of cold rows on
-//! an organisation whose roles per agent follow a power law). An agent's edges do not drop
+//! Agents holding many roles (at least [`AGENT_SUMMARY_ROLES`], or at least
+//! [`AGENT_SUMMARY_BIG_ROLES`] whose closures together list more than
+//! [`AGENT_SUMMARY_BIG_CLOSURES`] roles) get a summary of their own too, over the union of
+//! their direct roles' closures (merged from those roles' summaries, which the validator
+//! checks against a scan of the union's rules), its closure held only as bits: a check
+//! for such an agent reads one summary instead of one per direct role (dozens of cold rows
+//! on an organisation whose roles per agent follow a power law). An agent's edges do not drop
 //! the summaries, so an agent summary keeps the direct roles it was built from and stands
 //! for the agent only while the agent's row still lists exactly those (in an account, the
 //! summaries of the roles its account entries reach join it, as they join the direct
@@ -52,8 +54,13 @@ pub(crate) struct Head {
 /// What a check needs of one role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RoleSummary {
-    /// The role and every node its global edges reach, sorted.
+    /// The role and every node its global edges reach, sorted; empty in an agent's summary
+    /// (`listed` false), which has its closure only as bits.
     pub closure: Box<[u32]>,
+    /// The closure is listed in `closure` (every role's summary): a check may list it
+    /// instead of ORing bits. An agent's summary is built only for a big closure, which a
+    /// check ORs as bits anyway, and half of it would be the list.
+    pub listed: bool,
     /// The same closure as a bit set over the roles' summary numbers: (word, bits) for
     /// each word with a bit set, by word.
     pub words: Box<[(u32, u64)]>,
@@ -102,6 +109,23 @@ impl RoleSummary {
 /// Agents holding at least this many roles get a summary of their own (see the module
 /// docs); [`Index::set_agent_summary_roles`] changes it (tests summarise every agent).
 pub(crate) const AGENT_SUMMARY_ROLES: usize = 16;
+
+/// Agents holding at least this many roles (and fewer than [`AGENT_SUMMARY_ROLES`]) get a
+/// summary of their own too when their direct roles' closures together list more than
+/// [`AGENT_SUMMARY_BIG_CLOSURES`] roles: a check would otherwise OR that many roles' bit
+/// sets and read as many summaries, where one summary answers it (the deep organisation's
+/// slowest checks).
+pub(crate) const AGENT_SUMMARY_BIG_ROLES: usize = 4;
+
+/// See [`AGENT_SUMMARY_BIG_ROLES`]. On the deep benchmark organisation at 1M rules (docs/
+/// BENCHMARKS.md, 2026-12-04): past 128, the slowest 1% of checks ~25% faster for 4 MB
+/// more RSS; past 64 (twice the agents), 18 MB more, which point 3 of issue 14 has no room
+/// for.
+pub(crate) const AGENT_SUMMARY_BIG_CLOSURES: usize = 128;
+
+/// Past this many ids in the direct roles' closures together, a check ORs their bit sets
+/// instead of listing the ids (`closure::summarized_closure`).
+pub(crate) const LISTED: usize = 64;
 
 /// In `Summaries::at`: the entry is an agent's, at this bit's complement in `agents`.
 const AGENT: u32 = 1 << 31;
@@ -188,7 +212,8 @@ impl Summaries {
         let (mut agents, mut keyed) = (Vec::new(), Vec::new());
         for id in 0..n as u32 {
             let node = index.node_by_id(id);
-            if node.role || node.global().len() < index.agent_summary_roles {
+            let held = node.global().len();
+            if node.role || held < index.agent_summary_roles.min(AGENT_SUMMARY_BIG_ROLES) {
                 continue;
             }
             let direct: Box<[u32]> = node.global().iter().map(|e| e.0).collect();
@@ -201,6 +226,11 @@ impl Summaries {
             else {
                 continue;
             };
+            // Below the usual count, only where the direct roles' closures are big.
+            let listed: usize = parts.iter().map(|p| p.closure.len()).sum();
+            if held < index.agent_summary_roles && listed <= AGENT_SUMMARY_BIG_CLOSURES {
+                continue;
+            }
             // Stamped with the agent's id + 1, which no role's stamp is.
             let mut closure = Vec::new();
             for &x in parts.iter().flat_map(|p| p.closure.iter()) {
@@ -212,6 +242,8 @@ impl Summaries {
             closure.sort_unstable();
             let mut summary = merge(index, closure, &parts, (&mut heads, &mut keyed));
             number(&mut summary, &at);
+            // A check ORs its bits (see `listed`).
+            (summary.closure, summary.listed) = (Box::default(), false);
             at[id as usize] = AGENT | agents.len() as u32;
             agents.push(AgentSummary { direct, summary });
         }
@@ -296,17 +328,34 @@ impl Summaries {
                 .collect();
             from_bits.sort_unstable();
             let what = if mine_is_agent { "agent" } else { "role" };
-            if *from_bits != *mine.closure {
+            // An agent's closure is not listed: it is the union of its direct roles'.
+            let listed: Vec<u32> = match mine_is_agent {
+                false => mine.closure.to_vec(),
+                true => {
+                    let mut union = Vec::new();
+                    for e in index.node_by_id(id).global() {
+                        let Some(role) = self.of(e.0) else {
+                            return Some(format!("agent {id}: its direct role {} has no summary", e.0));
+                        };
+                        union.extend_from_slice(&role.closure);
+                    }
+                    union.sort_unstable();
+                    union.dedup();
+                    union
+                }
+            };
+            if from_bits != listed || mine.listed == mine_is_agent {
                 return Some(format!(
-                    "{what} {id}: closure {:?}, its bits {from_bits:?}",
-                    mine.closure
+                    "{what} {id}: closure {listed:?} (listed: {}), its bits {from_bits:?}",
+                    mine.listed
                 ));
             }
             // An agent's is merged from its roles' heads: it must also be what the rules of
             // its closure give.
             let scanned = mine_is_agent.then(|| {
-                let mut s = summarize(index, mine.closure.to_vec(), &mut Vec::new());
+                let mut s = summarize(index, listed, &mut Vec::new());
                 number(&mut s, &self.at);
+                (s.closure, s.listed) = (Box::default(), false);
                 s
             });
             match theirs {
@@ -415,6 +464,7 @@ fn finish(closure: Vec<u32>, accounts: bool, heads: &[Head]) -> RoleSummary {
     starts.push(heads.len() as u32);
     RoleSummary {
         complete: false,
+        listed: true,
         words: Box::default(),
         closure: closure.into_boxed_slice(),
         accounts,
@@ -525,10 +575,21 @@ impl Index {
         self.agent_summary_roles = roles.max(1);
     }
 
-    /// How many roles an agent holds at the least to get a summary of its own.
+    /// How many roles an agent holds at the least to have a summary of its own (it may
+    /// have none: [`AGENT_SUMMARY_BIG_ROLES`]).
     #[inline]
     pub(crate) fn agent_summary_roles(&self) -> usize {
-        self.agent_summary_roles
+        self.agent_summary_roles.min(AGENT_SUMMARY_BIG_ROLES)
+    }
+
+    /// True when agent `name` has a summary of its own that stands for it (current
+    /// summaries, built from the roles its row lists now): tests.
+    #[doc(hidden)]
+    pub fn agent_summarized(&self, name: &str) -> bool {
+        let (Some(summaries), Some(id)) = (self.summaries(), self.node_id(name)) else {
+            return false;
+        };
+        summaries.of_agent(id, self.node_by_id(id).global()).is_some()
     }
 
     /// True when the role summaries are current (no write has dropped them since they were
