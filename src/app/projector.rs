@@ -99,7 +99,8 @@ pub struct Projector {
 }
 
 /// The start-up load: the read model's revision, and the time spent fetching its rows
-/// and building the index from them.
+/// and building the index from them (the rows' part of the build estimated from one row in
+/// sixteen, the rest of the load counted as fetch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LoadStats {
     pub revision: u64,
@@ -137,21 +138,30 @@ impl Projector {
     pub async fn start(store: Store, casbin_hierarchy: Option<bool>) -> Result<Arc<Projector>, StoreError> {
         let mut index = Snapshot::new(casbin_hierarchy);
         // Start-up is the read model's fetch plus the index build: time the build apart.
+        // Two clock reads a row would cost ~57 ns (0.11 s at 2M rows on the benchmark
+        // machine): one row in SAMPLE is timed, and the rows' build time is that sample
+        // scaled (rows come in the read model's order, so a regular sample spans every kind).
+        const SAMPLE: u32 = 16;
         let started = Instant::now();
-        let mut build = Duration::ZERO;
+        let (mut rows, mut sampled) = (0u32, Duration::ZERO);
         index.begin_bulk();
         let revision = store
             .load_read_model(|c| {
-                let t = Instant::now();
-                index.apply(&c);
-                build += t.elapsed();
+                if rows.is_multiple_of(SAMPLE) {
+                    let t = Instant::now();
+                    index.apply(&c);
+                    sampled += t.elapsed();
+                } else {
+                    index.apply(&c);
+                }
+                rows = rows.wrapping_add(1);
             })
             .await?;
         let t = Instant::now();
         index.end_bulk();
         let finish = t.elapsed();
-        build += finish;
         let total = started.elapsed();
+        let build = (sampled * SAMPLE + finish).min(total);
         let load = LoadStats {
             revision,
             fetch: total.saturating_sub(build),
