@@ -344,6 +344,41 @@ fn perf_only(spec: &str, tiny: bool) {
     let (snapshot, _) = build_v2(&changes(&org), casbin);
     drop(org);
     let opts = EngineOptions::default();
+    if std::env::var("ENDOCARP_BENCH_AB").is_ok() {
+        // In-process A/B: blocks of checks alternate between the two settings, swapped
+        // every pass; each (check, setting) keeps its least of the passes it had.
+        let passes = 6;
+        let block = 500;
+        let mut best = vec![[u64::MAX; 2]; checks.len()];
+        for p in 0..passes {
+            for (i, c) in checks.iter().enumerate() {
+                let flag = ((i / block) + p) % 2;
+                endocarp::engine::AB.store(flag == 1, std::sync::atomic::Ordering::Relaxed);
+                let c = decoded(c);
+                let t0 = Instant::now();
+                black_box(engine::decide(&snapshot.index, &c, &opts).is_ok());
+                let t = t0.elapsed().as_nanos() as u64;
+                best[i][flag] = best[i][flag].min(t);
+            }
+        }
+        for flag in 0..2 {
+            let mut h = histogram();
+            for b in &best {
+                h.record(b[flag]).ok();
+            }
+            println!(
+                "AB {flag}: p50 {} p90 {} p99 {} p99.9 {} mean {:.0}",
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.9),
+                h.value_at_quantile(0.99),
+                h.value_at_quantile(0.999),
+                h.mean()
+            );
+        }
+        let faster = best.iter().filter(|b| b[1] < b[0]).count();
+        println!("AB: setting 1 faster on {faster} of {}", best.len());
+        return;
+    }
     // Only the checks whose explanation lists at least this many rules (the long tail).
     let listed_at_least: usize = std::env::var("ENDOCARP_BENCH_PERF_LISTED")
         .ok()

@@ -386,6 +386,13 @@ fn prepare_found<'a>(
     }
 }
 
+/// A switch for same-process A/B measurements: with `ENDOCARP_BENCH_AB=1` the engine
+/// benchmark's perf mode times blocks of checks with it off and on in turn (swapped every
+/// pass, so the machine's drifting speed falls on both alike) and reports both. Committed
+/// code never reads it: a scratch change under measurement does.
+#[doc(hidden)]
+pub static AB: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Decides a check against a snapshot (gates, closure, then the ODRL evaluation).
 pub fn decide(index: &Index, check: &Check, opts: &EngineOptions) -> Result<Decision, EngineError> {
     let mut closure = closure::Closure::default();

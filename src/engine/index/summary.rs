@@ -94,6 +94,12 @@ impl RoleSummary {
         if self.mask != 0 {
             prefetch::line(self.starts.as_ptr());
             prefetch::line(self.heads.as_ptr());
+            // Which action's heads a check reads is known later: the first eight lines.
+            let bytes = std::mem::size_of_val(&*self.heads).min(512);
+            let p = self.heads.as_ptr().cast::<u8>();
+            for at in (64..bytes).step_by(64) {
+                prefetch::line(p.wrapping_add(at));
+            }
         }
     }
 
@@ -166,6 +172,9 @@ impl Summaries {
             return None;
         }
         let a = &self.agents[(i & !AGENT) as usize];
+        // Its parts are read next if it stands for the agent: started with the check.
+        prefetch::line(a.direct.as_ptr());
+        a.summary.prefetch_parts(false);
         (a.direct.len() == direct.len() && a.direct.iter().zip(direct).all(|(&r, e)| r == e.0)).then_some(&a.summary)
     }
 
