@@ -33,7 +33,9 @@
 //! N per mille of the checks, each timed cold in three passes, with
 //! `ENDOCARP_BENCH_PERF_SLOWEST=N`; on the Casbin engine with `ENDOCARP_BENCH_PERF_CASBIN=1`;
 //! sampling only the timed passes with `ENDOCARP_BENCH_PERF_CTL` and `ENDOCARP_BENCH_PERF_ACK`,
-//! see `perf_control`);
+//! see `perf_control`; with `ENDOCARP_BENCH_AB=1`, blocks of the checks timed with the
+//! switch `endocarp::engine::AB` off and on in turn, six passes, each check's least time
+//! per setting, p50 to p99.9 of both: a same-process A/B of a scratch change that reads it);
 //! `ENDOCARP_BENCH_PUBLISH_ONLY=<shape>,<rules>,<kind>,<writes>` likewise publishes that
 //! many writes of one kind of the publish table ("exact grant", "agent edge", …). Results
 //! and the machine: `docs/BENCHMARKS.md`.
