@@ -95,7 +95,11 @@ struct Flat {
 impl Flat {
     /// The record at `word` (a slot's: 1 + its offset in 8-byte words).
     fn record(&self, word: u32) -> (u32, &[u8]) {
-        let at = (word as usize - 1) * 8;
+        self.record_at((word as usize - 1) * 8)
+    }
+
+    /// The record starting at byte `at` of the arena.
+    fn record_at(&self, at: usize) -> (u32, &[u8]) {
         let word =
             |i: usize| u32::from_le_bytes([self.arena[i], self.arena[i + 1], self.arena[i + 2], self.arena[i + 3]]);
         let len = word(at + 4) as usize;
@@ -149,7 +153,7 @@ impl Flat {
             if at >= self.arena.len() {
                 return None;
             }
-            let (id, bytes) = self.record(u32::try_from(at / 8 + 1).expect("a name table under 32 GiB"));
+            let (id, bytes) = self.record_at(at);
             at += (8 + bytes.len()).div_ceil(8) * 8;
             Some((id, bytes))
         })
