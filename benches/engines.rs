@@ -714,6 +714,10 @@ fn one_gap(index: &Index, spec: &OrgSpec, done: usize, rng: &mut Rng) -> (&'stat
         kept.push(std::mem::replace(&mut current, next));
     }
     let (slowest, most) = (times.iter().copied().max(), bytes.iter().copied().max());
+    println!(
+        "one gap: {} targets moved by relabels and not yet settled after the 64 writes",
+        current.moved_targets()
+    );
     (
         "64 grants on new targets in one gap (p99 column: the slowest)",
         done,

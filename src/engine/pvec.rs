@@ -5,7 +5,8 @@
 //! dense ids, appended in order, read far more often than written. A node holds its 64
 //! entries (or children) inline in its own allocation, so each level costs one dependent
 //! load — a child pointer read from the parent, then the entry read from the child — not
-//! two (a node and then its buffer). The last, partial run of entries is the *tail*, a
+//! two (a node and then its buffer). Leaves and inner nodes are separate types, so an
+//! inner node is 64 pointers whatever an entry's size. The last, partial run of entries is the *tail*, a
 //! vector of its own: appending fills it in place when nothing else holds it and copies at
 //! most 64 entries when a published snapshot shares it; a full tail moves into the tree
 //! as a leaf. `clone` is O(1); `get_mut` copies the path to the entry when a published
@@ -17,24 +18,42 @@ const BITS: u32 = 6;
 const WIDTH: usize = 1 << BITS;
 const MASK: usize = WIDTH - 1;
 
-// Both variants are 512 bytes for pointer-sized entries; for wider ones an inner node takes
-// a leaf's size (one node per 4,096 entries). Boxing either variant would bring back the
-// second load per level this layout removes.
-#[allow(clippy::large_enum_variant)]
+/// A full leaf: 64 entries in one allocation.
+type Leaf<T> = Arc<[T; WIDTH]>;
+
+/// An inner node: 64 children, all leaves (the level just above them) or all inner nodes.
+/// Either way an array of pointers, so an inner node is 512 bytes whatever an entry's size
+/// (one enum of leaf and inner node took the larger of the two for both: 1 KiB an inner
+/// node for 16-byte entries, which a write appending a leaf copies three of at a million
+/// entries). Boxing the arrays would bring back a second load per level.
 #[derive(Debug, Clone)]
-enum Node<T> {
-    /// Always full: only the tail is partial.
-    Leaf([T; WIDTH]),
-    /// Children filled from the left.
-    Inner([Option<Arc<Node<T>>>; WIDTH]),
+enum Inner<T> {
+    Leaves([Option<Leaf<T>>; WIDTH]),
+    Inners([Option<Arc<Inner<T>>>; WIDTH]),
+}
+
+/// The tree's root: a leaf while the tree holds one, then an inner node.
+#[derive(Debug)]
+enum Root<T> {
+    Leaf(Leaf<T>),
+    Inner(Arc<Inner<T>>),
+}
+
+impl<T> Clone for Root<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Root::Leaf(l) => Root::Leaf(Arc::clone(l)),
+            Root::Inner(i) => Root::Inner(Arc::clone(i)),
+        }
+    }
 }
 
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct PVec<T> {
     /// The full leaves, `None` while there are none.
-    root: Option<Arc<Node<T>>>,
-    /// Levels below the root (0: the root is a leaf).
+    root: Option<Root<T>>,
+    /// Levels of inner nodes (0: the root is a leaf).
     height: u32,
     /// Entries in the tree (a multiple of `WIDTH`); the tail's follow.
     tree_len: usize,
@@ -77,15 +96,22 @@ impl<T: Clone> PVec<T> {
         if index >= self.tree_len {
             return self.tail.get(index - self.tree_len);
         }
-        let mut node = self.root.as_deref()?;
+        let mut node: &Inner<T> = match self.root.as_ref()? {
+            Root::Leaf(items) => return items.get(index & MASK),
+            Root::Inner(node) => node,
+        };
         let mut shift = self.height * BITS;
         loop {
             match node {
-                Node::Inner(children) => {
+                Inner::Inners(children) => {
                     node = children[(index >> shift) & MASK].as_deref()?;
                     shift -= BITS;
                 }
-                Node::Leaf(items) => return Some(&items[index & MASK]),
+                Inner::Leaves(leaves) => {
+                    return leaves[(index >> BITS) & MASK]
+                        .as_deref()
+                        .map(|items| &items[index & MASK]);
+                }
             }
         }
     }
@@ -93,80 +119,116 @@ impl<T: Clone> PVec<T> {
     /// The entry, its path copied first if shared.
     pub fn get_mut(&mut self, index: usize) -> Option<&mut T> {
         if index >= self.tree_len {
-            return tail_mut(&mut self.tail).get_mut(index - self.tree_len);
+            return tail_mut(&mut self.tail, 0).get_mut(index - self.tree_len);
         }
-        let mut node = Arc::make_mut(self.root.as_mut()?);
+        let mut node: &mut Inner<T> = match self.root.as_mut()? {
+            Root::Leaf(items) => return Some(&mut Arc::make_mut(items)[index & MASK]),
+            Root::Inner(node) => Arc::make_mut(node),
+        };
         let mut shift = self.height * BITS;
         loop {
             match node {
-                Node::Inner(children) => {
+                Inner::Inners(children) => {
                     node = Arc::make_mut(children[(index >> shift) & MASK].as_mut()?);
                     shift -= BITS;
                 }
-                Node::Leaf(items) => return Some(&mut items[index & MASK]),
+                Inner::Leaves(leaves) => {
+                    let items = Arc::make_mut(leaves[(index >> BITS) & MASK].as_mut()?);
+                    return Some(&mut items[index & MASK]);
+                }
             }
         }
     }
 
     pub fn push_back(&mut self, value: T) {
-        let tail = tail_mut(&mut self.tail);
+        let in_place = Arc::get_mut(&mut self.tail).is_some();
+        let tail = tail_mut(&mut self.tail, 1);
         tail.push(value);
         if tail.len() == WIDTH {
-            let full = std::mem::replace(tail, Vec::with_capacity(WIDTH));
+            // Filled in place (a bulk load), the next tail has room for WIDTH entries at
+            // once; filled by copies of a published snapshot's, it starts empty, since the
+            // next write copies it anyway (at its exact size).
+            let next = if in_place {
+                Vec::with_capacity(WIDTH)
+            } else {
+                Vec::new()
+            };
+            let full = std::mem::replace(tail, next);
             let Ok(items) = <[T; WIDTH]>::try_from(full) else {
                 unreachable!("a full tail holds WIDTH entries")
             };
-            self.push_leaf(Arc::new(Node::Leaf(items)));
-        }
-    }
-
-    /// Appends a full leaf to the tree, growing it a level when it is full.
-    fn push_leaf(&mut self, leaf: Arc<Node<T>>) {
-        let index = self.tree_len;
-        self.tree_len += WIDTH;
-        let Some(root) = self.root.take() else {
-            self.root = Some(leaf);
-            self.height = 0;
-            return;
-        };
-        let root = if index == WIDTH.pow(self.height + 1) {
-            self.height += 1;
-            let mut children = no_children();
-            children[0] = Some(root);
-            Arc::new(Node::Inner(children))
-        } else {
-            root
-        };
-        let root = self.root.insert(root);
-        let mut node = Arc::make_mut(root);
-        let mut shift = self.height * BITS;
-        loop {
-            let Node::Inner(children) = node else {
-                unreachable!("a tree of height {} holds leaves at the bottom only", self.height)
-            };
-            let slot = &mut children[(index >> shift) & MASK];
-            if shift == BITS {
-                *slot = Some(leaf);
-                return;
-            }
-            node = Arc::make_mut(slot.get_or_insert_with(|| Arc::new(Node::Inner(no_children()))));
-            shift -= BITS;
+            self.push_leaf(Arc::new(items));
         }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         (0..self.len()).filter_map(move |i| self.get(i))
     }
+
+    /// Appends a full leaf to the tree, growing it a level when it is full.
+    fn push_leaf(&mut self, leaf: Leaf<T>) {
+        let index = self.tree_len;
+        self.tree_len += WIDTH;
+        let Some(root) = self.root.take() else {
+            self.root = Some(Root::Leaf(leaf));
+            self.height = 0;
+            return;
+        };
+        let mut root = if index == WIDTH.pow(self.height + 1) {
+            self.height += 1;
+            match root {
+                Root::Leaf(first) => {
+                    let mut leaves = no_children();
+                    leaves[0] = Some(first);
+                    Arc::new(Inner::Leaves(leaves))
+                }
+                Root::Inner(first) => {
+                    let mut children = no_children();
+                    children[0] = Some(first);
+                    Arc::new(Inner::Inners(children))
+                }
+            }
+        } else {
+            match root {
+                Root::Inner(node) => node,
+                Root::Leaf(_) => unreachable!("a leaf root with room for none"),
+            }
+        };
+        let mut node = Arc::make_mut(&mut root);
+        let mut level = self.height;
+        loop {
+            match node {
+                Inner::Leaves(leaves) => {
+                    leaves[(index >> BITS) & MASK] = Some(leaf);
+                    break;
+                }
+                Inner::Inners(children) => {
+                    let slot = &mut children[(index >> (level * BITS)) & MASK];
+                    level -= 1;
+                    let empty = || {
+                        Arc::new(if level == 1 {
+                            Inner::Leaves(no_children())
+                        } else {
+                            Inner::Inners(no_children())
+                        })
+                    };
+                    node = Arc::make_mut(slot.get_or_insert_with(empty));
+                }
+            }
+        }
+        self.root = Some(Root::Inner(root));
+    }
 }
 
-fn no_children<T>() -> [Option<Arc<Node<T>>>; WIDTH] {
+fn no_children<C>() -> [Option<C>; WIDTH] {
     std::array::from_fn(|_| None)
 }
 
-/// The tail, copied first (with room for a full leaf) when a snapshot shares it.
-fn tail_mut<T: Clone>(tail: &mut Arc<Vec<T>>) -> &mut Vec<T> {
+/// The tail, copied first when a snapshot shares it, with room for `extra` more entries
+/// (a write copies what the tail holds, not a whole leaf's room).
+fn tail_mut<T: Clone>(tail: &mut Arc<Vec<T>>, extra: usize) -> &mut Vec<T> {
     if Arc::get_mut(tail).is_none() {
-        let mut copy = Vec::with_capacity(WIDTH);
+        let mut copy = Vec::with_capacity(tail.len() + extra);
         copy.extend_from_slice(tail);
         *tail = Arc::new(copy);
     }

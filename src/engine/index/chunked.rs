@@ -161,6 +161,10 @@ impl<T: Clone> Chunked<T> {
 
     /// The entry at `at` (a position [`Chunked::search`] found), to change in place: the
     /// caller keeps the order.
+    pub fn get(&self, (c, o): At) -> &T {
+        &self.chunks[c][o]
+    }
+
     pub fn get_mut(&mut self, (c, o): At) -> &mut T {
         &mut Arc::make_mut(&mut self.chunks[c])[o]
     }

@@ -2,18 +2,29 @@
 //! the forward rows they mirror, so a published snapshot answers "which targets" and "who"
 //! as of its revision, like a check.
 //!
-//! - **Targets** are interned (`targets`: name → dense id, id → name and label), each with
-//!   an order-preserving label kept by [`Labels`] like the nodes' and policies': comparing
-//!   two targets' labels compares their names in byte order.
+//! - **Targets** are interned (`targets`: name → dense id, id → name; `labels`: id →
+//!   label), each with an order-preserving label kept by [`Labels`] like the nodes' and
+//!   policies': comparing two targets' labels compares their names in byte order.
 //! - **Per node** (`nodes[id]`, only for nodes that have any): its permissions and, apart,
 //!   its prohibitions on exact targets, `(target's label, target, action and kind,
 //!   policy)`, sorted by target *name* (the label is kept in the entry, so a write's
-//!   search compares the entries themselves and reads no other table; when a new target
-//!   relabels others, [`Reverse::intern_target`] patches the entries naming them, found
-//!   through the forward rows) and then action and policy, so merging the rows of an agent's closure lists its
+//!   search and a look-up's merge compare the entries themselves and read no other table)
+//!   and then action and policy, so merging the rows of an agent's closure lists its
 //!   targets in byte order without sorting (and "every target except" reads only
 //!   prohibitions); the nodes with a global edge to it (sorted ids); and the account
 //!   entries (explicit account edges and membership roles) that point at it.
+//! - **Moved targets.** A new target whose neighbours' labels leave no room relabels the
+//!   targets around it (amortised O(log n), but a few dozen at once, each named by entries
+//!   in other rows). Rewriting all of them in that write copied 72–80 KiB, so a relabel
+//!   only records each target's new label in `moved`, which every read of a label consults
+//!   first ([`Reverse::target_label`], [`Reverse::entry_label`]): the order all rows keep
+//!   is the order of these *effective* labels, and a relabel keeps every label's rank.
+//!   Each later write takes one step of settling them ([`Reverse::settle`]): it rewrites
+//!   one entry still holding an old label, or, once a target's entries all hold its new
+//!   one, writes that to the target's `labels` slot and takes the target out of `moved`.
+//!   So a relabel's cost is spread over the writes after it, at most one row's chunk or
+//!   one label each. Until then an entry's own label may be stale, and nothing compares
+//!   it raw.
 //! - **Rules on `*`**: `(action, node)` for every node holding at least one rule on `*` for
 //!   that action.
 //!
@@ -22,16 +33,18 @@
 //! pointers, never a whole list.
 //! [`Reverse::validate`] rebuilds everything from the forward rows and compares.
 
-use super::chunked::{At, Chunked};
+use super::chunked::Chunked;
 use super::labels::{Key, Labels};
-use super::{AccountEntry, Index, Interned, Keys, Names, TargetRule, ak_action};
+use super::{AccountEntry, Index, Interned, Keys, Names, TargetRule, ak_action, row_of};
 use crate::domain::Id;
 use crate::engine::index::IdHasher as Hasher;
 use crate::engine::pvec::PVec;
 use std::sync::Arc;
 
-/// A rule on an exact target, in its assignee's reverse row. Entries order as the row
-/// does: by the target's label (its name's byte order), then action and kind, then policy.
+/// A rule on an exact target, in its assignee's reverse row. A row orders its entries by
+/// their targets' effective labels ([`Reverse::entry_label`]: the name's byte order), then
+/// action and kind, then policy; the derived order compares the entry's own label, which is
+/// the same only while no target is moved (a bulk load's end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct RevRule {
     /// The target's label, high half first (two halves keep the entry at 20 bytes). Zero
@@ -52,8 +65,9 @@ impl RevRule {
         }
     }
 
-    /// The target's label: comparing two entries' labels compares their targets' names.
-    pub(crate) fn label(&self) -> u64 {
+    /// The label the entry holds, which is its target's unless the target is moved: read
+    /// it through [`Reverse::entry_label`].
+    fn stored_label(&self) -> u64 {
         (u64::from(self.label[0]) << 32) | u64::from(self.label[1])
     }
 
@@ -103,11 +117,26 @@ impl NodeRev {
     }
 }
 
+/// How many of a moved target's rules one settling step looks at (reads only; it rewrites
+/// at most one entry).
+const SETTLE_VISITS: usize = 16;
+
 /// See the module docs.
 #[derive(Clone)]
 pub(crate) struct Reverse {
-    /// Each target's name and label (labels compare as the names do).
-    pub(super) targets: Interned<Names, (Id, u64)>,
+    /// Each target's name.
+    pub(super) targets: Interned<Names, Id>,
+    /// Each target's label (labels compare as the names do), unless it is in `moved`.
+    labels: PVec<u64>,
+    /// Relabelled targets whose new label has not yet reached their `labels` slot and the
+    /// entries naming them: target → label. Small; read first wherever a label is read.
+    moved: imbl::OrdMap<u32, u64>,
+    /// The moved target being settled, and how far through its rules (in the forward rows'
+    /// order) the settling has got: the entries of the rules before that hold its label.
+    /// Meaningless unless the target is in `moved`.
+    settling: (u32, u32),
+    /// This write relabelled targets (and so already paid for that): it settles none.
+    relabelled: bool,
     /// Target names in byte order, to label a new target between its neighbours.
     order: Labels,
     /// One entry per node id (None: nothing points at it and it holds no exact rule).
@@ -122,6 +151,10 @@ impl Reverse {
     pub(super) fn new(hasher: &Hasher) -> Reverse {
         Reverse {
             targets: Interned::new(hasher),
+            labels: PVec::new(),
+            moved: imbl::OrdMap::new(),
+            settling: (0, 0),
+            relabelled: false,
             order: Labels::default(),
             nodes: PVec::new(),
             star: imbl::OrdSet::new(),
@@ -145,9 +178,12 @@ impl Reverse {
         }
         self.targets.ids.end_bulk();
         for (t, label) in self.order.end_bulk() {
-            self.targets.get_mut(t).1 = label;
+            *self.labels.get_mut(t as usize).expect("a label per target") = label;
         }
-        let rank: Vec<u64> = self.targets.entries.iter().map(|&(_, label)| label).collect();
+        // Every label was given afresh, and every entry gets its target's below.
+        self.moved = imbl::OrdMap::new();
+        self.settling = (0, 0);
+        let rank: Vec<u64> = self.labels.iter().copied().collect();
         for id in 0..self.nodes.len() {
             let Some(Some(row)) = self.nodes.get_mut(id) else {
                 continue;
@@ -178,54 +214,105 @@ impl Reverse {
     }
 
     /// The target's id, interned if new; a new target gets a label in byte order among
-    /// the others. When that relabels other targets, the entries naming them in the rows
-    /// are patched: `rules_of` gives a target's rules from the forward rows, so each entry
-    /// is found by a search with its old label (all found first, while every row is still
-    /// in order, then all rewritten; a relabel keeps every label's rank, so the rows stay
-    /// sorted).
-    pub(super) fn intern_target<'r>(&mut self, name: &Id, rules_of: impl Fn(u32) -> &'r [TargetRule]) -> u32 {
+    /// the others. When that relabels other targets, their new labels go to `moved` (see
+    /// the module docs), and later writes settle them.
+    pub(super) fn intern_target(&mut self, name: &Id) -> u32 {
         let before = self.targets.len();
-        let id = self.targets.intern(name, |n| (n.clone(), 0));
+        let id = self.targets.intern(name, Id::clone);
         if self.targets.len() == before {
             return id;
         }
-        let targets = &self.targets;
-        let labels = self.order.insert(name, id, |t| targets.get(t).1);
-        let mut patches: Vec<(u32, u32, At, u64)> = Vec::new();
-        if !self.bulk {
-            for &(t, label) in &labels {
-                let old = self.targets.get(t).1;
-                if t == id || old == label {
-                    continue;
-                }
-                for r in rules_of(t) {
-                    let key = RevRule::new(old, t, r.ak, r.policy);
-                    let found = self
-                        .node(r.assignee)
-                        .map(|row| row.rules(r.ak & 1 == 1).search(|x| x.cmp(&key)));
-                    if let Some(Ok(at)) = found {
-                        patches.push((r.assignee, r.ak, at, label));
-                    }
+        self.labels.push_back(0);
+        let (labels, moved) = (&self.labels, &self.moved);
+        for (t, label) in self.order.insert(name, id, |t| label_of(labels, moved, t)) {
+            if t == id {
+                *self.labels.get_mut(id as usize).expect("a label per target") = label;
+            } else {
+                self.moved.insert(t, label);
+                self.relabelled = true;
+                if self.settling.0 == t {
+                    // Entries settled to its previous new label are stale again.
+                    self.settling.1 = 0;
                 }
             }
         }
-        for (t, label) in labels {
-            self.targets.get_mut(t).1 = label;
-        }
-        for (assignee, ak, at, label) in patches {
-            self.node_mut(assignee).rules_mut(ak).get_mut(at).set_label(label);
-        }
         id
+    }
+
+    /// One step of settling the moved targets (see the module docs), which a write takes
+    /// after its change: in the target being settled (the least moved id when none is),
+    /// it looks at up to [`SETTLE_VISITS`] of the target's rules from where the last step
+    /// stopped (its rules from the forward rows, through `rules_of`) and rewrites the first
+    /// reverse entry among them that still holds an old label; or, when every entry holds
+    /// the new label, writes it to the target's `labels` slot and takes the target out of
+    /// `moved`. So a step copies at most one row's chunk or one label's path. A write that
+    /// relabelled targets takes no step. Effective labels do not change, so neither does
+    /// any row's order.
+    pub(super) fn settle<'r>(&mut self, rules_of: impl Fn(u32) -> &'r [TargetRule]) {
+        if std::mem::take(&mut self.relabelled) || self.bulk || self.moved.is_empty() {
+            return;
+        }
+        let (t, from) = if self.moved.contains_key(&self.settling.0) {
+            self.settling
+        } else {
+            (*self.moved.keys().next().expect("a moved target"), 0)
+        };
+        let label = self.moved[&t];
+        let rules = rules_of(t);
+        let from = (from as usize).min(rules.len());
+        let to = rules.len().min(from + SETTLE_VISITS);
+        for (i, r) in rules.iter().enumerate().take(to).skip(from) {
+            let key = RevRule::new(label, t, r.ak, r.policy);
+            let moved = &self.moved;
+            let rows = self.node(r.assignee).map(|row| row.rules(r.ak & 1 == 1));
+            let Some((rows, Ok(at))) = rows.map(|rows| (rows, rows.search(|x| entry_cmp(moved, x, &key)))) else {
+                unreachable!("every rule on an exact target has its reverse entry")
+            };
+            if rows.get(at).stored_label() != label {
+                self.node_mut(r.assignee).rules_mut(r.ak).get_mut(at).set_label(label);
+                self.settling = (t, i as u32 + 1);
+                return;
+            }
+        }
+        if to < rules.len() {
+            self.settling = (t, to as u32);
+            return;
+        }
+        *self.labels.get_mut(t as usize).expect("a label per target") = label;
+        self.moved.remove(&t);
+        self.settling = (0, 0);
+    }
+
+    /// Settles every moved target (tests: a history with and without settling gives the
+    /// same answers).
+    #[doc(hidden)]
+    pub(super) fn settle_all<'r>(&mut self, rules_of: impl Fn(u32) -> &'r [TargetRule]) {
+        while !self.moved.is_empty() && !self.bulk {
+            self.relabelled = false;
+            self.settle(&rules_of);
+        }
+    }
+
+    /// How many targets are moved (tests and benchmarks).
+    pub(crate) fn moved_len(&self) -> usize {
+        self.moved.len()
     }
 
     /// The target's label: comparing two labels compares the two names in byte order.
     #[inline]
     pub(crate) fn target_label(&self, id: u32) -> u64 {
-        self.targets.get(id).1
+        label_of(&self.labels, &self.moved, id)
+    }
+
+    /// The label of an entry's target (its own, unless the target is moved): comparing two
+    /// entries' labels compares their targets' names.
+    #[inline]
+    pub(crate) fn entry_label(&self, r: &RevRule) -> u64 {
+        entry_label(&self.moved, r)
     }
 
     pub(crate) fn target_name(&self, id: u32) -> &Id {
-        &self.targets.get(id).0
+        self.targets.get(id)
     }
 
     /// Every node holding a rule on `*` for `action`.
@@ -297,7 +384,12 @@ impl Reverse {
             self.tidy(assignee);
             return;
         }
-        set_in(row, row.search(|r| r.cmp(&entry)), entry, on);
+        let moved = &self.moved;
+        set_in(row, row.search(|r| entry_cmp(moved, r, &entry)), entry, on);
+        if !on && self.settling.0 == t {
+            // The rules after it moved down one place in the forward row: look again.
+            self.settling.1 = 0;
+        }
         self.tidy(assignee);
     }
 
@@ -325,9 +417,37 @@ impl Reverse {
         if self.targets.ids.count() != self.targets.len() {
             return Err("target names and ids differ in number".into());
         }
+        if self.labels.len() != self.targets.len() {
+            return Err(format!(
+                "{} target labels for {} targets",
+                self.labels.len(),
+                self.targets.len()
+            ));
+        }
+        if let Some((&t, _)) = self.moved.iter().next_back()
+            && t as usize >= self.targets.len()
+        {
+            return Err(format!("moved target {t} is not a target"));
+        }
+        let (t, settled) = self.settling;
+        if let Some(&label) = self.moved.get(&t) {
+            let rules = row_of(&index.targets, index.loading.as_deref(), t);
+            for r in rules.iter().take(settled as usize) {
+                let held = self.node(r.assignee).map(|row| {
+                    row.rules(r.ak & 1 == 1)
+                        .iter()
+                        .find(|e| (e.target, e.ak, e.policy) == (t, r.ak, r.policy))
+                        .map(RevRule::stored_label)
+                });
+                if held != Some(Some(label)) {
+                    return Err(format!(
+                        "moved target {t}: a rule settling has passed holds label {held:?}, not {label}"
+                    ));
+                }
+            }
+        }
         self.order.validate("target", self.targets.len(), |t| {
-            let (name, label) = self.targets.get(t);
-            (name.clone(), *label)
+            (self.targets.get(t).clone(), self.target_label(t))
         })?;
         self.targets.ids.validate()?;
         if index.targets.len() != self.targets.len() {
@@ -387,9 +507,11 @@ impl Reverse {
             let same = match held {
                 None => *w == Want::default(),
                 Some(h) => {
+                    // As read: a moved target's entries by its new label.
+                    let read = |r: &RevRule| RevRule::new(self.entry_label(r), r.target, r.ak, r.policy);
                     let got = Want {
-                        permits: h.permits.iter().copied().collect(),
-                        denies: h.denies.iter().copied().collect(),
+                        permits: h.permits.iter().map(read).collect(),
+                        denies: h.denies.iter().map(read).collect(),
                         incoming: h.incoming.iter().copied().collect(),
                         incoming_acc: h.incoming_acc.iter().copied().collect(),
                     };
@@ -526,6 +648,35 @@ impl Index {
     pub(crate) fn node_count(&self) -> usize {
         self.nodes.len()
     }
+}
+
+/// A target's label: its new one while it is moved.
+#[inline]
+fn label_of(labels: &PVec<u64>, moved: &imbl::OrdMap<u32, u64>, t: u32) -> u64 {
+    if !moved.is_empty()
+        && let Some(&label) = moved.get(&t)
+    {
+        return label;
+    }
+    labels.get(t as usize).copied().unwrap_or(0)
+}
+
+/// The label of an entry's target: the entry's own unless the target is moved.
+#[inline]
+fn entry_label(moved: &imbl::OrdMap<u32, u64>, r: &RevRule) -> u64 {
+    if !moved.is_empty()
+        && let Some(&label) = moved.get(&r.target)
+    {
+        return label;
+    }
+    r.stored_label()
+}
+
+/// The order of a row's entries: by their targets' effective labels, then target, action
+/// and kind, and policy.
+#[inline]
+fn entry_cmp(moved: &imbl::OrdMap<u32, u64>, a: &RevRule, b: &RevRule) -> std::cmp::Ordering {
+    (entry_label(moved, a), a.target, a.ak, a.policy).cmp(&(entry_label(moved, b), b.target, b.ak, b.policy))
 }
 
 /// During a bulk load: appends `value`, or removes it from the unsorted row (the forward

@@ -4,7 +4,7 @@
 use super::{RuleCounts, TargetsPage, Window, check_allows, offer};
 use crate::domain::{Action, Id, RuleKind};
 use crate::engine::closure::Closure;
-use crate::engine::index::{Cursor, Index, RevRule, ak_action, ak_kind};
+use crate::engine::index::{Cursor, Index, RevRule, Reverse, ak_action, ak_kind};
 use crate::engine::odrl::Wanted;
 use crate::engine::{EngineError, EngineOptions, Prepared, prepare_for, target_closure_of};
 use std::cmp::Reverse as Rev;
@@ -223,8 +223,9 @@ fn checked_page<'a>(
 }
 
 /// A k-way merge of the members' reverse rows of one kind, by target name (compared
-/// through the labels the rows' entries carry).
+/// through the targets' labels, read from the entries unless a target is moved).
 struct Merge<'a> {
+    rev: &'a Reverse,
     cursors: Vec<Cursor<'a, RevRule>>,
     /// (the target's label at each cursor, cursor), least first.
     heap: BinaryHeap<Rev<(u64, usize)>>,
@@ -235,6 +236,7 @@ impl<'a> Merge<'a> {
     fn new(index: &'a Index, members: &[u32], permissions: bool, after: Option<&str>) -> Merge<'a> {
         let rev = index.reverse();
         let mut m = Merge {
+            rev,
             cursors: Vec::new(),
             heap: BinaryHeap::new(),
         };
@@ -254,7 +256,7 @@ impl<'a> Merge<'a> {
             };
             let cursor = rules.cursor(at);
             if let Some(first) = cursor.peek() {
-                m.heap.push(Rev((first.label(), m.cursors.len())));
+                m.heap.push(Rev((rev.entry_label(first), m.cursors.len())));
                 m.cursors.push(cursor);
             }
         }
@@ -280,7 +282,7 @@ impl<'a> Merge<'a> {
             let cursor = &mut self.cursors[c];
             while let Some(r) = cursor.peek() {
                 if r.target != target {
-                    self.heap.push(Rev((r.label(), c)));
+                    self.heap.push(Rev((self.rev.entry_label(r), c)));
                     break;
                 }
                 cursor.advance();
