@@ -683,30 +683,55 @@ fn publish_only(spec: &str, tiny: bool) {
     );
 }
 
-/// Grants on new targets whose names all land in one gap between two existing targets'
-/// names, each published beside the snapshot before it (kept, so rows are shared): after
-/// ~32 the labels between the gap's neighbours run out and the targets around it are
-/// relabelled, their reverse entries patched. The row gives the median and, in the p99
-/// column, the slowest write.
-fn one_gap(index: &Index, spec: &OrgSpec, done: usize, rng: &mut Rng) -> (&'static str, usize, u64, u64, u64, u64) {
+/// Writes naming new names that all land in one gap between two existing names, each
+/// published beside the snapshot before it (kept, so rows are shared): grants on new
+/// targets (`agents` false) or edges from new agents to a role (`agents` true). After ~40
+/// the labels between the gap's neighbours run out and the names around it are relabelled
+/// (a relabelled target's new label is recorded and settled by the writes after it; a
+/// relabelled node's is written into its row at once). The row gives the median and, in
+/// the p99 column, the slowest write.
+fn one_gap(
+    index: &Index,
+    spec: &OrgSpec,
+    done: usize,
+    rng: &mut Rng,
+    agents: bool,
+) -> (&'static str, usize, u64, u64, u64, u64) {
     let writes = 64;
     // "doc:00001234-y…" sorts after "doc:00001233.files.example" and before every earlier
-    // one ("-" < "."; a shorter run of "y" first).
-    let near = target_id(rng.below((spec.rules / 10).max(2)));
-    let prefix = near.trim_end_matches(".files.example");
+    // one ("-" < "."; a shorter run of "y" first); "agent:0001234-y…" likewise ("-" < "@").
+    let near = if agents {
+        agent_id(1 + rng.below(spec.agents - 1))
+    } else {
+        target_id(rng.below((spec.rules / 10).max(2)))
+    };
+    let prefix = near
+        .trim_end_matches(".files.example")
+        .trim_end_matches("@corp.example");
     let (mut times, mut bytes, mut kept) = (Vec::new(), Vec::new(), Vec::new());
     let mut current = index.clone();
     for k in (1..=writes).rev() {
-        let change = Change::Rule {
-            rule: Rule {
-                policy: Id::from_trusted(&policy_id(0)),
-                kind: RuleKind::Permission,
-                assignee: Id::from_trusted(&role_id(spec.levels - 1, rng.below(spec.roles / 2))),
-                action: Action::parse("action", "odrl:read").expect("a vocabulary action"),
-                target: Target::One(Id::from_trusted(&format!("{prefix}-{}", "y".repeat(k)))),
-                condition: None,
-            },
-            on: true,
+        let name = Id::from_trusted(&format!("{prefix}-{}", "y".repeat(k)));
+        let role = Id::from_trusted(&role_id(spec.levels - 1, rng.below(spec.roles / 2)));
+        let change = if agents {
+            Change::GlobalEdge {
+                source: EdgeSource::Role,
+                node: name,
+                role,
+                on: true,
+            }
+        } else {
+            Change::Rule {
+                rule: Rule {
+                    policy: Id::from_trusted(&policy_id(0)),
+                    kind: RuleKind::Permission,
+                    assignee: role,
+                    action: Action::parse("action", "odrl:read").expect("a vocabulary action"),
+                    target: Target::One(name),
+                    condition: None,
+                },
+                on: true,
+            }
         };
         let (next, ns, b) = timed_publish(&current, &change);
         times.push(ns);
@@ -714,12 +739,18 @@ fn one_gap(index: &Index, spec: &OrgSpec, done: usize, rng: &mut Rng) -> (&'stat
         kept.push(std::mem::replace(&mut current, next));
     }
     let (slowest, most) = (times.iter().copied().max(), bytes.iter().copied().max());
-    println!(
-        "one gap: {} targets moved by relabels and not yet settled after the 64 writes",
-        current.moved_targets()
-    );
+    if !agents {
+        println!(
+            "one gap: {} targets moved by relabels and not yet settled after the 64 writes",
+            current.moved_targets()
+        );
+    }
     (
-        "64 grants on new targets in one gap (p99 column: the slowest)",
+        if agents {
+            "64 edges from new agents in one gap (p99 column: the slowest)"
+        } else {
+            "64 grants on new targets in one gap (p99 column: the slowest)"
+        },
         done,
         median(times),
         slowest.unwrap_or(0),
@@ -758,7 +789,8 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
             out.push((kind, earlier, median(times), p99, median(bytes), max_bytes));
         }
     }
-    out.push(one_gap(&index, &spec, done, &mut rng));
+    out.push(one_gap(&index, &spec, done, &mut rng, false));
+    out.push(one_gap(&index, &spec, done, &mut rng, true));
     // Folding the name tables' deltas into new bases: a write does it once the delta holds
     // more than an eighth of the base; here, `fresh` new agents' names at once.
     let fresh = if tiny { 500 } else { 10_000 };
