@@ -265,7 +265,12 @@ mod tests {
     /// level, and writes through `get_mut` into the tree and the tail of shared copies.
     #[test]
     fn matches_a_vector_across_levels_and_shared_copies() {
-        let edges = [63, 64, 65, 4_095, 4_096, 4_097, 262_143, 262_144, 262_145];
+        // Where the tail moves into the tree (a multiple of 64) and where the tree grows a
+        // level (the first leaf past 64, 64² and 64³ entries: at 128, 4,160 and 262,208).
+        let edges = [
+            63, 64, 65, 127, 128, 129, 4_095, 4_096, 4_097, 4_159, 4_160, 4_161, 262_143, 262_144, 262_145, 262_207,
+            262_208, 262_209,
+        ];
         let mut v = PVec::new();
         let mut model: Vec<u64> = Vec::new();
         let mut copies: Vec<(PVec<u64>, Vec<u64>)> = Vec::new();

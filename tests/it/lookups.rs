@@ -431,7 +431,7 @@ fn moved_targets_answer_as_settled_ones() {
     // Each just above "t-a" and below every earlier one.
     let mut names = vec!["t-a".to_string(), "t-z".to_string()];
     names.extend((1..=150).rev().map(|k| format!("t-{}", "y".repeat(k))));
-    let (mut most, mut kept) = (0, Vec::new());
+    let (mut most, mut kept, mut aimed) = (0, Vec::new(), 0);
     for (i, n) in names.iter().enumerate() {
         index.apply(&read_grant(n, true));
         for r in unseen {
@@ -462,8 +462,31 @@ fn moved_targets_answer_as_settled_ones() {
             index.apply(&exact_rule(back, true, unseen[0]));
             index.validate().unwrap();
         }
+        // The target being settled, past some of its rules: each of its rules taken back
+        // in turn (those after it move down one place in the forward row, so settling
+        // must look again from the start), then all granted again.
+        if let Some((target, passed)) = index.settling_target() {
+            assert!(passed >= 1);
+            aimed += 1;
+            let t = target.as_str();
+            for r in unseen {
+                index.apply(&exact_rule(t, false, r));
+                index.validate().unwrap();
+            }
+            index.apply(&read_grant(t, false));
+            index.validate().unwrap();
+            let mut without = want.clone();
+            without.retain(|n| n != t);
+            assert_eq!(ann_reads(&index, 13), without);
+            index.apply(&read_grant(t, true));
+            for r in unseen {
+                index.apply(&exact_rule(t, true, r));
+            }
+            index.validate().unwrap();
+        }
         assert_eq!(ann_reads(&index, 13), want);
     }
+    assert!(aimed > 0, "settling never passed a rule of a moved target");
     assert!(most > 1, "no relabel left targets moved (at most {most})");
     for (snapshot, want) in &kept {
         snapshot.validate().unwrap();

@@ -159,12 +159,13 @@ impl<T: Clone> Chunked<T> {
         *self = Chunked::from_sorted(all);
     }
 
-    /// The entry at `at` (a position [`Chunked::search`] found), to change in place: the
-    /// caller keeps the order.
+    /// The entry at `at` (a position [`Chunked::search`] found).
     pub fn get(&self, (c, o): At) -> &T {
         &self.chunks[c][o]
     }
 
+    /// The entry at `at` (a position [`Chunked::search`] found), to change in place: the
+    /// caller keeps the order.
     pub fn get_mut(&mut self, (c, o): At) -> &mut T {
         &mut Arc::make_mut(&mut self.chunks[c])[o]
     }

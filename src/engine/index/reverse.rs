@@ -121,6 +121,9 @@ impl NodeRev {
 /// at most one entry).
 const SETTLE_VISITS: usize = 16;
 
+/// A write takes one settling step, and one more for each this many targets moved.
+const SETTLE_BACKLOG: usize = 64;
+
 /// See the module docs.
 #[derive(Clone)]
 pub(crate) struct Reverse {
@@ -246,12 +249,29 @@ impl Reverse {
     /// reverse entry among them that still holds an old label; or, when every entry holds
     /// the new label, writes it to the target's `labels` slot and takes the target out of
     /// `moved`. So a step copies at most one row's chunk or one label's path. A write that
-    /// relabelled targets takes no step. Effective labels do not change, so neither does
-    /// any row's order.
+    /// relabelled targets takes no step, and one more step per [`SETTLE_BACKLOG`] targets
+    /// moved (so relabels that keep coming faster than one step a write cannot grow the map
+    /// without bound). Effective labels do not change, so neither does any row's order.
     pub(super) fn settle<'r>(&mut self, rules_of: impl Fn(u32) -> &'r [TargetRule]) {
-        if std::mem::take(&mut self.relabelled) || self.bulk || self.moved.is_empty() {
+        if std::mem::take(&mut self.relabelled) || self.bulk {
             return;
         }
+        for _ in 0..=self.moved.len() / SETTLE_BACKLOG {
+            if self.moved.is_empty() {
+                return;
+            }
+            self.settle_step(&rules_of);
+        }
+    }
+
+    /// The target being settled and how far, once settling has passed one of its rules
+    /// (tests).
+    pub(crate) fn settling(&self) -> Option<(u32, u32)> {
+        (self.moved.contains_key(&self.settling.0) && self.settling.1 > 0).then_some(self.settling)
+    }
+
+    /// One step of [`Reverse::settle`].
+    fn settle_step<'r>(&mut self, rules_of: &impl Fn(u32) -> &'r [TargetRule]) {
         let (t, from) = if self.moved.contains_key(&self.settling.0) {
             self.settling
         } else {
@@ -288,8 +308,7 @@ impl Reverse {
     #[doc(hidden)]
     pub(super) fn settle_all<'r>(&mut self, rules_of: impl Fn(u32) -> &'r [TargetRule]) {
         while !self.moved.is_empty() && !self.bulk {
-            self.relabelled = false;
-            self.settle(&rules_of);
+            self.settle_step(&rules_of);
         }
     }
 

@@ -63,6 +63,14 @@ impl Index {
         self.reverse.settle_all(|t| row_of(forward, loading, t));
     }
 
+    /// The moved target being settled, once settling has passed one of its rules, and how
+    /// many of its rules (in the forward row's order) it has passed (tests).
+    #[doc(hidden)]
+    pub fn settling_target(&self) -> Option<(Id, u32)> {
+        let (t, passed) = self.reverse.settling()?;
+        Some((self.reverse.target_name(t).clone(), passed))
+    }
+
     /// How many targets a relabel moved are not yet settled (tests and benchmarks).
     #[doc(hidden)]
     pub fn moved_targets(&self) -> usize {
