@@ -450,17 +450,7 @@ fn moved_targets_answer_as_settled_ones() {
             kept.push((index.clone(), want.clone()));
             // Rules of targets near the gap taken back (the first ones in their forward
             // rows, so the rules after them move down) and granted again.
-            let back = &names[i / 2];
-            index.apply(&exact_rule(back, false, unseen[0]));
-            index.validate().unwrap();
-            index.apply(&read_grant(back, false));
-            index.validate().unwrap();
-            let mut without = want.clone();
-            without.retain(|t| t != back);
-            assert_eq!(ann_reads(&index, 13), without);
-            index.apply(&read_grant(back, true));
-            index.apply(&exact_rule(back, true, unseen[0]));
-            index.validate().unwrap();
+            take_back_and_grant_again(&mut index, &names[i / 2], &unseen[..1], &want);
         }
         // The target being settled, past some of its rules: each of its rules taken back
         // in turn (those after it move down one place in the forward row, so settling
@@ -468,21 +458,7 @@ fn moved_targets_answer_as_settled_ones() {
         if let Some((target, passed)) = index.settling_target() {
             assert!(passed >= 1);
             aimed += 1;
-            let t = target.as_str();
-            for r in unseen {
-                index.apply(&exact_rule(t, false, r));
-                index.validate().unwrap();
-            }
-            index.apply(&read_grant(t, false));
-            index.validate().unwrap();
-            let mut without = want.clone();
-            without.retain(|n| n != t);
-            assert_eq!(ann_reads(&index, 13), without);
-            index.apply(&read_grant(t, true));
-            for r in unseen {
-                index.apply(&exact_rule(t, true, r));
-            }
-            index.validate().unwrap();
+            take_back_and_grant_again(&mut index, target.as_str(), &unseen, &want);
         }
         assert_eq!(ann_reads(&index, 13), want);
     }
@@ -508,6 +484,30 @@ fn moved_targets_answer_as_settled_ones() {
     let mut want = names.clone();
     want.sort();
     assert_eq!(ann_reads(&index, 13), want);
+}
+
+/// Takes back `rules` of the target `t` and then ann's reading of it, one at a time and
+/// validating after each, checks that ann reads what `want` lists but `t`, and grants them
+/// all again.
+fn take_back_and_grant_again(
+    index: &mut engine::Index,
+    t: &str,
+    rules: &[(endocarp::domain::RuleKind, &str, &str)],
+    want: &[String],
+) {
+    for &r in rules {
+        index.apply(&exact_rule(t, false, r));
+        index.validate().unwrap();
+    }
+    index.apply(&read_grant(t, false));
+    index.validate().unwrap();
+    let without: Vec<String> = want.iter().filter(|n| *n != t).cloned().collect();
+    assert_eq!(ann_reads(index, 13), without);
+    index.apply(&read_grant(t, true));
+    for &r in rules {
+        index.apply(&exact_rule(t, true, r));
+    }
+    index.validate().unwrap();
 }
 
 /// A rule of policy `p` on the exact target `t`, granted (`on`) or taken back.
