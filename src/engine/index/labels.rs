@@ -239,28 +239,28 @@ impl Labels {
             return vec![(id, label)];
         }
         let anchor = u128::from(below.or(above).unwrap_or(0));
+        // The aligned ranges around the anchor nest as they grow, so the run of names in
+        // one only extends the run in the last: each side is walked once, outwards.
+        let (mut lower, mut upper) = (self.before(&key).peekable(), self.after(&key).peekable());
+        let (mut left, mut right): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
         for j in 1..=64u32 {
             let size: u128 = 1 << j;
             let base = anchor & !(size - 1);
             let end = base + size;
-            let mut run: Vec<u32> = self
-                .before(&key)
-                .map_while(|i| (u128::from(label_of(i)) >= base).then_some(i))
-                .collect();
-            run.reverse();
-            run.push(id);
-            run.extend(
-                self.after(&key)
-                    .map_while(|i| (u128::from(label_of(i)) < end).then_some(i)),
-            );
-            let count = run.len() as u128;
+            while let Some(i) = lower.next_if(|&i| u128::from(label_of(i)) >= base) {
+                left.push(i);
+            }
+            while let Some(i) = upper.next_if(|&i| u128::from(label_of(i)) < end) {
+                right.push(i);
+            }
+            let count = (left.len() + 1 + right.len()) as u128;
             let sparse = (count as f64) < (size as f64) / 1.3f64.powi(j as i32);
             if sparse && size / (count + 1) >= 2 {
                 let step = size / (count + 1);
+                let run = left.iter().rev().chain([&id]).chain(&right);
                 return run
-                    .into_iter()
                     .enumerate()
-                    .map(|(k, i)| (i, (base + step * (k as u128 + 1)) as u64))
+                    .map(|(k, &i)| (i, (base + step * (k as u128 + 1)) as u64))
                     .collect();
             }
         }
