@@ -818,15 +818,15 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
     let bytes = counting::allocated() - b0;
     out.push(once("fold the name tables now (10k new names)", took, bytes));
     // What a write pays when it starts the same fold in the background, in this thread's
-    // own CPU time (on one core the new thread may run before the clock is read again;
-    // the bytes may include its first allocations), then the whole fold until a write
-    // can swap the new bases in.
+    // own CPU time and bytes (on one core the new thread may run before the clock is read
+    // again), then the whole fold until a write can swap the new bases in.
     let b0 = counting::allocated();
+    let here0 = counting::allocated_here();
     let t0 = Instant::now();
     let cpu0 = thread_cpu_ns();
     background.fold_names_in_background();
     let start = thread_cpu_ns() - cpu0;
-    let start_bytes = counting::allocated() - b0;
+    let start_bytes = counting::allocated_here() - here0;
     background.finish_name_folds();
     let whole = t0.elapsed().as_nanos() as u64;
     let whole_bytes = counting::allocated() - b0;
@@ -853,11 +853,12 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
         2_000_000,
     ));
     let b0 = counting::allocated();
+    let here0 = counting::allocated_here();
     let t0 = Instant::now();
     let cpu0 = thread_cpu_ns();
     background.refresh_summaries();
     let start = thread_cpu_ns() - cpu0;
-    let start_bytes = counting::allocated() - b0;
+    let start_bytes = counting::allocated_here() - here0;
     assert!(background.finish_summaries(), "a build nothing made stale is installed");
     out.push(once("start building them in the background (CPU)", start, start_bytes));
     out.push(once(
