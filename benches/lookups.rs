@@ -281,27 +281,42 @@ fn main() {
             conflict: Some(Conflict::Perm),
         });
         let read = Action::parse("action", "odrl:read").expect("valid");
-        let mut constrained = index.clone();
-        constrained.apply(&Change::Rule {
+        // A grant of odrl:read on `target` to the first role, in the first policy.
+        let grant = |target: &str, condition| Change::Rule {
             rule: Rule {
                 policy: Id::from_trusted(&policy_id(0)),
                 kind: RuleKind::Permission,
                 assignee: Id::from_trusted(&role_id(0, 0)),
                 action: read.clone(),
-                target: Target::One(Id::from_trusted("constrained.example")),
-                condition: Some(std::sync::Arc::new(
-                    endocarp::domain::constraint::Condition::parse(
-                        "constraint",
-                        r#"{"leftOperand":"odrl:purpose","operator":"odrl:eq","rightOperand":"research"}"#,
-                    )
-                    .expect("valid"),
-                )),
+                target: Target::One(Id::from_trusted(target)),
+                condition,
             },
             on: true,
-        });
+        };
+        let mut constrained = index.clone();
+        constrained.apply(&grant(
+            "constrained.example",
+            Some(std::sync::Arc::new(
+                endocarp::domain::constraint::Condition::parse(
+                    "constraint",
+                    r#"{"leftOperand":"odrl:purpose","operator":"odrl:eq","rightOperand":"research"}"#,
+                )
+                .expect("valid"),
+            )),
+        ));
+        // While targets a relabel moved are not yet settled (every entry's label is then
+        // looked up in the small map of their new labels first): 64 grants on new targets
+        // named into one gap beside a target of the mix, as the publish table's one-gap row.
+        let mut moved = index.clone();
+        let prefix = mix[0].target.trim_end_matches(".files.example").to_string();
+        for k in (1..=64).rev() {
+            moved.apply(&grant(&format!("{prefix}-{}", "y".repeat(k)), None));
+        }
+        let moved_label = format!("{} targets moved by relabels, not yet settled", moved.moved_targets());
         for (label, variant) in [
             ("one policy with odrl:perm", &strategy),
             ("one rule with a constraint", &constrained),
+            (moved_label.as_str(), &moved),
         ] {
             let r = timed(&agents, budget, max, |a| {
                 lookup::targets(variant, a, None, &read, &opts, Window::page(None, 100))
@@ -336,6 +351,7 @@ fn main() {
         }
         drop(strategy);
         drop(constrained);
+        drop(moved);
         drop(index);
         let (with, without, rows) = memory_in_child(shape, rules, tiny);
         notes.push(format!(

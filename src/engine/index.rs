@@ -55,6 +55,7 @@ mod collections;
 mod facts;
 mod hasher;
 mod labels;
+mod moved;
 mod names;
 mod reverse;
 mod rows;

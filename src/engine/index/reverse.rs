@@ -35,6 +35,7 @@
 
 use super::chunked::Chunked;
 use super::labels::{Key, Labels};
+use super::moved::{Moved, entry_cmp, entry_label, label_of};
 use super::{AccountEntry, Index, Interned, Keys, Names, TargetRule, ak_action, row_of};
 use crate::domain::Id;
 use crate::engine::index::IdHasher as Hasher;
@@ -66,8 +67,8 @@ impl RevRule {
     }
 
     /// The label the entry holds, which is its target's unless the target is moved: read
-    /// it through [`Reverse::entry_label`].
-    fn stored_label(&self) -> u64 {
+    /// it through [`Reverse::entry_label`] (only that and settling read it raw).
+    pub(super) fn stored_label(&self) -> u64 {
         (u64::from(self.label[0]) << 32) | u64::from(self.label[1])
     }
 
@@ -133,7 +134,7 @@ pub(crate) struct Reverse {
     labels: PVec<u64>,
     /// Relabelled targets whose new label has not yet reached their `labels` slot and the
     /// entries naming them: target → label. Small; read first wherever a label is read.
-    moved: imbl::OrdMap<u32, u64>,
+    moved: Moved,
     /// The moved target being settled, and how far through its rules (in the forward rows'
     /// order) the settling has got: the entries of the rules before that hold its label.
     /// Meaningless unless the target is in `moved`.
@@ -155,7 +156,7 @@ impl Reverse {
         Reverse {
             targets: Interned::new(hasher),
             labels: PVec::new(),
-            moved: imbl::OrdMap::new(),
+            moved: Moved::default(),
             settling: (0, 0),
             relabelled: false,
             order: Labels::default(),
@@ -184,7 +185,7 @@ impl Reverse {
             *self.labels.get_mut(t as usize).expect("a label per target") = label;
         }
         // Every label was given afresh, and every entry gets its target's below.
-        self.moved = imbl::OrdMap::new();
+        self.moved.clear();
         self.settling = (0, 0);
         let rank: Vec<u64> = self.labels.iter().copied().collect();
         for id in 0..self.nodes.len() {
@@ -267,17 +268,17 @@ impl Reverse {
     /// The target being settled and how far, once settling has passed one of its rules
     /// (tests).
     pub(crate) fn settling(&self) -> Option<(u32, u32)> {
-        (self.moved.contains_key(&self.settling.0) && self.settling.1 > 0).then_some(self.settling)
+        (self.moved.contains(self.settling.0) && self.settling.1 > 0).then_some(self.settling)
     }
 
     /// One step of [`Reverse::settle`].
     fn settle_step<'r>(&mut self, rules_of: &impl Fn(u32) -> &'r [TargetRule]) {
-        let (t, from) = if self.moved.contains_key(&self.settling.0) {
+        let (t, from) = if self.moved.contains(self.settling.0) {
             self.settling
         } else {
-            (*self.moved.keys().next().expect("a moved target"), 0)
+            (self.moved.first().expect("a moved target"), 0)
         };
-        let label = self.moved[&t];
+        let label = self.moved.get(t).expect("a moved target");
         let rules = rules_of(t);
         let from = (from as usize).min(rules.len());
         let to = rules.len().min(from + SETTLE_VISITS);
@@ -299,7 +300,7 @@ impl Reverse {
             return;
         }
         *self.labels.get_mut(t as usize).expect("a label per target") = label;
-        self.moved.remove(&t);
+        self.moved.remove(t);
         self.settling = (0, 0);
     }
 
@@ -443,13 +444,9 @@ impl Reverse {
                 self.targets.len()
             ));
         }
-        if let Some((&t, _)) = self.moved.iter().next_back()
-            && t as usize >= self.targets.len()
-        {
-            return Err(format!("moved target {t} is not a target"));
-        }
+        self.moved.validate(self.targets.len())?;
         let (t, settled) = self.settling;
-        if let Some(&label) = self.moved.get(&t) {
+        if let Some(label) = self.moved.get(t) {
             let rules = row_of(&index.targets, index.loading.as_deref(), t);
             for r in rules.iter().take(settled as usize) {
                 let held = self.node(r.assignee).map(|row| {
@@ -667,35 +664,6 @@ impl Index {
     pub(crate) fn node_count(&self) -> usize {
         self.nodes.len()
     }
-}
-
-/// A target's label: its new one while it is moved.
-#[inline]
-fn label_of(labels: &PVec<u64>, moved: &imbl::OrdMap<u32, u64>, t: u32) -> u64 {
-    if !moved.is_empty()
-        && let Some(&label) = moved.get(&t)
-    {
-        return label;
-    }
-    labels.get(t as usize).copied().unwrap_or(0)
-}
-
-/// The label of an entry's target: the entry's own unless the target is moved.
-#[inline]
-fn entry_label(moved: &imbl::OrdMap<u32, u64>, r: &RevRule) -> u64 {
-    if !moved.is_empty()
-        && let Some(&label) = moved.get(&r.target)
-    {
-        return label;
-    }
-    r.stored_label()
-}
-
-/// The order of a row's entries: by their targets' effective labels, then target, action
-/// and kind, and policy.
-#[inline]
-fn entry_cmp(moved: &imbl::OrdMap<u32, u64>, a: &RevRule, b: &RevRule) -> std::cmp::Ordering {
-    (entry_label(moved, a), a.target, a.ak, a.policy).cmp(&(entry_label(moved, b), b.target, b.ak, b.policy))
 }
 
 /// During a bulk load: appends `value`, or removes it from the unsorted row (the forward
