@@ -649,14 +649,15 @@ fn publish_samples(
 }
 
 /// One write published beside `index` (which stays as it was): the new snapshot, the
-/// time it took in ns and the bytes it allocated.
+/// time it took in ns and the bytes it allocated (this thread's: a background fold's
+/// thread running meanwhile is not the write's).
 fn timed_publish(index: &Index, change: &Change) -> (Index, u64, u64) {
-    let b0 = counting::allocated();
+    let b0 = counting::allocated_here();
     let t0 = Instant::now();
     let mut next = index.clone();
     next.apply(change);
     let ns = t0.elapsed().as_nanos() as u64;
-    (next, ns, counting::allocated() - b0)
+    (next, ns, counting::allocated_here() - b0)
 }
 
 /// Profiling mode for writes (`perf record`): build the publish table's index, then

@@ -18,7 +18,9 @@ pub static FREED: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     /// Bytes this thread has allocated (constant-initialised and without a destructor,
-    /// so the allocator may touch it).
+    /// so the allocator may touch it: with native thread-locals, as on Linux, reaching it
+    /// never allocates; a target whose thread-locals are boxed on first use would recurse
+    /// into the allocator here).
     static HERE: Cell<u64> = const { Cell::new(0) };
 }
 
