@@ -273,12 +273,14 @@ impl Reverse {
 
     /// One step of [`Reverse::settle`].
     fn settle_step<'r>(&mut self, rules_of: &impl Fn(u32) -> &'r [TargetRule]) {
+        // Callers step only while a target is moved; with none, a step does nothing.
         let (t, from) = if self.moved.contains(self.settling.0) {
             self.settling
         } else {
-            (self.moved.first().expect("a moved target"), 0)
+            let Some(t) = self.moved.first() else { return };
+            (t, 0)
         };
-        let label = self.moved.get(t).expect("a moved target");
+        let Some(label) = self.moved.get(t) else { return };
         let rules = rules_of(t);
         let from = (from as usize).min(rules.len());
         let to = rules.len().min(from + SETTLE_VISITS);
