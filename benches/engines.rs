@@ -40,7 +40,7 @@
 //! many writes of one kind of the publish table ("exact grant", "agent edge", …). Results
 //! and the machine: `docs/BENCHMARKS.md`.
 
-use endocarp::bench::org::{CheckCase, Org, OrgSpec, Rng, agent_id, policy_id, role_id, target_id};
+use endocarp::bench::org::{CheckCase, Org, OrgSpec, Rng, agent_id, one_gap_names, policy_id, role_id, target_id};
 use endocarp::bench::{fmt_ns, median, rss_bytes};
 use endocarp::domain::constraint::{Condition, Context, Literal};
 use endocarp::domain::{
@@ -684,35 +684,36 @@ fn publish_only(spec: &str, tiny: bool) {
     );
 }
 
-/// Writes naming new names that all land in one gap between two existing names, each
-/// published beside the snapshot before it (kept, so rows are shared): grants on new
-/// targets (`agents` false) or edges from new agents to a role (`agents` true). After ~40
-/// the labels between the gap's neighbours run out and the names around it are relabelled
-/// (a relabelled target's new label is recorded and settled by the writes after it; a
-/// relabelled node's is written into its row at once). The row gives the median and, in
-/// the p99 column, the slowest write.
+/// Writes naming new names that all land in one gap between two existing names
+/// (`ENDOCARP_BENCH_ONE_GAP` of them, 64 by default), each published beside the snapshot
+/// before it (kept, so rows are shared): grants on new targets (`agents` false) or edges
+/// from new agents to a role (`agents` true), the names in a run (each just below the one
+/// before, as an import of numbered names adds them: every name takes a label of its own)
+/// or `converging` from both ends of the gap (the gap halves at every name, so after ~40
+/// the names around it are relabelled: a relabelled target's new label is recorded and
+/// settled by the writes after it, a relabelled node's written into its row at once).
+/// The row gives the median and, in the p99 column, the slowest write.
 fn one_gap(
     index: &Index,
     spec: &OrgSpec,
     done: usize,
     rng: &mut Rng,
     agents: bool,
+    converging: bool,
 ) -> (&'static str, usize, u64, u64, u64, u64) {
-    let writes = 64;
-    // "doc:00001234-y…" sorts after "doc:00001233.files.example" and before every earlier
-    // one ("-" < "."; a shorter run of "y" first); "agent:0001234-y…" likewise ("-" < "@").
+    let writes = std::env::var("ENDOCARP_BENCH_ONE_GAP")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(64);
     let near = if agents {
         agent_id(1 + rng.below(spec.agents - 1))
     } else {
         target_id(rng.below((spec.rules / 10).max(2)))
     };
-    let prefix = near
-        .trim_end_matches(".files.example")
-        .trim_end_matches("@corp.example");
     let (mut times, mut bytes, mut kept) = (Vec::new(), Vec::new(), Vec::new());
     let mut current = index.clone();
-    for k in (1..=writes).rev() {
-        let name = Id::from_trusted(&format!("{prefix}-{}", "y".repeat(k)));
+    for name in one_gap_names(&near, writes, converging) {
+        let name = Id::from_trusted(&name);
         let role = Id::from_trusted(&role_id(spec.levels - 1, rng.below(spec.roles / 2)));
         let change = if agents {
             Change::GlobalEdge {
@@ -740,17 +741,18 @@ fn one_gap(
         kept.push(std::mem::replace(&mut current, next));
     }
     let (slowest, most) = (times.iter().copied().max(), bytes.iter().copied().max());
-    if !agents {
-        println!(
-            "one gap: {} targets moved by relabels and not yet settled after the 64 writes",
-            current.moved_targets()
-        );
-    }
+    println!(
+        "one gap ({writes} {}, {}): {} targets moved by relabels and not yet settled after them",
+        if agents { "agents" } else { "targets" },
+        if converging { "converging" } else { "a run" },
+        current.moved_targets()
+    );
     (
-        if agents {
-            "64 edges from new agents in one gap (p99 column: the slowest)"
-        } else {
-            "64 grants on new targets in one gap (p99 column: the slowest)"
+        match (agents, converging) {
+            (true, false) => "edges from new agents in one gap, a run (p99 column: the slowest)",
+            (true, true) => "edges from new agents in one gap, converging (p99 column: the slowest)",
+            (false, false) => "grants on new targets in one gap, a run (p99 column: the slowest)",
+            (false, true) => "grants on new targets in one gap, converging (p99 column: the slowest)",
         },
         done,
         median(times),
@@ -794,8 +796,10 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
             out.push((kind, earlier, median(times), p99, median(bytes), max_bytes));
         }
     }
-    out.push(one_gap(&index, &spec, done, &mut rng, false));
-    out.push(one_gap(&index, &spec, done, &mut rng, true));
+    for converging in [false, true] {
+        out.push(one_gap(&index, &spec, done, &mut rng, false, converging));
+        out.push(one_gap(&index, &spec, done, &mut rng, true, converging));
+    }
     // Folding the name tables' deltas into new bases: a write does it once the delta holds
     // more than an eighth of the base; here, `fresh` new agents' names at once.
     let fresh = if tiny { 500 } else { 10_000 };

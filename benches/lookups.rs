@@ -19,7 +19,7 @@
 //! it tiny so it cannot rot. Results and the machine: `docs/BENCHMARKS.md`.
 
 use endocarp::bench::fmt_ns;
-use endocarp::bench::org::{Org, OrgSpec, agent_id, policy_id, role_id};
+use endocarp::bench::org::{Org, OrgSpec, agent_id, one_gap_names, policy_id, role_id};
 use endocarp::domain::{Action, Change, Conflict, EdgeSource, Id, NewEvent, Rule, RuleKind, Target};
 use endocarp::engine::lookup::{self, Window};
 use endocarp::engine::{EngineOptions, Index};
@@ -306,11 +306,11 @@ fn main() {
         ));
         // While targets a relabel moved are not yet settled (every entry's label is then
         // looked up in the small map of their new labels first): 64 grants on new targets
-        // named into one gap beside a target of the mix, as the publish table's one-gap row.
+        // named into one gap beside a target of the mix, converging from both ends of the
+        // gap (as the publish table's converging one-gap row), so the gap runs out.
         let mut moved = index.clone();
-        let prefix = mix[0].target.trim_end_matches(".files.example").to_string();
-        for k in (1..=64).rev() {
-            moved.apply(&grant(&format!("{prefix}-{}", "y".repeat(k)), None));
+        for name in one_gap_names(mix[0].target.as_str(), 64, true) {
+            moved.apply(&grant(&name, None));
         }
         notes.push(format!(
             "{shape}: the 64 grants into one gap left {} targets moved by relabels, not yet settled",

@@ -252,6 +252,30 @@ pub fn policy_id(n: usize) -> String {
     format!("policy-{n:04}.corp.example")
 }
 
+/// `n` new names that all land in one gap of the name order: just after `near`'s
+/// predecessor and before `near` itself, for a `near` made by [`agent_id`] or
+/// [`target_id`] (`near`'s stem, then `-`, which sorts before `@` and `.`).
+/// - `converging` false: each name just below the one before (a run, as an import of
+///   numbered names adds them);
+/// - `converging` true: names from both ends of the gap in turn, each between the last
+///   two (every new name beside the one before it, on the other side each time), so the
+///   gap halves at every name and the names around it are relabelled once it is used up.
+pub fn one_gap_names(near: &str, n: usize, converging: bool) -> Vec<String> {
+    let stem = near
+        .trim_end_matches(".files.example")
+        .trim_end_matches("@corp.example");
+    // "-y…" names sort below longer runs of "y", "-az…" names above shorter runs of "z",
+    // and every "-a…" below every "-y…".
+    let down = |k: usize| format!("{stem}-{}", "y".repeat(k));
+    let up = |k: usize| format!("{stem}-a{}", "z".repeat(k));
+    if !converging {
+        return (1..=n).rev().map(down).collect();
+    }
+    (0..n)
+        .map(|i| if i % 2 == 0 { up(i / 2) } else { down(n - i / 2) })
+        .collect()
+}
+
 fn triple(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) -> Triple {
     Triple::new(ty, agg, s, p, o, kv)
 }
@@ -508,6 +532,38 @@ impl Org {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_gap_names_land_in_one_gap_as_described() {
+        for near in [target_id(1234), agent_id(1234)] {
+            let before = if near.starts_with("doc") {
+                target_id(1233)
+            } else {
+                agent_id(1233)
+            };
+            for converging in [false, true] {
+                let names = one_gap_names(&near, 40, converging);
+                assert_eq!(names.len(), 40);
+                let mut sorted = names.clone();
+                sorted.sort();
+                sorted.dedup();
+                assert_eq!(sorted.len(), 40);
+                assert!(sorted.iter().all(|n| before < *n && *n < near), "{near}: {sorted:?}");
+                for (i, name) in names.iter().enumerate().skip(2) {
+                    let (lo, hi) = if converging {
+                        let (a, b) = (&names[i - 2], &names[i - 1]);
+                        (a.min(b), a.max(b))
+                    } else {
+                        (&before, &names[i - 1])
+                    };
+                    // Between the last two (converging), or just below the last (a run).
+                    assert!(lo < name && name < hi, "{name} not between {lo} and {hi}");
+                    let later_between = names[..i].iter().filter(|n| lo < *n && *n < name).count();
+                    assert_eq!(later_between, 0, "{name} is not beside {lo}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_organisation_has_the_stated_shape() {

@@ -1420,9 +1420,10 @@ proptest! {
     }
 }
 
-/// Policy names that keep landing in the same gap of labels (each just below "z" and above
-/// every earlier one) force the index to relabel every policy, more than once; the deciding
-/// rule is still the lowest policy in byte order, as the reference finds it.
+/// Policy names that keep landing in the same gap of labels (converging on it from both
+/// ends, between "a" and "z") force the index to relabel the policies around it, more than
+/// once; the deciding rule is still the lowest policy in byte order, as the reference finds
+/// it. Then a run into another gap (each name just above the last), which relabels nothing.
 #[test]
 fn relabelling_policies_keeps_the_byte_order() {
     let mut new = Index::default();
@@ -1445,11 +1446,14 @@ fn relabelling_policies_keeps_the_byte_order() {
             conflict: None,
         },
     ];
-    for k in 1..=100 {
-        let policy = "y".repeat(k);
+    let names: Vec<String> = crate::common::converging_names("", 100)
+        .into_iter()
+        .chain((1..=60).map(|k| format!("c{}", "y".repeat(k))))
+        .collect();
+    for (k, policy) in names.iter().enumerate().map(|(i, p)| (i + 1, p)) {
         history.push(Change::Rule {
             rule: Rule {
-                policy: id(&policy),
+                policy: id(policy),
                 kind: if k % 7 == 0 {
                     RuleKind::Prohibition
                 } else {
@@ -1465,7 +1469,7 @@ fn relabelling_policies_keeps_the_byte_order() {
         if k % 11 == 0 {
             history.push(Change::Status {
                 kind: EntityKind::Policy,
-                id: id(&"y".repeat(k - 4)),
+                id: id(&names[k - 5]),
                 active: false,
             });
         }
@@ -1485,8 +1489,9 @@ fn relabelling_policies_keeps_the_byte_order() {
     }
 }
 
-/// The same for node labels: roles whose names keep landing in one gap, all granted by one
-/// policy, so the deciding rule is the role lowest in byte order.
+/// The same for node labels: roles whose names keep landing in one gap (converging on it),
+/// all granted by one policy, so the deciding rule is the role lowest in byte order; then
+/// agents in a run into one gap.
 #[test]
 fn relabelling_nodes_keeps_the_byte_order() {
     let mut new = Index::default();
@@ -1501,8 +1506,7 @@ fn relabelling_nodes_keeps_the_byte_order() {
             subject: None,
         },
     ];
-    for k in (1..=90).rev() {
-        let role = "y".repeat(k);
+    for (k, role) in (1..).zip(crate::common::converging_names("", 90)) {
         history.push(Change::GlobalEdge {
             source: EdgeSource::Role,
             node: id("agent"),

@@ -402,14 +402,16 @@ fn long_reverse_rows_stay_sorted_and_shared() {
     reverse_rows_hold((0..1500u32).map(|i| format!("t-{:05}", (i * 7919) % 1500)).collect());
 }
 
-/// Target names that keep landing in one gap (each just above "t-a" and below every earlier
-/// one) make the index relabel the targets around the gap again and again; the reverse rows,
-/// ordered through those labels, still list the targets in byte order and find the rules
-/// they remove.
+/// Target names that keep landing in one gap (converging on it from both ends, between
+/// "t-a" and "t-z") make the index relabel the targets around the gap again and again; the
+/// reverse rows, ordered through those labels, still list the targets in byte order and
+/// find the rules they remove. A run into one gap (each name just below the last) takes
+/// labels without relabelling and keeps the order too.
 #[test]
 fn relabelling_targets_keeps_the_reverse_rows_in_byte_order() {
     let mut names = vec!["t-a".to_string(), "t-z".to_string()];
-    names.extend((1..=300).rev().map(|k| format!("t-{}", "y".repeat(k))));
+    names.extend(crate::common::converging_names("t-", 300));
+    names.extend((1..=300).rev().map(|k| format!("t-c{}", "y".repeat(k))));
     reverse_rows_hold(names);
 }
 
@@ -428,9 +430,9 @@ fn moved_targets_answer_as_settled_ones() {
         (RuleKind::Permission, "other", "odrl:read"),
     ];
     let mut index = ann_holds_role();
-    // Each just above "t-a" and below every earlier one.
+    // Converging on one gap between "t-a" and "t-z", so its labels run out.
     let mut names = vec!["t-a".to_string(), "t-z".to_string()];
-    names.extend((1..=150).rev().map(|k| format!("t-{}", "y".repeat(k))));
+    names.extend(crate::common::converging_names("t-", 150));
     let (mut most, mut kept, mut aimed) = (0, Vec::new(), 0);
     for (i, n) in names.iter().enumerate() {
         index.apply(&read_grant(n, true));
@@ -561,8 +563,8 @@ fn ann_reads(index: &engine::Index, size: usize) -> Vec<String> {
 fn a_bulk_load_removes_rules_written_before_it() {
     let grant = read_grant;
     let mut index = ann_holds_role();
-    // Names that keep landing in one gap, so labels move before the load.
-    let before: Vec<String> = (1..=40).rev().map(|k| format!("t-{}", "m".repeat(k))).collect();
+    // Names that keep landing in one gap, converging on it, so labels move before the load.
+    let before: Vec<String> = crate::common::converging_names("t-m", 60);
     for t in &before {
         index.apply(&grant(t, true));
     }

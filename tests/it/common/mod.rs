@@ -876,3 +876,21 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
         .sum()
 }
+
+/// `n` names in one gap of the name order, between `{prefix}a` and `{prefix}z`, converging
+/// from both ends (`{prefix}b`, `{prefix}bz`, `{prefix}bzz`, … rising, `{prefix}yyy…`
+/// falling, in turn): each lands between the last two, beside the one before it on the
+/// other side each time, so the gap between labels halves at every name and, after ~40,
+/// the names around it must be relabelled. (A run of names each beside the last on the
+/// same side takes labels ever closer to the last and relabels nothing.)
+pub fn converging_names(prefix: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("{prefix}b{}", "z".repeat(i / 2))
+            } else {
+                format!("{prefix}{}", "y".repeat(n - i / 2))
+            }
+        })
+        .collect()
+}
