@@ -7,7 +7,7 @@
 //! list": a range of 2^j labels is sparse enough below (2/1.3)^j names), amortised
 //! O(log n) relabels per insertion. A run of names each added right beside the one before
 //! (an import of numbered names, ascending or descending) takes labels ever closer to the
-//! last one instead of halving the gap ([`Run`]), so it relabels nothing where halving ran
+//! last one instead of halving the gap ([`Runs`]), so it relabels nothing where halving ran
 //! out after ~40 names and then relabelled hundreds at a time.
 //!
 //! The names in byte order are kept like the name tables ([`super::names`]): a flat sorted
@@ -65,8 +65,8 @@ pub(super) struct Labels {
     /// search and a persistent B-tree insertion per name, only for labels the end of the
     /// load replaces).
     pending: Vec<Entry>,
-    /// The run of names added each right beside the one before it, if the last ones were.
-    run: Run,
+    /// The runs of names each added right beside the one before.
+    runs: Runs,
 }
 
 /// Names added one after another, each the nearest neighbour of the one before it on the
@@ -76,33 +76,56 @@ pub(super) struct Labels {
 /// written by one write after a few hundred such names).
 #[derive(Clone, Copy, Debug, Default)]
 struct Run {
-    /// The id of the name added last.
+    /// The id of the run's last name.
     last: Option<u32>,
-    /// The side of the name before it the last name was added on (`true`: just above
-    /// it), when it was added right beside it.
+    /// The side of the name before it the run's last name was added on (`true`: just
+    /// above it), once the run has two names.
     up: Option<bool>,
     /// How many names in a row were added beside the one before, on the same side.
     len: u32,
 }
 
-impl Run {
+/// The runs being followed: a few at once, so runs interleaved by writers importing side
+/// by side (each run's names beside its own last one, not beside the name written last)
+/// are each followed; a name beside none of their last names starts a run in place of the
+/// one that started longest ago.
+#[derive(Clone, Copy, Debug, Default)]
+struct Runs {
+    runs: [Run; 4],
+    /// Where the next run starts.
+    next: u8,
+}
+
+impl Runs {
     /// Notes a name `id` added between `below` and `above` (ids), and returns the length
-    /// of the run it extends (0: none; the first name beside the last starts one) and its
-    /// side (`true`: each name above the one before).
+    /// of the run it extends (0: none, or only the run's second name) and its side
+    /// (`true`: each name above the one before).
     fn extend(&mut self, id: u32, below: Option<u32>, above: Option<u32>) -> (u32, bool) {
-        let up = match self.last {
+        let side = |r: &Run| match r.last {
             Some(last) if below == Some(last) => Some(true),
             Some(last) if above == Some(last) => Some(false),
             _ => None,
         };
-        self.len = if up.is_some() && up == self.up {
-            self.len.saturating_add(1)
-        } else {
-            0
+        // A run this name continues on its side, else one it is beside.
+        let at = (self.runs.iter())
+            .position(|r| side(r).is_some() && side(r) == r.up)
+            .or_else(|| self.runs.iter().position(|r| side(r).is_some()));
+        let Some(at) = at else {
+            let at = usize::from(self.next) % self.runs.len();
+            self.next = self.next.wrapping_add(1);
+            self.runs[at] = Run {
+                last: Some(id),
+                up: None,
+                len: 0,
+            };
+            return (0, false);
         };
-        self.up = up;
-        self.last = Some(id);
-        (self.len, up.unwrap_or(false))
+        let run = &mut self.runs[at];
+        let up = side(run);
+        run.len = if up == run.up { run.len.saturating_add(1) } else { 0 };
+        run.up = up;
+        run.last = Some(id);
+        (run.len, up.unwrap_or(false))
     }
 }
 
@@ -287,7 +310,7 @@ impl Labels {
             return Vec::new();
         }
         let (below, above) = self.neighbours(&key);
-        let (len, up) = self.run.extend(id, below, above);
+        let (len, up) = self.runs.extend(id, below, above);
         let (below, above) = (below.map(&label_of), above.map(&label_of));
         self.delta.insert(key.clone(), id);
         self.advance_fold();
@@ -554,6 +577,13 @@ mod tests {
         for k in (0..5_000).rev() {
             let set = add(&mut labels, &mut by_id, format!("doc:00004321-{k:06}"));
             assert_eq!(set, 1, "descending name {k} relabelled others");
+        }
+        // Two runs interleaved in one gap (two imports side by side).
+        for k in 0..5_000 {
+            for stream in ["a", "b"] {
+                let set = add(&mut labels, &mut by_id, format!("doc:00005555-{stream}{k:06}"));
+                assert_eq!(set, 1, "name {k} of run {stream} relabelled others");
+            }
         }
         labels
             .validate("name", by_id.len(), |i| by_id[i as usize].clone())
