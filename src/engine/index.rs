@@ -136,6 +136,9 @@ pub struct Index {
     /// Asset collection → its direct members, sorted (for look-ups). No empty rows.
     members: PMap<Id, Arc<Vec<Id>>>,
     stats: IndexStats,
+    /// Node and policy names a later name's label has relabelled, in all (tests: the
+    /// histories meant to force relabels do).
+    relabelled: u64,
     /// Each role's closure and best rules on `*` ([`summary`]), while no write has changed
     /// what they were built from.
     summaries: Option<Arc<Summaries>>,
@@ -215,6 +218,7 @@ impl Index {
             collections: PMap::with_hasher(hasher.clone()),
             members: PMap::with_hasher(hasher.clone()),
             stats: IndexStats::default(),
+            relabelled: 0,
             summaries: None,
             summary_epoch: 0,
             agent_summary_roles: summary::AGENT_SUMMARY_ROLES,

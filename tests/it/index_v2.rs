@@ -1421,9 +1421,10 @@ proptest! {
 }
 
 /// Policy names that keep landing in the same gap of labels (converging on it from both
-/// ends, between "a" and "z") force the index to relabel the policies around it, more than
+/// ends, between "a" and "c") force the index to relabel the policies around it, more than
 /// once; the deciding rule is still the lowest policy in byte order, as the reference finds
-/// it. Then a run into another gap (each name just above the last), which relabels nothing.
+/// it. Then a run into the gap above them (between "c" and "z", each name just above the
+/// last), labelled near its last name.
 #[test]
 fn relabelling_policies_keeps_the_byte_order() {
     let mut new = Index::default();
@@ -1446,9 +1447,9 @@ fn relabelling_policies_keeps_the_byte_order() {
             conflict: None,
         },
     ];
-    let names: Vec<String> = crate::common::converging_names("", 100)
-        .into_iter()
-        .chain((1..=60).map(|k| format!("c{}", "y".repeat(k))))
+    let names: Vec<String> = std::iter::once("c".to_string())
+        .chain(crate::common::converging_names("b", 100))
+        .chain((1..=60).map(|k| format!("d{}", "y".repeat(k))))
         .collect();
     for (k, policy) in names.iter().enumerate().map(|(i, p)| (i + 1, p)) {
         history.push(Change::Rule {
@@ -1487,6 +1488,7 @@ fn relabelling_policies_keeps_the_byte_order() {
             );
         }
     }
+    assert!(new.relabelled_names() > 0, "no policy was relabelled");
 }
 
 /// The same for node labels: roles whose names keep landing in one gap (converging on it),
@@ -1551,11 +1553,13 @@ fn relabelling_nodes_keeps_the_byte_order() {
             );
         }
     }
+    assert!(new.relabelled_names() > 0, "no node was relabelled");
 }
 
 /// Thousands of names inserted one after another into the same gap (each just above the
-/// last and below "z") keep their labels in byte order: the index relabels the names
-/// around the gap, not all of them each time.
+/// last and below "z": runs, labelled near their last names) and then two thousand
+/// converging on another gap from both ends (so the index relabels the names around it,
+/// not all of them each time) keep their labels in byte order.
 #[test]
 fn a_run_of_names_into_one_gap_stays_ordered() {
     let mut new = Index::default();
@@ -1583,6 +1587,16 @@ fn a_run_of_names_into_one_gap_stays_ordered() {
             });
         }
     }
+    assert_eq!(new.relabelled_names(), 0, "runs relabelled names");
+    for name in crate::common::converging_names("agent-0", 2_000) {
+        new.apply(&Change::GlobalEdge {
+            source: EdgeSource::Role,
+            node: id(&name),
+            role: id("z"),
+            on: true,
+        });
+    }
+    assert!(new.relabelled_names() > 0, "converging names relabelled nothing");
     new.validate().unwrap();
 }
 

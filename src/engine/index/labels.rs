@@ -7,8 +7,10 @@
 //! list": a range of 2^j labels is sparse enough below (2/1.3)^j names), amortised
 //! O(log n) relabels per insertion. A run of names each added right beside the one before
 //! (an import of numbered names, ascending or descending) takes labels ever closer to the
-//! last one instead of halving the gap ([`Runs`]), so it relabels nothing where halving ran
-//! out after ~40 names and then relabelled hundreds at a time.
+//! last one instead of halving the gap ([`Runs`]): it relabels nothing until the gap itself
+//! runs out, after ~45,000·(g − 16) names in a gap of 2^g (~1.2 million in the 2^43 gaps a
+//! bulk load of a million names leaves), where halving ran out after ~40 names and then
+//! relabelled hundreds at a time.
 //!
 //! The names in byte order are kept like the name tables ([`super::names`]): a flat sorted
 //! array built in bulk (the *base*, shared by every copy of the index) and a small
@@ -133,8 +135,9 @@ impl Runs {
 /// run it is the midpoint; in a run of `len` names each added beside the last (`up`: above
 /// it), it is `gap / 2^(1 + len)` from the last, down to a 65,536th of the gap: the longer
 /// the run, the more of the gap is kept for the names that continue it (a run of a
-/// million takes about 22 bits of a gap, where halving takes one bit a name). Names added
-/// in any other order get the midpoint, as before.
+/// million takes about 22 bits of a gap wider than 2^16, where halving takes one bit a
+/// name; below 2^16 each name takes one label). Names added in any other order get the
+/// midpoint, as before.
 fn between(below: u64, above: u64, len: u32, up: bool) -> Option<u64> {
     let gap = above.checked_sub(below)?;
     if gap < 2 {
@@ -426,7 +429,8 @@ impl Labels {
     /// order: a million names are 2^43 apart, and a quarter of the space is left below the
     /// least and above the greatest for names added before or after all of them. (Labels
     /// given one name at a time follow the order the names arrive in: a load in ascending
-    /// order would leave gaps of 2^32 that ~32 later names exhaust, each exhaustion
+    /// order would leave gaps of 2^32 that ~32 later names exhaust, unless they come as a
+    /// run ([`Runs`]), each exhaustion
     /// relabelling names whose every reverse entry is then rewritten.)
     pub(super) fn end_bulk(&mut self) -> impl Iterator<Item = (u32, u64)> + '_ {
         let ended = std::mem::replace(&mut self.bulk, false);
@@ -588,7 +592,7 @@ mod tests {
         labels
             .validate("name", by_id.len(), |i| by_id[i as usize].clone())
             .unwrap();
-        // Outside a run: the midpoint of the gap.
+        // Outside a run the midpoint; in one, strictly between, near the run's last.
         assert_eq!(between(10, 20, 0, true), Some(15));
         assert_eq!(between(10, 11, 5, true), None);
         assert_eq!(between(10, 12, 9, false), Some(11));

@@ -18,7 +18,9 @@ impl Index {
         let id = self.nodes.intern(name, |n| Arc::new(Node::new(n.clone(), 0)));
         self.reverse.node_added();
         let nodes = &self.nodes;
-        for (n, label) in self.node_order.insert(name, id, |n| nodes.get(n).label) {
+        let set = self.node_order.insert(name, id, |n| nodes.get(n).label);
+        self.relabelled += set.len().saturating_sub(1) as u64;
+        for (n, label) in set {
             if self.node_by_id(n).label != label {
                 self.node_mut(n).label = label;
             }
@@ -42,7 +44,9 @@ impl Index {
         }
         let id = self.policies.intern(name, Named::new);
         let policies = &self.policies;
-        for (p, label) in self.policy_order.insert(name, id, |p| policies.get(p).label) {
+        let set = self.policy_order.insert(name, id, |p| policies.get(p).label);
+        self.relabelled += set.len().saturating_sub(1) as u64;
+        for (p, label) in set {
             self.policies.get_mut(p).label = label;
         }
         id
@@ -69,6 +73,12 @@ impl Index {
     pub fn settling_target(&self) -> Option<(Id, u32)> {
         let (t, passed) = self.reverse.settling()?;
         Some((self.reverse.target_name(t).clone(), passed))
+    }
+
+    /// How many node and policy names later names have relabelled, in all (tests).
+    #[doc(hidden)]
+    pub fn relabelled_names(&self) -> u64 {
+        self.relabelled
     }
 
     /// How many targets a relabel moved are not yet settled (tests and benchmarks).
