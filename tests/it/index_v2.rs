@@ -769,6 +769,74 @@ fn ids_that_collide_in_the_closure_filter_are_not_in_the_closure() {
     assert_eq!(Ok(got), reference::decide(&old, &check, &opts));
 }
 
+/// Summaries keep each role's label as it was when they were built, and new names that
+/// are not roles do not drop them. Three of the agent's roles are named among names that
+/// converge on one gap (so their labels are close), and more names converging there after
+/// the summaries are built relabel them while the summaries stand: the deciding rule (the
+/// least role by name, among three roles granting the same policy's rule on `*`) and the
+/// explanation stay the reference's at every step.
+#[test]
+fn relabelling_roles_while_summaries_stand_keeps_the_deciding_rule() {
+    let mut new = Index::default();
+    let mut old = reference::Index::default();
+    let names = crate::common::converging_names("n-", 400);
+    let member = |name: &str| Change::GlobalEdge {
+        source: EdgeSource::Role,
+        node: id(name),
+        role: id("n-z"),
+        on: true,
+    };
+    let mut changes: Vec<Change> = names[..200].iter().map(|n| member(n)).collect();
+    let roles = &names[200..203];
+    for role in roles {
+        changes.push(Change::GlobalEdge {
+            source: EdgeSource::Role,
+            node: id("agent"),
+            role: id(role),
+            on: true,
+        });
+        changes.push(Change::Rule {
+            rule: Rule {
+                policy: id("p"),
+                kind: RuleKind::Permission,
+                assignee: id(role),
+                action: action("odrl:read"),
+                target: Target::Any,
+                condition: None,
+            },
+            on: true,
+        });
+    }
+    for c in &changes {
+        new.apply(c);
+        old.apply(c);
+    }
+    new.summarize();
+    let labels = |index: &Index| roles.iter().map(|r| index.node_label(r)).collect::<Vec<_>>();
+    let built = labels(&new);
+    let least = roles.iter().min().map(String::as_str);
+    let opts = EngineOptions::default();
+    for name in &names[203..] {
+        // Members, not roles: their edges keep the summaries.
+        new.apply(&member(name));
+        old.apply(&member(name));
+        assert!(new.summarized(), "a member's edge dropped the summaries");
+        for explain in [false, true] {
+            let check = agent_check("odrl:read", explain);
+            let got = engine::decide(&new, &check, &opts);
+            assert_eq!(got, reference::decide(&old, &check, &opts), "after {name}");
+            let rule = got.unwrap().deciding_rule.map(|r| r.assignee.to_string());
+            assert_eq!(rule.as_deref(), least);
+        }
+    }
+    new.validate().unwrap();
+    let after = labels(&new);
+    assert!(
+        built.iter().zip(&after).all(|(b, a)| b != a),
+        "the converging names did not relabel every role: {built:?} -> {after:?}"
+    );
+}
+
 /// An agent holding twenty roles has a summary of its own; its edges do not drop the
 /// summaries, so after it loses the role whose prohibition decided, its summary no longer
 /// stands for it (the check reads its roles' summaries and allows), and once the role is

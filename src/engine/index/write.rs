@@ -81,6 +81,12 @@ impl Index {
         self.relabelled
     }
 
+    /// A node's label, if the index knows the node (tests).
+    #[doc(hidden)]
+    pub fn node_label(&self, name: &str) -> Option<u64> {
+        self.node(name).map(|n| n.label)
+    }
+
     /// How many targets a relabel moved are not yet settled (tests and benchmarks).
     #[doc(hidden)]
     pub fn moved_targets(&self) -> usize {
