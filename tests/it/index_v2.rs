@@ -280,6 +280,21 @@ fn pick_limit() -> impl Strategy<Value = usize> {
     prop_oneof![1 => proptest::sample::select(LIMITS), 3 => Just(10_000)]
 }
 
+/// Policy "p" permits `assignee` to read anything (a rule on `*`).
+fn read_anything(assignee: &str) -> Change {
+    Change::Rule {
+        rule: Rule {
+            policy: id("p"),
+            kind: RuleKind::Permission,
+            assignee: id(assignee),
+            action: action("odrl:read"),
+            target: Target::Any,
+            condition: None,
+        },
+        on: true,
+    }
+}
+
 /// A global check by "agent" on target "t".
 fn agent_check(act: &str, explain: bool) -> Check {
     Check {
@@ -640,17 +655,7 @@ fn closure_limits_are_exact_at_the_boundary() {
             on: true,
         });
     }
-    changes.push(Change::Rule {
-        rule: Rule {
-            policy: id("p"),
-            kind: RuleKind::Permission,
-            assignee: id("role-50"),
-            action: action("odrl:read"),
-            target: Target::Any,
-            condition: None,
-        },
-        on: true,
-    });
+    changes.push(read_anything("role-50"));
     for c in &changes {
         new.apply(c);
         old.apply(c);
@@ -795,17 +800,7 @@ fn relabelling_roles_while_summaries_stand_keeps_the_deciding_rule() {
             role: id(role),
             on: true,
         });
-        changes.push(Change::Rule {
-            rule: Rule {
-                policy: id("p"),
-                kind: RuleKind::Permission,
-                assignee: id(role),
-                action: action("odrl:read"),
-                target: Target::Any,
-                condition: None,
-            },
-            on: true,
-        });
+        changes.push(read_anything(role));
     }
     for c in &changes {
         new.apply(c);
