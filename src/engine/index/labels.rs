@@ -147,7 +147,7 @@ fn between(below: u64, above: u64, len: u32, up: bool) -> Option<u64> {
         return midpoint(below, above);
     }
     // At least a quarter of the gap away from the far side: strictly between the two.
-    let step = (gap >> (1 + len).min(16)).max(1);
+    let step = (gap >> (len.min(15) + 1)).max(1);
     Some(if up { below + step } else { above - step })
 }
 
@@ -598,6 +598,7 @@ mod tests {
         assert_eq!(between(10, 12, 9, false), Some(11));
         assert_eq!(between(0, 1 << 20, 3, true), Some(1 << 16));
         assert_eq!(between(0, 1 << 20, 3, false), Some((1 << 20) - (1 << 16)));
+        assert_eq!(between(0, 1 << 40, u32::MAX, true), Some(1 << 24));
     }
 
     proptest! {
