@@ -40,7 +40,7 @@
 //! many writes of one kind of the publish table ("exact grant", "agent edge", …). Results
 //! and the machine: `docs/BENCHMARKS.md`.
 
-use endocarp::bench::org::{CheckCase, Org, OrgSpec, Rng, agent_id, one_gap_names, policy_id, role_id, target_id};
+use endocarp::bench::org::{CheckCase, Gap, Org, OrgSpec, Rng, agent_id, one_gap_names, policy_id, role_id, target_id};
 use endocarp::bench::{fmt_ns, median, rss_bytes};
 use endocarp::domain::constraint::{Condition, Context, Literal};
 use endocarp::domain::{
@@ -684,22 +684,32 @@ fn publish_only(spec: &str, tiny: bool) {
     );
 }
 
+/// How a one-gap row's names land, in words.
+fn gap_words(gap: Gap) -> &'static str {
+    match gap {
+        Gap::Run => "a run",
+        Gap::Meeting => "two runs meeting",
+        Gap::Converging => "converging",
+    }
+}
+
 /// Writes naming new names that all land in one gap between two existing names
 /// (`ENDOCARP_BENCH_ONE_GAP` of them, 64 by default), each published beside the snapshot
 /// before it (kept, so rows are shared): grants on new targets (`agents` false) or edges
-/// from new agents to a role (`agents` true), the names in a run (each just below the one
-/// before, as an import of numbered names adds them: every name takes a label of its own)
-/// or `converging` from both ends of the gap (the gap halves at every name, so after ~40
-/// the names around it are relabelled: a relabelled target's new label is recorded and
-/// settled by the writes after it, a relabelled node's written into its row at once).
-/// The row gives the median and, in the p99 column, the slowest write.
+/// from new agents to a role (`agents` true), the names as `gap` says: in a run (each
+/// just below the one before, as an import of numbered names adds them), two runs meeting
+/// (from both ends of the gap in turn), where every name takes a label of its own; or
+/// converging on the gap with their prefixes misleading (the gap runs out after a few
+/// dozen names and the names around it are relabelled: a relabelled target's new label is
+/// recorded and settled by the writes after it, a relabelled node's written into its row
+/// at once). The row gives the median and, in the p99 column, the slowest write.
 fn one_gap(
     index: &Index,
     spec: &OrgSpec,
     done: usize,
     rng: &mut Rng,
     agents: bool,
-    converging: bool,
+    gap: Gap,
 ) -> (&'static str, usize, u64, u64, u64, u64) {
     let writes = std::env::var("ENDOCARP_BENCH_ONE_GAP")
         .ok()
@@ -712,7 +722,7 @@ fn one_gap(
     };
     let (mut times, mut bytes, mut kept) = (Vec::new(), Vec::new(), Vec::new());
     let mut current = index.clone();
-    for name in one_gap_names(&near, writes, converging) {
+    for name in one_gap_names(&near, writes, gap) {
         let name = Id::from_trusted(&name);
         let role = Id::from_trusted(&role_id(spec.levels - 1, rng.below(spec.roles / 2)));
         let change = if agents {
@@ -744,15 +754,17 @@ fn one_gap(
     println!(
         "one gap ({writes} {}, {}): {} targets moved by relabels and not yet settled after them",
         if agents { "agents" } else { "targets" },
-        if converging { "converging" } else { "a run" },
+        gap_words(gap),
         current.moved_targets()
     );
     (
-        match (agents, converging) {
-            (true, false) => "edges from new agents in one gap, a run (p99 column: the slowest)",
-            (true, true) => "edges from new agents in one gap, converging (p99 column: the slowest)",
-            (false, false) => "grants on new targets in one gap, a run (p99 column: the slowest)",
-            (false, true) => "grants on new targets in one gap, converging (p99 column: the slowest)",
+        match (agents, gap) {
+            (true, Gap::Run) => "edges from new agents in one gap, a run (p99 column: the slowest)",
+            (true, Gap::Meeting) => "edges from new agents in one gap, two runs meeting (p99 column: the slowest)",
+            (true, Gap::Converging) => "edges from new agents in one gap, converging (p99 column: the slowest)",
+            (false, Gap::Run) => "grants on new targets in one gap, a run (p99 column: the slowest)",
+            (false, Gap::Meeting) => "grants on new targets in one gap, two runs meeting (p99 column: the slowest)",
+            (false, Gap::Converging) => "grants on new targets in one gap, converging (p99 column: the slowest)",
         },
         done,
         median(times),
@@ -796,9 +808,9 @@ fn publish(org: &Org, base: &[Change], tiny: bool) -> Vec<(&'static str, usize, 
             out.push((kind, earlier, median(times), p99, median(bytes), max_bytes));
         }
     }
-    for converging in [false, true] {
-        out.push(one_gap(&index, &spec, done, &mut rng, false, converging));
-        out.push(one_gap(&index, &spec, done, &mut rng, true, converging));
+    for gap in [Gap::Run, Gap::Meeting, Gap::Converging] {
+        out.push(one_gap(&index, &spec, done, &mut rng, false, gap));
+        out.push(one_gap(&index, &spec, done, &mut rng, true, gap));
     }
     // Folding the name tables' deltas into new bases: a write does it once the delta holds
     // more than an eighth of the base; here, `fresh` new agents' names at once.

@@ -19,7 +19,7 @@
 //! it tiny so it cannot rot. Results and the machine: `docs/BENCHMARKS.md`.
 
 use endocarp::bench::fmt_ns;
-use endocarp::bench::org::{Org, OrgSpec, agent_id, one_gap_names, policy_id, role_id};
+use endocarp::bench::org::{Gap, Org, OrgSpec, agent_id, one_gap_names, policy_id, role_id};
 use endocarp::domain::{Action, Change, Conflict, EdgeSource, Id, NewEvent, Rule, RuleKind, Target};
 use endocarp::engine::lookup::{self, Window};
 use endocarp::engine::{EngineOptions, Index};
@@ -309,7 +309,7 @@ fn main() {
         // named into one gap beside a target of the mix, converging from both ends of the
         // gap (as the publish table's converging one-gap row), so the gap runs out.
         let mut moved = index.clone();
-        for name in one_gap_names(mix[0].target.as_str(), 64, true) {
+        for name in one_gap_names(mix[0].target.as_str(), 64, Gap::Converging) {
             moved.apply(&grant(&name, None));
         }
         notes.push(format!(

@@ -252,28 +252,45 @@ pub fn policy_id(n: usize) -> String {
     format!("policy-{n:04}.corp.example")
 }
 
+/// How [`one_gap_names`] names land in their gap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gap {
+    /// Each name just below the one before (a run, as an import of numbered names adds
+    /// them): each takes a label of its own.
+    Run,
+    /// Two runs meeting, in turn: one rising from the bottom of the gap, one falling from
+    /// its top (two imports filling one gap from both ends). Each name is beside the other
+    /// run's last as well as its own, and shares the longer prefix with its own.
+    Meeting,
+    /// Names from both ends of the gap in turn, each between the last two, where every
+    /// rising name is a prefix of the falling ones (so the prefix points each to the other
+    /// run): the gap runs out after a few dozen names and the names around it are
+    /// relabelled. The case the labels do worst on.
+    Converging,
+}
+
 /// `n` new names that all land in one gap of the name order: just after `near`'s
 /// predecessor and before `near` itself, for a `near` made by [`agent_id`] or
-/// [`target_id`] (`near`'s stem, then `-`, which sorts before `@` and `.`).
-/// - `converging` false: each name just below the one before (a run, as an import of
-///   numbered names adds them);
-/// - `converging` true: names from both ends of the gap in turn, each between the last
-///   two (every new name beside the one before it, on the other side each time), so the
-///   gap halves at every name and the names around it are relabelled once it is used up.
-pub fn one_gap_names(near: &str, n: usize, converging: bool) -> Vec<String> {
+/// [`target_id`] (`near`'s stem, then `-`, which sorts before `@` and `.`), as `gap` says.
+pub fn one_gap_names(near: &str, n: usize, gap: Gap) -> Vec<String> {
     let stem = near
         .trim_end_matches(".files.example")
         .trim_end_matches("@corp.example");
     // "-y…" names sort below longer runs of "y", "-az…" names above shorter runs of "z",
-    // and every "-a…" below every "-y…".
+    // and every "-a…" below every "-y…"; "-az…" below every longer "-az…y…".
     let down = |k: usize| format!("{stem}-{}", "y".repeat(k));
     let up = |k: usize| format!("{stem}-a{}", "z".repeat(k));
-    if !converging {
-        return (1..=n).rev().map(down).collect();
+    let top = "z".repeat(n / 2 + 1);
+    let down_misled = |k: usize| format!("{stem}-a{top}{}", "y".repeat(k));
+    match gap {
+        Gap::Run => (1..=n).rev().map(down).collect(),
+        Gap::Meeting => (0..n)
+            .map(|i| if i % 2 == 0 { up(i / 2) } else { down(n - i / 2) })
+            .collect(),
+        Gap::Converging => (0..n)
+            .map(|i| if i % 2 == 0 { up(i / 2) } else { down_misled(n - i / 2) })
+            .collect(),
     }
-    (0..n)
-        .map(|i| if i % 2 == 0 { up(i / 2) } else { down(n - i / 2) })
-        .collect()
 }
 
 fn triple(ty: &str, agg: &str, s: &str, p: &str, o: &str, kv: &[(&str, &str)]) -> Triple {
@@ -541,8 +558,9 @@ mod tests {
             } else {
                 agent_id(1233)
             };
-            for converging in [false, true] {
-                let names = one_gap_names(&near, 40, converging);
+            for gap in [Gap::Run, Gap::Meeting, Gap::Converging] {
+                let converging = gap != Gap::Run;
+                let names = one_gap_names(&near, 40, gap);
                 assert_eq!(names.len(), 40);
                 let mut sorted = names.clone();
                 sorted.sort();
@@ -560,6 +578,18 @@ mod tests {
                     assert!(lo < name && name < hi, "{name} not between {lo} and {hi}");
                     let later_between = names[..i].iter().filter(|n| lo < *n && *n < name).count();
                     assert_eq!(later_between, 0, "{name} is not beside {lo}");
+                }
+                // Converging, every rising name is a prefix of every falling one; meeting,
+                // of none.
+                let (rising, falling): (Vec<_>, Vec<_>) = names.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+                let prefixes = rising
+                    .iter()
+                    .flat_map(|(_, r)| falling.iter().filter(move |(_, f)| f.starts_with(r.as_str())))
+                    .count();
+                match gap {
+                    Gap::Run => {}
+                    Gap::Meeting => assert_eq!(prefixes, 0),
+                    Gap::Converging => assert_eq!(prefixes, 20 * 20),
                 }
             }
         }

@@ -878,18 +878,20 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 /// `n` names in one gap of the name order, between `{prefix}a` and `{prefix}z`, converging
-/// from both ends (`{prefix}b`, `{prefix}bz`, `{prefix}bzz`, … rising, `{prefix}yyy…`
+/// from both ends (`{prefix}b`, `{prefix}bz`, `{prefix}bzz`, … rising, `{prefix}bzz…zyyy…`
 /// falling, in turn): each lands between the last two, beside the one before it on the
-/// other side each time, so the gap between labels halves at every name and, after ~40,
-/// the names around it must be relabelled. (A run of names each beside the last on the
-/// same side takes labels ever closer to the last and relabels nothing.)
+/// other side each time, and every rising name is a prefix of the falling ones, so each
+/// is taken for the other side's (the labels follow a name's run by the prefix it shares)
+/// and, after a few dozen, the names around the gap must be relabelled. (Runs of names,
+/// and two runs meeting whose names share their prefixes with their own, relabel nothing.)
 pub fn converging_names(prefix: &str, n: usize) -> Vec<String> {
+    let top = "z".repeat(n / 2 + 1);
     (0..n)
         .map(|i| {
             if i % 2 == 0 {
                 format!("{prefix}b{}", "z".repeat(i / 2))
             } else {
-                format!("{prefix}{}", "y".repeat(n - i / 2))
+                format!("{prefix}b{top}{}", "y".repeat(n - i / 2))
             }
         })
         .collect()
