@@ -263,9 +263,10 @@ pub enum Gap {
     /// run's last as well as its own, and shares the longer prefix with its own.
     Meeting,
     /// Names from both ends of the gap in turn, each between the last two, where every
-    /// rising name is a prefix of the falling ones (so the prefix points each to the other
-    /// run): the gap runs out after a few dozen names and the names around it are
-    /// relabelled. The case the labels do worst on.
+    /// rising name is a prefix of the falling ones (so each rising name shares the longer
+    /// prefix with the falling run's last name and is taken for that run's): the gap runs
+    /// out after a few dozen names and the names around it are relabelled. The case the
+    /// labels do worst on.
     Converging,
 }
 
@@ -277,11 +278,11 @@ pub fn one_gap_names(near: &str, n: usize, gap: Gap) -> Vec<String> {
         .trim_end_matches(".files.example")
         .trim_end_matches("@corp.example");
     // "-y…" names sort below longer runs of "y", "-az…" names above shorter runs of "z",
-    // and every "-a…" below every "-y…"; "-az…" below every longer "-az…y…".
+    // and every "-a…" below every "-y…"; "-az…" below every "-az…z" + digits with more "z".
     let down = |k: usize| format!("{stem}-{}", "y".repeat(k));
     let up = |k: usize| format!("{stem}-a{}", "z".repeat(k));
     let top = "z".repeat(n / 2 + 1);
-    let down_misled = |k: usize| format!("{stem}-a{top}{}", "y".repeat(k));
+    let down_misled = |k: usize| format!("{stem}-a{top}{k:07}");
     match gap {
         Gap::Run => (1..=n).rev().map(down).collect(),
         Gap::Meeting => (0..n)
@@ -559,7 +560,7 @@ mod tests {
                 agent_id(1233)
             };
             for gap in [Gap::Run, Gap::Meeting, Gap::Converging] {
-                let converging = gap != Gap::Run;
+                let two_sided = gap != Gap::Run;
                 let names = one_gap_names(&near, 40, gap);
                 assert_eq!(names.len(), 40);
                 let mut sorted = names.clone();
@@ -568,13 +569,13 @@ mod tests {
                 assert_eq!(sorted.len(), 40);
                 assert!(sorted.iter().all(|n| before < *n && *n < near), "{near}: {sorted:?}");
                 for (i, name) in names.iter().enumerate().skip(2) {
-                    let (lo, hi) = if converging {
+                    let (lo, hi) = if two_sided {
                         let (a, b) = (&names[i - 2], &names[i - 1]);
                         (a.min(b), a.max(b))
                     } else {
                         (&before, &names[i - 1])
                     };
-                    // Between the last two (converging), or just below the last (a run).
+                    // Between the last two (from both ends), or just below the last (a run).
                     assert!(lo < name && name < hi, "{name} not between {lo} and {hi}");
                     let later_between = names[..i].iter().filter(|n| lo < *n && *n < name).count();
                     assert_eq!(later_between, 0, "{name} is not beside {lo}");

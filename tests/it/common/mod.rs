@@ -878,12 +878,15 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 /// `n` names in one gap of the name order, between `{prefix}a` and `{prefix}z`, converging
-/// from both ends (`{prefix}b`, `{prefix}bz`, `{prefix}bzz`, … rising, `{prefix}bzz…zyyy…`
-/// falling, in turn): each lands between the last two, beside the one before it on the
-/// other side each time, and every rising name is a prefix of the falling ones, so each
-/// is taken for the other side's (the labels follow a name's run by the prefix it shares)
-/// and, after a few dozen, the names around the gap must be relabelled. (Runs of names,
-/// and two runs meeting whose names share their prefixes with their own, relabel nothing.)
+/// from both ends (`{prefix}b`, `{prefix}bz`, `{prefix}bzz`, … rising, `{prefix}bzz…z00400`,
+/// `{prefix}bzz…z00399`, … falling, in turn): each lands between the last two, beside the
+/// one before it on the other side each time, and every rising name is a prefix of the
+/// falling ones, so it shares the longer prefix with the falling run's last name and is
+/// taken for that run's (the labels follow a name's run by the prefix it shares). After a
+/// few dozen names the gap is used up and the names around it must be relabelled. (Runs of
+/// names, and two runs meeting whose names share their prefixes with their own, relabel
+/// nothing.) The names are up to `n / 2` bytes long and more, so past `n` of ~1,000 they are
+/// longer than an id may be over the API (the index takes them as given).
 pub fn converging_names(prefix: &str, n: usize) -> Vec<String> {
     let top = "z".repeat(n / 2 + 1);
     (0..n)
@@ -891,7 +894,7 @@ pub fn converging_names(prefix: &str, n: usize) -> Vec<String> {
             if i % 2 == 0 {
                 format!("{prefix}b{}", "z".repeat(i / 2))
             } else {
-                format!("{prefix}b{top}{}", "y".repeat(n - i / 2))
+                format!("{prefix}b{top}{:05}", n - i / 2)
             }
         })
         .collect()
