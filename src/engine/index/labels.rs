@@ -81,7 +81,8 @@ struct Run {
     /// The id of the run's last name.
     last: Option<u32>,
     /// The side of the name before it the run's last name was added on (`true`: just
-    /// above it), once the run has two names.
+    /// above it), once known: from the run's second name, or from its first when that
+    /// shared the longer prefix with one of its neighbours (the run starts on that side).
     up: Option<bool>,
     /// How many names in a row were added beside the one before, on the same side.
     len: u32,
