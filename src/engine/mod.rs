@@ -193,7 +193,7 @@ fn casbin_reading(
 ) -> (odrl::Best, Decision) {
     if check.explain {
         let hits = odrl::hits(index, check, agent, closure, opts);
-        (hits.best(), odrl::decision_from_hits(index, check, closure, &hits))
+        (hits.best(index), odrl::decision_from_hits(index, check, closure, &hits))
     } else {
         let best = odrl::best(index, check, agent, closure, opts);
         let decision = odrl::decision_from_best(index, check, closure, &best);

@@ -553,10 +553,13 @@ fn render(index: &Index, check: &Check, closure: &Closure<'_>, hit: &Hit) -> Rul
 /// Every applicable rule that counts, and those that do not for their policy's type.
 #[derive(Default)]
 pub(crate) struct Hits {
-    /// Every applicable rule that counts, prohibitions first; each kind in deciding order
-    /// when explaining, otherwise only the best of each kind first (what the decision and
-    /// the Casbin rows read).
+    /// Every applicable rule that counts, prohibitions first: when explaining, the first
+    /// `ordered` in deciding order (the deciding rule and every one listed after it), the
+    /// rest after them in no order; otherwise only the best of each kind first (what the
+    /// decision and the Casbin rows read).
     pub ranked: Vec<Hit>,
+    /// How many of `ranked` lead in deciding order when explaining (0 otherwise).
+    pub ordered: usize,
     /// Applicable rules of active policies whose type does not enforce them.
     pub unenforced: Vec<Hit>,
     /// Rules with constraints offered, whether they applied, and why.
@@ -600,20 +603,28 @@ pub(crate) fn hits(
     // pairs differ there; thousands of rules in a big explanation), the whole order only
     // between rules of one policy and assignee. Outside explain mode only the best of
     // each kind is read.
-    let cmp = |a: &Hit, b: &Hit| {
+    let cmp = ranked_order(index);
+    let ordered = if check.explain {
+        // The deciding rule and the `explain_limit` listed after it; the rest only counted.
+        ranking::sort_ranked(&mut all, check.explain_limit.saturating_add(1), cmp)
+    } else {
+        ranking::best_first(&mut all, cmp);
+        0
+    };
+    Hits {
+        ranked: all,
+        ordered,
+        unenforced,
+        conditions: sink.conditions,
+    }
+}
+
+/// The whole order rules are ranked in: kind (prohibitions first), then the deciding order.
+fn ranked_order(index: &Index) -> impl Fn(&Hit, &Hit) -> Ordering + '_ {
+    move |a: &Hit, b: &Hit| {
         ranking::prefix(a)
             .cmp(&ranking::prefix(b))
             .then_with(|| order(index, a, b))
-    };
-    if check.explain {
-        ranking::sort_ranked(&mut all, cmp);
-    } else {
-        ranking::best_first(&mut all, cmp);
-    }
-    Hits {
-        ranked: all,
-        unenforced,
-        conditions: sink.conditions,
     }
 }
 
@@ -709,10 +720,21 @@ pub(crate) type Best = SmallVec<[Hit; 2]>;
 
 impl Hits {
     /// The best applicable prohibition and the best applicable permission, as [`best`]
-    /// gives them: `ranked` holds prohibitions first, each kind best first.
-    pub(crate) fn best(&self) -> Best {
+    /// gives them: `ranked` holds prohibitions first, each kind best first, or when
+    /// explaining its `ordered` first in order and the rest after them (where the best
+    /// permission is the least, when none leads).
+    pub(crate) fn best(&self, index: &Index) -> Best {
         let best_prohibition = self.ranked.first().filter(|h| h.kind == RuleKind::Prohibition);
-        let best_permission = self.ranked.iter().find(|h| h.kind == RuleKind::Permission);
+        let is_permission = |h: &&Hit| h.kind == RuleKind::Permission;
+        let (leading, rest) = match self.ordered {
+            0 => (&self.ranked[..], &[][..]),
+            n => self.ranked.split_at(n),
+        };
+        let best_permission = leading.iter().find(is_permission).or_else(|| {
+            rest.iter()
+                .filter(is_permission)
+                .min_by(|a, b| ranked_order(index)(a, b))
+        });
         best_prohibition.into_iter().chain(best_permission).copied().collect()
     }
 }
@@ -723,7 +745,7 @@ pub(crate) fn decision_from_hits(index: &Index, check: &Check, closure: &Closure
     if check.explain {
         return decision(index, check, closure, &hits.ranked, &hits.unenforced, &hits.conditions);
     }
-    decision(index, check, closure, &hits.best(), &[], &[])
+    decision(index, check, closure, &hits.best(index), &[], &[])
 }
 
 /// The decision from the best rule of each kind ([`best`]; a plain check).
@@ -731,8 +753,8 @@ pub(crate) fn decision_from_best(index: &Index, check: &Check, closure: &Closure
     decision(index, check, closure, best, &[], &[])
 }
 
-/// Renders a decision from the ranked rules (the deciding one first; every other one
-/// after it when explaining).
+/// Renders a decision from the ranked rules (the deciding one first; when explaining,
+/// every other one after it, at least the `explain_limit` listed in order).
 fn decision(
     index: &Index,
     check: &Check,
@@ -751,6 +773,11 @@ fn decision(
         let limit = check.explain_limit;
         // Labels are in the names' byte order: sort integers, not strings.
         let mut roles: Vec<(u64, &Id)> = closure.roles.iter().map(|(_, n)| (n.label, &n.name)).collect();
+        if limit < roles.len() {
+            // Only the first are listed (after the agent): those are sorted.
+            roles.select_nth_unstable_by_key(limit, |&(label, _)| label);
+            roles.truncate(limit);
+        }
         roles.sort_unstable_by_key(|&(label, _)| label);
         let names: Vec<Id> = std::iter::once(&check.agent)
             .chain(roles.into_iter().map(|(_, name)| name))
@@ -782,5 +809,45 @@ fn decision(
         deciding_rule,
         explanation,
         action: check.action.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A role's rule on `*` in a policy of label `rank`.
+    fn rule(kind: RuleKind, rank: u64) -> Hit {
+        Hit {
+            rank,
+            ..Hit::on_star(false, (1, 1), 0, 0, kind, false)
+        }
+    }
+
+    #[test]
+    fn the_best_permission_is_found_behind_the_ordered_rules() {
+        let index = Index::default();
+        // Explaining with one rule listed: only the deciding prohibition leads, and the
+        // permissions after it are in no order.
+        let hits = Hits {
+            ranked: vec![
+                rule(RuleKind::Prohibition, 5),
+                rule(RuleKind::Permission, 9),
+                rule(RuleKind::Prohibition, 7),
+                rule(RuleKind::Permission, 3),
+                rule(RuleKind::Permission, 4),
+            ],
+            ordered: 1,
+            ..Hits::default()
+        };
+        let best: Vec<(RuleKind, u64)> = hits.best(&index).iter().map(|h| (h.kind, h.rank)).collect();
+        assert_eq!(best, [(RuleKind::Prohibition, 5), (RuleKind::Permission, 3)]);
+        // Not explaining: each kind's best first (`best_first`).
+        let hits = Hits {
+            ranked: vec![rule(RuleKind::Permission, 8), rule(RuleKind::Permission, 2)],
+            ..Hits::default()
+        };
+        let best: Vec<(RuleKind, u64)> = hits.best(&index).iter().map(|h| (h.kind, h.rank)).collect();
+        assert_eq!(best, [(RuleKind::Permission, 8)]);
     }
 }

@@ -13,7 +13,9 @@
 //! same policy and assignee — are sorted by the whole order (action, collection,
 //! condition), which the caller gives. Outside explain mode nothing lists the rules, so
 //! the Casbin engine's collection only brings the best of each kind forward
-//! ([`best_first`]).
+//! ([`best_first`]). An explanation lists only its first `explain_limit` rules, so only
+//! the rules that can be among them are ranked ([`sort_ranked`]'s `keep`): a pass over
+//! every rule picks them by the prefix's first fields and the policy label.
 
 use crate::domain::RuleKind;
 use crate::engine::odrl::Hit;
@@ -36,9 +38,66 @@ pub(crate) fn prefix(h: &Hit) -> Prefix {
     )
 }
 
-/// Sorts `hits` into the order `cmp` defines, which must order first by [`prefix`] and
-/// only then by anything else.
-pub(crate) fn sort_ranked(hits: &mut Vec<Hit>, cmp: impl Fn(&Hit, &Hit) -> Ordering) {
+/// Puts the least `keep` of `hits` first, in the order `cmp` defines (which must order
+/// first by [`prefix`] and only then by anything else), and returns how many leading hits
+/// are in that order: at least `keep` (all of them when there are no more), maybe a few
+/// more; the rest follow in no order, each after every ordered one.
+///
+/// An explanation lists its first `explain_limit` rules but counts them all: only those
+/// that can be among the first are ranked ([`leading`]), so a short explanation of a
+/// check that thousands of rules apply to costs a pass over them, not their sort.
+pub(crate) fn sort_ranked(hits: &mut [Hit], keep: usize, cmp: impl Fn(&Hit, &Hit) -> Ordering) -> usize {
+    let ordered = if keep < hits.len() {
+        leading(hits, keep)
+    } else {
+        hits.len()
+    };
+    sort_all(&mut hits[..ordered], cmp);
+    ordered
+}
+
+/// The first four fields of [`prefix`] as one small integer in the same order (kind, own,
+/// target level, related action): 5 bits.
+#[inline]
+fn class(h: &Hit) -> usize {
+    let (kind, not_own, level, related, _, _) = prefix(h);
+    usize::from(kind) << 4 | usize::from(not_own) << 3 | usize::from(level.min(3)) << 1 | usize::from(related)
+}
+
+/// Moves to the front every hit that can be among the least `keep` under [`prefix`]'s
+/// order, and returns how many there are: every hit of the classes ([`class`]) before the
+/// one where the `keep`-th falls, and of that class those whose policy label is at most the
+/// label that the class's remaining places reach (ties at that label included). Each hit
+/// left behind is after every one moved forward.
+fn leading(hits: &mut [Hit], keep: usize) -> usize {
+    if keep == 0 {
+        return 0;
+    }
+    let mut counts = [0usize; 32];
+    for h in hits.iter() {
+        counts[class(h)] += 1;
+    }
+    // The class the `keep`-th hit falls in, and how many precede it (keep < hits.len()).
+    let (mut boundary, mut before) = (0, 0);
+    while before + counts[boundary] < keep {
+        before += counts[boundary];
+        boundary += 1;
+    }
+    let mut labels: Vec<u64> = hits.iter().filter(|h| class(h) == boundary).map(|h| h.rank).collect();
+    let (_, &mut last, _) = labels.select_nth_unstable(keep - before - 1);
+    let mut front = 0;
+    for i in 0..hits.len() {
+        let c = class(&hits[i]);
+        if c < boundary || (c == boundary && hits[i].rank <= last) {
+            hits.swap(front, i);
+            front += 1;
+        }
+    }
+    front
+}
+
+/// Sorts `hits` into the order `cmp` defines (see [`sort_ranked`]).
+fn sort_all(hits: &mut [Hit], cmp: impl Fn(&Hit, &Hit) -> Ordering) {
     /// Below this many rules, a comparison sort is quicker than building the keys (the
     /// tables, the buffers and the radix passes cost a few microseconds whatever the size).
     const SMALL: usize = 64;
@@ -59,10 +118,8 @@ pub(crate) fn sort_ranked(hits: &mut Vec<Hit>, cmp: impl Fn(&Hit, &Hit) -> Order
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let (kind, not_own, level, related, _, _) = prefix(h);
-            let flags =
-                u64::from(kind) << 4 | u64::from(not_own) << 3 | u64::from(level.min(3)) << 1 | u64::from(related);
-            let key = (flags << policies.bits | policies.pos(h.rank)) << assignees.bits | assignees.pos(h.who);
+            let key = (class(h) as u64) << policies.bits | policies.pos(h.rank);
+            let key = key << assignees.bits | assignees.pos(h.who);
             key << 32 | i as u64
         })
         .collect();
@@ -82,7 +139,7 @@ pub(crate) fn sort_ranked(hits: &mut Vec<Hit>, cmp: impl Fn(&Hit, &Hit) -> Order
         from = to;
     }
     let sorted: Vec<Hit> = keys.iter().map(|k| hits[*k as u32 as usize]).collect();
-    *hits = sorted;
+    hits.copy_from_slice(&sorted);
 }
 
 /// Puts the prohibitions of `hits` before its permissions, the least of each kind under
@@ -263,9 +320,48 @@ mod tests {
             let mut hits: Vec<Hit> = (0..n).map(|_| random_hit(&mut below, &labels)).collect();
             let mut expected = hits.clone();
             expected.sort_by(whole);
-            sort_ranked(&mut hits, whole);
-            assert_eq!(fields(&hits), fields(&expected), "round {round}, {n} hits");
+            // Everything, none, one, part, or more than there are.
+            let keep = match round % 5 {
+                0 => n,
+                1 => 0,
+                2 => 1,
+                3 => below(n as u64 + 1) as usize,
+                _ => n + 3,
+            };
+            let ordered = sort_ranked(&mut hits, keep, whole);
+            let at = format!("round {round}, {n} hits, keeping {keep}");
+            assert!(ordered >= keep.min(n) && ordered <= n, "{at}: {ordered} ordered");
+            assert_eq!(fields(&hits[..ordered]), fields(&expected[..ordered]), "{at}");
+            // The rest: the same rules, each after every ordered one.
+            if let Some(last) = ordered.checked_sub(1).map(|i| hits[i]) {
+                assert!(
+                    hits[ordered..].iter().all(|h| whole(h, &last) != Ordering::Less),
+                    "{at}"
+                );
+            }
+            hits.sort_by(whole);
+            assert_eq!(fields(&hits), fields(&expected), "{at}: the same rules");
         }
+    }
+
+    #[test]
+    fn only_the_rules_that_can_lead_are_ranked() {
+        // 3,000 rules of one class over 100 policies: keeping 10 ranks the rules of the
+        // policies those 10 reach, not all of them.
+        let mut rng = Rng(5);
+        let mut below = |n: u64| rng.below(n as usize) as u64;
+        let labels: Vec<u64> = (0..100).map(|i| i << 50).collect();
+        let mut hits: Vec<Hit> = (0..3_000)
+            .map(|_| Hit {
+                own: false,
+                level: 2,
+                related: false,
+                kind: RuleKind::Permission,
+                ..random_hit(&mut below, &labels)
+            })
+            .collect();
+        let ordered = sort_ranked(&mut hits, 10, whole);
+        assert!((10..300).contains(&ordered), "{ordered} ordered");
     }
 
     #[test]
