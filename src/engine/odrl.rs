@@ -211,7 +211,7 @@ impl<'a> Sink<'a> {
             now: Now::default(),
             conditions: Vec::new(),
             truths: SmallVec::new(),
-            all: listing.then(Vec::new),
+            all: listing.then(spare_hits),
             unenforced: Vec::new(),
             best: [None, None],
             // A strategy can override or void rules of its policy: outside a listing, every
@@ -550,6 +550,32 @@ fn render(index: &Index, check: &Check, closure: &Closure<'_>, hit: &Hit) -> Rul
     }
 }
 
+thread_local! {
+    /// The buffer of the thread's last explanation's rules, kept for its next one: an
+    /// explanation on a big organisation collects thousands (a few hundred kilobytes),
+    /// and a buffer grown afresh each time was written cold and copied at each doubling.
+    static SPARE: std::cell::Cell<Vec<Hit>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The most rules a kept buffer holds room for (2.6 MB): a bigger one is freed.
+const SPARE_MAX: usize = 1 << 16;
+
+/// An empty buffer for an explanation's rules: the thread's spare one, if it has one.
+fn spare_hits() -> Vec<Hit> {
+    SPARE.with(std::cell::Cell::take)
+}
+
+impl Drop for Hits {
+    /// Gives the buffer back for the thread's next explanation.
+    fn drop(&mut self) {
+        let mut ranked = std::mem::take(&mut self.ranked);
+        if ranked.capacity() <= SPARE_MAX {
+            ranked.clear();
+            SPARE.with(|s| s.set(ranked));
+        }
+    }
+}
+
 /// Every applicable rule that counts, and those that do not for their policy's type.
 #[derive(Default)]
 pub(crate) struct Hits {
@@ -838,14 +864,17 @@ mod tests {
                 rule(RuleKind::Permission, 4),
             ],
             ordered: 1,
-            ..Hits::default()
+            unenforced: Vec::new(),
+            conditions: Vec::new(),
         };
         let best: Vec<(RuleKind, u64)> = hits.best(&index).iter().map(|h| (h.kind, h.rank)).collect();
         assert_eq!(best, [(RuleKind::Prohibition, 5), (RuleKind::Permission, 3)]);
         // Not explaining: each kind's best first (`best_first`).
         let hits = Hits {
             ranked: vec![rule(RuleKind::Permission, 8), rule(RuleKind::Permission, 2)],
-            ..Hits::default()
+            ordered: 0,
+            unenforced: Vec::new(),
+            conditions: Vec::new(),
         };
         let best: Vec<(RuleKind, u64)> = hits.best(&index).iter().map(|h| (h.kind, h.rank)).collect();
         assert_eq!(best, [(RuleKind::Permission, 8)]);

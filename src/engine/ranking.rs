@@ -83,7 +83,8 @@ fn leading(hits: &mut [Hit], keep: usize) -> usize {
         before += counts[boundary];
         boundary += 1;
     }
-    let mut labels: Vec<u64> = hits.iter().filter(|h| class(h) == boundary).map(|h| h.rank).collect();
+    let mut labels = Vec::with_capacity(counts[boundary]);
+    labels.extend(hits.iter().filter(|h| class(h) == boundary).map(|h| h.rank));
     let (_, &mut last, _) = labels.select_nth_unstable(keep - before - 1);
     let mut front = 0;
     for i in 0..hits.len() {
