@@ -38,6 +38,9 @@ pub fn kind_bit(kind: RuleKind) -> u8 {
     }
 }
 
+/// Both kinds' [`kind_bit`]s: the effect of an active policy whose rules all count.
+pub const EVERY_KIND: u8 = 3;
+
 impl Enforcement {
     /// The enforcement of a policy type given as a full IRI (`None`: no type given).
     pub fn of(policy_type: Option<&str>) -> Enforcement {
@@ -55,7 +58,7 @@ impl Enforcement {
     #[inline]
     pub fn mask(self) -> u8 {
         match self {
-            Enforcement::Enforced => 3,
+            Enforcement::Enforced => EVERY_KIND,
             Enforcement::Inert => 0,
             Enforcement::Unknown => kind_bit(RuleKind::Prohibition),
         }

@@ -125,6 +125,9 @@ pub struct Index {
     /// none, a check keeps only the best rule of each kind (no policy can override or void
     /// another rule of its own).
     strategies: usize,
+    /// How many policies have a rule kind that does not count (inactive, or a type that
+    /// does not enforce it): while there are none, every rule counts as it stands.
+    partial: usize,
     /// Node names in byte order, likewise.
     node_order: Labels,
     /// Custom actions, numbered from [`CUSTOM_BASE`].
@@ -212,6 +215,7 @@ impl Index {
             discharged: PMap::with_hasher(hasher.clone()),
             policy_order: Labels::default(),
             strategies: 0,
+            partial: 0,
             node_order: Labels::default(),
             customs: Interned::new(&hasher),
             reverse: Reverse::new(&hasher),
@@ -367,6 +371,14 @@ impl Index {
     #[inline]
     pub fn strategies_in_use(&self) -> bool {
         self.strategies > 0
+    }
+
+    /// True when every rule counts as it stands: every policy is active and enforces both
+    /// kinds, none has a conflict strategy, and no rule has a condition. An applicable rule
+    /// then takes part in a check by its place in a row alone.
+    #[inline]
+    pub(crate) fn every_rule_counts(&self) -> bool {
+        self.partial == 0 && !self.strategies_in_use() && !self.conditions_in_use()
     }
 
     /// True when the policy is active (no status event means active).

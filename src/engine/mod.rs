@@ -15,6 +15,7 @@ mod prefetch;
 mod pvec;
 mod ranking;
 pub mod reference;
+mod stars;
 
 pub use casbin::CasbinRows;
 pub use index::{Index, IndexStats};

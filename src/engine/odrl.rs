@@ -29,6 +29,7 @@ use crate::engine::closure::Closure;
 use crate::engine::index::{
     CUSTOM_BASE, Head, Index, Node, Pair, RoleSummary, TargetRule, VARIANT_BASE, action_bit, ak_action, ak_kind,
 };
+use crate::engine::stars::Stars;
 use crate::engine::{Check, EngineOptions};
 use crate::engine::{listing, ranking};
 use smallvec::SmallVec;
@@ -86,7 +87,14 @@ pub(crate) struct Hit {
 impl Hit {
     /// A rule on `*` assigned to `assignee` (its id and label), the agent's own or a role's.
     #[inline]
-    fn on_star(own: bool, assignee: (u32, u64), policy: u32, action: u32, kind: RuleKind, related: bool) -> Hit {
+    pub(crate) fn on_star(
+        own: bool,
+        assignee: (u32, u64),
+        policy: u32,
+        action: u32,
+        kind: RuleKind,
+        related: bool,
+    ) -> Hit {
         Hit {
             own,
             level: 2,
@@ -406,14 +414,16 @@ fn offer_row(
     }
 }
 
-/// Every applicable rule of an active policy is offered to `sink`.
-fn collect(
+/// Every applicable rule of an active policy is offered to `sink`, but the roles' rules on
+/// `*`, which go to `stars` when given (see [`stars`]).
+fn collect<'c, 'x: 'c>(
     index: &Index,
     check: &Check,
-    agent: Agent<'_>,
-    closure: &Closure<'_>,
+    agent: Agent<'c>,
+    closure: &Closure<'x>,
     wanted: &Wanted,
     sink: &mut Sink<'_>,
+    mut stars: Option<&mut Stars<'c>>,
 ) {
     let Some((agent_id, agent_row)) = agent else {
         // An agent the index does not know holds no rules and no edges.
@@ -470,6 +480,10 @@ fn collect(
             let bit = present.trailing_zeros();
             present &= present - 1;
             let group = node.star_group(bit);
+            if let Some(stars) = stars.as_deref_mut().filter(|_| !own) {
+                stars.add(group, (id, node.label), wanted);
+                continue;
+            }
             if bit == 63 {
                 // Every custom action shares bit 63: find the requested one.
                 let from = group.partition_point(|r| ak_action(r.0) < wanted.action);
@@ -586,6 +600,9 @@ pub(crate) struct Hits {
     pub ranked: Vec<Hit>,
     /// How many of `ranked` lead in deciding order when explaining (0 otherwise).
     pub ordered: usize,
+    /// How many applicable rules count: `ranked` holds them all, or when explaining may
+    /// hold only those it lists (and the best permission).
+    pub total: usize,
     /// Applicable rules of active policies whose type does not enforce them.
     pub unenforced: Vec<Hit>,
     /// Rules with constraints offered, whether they applied, and why.
@@ -594,30 +611,34 @@ pub(crate) struct Hits {
 
 /// A sink ([`Sink::new`]) that every applicable rule of an active policy was offered to;
 /// `None` for a custom action no rule uses (nothing can apply).
-fn collected<'a>(
+fn collected<'a, 'c, 'x: 'c>(
     index: &'a Index,
     check: &'a Check,
-    agent: Agent<'_>,
-    closure: &Closure<'_>,
+    agent: Agent<'c>,
+    closure: &Closure<'x>,
     opts: &EngineOptions,
     listing: bool,
+    stars: Option<&mut Stars<'c>>,
 ) -> Option<Sink<'a>> {
     let action = index.action_id(&check.action)?;
     let wanted = Wanted::new(action, opts.action_hierarchy);
     let mut sink = Sink::new(index, check, listing);
-    collect(index, check, agent, closure, &wanted, &mut sink);
+    collect(index, check, agent, closure, &wanted, &mut sink, stars);
     Some(sink)
 }
 
 /// Every applicable rule of an active policy, ranked: what an explanation lists.
-pub(crate) fn hits(
+pub(crate) fn hits<'c, 'x: 'c>(
     index: &Index,
     check: &Check,
-    agent: Agent<'_>,
-    closure: &Closure<'_>,
+    agent: Agent<'c>,
+    closure: &Closure<'x>,
     opts: &EngineOptions,
 ) -> Hits {
-    let Some(sink) = collected(index, check, agent, closure, opts, true) else {
+    // While every rule counts as it stands, the roles' rules on `*` are counted by group and
+    // merged only as far as the explanation lists them (`stars`).
+    let mut stars = (check.explain && index.every_rule_counts() && closure.summarized.is_none()).then(Stars::default);
+    let Some(sink) = collected(index, check, agent, closure, opts, true, stars.as_mut()) else {
         return Hits::default();
     };
     let mut all = sink.all.unwrap_or_default();
@@ -630,16 +651,32 @@ pub(crate) fn hits(
     // between rules of one policy and assignee. Outside explain mode only the best of
     // each kind is read.
     let cmp = ranked_order(index);
-    let ordered = if check.explain {
-        // The deciding rule and the `explain_limit` listed after it; the rest only counted.
-        ranking::sort_ranked(&mut all, check.explain_limit.saturating_add(1), cmp)
-    } else {
-        ranking::best_first(&mut all, cmp);
-        0
+    // The deciding rule and the `explain_limit` listed after it; the rest only counted.
+    let keep = check.explain_limit.saturating_add(1);
+    let (ranked, ordered, total) = match stars {
+        Some(stars) if all.len() + stars.total() > keep => {
+            let total = all.len() + stars.total();
+            let (ranked, ordered) = stars.rank_with(index, all, keep, cmp);
+            (ranked, ordered, total)
+        }
+        stars if check.explain => {
+            if let Some(stars) = stars {
+                stars.all_hits(index, &mut all);
+            }
+            let ordered = ranking::sort_ranked(&mut all, keep, cmp);
+            let total = all.len();
+            (all, ordered, total)
+        }
+        _ => {
+            ranking::best_first(&mut all, cmp);
+            let total = all.len();
+            (all, 0, total)
+        }
     };
     Hits {
-        ranked: all,
+        ranked,
         ordered,
+        total,
         unenforced,
         conditions: sink.conditions,
     }
@@ -713,7 +750,7 @@ pub(crate) fn evaluate(
         index,
         check,
         closure,
-        &best(index, check, agent, closure, opts),
+        (&best(index, check, agent, closure, opts), 0),
         &[],
         &[],
     )
@@ -729,7 +766,7 @@ pub(crate) fn best(
     closure: &Closure<'_>,
     opts: &EngineOptions,
 ) -> Best {
-    let Some(mut sink) = collected(index, check, agent, closure, opts, false) else {
+    let Some(mut sink) = collected(index, check, agent, closure, opts, false, None) else {
         return Best::new();
     };
     if let Some(mut strategic) = sink.strategic.take() {
@@ -769,23 +806,32 @@ impl Hits {
 /// [`evaluate`] gives it.
 pub(crate) fn decision_from_hits(index: &Index, check: &Check, closure: &Closure<'_>, hits: &Hits) -> Decision {
     if check.explain {
-        return decision(index, check, closure, &hits.ranked, &hits.unenforced, &hits.conditions);
+        let ordered = &hits.ranked[..hits.ordered];
+        return decision(
+            index,
+            check,
+            closure,
+            (ordered, hits.total),
+            &hits.unenforced,
+            &hits.conditions,
+        );
     }
-    decision(index, check, closure, &hits.best(index), &[], &[])
+    let best = hits.best(index);
+    decision(index, check, closure, (&best, best.len()), &[], &[])
 }
 
 /// The decision from the best rule of each kind ([`best`]; a plain check).
 pub(crate) fn decision_from_best(index: &Index, check: &Check, closure: &Closure<'_>, best: &[Hit]) -> Decision {
-    decision(index, check, closure, best, &[], &[])
+    decision(index, check, closure, (best, best.len()), &[], &[])
 }
 
-/// Renders a decision from the ranked rules (the deciding one first; when explaining,
-/// every other one after it, at least the `explain_limit` listed in order).
+/// Renders a decision from the ranked rules (the deciding one first; when explaining, the
+/// `explain_limit` listed after it, in order) and how many applicable rules count.
 fn decision(
     index: &Index,
     check: &Check,
     closure: &Closure<'_>,
-    ranked: &[Hit],
+    (ranked, total): (&[Hit], usize),
     unenforced: &[Hit],
     conditions: &[(Hit, bool, String)],
 ) -> Decision {
@@ -825,7 +871,7 @@ fn decision(
             limit,
         );
         explanation.totals.assignees = 1 + closure.roles.len();
-        explanation.totals.other_rules = others.len();
+        explanation.totals.other_rules = total.saturating_sub(1);
         explanation
     });
     Decision {
@@ -864,6 +910,7 @@ mod tests {
                 rule(RuleKind::Permission, 4),
             ],
             ordered: 1,
+            total: 5,
             unenforced: Vec::new(),
             conditions: Vec::new(),
         };
@@ -873,6 +920,7 @@ mod tests {
         let hits = Hits {
             ranked: vec![rule(RuleKind::Permission, 8), rule(RuleKind::Permission, 2)],
             ordered: 0,
+            total: 2,
             unenforced: Vec::new(),
             conditions: Vec::new(),
         };

@@ -59,7 +59,7 @@ pub(crate) fn sort_ranked(hits: &mut [Hit], keep: usize, cmp: impl Fn(&Hit, &Hit
 /// The first four fields of [`prefix`] as one small integer in the same order (kind, own,
 /// target level, related action): 5 bits.
 #[inline]
-fn class(h: &Hit) -> usize {
+pub(crate) fn class(h: &Hit) -> usize {
     let (kind, not_own, level, related, _, _) = prefix(h);
     usize::from(kind) << 4 | usize::from(not_own) << 3 | usize::from(level.min(3)) << 1 | usize::from(related)
 }

@@ -141,7 +141,7 @@ impl Index {
         }
         // Each policy's effect mask follows its status and type; the count of policies
         // with a strategy other than `prohibit` is right.
-        let mut strategies = 0;
+        let (mut strategies, mut partial) = (0, 0);
         for id in 0..self.policies.len() as u32 {
             let p = self.policies.get(id);
             let want = crate::domain::policy::effect_mask(p.status.unwrap_or(true), p.policy_type.as_deref());
@@ -149,11 +149,18 @@ impl Index {
                 return Err(format!("policy {:?}: effect {} where {want} is due", p.name, p.effect));
             }
             strategies += usize::from(p.conflict.is_some_and(|c| c != crate::domain::Conflict::Prohibit));
+            partial += usize::from(p.effect != crate::domain::policy::EVERY_KIND);
         }
         if strategies != self.strategies {
             return Err(format!(
                 "{} policies counted with a strategy, {strategies} have one",
                 self.strategies
+            ));
+        }
+        if partial != self.partial {
+            return Err(format!(
+                "{} policies counted with a kind that does not count, {partial} have one",
+                self.partial
             ));
         }
         // Role summaries, while current, are what the facts give.

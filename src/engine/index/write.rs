@@ -6,6 +6,7 @@ use super::{
     AccountEntry, CUSTOM_BASE, Index, Named, Node, Pair, TargetRule, VARIANT_BASE, Variant, action_kind, ak_action,
     row_of,
 };
+use crate::domain::policy::EVERY_KIND;
 use crate::domain::{Action, Change, Conflict, EntityKind, Id, Rule, Target};
 use std::sync::Arc;
 
@@ -50,6 +51,16 @@ impl Index {
             self.policies.get_mut(p).label = label;
         }
         id
+    }
+
+    /// Recomputes a policy's effect after its status or type changed, keeping the count of
+    /// policies with a kind that does not count ([`Index::every_rule_counts`]).
+    fn refresh_effect(&mut self, p: u32) {
+        let entry = self.policies.get_mut(p);
+        let was = entry.effect != EVERY_KIND;
+        entry.refresh_effect();
+        let is = entry.effect != EVERY_KIND;
+        self.partial = self.partial + usize::from(is) - usize::from(was);
     }
 
     /// Applies one change: a set operation, so applying it twice is applying it once. Then
@@ -268,14 +279,13 @@ impl Index {
                 {
                     entry.policy_type = Some(Arc::from(t.as_str()));
                 }
-                entry.refresh_effect();
+                self.refresh_effect(p);
             }
             Change::Status { kind, id, active } => match kind {
                 EntityKind::Policy => {
                     let p = self.intern_policy(id);
-                    let entry = self.policies.get_mut(p);
-                    entry.status = Some(*active);
-                    entry.refresh_effect();
+                    self.policies.get_mut(p).status = Some(*active);
+                    self.refresh_effect(p);
                 }
                 EntityKind::Agent => {
                     let n = self.intern_node(id);

@@ -1,0 +1,223 @@
+//! The roles' rules on `*` in an explanation, counted by group and ranked only as far as
+//! the explanation lists them.
+//!
+//! On a big organisation most of the rules an explanation counts are its roles' rules on
+//! `*` (thousands over a few hundred roles), and it lists only its first `explain_limit`.
+//! While every rule counts as it stands ([`Index::every_rule_counts`]: every policy active
+//! and enforcing both kinds, no conflict strategy, no condition), a role's group of one
+//! action and kind counts whole, so its length is its count. Each group is sorted by
+//! policy label, which orders the rules of one class (kind, not the agent's own, on `*`,
+//! exact or related action) before anything else does: so a class's first `n` rules are
+//! among those up to the label its `n`-th rule reaches (found among the class's labels),
+//! and only those become hits and are ranked.
+//!
+//! The rules of the other classes (the agent's own, on the target or its collections) are
+//! collected and ranked as before; no class holds both, so the two are joined class by
+//! class.
+
+use crate::domain::RuleKind;
+use crate::engine::index::{Index, Pair, ak_action, ak_kind};
+use crate::engine::odrl::{Hit, Wanted};
+use crate::engine::ranking::{self, class};
+use std::cmp::Ordering;
+
+/// One role's rules on `*` of one action and kind that apply, sorted by policy label.
+struct Group<'a> {
+    rules: &'a [Pair],
+    /// The role's id and label.
+    assignee: (u32, u64),
+    action: u32,
+    kind: RuleKind,
+    related: bool,
+}
+
+impl Group<'_> {
+    /// Its `at`-th rule as a hit (its policy's label read).
+    fn hit(&self, index: &Index, at: usize) -> Hit {
+        let policy = self.rules[at].1;
+        Hit {
+            rank: index.policy_rank(policy).0,
+            ..Hit::on_star(false, self.assignee, policy, self.action, self.kind, self.related)
+        }
+    }
+}
+
+/// The roles' groups on `*` of a check, by class.
+#[derive(Default)]
+pub(crate) struct Stars<'a> {
+    groups: Vec<(usize, Group<'a>)>,
+    /// How many rules each class holds.
+    totals: [usize; 32],
+}
+
+impl<'a> Stars<'a> {
+    /// Takes a role's rules on `*` of one action bit (`star_group`: runs of one action and
+    /// kind, each sorted by policy label), keeping the runs whose action and kind apply.
+    pub(crate) fn add(&mut self, rules: &'a [Pair], assignee: (u32, u64), wanted: &Wanted) {
+        let mut from = 0;
+        while from < rules.len() {
+            let ak = rules[from].0;
+            let to = from + rules[from..].partition_point(|r| r.0 == ak);
+            let (action, kind) = (ak_action(ak), ak_kind(ak));
+            if let Some(related) = wanted.applies(action, kind) {
+                let group = Group {
+                    rules: &rules[from..to],
+                    assignee,
+                    action,
+                    kind,
+                    related,
+                };
+                let c = class(&Hit::on_star(false, assignee, 0, action, kind, related));
+                self.totals[c] += to - from;
+                self.groups.push((c, group));
+            }
+            from = to;
+        }
+    }
+
+    /// Every rule of the groups, appended to `out` as hits.
+    pub(crate) fn all_hits(&self, index: &Index, out: &mut Vec<Hit>) {
+        out.reserve(self.total());
+        for (_, g) in &self.groups {
+            out.extend((0..g.rules.len()).map(|at| g.hit(index, at)));
+        }
+    }
+
+    /// How many rules the groups hold.
+    pub(crate) fn total(&self) -> usize {
+        self.totals.iter().sum()
+    }
+
+    /// The least `keep` of `others` (the check's other applicable rules, all counting, in no
+    /// class of the groups') and the groups' rules together, in the order `cmp` defines
+    /// ([`ranking::sort_ranked`]'s), then the rest of `others` and, when no permission is
+    /// among those, the groups' best permission: the rules as [`super::odrl::Hits`] holds
+    /// them, and how many lead in order.
+    pub(crate) fn rank_with(
+        &self,
+        index: &Index,
+        mut others: Vec<Hit>,
+        keep: usize,
+        cmp: impl Fn(&Hit, &Hit) -> Ordering,
+    ) -> (Vec<Hit>, usize) {
+        let ordered_others = ranking::sort_ranked(&mut others, keep, &cmp);
+        let mut out = Vec::with_capacity(keep.min(others.len() + self.total()) + 1);
+        let mut taken = 0;
+        for c in 0..self.totals.len() {
+            if out.len() >= keep {
+                break;
+            }
+            // `others`' ordered rules come class by class; a class is theirs or the groups'.
+            while taken < ordered_others && class(&others[taken]) == c && out.len() < keep {
+                out.push(others[taken]);
+                taken += 1;
+            }
+            let want = (keep - out.len()).min(self.totals[c]);
+            self.first(index, c, want, &cmp, &mut out);
+        }
+        let ordered = out.len();
+        out.extend_from_slice(&others[taken..]);
+        let is_permission = |h: &Hit| h.kind == RuleKind::Permission;
+        if !out.iter().any(is_permission) {
+            let first = (0..self.totals.len()).find(|&c| self.totals[c] > 0 && c >> 4 == 1);
+            if let Some(c) = first {
+                self.first(index, c, 1, &cmp, &mut out);
+            }
+        }
+        (out, ordered)
+    }
+
+    /// Appends the first `n` rules of class `c` in the order `cmp` defines. Each group is
+    /// sorted by policy label, which comes first within a class: the label the `n`-th rule
+    /// reaches is found among the class's labels (`select_nth`), then only each group's
+    /// rules up to it are taken and ranked.
+    fn first(&self, index: &Index, c: usize, n: usize, cmp: &impl Fn(&Hit, &Hit) -> Ordering, out: &mut Vec<Hit>) {
+        if n == 0 {
+            return;
+        }
+        let groups = || self.groups.iter().filter(move |(gc, _)| *gc == c).map(|(_, g)| g);
+        let mut labels = Vec::with_capacity(self.totals[c]);
+        for g in groups() {
+            labels.extend(g.rules.iter().map(|r| index.policy_rank(r.1).0));
+        }
+        let last = if n < labels.len() {
+            let mut chosen = labels.clone();
+            *chosen.select_nth_unstable(n - 1).1
+        } else {
+            u64::MAX
+        };
+        let from = out.len();
+        let mut at = 0;
+        for g in groups() {
+            let ranks = &labels[at..at + g.rules.len()];
+            at += g.rules.len();
+            for (r, &rank) in g.rules.iter().zip(ranks).take_while(|&(_, &rank)| rank <= last) {
+                out.push(Hit {
+                    rank,
+                    ..Hit::on_star(false, g.assignee, r.1, g.action, g.kind, g.related)
+                });
+            }
+        }
+        ranking::sort_ranked(&mut out[from..], n, cmp);
+        out.truncate(from + n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Action, Change, Id};
+    use crate::engine::index::action_kind;
+    use crate::engine::odrl::Hits;
+
+    #[test]
+    fn the_groups_best_permission_follows_a_listing_of_prohibitions() {
+        let mut index = Index::default();
+        for name in ["policy-b", "policy-a"] {
+            index.apply(&Change::PolicyCreated {
+                policy: Id::from_trusted(name),
+                policy_type: None,
+                conflict: None,
+            });
+        }
+        let (b, a) = (0, 1);
+        let read = index
+            .action_id(&Action::parse("action", "odrl:read").expect("an action"))
+            .expect("a vocabulary action");
+        let wanted = Wanted::new(read, true);
+        let prohibition = action_kind(read, RuleKind::Prohibition);
+        let permission = action_kind(read, RuleKind::Permission);
+        // A role's rules on `*`, runs of one action and kind, each by policy label.
+        let rules = [Pair(prohibition, a), Pair(permission, a), Pair(permission, b)];
+        let mut stars = Stars::default();
+        stars.add(&rules, (7, 70), &wanted);
+        assert_eq!(stars.total(), 3);
+        let cmp = |x: &Hit, y: &Hit| ranking::prefix(x).cmp(&ranking::prefix(y));
+        // Listing one: the prohibition, and behind it only the best permission.
+        let (ranked, ordered) = stars.rank_with(&index, Vec::new(), 1, cmp);
+        let got: Vec<(RuleKind, u32)> = ranked.iter().map(|h| (h.kind, h.policy)).collect();
+        assert_eq!(got, [(RuleKind::Prohibition, a), (RuleKind::Permission, a)]);
+        assert_eq!(ordered, 1);
+        let hits = Hits {
+            ranked,
+            ordered,
+            total: 3,
+            unenforced: Vec::new(),
+            conditions: Vec::new(),
+        };
+        let best: Vec<(RuleKind, u32)> = hits.best(&index).iter().map(|h| (h.kind, h.policy)).collect();
+        assert_eq!(best, [(RuleKind::Prohibition, a), (RuleKind::Permission, a)]);
+        // Listing all: every rule, in order.
+        let (ranked, ordered) = stars.rank_with(&index, Vec::new(), 10, cmp);
+        let got: Vec<(RuleKind, u32)> = ranked.iter().map(|h| (h.kind, h.policy)).collect();
+        assert_eq!(
+            got,
+            [
+                (RuleKind::Prohibition, a),
+                (RuleKind::Permission, a),
+                (RuleKind::Permission, b)
+            ]
+        );
+        assert_eq!(ordered, 3);
+    }
+}
