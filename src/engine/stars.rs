@@ -113,7 +113,7 @@ impl<'a> Stars<'a> {
                 taken += 1;
             }
             let want = (keep - out.len()).min(self.totals[c]);
-            self.first(index, c, want, &cmp, &mut out);
+            self.first(index, c, want, &mut out);
         }
         let ordered = out.len();
         out.extend_from_slice(&others[taken..]);
@@ -121,24 +121,31 @@ impl<'a> Stars<'a> {
         if !out.iter().any(is_permission) {
             let first = (0..self.totals.len()).find(|&c| self.totals[c] > 0 && c >> 4 == 1);
             if let Some(c) = first {
-                self.first(index, c, 1, &cmp, &mut out);
+                self.first(index, c, 1, &mut out);
             }
         }
         (out, ordered)
     }
 
-    /// Appends the first `n` rules of class `c` in the order `cmp` defines. Each group is
-    /// sorted by policy label, which comes first within a class: the label the `n`-th rule
-    /// reaches is found among the class's labels (`select_nth`), then only each group's
-    /// rules up to it are taken and ranked.
-    fn first(&self, index: &Index, c: usize, n: usize, cmp: &impl Fn(&Hit, &Hit) -> Ordering, out: &mut Vec<Hit>) {
+    /// Appends the first `n` rules of class `c` in order. Within a class, while every
+    /// rule counts as it stands, the order is (policy label, assignee label, action) with
+    /// no two rules equal (one rule per policy in a group, no condition, no collection;
+    /// vocabulary actions, the only ones a related class holds, compare by id). Each group
+    /// is sorted by policy label: the label the `n`-th rule reaches is found among the
+    /// class's labels (`select_nth`), then each group's rules up to it are taken, the
+    /// groups in (assignee label, action) order, and sorted stably by policy label.
+    fn first(&self, index: &Index, c: usize, n: usize, out: &mut Vec<Hit>) {
         if n == 0 {
             return;
         }
-        let groups = || self.groups.iter().filter(move |(gc, _)| *gc == c).map(|(_, g)| g);
+        // (assignee label, action, group, where its labels start).
+        let mut groups = Vec::new();
         let mut labels = Vec::with_capacity(self.totals[c]);
-        for g in groups() {
-            labels.extend(g.rules.iter().map(|r| index.policy_rank(r.1).0));
+        for (i, (gc, g)) in self.groups.iter().enumerate() {
+            if *gc == c {
+                groups.push((g.assignee.1, g.action, i, labels.len()));
+                labels.extend(g.rules.iter().map(|r| index.policy_rank(r.1).0));
+            }
         }
         let last = if n < labels.len() {
             let mut chosen = labels.clone();
@@ -146,11 +153,11 @@ impl<'a> Stars<'a> {
         } else {
             u64::MAX
         };
+        groups.sort_unstable();
         let from = out.len();
-        let mut at = 0;
-        for g in groups() {
+        for &(_, _, i, at) in &groups {
+            let g = &self.groups[i].1;
             let ranks = &labels[at..at + g.rules.len()];
-            at += g.rules.len();
             for (r, &rank) in g.rules.iter().zip(ranks).take_while(|&(_, &rank)| rank <= last) {
                 out.push(Hit {
                     rank,
@@ -158,7 +165,7 @@ impl<'a> Stars<'a> {
                 });
             }
         }
-        ranking::sort_ranked(&mut out[from..], n, cmp);
+        out[from..].sort_by_key(|h| h.rank);
         out.truncate(from + n);
     }
 }
