@@ -12,16 +12,24 @@ use crate::engine::odrl::Hit;
 /// `hits` as rules, in their order.
 pub(crate) fn listed(index: &Index, check: &Check, closure: &Closure<'_>, hits: &[Hit]) -> Rules {
     let mut out = Rules::with_capacity(hits.len());
-    // Room for a distinct name per few rules without growing (a few hundred in thousands).
+    // Room for a distinct name per two rules without growing (a few hundred in a thousand).
     let mut seen = Seen {
-        slots: vec![(0, 0); (hits.len() / 2).next_power_of_two().clamp(64, 4096)],
+        slots: vec![(0, 0); hits.len().next_power_of_two().clamp(64, 4096)],
         len: 0,
     };
     // Targets by level: `*` first, then the requested target, then its collections.
     let mut targets = vec![NONE; closure.targets.len() + 2];
+    // Listed rules come mostly in runs of one policy: the last one's position is kept.
+    let mut last_policy = (NONE, NONE);
     for h in hits {
         let base = index.base(h.policy);
-        let policy = seen.get_or(POLICY | u64::from(base), || out.add_id(index.policy_name(base).clone()));
+        if last_policy.0 != base {
+            last_policy = (
+                base,
+                seen.get_or(POLICY | u64::from(base), || out.add_id(index.policy_name(base).clone())),
+            );
+        }
+        let policy = last_policy.1;
         let assignee = if h.own {
             seen.get_or(OWN, || out.add_id(check.agent.clone()))
         } else {

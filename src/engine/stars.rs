@@ -165,7 +165,7 @@ impl<'a> Stars<'a> {
                 });
             }
         }
-        out[from..].sort_by_key(|h| h.rank);
+        ranking::sort_by_policy_stably(&mut out[from..]);
         out.truncate(from + n);
     }
 }
