@@ -288,6 +288,17 @@ fn prepare<'a>(
     if matches!(prepared, Prepared::Ready(_)) && index.collections_in_use() {
         target_closure_of(index, &check.target, opts.max_closure, &mut closure.targets)?;
     }
+    if check.explain {
+        // An explanation lists the roles by name and its rules by assignee within a policy:
+        // with the roles in label order (the names' byte order), both read them in order.
+        // Sorted by the label read once per role, not at each comparison.
+        let mut by_label: Vec<(u64, u32, &index::Node)> =
+            closure.roles.iter().map(|&(id, n)| (n.label, id, n)).collect();
+        by_label.sort_unstable_by_key(|&(label, _, _)| label);
+        for (slot, (_, id, n)) in closure.roles.iter_mut().zip(by_label) {
+            *slot = (id, n);
+        }
+    }
     Ok(prepared)
 }
 

@@ -645,7 +645,8 @@ pub(crate) fn hits<'c, 'x: 'c>(
 ) -> Hits {
     // While every rule counts as it stands, the roles' rules on `*` are counted by group and
     // merged only as far as the explanation lists them (`stars`).
-    let mut stars = (check.explain && index.every_rule_counts() && closure.summarized.is_none()).then(Stars::default);
+    let mut stars = (check.explain && index.every_rule_counts() && closure.summarized.is_none())
+        .then(|| Stars::with_capacity(2 * closure.roles.len()));
     let Some(sink) = collected(index, check, agent, closure, opts, true, stars.as_mut()) else {
         return Hits::default();
     };
@@ -853,12 +854,15 @@ fn decision(
         let limit = check.explain_limit;
         // Labels are in the names' byte order: sort integers, not strings.
         let mut roles: Vec<(u64, &Id)> = closure.roles.iter().map(|(_, n)| (n.label, &n.name)).collect();
-        if limit < roles.len() {
-            // Only the first are listed (after the agent): those are sorted.
-            roles.select_nth_unstable_by_key(limit, |&(label, _)| label);
-            roles.truncate(limit);
+        // Usually in order already (`prepare` sorts an explanation's closure).
+        if !roles.is_sorted_by_key(|&(label, _)| label) {
+            if limit < roles.len() {
+                // Only the first are listed (after the agent): those are sorted.
+                roles.select_nth_unstable_by_key(limit, |&(label, _)| label);
+                roles.truncate(limit);
+            }
+            roles.sort_unstable_by_key(|&(label, _)| label);
         }
-        roles.sort_unstable_by_key(|&(label, _)| label);
         let names: Vec<Id> = std::iter::once(&check.agent)
             .chain(roles.into_iter().map(|(_, name)| name))
             .take(limit)

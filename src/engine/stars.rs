@@ -51,13 +51,26 @@ pub(crate) struct Stars<'a> {
 }
 
 impl<'a> Stars<'a> {
+    /// Room for `groups` groups (a check's roles hold one or two each that apply).
+    pub(crate) fn with_capacity(groups: usize) -> Stars<'a> {
+        Stars {
+            groups: Vec::with_capacity(groups),
+            totals: [0; 32],
+        }
+    }
+
     /// Takes a role's rules on `*` of one action bit (`star_group`: runs of one action and
     /// kind, each sorted by policy label), keeping the runs whose action and kind apply.
     pub(crate) fn add(&mut self, rules: &'a [Pair], assignee: (u32, u64), wanted: &Wanted) {
         let mut from = 0;
         while from < rules.len() {
             let ak = rules[from].0;
-            let to = from + rules[from..].partition_point(|r| r.0 == ak);
+            // Most groups hold one kind: then the last rule tells, without a search.
+            let to = if rules[rules.len() - 1].0 == ak {
+                rules.len()
+            } else {
+                from + rules[from..].partition_point(|r| r.0 == ak)
+            };
             let (action, kind) = (ak_action(ak), ak_kind(ak));
             if let Some(related) = wanted.applies(action, kind) {
                 let group = Group {
@@ -139,7 +152,7 @@ impl<'a> Stars<'a> {
             return;
         }
         // (assignee label, action, group, where its labels start).
-        let mut groups = Vec::new();
+        let mut groups = Vec::with_capacity(self.groups.len());
         let mut labels = Vec::with_capacity(self.totals[c]);
         for (i, (gc, g)) in self.groups.iter().enumerate() {
             if *gc == c {
@@ -153,7 +166,10 @@ impl<'a> Stars<'a> {
         } else {
             u64::MAX
         };
-        groups.sort_unstable();
+        // In order already when the closure's roles are (`prepare` sorts them).
+        if !groups.is_sorted() {
+            groups.sort_unstable();
+        }
         let from = out.len();
         for &(_, _, i, at) in &groups {
             let g = &self.groups[i].1;
