@@ -143,24 +143,24 @@ fn sort_all(hits: &mut [Hit], cmp: impl Fn(&Hit, &Hit) -> Ordering) {
     hits.copy_from_slice(&sorted);
 }
 
-/// Sorts `hits` by policy label, stably (rules of one label keep their order): the labels
-/// are numbered among the distinct ones ([`Dense`]) and the numbers radix-sorted, which on
-/// the thousand rules of an explanation's class is a few passes, not a comparison sort of
-/// 40-byte rules.
-pub(crate) fn sort_by_policy_stably(hits: &mut [Hit]) {
-    if hits.len() < 64 || hits.len() > u32::MAX as usize {
-        hits.sort_by_key(|h| h.rank);
-        return;
+/// The positions of `labels` in ascending order of label, equal labels in their order: a
+/// stable sort's permutation. The labels are numbered among the distinct ones ([`Dense`])
+/// and the numbers radix-sorted, which over the thousand rules of an explanation's class
+/// (a few hundred policies at most) is a pass or two, not a comparison sort.
+pub(crate) fn stable_order(labels: &[u64]) -> Vec<usize> {
+    if labels.len() < 64 || labels.len() > u32::MAX as usize {
+        let mut order: Vec<usize> = (0..labels.len()).collect();
+        order.sort_by_key(|&i| labels[i]);
+        return order;
     }
-    let policies = Dense::of(hits.iter().map(|h| h.rank));
-    let mut keys: Vec<u64> = hits
+    let dense = Dense::of(labels.iter().copied());
+    let mut keys: Vec<u64> = labels
         .iter()
         .enumerate()
-        .map(|(i, h)| policies.pos(h.rank) << 32 | i as u64)
+        .map(|(i, &label)| dense.pos(label) << 32 | i as u64)
         .collect();
-    radix_sort(&mut keys, policies.bits);
-    let sorted: Vec<Hit> = keys.iter().map(|k| hits[*k as u32 as usize]).collect();
-    hits.copy_from_slice(&sorted);
+    radix_sort(&mut keys, dense.bits);
+    keys.into_iter().map(|k| k as u32 as usize).collect()
 }
 
 /// Puts the prohibitions of `hits` before its permissions, the least of each kind under
@@ -413,7 +413,8 @@ mod tests {
                 .collect();
             let mut expected = hits.clone();
             expected.sort_by_key(|h| h.rank);
-            sort_by_policy_stably(&mut hits);
+            let labels: Vec<u64> = hits.iter().map(|h| h.rank).collect();
+            hits = stable_order(&labels).into_iter().map(|i| hits[i]).collect();
             let got: Vec<(u64, u32)> = hits.iter().map(|h| (h.rank, h.via)).collect();
             let want: Vec<(u64, u32)> = expected.iter().map(|h| (h.rank, h.via)).collect();
             assert_eq!(got, want, "round {round}, {n} rules over {} labels", labels.len());

@@ -151,18 +151,20 @@ impl<'a> Stars<'a> {
         if n == 0 {
             return;
         }
-        // (assignee label, action, group, where its labels start).
+        // (assignee label, action, group, where its rules start in `rules`).
         let mut groups = Vec::with_capacity(self.groups.len());
-        let mut labels = Vec::with_capacity(self.totals[c]);
+        // The class's rules as (policy label, policy), group after group: the groups' rows
+        // are read once, here.
+        let mut rules: Vec<(u64, u32)> = Vec::with_capacity(self.totals[c]);
         for (i, (gc, g)) in self.groups.iter().enumerate() {
             if *gc == c {
-                groups.push((g.assignee.1, g.action, i, labels.len()));
-                labels.extend(g.rules.iter().map(|r| index.policy_rank(r.1).0));
+                groups.push((g.assignee.1, g.action, i, rules.len()));
+                rules.extend(g.rules.iter().map(|r| (index.policy_rank(r.1).0, r.1)));
             }
         }
-        let last = if n < labels.len() {
-            let mut chosen = labels.clone();
-            *chosen.select_nth_unstable(n - 1).1
+        let last = if n < rules.len() {
+            let mut labels: Vec<u64> = rules.iter().map(|r| r.0).collect();
+            *labels.select_nth_unstable(n - 1).1
         } else {
             u64::MAX
         };
@@ -170,19 +172,22 @@ impl<'a> Stars<'a> {
         if !groups.is_sorted() {
             groups.sort_unstable();
         }
-        let from = out.len();
+        // The rules up to `last` as (policy label, policy, group), groups in order.
+        let mut taken: Vec<(u64, u32, usize)> = Vec::with_capacity(n + n / 4);
         for &(_, _, i, at) in &groups {
-            let g = &self.groups[i].1;
-            let ranks = &labels[at..at + g.rules.len()];
-            for (r, &rank) in g.rules.iter().zip(ranks).take_while(|&(_, &rank)| rank <= last) {
-                out.push(Hit {
-                    rank,
-                    ..Hit::on_star(false, g.assignee, r.1, g.action, g.kind, g.related)
-                });
-            }
+            let len = self.groups[i].1.rules.len();
+            let upto = rules[at..at + len].iter().take_while(|r| r.0 <= last);
+            taken.extend(upto.map(|&(label, policy)| (label, policy, i)));
         }
-        ranking::sort_by_policy_stably(&mut out[from..]);
-        out.truncate(from + n);
+        let labels: Vec<u64> = taken.iter().map(|t| t.0).collect();
+        out.extend(ranking::stable_order(&labels).into_iter().take(n).map(|k| {
+            let (rank, policy, i) = taken[k];
+            let g = &self.groups[i].1;
+            Hit {
+                rank,
+                ..Hit::on_star(false, g.assignee, policy, g.action, g.kind, g.related)
+            }
+        }));
     }
 }
 
