@@ -158,7 +158,10 @@ pub(super) fn closure_of<'a>(
                         limit: max,
                     });
                 }
-                roles.push((role, index.node_by_id(role)));
+                // Its row is read when the walk reaches it: its load starts now.
+                let row = index.node_by_id(role);
+                crate::engine::prefetch::value(row);
+                roles.push((role, row));
                 ids.push(role);
                 if big.is_none() && ids.len() > SCAN {
                     // A big closure: room for it at once, not by doubling.
@@ -169,6 +172,11 @@ pub(super) fn closure_of<'a>(
             }
         }
         let Some(&(_, n)) = roles.get(next) else { break };
+        // The edges of a role a few places on (its row's line asked for when it was
+        // found, so its edges' address is known by now).
+        if let Some(&(_, ahead)) = roles.get(next + 4) {
+            ahead.prefetch_global();
+        }
         node = n;
         next += 1;
     }

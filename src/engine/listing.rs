@@ -19,8 +19,10 @@ pub(crate) fn listed(index: &Index, check: &Check, closure: &Closure<'_>, hits: 
     };
     // Targets by level: `*` first, then the requested target, then its collections.
     let mut targets = vec![NONE; closure.targets.len() + 2];
-    // Listed rules come mostly in runs of one policy: the last one's position is kept.
+    // Listed rules come mostly in runs of one policy and one action: the last ones'
+    // positions are kept.
     let mut last_policy = (NONE, NONE);
+    let mut last_action = (NONE, NONE);
     for h in hits {
         let base = index.base(h.policy);
         if last_policy.0 != base {
@@ -37,9 +39,15 @@ pub(crate) fn listed(index: &Index, check: &Check, closure: &Closure<'_>, hits: 
                 out.add_id(index.node_by_id(h.assignee).name.clone())
             })
         };
-        let action = seen.get_or(ACTION | u64::from(h.action), || {
-            out.add_action(index.action(h.action).clone())
-        });
+        if last_action.0 != h.action {
+            last_action = (
+                h.action,
+                seen.get_or(ACTION | u64::from(h.action), || {
+                    out.add_action(index.action(h.action).clone())
+                }),
+            );
+        }
+        let action = last_action.1;
         let at = match h.level {
             2 => 0,
             1 => 1 + h.via as usize,

@@ -102,6 +102,13 @@ impl Node {
         &self.data[(self.n_global + self.n_groups) as usize..]
     }
 
+    /// Starts loading the first cache line of the global edges (a closure's walk asks for
+    /// the rows of the roles it will read next).
+    #[inline(always)]
+    pub(crate) fn prefetch_global(&self) {
+        crate::engine::prefetch::line(self.data.as_ptr());
+    }
+
     /// Starts loading the first two cache lines of the rules on `*` (and the group offsets
     /// before them): a check reading many roles' rows asks for the next ones' early.
     #[inline(always)]
