@@ -7,6 +7,7 @@
 
 pub mod casbin;
 mod closure;
+mod explained;
 pub mod index;
 mod listing;
 pub mod lookup;
@@ -193,11 +194,14 @@ fn casbin_reading(
     opts: &EngineOptions,
 ) -> (odrl::Best, Decision) {
     if check.explain {
-        let hits = odrl::hits(index, check, agent, closure, opts);
-        (hits.best(index), odrl::decision_from_hits(index, check, closure, &hits))
+        let hits = explained::hits(index, check, agent, closure, opts);
+        (
+            hits.best(index),
+            explained::decision_from_hits(index, check, closure, &hits),
+        )
     } else {
         let best = odrl::best(index, check, agent, closure, opts);
-        let decision = odrl::decision_from_best(index, check, closure, &best);
+        let decision = explained::decision_from_best(index, check, closure, &best);
         (best, decision)
     }
 }

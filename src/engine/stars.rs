@@ -104,7 +104,7 @@ impl<'a> Stars<'a> {
     /// The least `keep` of `others` (the check's other applicable rules, all counting, in no
     /// class of the groups') and the groups' rules together, in the order `cmp` defines
     /// ([`ranking::sort_ranked`]'s), then the rest of `others` and, when no permission is
-    /// among those, the groups' best permission: the rules as [`super::odrl::Hits`] holds
+    /// among those, the groups' best permission: the rules as [`super::explained::Hits`] holds
     /// them, and how many lead in order.
     pub(crate) fn rank_with(
         &self,
@@ -195,8 +195,8 @@ impl<'a> Stars<'a> {
 mod tests {
     use super::*;
     use crate::domain::{Action, Change, Id};
+    use crate::engine::explained::Hits;
     use crate::engine::index::action_kind;
-    use crate::engine::odrl::Hits;
 
     #[test]
     fn the_groups_best_permission_follows_a_listing_of_prohibitions() {
