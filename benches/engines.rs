@@ -32,6 +32,7 @@
 //! explanation lists at least N rules with `ENDOCARP_BENCH_PERF_LISTED=N`; only the slowest
 //! N per mille of the checks, each timed cold in three passes, with
 //! `ENDOCARP_BENCH_PERF_SLOWEST=N`; on the Casbin engine with `ENDOCARP_BENCH_PERF_CASBIN=1`;
+//! with the N-th policy deactivated with `ENDOCARP_BENCH_PERF_DEACTIVATE=N`;
 //! sampling only the timed passes with `ENDOCARP_BENCH_PERF_CTL` and `ENDOCARP_BENCH_PERF_ACK`,
 //! see `perf_control`; with `ENDOCARP_BENCH_AB=1`, blocks of the checks timed with the
 //! switch `endocarp::engine::AB` off and on in turn, six passes, each check's least time
@@ -343,7 +344,20 @@ fn perf_only(spec: &str, tiny: bool) {
         .collect();
     // The Casbin engine instead, fed its rows from the index.
     let casbin = std::env::var("ENDOCARP_BENCH_PERF_CASBIN").is_ok_and(|v| v == "1");
-    let (snapshot, _) = build_v2(&changes(&org), casbin);
+    let mut all = changes(&org);
+    // One policy deactivated (the n-th, `ENDOCARP_BENCH_PERF_DEACTIVATE=n`): not every rule
+    // counts as it stands, so an explanation reads each rule's policy while counting.
+    if let Some(n) = std::env::var("ENDOCARP_BENCH_PERF_DEACTIVATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        all.push(Change::Status {
+            kind: EntityKind::Policy,
+            id: Id::from_trusted(&policy_id(n)),
+            active: false,
+        });
+    }
+    let (snapshot, _) = build_v2(&all, casbin);
     drop(org);
     let opts = EngineOptions::default();
     if std::env::var("ENDOCARP_BENCH_AB").is_ok() {

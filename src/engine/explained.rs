@@ -89,10 +89,12 @@ pub(crate) fn hits<'c, 'x: 'c>(
     closure: &Closure<'x>,
     opts: &EngineOptions,
 ) -> Hits {
-    // While every rule counts as it stands, the roles' rules on `*` are counted by group and
-    // merged only as far as the explanation lists them (`stars`).
-    let mut stars = (check.explain && index.every_rule_counts() && closure.summarized.is_none())
-        .then(|| Stars::with_capacity(2 * closure.roles.len()));
+    // While whether a rule counts is its policy's alone (no strategy, no condition), the
+    // roles' rules on `*` are counted by group and merged only as far as the explanation
+    // lists them (`stars`).
+    let stand_alone = !index.strategies_in_use() && !index.conditions_in_use();
+    let mut stars = (check.explain && stand_alone && closure.summarized.is_none())
+        .then(|| Stars::with_capacity(index, 2 * closure.roles.len()));
     let Some(sink) = collected(index, check, agent, closure, opts, true, stars.as_mut()) else {
         return Hits::default();
     };

@@ -487,7 +487,7 @@ fn collect<'c, 'x: 'c>(
             present &= present - 1;
             let group = node.star_group(bit);
             if let Some(stars) = stars.as_deref_mut().filter(|_| !own) {
-                stars.add(group, (id, node.label), wanted);
+                stars.add(index, group, (id, node.label), wanted, &mut sink.unenforced);
                 continue;
             }
             if bit == 63 {

@@ -3,10 +3,13 @@
 //!
 //! On a big organisation most of the rules an explanation counts are its roles' rules on
 //! `*` (thousands over a few hundred roles), and it lists only its first `explain_limit`.
-//! While every rule counts as it stands ([`Index::every_rule_counts`]: every policy active
-//! and enforcing both kinds, no conflict strategy, no condition), a role's group of one
-//! action and kind counts whole, so its length is its count. Each group is sorted by
-//! policy label, which orders the rules of one class (kind, not the agent's own, on `*`,
+//! While no policy has a conflict strategy and no rule a condition, whether a rule counts
+//! is its policy's alone (active, and its type enforcing the rule's kind). When every
+//! policy is active and enforces both kinds ([`Index::every_rule_counts`]) a role's group
+//! of one action and kind counts whole, so its length is its count; otherwise each rule's
+//! policy is read while counting, and the rules that do not count for an active policy's
+//! type are set aside for the explanation's own list. Each group is sorted by policy
+//! label, which orders the counting rules of one class (kind, not the agent's own, on `*`,
 //! exact or related action) before anything else does: so a class's first `n` rules are
 //! among those up to the label its `n`-th rule reaches (found among the class's labels),
 //! and only those become hits and are ranked.
@@ -16,6 +19,7 @@
 //! class.
 
 use crate::domain::RuleKind;
+use crate::domain::policy::kind_bit;
 use crate::engine::index::{Index, Pair, ak_action, ak_kind};
 use crate::engine::odrl::{Hit, Wanted};
 use crate::engine::ranking::{self, class};
@@ -32,11 +36,19 @@ struct Group<'a> {
 }
 
 impl Group<'_> {
-    /// Its `at`-th rule as a hit (its policy's label read).
-    fn hit(&self, index: &Index, at: usize) -> Hit {
-        let policy = self.rules[at].1;
+    /// Its rules that count, as (policy label, policy), in order.
+    fn counting<'s>(&'s self, index: &'s Index) -> impl Iterator<Item = (u64, u32)> + 's {
+        let bit = kind_bit(self.kind);
+        self.rules.iter().filter_map(move |r| {
+            let (label, effect) = index.policy_rank(r.1);
+            (effect & bit != 0).then_some((label, r.1))
+        })
+    }
+
+    /// A rule of its policy `policy` (label `rank`) as a hit.
+    fn hit(&self, rank: u64, policy: u32) -> Hit {
         Hit {
-            rank: index.policy_rank(policy).0,
+            rank,
             ..Hit::on_star(false, self.assignee, policy, self.action, self.kind, self.related)
         }
     }
@@ -46,22 +58,36 @@ impl Group<'_> {
 #[derive(Default)]
 pub(crate) struct Stars<'a> {
     groups: Vec<(usize, Group<'a>)>,
-    /// How many rules each class holds.
+    /// How many rules that count each class holds.
     totals: [usize; 32],
+    /// True when every rule counts ([`Index::every_rule_counts`]): a group's length is its
+    /// count.
+    whole: bool,
 }
 
 impl<'a> Stars<'a> {
-    /// Room for `groups` groups (a check's roles hold one or two each that apply).
-    pub(crate) fn with_capacity(groups: usize) -> Stars<'a> {
+    /// Room for `groups` groups (a check's roles hold one or two each that apply), over
+    /// `index`, whose conflict strategies and conditions must not be in use.
+    pub(crate) fn with_capacity(index: &Index, groups: usize) -> Stars<'a> {
+        debug_assert!(!index.strategies_in_use() && !index.conditions_in_use());
         Stars {
             groups: Vec::with_capacity(groups),
             totals: [0; 32],
+            whole: index.every_rule_counts(),
         }
     }
 
     /// Takes a role's rules on `*` of one action bit (`star_group`: runs of one action and
-    /// kind, each sorted by policy label), keeping the runs whose action and kind apply.
-    pub(crate) fn add(&mut self, rules: &'a [Pair], assignee: (u32, u64), wanted: &Wanted) {
+    /// kind, each sorted by policy label), keeping the runs whose action and kind apply;
+    /// their rules that do not count for an active policy's type go to `unenforced`.
+    pub(crate) fn add(
+        &mut self,
+        index: &Index,
+        rules: &'a [Pair],
+        assignee: (u32, u64),
+        wanted: &Wanted,
+        unenforced: &mut Vec<Hit>,
+    ) {
         let mut from = 0;
         while from < rules.len() {
             let ak = rules[from].0;
@@ -81,18 +107,31 @@ impl<'a> Stars<'a> {
                     related,
                 };
                 let c = class(&Hit::on_star(false, assignee, 0, action, kind, related));
-                self.totals[c] += to - from;
+                self.totals[c] += if self.whole {
+                    to - from
+                } else {
+                    let counting = group.counting(index).count();
+                    if counting < to - from {
+                        let bit = kind_bit(kind);
+                        let left_out = group
+                            .rules
+                            .iter()
+                            .filter(|r| index.policy_rank(r.1).1 & bit == 0 && index.policy_active(r.1));
+                        unenforced.extend(left_out.map(|r| group.hit(0, r.1)));
+                    }
+                    counting
+                };
                 self.groups.push((c, group));
             }
             from = to;
         }
     }
 
-    /// Every rule of the groups, appended to `out` as hits.
+    /// Every rule of the groups that counts, appended to `out` as hits.
     pub(crate) fn all_hits(&self, index: &Index, out: &mut Vec<Hit>) {
         out.reserve(self.total());
         for (_, g) in &self.groups {
-            out.extend((0..g.rules.len()).map(|at| g.hit(index, at)));
+            out.extend(g.counting(index).map(|(rank, policy)| g.hit(rank, policy)));
         }
     }
 
@@ -151,15 +190,16 @@ impl<'a> Stars<'a> {
         if n == 0 {
             return;
         }
-        // (assignee label, action, group, where its rules start in `rules`).
+        // (assignee label, action, group, where its rules start and end in `rules`).
         let mut groups = Vec::with_capacity(self.groups.len());
-        // The class's rules as (policy label, policy), group after group: the groups' rows
-        // are read once, here.
+        // The class's rules that count as (policy label, policy), group after group: the
+        // groups' rows are read once, here.
         let mut rules: Vec<(u64, u32)> = Vec::with_capacity(self.totals[c]);
         for (i, (gc, g)) in self.groups.iter().enumerate() {
             if *gc == c {
-                groups.push((g.assignee.1, g.action, i, rules.len()));
-                rules.extend(g.rules.iter().map(|r| (index.policy_rank(r.1).0, r.1)));
+                let start = rules.len();
+                rules.extend(g.counting(index));
+                groups.push((g.assignee.1, g.action, i, start, rules.len()));
             }
         }
         let last = if n < rules.len() {
@@ -174,19 +214,14 @@ impl<'a> Stars<'a> {
         }
         // The rules up to `last` as (policy label, policy, group), groups in order.
         let mut taken: Vec<(u64, u32, usize)> = Vec::with_capacity(n + n / 4);
-        for &(_, _, i, at) in &groups {
-            let len = self.groups[i].1.rules.len();
-            let upto = rules[at..at + len].iter().take_while(|r| r.0 <= last);
+        for &(_, _, i, start, end) in &groups {
+            let upto = rules[start..end].iter().take_while(|r| r.0 <= last);
             taken.extend(upto.map(|&(label, policy)| (label, policy, i)));
         }
         let labels: Vec<u64> = taken.iter().map(|t| t.0).collect();
         out.extend(ranking::stable_order(&labels).into_iter().take(n).map(|k| {
             let (rank, policy, i) = taken[k];
-            let g = &self.groups[i].1;
-            Hit {
-                rank,
-                ..Hit::on_star(false, g.assignee, policy, g.action, g.kind, g.related)
-            }
+            self.groups[i].1.hit(rank, policy)
         }));
     }
 }
@@ -194,9 +229,22 @@ impl<'a> Stars<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Action, Change, Id};
+    use crate::domain::{Action, Change, EntityKind, Id};
     use crate::engine::explained::Hits;
     use crate::engine::index::action_kind;
+
+    /// A request for `odrl:read` (hierarchy on), and its prohibitions' and permissions'
+    /// action-and-kind words.
+    fn reading(index: &Index) -> (Wanted, u32, u32) {
+        let read = index
+            .action_id(&Action::parse("action", "odrl:read").expect("an action"))
+            .expect("a vocabulary action");
+        (
+            Wanted::new(read, true),
+            action_kind(read, RuleKind::Prohibition),
+            action_kind(read, RuleKind::Permission),
+        )
+    }
 
     #[test]
     fn the_groups_best_permission_follows_a_listing_of_prohibitions() {
@@ -209,17 +257,14 @@ mod tests {
             });
         }
         let (b, a) = (0, 1);
-        let read = index
-            .action_id(&Action::parse("action", "odrl:read").expect("an action"))
-            .expect("a vocabulary action");
-        let wanted = Wanted::new(read, true);
-        let prohibition = action_kind(read, RuleKind::Prohibition);
-        let permission = action_kind(read, RuleKind::Permission);
+        let (wanted, prohibition, permission) = reading(&index);
         // A role's rules on `*`, runs of one action and kind, each by policy label.
         let rules = [Pair(prohibition, a), Pair(permission, a), Pair(permission, b)];
-        let mut stars = Stars::default();
-        stars.add(&rules, (7, 70), &wanted);
+        let mut stars = Stars::with_capacity(&index, 0);
+        let mut unenforced = Vec::new();
+        stars.add(&index, &rules, (7, 70), &wanted, &mut unenforced);
         assert_eq!(stars.total(), 3);
+        assert!(unenforced.is_empty());
         let cmp = |x: &Hit, y: &Hit| ranking::prefix(x).cmp(&ranking::prefix(y));
         // Listing one: the prohibition, and behind it only the best permission.
         let (ranked, ordered) = stars.rank_with(&index, Vec::new(), 1, cmp);
@@ -247,5 +292,62 @@ mod tests {
             ]
         );
         assert_eq!(ordered, 3);
+    }
+
+    #[test]
+    fn only_the_rules_that_count_are_counted_and_the_inert_types_set_aside() {
+        let mut index = Index::default();
+        let types = [
+            ("policy-a", None),
+            ("policy-d", None),
+            ("policy-o", Some("http://www.w3.org/ns/odrl/2/Offer")),
+            ("policy-u", Some("http://example.com/NotAType")),
+        ];
+        for (name, policy_type) in types {
+            index.apply(&Change::PolicyCreated {
+                policy: Id::from_trusted(name),
+                policy_type: policy_type.map(str::to_string),
+                conflict: None,
+            });
+        }
+        index.apply(&Change::Status {
+            kind: EntityKind::Policy,
+            id: Id::from_trusted("policy-d"),
+            active: false,
+        });
+        assert!(!index.every_rule_counts());
+        let (a, d, o, u) = (0, 1, 2, 3);
+        let (wanted, prohibition, permission) = reading(&index);
+        // Labels in name order: a, d, o, u.
+        let rules = [
+            Pair(prohibition, u),
+            Pair(permission, a),
+            Pair(permission, d),
+            Pair(permission, o),
+            Pair(permission, u),
+        ];
+        let mut stars = Stars::with_capacity(&index, 0);
+        let mut unenforced = Vec::new();
+        stars.add(&index, &rules, (7, 70), &wanted, &mut unenforced);
+        // The unknown type's prohibition and the Set's permission count; the deactivated
+        // policy's rule is left out; the Offer's and the unknown type's permissions are
+        // listed as not enforced.
+        assert_eq!(stars.total(), 2);
+        let left_out: Vec<(RuleKind, u32)> = unenforced.iter().map(|h| (h.kind, h.policy)).collect();
+        assert_eq!(left_out, [(RuleKind::Permission, o), (RuleKind::Permission, u)]);
+        let cmp = |x: &Hit, y: &Hit| ranking::prefix(x).cmp(&ranking::prefix(y));
+        for keep in [1, 2, 10] {
+            let (ranked, _) = stars.rank_with(&index, Vec::new(), keep, cmp);
+            let got: Vec<(RuleKind, u32)> = ranked.iter().map(|h| (h.kind, h.policy)).collect();
+            assert_eq!(
+                got,
+                [(RuleKind::Prohibition, u), (RuleKind::Permission, a)],
+                "keeping {keep}"
+            );
+        }
+        let mut all = Vec::new();
+        stars.all_hits(&index, &mut all);
+        let got: Vec<u32> = all.iter().map(|h| h.policy).collect();
+        assert_eq!(got, [u, a]);
     }
 }

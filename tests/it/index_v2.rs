@@ -1188,6 +1188,23 @@ proptest! {
         full.extend(history);
         run(&full, &explaining_a1_on_t1(cases), false)?;
     }
+
+    #[test]
+    fn long_explanations_set_aside_the_rules_a_policy_type_does_not_enforce(
+        types in proptest::collection::vec((pick(POLICIES), pick(POLICY_TYPES)), 1..4),
+        history in proptest::collection::vec(crowded_change(), 200..320),
+        cases in proptest::collection::vec((pick(RELATED), any::<bool>(), explain_limit()), 6),
+    ) {
+        // Typed policies (inert, not understood, enforced) among active and deactivated
+        // ones: the rules that do not count are listed apart, the rest counted and ranked.
+        let mut full: Vec<Change> = types
+            .into_iter()
+            .map(|(p, t)| Change::PolicyCreated { policy: id(p), policy_type: Some(t.to_string()), conflict: None })
+            .collect();
+        full.extend(crowded_closure());
+        full.extend(history);
+        run(&full, &explaining_a1_on_t1(cases), false)?;
+    }
 }
 
 /// Entries a list of an explanation holds: all of them, none, a few, or around the
