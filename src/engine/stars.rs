@@ -55,7 +55,6 @@ impl Group<'_> {
 }
 
 /// The roles' groups on `*` of a check, by class.
-#[derive(Default)]
 pub(crate) struct Stars<'a> {
     groups: Vec<(usize, Group<'a>)>,
     /// How many rules that count each class holds.
