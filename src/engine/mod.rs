@@ -298,7 +298,7 @@ fn prepare<'a>(
         // Sorted by the label read once per role, not at each comparison.
         let mut by_label: Vec<(u64, u32, &index::Node)> =
             closure.roles.iter().map(|&(id, n)| (n.label, id, n)).collect();
-        by_label.sort_unstable_by_key(|&(label, _, _)| label);
+        ranking::sort_by_label(&mut by_label, |t| t.0);
         for (slot, (_, id, n)) in closure.roles.iter_mut().zip(by_label) {
             *slot = (id, n);
         }

@@ -163,6 +163,64 @@ pub(crate) fn stable_order(labels: &[u64]) -> Vec<usize> {
     keys.into_iter().map(|k| k as u32 as usize).collect()
 }
 
+/// Sorts `items` by `label`, not stably: one counting pass into about a bucket per item
+/// (the labels' range split evenly: labels given evenly, as a bulk load gives them, land
+/// about one to a bucket), then each bucket sorted on its own — by insertion when small,
+/// by the comparison sort when labels crowd into it, so no spread makes it quadratic.
+/// Small inputs take the comparison sort.
+pub(crate) fn sort_by_label<T: Copy>(items: &mut [T], label: impl Fn(&T) -> u64) {
+    let n = items.len();
+    if n < 64 {
+        items.sort_unstable_by_key(&label);
+        return;
+    }
+    let (min, max) = items.iter().fold((u64::MAX, 0), |(lo, hi), t| {
+        let l = label(t);
+        (lo.min(l), hi.max(l))
+    });
+    if min == max {
+        return;
+    }
+    // (label − min) < 2^width; its top `bits` bits pick the bucket.
+    let width = u64::BITS - (max - min).leading_zeros();
+    let bits = (usize::BITS - n.leading_zeros()).min(width).min(16);
+    let shift = width - bits;
+    let bucket = |t: &T| ((label(t) - min) >> shift) as usize;
+    let mut counts = vec![0u32; (1 << bits) + 1];
+    for t in items.iter() {
+        counts[bucket(t) + 1] += 1;
+    }
+    for i in 1..counts.len() {
+        counts[i] += counts[i - 1];
+    }
+    let copy: Vec<T> = items.to_vec();
+    for t in copy {
+        let b = bucket(&t);
+        items[counts[b] as usize] = t;
+        counts[b] += 1;
+    }
+    // Bucket b now ends where counts[b] points (and starts where bucket b − 1 ends).
+    let mut start = 0;
+    for &end in &counts[..counts.len() - 1] {
+        let part = &mut items[start..end as usize];
+        if part.len() > 16 {
+            part.sort_unstable_by_key(&label);
+        } else {
+            for i in 1..part.len() {
+                let t = part[i];
+                let l = label(&t);
+                let mut j = i;
+                while j > 0 && label(&part[j - 1]) > l {
+                    part[j] = part[j - 1];
+                    j -= 1;
+                }
+                part[j] = t;
+            }
+        }
+        start = end as usize;
+    }
+}
+
 /// Puts the prohibitions of `hits` before its permissions, the least of each kind under
 /// `cmp` (as for [`sort_ranked`]) first among them, in one pass over each: what a decision
 /// and the Casbin engine's rows read when nothing lists the rest.
@@ -292,6 +350,44 @@ impl Dense {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorting_by_label_orders_like_a_comparison_sort() {
+        let mut rng = Rng(7);
+        for n in [0, 1, 5, 63, 64, 65, 300, 1_000, 5_000] {
+            for spread in [0u64, 1, 3, 1 << 20, 1 << 40, u64::MAX] {
+                let base = rng.below(1 << 50) as u64;
+                let mut items: Vec<(u64, u32)> = (0..n as u32)
+                    .map(|i| {
+                        (
+                            base.wrapping_add(if spread == 0 { 0 } else { rng.next_u64() % spread.max(1) }),
+                            i,
+                        )
+                    })
+                    .collect();
+                if spread == u64::MAX {
+                    for it in items.iter_mut() {
+                        it.0 = rng.next_u64();
+                    }
+                }
+                // Crowded: all but one in a narrow band, one far off.
+                if spread == 3 && n > 0 {
+                    items[0].0 = base.wrapping_add(1 << 60);
+                }
+                let mut want: Vec<u64> = items.iter().map(|t| t.0).collect();
+                want.sort_unstable();
+                let mut ids: Vec<u32> = items.iter().map(|t| t.1).collect();
+                sort_by_label(&mut items, |t| t.0);
+                let got: Vec<u64> = items.iter().map(|t| t.0).collect();
+                assert_eq!(got, want, "{n} items, spread {spread}");
+                // A permutation: every item kept once.
+                let mut kept: Vec<u32> = items.iter().map(|t| t.1).collect();
+                kept.sort_unstable();
+                ids.sort_unstable();
+                assert_eq!(kept, ids);
+            }
+        }
+    }
     use crate::bench::org::Rng;
 
     /// The whole order as the engine's comparator has it ([`prefix`], then action and
