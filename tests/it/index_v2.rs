@@ -1735,3 +1735,132 @@ fn nothing_is_decided_from_an_index_in_a_bulk_load() {
     assert!(decided.allowed);
     assert_eq!(Ok(decided), reference::decide(&old, &check, &opts));
 }
+
+/// Roles of a graph big enough that an explained closure holds 64 roles or more, which the
+/// engine orders by label with buckets (`engine::ranking::sort_by_label`) instead of a
+/// comparison sort: named so that byte order, the order they are first seen in and the
+/// graph's walk order all differ; multi-byte names among them.
+static BIG: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    (0..150usize)
+        .map(|k| {
+            let stem = ["role", "Rôle", "r", "ß-role", "R"][k % 5];
+            &*Box::leak(format!("{stem}{:03}", (k * 97) % 150).into_boxed_str())
+        })
+        .collect()
+});
+
+/// The first `BIG_BULK` roles of [`BIG`] are in the bulk load; the rest come later, so the
+/// labels of the bulk's roles are spread evenly and the later ones' crowd between them.
+const BIG_BULK: usize = 110;
+
+/// A tree over the bulk's roles (each below one of the roles before it) under "a1", rules
+/// for some of them on "t1" and on `*`: an explained closure of 110 roles at the start.
+fn big_bulk(parents: &[prop::sample::Index], rules: &[(usize, bool, bool, usize)]) -> Vec<Change> {
+    let big: &'static [&'static str] = BIG.as_slice();
+    let mut out = vec![Change::GlobalEdge {
+        source: EdgeSource::Role,
+        node: id("a1"),
+        role: id(big[0]),
+        on: true,
+    }];
+    for (k, parent) in parents.iter().enumerate().take(BIG_BULK - 1) {
+        let k = k + 1;
+        out.push(Change::GlobalEdge {
+            source: EdgeSource::RoleToRole,
+            node: id(big[parent.index(k)]),
+            role: id(big[k]),
+            on: true,
+        });
+    }
+    out.extend(
+        rules
+            .iter()
+            .map(|&(role, prohibit, star, act)| big_rule(big[role % BIG_BULK], prohibit, star, act)),
+    );
+    out
+}
+
+fn big_rule(assignee: &str, prohibit: bool, star: bool, act: usize) -> Change {
+    Change::Rule {
+        rule: Rule {
+            policy: id(POLICIES[act % POLICIES.len()]),
+            kind: if prohibit {
+                RuleKind::Prohibition
+            } else {
+                RuleKind::Permission
+            },
+            assignee: id(assignee),
+            action: action(RELATED[act % RELATED.len()]),
+            target: if star { Target::Any } else { Target::One(id("t1")) },
+            condition: None,
+        },
+        on: true,
+    }
+}
+
+/// After the bulk load: the later roles joined to the graph (and some edges cut, so the
+/// closure shrinks below 64 and grows again), rules for any role, rules withdrawn.
+fn big_change() -> impl Strategy<Value = Change> {
+    let big: &'static [&'static str] = BIG.as_slice();
+    let edge = move |(node, role, on): (usize, usize, bool)| Change::GlobalEdge {
+        source: EdgeSource::RoleToRole,
+        node: id(big[node]),
+        role: id(big[role]),
+        on,
+    };
+    prop_oneof![
+        4 => (0..150usize, BIG_BULK..150usize, Just(true)).prop_map(edge),
+        1 => (0..8usize, 0..BIG_BULK, Just(false)).prop_map(edge),
+        1 => (0..150usize).prop_map(move |r| Change::GlobalEdge {
+            source: EdgeSource::Role,
+            node: id("a1"),
+            role: id(big[r]),
+            on: true,
+        }),
+        4 => (0..150usize, any::<bool>(), prop::bool::weighted(0.3), 0..12usize, prop::bool::weighted(0.85))
+            .prop_map(move |(r, prohibit, star, act, on)| match big_rule(big[r], prohibit, star, act) {
+                Change::Rule { rule, .. } => Change::Rule { rule, on },
+                other => other,
+            }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, .. ProptestConfig::default() })]
+
+    /// Explanations of closures of 64 roles or more (bulk-loaded, so labelled evenly, then
+    /// grown with roles labelled between them, cut and regrown, with the name tables folded
+    /// at random points): every role in name order and every rule in deciding order,
+    /// whole or cut to a limit, against the reference's; plain checks too.
+    #[test]
+    fn explanations_of_closures_of_64_roles_or_more_list_them_in_name_order(
+        parents in proptest::collection::vec(any::<prop::sample::Index>(), BIG_BULK - 1),
+        rules in proptest::collection::vec((0..BIG_BULK, any::<bool>(), prop::bool::weighted(0.3), 0..12usize), 20..60),
+        later in proptest::collection::vec(big_change(), 10..50),
+        compact in proptest::collection::vec(prop::sample::select(vec![0, 0, 0, FOLD_NOW, FOLD_IN_BACKGROUND, FINISH_FOLDS, SUMMARIZE]), 200),
+        cases in proptest::collection::vec(
+            (pick(RELATED), any::<bool>(), explain_limit(), prop::sample::select(vec![64usize, 65, 100, 10_000]), prop::bool::weighted(0.8)),
+            6,
+        ),
+    ) {
+        let mut history = big_bulk(&parents, &rules);
+        let bulk = history.len();
+        history.extend(later);
+        let cases: Vec<Case> = cases
+            .into_iter()
+            .map(|(act, hierarchy, explain_limit, max_closure, explain)| Case {
+                check: Check {
+                    agent: id("a1"),
+                    account: None,
+                    action: action(act),
+                    target: id("t1"),
+                    explain,
+                    explain_limit,
+                    context: Default::default(),
+                },
+                opts: EngineOptions { action_hierarchy: hierarchy, max_closure, ..EngineOptions::default() },
+            })
+            .collect();
+        run_compacting(&history, &cases, false, &compact, bulk)?;
+    }
+}
