@@ -1,5 +1,5 @@
 //! Names → dense ids: a flat open-addressing table built in bulk (the *base*) and a small
-//! persistent map of the names added since (the *delta*).
+//! persistent hash trie of the names added since (the *delta*, [`delta`]).
 //!
 //! A look-up in the base hashes the name once, probes 16-byte slots linearly (each holds 32
 //! bits of the hash, where the name's record is, and the name's id), and compares the
@@ -30,6 +30,7 @@ use super::{IdHasher, PMap};
 use crate::domain::Id;
 use crate::engine::prefetch;
 use crate::engine::pvec::PVec;
+use delta::Delta;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -42,10 +43,10 @@ pub(crate) struct Names {
     base: Arc<Flat>,
     /// Names being folded into a new base in the background (empty when no fold runs);
     /// their ids follow the base's.
-    frozen: PMap<Id, u32>,
+    frozen: Delta,
     /// Names added since the base was built and the frozen names were frozen; their ids
     /// follow the frozen names'.
-    delta: PMap<Id, u32>,
+    delta: Delta,
     /// The fold in progress, if any.
     folding: Option<Arc<Fold>>,
     hasher: IdHasher,
@@ -160,8 +161,8 @@ impl Flat {
     }
 
     /// `base`'s records followed by `added`'s, in id order: a base that holds both.
-    fn merged<'a>(hasher: &IdHasher, base: &'a Flat, added: impl Iterator<Item = (&'a Id, &'a u32)>) -> Flat {
-        let mut added: Vec<(u32, &[u8])> = added.map(|(n, &id)| (id, n.as_str().as_bytes())).collect();
+    fn merged<'a>(hasher: &IdHasher, base: &'a Flat, added: impl Iterator<Item = (&'a Id, u32)>) -> Flat {
+        let mut added: Vec<(u32, &[u8])> = added.map(|(n, id)| (id, n.as_str().as_bytes())).collect();
         added.sort_unstable_by_key(|&(id, _)| id);
         let all: Vec<(u32, &[u8])> = base.records().chain(added).collect();
         Flat::build(hasher, all.into_iter())
@@ -203,8 +204,8 @@ impl Names {
     pub(crate) fn new(hasher: &IdHasher) -> Names {
         Names {
             base: Arc::new(Flat::default()),
-            frozen: PMap::with_hasher(hasher.clone()),
-            delta: PMap::with_hasher(hasher.clone()),
+            frozen: Delta::default(),
+            delta: Delta::default(),
             folding: None,
             hasher: hasher.clone(),
             bulk: false,
@@ -238,12 +239,12 @@ impl Names {
             return found;
         }
         if !self.frozen.is_empty()
-            && let Some(&id) = self.frozen.get(name)
+            && let Some(id) = self.frozen.get(hash, name)
         {
             return Some(id);
         }
         if !self.delta.is_empty()
-            && let Some(&id) = self.delta.get(name)
+            && let Some(id) = self.delta.get(hash, name)
         {
             return Some(id);
         }
@@ -262,7 +263,8 @@ impl Names {
             Arc::make_mut(loading).insert(name.clone(), id);
             return;
         }
-        self.delta.insert(name.clone(), id);
+        let hash = self.hasher.hash_one(name.as_str().as_bytes());
+        self.delta.insert(hash, name, id);
         self.advance_fold();
     }
 
@@ -272,7 +274,7 @@ impl Names {
         match Background::poll(&mut self.folding) {
             Polled::Built(base) => {
                 self.base = base;
-                self.frozen = PMap::with_hasher(self.hasher.clone());
+                self.frozen = Delta::default();
             }
             Polled::Failed => self.compact(),
             Polled::Running => {}
@@ -287,7 +289,7 @@ impl Names {
         if self.folding.is_some() || self.delta.is_empty() {
             return;
         }
-        self.frozen = std::mem::replace(&mut self.delta, PMap::with_hasher(self.hasher.clone()));
+        self.frozen = std::mem::take(&mut self.delta);
         let (base, frozen, hasher) = (self.base.clone(), self.frozen.clone(), self.hasher.clone());
         match Background::start("endocarp-names-fold", move || {
             Arc::new(Flat::merged(&hasher, &base, frozen.iter()))
@@ -337,24 +339,24 @@ impl Names {
         let base = Flat::merged(
             &self.hasher,
             &self.base,
-            added.chain(loading.iter().flat_map(|l| l.iter())),
+            added.chain(loading.iter().flat_map(|l| l.iter().map(|(n, &id)| (n, id)))),
         );
         self.base = Arc::new(base);
-        self.frozen = PMap::with_hasher(self.hasher.clone());
-        self.delta = PMap::with_hasher(self.hasher.clone());
+        self.frozen = Delta::default();
+        self.delta = Delta::default();
         self.folding = None;
     }
 
     /// Every name and its id (the base's in id order, then the frozen names', the delta's
     /// and a bulk load's in no order).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
-        let loading = self.loading.iter().flat_map(|l| l.iter());
+        let loading = self.loading.iter().flat_map(|l| l.iter().map(|(n, &id)| (n, id)));
         self.base.records().map(|(id, n)| (n, id)).chain(
             self.frozen
                 .iter()
                 .chain(self.delta.iter())
                 .chain(loading)
-                .map(|(n, &id)| (n.as_str().as_bytes(), id)),
+                .map(|(n, id)| (n.as_str().as_bytes(), id)),
         )
     }
 
@@ -383,14 +385,14 @@ impl Names {
         if let Some((n, id)) = self
             .frozen
             .iter()
-            .find(|(_, id)| !(self.base.len..frozen_end).contains(&(**id as usize)))
+            .find(|(_, id)| !(self.base.len..frozen_end).contains(&(*id as usize)))
         {
             return Err(format!(
                 "frozen name {n:?} has id {id}, outside {}..{frozen_end}",
                 self.base.len
             ));
         }
-        if let Some((n, id)) = self.delta.iter().find(|(_, id)| (**id as usize) < frozen_end) {
+        if let Some((n, id)) = self.delta.iter().find(|(_, id)| (*id as usize) < frozen_end) {
             return Err(format!("delta name {n:?} has id {id}, below {frozen_end}"));
         }
         let delta_end = frozen_end + self.delta.len();
@@ -535,5 +537,6 @@ impl<M: Keys, V: Clone> Interned<M, V> {
     }
 }
 
+mod delta;
 #[cfg(test)]
 mod tests;

@@ -110,7 +110,7 @@ fn a_fold_whose_thread_built_nothing_is_done_by_the_next_write() {
     let mut model = Vec::new();
     add(&mut names, &mut model, 10);
     // The folding thread panics: it ends with nothing built.
-    names.frozen = std::mem::replace(&mut names.delta, PMap::with_hasher(names.hasher.clone()));
+    names.frozen = std::mem::take(&mut names.delta);
     let fold: Arc<Fold> =
         Background::start("endocarp-test-fold", || -> Arc<Flat> { panic!("a fold that fails") }).expect("a thread");
     fold.finish();
