@@ -180,6 +180,60 @@ impl Runs {
 /// A name in the order and its id.
 type Named<'a> = (&'a Key, u32);
 
+/// The labels one insertion sets ([`Labels::insert`]), read out by [`Placed::labels`].
+#[derive(Debug)]
+pub(super) enum Placed {
+    /// None: a bulk load labels every name at its end.
+    Nothing,
+    /// Only the new name's.
+    One(u32, u64),
+    /// `count` names from `from` on in byte order (the new name among them), spread
+    /// evenly: the k-th (from 0) gets `base + step·(k + 1)`.
+    Spread {
+        from: Key,
+        count: usize,
+        base: u128,
+        step: u128,
+    },
+    /// Every name, spread afresh (only past ~10^11 names).
+    All,
+}
+
+impl Placed {
+    /// How many names it labels.
+    pub(super) fn len(&self, order: &Labels) -> usize {
+        match self {
+            Placed::Nothing => 0,
+            Placed::One(..) => 1,
+            Placed::Spread { count, .. } => *count,
+            Placed::All => order.len(),
+        }
+    }
+
+    /// The (id, label) pairs to set, the names in byte order: `order` must be the
+    /// [`Labels`] that placed them, unchanged since.
+    pub(super) fn labels<'a>(&'a self, order: &'a Labels) -> impl Iterator<Item = (u32, u64)> + 'a {
+        let (one, spread) = match self {
+            Placed::Nothing => (None, None),
+            Placed::One(id, label) => (Some((*id, *label)), None),
+            Placed::Spread {
+                from,
+                count,
+                base,
+                step,
+            } => (None, Some((Bound::Included(from), *count, *base, *step))),
+            Placed::All => (None, Some((Unbounded, usize::MAX, 0, u128::from(LABEL_STEP >> 8)))),
+        };
+        let spread = spread.into_iter().flat_map(move |(from, count, base, step)| {
+            order.from(from).take(count).enumerate().map(move |(k, (_, i))| {
+                let label = (base + step * (k as u128 + 1)).min(u128::from(u64::MAX));
+                (i, label as u64)
+            })
+        });
+        one.into_iter().chain(spread)
+    }
+}
+
 /// How many leading bytes `a` and `b` share.
 fn common_prefix(a: &str, b: &str) -> usize {
     a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
@@ -302,7 +356,7 @@ impl Labels {
     }
 
     /// The names before `key`, descending.
-    fn before<'a>(&'a self, key: &Key) -> impl Iterator<Item = u32> + use<'a> {
+    fn before<'a>(&'a self, key: &Key) -> impl Iterator<Item = (&'a Key, u32)> + use<'a> {
         let end = self.base.partition_point(|(b, _)| b < key);
         let tree = |t: &'a Tree| {
             Box::new(
@@ -312,7 +366,7 @@ impl Labels {
             ) as Box<_>
         };
         let base = Box::new(self.base[..end].iter().rev().map(|(k, i)| (k, *i))) as Box<_>;
-        merge([base, tree(&self.frozen), tree(&self.delta)], true).map(|(_, i)| i)
+        merge([base, tree(&self.frozen), tree(&self.delta)], true)
     }
 
     /// The names after `key`, ascending.
@@ -351,20 +405,20 @@ impl Labels {
     }
 
     /// Adds `name` (whose entry `id` exists, its label not yet set) and returns the labels
-    /// to set: the new name's, strictly between its neighbours', and, when there is no room
-    /// between them, those of the names around it, spread again over the smallest aligned
-    /// label range that is sparse enough (list labelling after Bender et al., "Two
-    /// simplified algorithms for maintaining order in a list": a range of 2^j labels is
-    /// sparse enough below (2/1.3)^j names; amortised O(log n) labels per insertion, so a
-    /// run of names inserted into one gap never relabels everything).
+    /// to set ([`Placed::labels`]): the new name's, strictly between its neighbours', and,
+    /// when there is no room between them, those of the names around it, spread again over
+    /// the smallest aligned label range that is sparse enough (list labelling after Bender
+    /// et al., "Two simplified algorithms for maintaining order in a list": a range of 2^j
+    /// labels is sparse enough below (2/1.3)^j names; amortised O(log n) labels per
+    /// insertion, so a run of names inserted into one gap never relabels everything).
     ///
     /// During a bulk load the name is only kept, and no label is given (none is returned):
     /// [`Labels::end_bulk`] labels every name.
-    pub(super) fn insert(&mut self, name: &Id, id: u32, label_of: impl Fn(u32) -> u64) -> Vec<(u32, u64)> {
+    pub(super) fn insert(&mut self, name: &Id, id: u32, label_of: impl Fn(u32) -> u64) -> Placed {
         let key = Key::new(name);
         if self.bulk {
             self.pending.push((key, id));
-            return Vec::new();
+            return Placed::Nothing;
         }
         let (below, above) = self.neighbours(&key);
         let shared = |other: Option<Named<'_>>| other.map(|(k, _)| common_prefix(k.name.as_str(), name.as_str()));
@@ -384,39 +438,39 @@ impl Labels {
             (Some(b), Some(a)) => between(b, a, len, up),
         };
         if let Some(label) = direct {
-            return vec![(id, label)];
+            return Placed::One(id, label);
         }
         let anchor = u128::from(below.or(above).unwrap_or(0));
         // The aligned ranges around the anchor nest as they grow, so the run of names in
-        // one only extends the run in the last: each side is walked once, outwards.
+        // one only extends the run in the last: each side is walked once, outwards. Only
+        // counted: the names are read again in order as their labels are set (a relabel
+        // of hundreds of names collected no list of them).
         let (mut lower, mut upper) = (self.before(&key).peekable(), self.after(&key).peekable());
-        let (mut left, mut right): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
+        let (mut left, mut right, mut lowest) = (0usize, 0usize, None);
         for j in 1..=64u32 {
             let size: u128 = 1 << j;
             let base = anchor & !(size - 1);
             let end = base + size;
-            while let Some(i) = lower.next_if(|&i| u128::from(label_of(i)) >= base) {
-                left.push(i);
+            while let Some((k, _)) = lower.next_if(|&(_, i)| u128::from(label_of(i)) >= base) {
+                left += 1;
+                lowest = Some(k);
             }
-            while let Some(i) = upper.next_if(|&i| u128::from(label_of(i)) < end) {
-                right.push(i);
+            while upper.next_if(|&i| u128::from(label_of(i)) < end).is_some() {
+                right += 1;
             }
-            let count = (left.len() + 1 + right.len()) as u128;
+            let count = (left + 1 + right) as u128;
             let sparse = (count as f64) < (size as f64) / 1.3f64.powi(j as i32);
             if sparse && size / (count + 1) >= 2 {
-                let step = size / (count + 1);
-                let run = left.iter().rev().chain([&id]).chain(&right);
-                return run
-                    .enumerate()
-                    .map(|(k, &i)| (i, (base + step * (k as u128 + 1)) as u64))
-                    .collect();
+                return Placed::Spread {
+                    from: lowest.unwrap_or(&key).clone(),
+                    count: left + 1 + right,
+                    base,
+                    step: size / (count + 1),
+                };
             }
         }
         // Only past ~10^11 names: spread every label.
-        self.from(Unbounded)
-            .enumerate()
-            .map(|(k, (_, i))| (i, (k as u64 + 1).saturating_mul(LABEL_STEP >> 8)))
-            .collect()
+        Placed::All
     }
 
     /// Swaps in a fold that has finished, or starts one when the delta has outgrown its

@@ -230,7 +230,8 @@ impl Reverse {
         }
         self.labels.push_back(0);
         let (labels, moved) = (&self.labels, &self.moved);
-        for (t, label) in self.order.insert(name, id, |t| label_of(labels, moved, t)) {
+        let placed = self.order.insert(name, id, |t| label_of(labels, moved, t));
+        for (t, label) in placed.labels(&self.order) {
             if t == id {
                 *self.labels.get_mut(id as usize).expect("a label per target") = label;
             } else {

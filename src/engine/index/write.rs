@@ -19,11 +19,11 @@ impl Index {
         let id = self.nodes.intern(name, |n| Arc::new(Node::new(n.clone(), 0)));
         self.reverse.node_added();
         let nodes = &self.nodes;
-        let set = self.node_order.insert(name, id, |n| nodes.get(n).label);
-        self.relabelled += set.len().saturating_sub(1) as u64;
-        for (n, label) in set {
-            if self.node_by_id(n).label != label {
-                self.node_mut(n).label = label;
+        let placed = self.node_order.insert(name, id, |n| nodes.get(n).label);
+        self.relabelled += placed.len(&self.node_order).saturating_sub(1) as u64;
+        for (n, label) in placed.labels(&self.node_order) {
+            if self.nodes.get(n).label != label {
+                Arc::make_mut(self.nodes.get_mut(n)).label = label;
             }
         }
         id
@@ -45,9 +45,9 @@ impl Index {
         }
         let id = self.policies.intern(name, Named::new);
         let policies = &self.policies;
-        let set = self.policy_order.insert(name, id, |p| policies.get(p).label);
-        self.relabelled += set.len().saturating_sub(1) as u64;
-        for (p, label) in set {
+        let placed = self.policy_order.insert(name, id, |p| policies.get(p).label);
+        self.relabelled += placed.len(&self.policy_order).saturating_sub(1) as u64;
+        for (p, label) in placed.labels(&self.policy_order) {
             self.policies.get_mut(p).label = label;
         }
         id

@@ -19,11 +19,11 @@ fn name() -> impl Strategy<Value = String> {
 fn add(labels: &mut Labels, by_id: &mut Vec<(Id, u64)>, name: String) -> usize {
     let id = Id::from_trusted(&name);
     by_id.push((id.clone(), 0));
-    let set = labels.insert(&id, by_id.len() as u32 - 1, |i| by_id[i as usize].1);
-    for &(i, label) in &set {
+    let placed = labels.insert(&id, by_id.len() as u32 - 1, |i| by_id[i as usize].1);
+    for (i, label) in placed.labels(labels) {
         by_id[i as usize].1 = label;
     }
-    set.len()
+    placed.len(labels)
 }
 
 /// After a bulk load of names in ascending order:
