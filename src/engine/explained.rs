@@ -212,7 +212,11 @@ pub(super) fn decision(
     let explanation = check.explain.then(|| {
         let limit = check.explain_limit;
         // Labels are in the names' byte order: sort integers, not strings.
-        let mut roles: Vec<(u64, &Id)> = closure.roles.iter().map(|(_, n)| (n.label, &n.name)).collect();
+        let mut roles: Vec<(u64, &Id)> = closure
+            .roles
+            .iter()
+            .map(|&(id, n)| (index.label_of_node(id, n), &n.name))
+            .collect();
         // Usually in order already (`prepare` sorts an explanation's closure).
         if !roles.is_sorted_by_key(|&(label, _)| label) {
             if limit < roles.len() {

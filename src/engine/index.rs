@@ -104,6 +104,14 @@ pub struct Index {
     /// Every event up to this position is applied.
     revision: u64,
     nodes: Interned<Names, Arc<Node>>,
+    /// Nodes a relabel moved whose new label has not yet been written into their row (as
+    /// targets', see [`moved`]): a relabel of hundreds of names records their labels here
+    /// in a few blocks instead of copying every row, and later writes settle them a few at
+    /// a time ([`Index::settle_nodes`]). Read through [`Index::label_of_node`]; empty (so
+    /// never searched) nearly always.
+    moved_nodes: moved::Moved,
+    /// The last write relabelled nodes (it takes no settling step).
+    nodes_relabelled: bool,
     /// Exact target (by its id among the reverse structures' target names) → its rules,
     /// sorted, in one allocation (a check's load of the vector's entry leads straight to
     /// the rules, not to a `Vec`'s header and then its buffer). None for a target that
@@ -207,6 +215,8 @@ impl Index {
         Index {
             revision: 0,
             nodes: Interned::new(&hasher),
+            moved_nodes: moved::Moved::default(),
+            nodes_relabelled: false,
             targets: PVec::new(),
             loading: None,
             accounts: Interned::new(&hasher),
@@ -264,6 +274,17 @@ impl Index {
 
     pub(crate) fn node_by_id(&self, id: u32) -> &Node {
         self.nodes.get(id)
+    }
+
+    /// Node `id`'s order-preserving label (a < b as names iff label a < label b); `node` is
+    /// its row. The row's own unless a relabel moved the node and no write has settled it.
+    #[inline(always)]
+    pub(crate) fn label_of_node(&self, id: u32, node: &Node) -> u64 {
+        if self.moved_nodes.is_empty() {
+            node.label
+        } else {
+            self.moved_nodes.get(id).unwrap_or(node.label)
+        }
     }
 
     /// The agent's id and row and the exact target's rules, as [`Index::node_id`] and

@@ -296,8 +296,11 @@ fn prepare<'a>(
         // An explanation lists the roles by name and its rules by assignee within a policy:
         // with the roles in label order (the names' byte order), both read them in order.
         // Sorted by the label read once per role, not at each comparison.
-        let mut by_label: Vec<(u64, u32, &index::Node)> =
-            closure.roles.iter().map(|&(id, n)| (n.label, id, n)).collect();
+        let mut by_label: Vec<(u64, u32, &index::Node)> = closure
+            .roles
+            .iter()
+            .map(|&(id, n)| (index.label_of_node(id, n), id, n))
+            .collect();
         ranking::sort_by_label(&mut by_label, |t| t.0);
         for (slot, (_, id, n)) in closure.roles.iter_mut().zip(by_label) {
             *slot = (id, n);

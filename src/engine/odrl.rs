@@ -323,7 +323,7 @@ fn offer_row(
             let to = from + row[from..].iter().take_while(|r| r.assignee == who).count();
             let own = who == agent_id;
             if own || closure.contains(who) {
-                let label = index.node_by_id(who).label;
+                let label = index.label_of_node(who, index.node_by_id(who));
                 offer_sorted(&row[from..to], |r| r.ak, hit(own, label), wanted, [false; 2], sink);
             }
             from = to;
@@ -333,7 +333,7 @@ fn offer_row(
             let from = row.partition_point(|r| r.assignee < id);
             let to = from + row[from..].iter().take_while(|r| r.assignee == id).count();
             if to > from {
-                let label = index.node_by_id(id).label;
+                let label = index.label_of_node(id, index.node_by_id(id));
                 offer_sorted(&row[from..to], |r| r.ak, hit(own, label), wanted, [false; 2], sink);
             }
         }
@@ -407,7 +407,8 @@ fn collect<'c, 'x: 'c>(
             // Every later row is a role's: settled for it too.
             break;
         }
-        let hit = |r: &Pair, kind, related| Hit::on_star(own, (id, node.label), r.1, ak_action(r.0), kind, related);
+        let label = index.label_of_node(id, node);
+        let hit = |r: &Pair, kind, related| Hit::on_star(own, (id, label), r.1, ak_action(r.0), kind, related);
         // One group per action present in the row and wanted by the request.
         let mut present = node.star_mask & wanted.mask;
         while present != 0 {
@@ -415,7 +416,7 @@ fn collect<'c, 'x: 'c>(
             present &= present - 1;
             let group = node.star_group(bit);
             if let Some(stars) = stars.as_deref_mut().filter(|_| !own) {
-                stars.add(index, group, (id, node.label), wanted, &mut sink.unenforced);
+                stars.add(index, group, (id, label), wanted, &mut sink.unenforced);
                 continue;
             }
             if bit == 63 {

@@ -154,24 +154,24 @@ impl Moved {
 
     /// Checks that the ids are targets, the count is right, no block is empty and the
     /// filter holds every id's bit (validator).
-    pub(super) fn validate(&self, targets: usize) -> Result<(), String> {
+    pub(super) fn validate(&self, what: &str, count: usize) -> Result<(), String> {
         if let Some(t) = self.ids().last()
-            && t as usize >= targets
+            && t as usize >= count
         {
-            return Err(format!("moved target {t} is not a target"));
+            return Err(format!("moved {what} {t} is not a {what}"));
         }
         if let Some((b, _)) = self.blocks.iter().find(|(_, block)| block.present == 0) {
-            return Err(format!("moved targets' block {b} is empty"));
+            return Err(format!("moved {what}s' block {b} is empty"));
         }
         let counted = self.ids().count();
         if counted != self.len {
-            return Err(format!("{counted} moved targets counted as {}", self.len));
+            return Err(format!("{counted} moved {what}s counted as {}", self.len));
         }
         if let Some(t) = self.ids().find(|&t| {
             let (word, bit) = slot(t);
             self.filter[word] & (1 << bit) == 0
         }) {
-            return Err(format!("moved target {t} is missing from the filter"));
+            return Err(format!("moved {what} {t} is missing from the filter"));
         }
         Ok(())
     }
@@ -219,7 +219,7 @@ mod tests {
                     moved.remove(t);
                     plain.remove(&t);
                 }
-                moved.validate(5_000).map_err(TestCaseError::fail)?;
+                moved.validate("target", 5_000).map_err(TestCaseError::fail)?;
                 // Stale bits are cleared once as many targets have left as remain.
                 prop_assert!(moved.stale == 0 || moved.stale < moved.len());
                 prop_assert_eq!(moved.len(), plain.len());

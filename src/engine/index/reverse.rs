@@ -483,6 +483,7 @@ impl Index {
         self.accounts.ids.end_bulk();
         self.policies.ids.end_bulk();
         // Labels spread afresh (summaries, built next, copy the nodes').
+        self.moved_nodes.clear();
         for (n, label) in self.node_order.end_bulk() {
             if self.nodes.get(n).label != label {
                 Arc::make_mut(self.nodes.get_mut(n)).label = label;

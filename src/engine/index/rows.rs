@@ -55,7 +55,9 @@ pub(crate) struct Pair(pub u32, pub u32);
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
     pub name: Id,
-    /// An order-preserving label (see `Labels`): a < b as names iff label a < label b.
+    /// An order-preserving label (see `Labels`): a < b as names iff label a < label b. Read
+    /// it through `Index::label_of_node`: a relabelled node's new label is in the index's
+    /// `moved_nodes` until a later write settles it here.
     pub label: u64,
     pub role: bool,
     /// The explicit agent status; None means active.

@@ -395,7 +395,7 @@ fn summarize(index: &Index, closure: Vec<u32>, heads: &mut Vec<Head>) -> RoleSum
                 ak,
                 policy,
                 assignee: x,
-                who: node.label,
+                who: index.label_of_node(x, node),
             };
             if policy >= VARIANT_BASE {
                 heads.push(head);
@@ -404,7 +404,7 @@ fn summarize(index: &Index, closure: Vec<u32>, heads: &mut Vec<Head>) -> RoleSum
             // At most one head without a condition per action and kind.
             match heads.iter_mut().find(|h| h.ak == ak && h.policy < VARIANT_BASE) {
                 Some(h) => {
-                    if (index.policy_rank(policy).0, node.label) < (index.policy_rank(h.policy).0, h.who) {
+                    if (index.policy_rank(policy).0, head.who) < (index.policy_rank(h.policy).0, h.who) {
                         *h = head;
                     }
                 }

@@ -104,9 +104,10 @@ impl Index {
             let p = self.policies.get(id);
             (p.name.clone(), p.label)
         })?;
+        self.moved_nodes.validate("node", self.nodes.len())?;
         self.node_order.validate("node", self.nodes.len(), |id| {
             let n = self.node_by_id(id);
-            (n.name.clone(), n.label)
+            (n.name.clone(), self.label_of_node(id, n))
         })?;
         for (what, ids, len) in [
             ("account", self.accounts.ids.count(), self.accounts.len()),

@@ -10,6 +10,10 @@ use crate::domain::policy::EVERY_KIND;
 use crate::domain::{Action, Change, Conflict, EntityKind, Id, Rule, Target};
 use std::sync::Arc;
 
+/// A write takes one step settling moved nodes, and one more for each this many moved
+/// (a step copies a node's row and the path to it, ~1 KiB).
+const NODE_SETTLE_BACKLOG: usize = 512;
+
 impl Index {
     /// The node's id; a new node gets a label in byte order among the others.
     fn intern_node(&mut self, name: &Id) -> u32 {
@@ -18,15 +22,50 @@ impl Index {
         }
         let id = self.nodes.intern(name, |n| Arc::new(Node::new(n.clone(), 0)));
         self.reverse.node_added();
-        let nodes = &self.nodes;
-        let placed = self.node_order.insert(name, id, |n| nodes.get(n).label);
+        let (nodes, moved) = (&self.nodes, &self.moved_nodes);
+        let placed = self
+            .node_order
+            .insert(name, id, |n| moved.get(n).unwrap_or_else(|| nodes.get(n).label));
         self.relabelled += placed.len(&self.node_order).saturating_sub(1) as u64;
         for (n, label) in placed.labels(&self.node_order) {
-            if self.nodes.get(n).label != label {
+            if n == id {
+                // The new node's own row: nothing else holds it yet.
                 Arc::make_mut(self.nodes.get_mut(n)).label = label;
+            } else {
+                // Moved: its row is written by a later write (see `settle_nodes`).
+                self.moved_nodes.insert(n, label);
+                self.nodes_relabelled = true;
             }
         }
         id
+    }
+
+    /// Settling steps for the nodes a relabel moved, as [`super::reverse`] settles targets:
+    /// none after a write that relabelled nodes, else one, and one more per
+    /// [`NODE_SETTLE_BACKLOG`] nodes moved. A step writes the least moved node's new label
+    /// into its row (a row's copy and the path to it) and takes the node out of
+    /// `moved_nodes`. Effective labels do not change.
+    fn settle_nodes(&mut self) {
+        if std::mem::take(&mut self.nodes_relabelled) || self.is_loading() {
+            return;
+        }
+        for _ in 0..=self.moved_nodes.len() / NODE_SETTLE_BACKLOG {
+            if !self.settle_node() {
+                return;
+            }
+        }
+    }
+
+    /// One step of [`Index::settle_nodes`]; false when no node is moved.
+    fn settle_node(&mut self) -> bool {
+        let Some(n) = self.moved_nodes.first() else {
+            return false;
+        };
+        if let Some(label) = self.moved_nodes.get(n) {
+            Arc::make_mut(self.nodes.get_mut(n)).label = label;
+        }
+        self.moved_nodes.remove(n);
+        true
     }
 
     /// The node's row, copied first if a published snapshot shares it.
@@ -69,6 +108,7 @@ impl Index {
         self.apply_change(change);
         let (forward, loading) = (&self.targets, self.loading.as_deref());
         self.reverse.settle(|t| row_of(forward, loading, t));
+        self.settle_nodes();
     }
 
     /// Settles every target a relabel moved (tests: answers do not depend on it).
@@ -76,6 +116,9 @@ impl Index {
     pub fn settle_moved(&mut self) {
         let (forward, loading) = (&self.targets, self.loading.as_deref());
         self.reverse.settle_all(|t| row_of(forward, loading, t));
+        if !self.is_loading() {
+            while self.settle_node() {}
+        }
     }
 
     /// The moved target being settled, once settling has passed one of its rules, and how
@@ -95,7 +138,8 @@ impl Index {
     /// A node's label, if the index knows the node (tests).
     #[doc(hidden)]
     pub fn node_label(&self, name: &str) -> Option<u64> {
-        self.node(name).map(|n| n.label)
+        let id = self.node_id(name)?;
+        Some(self.label_of_node(id, self.node_by_id(id)))
     }
 
     /// How many targets a relabel moved are not yet settled (tests and benchmarks).

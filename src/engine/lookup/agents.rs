@@ -158,7 +158,7 @@ pub fn agents_with(
         // Few candidates: sort them rather than walk every name.
         let mut ids: Vec<(u64, u32)> = (0..nodes as u32)
             .filter(|&id| candidate(id))
-            .map(|id| (index.node_by_id(id).label, id))
+            .map(|id| (index.label_of_node(id, index.node_by_id(id)), id))
             .filter(|&(_, id)| after.is_none_or(|a| index.node_by_id(id).name.as_str() > a))
             .collect();
         ids.sort_unstable();

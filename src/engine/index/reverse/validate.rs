@@ -26,7 +26,7 @@ impl Reverse {
                 self.targets.len()
             ));
         }
-        self.moved.validate(self.targets.len())?;
+        self.moved.validate("target", self.targets.len())?;
         let (t, settled) = self.settling;
         if let Some(label) = self.moved.get(t) {
             let rules = row_of(&index.targets, index.loading.as_deref(), t);
