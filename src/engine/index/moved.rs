@@ -79,7 +79,7 @@ impl Moved {
         self.len
     }
 
-    /// Records `t`'s new label (replacing a newer relabel's).
+    /// Records `t`'s new label (replacing an earlier relabel's).
     pub(super) fn insert(&mut self, t: u32, label: u64) {
         let (word, bit) = slot(t);
         self.filter[word] |= 1 << bit;

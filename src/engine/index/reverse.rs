@@ -472,6 +472,7 @@ impl Index {
 
     /// Ends a bulk load (see [`Index::begin_bulk`]); nothing happens outside one.
     pub fn end_bulk(&mut self) {
+        let ended = self.is_loading();
         // The rows written during the load, each into one allocation.
         for (t, row) in self.loading.take().unwrap_or_default().into_iter().enumerate() {
             if let Some(row) = row {
@@ -482,8 +483,11 @@ impl Index {
         self.nodes.ids.end_bulk();
         self.accounts.ids.end_bulk();
         self.policies.ids.end_bulk();
-        // Labels spread afresh (summaries, built next, copy the nodes').
-        self.moved_nodes.clear();
+        // Labels spread afresh (summaries, built next, copy the nodes'): none is moved any
+        // more. Outside a load nothing is relabelled, and moved nodes stay moved.
+        if ended {
+            self.moved_nodes.clear();
+        }
         for (n, label) in self.node_order.end_bulk() {
             if self.nodes.get(n).label != label {
                 Arc::make_mut(self.nodes.get_mut(n)).label = label;

@@ -148,6 +148,12 @@ impl Index {
         self.reverse.moved_len()
     }
 
+    /// How many nodes a relabel moved are not yet settled into their rows (tests).
+    #[doc(hidden)]
+    pub fn moved_nodes(&self) -> usize {
+        self.moved_nodes.len()
+    }
+
     fn apply_change(&mut self, change: &Change) {
         if (self.summaries.is_some() || self.rebuilding.is_some()) && self.drops_summaries(change) {
             self.summaries = None;
