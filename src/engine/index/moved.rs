@@ -84,17 +84,12 @@ impl Moved {
         let (word, bit) = slot(t);
         self.filter[word] |= 1 << bit;
         let i = t % BLOCK;
-        let block = match self.blocks.get_mut(&(t / BLOCK)) {
-            Some(block) => Arc::make_mut(block),
-            None => {
-                let block = Block {
-                    present: 0,
-                    labels: [0; BLOCK as usize],
-                };
-                self.blocks.insert(t / BLOCK, Arc::new(block));
-                Arc::make_mut(self.blocks.get_mut(&(t / BLOCK)).expect("the block just inserted"))
-            }
-        };
+        let block = Arc::make_mut(self.blocks.entry(t / BLOCK).or_insert_with(|| {
+            Arc::new(Block {
+                present: 0,
+                labels: [0; BLOCK as usize],
+            })
+        }));
         if block.present & (1 << i) == 0 {
             block.present |= 1 << i;
             self.len += 1;
