@@ -29,7 +29,8 @@ impl Index {
         self.relabelled += placed.len(&self.node_order).saturating_sub(1) as u64;
         for (n, label) in placed.labels(&self.node_order) {
             if n == id {
-                // The new node's own row: nothing else holds it yet.
+                // The new node's own row: nothing else holds it yet (through the field:
+                // the order is borrowed while its labels are read out).
                 Arc::make_mut(self.nodes.get_mut(n)).label = label;
             } else {
                 // Moved: its row is written by a later write (see `settle_nodes`).
@@ -62,7 +63,7 @@ impl Index {
             return false;
         };
         if let Some(label) = self.moved_nodes.get(n) {
-            Arc::make_mut(self.nodes.get_mut(n)).label = label;
+            self.node_mut(n).label = label;
         }
         self.moved_nodes.remove(n);
         true
