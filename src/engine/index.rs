@@ -63,7 +63,7 @@ mod summary;
 mod validate;
 mod write;
 
-pub(crate) use chunked::Cursor;
+pub(crate) use chunked::{At, Cursor};
 pub use hasher::{IdHash, IdHasher};
 pub(crate) use reverse::{RevRule, Reverse};
 pub(crate) use rows::{AccountEntry, Named, Node, Pair, TargetRule, action_bit, action_kind, ak_action, ak_kind};

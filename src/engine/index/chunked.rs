@@ -1,11 +1,14 @@
 //! A persistent sorted list in chunks: the rows of the reverse structures.
 //!
-//! The list is a spine of shared chunks of at most `2 × CHUNK` entries. Cloning copies the
-//! spine (one pointer per chunk); inserting or removing copies the one chunk it touches
-//! (when a published snapshot shares it) and splits a chunk that grew past `2 × CHUNK`.
-//! So a write to a row of n entries copies about n / CHUNK pointers and one chunk — a few
-//! KiB at most for the rows of a large organisation — where a persistent RRB vector's
-//! insert in the middle rebuilt whole paths (tens of KiB).
+//! The list is a spine of shared *groups* of shared chunks: a chunk holds at most
+//! `2 × CHUNK` entries, a group at most `2 × GROUP` chunk pointers. Cloning copies the
+//! spine (one pointer per group); inserting or removing copies the one group and the one
+//! chunk it touches (when a published snapshot shares them) and splits a chunk or a group
+//! that grew past twice its size. So a write to a row of n entries copies about
+//! n / (CHUNK × GROUP) group pointers, one group (≤ 1 KiB) and one chunk (≤ 2.5 KiB of
+//! reverse rules), whatever the row's length. With one flat spine of chunk pointers, a
+//! write to a role holding 50,000 rules copied ~6 KiB of spine — and, since a node's
+//! reverse row is cloned whole, the spines of its other lists too.
 //!
 //! Order is the caller's: every search takes a comparator, because the reverse rows are
 //! sorted by target *names* that live elsewhere.
@@ -17,24 +20,44 @@ use std::sync::Arc;
 /// this.
 const CHUNK: usize = 64;
 
+/// Chunks per group when a list is built; groups split past twice this.
+const GROUP: usize = 32;
+
+type Chunk<T> = Arc<Vec<T>>;
+type Group<T> = Arc<Vec<Chunk<T>>>;
+
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub(crate) struct Chunked<T> {
-    chunks: Vec<Arc<Vec<T>>>,
+    groups: Vec<Group<T>>,
     len: usize,
 }
 
 impl<T> Default for Chunked<T> {
     fn default() -> Self {
         Chunked {
-            chunks: Vec::new(),
+            groups: Vec::new(),
             len: 0,
         }
     }
 }
 
-/// Where an entry is: (chunk, offset in it).
-pub(crate) type At = (usize, usize);
+/// Where an entry is: group, chunk in the group, offset in the chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct At {
+    group: usize,
+    chunk: usize,
+    offset: usize,
+}
+
+impl At {
+    /// The first entry of any list.
+    pub(crate) const START: At = At {
+        group: 0,
+        chunk: 0,
+        offset: 0,
+    };
+}
 
 impl<T: Clone> Chunked<T> {
     pub fn len(&self) -> usize {
@@ -46,72 +69,87 @@ impl<T: Clone> Chunked<T> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
-        self.chunks.iter().flat_map(|c| c.iter())
+        self.groups.iter().flat_map(|g| g.iter()).flat_map(|c| c.iter())
     }
 
     /// Builds a list from entries already sorted.
     pub fn from_sorted(all: Vec<T>) -> Chunked<T> {
         let len = all.len();
-        let chunks = all.chunks(CHUNK).map(|c| Arc::new(c.to_vec())).collect();
-        Chunked { chunks, len }
+        let chunks: Vec<Chunk<T>> = all.chunks(CHUNK).map(|c| Arc::new(c.to_vec())).collect();
+        let groups = chunks.chunks(GROUP).map(|g| Arc::new(g.to_vec())).collect();
+        Chunked { groups, len }
     }
 
     /// Binary search with `f` (the entry's order against the key): `Ok` where an equal
     /// entry is, `Err` where the key would be inserted.
     pub fn search(&self, f: impl Fn(&T) -> Ordering) -> Result<At, At> {
-        let c = self
-            .chunks
-            .partition_point(|ch| ch.last().is_some_and(|last| f(last) == Ordering::Less));
-        if c == self.chunks.len() {
-            return Err(match self.chunks.last() {
-                Some(last) => (c - 1, last.len()),
-                None => (0, 0),
+        let before = |ch: &Chunk<T>| ch.last().is_some_and(|last| f(last) == Ordering::Less);
+        let group = self.groups.partition_point(|g| g.last().is_some_and(&before));
+        let Some(chunks) = self.groups.get(group) else {
+            // After every entry: at the end of the last chunk.
+            return Err(match self.groups.last() {
+                Some(g) => At {
+                    group: group - 1,
+                    chunk: g.len() - 1,
+                    offset: g.last().map_or(0, |c| c.len()),
+                },
+                None => At::START,
             });
-        }
-        match self.chunks[c].binary_search_by(&f) {
-            Ok(o) => Ok((c, o)),
-            Err(o) => Err((c, o)),
+        };
+        // The group's last chunk ends at or after the key, so some chunk here does.
+        let chunk = chunks.partition_point(before);
+        let at = |offset| At { group, chunk, offset };
+        match chunks[chunk].binary_search_by(&f) {
+            Ok(o) => Ok(at(o)),
+            Err(o) => Err(at(o)),
         }
     }
 
     /// Inserts `x` at `at` (a position [`Chunked::search`] gave). A chunk a published
     /// snapshot shares is copied once, with room for exactly what it holds (not cloned and
     /// then grown); one held alone grows by a quarter at a time, so rows keep little slack.
-    pub fn insert(&mut self, (c, o): At, x: T) {
+    pub fn insert(&mut self, at: At, x: T) {
         self.len += 1;
-        if self.chunks.is_empty() {
-            self.chunks.push(Arc::new(vec![x]));
+        if self.groups.is_empty() {
+            self.groups.push(Arc::new(vec![Arc::new(vec![x])]));
             return;
         }
-        let slot = &mut self.chunks[c];
+        let group = Arc::make_mut(&mut self.groups[at.group]);
+        let slot = &mut group[at.chunk];
+        let o = at.offset;
         let tail = match Arc::get_mut(slot) {
             Some(chunk) => {
                 if chunk.len() == chunk.capacity() {
                     chunk.reserve_exact(chunk.len() / 4 + 1);
                 }
                 chunk.insert(o, x);
-                split_long(chunk)
+                split_long(chunk, CHUNK)
             }
             None => {
                 let mut copy = Vec::with_capacity(slot.len() + 1);
                 copy.extend_from_slice(&slot[..o]);
                 copy.push(x);
                 copy.extend_from_slice(&slot[o..]);
-                let tail = split_long(&mut copy);
+                let tail = split_long(&mut copy, CHUNK);
                 *slot = Arc::new(copy);
                 tail
             }
         };
         if let Some(tail) = tail {
-            self.chunks.insert(c + 1, Arc::new(tail));
+            group.insert(at.chunk + 1, Arc::new(tail));
+            if let Some(rest) = split_long(group, GROUP) {
+                self.groups.insert(at.group + 1, Arc::new(rest));
+            }
         }
     }
 
     /// Removes the entry at `at` (an `Ok` of [`Chunked::search`]); a shared chunk is
     /// copied without it.
-    pub fn remove(&mut self, (c, o): At) -> T {
+    pub fn remove(&mut self, at: At) -> T {
         self.len -= 1;
-        let slot = &mut self.chunks[c];
+        let group = Arc::make_mut(&mut self.groups[at.group]);
+        let slot = &mut group[at.chunk];
+        let o = at.offset;
         let x = match Arc::get_mut(slot) {
             Some(chunk) => chunk.remove(o),
             None => {
@@ -121,8 +159,11 @@ impl<T: Clone> Chunked<T> {
                 x
             }
         };
-        if self.chunks[c].is_empty() {
-            self.chunks.remove(c);
+        if group[at.chunk].is_empty() {
+            group.remove(at.chunk);
+            if group.is_empty() {
+                self.groups.remove(at.group);
+            }
         }
         x
     }
@@ -130,19 +171,27 @@ impl<T: Clone> Chunked<T> {
     /// Appends without keeping order (a bulk load; [`Chunked::sort_mapped`] restores it).
     pub fn push_unsorted(&mut self, x: T) {
         self.len += 1;
-        match self.chunks.last_mut() {
-            Some(last) if last.len() < CHUNK => Arc::make_mut(last).push(x),
-            _ => self.chunks.push(Arc::new(vec![x])),
+        match self.groups.last_mut() {
+            Some(g) if g.len() < GROUP || g.last().is_some_and(|c| c.len() < CHUNK) => {
+                let group = Arc::make_mut(g);
+                match group.last_mut() {
+                    Some(last) if last.len() < CHUNK => Arc::make_mut(last).push(x),
+                    _ => group.push(Arc::new(vec![x])),
+                }
+            }
+            _ => self.groups.push(Arc::new(vec![Arc::new(vec![x])])),
         }
     }
 
     /// Removes the first entry `matches` accepts, searching every entry (a bulk load's
     /// removal).
     pub fn remove_unsorted(&mut self, matches: impl Fn(&T) -> bool) -> bool {
-        for c in 0..self.chunks.len() {
-            if let Some(o) = self.chunks[c].iter().position(&matches) {
-                self.remove((c, o));
-                return true;
+        for (group, chunks) in self.groups.iter().enumerate() {
+            for (chunk, entries) in chunks.iter().enumerate() {
+                if let Some(offset) = entries.iter().position(&matches) {
+                    self.remove(At { group, chunk, offset });
+                    return true;
+                }
             }
         }
         false
@@ -160,33 +209,33 @@ impl<T: Clone> Chunked<T> {
     }
 
     /// The entry at `at` (a position [`Chunked::search`] found).
-    pub fn get(&self, (c, o): At) -> &T {
-        &self.chunks[c][o]
+    pub fn get(&self, at: At) -> &T {
+        &self.groups[at.group][at.chunk][at.offset]
     }
 
     /// The entry at `at` (a position [`Chunked::search`] found), to change in place: the
     /// caller keeps the order.
-    pub fn get_mut(&mut self, (c, o): At) -> &mut T {
-        &mut Arc::make_mut(&mut self.chunks[c])[o]
+    pub fn get_mut(&mut self, at: At) -> &mut T {
+        let group = Arc::make_mut(&mut self.groups[at.group]);
+        &mut Arc::make_mut(&mut group[at.chunk])[at.offset]
     }
 
     /// A cursor at `at`, the first entry at or after it.
     pub fn cursor(&self, at: At) -> Cursor<'_, T> {
         let mut cur = Cursor {
-            chunks: &self.chunks,
-            c: at.0,
-            o: at.1,
+            groups: &self.groups,
+            at,
         };
         cur.settle();
         cur
     }
 }
 
-/// Splits a chunk that grew past `2 × CHUNK`: the entries from `CHUNK` on, to go after it.
-fn split_long<T>(chunk: &mut Vec<T>) -> Option<Vec<T>> {
-    (chunk.len() > 2 * CHUNK).then(|| {
-        let tail = chunk.split_off(CHUNK);
-        chunk.shrink_to_fit();
+/// Splits a vector that grew past `2 × size`: the items from `size` on, to go after it.
+fn split_long<T>(items: &mut Vec<T>, size: usize) -> Option<Vec<T>> {
+    (items.len() > 2 * size).then(|| {
+        let tail = items.split_off(size);
+        items.shrink_to_fit();
         tail
     })
 }
@@ -194,27 +243,38 @@ fn split_long<T>(chunk: &mut Vec<T>) -> Option<Vec<T>> {
 /// Reads a list forward from a position.
 #[derive(Debug, Clone)]
 pub(crate) struct Cursor<'a, T> {
-    chunks: &'a [Arc<Vec<T>>],
-    c: usize,
-    o: usize,
+    groups: &'a [Group<T>],
+    at: At,
 }
 
 impl<'a, T> Cursor<'a, T> {
-    /// Moves past the end of a chunk to the next one.
+    /// Moves past the end of a chunk to the next one, and past the end of a group to the
+    /// next (no chunk or group is empty, but a position may be just past one's end).
     fn settle(&mut self) {
-        while self.c < self.chunks.len() && self.o >= self.chunks[self.c].len() {
-            self.c += 1;
-            self.o = 0;
+        while let Some(group) = self.groups.get(self.at.group) {
+            match group.get(self.at.chunk) {
+                Some(chunk) if self.at.offset < chunk.len() => return,
+                Some(_) => {
+                    self.at.chunk += 1;
+                    self.at.offset = 0;
+                }
+                None => {
+                    self.at.group += 1;
+                    self.at.chunk = 0;
+                    self.at.offset = 0;
+                }
+            }
         }
     }
 
     /// The entry here, if the list has not ended.
     pub fn peek(&self) -> Option<&'a T> {
-        self.chunks.get(self.c).and_then(|ch| ch.get(self.o))
+        let groups: &'a [Group<T>] = self.groups;
+        groups.get(self.at.group)?.get(self.at.chunk)?.get(self.at.offset)
     }
 
     pub fn advance(&mut self) {
-        self.o += 1;
+        self.at.offset += 1;
         self.settle();
     }
 }
@@ -257,7 +317,7 @@ mod tests {
             assert_eq!(list.iter().copied().collect::<Vec<_>>(), model);
         }
         assert_eq!(list.iter().copied().collect::<Vec<_>>(), model);
-        let mut cur = list.cursor((0, 0));
+        let mut cur = list.cursor(At::START);
         let mut read = Vec::new();
         while let Some(&v) = cur.peek() {
             read.push(v);
@@ -273,5 +333,111 @@ mod tests {
         let mut want = model.clone();
         want.remove(3);
         assert_eq!(bulk.iter().copied().collect::<Vec<_>>(), want);
+    }
+
+    /// A list of many groups: random inserts and removals (half of them on a list a clone
+    /// shares) keep the order, split chunks and groups, copy one group and one chunk at
+    /// most, and a cursor from any search reads the rest in order.
+    #[test]
+    fn a_long_list_splits_groups_and_copies_one_group_a_write() {
+        let mut model: Vec<u32> = (0..20_000u32).map(|v| v * 8).collect();
+        let mut list = Chunked::from_sorted(model.clone());
+        let groups = list.groups.len();
+        assert!(groups > 5, "{groups} groups");
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut x: u32;
+        for i in 0..24_000u32 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            x = (seed % 170_000) as u32;
+            if i % 4 != 0 {
+                // Most writes converge on one stretch, which splits its group.
+                x = 80_000 + x % 16_000;
+            }
+            let kept = (i % 2 == 0).then(|| list.clone());
+            match list.search(|y| y.cmp(&x)) {
+                Ok(at) if i % 3 == 0 => {
+                    assert_eq!(list.remove(at), x);
+                    model.retain(|&y| y != x);
+                }
+                Ok(at) => *list.get_mut(at) = x,
+                Err(at) => {
+                    list.insert(at, x);
+                    let pos = model.partition_point(|&y| y < x);
+                    model.insert(pos, x);
+                }
+            }
+            if let Some(kept) = kept {
+                // Every group but one (or two, after a split) is still shared with the
+                // clone, and within it every chunk but one (or two).
+                let fresh: Vec<usize> = (0..list.groups.len())
+                    .filter(|&g| !kept.groups.iter().any(|k| Arc::ptr_eq(k, &list.groups[g])))
+                    .collect();
+                assert!(fresh.len() <= 2, "write {i}: {} groups copied", fresh.len());
+                let old: Vec<&Chunk<u32>> = kept.groups.iter().flat_map(|g| g.iter()).collect();
+                let chunks_copied = fresh
+                    .iter()
+                    .flat_map(|&g| list.groups[g].iter())
+                    .filter(|c| !old.iter().any(|o| Arc::ptr_eq(o, c)))
+                    .count();
+                assert!(chunks_copied <= 2, "write {i}: {chunks_copied} chunks copied");
+            }
+            if i % 97 == 0 {
+                check(&list, &model, x);
+            }
+        }
+        check(&list, &model, 0);
+        assert!(list.groups.len() > groups, "no group split");
+        // Searches past the end, before the start, and on every group's first entry.
+        assert!(list.search(|y| y.cmp(&u32::MAX)).is_err());
+        let end = list.search(|y| y.cmp(&u32::MAX)).unwrap_err();
+        assert_eq!(list.cursor(end).peek(), None);
+        let start = list.search(|y| y.cmp(&0)).unwrap_or_else(|at| at);
+        assert_eq!(list.cursor(start).peek(), model.first());
+        for g in &list.groups {
+            let first = g[0][0];
+            let at = list.search(|y| y.cmp(&first)).expect("present");
+            assert_eq!(*list.get(at), first);
+        }
+        // Removing the first two thirds, front first, empties whole groups.
+        let groups = list.groups.len();
+        let gone: Vec<u32> = model.drain(..model.len() * 2 / 3).collect();
+        for (i, &v) in gone.iter().enumerate() {
+            let kept = (i % 2 == 0).then(|| list.clone());
+            let at = list.search(|y| y.cmp(&v)).expect("present");
+            assert_eq!(list.remove(at), v);
+            if i % 211 == 0 {
+                check(&list, &[&gone[i + 1..], &model[..]].concat(), v);
+                if let Some(kept) = kept {
+                    assert_eq!(kept.len(), list.len() + 1);
+                }
+            }
+        }
+        check(&list, &model, 0);
+        assert!(list.groups.len() < groups, "no group emptied");
+    }
+
+    /// The list holds the model, within its bounds, and a cursor from the search for `x`
+    /// reads exactly the model's tail from `x` on.
+    fn check(list: &Chunked<u32>, model: &[u32], x: u32) {
+        assert_eq!(list.len(), model.len());
+        assert_eq!(list.iter().copied().collect::<Vec<_>>(), model);
+        assert!(list.groups.iter().all(|g| !g.is_empty() && g.len() <= 2 * GROUP));
+        assert!(
+            list.groups
+                .iter()
+                .flat_map(|g| g.iter())
+                .all(|c| !c.is_empty() && c.len() <= 2 * CHUNK)
+        );
+        let at = match list.search(|y| y.cmp(&x)) {
+            Ok(at) | Err(at) => at,
+        };
+        let mut cur = list.cursor(at);
+        for want in &model[model.partition_point(|&y| y < x)..] {
+            assert_eq!(cur.peek(), Some(want));
+            cur.advance();
+        }
+        assert_eq!(cur.peek(), None);
     }
 }

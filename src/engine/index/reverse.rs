@@ -33,7 +33,7 @@
 //! pointers, never a whole list.
 //! [`Reverse::validate`] rebuilds everything from the forward rows and compares.
 
-use super::chunked::Chunked;
+use super::chunked::{At, Chunked};
 use super::labels::{Key, Labels};
 use super::moved::{Moved, entry_cmp, entry_label, label_of};
 use super::{AccountEntry, Index, Interned, Keys, Names, TargetRule, ak_action, row_of};
@@ -564,7 +564,7 @@ fn bulk_set<T: Clone + PartialEq>(v: &mut Chunked<T>, value: T, on: bool) {
 }
 
 /// Inserts or removes `value` at `pos` (its search) in a sorted row.
-fn set_in<T: Clone>(v: &mut Chunked<T>, pos: Result<super::chunked::At, super::chunked::At>, value: T, on: bool) {
+fn set_in<T: Clone>(v: &mut Chunked<T>, pos: Result<At, At>, value: T, on: bool) {
     match (pos, on) {
         (Err(at), true) => v.insert(at, value),
         (Ok(at), false) => {

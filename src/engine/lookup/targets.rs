@@ -4,7 +4,7 @@
 use super::{RuleCounts, TargetsPage, Window, check_allows, offer};
 use crate::domain::{Action, Id, RuleKind};
 use crate::engine::closure::Closure;
-use crate::engine::index::{Cursor, Index, RevRule, Reverse, ak_action, ak_kind};
+use crate::engine::index::{At, Cursor, Index, RevRule, Reverse, ak_action, ak_kind};
 use crate::engine::odrl::Wanted;
 use crate::engine::{EngineError, EngineOptions, Prepared, prepare_for, target_closure_of};
 use std::cmp::Reverse as Rev;
@@ -244,7 +244,7 @@ impl<'a> Merge<'a> {
             let Some(row) = rev.node(id) else { continue };
             let rules = row.rules(permissions);
             let at = match after {
-                None => (0, 0),
+                None => At::START,
                 Some(after) => match rules.search(|r| {
                     rev.target_name(r.target)
                         .as_str()
