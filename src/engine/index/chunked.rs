@@ -68,8 +68,8 @@ impl<T: Clone> Chunked<T> {
         self.len == 0
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
-        self.groups.iter().flat_map(|g| g.iter()).flat_map(|c| c.iter())
+    pub fn iter(&self) -> Cursor<'_, T> {
+        self.cursor(At::START)
     }
 
     /// Builds a list from entries already sorted.
@@ -81,23 +81,18 @@ impl<T: Clone> Chunked<T> {
     }
 
     /// Binary search with `f` (the entry's order against the key): `Ok` where an equal
-    /// entry is, `Err` where the key would be inserted.
+    /// entry is, `Err` where the key would be inserted. The group is the first whose last
+    /// entry is not below the key, else the last group; the chunk likewise within it. So
+    /// a list of one group (most rows) asks nothing of the group, and a key past every
+    /// entry lands at the end of the last chunk.
     pub fn search(&self, f: impl Fn(&T) -> Ordering) -> Result<At, At> {
         let before = |ch: &Chunk<T>| ch.last().is_some_and(|last| f(last) == Ordering::Less);
-        let group = self.groups.partition_point(|g| g.last().is_some_and(&before));
-        let Some(chunks) = self.groups.get(group) else {
-            // After every entry: at the end of the last chunk.
-            return Err(match self.groups.last() {
-                Some(g) => At {
-                    group: group - 1,
-                    chunk: g.len() - 1,
-                    offset: g.last().map_or(0, |c| c.len()),
-                },
-                None => At::START,
-            });
+        let Some((_, first)) = self.groups.split_last() else {
+            return Err(At::START);
         };
-        // The group's last chunk ends at or after the key, so some chunk here does.
-        let chunk = chunks.partition_point(before);
+        let group = first.partition_point(|g| g.last().is_some_and(&before));
+        let chunks = &self.groups[group];
+        let chunk = chunks[..chunks.len() - 1].partition_point(before);
         let at = |offset| At { group, chunk, offset };
         match chunks[chunk].binary_search_by(&f) {
             Ok(o) => Ok(at(o)),
@@ -222,12 +217,7 @@ impl<T: Clone> Chunked<T> {
 
     /// A cursor at `at`, the first entry at or after it.
     pub fn cursor(&self, at: At) -> Cursor<'_, T> {
-        let mut cur = Cursor {
-            groups: &self.groups,
-            at,
-        };
-        cur.settle();
-        cur
+        Cursor::new(&self.groups, at)
     }
 }
 
@@ -240,42 +230,80 @@ fn split_long<T>(items: &mut Vec<T>, size: usize) -> Option<Vec<T>> {
     })
 }
 
-/// Reads a list forward from a position.
+/// Reads a list forward from a position. It holds the chunk it is in as a slice, so
+/// reading an entry is one bounds check, and only crossing into the next chunk (or group)
+/// reads the spine.
 #[derive(Debug, Clone)]
 pub(crate) struct Cursor<'a, T> {
     groups: &'a [Group<T>],
-    at: At,
+    group: usize,
+    chunk: usize,
+    /// The entries of chunk `chunk` of group `group` (empty past the end).
+    entries: &'a [T],
+    offset: usize,
 }
 
 impl<'a, T> Cursor<'a, T> {
-    /// Moves past the end of a chunk to the next one, and past the end of a group to the
-    /// next (no chunk or group is empty, but a position may be just past one's end).
+    fn new(groups: &'a [Group<T>], at: At) -> Cursor<'a, T> {
+        let mut cur = Cursor {
+            groups,
+            group: at.group,
+            chunk: at.chunk,
+            entries: &[],
+            offset: at.offset,
+        };
+        cur.settle();
+        cur
+    }
+
+    /// Finds the chunk the position is in, moving past the end of a chunk to the next one
+    /// and past the end of a group to the next (no chunk or group is empty, but a position
+    /// may be just past one's end).
     fn settle(&mut self) {
-        while let Some(group) = self.groups.get(self.at.group) {
-            match group.get(self.at.chunk) {
-                Some(chunk) if self.at.offset < chunk.len() => return,
+        let groups: &'a [Group<T>] = self.groups;
+        while let Some(group) = groups.get(self.group) {
+            match group.get(self.chunk) {
+                Some(chunk) if self.offset < chunk.len() => {
+                    self.entries = chunk;
+                    return;
+                }
                 Some(_) => {
-                    self.at.chunk += 1;
-                    self.at.offset = 0;
+                    self.chunk += 1;
+                    self.offset = 0;
                 }
                 None => {
-                    self.at.group += 1;
-                    self.at.chunk = 0;
-                    self.at.offset = 0;
+                    self.group += 1;
+                    self.chunk = 0;
+                    self.offset = 0;
                 }
             }
         }
+        self.entries = &[];
     }
 
     /// The entry here, if the list has not ended.
+    #[inline]
     pub fn peek(&self) -> Option<&'a T> {
-        let groups: &'a [Group<T>] = self.groups;
-        groups.get(self.at.group)?.get(self.at.chunk)?.get(self.at.offset)
+        self.entries.get(self.offset)
     }
 
+    #[inline]
     pub fn advance(&mut self) {
-        self.at.offset += 1;
-        self.settle();
+        self.offset += 1;
+        if self.offset >= self.entries.len() {
+            self.settle();
+        }
+    }
+}
+
+impl<'a, T> Iterator for Cursor<'a, T> {
+    type Item = &'a T;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a T> {
+        let x = self.peek()?;
+        self.advance();
+        Some(x)
     }
 }
 
