@@ -321,7 +321,7 @@ mod tests {
                 (None, None) => true,
                 _ => false,
             };
-            let joined = v.len() % 4_096 == 0;
+            let joined = v.len().is_multiple_of(4_096);
             assert_eq!(same_root, !joined, "append {i}");
             assert!(v.leaves.len() < 64 && v.tail.len() < 64);
             assert_eq!(v.len(), kept.len() + 1);
