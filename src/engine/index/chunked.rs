@@ -24,7 +24,9 @@ const CHUNK: usize = 64;
 const GROUP: usize = 32;
 
 type Chunk<T> = Arc<Vec<T>>;
-type Group<T> = Arc<Vec<Chunk<T>>>;
+/// A group's chunk pointers in the same allocation as its reference counts (a list of one
+/// group, most rows, costs one allocation more than one flat spine would).
+type Group<T> = Arc<[Chunk<T>]>;
 
 /// See the module docs.
 #[derive(Debug, Clone)]
@@ -76,7 +78,7 @@ impl<T: Clone> Chunked<T> {
     pub fn from_sorted(all: Vec<T>) -> Chunked<T> {
         let len = all.len();
         let chunks: Vec<Chunk<T>> = all.chunks(CHUNK).map(|c| Arc::new(c.to_vec())).collect();
-        let groups = chunks.chunks(GROUP).map(|g| Arc::new(g.to_vec())).collect();
+        let groups = chunks.chunks(GROUP).map(Arc::from).collect();
         Chunked { groups, len }
     }
 
@@ -106,11 +108,11 @@ impl<T: Clone> Chunked<T> {
     pub fn insert(&mut self, at: At, x: T) {
         self.len += 1;
         if self.groups.is_empty() {
-            self.groups.push(Arc::new(vec![Arc::new(vec![x])]));
+            self.groups.push(Arc::from([Arc::new(vec![x])]));
             return;
         }
-        let group = Arc::make_mut(&mut self.groups[at.group]);
-        let slot = &mut group[at.chunk];
+        let group = &mut self.groups[at.group];
+        let slot = &mut Arc::make_mut(group)[at.chunk];
         let o = at.offset;
         let tail = match Arc::get_mut(slot) {
             Some(chunk) => {
@@ -131,9 +133,15 @@ impl<T: Clone> Chunked<T> {
             }
         };
         if let Some(tail) = tail {
-            group.insert(at.chunk + 1, Arc::new(tail));
-            if let Some(rest) = split_long(group, GROUP) {
-                self.groups.insert(at.group + 1, Arc::new(rest));
+            // The group again with the chunk's second half after it, split if too long.
+            let mut chunks = Vec::with_capacity(group.len() + 1);
+            chunks.extend_from_slice(&group[..=at.chunk]);
+            chunks.push(Arc::new(tail));
+            chunks.extend_from_slice(&group[at.chunk + 1..]);
+            let rest = split_long(&mut chunks, GROUP);
+            *group = chunks.into();
+            if let Some(rest) = rest {
+                self.groups.insert(at.group + 1, rest.into());
             }
         }
     }
@@ -142,8 +150,8 @@ impl<T: Clone> Chunked<T> {
     /// copied without it.
     pub fn remove(&mut self, at: At) -> T {
         self.len -= 1;
-        let group = Arc::make_mut(&mut self.groups[at.group]);
-        let slot = &mut group[at.chunk];
+        let group = &mut self.groups[at.group];
+        let slot = &mut Arc::make_mut(group)[at.chunk];
         let o = at.offset;
         let x = match Arc::get_mut(slot) {
             Some(chunk) => chunk.remove(o),
@@ -155,9 +163,11 @@ impl<T: Clone> Chunked<T> {
             }
         };
         if group[at.chunk].is_empty() {
-            group.remove(at.chunk);
-            if group.is_empty() {
+            if group.len() == 1 {
                 self.groups.remove(at.group);
+            } else {
+                let rest = group[..at.chunk].iter().chain(&group[at.chunk + 1..]).cloned();
+                *group = rest.collect();
             }
         }
         x
@@ -167,14 +177,15 @@ impl<T: Clone> Chunked<T> {
     pub fn push_unsorted(&mut self, x: T) {
         self.len += 1;
         match self.groups.last_mut() {
-            Some(g) if g.len() < GROUP || g.last().is_some_and(|c| c.len() < CHUNK) => {
-                let group = Arc::make_mut(g);
-                match group.last_mut() {
-                    Some(last) if last.len() < CHUNK => Arc::make_mut(last).push(x),
-                    _ => group.push(Arc::new(vec![x])),
+            Some(g) if g.last().is_some_and(|c| c.len() < CHUNK) => {
+                if let Some(last) = Arc::make_mut(g).last_mut() {
+                    Arc::make_mut(last).push(x);
                 }
             }
-            _ => self.groups.push(Arc::new(vec![Arc::new(vec![x])])),
+            Some(g) if g.len() < GROUP => {
+                *g = g.iter().cloned().chain([Arc::new(vec![x])]).collect();
+            }
+            _ => self.groups.push(Arc::from([Arc::new(vec![x])])),
         }
     }
 
