@@ -38,8 +38,9 @@
 //! switch `endocarp::engine::AB` off and on in turn, six passes, each check's least time
 //! per setting, p50 to p99.9 of both: a same-process A/B of a scratch change that reads it);
 //! `ENDOCARP_BENCH_PUBLISH_ONLY=<shape>,<rules>,<kind>,<writes>` likewise publishes that
-//! many writes of one kind of the publish table ("exact grant", "agent edge", …). Results
-//! and the machine: `docs/BENCHMARKS.md`.
+//! many writes of one kind of the publish table ("exact grant", "agent edge", …);
+//! `ENDOCARP_BENCH_BIG_ROLE=<n>` gives a role held by n agents one more holder, 200 times,
+//! and prints the bytes a write allocates. Results and the machine: `docs/BENCHMARKS.md`.
 
 use endocarp::bench::org::{CheckCase, Gap, Org, OrgSpec, Rng, agent_id, one_gap_names, policy_id, role_id, target_id};
 use endocarp::bench::{fmt_ns, median, rss_bytes};
@@ -674,6 +675,34 @@ fn timed_publish(index: &Index, change: &Change) -> (Index, u64, u64) {
     (next, ns, counting::allocated_here() - b0)
 }
 
+/// `ENDOCARP_BENCH_BIG_ROLE=n`: one role held by `n` agents (loaded in bulk), then 200
+/// writes each giving it one more holder, each published beside the same snapshot: the
+/// median and largest bytes a write allocates (the role's reverse row of holders is `n`
+/// long, so this is what a write to a long row copies).
+fn big_role(n: usize) {
+    let edge = |a: usize| Change::GlobalEdge {
+        source: EdgeSource::Role,
+        node: Id::from_trusted(&agent_id(a)),
+        role: Id::from_trusted("urn:role:everyone"),
+        on: true,
+    };
+    let mut index = Index::default();
+    index.begin_bulk();
+    for a in 0..n {
+        index.apply(&edge(a));
+    }
+    index.end_bulk();
+    let mut rng = Rng(5);
+    let bytes: Vec<u64> = (0..200)
+        .map(|_| timed_publish(&index, &edge(n + rng.below(n))).2)
+        .collect();
+    let most = bytes.iter().copied().max().unwrap_or(0);
+    println!(
+        "a role held by {n} agents, one more holder: median {} B, largest {most} B a write",
+        median(bytes)
+    );
+}
+
 /// Profiling mode for writes (`perf record`): build the publish table's index, then
 /// publish `n` changes of one kind (rounds of 400, as the table does) and print the median.
 fn publish_only(spec: &str, tiny: bool) {
@@ -919,6 +948,9 @@ fn main() {
     }
     if let Ok(v) = std::env::var("ENDOCARP_BENCH_PUBLISH_ONLY") {
         return publish_only(&v, tiny);
+    }
+    if let Ok(v) = std::env::var("ENDOCARP_BENCH_BIG_ROLE") {
+        return big_role(v.parse().unwrap_or(1_000_000));
     }
     let flag = |name: &str| std::env::var(name).map_or(true, |v| v != "0");
     let sizes: Vec<usize> = match std::env::var("ENDOCARP_BENCH_SIZES") {
