@@ -1,5 +1,4 @@
-//! A persistent vector: a radix tree of 64-way nodes behind `Arc`s, then the full leaves
-//! after it, then a tail.
+//! A persistent vector: a radix tree of 64-way nodes behind `Arc`s, and a tail.
 //!
 //! `get` is a shift and a mask per level (three levels hold 262,144 entries, four hold
 //! 16.7 million) with no size tables or focus to consult, which is all the index asks of it:
@@ -7,27 +6,17 @@
 //! entries (or children) inline in its own allocation, so each level costs one dependent
 //! load — a child pointer read from the parent, then the entry read from the child — not
 //! two (a node and then its buffer). Leaves and inner nodes are separate types, so an
-//! inner node is 64 pointers whatever an entry's size.
-//!
-//! The newest entries stay out of the tree. The last, partial run of entries is the
-//! *tail*, a vector of its own: appending fills it in place when nothing else holds it
-//! and copies at most 64 entries when a published snapshot shares it. A full tail becomes
-//! a leaf and joins the *leaves*, a vector of fewer than 64 full leaves after the tree: a
-//! write that fills the tail copies at most 64 leaf pointers, not the tree's path (three
-//! 512-byte inner nodes at a million entries, for each vector a new name appends to). The
-//! 64th leaf makes the leaves one inner node, which joins the tree: once per 4,096
-//! entries a write copies the tree's path. `clone` is O(1); `get_mut` copies the path to
-//! the entry when a published snapshot shares it, and changes it in place when nothing
-//! else holds it (the bulk load).
+//! inner node is 64 pointers whatever an entry's size. The last, partial run of entries is the *tail*, a
+//! vector of its own: appending fills it in place when nothing else holds it and copies at
+//! most 64 entries when a published snapshot shares it; a full tail moves into the tree
+//! as a leaf. `clone` is O(1); `get_mut` copies the path to the entry when a published
+//! snapshot shares it, and changes it in place when nothing else holds it (the bulk load).
 
 use std::sync::Arc;
 
 const BITS: u32 = 6;
 const WIDTH: usize = 1 << BITS;
 const MASK: usize = WIDTH - 1;
-
-/// Entries an inner node of leaves holds: the tree grows by this many at a time.
-const NODE: usize = WIDTH * WIDTH;
 
 /// A full leaf: 64 entries in one allocation.
 type Leaf<T> = Arc<[T; WIDTH]>;
@@ -43,18 +32,31 @@ enum Inner<T> {
     Inners([Option<Arc<Inner<T>>>; WIDTH]),
 }
 
+/// The tree's root: a leaf while the tree holds one, then an inner node.
+#[derive(Debug)]
+enum Root<T> {
+    Leaf(Leaf<T>),
+    Inner(Arc<Inner<T>>),
+}
+
+impl<T> Clone for Root<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Root::Leaf(l) => Root::Leaf(Arc::clone(l)),
+            Root::Inner(i) => Root::Inner(Arc::clone(i)),
+        }
+    }
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct PVec<T> {
-    /// The tree: whole inner nodes of leaves, `None` while there are none.
-    root: Option<Arc<Inner<T>>>,
-    /// Levels of inner nodes (1: the root is a node of leaves).
+    /// The full leaves, `None` while there are none.
+    root: Option<Root<T>>,
+    /// Levels of inner nodes (0: the root is a leaf).
     height: u32,
-    /// Entries in the tree (a multiple of [`NODE`]); the leaves' and the tail's follow.
+    /// Entries in the tree (a multiple of `WIDTH`); the tail's follow.
     tree_len: usize,
-    /// Full leaves after the tree, fewer than `WIDTH`.
-    leaves: Arc<Vec<Leaf<T>>>,
-    /// Entries after the leaves, fewer than `WIDTH`.
     tail: Arc<Vec<T>>,
 }
 
@@ -64,7 +66,6 @@ impl<T> Clone for PVec<T> {
             root: self.root.clone(),
             height: self.height,
             tree_len: self.tree_len,
-            leaves: Arc::clone(&self.leaves),
             tail: Arc::clone(&self.tail),
         }
     }
@@ -82,21 +83,23 @@ impl<T: Clone> PVec<T> {
             root: None,
             height: 0,
             tree_len: 0,
-            leaves: Arc::new(Vec::new()),
             tail: Arc::new(Vec::new()),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.tree_len + self.leaves.len() * WIDTH + self.tail.len()
+        self.tree_len + self.tail.len()
     }
 
     #[inline]
     pub fn get(&self, index: usize) -> Option<&T> {
         if index >= self.tree_len {
-            return self.get_recent(index - self.tree_len);
+            return self.tail.get(index - self.tree_len);
         }
-        let mut node: &Inner<T> = self.root.as_deref()?;
+        let mut node: &Inner<T> = match self.root.as_ref()? {
+            Root::Leaf(items) => return items.get(index & MASK),
+            Root::Inner(node) => node,
+        };
         let mut shift = self.height * BITS;
         loop {
             match node {
@@ -113,27 +116,15 @@ impl<T: Clone> PVec<T> {
         }
     }
 
-    /// An entry after the tree: `i` places past its end.
-    #[inline]
-    fn get_recent(&self, i: usize) -> Option<&T> {
-        match self.leaves.get(i >> BITS) {
-            Some(leaf) => Some(&leaf[i & MASK]),
-            None => self.tail.get(i - self.leaves.len() * WIDTH),
-        }
-    }
-
     /// The entry, its path copied first if shared.
     pub fn get_mut(&mut self, index: usize) -> Option<&mut T> {
         if index >= self.tree_len {
-            let i = index - self.tree_len;
-            let full = self.leaves.len() * WIDTH;
-            if i >= full {
-                return tail_mut(&mut self.tail, 0).get_mut(i - full);
-            }
-            let leaf = &mut Arc::make_mut(&mut self.leaves)[i >> BITS];
-            return Some(&mut Arc::make_mut(leaf)[i & MASK]);
+            return tail_mut(&mut self.tail, 0).get_mut(index - self.tree_len);
         }
-        let mut node: &mut Inner<T> = Arc::make_mut(self.root.as_mut()?);
+        let mut node: &mut Inner<T> = match self.root.as_mut()? {
+            Root::Leaf(items) => return Some(&mut Arc::make_mut(items)[index & MASK]),
+            Root::Inner(node) => Arc::make_mut(node),
+        };
         let mut shift = self.height * BITS;
         loop {
             match node {
@@ -174,52 +165,58 @@ impl<T: Clone> PVec<T> {
         (0..self.len()).filter_map(move |i| self.get(i))
     }
 
-    /// Appends a full leaf to the leaves; the 64th makes them a node of the tree.
+    /// Appends a full leaf to the tree, growing it a level when it is full.
     fn push_leaf(&mut self, leaf: Leaf<T>) {
-        let leaves = tail_mut(&mut self.leaves, 1);
-        leaves.push(leaf);
-        if leaves.len() == WIDTH {
-            let mut node = no_children();
-            for (slot, leaf) in node.iter_mut().zip(std::mem::take(leaves)) {
-                *slot = Some(leaf);
-            }
-            self.push_node(Arc::new(Inner::Leaves(node)));
-        }
-    }
-
-    /// Appends a full node of leaves to the tree, growing it a level when it is full.
-    fn push_node(&mut self, node: Arc<Inner<T>>) {
         let index = self.tree_len;
-        self.tree_len += NODE;
+        self.tree_len += WIDTH;
         let Some(root) = self.root.take() else {
-            self.root = Some(node);
-            self.height = 1;
+            self.root = Some(Root::Leaf(leaf));
+            self.height = 0;
             return;
         };
         let mut root = if index == WIDTH.pow(self.height + 1) {
             self.height += 1;
-            let mut children = no_children();
-            children[0] = Some(root);
-            Arc::new(Inner::Inners(children))
+            match root {
+                Root::Leaf(first) => {
+                    let mut leaves = no_children();
+                    leaves[0] = Some(first);
+                    Arc::new(Inner::Leaves(leaves))
+                }
+                Root::Inner(first) => {
+                    let mut children = no_children();
+                    children[0] = Some(first);
+                    Arc::new(Inner::Inners(children))
+                }
+            }
         } else {
-            root
+            match root {
+                Root::Inner(node) => node,
+                Root::Leaf(_) => unreachable!("a leaf root with room for none"),
+            }
         };
-        // Down to the level whose children are nodes of leaves (level 1 holds leaves).
-        let mut inner = Arc::make_mut(&mut root);
+        let mut node = Arc::make_mut(&mut root);
         let mut level = self.height;
         loop {
-            let Inner::Inners(children) = inner else {
-                unreachable!("a node of leaves above level 1")
-            };
-            let slot = &mut children[(index >> (level * BITS)) & MASK];
-            if level == 2 {
-                *slot = Some(node);
-                break;
+            match node {
+                Inner::Leaves(leaves) => {
+                    leaves[(index >> BITS) & MASK] = Some(leaf);
+                    break;
+                }
+                Inner::Inners(children) => {
+                    let slot = &mut children[(index >> (level * BITS)) & MASK];
+                    level -= 1;
+                    let empty = || {
+                        Arc::new(if level == 1 {
+                            Inner::Leaves(no_children())
+                        } else {
+                            Inner::Inners(no_children())
+                        })
+                    };
+                    node = Arc::make_mut(slot.get_or_insert_with(empty));
+                }
             }
-            level -= 1;
-            inner = Arc::make_mut(slot.get_or_insert_with(|| Arc::new(Inner::Inners(no_children()))));
         }
-        self.root = Some(root);
+        self.root = Some(Root::Inner(root));
     }
 }
 
@@ -227,8 +224,8 @@ fn no_children<C>() -> [Option<C>; WIDTH] {
     std::array::from_fn(|_| None)
 }
 
-/// The tail (or the leaves), copied first when a snapshot shares it, with room for `extra`
-/// more entries (a write copies what it holds, not a whole leaf's room).
+/// The tail, copied first when a snapshot shares it, with room for `extra` more entries
+/// (a write copies what the tail holds, not a whole leaf's room).
 fn tail_mut<T: Clone>(tail: &mut Arc<Vec<T>>, extra: usize) -> &mut Vec<T> {
     if Arc::get_mut(tail).is_none() {
         let mut copy = Vec::with_capacity(tail.len() + extra);
@@ -264,17 +261,15 @@ mod tests {
     }
 
     /// Across every height up to three levels of inner nodes (past 64³ entries), with
-    /// copies kept at the edges where the tail becomes a leaf, the leaves a node of the
-    /// tree, and the tree grows a level, and writes through `get_mut` into the tree, the
-    /// leaves and the tail of shared copies.
+    /// copies kept at the edges where the tail moves into the tree and the tree grows a
+    /// level, and writes through `get_mut` into the tree and the tail of shared copies.
     #[test]
     fn matches_a_vector_across_levels_and_shared_copies() {
-        // Where the tail becomes a leaf (a multiple of 64), the leaves a node (a multiple
-        // of 4,096) and where the tree grows a level (the second node and the 65th: at
-        // 8,192 and 266,240 entries).
+        // Where the tail moves into the tree (a multiple of 64) and where the tree grows a
+        // level (the first leaf past 64, 64² and 64³ entries: at 128, 4,160 and 262,208).
         let edges = [
-            63, 64, 65, 127, 128, 129, 4_095, 4_096, 4_097, 4_159, 4_160, 4_161, 8_191, 8_192, 8_193, 262_143, 262_144,
-            262_145, 266_239, 266_240, 266_241,
+            63, 64, 65, 127, 128, 129, 4_095, 4_096, 4_097, 4_159, 4_160, 4_161, 262_143, 262_144, 262_145, 262_207,
+            262_208, 262_209,
         ];
         let mut v = PVec::new();
         let mut model: Vec<u64> = Vec::new();
@@ -305,32 +300,5 @@ mod tests {
             assert_eq!(c.len(), m.len());
             assert!(c.iter().eq(m.iter()), "a copy of {} entries changed", m.len());
         }
-    }
-
-    /// Appending to a vector a snapshot shares copies the tail and, once in 64 appends,
-    /// the leaves' pointers, never the tree's path, except for the append that makes the
-    /// leaves a node of the tree (once in 4,096).
-    #[test]
-    fn an_append_copies_the_tree_only_when_a_node_joins_it() {
-        let mut v: PVec<u64> = PVec::new();
-        for i in 0..300_000u64 {
-            let kept = v.clone();
-            v.push_back(i);
-            let same_root = match (&kept.root, &v.root) {
-                (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
-                (None, None) => true,
-                _ => false,
-            };
-            let joined = v.len().is_multiple_of(4_096);
-            assert_eq!(same_root, !joined, "append {i}");
-            assert!(v.leaves.len() < 64 && v.tail.len() < 64);
-            assert_eq!(v.len(), kept.len() + 1);
-            assert_eq!(v.get(i as usize), Some(&i));
-            assert_eq!(v.get(v.len() + 64 - v.tail.len()), None);
-            if i % 4_099 == 0 {
-                assert!((0..v.len()).step_by(61).all(|j| v.get(j) == Some(&(j as u64))));
-            }
-        }
-        assert_eq!(v.height, 3);
     }
 }
