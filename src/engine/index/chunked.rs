@@ -5,10 +5,12 @@
 //! spine (one pointer per group); inserting or removing copies the one group and the one
 //! chunk it touches (when a published snapshot shares them) and splits a chunk or a group
 //! that grew past twice its size. So a write to a row of n entries copies about
-//! n / (CHUNK × GROUP) group pointers, one group (≤ 1 KiB) and one chunk (≤ 2.5 KiB of
-//! reverse rules), whatever the row's length. With one flat spine of chunk pointers, a
-//! write to a role holding 50,000 rules copied ~6 KiB of spine — and, since a node's
-//! reverse row is cloned whole, the spines of its other lists too.
+//! n / (CHUNK × GROUP) group pointers, one group (≤ 512 bytes) and one chunk (≤ 2.5 KiB
+//! of reverse rules), whatever the row's length. With one flat spine of chunk pointers, a
+//! write copied a pointer per chunk — and, since a node's reverse row is cloned whole, the
+//! spines of its other lists too: giving a role held by a million agents one more holder
+//! allocated 128.6 KiB, where it now allocates 11.6 KiB (`ENDOCARP_BENCH_BIG_ROLE`,
+//! docs/BENCHMARKS.md).
 //!
 //! Order is the caller's: every search takes a comparator, because the reverse rows are
 //! sorted by target *names* that live elsewhere.

@@ -29,8 +29,8 @@
 //!   that action.
 //!
 //! Lists that grow with an organisation (a role's holders, a role's rules) are chunked
-//! persistent lists (`chunked.rs`), so a write copies one chunk and the spine of chunk
-//! pointers, never a whole list.
+//! persistent lists (`chunked.rs`), so a write copies one chunk, one group of chunk
+//! pointers and the short spine of groups, never a whole list.
 //! [`Reverse::validate`] rebuilds everything from the forward rows and compares.
 
 use super::chunked::{At, Chunked};
