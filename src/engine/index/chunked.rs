@@ -5,8 +5,11 @@
 //! spine (one pointer per group); inserting or removing copies the one group and the one
 //! chunk it touches (when a published snapshot shares them) and splits a chunk or a group
 //! that grew past twice its size. So a write to a row of n entries copies about
-//! n / (CHUNK × GROUP) group pointers, one group (≤ 512 bytes) and one chunk (≤ 2.5 KiB
-//! of reverse rules), whatever the row's length. With one flat spine of chunk pointers, a
+//! n / (CHUNK × GROUP) group pointers, one group (≤ 64 chunk pointers) and one chunk
+//! (≤ 129 entries: 2.5 KiB of reverse rules), whatever the row's length; a write that
+//! splits a chunk, or empties one, builds its group afresh (a few group-sized copies, once
+//! in ~64 writes). Nothing merges chunks or groups, so a list that shrank keeps the spine
+//! of its largest size, as the flat spine did. With one flat spine of chunk pointers, a
 //! write copied a pointer per chunk — and, since a node's reverse row is cloned whole, the
 //! spines of its other lists too: giving a role held by a million agents one more holder
 //! allocated 128.6 KiB, where it now allocates 11.6 KiB (`ENDOCARP_BENCH_BIG_ROLE`,
@@ -331,7 +334,9 @@ mod tests {
         let mut x: u32 = 7;
         for i in 0..2_000u32 {
             x = x.wrapping_mul(2_654_435_761).wrapping_add(i) % 5_000;
-            match list.search(|y| y.cmp(&x)) {
+            let found = list.search(|y| y.cmp(&x));
+            assert_eq!(found.is_ok(), model.binary_search(&x).is_ok(), "search for {x}");
+            match found {
                 Ok(at) if i % 3 == 0 => {
                     // Every other removal from a list a clone shares (copied without it).
                     let kept = (i % 2 == 0).then(|| (list.clone(), model.clone()));
@@ -397,17 +402,40 @@ mod tests {
                 x = 80_000 + x % 16_000;
             }
             let kept = (i % 2 == 0).then(|| list.clone());
-            match list.search(|y| y.cmp(&x)) {
+            // Now and then the clone's contents too, checked after the write.
+            let was = (i % 101 == 0).then(|| model.clone());
+            let found = list.search(|y| y.cmp(&x));
+            assert_eq!(
+                found.is_ok(),
+                model.binary_search(&x).is_ok(),
+                "write {i}: search for {x}"
+            );
+            match found {
                 Ok(at) if i % 3 == 0 => {
                     assert_eq!(list.remove(at), x);
                     model.retain(|&y| y != x);
                 }
-                Ok(at) => *list.get_mut(at) = x,
+                Ok(at) => {
+                    // A change in place that keeps the order: into the gap below `x` when
+                    // there is one, and back.
+                    let pos = model.partition_point(|&y| y < x);
+                    if pos > 0 && model[pos - 1] + 1 < x {
+                        *list.get_mut(at) = x - 1;
+                        if let (Some(kept), Some(was)) = (&kept, &was) {
+                            assert!(kept.iter().eq(was.iter()), "write {i}: a clone saw a change in place");
+                        }
+                        assert_eq!(*list.get(at), x - 1);
+                        *list.get_mut(at) = x;
+                    }
+                }
                 Err(at) => {
                     list.insert(at, x);
                     let pos = model.partition_point(|&y| y < x);
                     model.insert(pos, x);
                 }
+            }
+            if let (Some(kept), Some(was)) = (&kept, &was) {
+                assert!(kept.iter().eq(was.iter()), "write {i}: a clone saw the write");
             }
             if let Some(kept) = kept {
                 // Every group but one (or two, after a split) is still shared with the
@@ -480,5 +508,59 @@ mod tests {
             cur.advance();
         }
         assert_eq!(cur.peek(), None);
+    }
+
+    /// Every key, present or not, against lists of the even numbers of several sizes (one
+    /// entry, one chunk, one group, one group and one entry, several groups): the search
+    /// finds exactly the present ones, and a cursor from its position reads exactly the
+    /// entries from the key on. So every boundary between chunks and between groups, and
+    /// the keys before and after every entry, are searched.
+    #[test]
+    fn every_key_is_found_or_placed_at_every_boundary() {
+        assert_eq!(Chunked::<u32>::default().search(|y| y.cmp(&3)), Err(At::START));
+        assert_eq!(Chunked::<u32>::default().cursor(At::START).peek(), None);
+        for n in [1, CHUNK, CHUNK * GROUP, CHUNK * GROUP + 1, 3 * CHUNK * GROUP + 7] {
+            let model: Vec<u32> = (0..n as u32).map(|v| 2 * v + 2).collect();
+            let list = Chunked::from_sorted(model.clone());
+            for key in 0..=2 * n as u32 + 3 {
+                let found = list.search(|y| y.cmp(&key));
+                assert_eq!(
+                    found.is_ok(),
+                    key % 2 == 0 && key >= 2 && key <= 2 * n as u32,
+                    "{n}: {key}"
+                );
+                let at = found.unwrap_or_else(|at| at);
+                let from = model.partition_point(|&y| y < key);
+                assert!(list.cursor(at).eq(model[from..].iter()), "{n}: the cursor from {key}");
+            }
+        }
+    }
+
+    /// A bulk load of several groups: appends (some to a list a clone shares), removals
+    /// anywhere in it, and a sort that drops duplicates.
+    #[test]
+    fn a_bulk_load_across_groups() {
+        let n = 3 * CHUNK * GROUP + 5;
+        let mut bulk: Chunked<u32> = Chunked::default();
+        let mut kept = Vec::new();
+        for v in (0..n as u32).rev() {
+            bulk.push_unsorted(v % (n as u32 - 100));
+            if v % 1_000 == 0 {
+                kept.push((bulk.clone(), bulk.len()));
+            }
+        }
+        assert!(bulk.groups.len() >= 3);
+        for (copy, len) in &kept {
+            assert_eq!(copy.iter().count(), *len);
+        }
+        // Values below 100 were appended twice; remove one of each of a few, the copy
+        // appended first and found last.
+        for v in [0, 50, 99] {
+            assert!(bulk.remove_unsorted(|&x| x == v));
+        }
+        assert!(!bulk.remove_unsorted(|&x| x == n as u32));
+        bulk.sort_mapped(|v| v);
+        assert!(bulk.iter().copied().eq(0..n as u32 - 100));
+        assert_eq!(bulk.len(), n - 100);
     }
 }
