@@ -210,14 +210,27 @@ fn row_of<'a>(
     targets.get(t as usize).and_then(Option::as_deref).unwrap_or(&[])
 }
 
+/// Phases ([`PVec::with_phase`]) of the vectors that grow together, one entry each per new
+/// target (its rule row, its label, its name) or per new node (its entry, its reverse row):
+/// spread over the 64 lengths, so that no write moves two of their tails into their trees
+/// (at a million entries each such move copies a leaf and a path of three inner nodes,
+/// ~2–3 KiB; three at once made every 64th new target's write the largest).
+pub(super) mod phase {
+    pub(in crate::engine::index) const TARGET_ROWS: usize = 0;
+    pub(in crate::engine::index) const TARGET_LABELS: usize = 21;
+    pub(in crate::engine::index) const TARGET_NAMES: usize = 42;
+    pub(in crate::engine::index) const NODES: usize = 0;
+    pub(in crate::engine::index) const NODE_ROWS: usize = 32;
+}
+
 impl Index {
     fn with_hasher(hasher: IdHasher) -> Index {
         Index {
             revision: 0,
-            nodes: Interned::new(&hasher),
+            nodes: Interned::with_phase(&hasher, phase::NODES),
             moved_nodes: moved::Moved::default(),
             nodes_relabelled: false,
-            targets: PVec::new(),
+            targets: PVec::with_phase(phase::TARGET_ROWS),
             loading: None,
             accounts: Interned::new(&hasher),
             policies: Interned::new(&hasher),

@@ -58,6 +58,10 @@ pub(crate) struct PVec<T> {
     /// Entries in the tree (a multiple of `WIDTH`); the tail's follow.
     tree_len: usize,
     tail: Arc<Vec<T>>,
+    /// Hidden entries before the first (copies of it): entry `i` is stored at `i + phase`,
+    /// so this vector's tail moves into the tree at other lengths than a vector's with
+    /// another phase ([`PVec::with_phase`]).
+    phase: usize,
 }
 
 impl<T> Clone for PVec<T> {
@@ -67,6 +71,7 @@ impl<T> Clone for PVec<T> {
             height: self.height,
             tree_len: self.tree_len,
             tail: Arc::clone(&self.tail),
+            phase: self.phase,
         }
     }
 }
@@ -79,20 +84,30 @@ impl<T: Clone> Default for PVec<T> {
 
 impl<T: Clone> PVec<T> {
     pub fn new() -> Self {
+        PVec::with_phase(0)
+    }
+
+    /// An empty vector whose tail moves into the tree when its length is `phase` short of
+    /// a multiple of 64 (`phase` taken modulo 64), where a [`PVec::new`] one's moves at the
+    /// multiples. Vectors that grow together (one entry per new name each) given different
+    /// phases copy their tree paths at different writes, not all at the same one.
+    pub fn with_phase(phase: usize) -> Self {
         PVec {
             root: None,
             height: 0,
             tree_len: 0,
             tail: Arc::new(Vec::new()),
+            phase: phase & MASK,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.tree_len + self.tail.len()
+        (self.tree_len + self.tail.len()).saturating_sub(self.phase)
     }
 
     #[inline]
     pub fn get(&self, index: usize) -> Option<&T> {
+        let index = index.checked_add(self.phase)?;
         if index >= self.tree_len {
             return self.tail.get(index - self.tree_len);
         }
@@ -118,6 +133,7 @@ impl<T: Clone> PVec<T> {
 
     /// The entry, its path copied first if shared.
     pub fn get_mut(&mut self, index: usize) -> Option<&mut T> {
+        let index = index.checked_add(self.phase)?;
         if index >= self.tree_len {
             return tail_mut(&mut self.tail, 0).get_mut(index - self.tree_len);
         }
@@ -141,6 +157,16 @@ impl<T: Clone> PVec<T> {
     }
 
     pub fn push_back(&mut self, value: T) {
+        if self.tree_len + self.tail.len() == 0 {
+            for _ in 0..self.phase {
+                self.push_entry(value.clone());
+            }
+        }
+        self.push_entry(value);
+    }
+
+    /// Appends one entry, hidden or not.
+    fn push_entry(&mut self, value: T) {
         let in_place = Arc::get_mut(&mut self.tail).is_some();
         let tail = tail_mut(&mut self.tail, 1);
         tail.push(value);
@@ -258,6 +284,48 @@ mod tests {
             assert!((0..c.len()).all(|i| c.get(i) == Some(&(i as u32))));
         }
         assert_eq!(v.iter().count(), 10_000);
+    }
+
+    /// A vector with a phase holds what a plain one holds, through shared copies and
+    /// writes, and its tail moves into the tree `phase` entries before a multiple of 64.
+    #[test]
+    fn a_phase_moves_the_tail_elsewhere_and_changes_nothing_else() {
+        for phase in [0usize, 1, 21, 42, 63, 64, 65] {
+            let mut v = PVec::with_phase(phase);
+            assert_eq!((v.len(), v.get(0), v.get(usize::MAX)), (0, None, None));
+            let mut model: Vec<u64> = Vec::new();
+            let mut copies = Vec::new();
+            let mut spills = Vec::new();
+            for i in 0..9_000u64 {
+                let before = v.tree_len;
+                v.push_back(i * 3);
+                model.push(i * 3);
+                if v.tree_len != before {
+                    spills.push(v.len());
+                }
+                if i % 611 == 0 {
+                    copies.push((v.clone(), model.clone()));
+                    let at = (i as usize * 7) % v.len();
+                    *v.get_mut(at).unwrap() += 1;
+                    model[at] += 1;
+                }
+            }
+            let first = 64 - phase % 64;
+            assert_eq!(spills[0], first, "phase {phase}");
+            assert!(
+                spills.iter().all(|&n| n % 64 == first % 64),
+                "phase {phase}: {spills:?}"
+            );
+            assert!(v.iter().eq(model.iter()));
+            assert_eq!(v.get(model.len()), None);
+            assert_eq!(v.get_mut(model.len()), None);
+            for (c, m) in &copies {
+                assert!(
+                    c.iter().eq(m.iter()) && c.len() == m.len(),
+                    "phase {phase}: a copy changed"
+                );
+            }
+        }
     }
 
     /// Across every height up to three levels of inner nodes (past 64³ entries), with

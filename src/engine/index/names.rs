@@ -507,9 +507,14 @@ impl<V: Clone> Interned<Names, V> {
 
 impl<M: Keys, V: Clone> Interned<M, V> {
     pub(super) fn new(hasher: &IdHasher) -> Self {
+        Interned::with_phase(hasher, 0)
+    }
+
+    /// Empty, its entries a vector of that phase ([`PVec::with_phase`]).
+    pub(super) fn with_phase(hasher: &IdHasher, phase: usize) -> Self {
         Interned {
             ids: M::empty(hasher),
-            entries: PVec::new(),
+            entries: PVec::with_phase(phase),
         }
     }
 

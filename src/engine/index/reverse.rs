@@ -36,7 +36,7 @@
 use super::chunked::{At, Chunked};
 use super::labels::{Key, Labels};
 use super::moved::{Moved, entry_cmp, entry_label, label_of};
-use super::{AccountEntry, Index, Interned, Keys, Names, TargetRule, ak_action, row_of};
+use super::{AccountEntry, Index, Interned, Keys, Names, TargetRule, ak_action, phase, row_of};
 use crate::domain::Id;
 use crate::engine::index::IdHasher as Hasher;
 use crate::engine::pvec::PVec;
@@ -161,13 +161,13 @@ pub(crate) struct Reverse {
 impl Reverse {
     pub(super) fn new(hasher: &Hasher) -> Reverse {
         Reverse {
-            targets: Interned::new(hasher),
-            labels: PVec::new(),
+            targets: Interned::with_phase(hasher, phase::TARGET_NAMES),
+            labels: PVec::with_phase(phase::TARGET_LABELS),
             moved: Moved::default(),
             settling: (0, 0),
             relabelled: false,
             order: Labels::default(),
-            nodes: PVec::new(),
+            nodes: PVec::with_phase(phase::NODE_ROWS),
             star: imbl::OrdSet::new(),
             bulk: false,
         }
