@@ -105,6 +105,17 @@ impl Placed {
         }
     }
 
+    /// The progression `(base, step)` its labels are on (the k-th name from 0 gets
+    /// `base + step·(k + 1)`), when it spreads names and both fit in 64 bits.
+    pub(super) fn progression(&self) -> Option<(u64, u64)> {
+        let (base, step) = match self {
+            Placed::Nothing | Placed::One(..) => return None,
+            Placed::Spread { base, step, .. } => (*base, *step),
+            Placed::All => (0, u128::from(LABEL_STEP >> 8)),
+        };
+        Some((u64::try_from(base).ok()?, u64::try_from(step).ok()?))
+    }
+
     /// The (id, label) pairs to set, the names in byte order: `order` must be the
     /// [`Labels`] that placed them, unchanged since.
     pub(super) fn labels<'a>(&'a self, order: &'a Labels) -> impl Iterator<Item = (u32, u64)> + 'a {

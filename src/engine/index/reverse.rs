@@ -236,17 +236,23 @@ impl Reverse {
         self.labels.push_back(0);
         let (labels, moved) = (&self.labels, &self.moved);
         let placed = self.order.insert(name, id, |t| label_of(labels, moved, t));
-        for (t, label) in placed.labels(&self.order) {
+        let mut own = None;
+        let (settling, relabelled) = (&mut self.settling, &mut self.relabelled);
+        let others = placed.labels(&self.order).filter(|&(t, label)| {
             if t == id {
-                *self.labels.get_mut(id as usize).expect("a label per target") = label;
-            } else {
-                self.moved.insert(t, label);
-                self.relabelled = true;
-                if self.settling.0 == t {
-                    // Entries settled to its previous new label are stale again.
-                    self.settling.1 = 0;
-                }
+                own = Some(label);
+                return false;
             }
+            *relabelled = true;
+            if settling.0 == t {
+                // Entries settled to its previous new label are stale again.
+                settling.1 = 0;
+            }
+            true
+        });
+        self.moved.relabel(others, placed.progression());
+        if let Some(label) = own {
+            *self.labels.get_mut(id as usize).expect("a label per target") = label;
         }
         id
     }

@@ -27,16 +27,21 @@ impl Index {
             .node_order
             .insert(name, id, |n| moved.get(n).unwrap_or_else(|| nodes.get(n).label));
         self.relabelled += placed.len(&self.node_order).saturating_sub(1) as u64;
-        for (n, label) in placed.labels(&self.node_order) {
+        let mut own = None;
+        let relabelled = &mut self.nodes_relabelled;
+        let others = placed.labels(&self.node_order).filter(|&(n, label)| {
             if n == id {
-                // The new node's own row: nothing else holds it yet (through the field:
-                // the order is borrowed while its labels are read out).
-                Arc::make_mut(self.nodes.get_mut(n)).label = label;
-            } else {
-                // Moved: its row is written by a later write (see `settle_nodes`).
-                self.moved_nodes.insert(n, label);
-                self.nodes_relabelled = true;
+                own = Some(label);
+                return false;
             }
+            *relabelled = true;
+            true
+        });
+        // Moved: their rows are written by later writes (see `settle_nodes`).
+        self.moved_nodes.relabel(others, placed.progression());
+        if let Some(label) = own {
+            // The new node's own row: nothing else holds it yet.
+            Arc::make_mut(self.nodes.get_mut(id)).label = label;
         }
         id
     }
