@@ -126,7 +126,7 @@ const SETTLE_VISITS: usize = 16;
 
 /// A write takes one settling step, and one more for each this many targets moved. A step
 /// that rewrites an entry copies a chunk of a reverse row, its group and the path to the
-/// row (~2–3 KiB), so the steps bound a write's bytes: at 64 a write took 15 steps (34 KiB) with ~900
+/// row (~1.5–2.5 KiB), so the steps bound a write's bytes: at 64 a write took 15 steps (34 KiB) with ~900
 /// targets moved by names converging on one gap; at 512 it takes 2–3. The backlog stays
 /// bounded (steps grow with it), only 8 times larger: a moved target costs a look-up a
 /// block search, and a check nothing.
