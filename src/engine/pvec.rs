@@ -90,7 +90,9 @@ impl<T: Clone> PVec<T> {
     /// An empty vector whose tail moves into the tree when its length is `phase` short of
     /// a multiple of 64 (`phase` taken modulo 64), where a [`PVec::new`] one's moves at the
     /// multiples. Vectors that grow together (one entry per new name each) given different
-    /// phases copy their tree paths at different writes, not all at the same one.
+    /// phases copy their tree paths at different writes, not all at the same one. The
+    /// hidden entries are clones of the first value pushed: with a phase, an `Arc` pushed
+    /// first is held `phase` times more (so `Arc::make_mut` on it copies).
     pub fn with_phase(phase: usize) -> Self {
         PVec {
             root: None,

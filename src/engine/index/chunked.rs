@@ -10,8 +10,9 @@
 //! splits a chunk, or empties one, builds its group afresh (a few group-sized copies, once
 //! in ~32 writes). Chunks of 32–64 entries, not 64–128, took ~0.6 KiB off each write that
 //! changes a reverse entry (a new target's grant 5.2 → 4.7 KiB) for ~3% on a long
-//! LookupAgents; groups of up to 128 chunks, not 64, kept the spine as short as before. Nothing merges chunks or groups, so a list that shrank keeps the spine
-//! of its largest size, as the flat spine did. With one flat spine of chunk pointers, a
+//! LookupAgents; groups of up to 128 chunks, not 64, kept the spine as short as before.
+//! Nothing merges chunks or groups, so a list that shrank keeps the spine of its largest
+//! size, as the flat spine did. With one flat spine of chunk pointers, a
 //! write copied a pointer per chunk — and, since a node's reverse row is cloned whole, the
 //! spines of its other lists too: giving a role held by a million agents one more holder
 //! allocated 128.6 KiB, where it now allocates 11.6 KiB (`ENDOCARP_BENCH_BIG_ROLE`,

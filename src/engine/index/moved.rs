@@ -17,7 +17,9 @@
 //! and a 2-byte rank per target ([`Ranked`], ~150 bytes a block), and 8 bytes a target
 //! ([`Full`], ~280 bytes) only when its labels need more progressions, or ranks past
 //! [`RANK_LIMIT`]. A relabel's labels are recorded block by block ([`Moved::relabel`]),
-//! each block built afresh from its labels, so its form depends on its labels alone.
+//! each block built afresh from its labels on the relabel's progression and those the
+//! block kept (a block holding spreads of more than 16,383 names, or of five relabels at
+//! once, keeps its labels as they are until a later relabel rewrites them all).
 
 use super::reverse::RevRule;
 use crate::engine::pvec::PVec;
@@ -63,6 +65,19 @@ struct Ranked {
     ranks: [u16; BLOCK as usize],
 }
 
+impl Ranked {
+    /// Target i's label, if moved.
+    #[inline]
+    fn get(&self, i: u32) -> Option<u64> {
+        (self.present & (1 << i) != 0).then(|| {
+            let rank = u64::from(self.ranks[i as usize]);
+            let (base, step) = self.progs[(rank >> RANK_BITS) as usize];
+            // `build` kept only ranks that give the label back exactly: nothing wraps.
+            base.wrapping_add(step.wrapping_mul(rank & (RANK_LIMIT - 1)))
+        })
+    }
+}
+
 /// Labels as they are.
 #[derive(Clone, Debug)]
 struct Full {
@@ -82,11 +97,7 @@ impl Block {
     #[inline]
     fn get(&self, i: u32) -> Option<u64> {
         match self {
-            Block::Ranked(b) => (b.present & (1 << i) != 0).then(|| {
-                let rank = u64::from(b.ranks[i as usize]);
-                let (base, step) = b.progs[(rank >> RANK_BITS) as usize];
-                base.wrapping_add(step.wrapping_mul(rank & (RANK_LIMIT - 1)))
-            }),
+            Block::Ranked(b) => b.get(i),
             Block::Full(b) => (b.present & (1 << i) != 0).then(|| b.labels[i as usize]),
         }
     }
@@ -138,7 +149,12 @@ impl Block {
             };
             ranks[i as usize] = ((j as u64) << RANK_BITS | r) as u16;
         }
-        Built::Ranked(Ranked { present, progs, ranks })
+        let ranked = Ranked { present, progs, ranks };
+        debug_assert!(
+            (0..BLOCK).all(|i| ranked.get(i) == (present & (1 << i) != 0).then(|| labels[i as usize])),
+            "a ranked block gives back its labels"
+        );
+        Built::Ranked(ranked)
     }
 
     /// Becomes `built`, in place when it has the same form and nothing else holds it (a
@@ -253,6 +269,10 @@ impl Moved {
     /// One run of [`Moved::relabel`].
     fn relabel_run(&mut self, run: &mut [(u32, u64)], prog: Option<Prog>) {
         run.sort_unstable_by_key(|&(t, _)| t);
+        debug_assert!(
+            run.windows(2).all(|w| w[0].0 < w[1].0),
+            "a relabel names each target once"
+        );
         for labels in run.chunk_by(|a, b| a.0 / BLOCK == b.0 / BLOCK) {
             self.set_block(labels, prog);
         }
@@ -430,27 +450,40 @@ mod tests {
         }
 
         /// Relabels (some past the 512 a run sorts at once, some with labels off their
-        /// progression) and settling answer as the plain map does, older copies as they
-        /// did; a block holding one relabel's labels on its progression is ranked.
+        /// progression, clamped at the top of the label space as `Placed::labels` clamps
+        /// them, or given no progression or a step of 0) and settling answer as the plain
+        /// map does, older copies as they did; a block holding one relabel's labels on its
+        /// progression is ranked.
         #[test]
         fn relabels_answer_as_the_map(relabels in proptest::collection::vec(
-            (0..4_000u32, 1..1_200u32, 1..4u32, 0..u64::MAX / 2, 1..1u64 << 40, 0..4u8, 0..40usize), 1..12)) {
+            (0..4_000u32, 1..1_200u32, 1..4u32, 0..u64::MAX / 2, 1..1u64 << 40, 0..8u8, 0..40usize), 1..12)) {
             let mut moved = Moved::default();
             let mut plain = std::collections::BTreeMap::new();
             let mut copies = Vec::new();
-            for (start, count, stride, base, step, off, settle) in relabels {
+            for (start, count, stride, base, step, mode, settle) in relabels {
                 let targets: Vec<u32> = (0..count).map(|k| start + k * stride).collect();
-                // On the progression unless `off` is 0 (then every 7th label is off it).
-                let label = |k: u32| base + step * (u64::from(k) + 1) + u64::from(off == 0 && k % 7 == 3);
+                // Mode 5: near the top, the later half clamped to u64::MAX.
+                let base = if mode == 5 { u64::MAX - step * u64::from(count / 2 + 1) } else { base };
+                // On the progression unless the mode is 0 (then every 7th label is off it).
+                let label = |k: u32| {
+                    let on = u128::from(base) + u128::from(step) * (u128::from(k) + 1);
+                    on.min(u128::from(u64::MAX)) as u64 - u64::from(mode == 0 && k % 7 == 3)
+                };
+                // Modes 6 and 7: no progression, a step of 0.
+                let prog = match mode {
+                    6 => None,
+                    7 => Some((base, 0)),
+                    _ => Some((base, step)),
+                };
                 // In an order that is not the targets' (as byte order is not ids'): 7,919 is
                 // a prime past every count, so this is a permutation.
                 let pairs: Vec<(u32, u64)> =
                     (0..count).map(|k| (k * 7_919) % count).map(|k| (targets[k as usize], label(k))).collect();
                 copies.push((moved.clone(), plain.clone()));
-                moved.relabel(pairs.iter().copied(), Some((base, step)));
+                moved.relabel(pairs.iter().copied(), prog);
                 plain.extend(pairs.iter().copied());
                 moved.validate("target", 10_000).map_err(TestCaseError::fail)?;
-                if off != 0 && count < RANK_LIMIT as u32 {
+                if (1..5).contains(&mode) {
                     // Blocks whose every label is this relabel's are ranked.
                     for (b, block) in moved.blocks.iter() {
                         let mine = (0..BLOCK).filter(|i| block.present() & (1 << i) != 0).all(|i| {
@@ -472,6 +505,9 @@ mod tests {
                 }
             }
             for (old, old_plain) in &copies {
+                // Recounted, so a target added to a block an older copy shares fails.
+                old.validate("target", 10_000).map_err(TestCaseError::fail)?;
+                prop_assert!(old.ids().eq(old_plain.keys().copied()));
                 prop_assert_eq!(old.len(), old_plain.len());
                 for (&t, &label) in old_plain {
                     prop_assert_eq!(old.get(t), Some(label));
@@ -487,12 +523,19 @@ mod tests {
         let mut moved = Moved::default();
         // Five relabels, each giving targets 5k + j (k = 0..6) labels on its progression
         // (far apart: no label is on another's).
+        let prog = |j: u32| (1_000_000_000_000 * u64::from(j), 1_000_003 + 2 * u64::from(j));
+        let label = |j: u32, k: u32| prog(j).0 + prog(j).1 * u64::from(k + 1);
         for j in 0..5u32 {
-            let prog = (1_000_000_000_000 * u64::from(j), 1_000_003 + 2 * u64::from(j));
-            let pairs = (0..6u32).map(|k| (5 * k + j, prog.0 + prog.1 * u64::from(k + 1)));
-            moved.relabel(pairs, Some(prog));
+            moved.relabel((0..6u32).map(|k| (5 * k + j, label(j, k))), Some(prog(j)));
             let ranked = matches!(moved.blocks.get(&0), Some(Block::Ranked(_)));
             assert_eq!(ranked, j < PROGS as u32, "after {} relabels", j + 1);
+            // Every relabel's labels so far, each on its own progression.
+            for i in 0..=j {
+                assert!(
+                    (0..6).all(|k| moved.get(5 * k + i) == Some(label(i, k))),
+                    "relabel {i} of {j}"
+                );
+            }
         }
         // A relabel of every target in it: one progression again.
         moved.relabel((0..30u32).map(|t| (t, 7 + 2 * u64::from(t))), Some((5, 2)));
@@ -507,6 +550,16 @@ mod tests {
         moved.relabel(far, Some((10, 1)));
         assert!(matches!(moved.blocks.get(&2), Some(Block::Full(_))));
         assert_eq!(moved.get(67), Some(13 + RANK_LIMIT));
+        // One spread past the rank limit: the blocks its first 16,383 names are in are
+        // ranked, the later ones full; every label reads back.
+        let spread = |k: u32| 1 << 40 | (5 * (u64::from(k) + 1));
+        moved.relabel((0..20_000u32).map(|k| (1_000 + k, spread(k))), Some((1 << 40, 5)));
+        assert!((0..20_000).all(|k| moved.get(1_000 + k) == Some(spread(k))));
+        assert!(matches!(moved.blocks.get(&(1_000 / BLOCK + 2)), Some(Block::Ranked(_))));
+        assert!(matches!(moved.blocks.get(&(20_000 / BLOCK + 2)), Some(Block::Full(_))));
+        for t in 1_000..21_000 {
+            moved.remove(t);
+        }
         // No progression: full; settling them all leaves nothing.
         moved.relabel([(40, 5), (41, 9)].into_iter(), None);
         assert!(matches!(moved.blocks.get(&1), Some(Block::Full(_))));

@@ -20,7 +20,19 @@ fn add(labels: &mut Labels, by_id: &mut Vec<(Id, u64)>, name: String) -> usize {
     let id = Id::from_trusted(&name);
     by_id.push((id.clone(), 0));
     let placed = labels.insert(&id, by_id.len() as u32 - 1, |i| by_id[i as usize].1);
-    for (i, label) in placed.labels(labels) {
+    // A spread's labels are on the progression it reports (the moved targets' blocks
+    // keep them as ranks on it): the k-th is `base + step·(k + 1)`, clamped at the top.
+    let prog = placed.progression();
+    assert_eq!(prog.is_some(), matches!(placed, Placed::Spread { .. } | Placed::All));
+    for (k, (i, label)) in placed.labels(labels).enumerate() {
+        if let Some((base, step)) = prog {
+            let want = u128::from(base) + u128::from(step) * (k as u128 + 1);
+            assert_eq!(
+                u128::from(label),
+                want.min(u128::from(u64::MAX)),
+                "label {k} of a spread"
+            );
+        }
         by_id[i as usize].1 = label;
     }
     placed.len(labels)
