@@ -308,7 +308,10 @@ mod tests {
                 if i % 611 == 0 {
                     copies.push((v.clone(), model.clone()));
                     let at = (i as usize * 7) % v.len();
-                    *v.get_mut(at).unwrap() += 1;
+                    let Some(entry) = v.get_mut(at) else {
+                        panic!("phase {phase}: entry {at} of {} is missing", model.len())
+                    };
+                    *entry += 1;
                     model[at] += 1;
                 }
             }
