@@ -132,16 +132,19 @@ impl Block {
         let mut ranks = [0u16; BLOCK as usize];
         for i in (0..BLOCK).filter(|i| present & (1 << i) != 0) {
             let label = labels[i as usize];
-            let found = progs[..used].iter().position(|&p| place(p, label).is_some());
-            let found = found.or_else(|| {
-                let &p = candidates.iter().find(|&&p| place(p, label).is_some())?;
+            let kept = progs[..used]
+                .iter()
+                .enumerate()
+                .find_map(|(j, &p)| Some((j, place(p, label)?)));
+            let found = kept.or_else(|| {
+                let (p, r) = candidates.iter().find_map(|&p| Some((p, place(p, label)?)))?;
                 (used < PROGS).then(|| {
                     progs[used] = p;
                     used += 1;
-                    used - 1
+                    (used - 1, r)
                 })
             });
-            let Some((j, r)) = found.and_then(|j| Some((j, place(progs[j], label)?))) else {
+            let Some((j, r)) = found else {
                 return Built::Full(Full {
                     present,
                     labels: *labels,
