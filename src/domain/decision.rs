@@ -46,8 +46,10 @@ pub struct Decision {
     pub revision: u64,
     /// The rule that decided, for PERMITTED and PROHIBITED.
     pub deciding_rule: Option<Rule>,
-    /// Present when the caller asked for an explanation.
-    pub explanation: Option<Explanation>,
+    /// Present when the caller asked for an explanation. Boxed: an explanation is four
+    /// lists and their totals (~320 bytes), and a plain decision moves through a few
+    /// layers on its way to the wire.
+    pub explanation: Option<Box<Explanation>>,
     /// The requested action, canonical.
     pub action: Action,
 }

@@ -264,11 +264,13 @@ pub(super) fn summarized_closure<'a>(
             }
         }
     } else {
+        // Its words zeroed in place: a set built aside and moved in was a 264-byte copy.
         let bits = out.bits.insert(RoleBits {
             summaries,
-            words: smallvec::smallvec![0u64; summaries.words()],
+            words: SmallVec::new(),
             len: 0,
         });
+        bits.words.resize(summaries.words(), 0);
         for s in direct.iter() {
             for &(w, b) in s.words.iter() {
                 bits.words[w as usize] |= b;

@@ -247,7 +247,7 @@ pub(super) fn decision(
         );
         explanation.totals.assignees = 1 + closure.roles.len();
         explanation.totals.other_rules = total.saturating_sub(1);
-        explanation
+        Box::new(explanation)
     });
     Decision {
         allowed,

@@ -279,13 +279,13 @@ pub fn evaluate(
         let mut names: Vec<Id> = assignees[1..].iter().map(|&a| a.clone()).collect();
         names.sort();
         names.insert(0, check.agent.clone());
-        Explanation::limited(
+        Box::new(Explanation::limited(
             names,
             hits.iter().skip(1).map(|h| h.rule()).collect(),
             Rules::sorted(unenforced.iter().map(|h| h.rule())),
             ConditionNote::sorted(notes.into_iter()),
             check.explain_limit,
-        )
+        ))
     });
     Decision {
         allowed,
