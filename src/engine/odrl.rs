@@ -479,6 +479,12 @@ fn offer_group(heads: &[Head], settled: [bool; 2], wanted: &Wanted, sink: &mut S
     }
 }
 
+/// What the check's action asks for; `None` for a custom action no rule uses.
+fn wanted(index: &Index, check: &Check, opts: &EngineOptions) -> Option<Wanted> {
+    let action = index.action_id(&check.action)?;
+    Some(Wanted::new(action, opts.action_hierarchy))
+}
+
 /// A sink ([`Sink::new`]) that every applicable rule of an active policy was offered to;
 /// `None` for a custom action no rule uses (nothing can apply).
 pub(super) fn collected<'a, 'c, 'x: 'c>(
@@ -490,8 +496,7 @@ pub(super) fn collected<'a, 'c, 'x: 'c>(
     listing: bool,
     stars: Option<&mut Stars<'c>>,
 ) -> Option<Sink<'a>> {
-    let action = index.action_id(&check.action)?;
-    let wanted = Wanted::new(action, opts.action_hierarchy);
+    let wanted = wanted(index, check, opts)?;
     let mut sink = Sink::new(index, check, listing);
     collect(index, check, agent, closure, &wanted, &mut sink, stars);
     Some(sink)
@@ -572,13 +577,12 @@ pub(crate) fn best(
     closure: &Closure<'_>,
     opts: &EngineOptions,
 ) -> Best {
-    // `collected`'s body, with the sink built here: returned in an `Option`, its ~290
-    // bytes were copied twice a check.
-    let Some(action) = index.action_id(&check.action) else {
+    // As `collected`, with the sink built here: returned in an `Option`, its ~290 bytes
+    // were copied twice a check.
+    let Some(wanted) = wanted(index, check, opts) else {
         return Best::new();
     };
     let mut sink = Sink::new(index, check, false);
-    let wanted = Wanted::new(action, opts.action_hierarchy);
     collect(index, check, agent, closure, &wanted, &mut sink, None);
     if let Some(mut strategic) = sink.strategic.take() {
         resolve(index, &mut strategic);
