@@ -8,14 +8,25 @@
 #   docker run -p 50051:50051 -p 9090:9090 -v endocarp:/home/nonroot ghcr.io/endocarp/endocarp:0.1.0 \
 #     serve --listen 0.0.0.0:50051 --ops-listen 0.0.0.0:9090
 #
-# The build needs nothing but cargo: build.rs compiles the protobuf files with protox.
+#   docker build --build-arg PGO=0 -t endocarp:dev .     # a plain release build, ~2.5x faster to build
+#
+# The build needs nothing but cargo: build.rs compiles the protobuf files with protox. By
+# default (PGO=1) the binary is built by scripts/build-pgo: an instrumented build runs the
+# project's own benchmark on loopback inside the build, and the release build is optimised
+# with that profile (rustup's llvm-tools is added for llvm-profdata). Same answers, less CPU
+# a call: docs/BENCHMARKS.md, "A release built with its own profile".
 
 FROM rust:1.94-bookworm AS build
 ARG FEATURES=""
+ARG PGO=1
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked ${FEATURES:+--features "$FEATURES"} \
- && install -D -m 0755 target/release/endocarp /out/endocarp
+RUN if [ "$PGO" = 1 ]; then \
+      FEATURES="$FEATURES" scripts/build-pgo && install -D -m 0755 target/pgo/endocarp /out/endocarp; \
+    else \
+      cargo build --release --locked ${FEATURES:+--features "$FEATURES"} \
+      && install -D -m 0755 target/release/endocarp /out/endocarp; \
+    fi
 
 # Distroless with glibc and libgcc, no shell; user nonroot (65532:65532), the chart's
 # runAsUser/runAsGroup.

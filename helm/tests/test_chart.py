@@ -782,6 +782,8 @@ def dockerfile_matches_the_chart():
     assert re.search(r"^FROM rust:1\.94-bookworm AS build$", dockerfile, flags=re.M)
     assert re.search(r"^FROM gcr\.io/distroless/cc-debian12:nonroot$", dockerfile, flags=re.M)
     assert "cargo build --release --locked" in dockerfile
+    # The default image is the profile-guided build, and its script reaches the build.
+    assert re.search(r"^ARG PGO=1$", dockerfile, flags=re.M) and "scripts/build-pgo" in dockerfile
     assert f"ARG VERSION={chart['appVersion']}" in dockerfile, "the image version label differs from appVersion"
     image = container(render({}))["image"]
     assert image == f"{repo}:{chart['appVersion']}", image
@@ -789,6 +791,7 @@ def dockerfile_matches_the_chart():
     for needed in ("src", "proto", "migrations", "benches", "Cargo.toml", "Cargo.lock", "build.rs"):
         assert needed not in ignored, f".dockerignore drops {needed}, which the build needs"
     assert "target" in ignored and ".git" in ignored
+    assert "scripts" not in ignored or "!scripts/build-pgo" in ignored, ".dockerignore drops scripts/build-pgo"
 
 
 @test

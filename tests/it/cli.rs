@@ -528,3 +528,29 @@ async fn asset_collections_from_the_command_line() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("asset_id"), "{bad:?}");
 }
+
+/// `scripts/build-pgo` (the default Docker image's build) trains on `endocarp bench` runs
+/// that no test runs: their arguments must still parse, or the image's build fails where
+/// nobody looks.
+#[test]
+fn the_profile_guided_builds_training_runs_parse() {
+    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/build-pgo")).unwrap();
+    let runs: Vec<Vec<String>> = script
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("\"$gen\" "))
+        .map(|args| {
+            let args = args.replace("\"${extra[@]}\"", "--h2load --authzen");
+            std::iter::once("endocarp")
+                .chain(args.split_whitespace())
+                .map(str::to_string)
+                .collect()
+        })
+        .collect();
+    assert_eq!(runs.len(), 2, "the training runs of scripts/build-pgo: {runs:?}");
+    for argv in runs {
+        assert_eq!(argv[1], "bench", "{argv:?}");
+        if let Err(e) = <endocarp::cli::Cli as clap::Parser>::try_parse_from(&argv) {
+            panic!("scripts/build-pgo runs {argv:?}, which does not parse: {e}");
+        }
+    }
+}
