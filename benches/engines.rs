@@ -40,6 +40,8 @@
 //! per setting, p50 to p99.9 of both: a same-process A/B of a scratch change that reads it);
 //! `ENDOCARP_BENCH_PUBLISH_ONLY=<shape>,<rules>,<kind>,<writes>` likewise publishes that
 //! many writes of one kind of the publish table ("exact grant", "agent edge", …);
+//! `ENDOCARP_BENCH_CACHESIM=<shape>,<rules>,<checks>` decides checks through one probe
+//! function per class of the split table, for a cache simulator (see `cachesim_only`);
 //! `ENDOCARP_BENCH_BIG_ROLE=<n>` gives a role held by n agents one more holder, 200 times,
 //! and prints the bytes a write allocates. Results and the machine: `docs/BENCHMARKS.md`.
 
@@ -540,6 +542,108 @@ fn perf_only(spec: &str, tiny: bool) {
     }
 }
 
+/// The classes of the split table, in order: what decided a check (see [`decided_by`]).
+const DECIDED: [&str; 7] = [
+    "own rule, exact target",
+    "own rule on *",
+    "role rule, exact target",
+    "role rule on *",
+    "not permitted",
+    "gate",
+    "error",
+];
+
+/// One `#[inline(never)]` function per (global/account, what decided) that decides a check,
+/// so that a cache simulator charges each class its own misses (see [`cachesim_only`]).
+/// Each body differs by its class number, so the compiler cannot merge them into one.
+mod probe {
+    use super::{Check, EngineOptions, Index, black_box, engine};
+    type Probe = fn(&Index, &Check, &EngineOptions) -> bool;
+    macro_rules! probes {
+        ($($n:literal $name:ident),* $(,)?) => {
+            $(
+                #[inline(never)]
+                fn $name(index: &Index, c: &Check, opts: &EngineOptions) -> bool {
+                    black_box($n);
+                    engine::decide(index, c, opts).is_ok_and(|d| d.allowed)
+                }
+            )*
+            /// Global checks' probes first, in the order of `DECIDED`, then accounts'.
+            pub const ALL: [(&str, Probe); 14] = [$((stringify!($name), $name as Probe)),*];
+        };
+    }
+    probes!(
+        0 global_own_exact, 1 global_own_any, 2 global_role_exact, 3 global_role_any,
+        4 global_not_permitted, 5 global_gate, 6 global_error,
+        7 account_own_exact, 8 account_own_any, 9 account_role_exact, 10 account_role_any,
+        11 account_not_permitted, 12 account_gate, 13 account_error,
+    );
+}
+
+/// Cache misses per check by what decided, for a cache simulator: this VM exposes no
+/// hardware counters to `perf stat` (issue 14 point 7). `ENDOCARP_BENCH_CACHESIM=<shape>,
+/// <rules>,<checks>` builds the index, classifies the table's 200,000 checks once (global or
+/// account, and what decided), then decides `<checks>` of them in the table's order, each
+/// through its class's probe (`probe::*`), and prints the checks per probe. Run under
+/// `valgrind --tool=callgrind --cache-sim=yes --collect-atstart=no
+/// --toggle-collect='engines::probe::*'`: each probe's inclusive misses divided by its
+/// checks are that class's misses per check (`scripts/cachesim` runs it all). With
+/// `ENDOCARP_BENCH_CACHESIM_CTL=<dir>`, once the index is built the bench creates
+/// `<dir>/built` and spins until `<dir>/instrumenting` exists, so that a simulator started
+/// with instrumentation off (`--instr-atstart=no`, then `callgrind_control -i on`) skips the
+/// build, a hundred times slower simulated, and still sees the classifying pass warm its
+/// caches. (It spins rather than blocks: callgrind reads its commands only while the
+/// program runs.)
+fn cachesim_only(spec: &str, tiny: bool) {
+    let mut parts = spec.split(',');
+    let shape = parts.next().unwrap_or("standard").to_string();
+    let rules: usize = parts.next().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = parts.next().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let org = Org::generate(OrgSpec::named(&shape, rules, tiny));
+    let checks: Vec<Check> = org
+        .checks(if tiny { 2_000 } else { 200_000 }, 3)
+        .iter()
+        .map(|c| to_check(c, false))
+        .collect();
+    let (snapshot, _) = build_v2(&changes(&org), false);
+    drop(org);
+    let opts = EngineOptions::default();
+    if let Ok(dir) = std::env::var("ENDOCARP_BENCH_CACHESIM_CTL") {
+        let dir = std::path::Path::new(&dir);
+        std::fs::write(dir.join("built"), b"").expect("the cache simulator's control directory");
+        while !dir.join("instrumenting").exists() {
+            std::hint::spin_loop();
+        }
+    }
+    // The classifying pass also warms the caches as the table's warm-up does.
+    let class: Vec<usize> = checks
+        .iter()
+        .map(|c| {
+            let c = decoded(c);
+            let d = engine::decide(&snapshot.index, &c, &opts);
+            let what = DECIDED
+                .iter()
+                .position(|w| *w == decided_by(&c, &d))
+                .expect("a class of DECIDED");
+            what + if c.account.is_some() { DECIDED.len() } else { 0 }
+        })
+        .collect();
+    let mut counts = [0u64; 14];
+    let mut allowed = 0u64;
+    for i in 0..n {
+        let at = i % checks.len();
+        let c = decoded(&checks[at]);
+        counts[class[at]] += 1;
+        allowed += u64::from((probe::ALL[class[at]].1)(&snapshot.index, &c, &opts));
+    }
+    println!("cachesim {shape} {rules} rules: {n} checks, {allowed} allowed");
+    for ((name, _), count) in probe::ALL.iter().zip(counts) {
+        if count > 0 {
+            println!("cachesim checks engines::probe::{name} {count}");
+        }
+    }
+}
+
 /// One change of each kind the publish table measures, drawn at random.
 fn publish_change(kind: &str, rng: &mut Rng, spec: &OrgSpec, members: &[(Id, Id)], n: usize) -> Change {
     let id = |s: String| Id::from_trusted(&s);
@@ -966,6 +1070,9 @@ fn main() {
     if let Ok(v) = std::env::var("ENDOCARP_BENCH_PERF") {
         return perf_only(&v, tiny);
     }
+    if let Ok(v) = std::env::var("ENDOCARP_BENCH_CACHESIM") {
+        return cachesim_only(&v, tiny);
+    }
     if let Ok(v) = std::env::var("ENDOCARP_BENCH_PUBLISH_ONLY") {
         return publish_only(&v, tiny);
     }
@@ -1175,5 +1282,9 @@ fn main() {
                 b_max as f64 / 1024.0
             );
         }
+    }
+    if tiny {
+        // The cache simulator's mode, so that it cannot rot either.
+        cachesim_only("deep,300,2000", true);
     }
 }
