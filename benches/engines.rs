@@ -226,21 +226,37 @@ fn median_of_three(checks: &[Check], budget: Duration, mut decide: impl FnMut(&C
     }
 }
 
-/// What decided a check, for the split table.
-fn decided_by(check: &Check, d: &Result<Decision, engine::EngineError>) -> &'static str {
+/// The classes of the split table, in order: what decided a check (see [`decided_class`]).
+const DECIDED: [&str; 7] = [
+    "own rule, exact target",
+    "own rule on *",
+    "role rule, exact target",
+    "role rule on *",
+    "not permitted",
+    "gate",
+    "error",
+];
+
+/// What decided a check, for the split table: its class's place in [`DECIDED`].
+fn decided_class(check: &Check, d: &Result<Decision, engine::EngineError>) -> usize {
     match d {
-        Err(_) => "error",
+        Err(_) => 6,
         Ok(d) => match (&d.deciding_rule, d.reason) {
             (Some(r), _) => match (r.assignee == check.agent, r.target == Target::Any) {
-                (true, false) => "own rule, exact target",
-                (true, true) => "own rule on *",
-                (false, false) => "role rule, exact target",
-                (false, true) => "role rule on *",
+                (true, false) => 0,
+                (true, true) => 1,
+                (false, false) => 2,
+                (false, true) => 3,
             },
-            (None, Reason::NotPermitted) => "not permitted",
-            (None, _) => "gate",
+            (None, Reason::NotPermitted) => 4,
+            (None, _) => 5,
         },
     }
+}
+
+/// What decided a check, by name (the split table's rows).
+fn decided_by(check: &Check, d: &Result<Decision, engine::EngineError>) -> &'static str {
+    DECIDED[decided_class(check, d)]
 }
 
 /// The split table: every check once, timed, grouped by (global/account, decided by).
@@ -542,17 +558,6 @@ fn perf_only(spec: &str, tiny: bool) {
     }
 }
 
-/// The classes of the split table, in order: what decided a check (see [`decided_by`]).
-const DECIDED: [&str; 7] = [
-    "own rule, exact target",
-    "own rule on *",
-    "role rule, exact target",
-    "role rule on *",
-    "not permitted",
-    "gate",
-    "error",
-];
-
 /// One `#[inline(never)]` function per (global/account, what decided) that decides a check,
 /// so that a cache simulator charges each class its own misses (see [`cachesim_only`]).
 /// Each body differs by its class number, so the compiler cannot merge them into one.
@@ -569,7 +574,7 @@ mod probe {
                 }
             )*
             /// Global checks' probes first, in the order of `DECIDED`, then accounts'.
-            pub const ALL: [(&str, Probe); 14] = [$((stringify!($name), $name as Probe)),*];
+            pub const ALL: [(&str, Probe); 2 * super::DECIDED.len()] = [$((stringify!($name), $name as Probe)),*];
         };
     }
     probes!(
@@ -612,6 +617,11 @@ fn cachesim_only(spec: &str, tiny: bool) {
         let dir = std::path::Path::new(&dir);
         std::fs::write(dir.join("built"), b"").expect("the cache simulator's control directory");
         while !dir.join("instrumenting").exists() {
+            // The script removes its directory when it stops: then nobody will answer.
+            assert!(
+                dir.exists(),
+                "the cache simulator's script stopped before instrumenting"
+            );
             std::hint::spin_loop();
         }
     }
@@ -621,14 +631,10 @@ fn cachesim_only(spec: &str, tiny: bool) {
         .map(|c| {
             let c = decoded(c);
             let d = engine::decide(&snapshot.index, &c, &opts);
-            let what = DECIDED
-                .iter()
-                .position(|w| *w == decided_by(&c, &d))
-                .expect("a class of DECIDED");
-            what + if c.account.is_some() { DECIDED.len() } else { 0 }
+            decided_class(&c, &d) + if c.account.is_some() { DECIDED.len() } else { 0 }
         })
         .collect();
-    let mut counts = [0u64; 14];
+    let mut counts = [0u64; probe::ALL.len()];
     let mut allowed = 0u64;
     for i in 0..n {
         let at = i % checks.len();
