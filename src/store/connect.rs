@@ -10,9 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
 /// How long a SQLite write waits for a lock held by another process before UNAVAILABLE.
 const BUSY_TIMEOUT_MS: u64 = 2000;
 /// The channel PostgreSQL appends notify on commit; the payload is the new head.
@@ -248,10 +245,7 @@ impl Store {
     /// Applies the migrations of this backend (`migrations/sqlite` or
     /// `migrations/postgres`); idempotent.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATOR.run(&self.writer).await?,
-            Backend::Postgres => POSTGRES_MIGRATOR.run(&self.writer).await?,
-        }
+        super::migrations::for_backend(self.backend)?.run(&self.writer).await?;
         Ok(())
     }
 

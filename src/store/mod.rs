@@ -8,9 +8,28 @@
 //! together or not at all. So positions have no gaps, commit in order, and the read model
 //! always equals the log up to its head.
 
+/// A struct whose fields are named as its columns, with `sqlx::FromRow` over `AnyRow`
+/// (what `#[derive(sqlx::FromRow)]` writes; the derive's crate would compile both database
+/// drivers a second time, for the compiler's host).
+macro_rules! row_struct {
+    ($(#[$m:meta])* $vis:vis struct $ty:ident {
+        $($(#[$fm:meta])* $fvis:vis $field:ident : $t:ty),* $(,)?
+    }) => {
+        $(#[$m])* $vis struct $ty { $($(#[$fm])* $fvis $field: $t),* }
+
+        impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for $ty {
+            fn from_row(row: &'r sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+                use sqlx::Row;
+                Ok($ty { $($field: row.try_get(stringify!($field))?),* })
+            }
+        }
+    };
+}
+
 mod append;
 mod connect;
 mod delta;
+mod migrations;
 mod queries;
 mod read_model;
 
@@ -81,8 +100,9 @@ impl std::fmt::Display for StillHeld {
     }
 }
 
+row_struct! {
 /// A global or account edge as listed by the admin API.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EdgeRow {
     /// Empty for a global edge.
     pub account: String,
@@ -90,13 +110,16 @@ pub struct EdgeRow {
     pub role: String,
     pub source: String,
 }
+}
 
+row_struct! {
 /// A membership as listed by the admin API.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRow {
     pub account: String,
     pub agent: String,
     pub role: String,
+}
 }
 
 /// A rule as listed by the admin API.

@@ -1,12 +1,13 @@
 //! Reads: the log's head, events by position, and the paged admin lists. Rows are typed
-//! (`sqlx::FromRow`); text columns that hold JSON or timestamps are decoded once, here.
+//! (`sqlx::FromRow`, by `row_struct!`); text columns that hold JSON or timestamps are
+//! decoded once, here.
 
 use super::{AuditEntry, EdgeRow, MemberRow, RuleRow, Store, StoreError, json_map, parse_ts};
 use crate::domain::StoredEvent;
 use crate::domain::event::Triple;
 
+row_struct! {
 /// One stored event as its columns.
-#[derive(sqlx::FromRow)]
 struct EventRow {
     position: i64,
     id: String,
@@ -19,6 +20,7 @@ struct EventRow {
     payload: String,
     timestamp: String,
     metadata: String,
+}
 }
 
 impl TryFrom<EventRow> for StoredEvent {
@@ -42,8 +44,8 @@ impl TryFrom<EventRow> for StoredEvent {
     }
 }
 
+row_struct! {
 /// A rule with its policy's status (absent: active).
-#[derive(sqlx::FromRow)]
 struct RuleWithStatus {
     policy: String,
     kind: String,
@@ -55,9 +57,10 @@ struct RuleWithStatus {
     policy_type: String,
     policy_conflict: String,
 }
+}
 
+row_struct! {
 /// One audit row as stored.
-#[derive(sqlx::FromRow)]
 struct AuditRow {
     id: i64,
     at: String,
@@ -67,6 +70,7 @@ struct AuditRow {
     event_ids: String,
     revision: i64,
     note: String,
+}
 }
 
 impl TryFrom<AuditRow> for AuditEntry {

@@ -270,7 +270,10 @@ async fn policy_types_migrate_from_the_log(store: &Store) {
 macro_rules! store_before_policy_types {
     ($pool:ty, $options:expr, $migrations:literal) => {{
         let pool = <$pool>::connect_with($options).await.unwrap();
-        let mut old = sqlx::migrate!($migrations);
+        // sqlx's own reading of the directory (what its `migrate!` macro embeds): the
+        // service's embedded migrations must then accept what it applied.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join($migrations);
+        let mut old = sqlx::migrate::Migrator::new(dir).await.unwrap();
         old.migrations = std::borrow::Cow::Owned(old.migrations.iter().filter(|m| m.version < 3).cloned().collect());
         old.run(&pool).await.unwrap();
         for sql in BEFORE_POLICY_TYPES {
@@ -288,7 +291,7 @@ async fn sqlite_policy_types_migrate_from_the_log() {
         .parse::<sqlx::sqlite::SqliteConnectOptions>()
         .unwrap()
         .create_if_missing(true);
-    store_before_policy_types!(sqlx::SqlitePool, options, "./migrations/sqlite");
+    store_before_policy_types!(sqlx::SqlitePool, options, "migrations/sqlite");
     let store = Store::connect(&url, true).await.unwrap();
     store.migrate().await.unwrap();
     policy_types_migrate_from_the_log(&store).await;
@@ -300,7 +303,7 @@ async fn postgres_policy_types_migrate_from_the_log() {
         return;
     };
     let options = url.parse::<sqlx::postgres::PgConnectOptions>().unwrap();
-    store_before_policy_types!(sqlx::PgPool, options, "./migrations/postgres");
+    store_before_policy_types!(sqlx::PgPool, options, "migrations/postgres");
     let store = Store::connect(&url, true).await.unwrap();
     store.migrate().await.unwrap();
     policy_types_migrate_from_the_log(&store).await;
