@@ -161,12 +161,20 @@ pub struct LoadResult {
     /// The server's CPU time (user + system) over the measured window, when its pid was
     /// given: with `calls`, the server's cost per call.
     pub server_cpu: Option<Duration>,
+    /// The client's CPU time over the measured window (its one thread): near `elapsed`,
+    /// the client, not the server, set the pace.
+    pub client_cpu: Option<Duration>,
 }
 
 impl LoadResult {
     /// The server's CPU time per call, in nanoseconds.
     pub fn cpu_per_call_ns(&self) -> Option<u64> {
         Some(self.server_cpu?.as_nanos() as u64 / self.calls.max(1))
+    }
+
+    /// The share of the measured time the client's thread was on its core.
+    pub fn client_busy(&self) -> Option<f64> {
+        Some(self.client_cpu?.as_secs_f64() / self.elapsed.as_secs_f64().max(1e-9))
     }
 
     pub fn rps(&self) -> f64 {
@@ -268,11 +276,17 @@ async fn run_here(load: Load) -> anyhow::Result<LoadResult> {
             (h, errors, allowed)
         }));
     }
-    // The server's CPU over the measured window (the callers stop at `end`).
+    // The server's CPU and this thread's (every caller runs on it) over the measured
+    // window (the callers stop at `end`).
     tokio::time::sleep_until(record_from.into()).await;
     let cpu_from = server_pid.and_then(super::cpu_time);
+    let client_from = super::thread_cpu_time();
     tokio::time::sleep_until(end.into()).await;
     let server_cpu = match (server_pid.and_then(super::cpu_time), cpu_from) {
+        (Some(to), Some(from)) => Some(to.saturating_sub(from)),
+        _ => None,
+    };
+    let client_cpu = match (super::thread_cpu_time(), client_from) {
         (Some(to), Some(from)) => Some(to.saturating_sub(from)),
         _ => None,
     };
@@ -294,6 +308,7 @@ async fn run_here(load: Load) -> anyhow::Result<LoadResult> {
         p99_ns: total.value_at_quantile(0.99),
         p999_ns: total.value_at_quantile(0.999),
         server_cpu,
+        client_cpu,
     })
 }
 

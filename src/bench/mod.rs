@@ -22,7 +22,17 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 /// CPU time (user + system) a process has used so far, from `/proc/PID/stat` (clock
 /// ticks of 10 ms: measure over seconds).
 pub fn cpu_time(pid: u32) -> Option<std::time::Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_time(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU time (user + system) the calling thread has used so far (`/proc/thread-self/stat`,
+/// 10 ms ticks as [`cpu_time`]).
+pub fn thread_cpu_time() -> Option<std::time::Duration> {
+    stat_cpu_time("/proc/thread-self/stat")
+}
+
+fn stat_cpu_time(path: &str) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the command name (which may hold spaces) start after its ')'.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -63,14 +63,15 @@ pub fn report(
     };
     let times = |s: Spread| format!("**{:.2}×** ({:.2}–{:.2}×)", s.median, s.min, s.max);
     let mut out = format!(
-        "Interleaved rounds ({rounds}; the 2nd, 4th, … measure endocarp first): the median ratio to the echo floor, with its range:\n\n"
+        "Interleaved rounds ({rounds}; the 2nd, 4th, … measure endocarp first): the median ratio to the echo floor, with its range (a client's core busy ~100%: the client, not the server, set the pace):\n\n"
     );
     out.push_str(
-        "| client | in flight | throughput vs echo | p99 vs echo | server CPU per call vs echo's | rounds with ≥ 80% and ≤ 1.25× |\n",
+        "| client | in flight | throughput vs echo | p99 vs echo | server CPU per call vs echo's | client's core busy, echo / endocarp | rounds with ≥ 80% and ≤ 1.25× |\n",
     );
-    out.push_str("|---|---:|---:|---:|---:|---:|\n");
-    // (throughput ratio, p99 ratio, CPU-per-call ratio when measured) per round.
-    let mut line = |client: &str, n: usize, ratios: Vec<(f64, f64, Option<f64>)>| {
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    // (throughput ratio, p99 ratio, CPU-per-call ratio when measured) per round, and the
+    // client's busy share (median) in the echo's and the server's runs when measured.
+    let mut line = |client: &str, n: usize, ratios: Vec<(f64, f64, Option<f64>)>, busy: String| {
         let tp: Vec<f64> = ratios.iter().map(|r| r.0).collect();
         let p99: Vec<f64> = ratios.iter().map(|r| r.1).collect();
         let cpu: Vec<f64> = ratios.iter().filter_map(|r| r.2).collect();
@@ -79,7 +80,7 @@ pub fn report(
         if let (Some(tp), Some(p99)) = (Spread::of(&tp), Spread::of(&p99)) {
             let _ = writeln!(
                 out,
-                "| {client} | {n} | {} | {} | {cpu} | {met} of {} |",
+                "| {client} | {n} | {} | {} | {cpu} | {busy} | {met} of {} |",
                 pct(tp),
                 times(p99),
                 ratios.len()
@@ -102,7 +103,19 @@ pub fn report(
                 )
             })
             .collect();
-        line("tonic (ours)", n, ratios);
+        let busy = |pick: fn(&(LoadResult, LoadResult)) -> &LoadResult| {
+            let b: Vec<f64> = rows
+                .iter()
+                .filter(|(e, _)| e.in_flight == n)
+                .filter_map(|r| pick(r).client_busy())
+                .collect();
+            Spread::of(&b).map(|s| format!("{:.0}%", 100.0 * s.median))
+        };
+        let busy = match (busy(|r| &r.0), busy(|r| &r.1)) {
+            (Some(e), Some(s)) => format!("{e} / {s}"),
+            _ => "—".to_string(),
+        };
+        line("tonic (ours)", n, ratios, busy);
     }
     for &n in &in_flight {
         let ratios = h2_rows
@@ -110,7 +123,7 @@ pub fn report(
             .filter(|(e, _)| e.streams == n)
             .map(|(e, s)| (s.rps / e.rps.max(1e-9), s.p99_us as f64 / e.p99_us.max(1) as f64, None))
             .collect();
-        line("h2load", n, ratios);
+        line("h2load", n, ratios, "—".to_string());
     }
     out
 }

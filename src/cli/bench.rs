@@ -320,9 +320,9 @@ async fn run_in(
         }
     );
     println!(
-        "| in flight | server | calls/s | p50 | p99 | p99.9 | errors | allowed | server CPU per call | throughput vs echo | p99 vs echo |"
+        "| in flight | server | calls/s | p50 | p99 | p99.9 | errors | allowed | server CPU per call | client CPU per call (core busy) | throughput vs echo | p99 vs echo |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut overheads = Vec::new();
     for ((e, s), engine) in rows.iter().zip(&engine_ns) {
         if let (Some(ec), Some(sc), Some(en)) = (e.cpu_per_call_ns(), s.cpu_per_call_ns(), engine) {
@@ -337,8 +337,16 @@ async fn run_in(
             } else {
                 ("—".into(), "—".into())
             };
+            let client = match (r.client_cpu, r.client_busy()) {
+                (Some(cpu), Some(busy)) => format!(
+                    "{} ({:.0}%)",
+                    fmt_ns(cpu.as_nanos() as u64 / r.calls.max(1)),
+                    100.0 * busy
+                ),
+                _ => "—".to_string(),
+            };
             println!(
-                "| {} | {name} | {:.0} | {} | {} | {} | {} | {:.0}% | {} | {tp} | {p99} |",
+                "| {} | {name} | {:.0} | {} | {} | {} | {} | {:.0}% | {} | {client} | {tp} | {p99} |",
                 r.in_flight,
                 r.rps(),
                 fmt_ns(r.p50_ns),

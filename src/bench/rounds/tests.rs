@@ -15,6 +15,7 @@ fn run(in_flight: usize, calls: u64, p99_ns: u64) -> LoadResult {
         p99_ns,
         p999_ns: p99_ns * 2,
         server_cpu: Some(Duration::from_millis(10)),
+        client_cpu: Some(Duration::from_millis(990)),
     }
 }
 
@@ -40,17 +41,22 @@ fn the_report_gives_each_in_flight_value_its_median_and_the_rounds_that_met_the_
         (run(64, 1000, 100), run(64, 500, 200)),
         (run(64, 1000, 100), run(64, 1000, 120)),
     ];
+    // The client's thread busy 99% of each run but 80% in the server's runs at 8 in flight.
+    let mut rows = rows;
+    for (_, s) in rows.iter_mut().filter(|(e, _)| e.in_flight == 8) {
+        s.client_cpu = Some(Duration::from_millis(800));
+    }
     let text = report(3, &[8, 64], &rows, &[]);
     // CPU per call: 10 ms over 1000 calls for the echo, over 900/700/850 for the server.
     assert!(
         text.contains(
-            "| tonic (ours) | 8 | **85%** (70–90%) | **1.10×** (1.00–1.30×) | **1.18×** (1.11–1.43×) | 1 of 3 |"
+            "| tonic (ours) | 8 | **85%** (70–90%) | **1.10×** (1.00–1.30×) | **1.18×** (1.11–1.43×) | 99% / 80% | 1 of 3 |"
         ),
         "{text}"
     );
     assert!(
         text.contains(
-            "| tonic (ours) | 64 | **100%** (50–100%) | **1.20×** (1.20–2.00×) | **1.00×** (1.00–2.00×) | 2 of 3 |"
+            "| tonic (ours) | 64 | **100%** (50–100%) | **1.20×** (1.20–2.00×) | **1.00×** (1.00–2.00×) | 99% / 99% | 2 of 3 |"
         ),
         "{text}"
     );
