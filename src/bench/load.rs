@@ -172,6 +172,11 @@ impl LoadResult {
         Some(self.server_cpu?.as_nanos() as u64 / self.calls.max(1))
     }
 
+    /// The client's CPU time per call, in nanoseconds.
+    pub fn client_cpu_per_call_ns(&self) -> Option<u64> {
+        Some(self.client_cpu?.as_nanos() as u64 / self.calls.max(1))
+    }
+
     /// The share of the measured time the client's thread was on its core.
     pub fn client_busy(&self) -> Option<f64> {
         Some(self.client_cpu?.as_secs_f64() / self.elapsed.as_secs_f64().max(1e-9))

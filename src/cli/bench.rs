@@ -337,12 +337,8 @@ async fn run_in(
             } else {
                 ("—".into(), "—".into())
             };
-            let client = match (r.client_cpu, r.client_busy()) {
-                (Some(cpu), Some(busy)) => format!(
-                    "{} ({:.0}%)",
-                    fmt_ns(cpu.as_nanos() as u64 / r.calls.max(1)),
-                    100.0 * busy
-                ),
+            let client = match (r.client_cpu_per_call_ns(), r.client_busy()) {
+                (Some(cpu), Some(busy)) => format!("{} ({:.0}%)", fmt_ns(cpu), 100.0 * busy),
                 _ => "—".to_string(),
             };
             println!(
