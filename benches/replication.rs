@@ -331,6 +331,8 @@ async fn main() {
         startup(&file, rules, assignments).await;
         let _ = std::fs::remove_file(file.trim_start_matches("sqlite://"));
     }
+    // The databases' `-wal` and `-shm` files too: nothing of the run stays behind.
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A scratch folder for the SQLite databases (the system's temporary folder).

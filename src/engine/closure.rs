@@ -17,8 +17,9 @@ pub(crate) struct Closure<'a> {
     /// Empty when the closure came from role summaries (`summarized`).
     pub roles: SmallVec<[(u32, &'a Node); 48]>,
     /// The roles' ids, each once: sorted after a walk; in no order, with `filter`, when
-    /// they came from role summaries.
-    pub ids: SmallVec<[u32; 48]>,
+    /// they came from role summaries (room for every id a summarised closure lists, so
+    /// listing one never allocates).
+    pub ids: SmallVec<[u32; index::LISTED]>,
     /// For ids in no order: a bit per id modulo [`FILTER_BITS`], set for every id in
     /// `ids` (a clear bit is a sure miss; a set one needs the scan).
     pub filter: Option<[u64; FILTER_BITS / 64]>,
@@ -255,14 +256,19 @@ pub(super) fn summarized_closure<'a>(
     }
     if listed {
         // Listed once each, in no order: the filter answers most "seen?" without a scan.
-        let (ids, filter) = (&mut out.ids, out.filter.insert([0; FILTER_BITS / 64]));
+        // Gathered in a plain array (at most `LIST` ids: `listed`), then copied once.
+        let filter = out.filter.insert([0; FILTER_BITS / 64]);
+        let (mut list, mut len) = ([0u32; LIST], 0);
         for s in direct.iter() {
             for &id in s.closure.iter() {
-                if filter_set(filter, id) || !ids.contains(&id) {
-                    ids.push(id);
+                if filter_set(filter, id) || !list[..len].contains(&id) {
+                    // In bounds: the closures list at most `LIST` ids together.
+                    list[len] = id;
+                    len += 1;
                 }
             }
         }
+        out.ids.extend_from_slice(&list[..len]);
     } else {
         // Its words zeroed in place: a set built aside and moved in was a 264-byte copy.
         let bits = out.bits.insert(RoleBits {
