@@ -72,14 +72,21 @@ type Fold = Background<Arc<Flat>>;
 /// that what a look-up returns depends on the slot alone: the caller's next read (the
 /// id's row) starts as soon as the slot is read, while the name's bytes are still being
 /// compared (the comparison only decides whether it was wanted). Read from the record, the
-/// id cost one more cache miss in a row: ~10% of a check at a million rules.
+/// id cost one more cache miss in a row: ~10% of a check at a million rules. The name's
+/// length, in what would be padding, tells where the record ends before it is read: a
+/// record across two cache lines has both asked for at once ([`Flat::prefetch_record`]),
+/// not the second once the first arrives, and a slot whose tag matches by chance is passed
+/// over on its length without reading its record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[repr(C, align(16))]
 struct Slot {
     tag: u32,
     word: u32,
     id: u32,
+    len: u32,
 }
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 16);
 
 /// The immutable base.
 #[derive(Default)]
@@ -130,21 +137,27 @@ impl Flat {
         }
     }
 
-    /// Starts loading the record of the first slot tagged as the hash is: the name's,
-    /// when the base holds it ([`Names::get_both`]).
+    /// Starts loading the record of the first slot tagged as the hash is with a name of
+    /// `len` bytes: the name's, when the base holds it ([`Names::get_both`]). Both of its
+    /// cache lines when it spans two.
     #[inline]
-    fn prefetch_record(&self, hash: u64) {
-        if let Some(slot) = self.find_slot(hash, |_| true)
-            && let Some(byte) = self.arena.get((slot.word as usize - 1) * 8)
+    fn prefetch_record(&self, hash: u64, len: usize) {
+        if let Some(slot) = self.find_slot(hash, |slot| slot.len as usize == len)
+            && let Some(first) = self.arena.get((slot.word as usize - 1) * 8)
         {
-            prefetch::line(byte);
+            let first: *const u8 = first;
+            prefetch::line(first);
+            // The record's last byte of the name (its 8-byte header precedes the name).
+            prefetch::line(first.wrapping_add(8 + len.max(1) - 1));
         }
     }
 
     #[inline]
     fn find(&self, hash: u64, name: &[u8]) -> Option<u32> {
-        self.find_slot(hash, |slot| self.record(slot.word).1 == name)
-            .map(|slot| slot.id)
+        self.find_slot(hash, |slot| {
+            slot.len as usize == name.len() && self.record(slot.word).1 == name
+        })
+        .map(|slot| slot.id)
     }
 
     /// Every record, in arena order.
@@ -177,8 +190,9 @@ impl Flat {
         let mut arena: Vec<u8> = Vec::new();
         for (id, bytes) in names {
             let at = arena.len() / 8;
+            let name_len = u32::try_from(bytes.len()).expect("a name under 4 GiB");
             arena.extend_from_slice(&id.to_le_bytes());
-            arena.extend_from_slice(&u32::try_from(bytes.len()).expect("a name under 4 GiB").to_le_bytes());
+            arena.extend_from_slice(&name_len.to_le_bytes());
             arena.extend_from_slice(bytes);
             arena.resize(arena.len().div_ceil(8) * 8, 0);
             let hash = hasher.hash_one(bytes);
@@ -190,6 +204,7 @@ impl Flat {
                 tag: (hash >> 32) as u32,
                 word: u32::try_from(at + 1).expect("a name table under 32 GiB"),
                 id,
+                len: name_len,
             };
         }
         Flat {
@@ -227,8 +242,8 @@ impl Names {
     pub(crate) fn get_both(a: (&Names, &str), b: (&Names, &str)) -> (Option<u32>, Option<u32>) {
         let ha = a.0.hasher.hash_one(a.1.as_bytes());
         let hb = b.0.hasher.hash_one(b.1.as_bytes());
-        a.0.base.prefetch_record(ha);
-        b.0.base.prefetch_record(hb);
+        a.0.base.prefetch_record(ha, a.1.len());
+        b.0.base.prefetch_record(hb, b.1.len());
         (a.0.get_hashed(ha, a.1), b.0.get_hashed(hb, b.1))
     }
 
