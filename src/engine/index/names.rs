@@ -3,7 +3,7 @@
 //!
 //! A look-up in the base hashes the name once, probes 16-byte slots linearly (each holds 32
 //! bits of the hash, where the name's record is, and the name's id), and compares the
-//! name's bytes, stored beside its id in one arena: two cache misses for a name the table
+//! name's bytes, stored in id order in one arena: two cache misses for a name the table
 //! holds, where a persistent hash map pays one per level and one more for the key it
 //! compares; and the id comes from the slot, so the caller's next read does not wait for
 //! the second.
@@ -67,12 +67,13 @@ type Loading = std::collections::HashMap<Id, u32, IdHasher>;
 type Fold = Background<Arc<Flat>>;
 
 /// A slot of the base: the high 32 bits of the name's hash, where the name's record is
-/// (1 + its offset in 8-byte words; 0: the slot is empty) and the name's id. Sixteen bytes,
-/// so a slot never straddles two cache lines. The id is here as well as in the record so
-/// that what a look-up returns depends on the slot alone: the caller's next read (the
-/// id's row) starts as soon as the slot is read, while the name's bytes are still being
-/// compared (the comparison only decides whether it was wanted). Read from the record, the
-/// id cost one more cache miss in a row: ~10% of a check at a million rules. The name's
+/// (1 + its offset in 4-byte words; 0: the slot is empty) and the name's id. Sixteen bytes,
+/// so a slot never straddles two cache lines. The id is here (the record's place in id
+/// order is the same id) so that what a look-up returns depends on the slot alone: the
+/// caller's next read (the id's row) starts as soon as the slot is read, while the name's
+/// bytes are still being compared (the comparison only decides whether it was wanted).
+/// Read from the record, the id cost one more cache miss in a row: ~10% of a check at a
+/// million rules. The name's
 /// length, in what would be padding, tells where the record ends before it is read: a
 /// record across two cache lines has both asked for at once ([`Flat::prefetch_record`]),
 /// not the second once the first arrives, and a slot whose tag matches by chance is passed
@@ -93,25 +94,25 @@ const _: () = assert!(std::mem::size_of::<Slot>() == 16);
 struct Flat {
     /// A power of two in length, at most half full.
     slots: Box<[Slot]>,
-    /// Records, each starting on an 8-byte boundary: the id (u32, little-endian), the
-    /// name's length (u32), its bytes, padding.
+    /// Records in id order (the base holds ids `0..len`, so the k-th record is id k's, and
+    /// the id is not stored again), each starting on a 4-byte boundary: the name's length
+    /// (u32, little-endian), its bytes, padding.
     arena: Box<[u8]>,
     /// How many names (records).
     len: usize,
 }
 
 impl Flat {
-    /// The record at `word` (a slot's: 1 + its offset in 8-byte words).
-    fn record(&self, word: u32) -> (u32, &[u8]) {
-        self.record_at((word as usize - 1) * 8)
+    /// The name in the record at `word` (a slot's: 1 + its offset in 4-byte words).
+    fn record(&self, word: u32) -> &[u8] {
+        self.record_at((word as usize - 1) * 4)
     }
 
-    /// The record starting at byte `at` of the arena.
-    fn record_at(&self, at: usize) -> (u32, &[u8]) {
-        let word =
-            |i: usize| u32::from_le_bytes([self.arena[i], self.arena[i + 1], self.arena[i + 2], self.arena[i + 3]]);
-        let len = word(at + 4) as usize;
-        (word(at), &self.arena[at + 8..at + 8 + len])
+    /// The name in the record starting at byte `at` of the arena.
+    fn record_at(&self, at: usize) -> &[u8] {
+        let a = &self.arena;
+        let len = u32::from_le_bytes([a[at], a[at + 1], a[at + 2], a[at + 3]]) as usize;
+        &a[at + 4..at + 4 + len]
     }
 
     /// The first slot, in probe order from the hash's to the first empty one, whose tag is
@@ -143,33 +144,40 @@ impl Flat {
     #[inline]
     fn prefetch_record(&self, hash: u64, len: usize) {
         if let Some(slot) = self.find_slot(hash, |slot| slot.len as usize == len)
-            && let Some(first) = self.arena.get((slot.word as usize - 1) * 8)
+            && let Some(first) = self.arena.get((slot.word as usize - 1) * 4)
         {
             let first: *const u8 = first;
             prefetch::line(first);
-            // The record's last byte of the name (its 8-byte header precedes the name).
-            prefetch::line(first.wrapping_add(8 + len.max(1) - 1));
+            // The record's last byte (its 4-byte length precedes the name).
+            prefetch::line(first.wrapping_add(4 + len.max(1) - 1));
         }
     }
 
     #[inline]
     fn find(&self, hash: u64, name: &[u8]) -> Option<u32> {
         self.find_slot(hash, |slot| {
-            slot.len as usize == name.len() && self.record(slot.word).1 == name
+            slot.len as usize == name.len() && self.record(slot.word) == name
         })
         .map(|slot| slot.id)
     }
 
-    /// Every record, in arena order.
+    /// Every record with its id, in id order.
     fn records(&self) -> impl Iterator<Item = (u32, &[u8])> + '_ {
-        let mut at = 0;
+        self.placed().map(|(id, _, bytes)| (id, bytes))
+    }
+
+    /// Every record's id, word (as a slot names it) and name, in id order.
+    fn placed(&self) -> impl Iterator<Item = (u32, u32, &[u8])> + '_ {
+        let (mut at, mut id) = (0, 0u32);
         std::iter::from_fn(move || {
             if at >= self.arena.len() {
                 return None;
             }
-            let (id, bytes) = self.record_at(at);
-            at += (8 + bytes.len()).div_ceil(8) * 8;
-            Some((id, bytes))
+            let bytes = self.record_at(at);
+            let word = (at / 4 + 1) as u32;
+            at += 4 + bytes.len().div_ceil(4) * 4;
+            id += 1;
+            Some((id - 1, word, bytes))
         })
     }
 
@@ -181,20 +189,22 @@ impl Flat {
         Flat::build(hasher, all.into_iter())
     }
 
-    /// A table of `names` (ids and bytes), records in the order given.
+    /// A table of `names` (ids and bytes), given in id order from 0 (`merged` gives a base's
+    /// records and then the names added after it, whose ids follow: `Names::validate`
+    /// checks every record's id against its slot's).
     fn build<'a>(hasher: &IdHasher, names: impl ExactSizeIterator<Item = (u32, &'a [u8])>) -> Flat {
         let len = names.len();
         let slots_len = (len * 2).next_power_of_two().max(8);
         let mut slots = vec![Slot::default(); slots_len].into_boxed_slice();
         let mask = slots_len - 1;
         let mut arena: Vec<u8> = Vec::new();
-        for (id, bytes) in names {
-            let at = arena.len() / 8;
+        for (position, (id, bytes)) in names.enumerate() {
+            debug_assert_eq!(id as usize, position, "names are given in id order from 0");
+            let at = arena.len() / 4;
             let name_len = u32::try_from(bytes.len()).expect("a name under 4 GiB");
-            arena.extend_from_slice(&id.to_le_bytes());
             arena.extend_from_slice(&name_len.to_le_bytes());
             arena.extend_from_slice(bytes);
-            arena.resize(arena.len().div_ceil(8) * 8, 0);
+            arena.resize(arena.len().div_ceil(4) * 4, 0);
             let hash = hasher.hash_one(bytes);
             let mut i = hash as usize & mask;
             while slots[i].word != 0 {
@@ -202,7 +212,7 @@ impl Flat {
             }
             slots[i] = Slot {
                 tag: (hash >> 32) as u32,
-                word: u32::try_from(at + 1).expect("a name table under 32 GiB"),
+                word: u32::try_from(at + 1).expect("a name table under 16 GiB"),
                 id,
                 len: name_len,
             };
@@ -430,16 +440,20 @@ impl Names {
             ));
         }
         let used = self.base.slots.iter().filter(|s| s.word != 0).count();
-        if let Some(s) = self
-            .base
-            .slots
-            .iter()
-            .find(|s| s.word != 0 && self.base.record(s.word).0 != s.id)
-        {
+        // Each slot's id is its record's place in the arena, its length the record's.
+        let words: Vec<u32> = self.base.placed().map(|(_, word, _)| word).collect();
+        if let Some(s) = self.base.slots.iter().find(|s| {
+            s.word != 0
+                && (words.binary_search(&s.word) != Ok(s.id as usize)
+                    || self.base.record(s.word).len() != s.len as usize)
+        }) {
             return Err(format!(
-                "a slot holds id {} for the record of id {}",
+                "a slot holds id {} and length {} for the record at word {} ({:?}, its place {:?})",
                 s.id,
-                self.base.record(s.word).0
+                s.len,
+                s.word,
+                String::from_utf8_lossy(self.base.record(s.word)),
+                words.binary_search(&s.word)
             ));
         }
         if used != self.base.len || (self.base.len > 0 && used * 2 > self.base.slots.len()) {
