@@ -73,11 +73,10 @@ type Fold = Background<Arc<Flat>>;
 /// caller's next read (the id's row) starts as soon as the slot is read, while the name's
 /// bytes are still being compared (the comparison only decides whether it was wanted).
 /// Read from the record, the id cost one more cache miss in a row: ~10% of a check at a
-/// million rules. The name's
-/// length, in what would be padding, tells where the record ends before it is read: a
-/// record across two cache lines has both asked for at once ([`Flat::prefetch_record`]),
-/// not the second once the first arrives, and a slot whose tag matches by chance is passed
-/// over on its length without reading its record.
+/// million rules. The name's length, in what would be padding, tells where the record
+/// ends before it is read: a record across two cache lines has both asked for at once
+/// ([`Flat::prefetch_record`]), not the second once the first arrives, and a slot whose
+/// tag matches by chance is passed over on its length without reading its record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[repr(C, align(16))]
 struct Slot {
@@ -201,6 +200,7 @@ impl Flat {
         for (position, (id, bytes)) in names.enumerate() {
             debug_assert_eq!(id as usize, position, "names are given in id order from 0");
             let at = arena.len() / 4;
+            // Names are at most `MAX_ID_BYTES` (512) long: no input reaches these limits.
             let name_len = u32::try_from(bytes.len()).expect("a name under 4 GiB");
             arena.extend_from_slice(&name_len.to_le_bytes());
             arena.extend_from_slice(bytes);
