@@ -314,6 +314,8 @@ fn memory_only(shape: &str, rules: usize, tiny: bool) {
     let org = Org::generate(OrgSpec::named(shape, rules, tiny));
     let rss_before = rss_bytes(std::process::id()).unwrap_or(0);
     let heap_before = counting::live_bytes();
+    // As start-up does, mimalloc purges what the load frees at once (`alloc::PurgeAtOnce`).
+    let purge = endocarp::alloc::purge_at_once();
     let mut index = Index::default();
     // Loaded as start-up loads it: in bulk, the role and agent summaries built at the end.
     index.begin_bulk();
@@ -324,8 +326,10 @@ fn memory_only(shape: &str, rules: usize, tiny: bool) {
         index.apply(&change);
     }
     index.end_bulk();
-    // And, as start-up does then, the pages the load freed are handed back.
+    // And, as start-up does then, the pages the load freed are handed back and the purge
+    // delay is mimalloc's again.
     endocarp::alloc::release_free_memory();
+    drop(purge);
     let rss_after = rss_bytes(std::process::id()).unwrap_or(0);
     let heap_after = counting::live_bytes();
     black_box(&index);

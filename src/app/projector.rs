@@ -136,6 +136,9 @@ impl Projector {
     /// Loads the read model into a first snapshot and catches up with the log. With
     /// `casbin_hierarchy`, the snapshot also keeps the Casbin engine's rows.
     pub async fn start(store: Store, casbin_hierarchy: Option<bool>) -> Result<Arc<Projector>, StoreError> {
+        // What the load frees goes back to the OS at once (see `alloc::PurgeAtOnce`): at a
+        // million rows, ~4% of the index's RSS (docs/BENCHMARKS.md).
+        let purge = crate::alloc::purge_at_once();
         let mut index = Snapshot::new(casbin_hierarchy);
         // Start-up is the read model's fetch plus the index build: time the build apart.
         // Two clock reads a row would cost ~57 ns (0.11 s at 2M rows on the benchmark
@@ -192,6 +195,7 @@ impl Projector {
         projector.catch_up().await?;
         // What the load allocated and freed is not needed again.
         crate::alloc::release_free_memory();
+        drop(purge);
         Ok(projector)
     }
 
