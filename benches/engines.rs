@@ -326,10 +326,10 @@ fn memory_only(shape: &str, rules: usize, tiny: bool) {
         index.apply(&change);
     }
     index.end_bulk();
-    // And, as start-up does then, the pages the load freed are handed back and the purge
-    // delay is mimalloc's again.
-    endocarp::alloc::release_free_memory();
+    // And, as start-up does then, the purge delay is mimalloc's again and the pages the
+    // load freed are handed back.
     drop(purge);
+    endocarp::alloc::release_free_memory();
     let rss_after = rss_bytes(std::process::id()).unwrap_or(0);
     let heap_after = counting::live_bytes();
     black_box(&index);

@@ -185,11 +185,12 @@ const MI_OPTION_PURGE_DELAY: core::ffi::c_int = 15;
 
 /// While it lives, mimalloc hands a span of pages back to the OS the moment it is free,
 /// not after its purge delay (1 s in v3, ten times that for arena memory). A bulk load
-/// frees a great deal that nothing reuses; made at the load's start and dropped after
-/// [`release_free_memory`], it keeps ~4% more out of the RSS of a million-row index than
-/// the forced collection alone does (measured, docs/BENCHMARKS.md: the load's frees that
-/// the collection does not reach). Dropped, the delay is what it was (mimalloc's default,
-/// or `MIMALLOC_PURGE_DELAY`), so while serving a span freed and soon reused is not handed
+/// frees a great deal that nothing reuses; made at the load's start and dropped before
+/// [`release_free_memory`] (whose forced purge mimalloc skips while the delay is 0), it
+/// keeps ~4% more out of the RSS of a million-row index than the forced collection alone
+/// does (measured, docs/BENCHMARKS.md: the load's frees that the collection does not
+/// reach). Dropped, the delay is what it was (mimalloc's default, or
+/// `MIMALLOC_PURGE_DELAY`), so while serving a span freed and soon reused is not handed
 /// back and faulted in again. Does nothing with the system allocator.
 pub struct PurgeAtOnce {
     previous: Option<core::ffi::c_long>,

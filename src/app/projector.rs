@@ -194,8 +194,10 @@ impl Projector {
         });
         projector.catch_up().await?;
         // What the load allocated and freed is not needed again.
-        crate::alloc::release_free_memory();
+        // The delay back first: with it at 0, mimalloc's forced purge skips what was
+        // scheduled before the load.
         drop(purge);
+        crate::alloc::release_free_memory();
         Ok(projector)
     }
 
