@@ -314,8 +314,6 @@ fn memory_only(shape: &str, rules: usize, tiny: bool) {
     let org = Org::generate(OrgSpec::named(shape, rules, tiny));
     let rss_before = rss_bytes(std::process::id()).unwrap_or(0);
     let heap_before = counting::live_bytes();
-    // As start-up does, mimalloc purges what the load frees at once (`alloc::PurgeAtOnce`).
-    let purge = endocarp::alloc::purge_at_once();
     let mut index = Index::default();
     // Loaded as start-up loads it: in bulk, the role and agent summaries built at the end.
     index.begin_bulk();
@@ -325,9 +323,10 @@ fn memory_only(shape: &str, rules: usize, tiny: bool) {
             .change;
         index.apply(&change);
     }
+    // As start-up does: what the load's end frees is purged at once (`alloc::PurgeAtOnce`),
+    // then the delay is mimalloc's again and the pages the load freed are handed back.
+    let purge = endocarp::alloc::purge_at_once();
     index.end_bulk();
-    // And, as start-up does then, the purge delay is mimalloc's again and the pages the
-    // load freed are handed back.
     drop(purge);
     endocarp::alloc::release_free_memory();
     let rss_after = rss_bytes(std::process::id()).unwrap_or(0);

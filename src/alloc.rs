@@ -184,8 +184,8 @@ unsafe extern "C" {
 const MI_OPTION_PURGE_DELAY: core::ffi::c_int = 15;
 
 /// While it lives, mimalloc hands a span of pages back to the OS the moment it is free,
-/// not after its purge delay (1 s in v3, ten times that for arena memory). A bulk load
-/// frees a great deal that nothing reuses; made at the load's start and dropped before
+/// not after its purge delay (1 s in v3, ten times that for arena memory). A bulk load's
+/// end frees a great deal that nothing reuses; made before it and dropped before
 /// [`release_free_memory`] (whose forced purge mimalloc skips while the delay is 0), it
 /// keeps ~4% more out of the RSS of a million-row index than the forced collection alone
 /// does (measured, docs/BENCHMARKS.md: the load's frees that the collection does not

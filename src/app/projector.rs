@@ -136,9 +136,6 @@ impl Projector {
     /// Loads the read model into a first snapshot and catches up with the log. With
     /// `casbin_hierarchy`, the snapshot also keeps the Casbin engine's rows.
     pub async fn start(store: Store, casbin_hierarchy: Option<bool>) -> Result<Arc<Projector>, StoreError> {
-        // What the load frees goes back to the OS at once (see `alloc::PurgeAtOnce`): at a
-        // million rows, ~4% of the index's RSS (docs/BENCHMARKS.md).
-        let purge = crate::alloc::purge_at_once();
         let mut index = Snapshot::new(casbin_hierarchy);
         // Start-up is the read model's fetch plus the index build: time the build apart.
         // Two clock reads a row would cost ~57 ns (0.11 s at 2M rows on the benchmark
@@ -161,7 +158,15 @@ impl Projector {
             })
             .await?;
         let t = Instant::now();
+        // What the load's end frees (the rows as loaded, the build's scratch) goes back to
+        // the OS at once (`alloc::PurgeAtOnce`): ~4% of a million-row index's RSS. Not
+        // during the rows' load: purging every span its growth frees made start-up at 2M
+        // rows ~12% slower (docs/BENCHMARKS.md).
+        let purge = crate::alloc::purge_at_once();
         index.end_bulk();
+        // The delay back before `release_free_memory` (below): with it at 0, mimalloc's
+        // forced purge skips what was scheduled before.
+        drop(purge);
         let finish = t.elapsed();
         let total = started.elapsed();
         let build = (sampled * SAMPLE + finish).min(total);
@@ -194,9 +199,6 @@ impl Projector {
         });
         projector.catch_up().await?;
         // What the load allocated and freed is not needed again.
-        // The delay back first: with it at 0, mimalloc's forced purge skips what was
-        // scheduled before the load.
-        drop(purge);
         crate::alloc::release_free_memory();
         Ok(projector)
     }
