@@ -276,7 +276,8 @@ impl Application {
             decision_addr = %addresses.decision,
             admin_addr = %addresses.admin,
             ops_addr = %addresses.ops,
-            authzen_addr = %settings.authzen_listen,
+            // The bound address (port 0 resolved), or `off`.
+            authzen_addr = %crate::configuration::Listen(addresses.authzen),
             engine = ?settings.engine,
             "serving"
         );

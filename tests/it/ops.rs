@@ -434,3 +434,34 @@ async fn start_up_logs_its_load_on_both_databases() {
         }
     }
 }
+
+#[test]
+fn the_serving_log_line_names_the_addresses_bound_not_the_port_0_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let mut cmd = common::serve_command("127.0.0.1:0");
+    cmd.args(["--log-format", "json"])
+        .env("RUST_LOG", "info")
+        .current_dir(dir.path())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let (mut child, addresses) = common::spawn_ready(cmd, dir.path());
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let serving: serde_json::Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "serving")
+        .unwrap_or_else(|| panic!("no serving line in {text}"));
+    let fields = &serving["fields"];
+    let authzen = addresses.authzen.expect("the AuthZEN port is on");
+    for (field, bound) in [
+        ("decision_addr", addresses.decision),
+        ("admin_addr", addresses.admin),
+        ("ops_addr", addresses.ops),
+        ("authzen_addr", authzen),
+    ] {
+        assert_ne!(bound.port(), 0);
+        assert_eq!(fields[field], bound.to_string(), "{field} in {serving}");
+    }
+}
