@@ -189,32 +189,48 @@ const MI_OPTION_PURGE_DELAY: core::ffi::c_int = 15;
 /// [`release_free_memory`] (whose forced purge mimalloc skips while the delay is 0), it
 /// keeps ~4% more out of the RSS of a million-row index than the forced collection alone
 /// does (measured, docs/BENCHMARKS.md: the load's frees that the collection does not
-/// reach). Dropped, the delay is what it was (mimalloc's default, or
+/// reach). Once the last one is dropped, the delay is what it was (mimalloc's default, or
 /// `MIMALLOC_PURGE_DELAY`), so while serving a span freed and soon reused is not handed
-/// back and faulted in again. Does nothing with the system allocator.
+/// back and faulted in again. Several may live at once (replicas started in one process);
+/// does nothing with the system allocator.
 pub struct PurgeAtOnce {
-    previous: Option<core::ffi::c_long>,
+    counted: bool,
+}
+
+/// How many [`PurgeAtOnce`] live, and the delay to give back when the last is dropped.
+static PURGING: std::sync::Mutex<(usize, core::ffi::c_long)> = std::sync::Mutex::new((0, 0));
+
+fn purging() -> std::sync::MutexGuard<'static, (usize, core::ffi::c_long)> {
+    // The count and the delay are written together: a panic cannot leave them apart.
+    PURGING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// See [`PurgeAtOnce`].
 pub fn purge_at_once() -> PurgeAtOnce {
     if choice() != MIMALLOC {
-        return PurgeAtOnce { previous: None };
+        return PurgeAtOnce { counted: false };
     }
-    // SAFETY: option calls take no pointers and may be made from any thread at any time.
-    let previous = unsafe { mi_option_get(MI_OPTION_PURGE_DELAY) };
-    // SAFETY: as above.
-    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
-    PurgeAtOnce {
-        previous: Some(previous),
+    let mut purging = purging();
+    if purging.0 == 0 {
+        // SAFETY: option calls take no pointers and may be made from any thread at any time.
+        purging.1 = unsafe { mi_option_get(MI_OPTION_PURGE_DELAY) };
+        // SAFETY: as above.
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     }
+    purging.0 += 1;
+    PurgeAtOnce { counted: true }
 }
 
 impl Drop for PurgeAtOnce {
     fn drop(&mut self) {
-        if let Some(previous) = self.previous {
+        if !self.counted {
+            return;
+        }
+        let mut purging = purging();
+        purging.0 -= 1;
+        if purging.0 == 0 {
             // SAFETY: as in `purge_at_once`.
-            unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, previous) };
+            unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, purging.1) };
         }
     }
 }
@@ -228,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn purge_at_once_sets_the_purge_delay_to_zero_and_gives_the_old_one_back() {
+    fn purge_at_once_sets_the_purge_delay_to_zero_and_the_last_one_gives_the_old_one_back() {
         // SAFETY: reading an option takes no pointers.
         let get = || unsafe { mi_option_get(MI_OPTION_PURGE_DELAY) };
         let before = get();
@@ -238,7 +254,14 @@ mod tests {
         }
         let purge = purge_at_once();
         assert_eq!(get(), 0);
+        // Two at once (replicas starting together): the delay comes back with the last.
+        let second = purge_at_once();
         drop(purge);
+        assert_eq!(get(), 0);
+        let third = purge_at_once();
+        drop(second);
+        assert_eq!(get(), 0);
+        drop(third);
         assert_eq!(get(), before);
     }
 
