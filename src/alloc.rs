@@ -104,11 +104,18 @@ pub struct Mimalloc;
 /// The alignment every mimalloc block has.
 const WORD: usize = std::mem::size_of::<usize>();
 
+// mimalloc's C functions this module calls.
 unsafe extern "C" {
     fn mi_malloc(size: usize) -> *mut u8;
     fn mi_zalloc(size: usize) -> *mut u8;
     fn mi_realloc(p: *mut u8, newsize: usize) -> *mut u8;
     fn mi_free(p: *mut u8);
+    /// Frees what it can of the calling thread's heap and, with `force`, returns free
+    /// pages to the OS.
+    fn mi_collect(force: bool);
+    /// An option's value (`mi_option_t` is a C enum: an `int`).
+    fn mi_option_get(option: core::ffi::c_int) -> core::ffi::c_long;
+    fn mi_option_set(option: core::ffi::c_int, value: core::ffi::c_long);
 }
 
 // SAFETY: a block with an alignment of at most a word comes from mi_malloc (word-aligned)
@@ -164,19 +171,8 @@ pub fn release_free_memory() {
     if choice() != MIMALLOC {
         return;
     }
-    unsafe extern "C" {
-        /// mimalloc's own: frees what it can of the calling thread's heap and, with
-        /// `force`, returns free pages to the OS.
-        fn mi_collect(force: bool);
-    }
     // SAFETY: mi_collect takes no pointers and may be called from any thread at any time.
     unsafe { mi_collect(true) }
-}
-
-unsafe extern "C" {
-    /// mimalloc's option reader and setter (`mi_option_get`, `mi_option_set`).
-    fn mi_option_get(option: core::ffi::c_int) -> core::ffi::c_long;
-    fn mi_option_set(option: core::ffi::c_int, value: core::ffi::c_long);
 }
 
 /// `mi_option_purge_delay`'s place in mimalloc's `mi_option_t` (the same in its v2 and v3;
