@@ -10,15 +10,15 @@
 //!
 //! Names are never removed (ids are dense and permanent), so a base stays exact however
 //! the delta grows, and compaction (a new base from the old one and the delta) changes no
-//! id: it only moves where a name is found. During a bulk load new names go to a plain
-//! hash map instead of the delta (one probe to find or add a name; the persistent map
+//! id: it only moves where a name is found. During a bulk load new names go to a growing
+//! table laid out as a base is ([`Loading`]) instead of the delta (the persistent map
 //! walked and copied a path of nodes per name), folded into a new base at the end of the
 //! load (at once). The delta is folded in the background once it holds more than [`COMPACT_AT`]
 //! names and more than an eighth of the base: the write that crosses the line *freezes*
 //! the delta (it becomes the `frozen` map; new names go to a fresh delta) and starts a
 //! thread that builds the new base from the base and the frozen names; a later write that
 //! finds it built swaps it in and drops the frozen map. Until then a look-up tries the
-//! base, the frozen map, the delta (and a bulk load's map) — each name is in exactly one. No write waits for a
+//! base, the frozen map, the delta (and a bulk load's table) — each name is in exactly one. No write waits for a
 //! fold (it cost 55 ms at a million names when a write did it), and snapshots already
 //! published keep the base they were built on, so no check waits either.
 //!
@@ -52,15 +52,170 @@ pub(crate) struct Names {
     hasher: IdHasher,
     /// During a bulk load the delta is not compacted until [`Names::compact`].
     bulk: bool,
-    /// Names added during a bulk load, in a plain hash map (one probe to find or add a
-    /// name, where the persistent delta walks and copies a path of nodes per name); their
-    /// ids follow the delta's. Folded into the base by [`Names::end_bulk`]. Shared by a
-    /// copy of the table taken during the load, copied whole if that copy then adds one.
+    /// Names added during a bulk load ([`Loading`]); their ids follow the delta's. Folded
+    /// into the base by [`Names::end_bulk`]. Shared by a copy of the table taken during
+    /// the load, copied whole if that copy then adds one.
     loading: Option<Arc<Loading>>,
 }
 
-/// The names of a bulk load.
-type Loading = std::collections::HashMap<Id, u32, IdHasher>;
+/// The names of a bulk load: records in id order in one arena and slots to find them, as
+/// a base has them, but growing (the slots doubled, from where each name's hash put it,
+/// when they would be more than half full). A look-up reads a slot and the record it
+/// names, with the hash its caller computed once; a hash map of `Id`s read its control
+/// bytes, its bucket and then the key's bytes behind the `Id`'s pointer, each a cache miss
+/// in a table of a million names, and hashed the name again. Its records come out in id
+/// order, so the load's end folds them into the base without sorting them.
+#[derive(Clone, Default)]
+struct Loading {
+    /// The id of the first name (the ids follow the delta's).
+    first: u32,
+    /// A power of two in length (or none yet), at most half full.
+    slots: Vec<Slot>,
+    /// Records as a base's arena holds them, in id order from `first`.
+    arena: Vec<u8>,
+    /// The low 32 bits of each name's hash, in id order: where its slot goes when the
+    /// slots grow (the slot holds the high 32).
+    homes: Vec<u32>,
+}
+
+impl Loading {
+    fn len(&self) -> usize {
+        self.homes.len()
+    }
+
+    #[inline]
+    fn get(&self, hash: u64, name: &[u8]) -> Option<u32> {
+        probe(&self.slots, hash, |slot| {
+            slot.len as usize == name.len() && record_in(&self.arena, slot.word) == name
+        })
+        .map(|slot| slot.id)
+    }
+
+    /// Adds `name` (new, with the next id) under its `hash`.
+    fn insert(&mut self, hash: u64, name: &[u8], id: u32) {
+        debug_assert_eq!(id as usize, self.first as usize + self.len(), "ids are dense");
+        if (self.len() + 1) * 2 > self.slots.len() {
+            let mut slots = vec![Slot::default(); (self.slots.len() * 2).max(64)];
+            for slot in self.slots.iter().filter(|s| s.word != 0) {
+                let home = self.homes[(slot.id - self.first) as usize];
+                place(&mut slots, (u64::from(slot.tag) << 32) | u64::from(home), *slot);
+            }
+            self.slots = slots;
+        }
+        add_record(&mut self.slots, &mut self.arena, hash, name, id);
+        self.homes.push(hash as u32);
+    }
+
+    /// Every name with its id, in id order.
+    fn records(&self) -> impl Iterator<Item = (u32, &[u8])> + '_ {
+        records_in(&self.arena).map(|(k, _, bytes)| (self.first + k, bytes))
+    }
+
+    /// Slots used, and whether each names a record of this table with its length.
+    fn validate(&self) -> Result<(), String> {
+        let words: Vec<u32> = records_in(&self.arena).map(|(_, word, _)| word).collect();
+        let mut used = 0;
+        for s in self.slots.iter().filter(|s| s.word != 0) {
+            used += 1;
+            if words.binary_search(&s.word) != Ok((s.id - self.first) as usize)
+                || record_in(&self.arena, s.word).len() != s.len as usize
+            {
+                return Err(format!(
+                    "a bulk-load slot holds id {} for the record at word {}",
+                    s.id, s.word
+                ));
+            }
+        }
+        if used != self.len() || words.len() != self.len() || used * 2 > self.slots.len() {
+            return Err(format!(
+                "{used} bulk-load slots of {} for {} names ({} records)",
+                self.slots.len(),
+                self.len(),
+                words.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The first slot of `slots` (a power of two in length, never full; or none), in probe
+/// order from the hash's to the first empty one, whose tag is the hash's and that `accept`
+/// takes.
+#[inline]
+fn probe(slots: &[Slot], hash: u64, accept: impl Fn(&Slot) -> bool) -> Option<Slot> {
+    if slots.is_empty() {
+        return None;
+    }
+    let mask = slots.len() - 1;
+    let tag = (hash >> 32) as u32;
+    let mut i = hash as usize & mask;
+    loop {
+        let slot = slots[i];
+        if slot.word == 0 {
+            return None;
+        }
+        if slot.tag == tag && accept(&slot) {
+            return Some(slot);
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+/// Puts `slot` in the first empty slot from its hash's (`slots` is never full).
+fn place(slots: &mut [Slot], hash: u64, slot: Slot) {
+    let mask = slots.len() - 1;
+    let mut i = hash as usize & mask;
+    while slots[i].word != 0 {
+        i = (i + 1) & mask;
+    }
+    slots[i] = slot;
+}
+
+/// Appends `name`'s record to `arena` (its length as a little-endian u32, its bytes,
+/// padding to 4 bytes) and gives it a slot under its `hash` with the id `id`.
+fn add_record(slots: &mut [Slot], arena: &mut Vec<u8>, hash: u64, name: &[u8], id: u32) {
+    let at = arena.len() / 4;
+    // Names are at most `MAX_ID_BYTES` (512) long: no input reaches these limits.
+    let len = u32::try_from(name.len()).expect("a name under 4 GiB");
+    arena.extend_from_slice(&len.to_le_bytes());
+    arena.extend_from_slice(name);
+    arena.resize(arena.len().div_ceil(4) * 4, 0);
+    let slot = Slot {
+        tag: (hash >> 32) as u32,
+        word: u32::try_from(at + 1).expect("a name table under 16 GiB"),
+        id,
+        len,
+    };
+    place(slots, hash, slot);
+}
+
+/// The name in the record at `word` (a slot's: 1 + its offset in 4-byte words).
+#[inline]
+fn record_in(arena: &[u8], word: u32) -> &[u8] {
+    record_at(arena, (word as usize - 1) * 4)
+}
+
+/// The name in the record starting at byte `at` of `arena`.
+#[inline]
+fn record_at(arena: &[u8], at: usize) -> &[u8] {
+    let len = u32::from_le_bytes([arena[at], arena[at + 1], arena[at + 2], arena[at + 3]]) as usize;
+    &arena[at + 4..at + 4 + len]
+}
+
+/// Every record of `arena` with its place (0 for the first), its word and its name.
+fn records_in(arena: &[u8]) -> impl Iterator<Item = (u32, u32, &[u8])> + '_ {
+    let (mut at, mut k) = (0, 0u32);
+    std::iter::from_fn(move || {
+        if at >= arena.len() {
+            return None;
+        }
+        let bytes = record_at(arena, at);
+        let word = (at / 4 + 1) as u32;
+        at += 4 + bytes.len().div_ceil(4) * 4;
+        k += 1;
+        Some((k - 1, word, bytes))
+    })
+}
 
 /// A fold running on a thread of its own: the new base (the base and the frozen names)
 /// once built.
@@ -104,14 +259,7 @@ struct Flat {
 impl Flat {
     /// The name in the record at `word` (a slot's: 1 + its offset in 4-byte words).
     fn record(&self, word: u32) -> &[u8] {
-        self.record_at((word as usize - 1) * 4)
-    }
-
-    /// The name in the record starting at byte `at` of the arena.
-    fn record_at(&self, at: usize) -> &[u8] {
-        let a = &self.arena;
-        let len = u32::from_le_bytes([a[at], a[at + 1], a[at + 2], a[at + 3]]) as usize;
-        &a[at + 4..at + 4 + len]
+        record_in(&self.arena, word)
     }
 
     /// The first slot, in probe order from the hash's to the first empty one, whose tag is
@@ -122,19 +270,7 @@ impl Flat {
         if self.len == 0 {
             return None;
         }
-        let mask = self.slots.len() - 1;
-        let tag = (hash >> 32) as u32;
-        let mut i = hash as usize & mask;
-        loop {
-            let slot = self.slots[i];
-            if slot.word == 0 {
-                return None;
-            }
-            if slot.tag == tag && accept(&slot) {
-                return Some(slot);
-            }
-            i = (i + 1) & mask;
-        }
+        probe(&self.slots, hash, accept)
     }
 
     /// Starts loading the record of the first slot tagged as the hash is with a name of
@@ -167,23 +303,16 @@ impl Flat {
 
     /// Every record's id, word (as a slot names it) and name, in id order.
     fn placed(&self) -> impl Iterator<Item = (u32, u32, &[u8])> + '_ {
-        let (mut at, mut id) = (0, 0u32);
-        std::iter::from_fn(move || {
-            if at >= self.arena.len() {
-                return None;
-            }
-            let bytes = self.record_at(at);
-            let word = (at / 4 + 1) as u32;
-            at += 4 + bytes.len().div_ceil(4) * 4;
-            id += 1;
-            Some((id - 1, word, bytes))
-        })
+        records_in(&self.arena)
     }
 
     /// `base`'s records followed by `added`'s, in id order: a base that holds both.
-    fn merged<'a>(hasher: &IdHasher, base: &'a Flat, added: impl Iterator<Item = (&'a Id, u32)>) -> Flat {
-        let mut added: Vec<(u32, &[u8])> = added.map(|(n, id)| (id, n.as_str().as_bytes())).collect();
-        added.sort_unstable_by_key(|&(id, _)| id);
+    fn merged<'a>(hasher: &IdHasher, base: &'a Flat, added: impl Iterator<Item = (&'a [u8], u32)>) -> Flat {
+        let mut added: Vec<(u32, &[u8])> = added.map(|(n, id)| (id, n)).collect();
+        // Already in order when they all come from a bulk load.
+        if !added.is_sorted_by_key(|&(id, _)| id) {
+            added.sort_unstable_by_key(|&(id, _)| id);
+        }
         let all: Vec<(u32, &[u8])> = base.records().chain(added).collect();
         Flat::build(hasher, all.into_iter())
     }
@@ -195,27 +324,10 @@ impl Flat {
         let len = names.len();
         let slots_len = (len * 2).next_power_of_two().max(8);
         let mut slots = vec![Slot::default(); slots_len].into_boxed_slice();
-        let mask = slots_len - 1;
         let mut arena: Vec<u8> = Vec::new();
         for (position, (id, bytes)) in names.enumerate() {
             debug_assert_eq!(id as usize, position, "names are given in id order from 0");
-            let at = arena.len() / 4;
-            // Names are at most `MAX_ID_BYTES` (512) long: no input reaches these limits.
-            let name_len = u32::try_from(bytes.len()).expect("a name under 4 GiB");
-            arena.extend_from_slice(&name_len.to_le_bytes());
-            arena.extend_from_slice(bytes);
-            arena.resize(arena.len().div_ceil(4) * 4, 0);
-            let hash = hasher.hash_one(bytes);
-            let mut i = hash as usize & mask;
-            while slots[i].word != 0 {
-                i = (i + 1) & mask;
-            }
-            slots[i] = Slot {
-                tag: (hash >> 32) as u32,
-                word: u32::try_from(at + 1).expect("a name table under 16 GiB"),
-                id,
-                len: name_len,
-            };
+            add_record(&mut slots, &mut arena, hasher.hash_one(bytes), bytes, id);
         }
         Flat {
             slots,
@@ -273,22 +385,24 @@ impl Names {
         {
             return Some(id);
         }
-        self.loading.as_ref().and_then(|l| l.get(name).copied())
+        self.loading.as_ref().and_then(|l| l.get(hash, name.as_bytes()))
     }
 
     /// Gives `name` the id `id` (the next one: ids are dense). The caller has checked that
     /// the name is new.
     pub(crate) fn insert(&mut self, name: &Id, id: u32) {
         debug_assert_eq!(id as usize, self.len());
+        let hash = self.hasher.hash_one(name.as_str().as_bytes());
         if self.bulk {
-            let hasher = &self.hasher;
-            let loading = self
-                .loading
-                .get_or_insert_with(|| Arc::new(Loading::with_hasher(hasher.clone())));
-            Arc::make_mut(loading).insert(name.clone(), id);
+            let loading = self.loading.get_or_insert_with(|| {
+                Arc::new(Loading {
+                    first: id,
+                    ..Loading::default()
+                })
+            });
+            Arc::make_mut(loading).insert(hash, name.as_str().as_bytes(), id);
             return;
         }
-        let hash = self.hasher.hash_one(name.as_str().as_bytes());
         self.delta.insert(hash, name, id);
         self.advance_fold();
     }
@@ -317,7 +431,11 @@ impl Names {
         self.frozen = std::mem::take(&mut self.delta);
         let (base, frozen, hasher) = (self.base.clone(), self.frozen.clone(), self.hasher.clone());
         match Background::start("endocarp-names-fold", move || {
-            Arc::new(Flat::merged(&hasher, &base, frozen.iter()))
+            Arc::new(Flat::merged(
+                &hasher,
+                &base,
+                frozen.iter().map(|(n, id)| (n.as_str().as_bytes(), id)),
+            ))
         }) {
             Some(fold) => self.folding = Some(fold),
             None => self.compact(),
@@ -364,7 +482,9 @@ impl Names {
         let base = Flat::merged(
             &self.hasher,
             &self.base,
-            added.chain(loading.iter().flat_map(|l| l.iter().map(|(n, &id)| (n, id)))),
+            added
+                .map(|(n, id)| (n.as_str().as_bytes(), id))
+                .chain(loading.iter().flat_map(|l| l.records().map(|(id, n)| (n, id)))),
         );
         self.base = Arc::new(base);
         self.frozen = Delta::default();
@@ -372,16 +492,16 @@ impl Names {
         self.folding = None;
     }
 
-    /// Every name and its id (the base's in id order, then the frozen names', the delta's
-    /// and a bulk load's in no order).
+    /// Every name and its id (the base's in id order, then the frozen names' and the
+    /// delta's in no order, then a bulk load's in id order).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
-        let loading = self.loading.iter().flat_map(|l| l.iter().map(|(n, &id)| (n, id)));
+        let loading = self.loading.iter().flat_map(|l| l.records().map(|(id, n)| (n, id)));
         self.base.records().map(|(id, n)| (n, id)).chain(
             self.frozen
                 .iter()
                 .chain(self.delta.iter())
-                .chain(loading)
-                .map(|(n, id)| (n.as_str().as_bytes(), id)),
+                .map(|(n, id)| (n.as_str().as_bytes(), id))
+                .chain(loading),
         )
     }
 
@@ -421,13 +541,14 @@ impl Names {
             return Err(format!("delta name {n:?} has id {id}, below {frozen_end}"));
         }
         let delta_end = frozen_end + self.delta.len();
-        if let Some((n, id)) = self
-            .loading
-            .iter()
-            .flat_map(|l| l.iter())
-            .find(|(_, id)| (**id as usize) < delta_end)
-        {
-            return Err(format!("bulk-loaded name {n:?} has id {id}, below {delta_end}"));
+        if let Some(loading) = &self.loading {
+            if loading.first as usize != delta_end {
+                return Err(format!(
+                    "the bulk-loaded names' ids start at {}, not {delta_end}",
+                    loading.first
+                ));
+            }
+            loading.validate()?;
         }
         if self.loading.is_some() && !self.bulk {
             return Err("a bulk load's names outside a bulk load".into());

@@ -454,7 +454,7 @@ impl Index {
     }
 
     /// Starts a bulk load (start-up, a replay): the reverse structures append rows unsorted
-    /// until [`Index::end_bulk`] sorts them all at once, new names go to plain hash maps,
+    /// until [`Index::end_bulk`] sorts them all at once, new names go to growing flat tables,
     /// and new nodes and targets get their labels (which order decisions and look-ups)
     /// only at `end_bulk`. So checks, look-ups and `validate` need `end_bulk` first: until
     /// then they refuse ([`Index::is_loading`]).

@@ -20,15 +20,20 @@ fn check_all(names: &Names, model: &[String]) {
     }
 }
 
-#[test]
-fn names_keep_their_ids_through_compactions_and_old_copies_stay_as_they_were() {
-    for hasher in [
+/// The default hasher and one under which every name collides.
+fn both_hashers() -> [IdHasher; 2] {
+    [
         IdHasher::default(),
         IdHasher {
             seed: Default::default(),
             collide: true,
         },
-    ] {
+    ]
+}
+
+#[test]
+fn names_keep_their_ids_through_compactions_and_old_copies_stay_as_they_were() {
+    for hasher in both_hashers() {
         let mut names = Names::new(&hasher);
         let mut model: Vec<String> = Vec::new();
         let mut kept = Vec::new();
@@ -136,4 +141,44 @@ fn a_bulk_load_compacts_once_at_its_end() {
     names.end_bulk();
     assert_eq!(names.delta_len(), 0);
     check_all(&names, &model);
+}
+
+/// A bulk load's growing table: names found through every doubling of its slots, under
+/// both hashers, after names already in the base and the delta (its ids follow theirs);
+/// a copy taken during the load keeps answering as of then when the load goes on.
+#[test]
+fn a_bulk_load_finds_its_names_through_every_growth_and_copies_taken_during_it_stay() {
+    for hasher in both_hashers() {
+        let mut names = Names::new(&hasher);
+        let mut model = Vec::new();
+        add(&mut names, &mut model, COMPACT_AT + 40);
+        names.finish_fold();
+        add(&mut names, &mut model, 7);
+        assert!(names.base.len > 0 && !names.delta.is_empty());
+        names.begin_bulk();
+        let mut kept = Vec::new();
+        let total = if hasher.collide { 700 } else { 5_000 };
+        for i in 0..total {
+            // Lengths across the padding boundary, multi-byte, byte order unlike id order.
+            let n = format!("{}ü{}", "y".repeat(i % 9), total - i);
+            assert_eq!(names.get(&n), None);
+            names.insert(&id(&n), model.len() as u32);
+            model.push(n);
+            if [0, 1, 31, 32, 33, 63, 64, 65, 700, 2_047, 2_048].contains(&i) {
+                names.validate().unwrap();
+                check_all(&names, &model);
+                kept.push((names.clone(), model.len()));
+            }
+        }
+        check_all(&names, &model);
+        for (old, len) in &kept {
+            check_all(old, &model[..*len]);
+            if let Some(next) = model.get(*len) {
+                assert_eq!(old.get(next), None, "a copy does not see later names");
+            }
+        }
+        names.end_bulk();
+        assert_eq!(names.delta_len(), 0);
+        check_all(&names, &model);
+    }
 }
