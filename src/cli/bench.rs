@@ -90,6 +90,11 @@ pub struct BenchArgs {
     /// `--in-flight` value as the concurrency: throughput, latency, server CPU per call.
     #[arg(long)]
     pub authzen: bool,
+    /// Measure the runs against the server restarted on the seeded database (its index
+    /// built in bulk, as a replica's is when it starts) instead of the one the seeding
+    /// wrote to (its index built write by write).
+    #[arg(long)]
+    pub measure_restarted: bool,
 }
 
 /// The first global check of the mix (the one body the h2load runs send).
@@ -197,6 +202,13 @@ async fn run_in(
     // returned): what a replica that stopped receiving writes holds.
     tokio::time::sleep(SETTLE).await;
     let rss_settled = rss_bytes(server.pid()).unwrap_or(0);
+    let server = if args.measure_restarted {
+        server.stop();
+        eprintln!("restarting on the seeded database for the runs");
+        spawn(&server_args(database_url, args.engine), pin, dir)?.0
+    } else {
+        server
+    };
 
     let mut rows: Vec<(LoadResult, LoadResult)> = Vec::new();
     let mut engine_ns: Vec<Option<u64>> = Vec::new();
@@ -311,12 +323,17 @@ async fn run_in(
         calls.len()
     );
     println!(
-        "Server: engine {:?}, {backend}, allocator mimalloc (the echo: the system's, as a tonic hello-world); {}.\n",
+        "Server: engine {:?}, {backend}, allocator mimalloc (the echo: the system's, as a tonic hello-world); {}; the runs against {}.\n",
         args.engine,
         if pin {
             "server and echo pinned to core 0 (1 worker thread), client pinned to core 1"
         } else {
             "not pinned"
+        },
+        if args.measure_restarted {
+            "the server restarted on the seeded database (its index built in bulk)"
+        } else {
+            "the server the seeding wrote to (its index built write by write)"
         }
     );
     println!(

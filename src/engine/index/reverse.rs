@@ -365,7 +365,9 @@ impl Reverse {
         self.nodes.get_mut(id as usize).expect("a reverse entry per node")
     }
 
-    /// Drops a row that became empty (so "has a row" means "has something").
+    /// Drops a row that became empty (so "has a row" means "has something"): called after a
+    /// removal (an addition leaves the row holding what it added; reaching the row again
+    /// costs a walk of the vector, an atomic check a level).
     fn tidy(&mut self, id: u32) {
         let slot = self.slot(id);
         if slot.as_ref().is_some_and(|r| r.is_empty()) {
@@ -382,7 +384,9 @@ impl Reverse {
         } else {
             set_in(row, row.search(|x| x.cmp(&node)), node, on);
         }
-        self.tidy(role);
+        if !on {
+            self.tidy(role);
+        }
     }
 
     /// The account entry `e` of `node` appeared (`on`) or went away.
@@ -399,7 +403,9 @@ impl Reverse {
         } else {
             set_in(row, row.search(|x| x.cmp(&entry)), entry, on);
         }
-        self.tidy(e.role);
+        if !on {
+            self.tidy(e.role);
+        }
     }
 
     /// The rule `(assignee, ak, policy)` on the exact target `target` (id `t`) appeared
@@ -416,8 +422,8 @@ impl Reverse {
                 row.push_unsorted(entry);
             } else {
                 row.remove_unsorted(|r| (r.target, r.ak, r.policy) == (t, ak, policy));
+                self.tidy(assignee);
             }
-            self.tidy(assignee);
             return;
         }
         let moved = &self.moved;
@@ -426,7 +432,9 @@ impl Reverse {
             // The rules after it moved down one place in the forward row: look again.
             self.settling.1 = 0;
         }
-        self.tidy(assignee);
+        if !on {
+            self.tidy(assignee);
+        }
     }
 
     /// Whether `node` holds a rule on `*` for `action` after a change.
