@@ -31,6 +31,7 @@ use crate::domain::Id;
 use crate::engine::prefetch;
 use crate::engine::pvec::PVec;
 use delta::Delta;
+use loading::Loading;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -56,86 +57,6 @@ pub(crate) struct Names {
     /// into the base by [`Names::end_bulk`]. Shared by a copy of the table taken during
     /// the load, copied whole if that copy then adds one.
     loading: Option<Arc<Loading>>,
-}
-
-/// The names of a bulk load: records in id order in one arena and slots to find them, as
-/// a base has them, but growing (the slots doubled, from where each name's hash put it,
-/// when they would be more than half full). A look-up reads a slot and the record it
-/// names, with the hash its caller computed once; a hash map of `Id`s read its control
-/// bytes, its bucket and then the key's bytes behind the `Id`'s pointer, each a cache miss
-/// in a table of a million names, and hashed the name again. Its records come out in id
-/// order, so the load's end folds them into the base without sorting them.
-#[derive(Clone, Default)]
-struct Loading {
-    /// The id of the first name (the ids follow the delta's).
-    first: u32,
-    /// A power of two in length (or none yet), at most half full.
-    slots: Vec<Slot>,
-    /// Records as a base's arena holds them, in id order from `first`.
-    arena: Vec<u8>,
-    /// The low 32 bits of each name's hash, in id order: where its slot goes when the
-    /// slots grow (the slot holds the high 32).
-    homes: Vec<u32>,
-}
-
-impl Loading {
-    fn len(&self) -> usize {
-        self.homes.len()
-    }
-
-    #[inline]
-    fn get(&self, hash: u64, name: &[u8]) -> Option<u32> {
-        probe(&self.slots, hash, |slot| {
-            slot.len as usize == name.len() && record_in(&self.arena, slot.word) == name
-        })
-        .map(|slot| slot.id)
-    }
-
-    /// Adds `name` (new, with the next id) under its `hash`.
-    fn insert(&mut self, hash: u64, name: &[u8], id: u32) {
-        debug_assert_eq!(id as usize, self.first as usize + self.len(), "ids are dense");
-        if (self.len() + 1) * 2 > self.slots.len() {
-            let mut slots = vec![Slot::default(); (self.slots.len() * 2).max(64)];
-            for slot in self.slots.iter().filter(|s| s.word != 0) {
-                let home = self.homes[(slot.id - self.first) as usize];
-                place(&mut slots, (u64::from(slot.tag) << 32) | u64::from(home), *slot);
-            }
-            self.slots = slots;
-        }
-        add_record(&mut self.slots, &mut self.arena, hash, name, id);
-        self.homes.push(hash as u32);
-    }
-
-    /// Every name with its id, in id order.
-    fn records(&self) -> impl Iterator<Item = (u32, &[u8])> + '_ {
-        records_in(&self.arena).map(|(k, _, bytes)| (self.first + k, bytes))
-    }
-
-    /// Slots used, and whether each names a record of this table with its length.
-    fn validate(&self) -> Result<(), String> {
-        let words: Vec<u32> = records_in(&self.arena).map(|(_, word, _)| word).collect();
-        let mut used = 0;
-        for s in self.slots.iter().filter(|s| s.word != 0) {
-            used += 1;
-            if words.binary_search(&s.word) != Ok((s.id - self.first) as usize)
-                || record_in(&self.arena, s.word).len() != s.len as usize
-            {
-                return Err(format!(
-                    "a bulk-load slot holds id {} for the record at word {}",
-                    s.id, s.word
-                ));
-            }
-        }
-        if used != self.len() || words.len() != self.len() || used * 2 > self.slots.len() {
-            return Err(format!(
-                "{used} bulk-load slots of {} for {} names ({} records)",
-                self.slots.len(),
-                self.len(),
-                words.len()
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// The first slot of `slots` (a power of two in length, never full; or none), in probe
@@ -394,12 +315,7 @@ impl Names {
         debug_assert_eq!(id as usize, self.len());
         let hash = self.hasher.hash_one(name.as_str().as_bytes());
         if self.bulk {
-            let loading = self.loading.get_or_insert_with(|| {
-                Arc::new(Loading {
-                    first: id,
-                    ..Loading::default()
-                })
-            });
+            let loading = self.loading.get_or_insert_with(|| Arc::new(Loading::starting_at(id)));
             Arc::make_mut(loading).insert(hash, name.as_str().as_bytes(), id);
             return;
         }
@@ -693,5 +609,6 @@ impl<M: Keys, V: Clone> Interned<M, V> {
 }
 
 mod delta;
+mod loading;
 #[cfg(test)]
 mod tests;
