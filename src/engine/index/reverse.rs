@@ -365,10 +365,14 @@ impl Reverse {
         self.nodes.get_mut(id as usize).expect("a reverse entry per node")
     }
 
-    /// Drops a row that became empty (so "has a row" means "has something"): called after a
-    /// removal (an addition leaves the row holding what it added; reaching the row again
-    /// costs a walk of the vector, an atomic check a level).
-    fn tidy(&mut self, id: u32) {
+    /// After a change to node `id`'s row (`on`: an addition), drops the row if it became
+    /// empty (so "has a row" means "has something"). Only a removal can empty it: after an
+    /// addition the row is not reached again (that costs a walk of the vector, an atomic
+    /// check a level).
+    fn tidy(&mut self, id: u32, on: bool) {
+        if on {
+            return;
+        }
         let slot = self.slot(id);
         if slot.as_ref().is_some_and(|r| r.is_empty()) {
             *slot = None;
@@ -384,9 +388,7 @@ impl Reverse {
         } else {
             set_in(row, row.search(|x| x.cmp(&node)), node, on);
         }
-        if !on {
-            self.tidy(role);
-        }
+        self.tidy(role, on);
     }
 
     /// The account entry `e` of `node` appeared (`on`) or went away.
@@ -403,9 +405,7 @@ impl Reverse {
         } else {
             set_in(row, row.search(|x| x.cmp(&entry)), entry, on);
         }
-        if !on {
-            self.tidy(e.role);
-        }
+        self.tidy(e.role, on);
     }
 
     /// The rule `(assignee, ak, policy)` on the exact target `target` (id `t`) appeared
@@ -422,8 +422,8 @@ impl Reverse {
                 row.push_unsorted(entry);
             } else {
                 row.remove_unsorted(|r| (r.target, r.ak, r.policy) == (t, ak, policy));
-                self.tidy(assignee);
             }
+            self.tidy(assignee, on);
             return;
         }
         let moved = &self.moved;
@@ -432,9 +432,7 @@ impl Reverse {
             // The rules after it moved down one place in the forward row: look again.
             self.settling.1 = 0;
         }
-        if !on {
-            self.tidy(assignee);
-        }
+        self.tidy(assignee, on);
     }
 
     /// Whether `node` holds a rule on `*` for `action` after a change.
