@@ -158,6 +158,13 @@ pub struct Settings {
     #[arg(long, env = "ENDOCARP_POLL_INTERVAL", value_parser = parse_duration)]
     #[serde(serialize_with = "opt_millis")]
     pub poll_interval: Option<Duration>,
+    /// Build the index again in bulk (a repack: the same facts, laid out as a load lays
+    /// them out, faster to check and smaller) once this many events have been applied one
+    /// by one since it was last built, or half the rows it was built with if more, and
+    /// writes pause for 2s (or 10 minutes have passed); 0: never. Holds two indexes while
+    /// it runs.
+    #[arg(long, env = "ENDOCARP_REPACK_AFTER_WRITES", default_value_t = 100_000)]
+    pub repack_after_writes: u64,
     /// Log format.
     #[arg(long, env = "ENDOCARP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -115,6 +115,8 @@ impl Ops {
         metrics::gauge!(m::INDEX_ROLES).set(stats.roles as f64);
         metrics::gauge!(m::INDEX_SUMMARIZED).set(if snapshot.index.summarized() { 1.0 } else { 0.0 });
         drop(snapshot);
+        metrics::gauge!(m::INDEX_WRITTEN).set(applied.saturating_sub(projector.built().revision) as f64);
+        metrics::counter!(m::INDEX_REPACKS).absolute(projector.repacks());
         metrics::gauge!(m::LOOKUP_SNAPSHOTS).set(app.kept_snapshots() as f64);
         let (agree, disagree) = app.shadow_counts();
         metrics::counter!(m::SHADOW_AGREEMENTS).absolute(agree);

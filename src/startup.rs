@@ -94,7 +94,8 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("sqlite_max_size: {e}"))?;
         }
         let started = std::time::Instant::now();
-        let projector = Projector::start(store.clone(), settings.casbin_hierarchy()).await?;
+        let projector =
+            Projector::start(store.clone(), settings.casbin_hierarchy(), settings.repack_after_writes).await?;
         let stats = projector.snapshot().index.stats();
         tracing::info!(
             revision = projector.applied(),

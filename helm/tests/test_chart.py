@@ -53,7 +53,7 @@ SETTINGS = {
     "poll_interval", "log_format", "otlp_endpoint", "tcp_keepalive", "http2_keepalive_interval",
     "http2_keepalive_timeout", "max_concurrent_streams", "sqlite_max_size", "ready_file",
     "max_batch_checks", "lookup_page_ttl", "lookup_token_secret", "authzen_listen",
-    "authzen_public_url", "authzen_action_namespace",
+    "authzen_public_url", "authzen_action_namespace", "repack_after_writes",
 }
 # The metrics the binary exports (histograms also as _bucket, _sum, _count).
 COUNTERS_AND_GAUGES = {
@@ -61,7 +61,7 @@ COUNTERS_AND_GAUGES = {
     "endocarp_applied_revision", "endocarp_log_head_revision", "endocarp_replica_lag_events",
     "endocarp_replica_lag_seconds", "endocarp_data_age_seconds", "endocarp_stale",
     "endocarp_max_staleness_seconds", "endocarp_index_rules", "endocarp_index_assignments",
-    "endocarp_index_roles", "endocarp_index_role_summaries_current", "endocarp_lookup_snapshots_kept", "endocarp_shadow_agreements_total",
+    "endocarp_index_roles", "endocarp_index_role_summaries_current", "endocarp_lookup_snapshots_kept", "endocarp_index_written_since_build", "endocarp_index_repacks_total", "endocarp_shadow_agreements_total",
     "endocarp_shadow_disagreements_total", "endocarp_storage_errors_total",
     "endocarp_ignored_events_total", "endocarp_http_requests_total",
 }

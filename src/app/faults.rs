@@ -10,7 +10,7 @@ use std::time::SystemTime;
 /// One storage fault.
 #[derive(Debug, Clone)]
 pub struct Fault {
-    /// `append`, `request`, `tail` or `head` (the metric's label).
+    /// `append`, `request`, `tail`, `head` or `repack` (the metric's label).
     pub operation: &'static str,
     pub message: String,
     pub at: SystemTime,

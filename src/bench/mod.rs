@@ -77,25 +77,39 @@ pub fn median(mut v: Vec<u64>) -> u64 {
     v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
-/// The engine's decision time so far (seconds, decisions) from a server's `/metrics`.
-pub fn engine_time(ops: std::net::SocketAddr) -> Option<(f64, u64)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect_timeout(&ops, std::time::Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {ops}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    let value = |name: &str| -> Option<f64> {
-        text.lines()
-            .filter(|l| l.starts_with(name))
+/// A server's `/metrics` text, and the sum of a series' values in it (every label set).
+pub struct Scrape(String);
+
+impl Scrape {
+    /// Reads `/metrics` from the operations address `ops`.
+    pub fn of(ops: std::net::SocketAddr) -> Option<Scrape> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect_timeout(&ops, std::time::Duration::from_secs(2)).ok()?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: {ops}\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).ok()?;
+        Some(Scrape(text))
+    }
+
+    /// The sum of the series named `name` (with any labels).
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.0
+            .lines()
+            .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{'])))
             .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
             .reduce(|a, b| a + b)
-    };
-    let sum = value(&format!("{}_sum", crate::metrics::DECISION_DURATION))?;
-    let count = value(&format!("{}_count", crate::metrics::DECISION_DURATION))?;
+    }
+}
+
+/// The engine's decision time so far (seconds, decisions) from a server's `/metrics`.
+pub fn engine_time(ops: std::net::SocketAddr) -> Option<(f64, u64)> {
+    let scrape = Scrape::of(ops)?;
+    let sum = scrape.value(&format!("{}_sum", crate::metrics::DECISION_DURATION))?;
+    let count = scrape.value(&format!("{}_count", crate::metrics::DECISION_DURATION))?;
     Some((sum, count as u64))
 }

@@ -49,7 +49,7 @@ use crate::engine::pvec::PVec;
 use labels::Labels;
 use names::{Interned, Keys, Names};
 
-mod background;
+pub(crate) mod background;
 mod chunked;
 mod collections;
 mod facts;

@@ -19,6 +19,7 @@ pub mod reference;
 mod stars;
 
 pub use casbin::CasbinRows;
+pub(crate) use index::background::lower_this_threads_priority;
 pub use index::{Index, IndexStats};
 
 use crate::domain::{Action, Decision, Id, Reason};

@@ -37,6 +37,8 @@ pub const INDEX_ASSIGNMENTS: &str = "endocarp_index_assignments";
 pub const INDEX_ROLES: &str = "endocarp_index_roles";
 pub const INDEX_SUMMARIZED: &str = "endocarp_index_role_summaries_current";
 pub const LOOKUP_SNAPSHOTS: &str = "endocarp_lookup_snapshots_kept";
+pub const INDEX_WRITTEN: &str = "endocarp_index_written_since_build";
+pub const INDEX_REPACKS: &str = "endocarp_index_repacks_total";
 pub const SHADOW_AGREEMENTS: &str = "endocarp_shadow_agreements_total";
 pub const SHADOW_DISAGREEMENTS: &str = "endocarp_shadow_disagreements_total";
 pub const STORAGE_ERRORS: &str = "endocarp_storage_errors_total";
@@ -63,6 +65,8 @@ pub const ALL: &[&str] = &[
     INDEX_ASSIGNMENTS,
     INDEX_ROLES,
     INDEX_SUMMARIZED,
+    INDEX_WRITTEN,
+    INDEX_REPACKS,
     SHADOW_AGREEMENTS,
     SHADOW_DISAGREEMENTS,
     STORAGE_ERRORS,
@@ -181,6 +185,14 @@ fn describe() {
     describe_gauge!(
         LOOKUP_SNAPSHOTS,
         "Snapshots kept for the later pages of look-ups (at most 64, each for lookup_page_ttl)"
+    );
+    describe_gauge!(
+        INDEX_WRITTEN,
+        "Events applied to the index one by one since it was last built in bulk (start-up or a repack; see repack_after_writes)"
+    );
+    describe_counter!(
+        INDEX_REPACKS,
+        "Times the index was built again in bulk from the read model and published at the same revision"
     );
     describe_counter!(
         SHADOW_AGREEMENTS,

@@ -28,6 +28,7 @@ mod net;
 mod odrl_conformance;
 mod ops;
 mod properties;
+mod repack;
 mod replicas;
 mod scenarios_e2e;
 mod scenarios_engine;

@@ -171,6 +171,12 @@ async fn a_scripted_workload_moves_the_counters_by_the_right_amounts() {
     assert_eq!(metric(&after, "endocarp_max_staleness_seconds", &[]), 5.0);
     assert!(metric(&after, "endocarp_data_age_seconds", &[]) < 5.0);
     assert_eq!(metric(&after, "endocarp_storage_errors_total", &[]), 0.0);
+    // Every event so far was applied one by one (the server started on an empty log).
+    assert_eq!(
+        metric(&after, "endocarp_index_written_since_build", &[]),
+        revision as f64
+    );
+    assert_eq!(metric(&after, "endocarp_index_repacks_total", &[]), 0.0);
     // Every series is described.
     for name in endocarp::metrics::ALL {
         assert!(after.contains(&format!("# HELP {name}")), "{name} has no HELP line");

@@ -1,6 +1,7 @@
 //! Laws of the event store and the projection, checked on random histories:
 //! - applying events one by one gives the same index as loading the read model after a
-//!   restart (and as the projector's tailing);
+//!   restart (and as the projector's tailing, and as a repack, built before or after
+//!   the last writes);
 //! - appending the same batch twice changes nothing the second time;
 //! - a rejected batch leaves the log, the read model and the revision untouched.
 
@@ -34,6 +35,27 @@ async fn loaded_index(store: &Store) -> Index {
     index
 }
 
+/// Every check of the histories' universe on target `t1`, globally and in `acc1`, explained.
+fn every_check() -> Vec<Check> {
+    let mut out = Vec::new();
+    for agent in AGENTS {
+        for account in [None, Some("acc1")] {
+            for action in ACTIONS {
+                out.push(Check {
+                    agent: endocarp::domain::Id::parse("a", agent).unwrap(),
+                    account: account.map(|a| endocarp::domain::Id::parse("acc", a).unwrap()),
+                    action: Action::parse("action", action).unwrap(),
+                    target: endocarp::domain::Id::parse("t", "t1").unwrap(),
+                    explain: true,
+                    explain_limit: usize::MAX,
+                    context: Default::default(),
+                });
+            }
+        }
+    }
+    out
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -45,15 +67,28 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
 
     #[test]
-    fn replay_equals_restart(history in proptest::collection::vec(any_triple(), 1..60), batch in 1usize..5) {
+    fn replay_equals_restart(
+        history in proptest::collection::vec(any_triple(), 1..60),
+        batch in 1usize..5,
+        rebuild_at in 0usize..30,
+    ) {
         runtime().block_on(async {
             let dir = tempfile::tempdir().unwrap();
             let store = fresh_store(&dir).await;
             // A projector started on the empty log tails every append below.
-            let projector = Projector::start(store.clone(), None).await.expect("projector");
+            let projector = Projector::start(store.clone(), None, 0).await.expect("projector");
             let mut one_by_one = Index::default();
             let mut n = 0u64;
-            for chunk in history.chunks(batch) {
+            // A repack's build part way through the history: the writes after it are
+            // applied to it when it is published.
+            let mut rebuilt = None;
+            for (i, chunk) in history.chunks(batch).enumerate() {
+                if i == rebuild_at {
+                    // The read model is ahead of the projector, which has applied nothing yet.
+                    let r = projector.rebuild().await.expect("rebuild");
+                    assert_eq!(r.revision(), n);
+                    rebuilt = Some(r);
+                }
                 let events: Vec<NewEvent> = chunk.iter().map(|t| event(String::new(), t)).collect();
                 for e in &events {
                     one_by_one.apply(&e.change);
@@ -66,24 +101,31 @@ proptest! {
             let restarted = loaded_index(&store).await;
             assert_eq!(&restarted, &one_by_one, "the read model must rebuild the same index");
             // And the same decisions on every check of the universe.
-            for agent in AGENTS {
-                for account in [None, Some("acc1")] {
-                    for action in ACTIONS {
-                        let check = Check {
-                            agent: endocarp::domain::Id::parse("a", agent).unwrap(),
-                            account: account.map(|a| endocarp::domain::Id::parse("acc", a).unwrap()),
-                            action: Action::parse("action", action).unwrap(),
-                            target: endocarp::domain::Id::parse("t", "t1").unwrap(),
-                            explain: true,
-                            explain_limit: usize::MAX,
-                            context: Default::default(),
-                        };
-                        let o = EngineOptions::default();
-                        assert_eq!(engine::decide(&restarted, &check, &o), engine::decide(&one_by_one, &check, &o));
-                    }
+            let o = EngineOptions::default();
+            for check in every_check() {
+                assert_eq!(engine::decide(&restarted, &check, &o), engine::decide(&one_by_one, &check, &o));
+            }
+            // A repack of a replica behind the read model catches the replica up first and
+            // publishes the same state (the projector has applied nothing yet)…
+            assert_eq!(projector.applied(), 0);
+            let r = projector.repack().await.expect("repack");
+            assert_eq!((r.revision, r.built_at), (n, n));
+            assert_eq!(projector.applied(), n);
+            assert_eq!(&projector.snapshot().index, &one_by_one);
+            // …and one built part way through applies the writes since and publishes it too.
+            if let Some(rebuilt) = rebuilt {
+                let at = rebuilt.revision();
+                let r = projector.publish(rebuilt).await.expect("publish");
+                assert_eq!((r.revision, r.built_at), (n, at));
+                assert_eq!(projector.built().revision, at);
+                let repacked = projector.snapshot();
+                assert_eq!(&repacked.index, &one_by_one);
+                let o = EngineOptions::default();
+                for check in every_check() {
+                    assert_eq!(engine::decide(&repacked.index, &check, &o), engine::decide(&one_by_one, &check, &o));
                 }
             }
-            // The projector, tailing the log from the start, reaches the same state.
+            // The projector, tailing the log, stays in the same state.
             assert_eq!(projector.catch_up().await.expect("tail"), n);
             assert_eq!(&projector.snapshot().index, &one_by_one);
             store.close().await;
@@ -236,7 +278,7 @@ fn the_projector_rebuilds_role_summaries_after_a_write_drops_them() {
             event("e3".into(), &permission(true, "policy:p", "role:r2", "odrl:read", "*")),
         ];
         store.append(initial, None).await.expect("append");
-        let projector = Projector::start(store.clone(), None).await.expect("projector");
+        let projector = Projector::start(store.clone(), None, 0).await.expect("projector");
         assert!(projector.snapshot().index.summarized(), "the start-up load builds them");
         let check = |act: &str| Check {
             agent: endocarp::domain::Id::parse("a", "agent:1").unwrap(),

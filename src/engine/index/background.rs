@@ -114,7 +114,7 @@ impl<T: Send + Sync + 'static> Background<T> {
 /// Gives the calling thread the nice value 10, so that a build sharing a core with checks
 /// and writes gets a small share of it while they have work (Linux: the nice value is a
 /// thread's own). Elsewhere, and when the call fails, the thread keeps its priority.
-fn lower_this_threads_priority() {
+pub(crate) fn lower_this_threads_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority and gettid take plain integers and touch no memory of ours.
     unsafe {

@@ -201,7 +201,7 @@ pub async fn app_on_sqlite(
     let url = format!("sqlite://{}", dir.join("app.db").display());
     let store = endocarp::store::Store::connect(&url, true).await.expect("open SQLite");
     store.migrate().await.expect("migrate");
-    let projector = endocarp::app::Projector::start(store.clone(), None)
+    let projector = endocarp::app::Projector::start(store.clone(), None, 0)
         .await
         .expect("projector");
     let app = endocarp::app::App::new(store.clone(), projector.clone(), settings);
