@@ -84,6 +84,9 @@ pub struct ReplicaStatus {
     pub index_digest: Option<u64>,
     /// The last storage fault since start-up.
     pub last_fault: Option<crate::app::faults::Fault>,
+    /// The index's last build in bulk, and the repacks since start-up.
+    pub built: crate::app::projector::Built,
+    pub repacks: u64,
 }
 
 /// A committed write: where it is stored, and whether this replica has applied it.
@@ -194,6 +197,8 @@ impl App {
             digest_from,
             index_digest: with_index_digest.then(|| snapshot.index.facts_digest()),
             last_fault: self.projector.faults().last(),
+            built: self.projector.built(),
+            repacks: self.projector.repacks(),
         })
     }
 

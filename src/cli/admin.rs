@@ -277,6 +277,12 @@ pub async fn status(admin: &str, opts: &ClientOptions) -> anyhow::Result<()> {
             s.shadow_agreements, s.shadow_disagreements
         );
     }
+    println!(
+        "index built in bulk at revision {} ({} events applied one by one since), repacks since start-up {}",
+        s.index_built_revision,
+        s.revision.saturating_sub(s.index_built_revision),
+        s.repacks
+    );
     println!("ignored duty events: {}", s.ignored_duties);
     if s.stale {
         println!("STALE: data older than max_staleness; checks fail with UNAVAILABLE");

@@ -143,6 +143,8 @@ impl PolicyAdminService for AdminApi {
             digest_from_revision: s.digest_from,
             stale: s.data_age > self.app.settings().max_staleness,
             index_digest: s.index_digest.unwrap_or(0),
+            index_built_revision: s.built.revision,
+            repacks: s.repacks,
         }))
     }
 

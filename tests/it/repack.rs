@@ -54,6 +54,12 @@ async fn the_poller_repacks_once_enough_is_written_and_writes_pause_and_every_an
         before.push(c.check(agent, action, target).await.expect("check"));
     }
     assert!(before[0].allowed && before[1].allowed && !before[4].allowed && !before[6].allowed);
+    let status = common::server_status(&s).await;
+    assert_eq!(
+        (status.index_built_revision, status.repacks),
+        (0, 0),
+        "built at start-up on the empty log"
+    );
     let scrape = || http_get(&s.ops_url, "/metrics").1;
     assert_eq!(
         metric(&scrape(), "endocarp_index_written_since_build", &[]),
@@ -74,6 +80,9 @@ async fn the_poller_repacks_once_enough_is_written_and_writes_pause_and_every_an
     assert_eq!(metric(&text, "endocarp_index_written_since_build", &[]), 0.0);
     assert_eq!(metric(&text, "endocarp_storage_errors_total", &[]), 0.0);
     assert_eq!(metric(&text, "endocarp_applied_revision", &[]), revision as f64);
+    let status = common::server_status(&s).await;
+    assert_eq!((status.index_built_revision, status.repacks), (revision, 1));
+    assert_eq!(status.revision, revision);
     // Every answer is the same, explanation and revision included.
     for ((agent, action, target), want) in CHECKS.iter().zip(&before) {
         assert_eq!(
