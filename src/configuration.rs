@@ -159,10 +159,10 @@ pub struct Settings {
     #[serde(serialize_with = "opt_millis")]
     pub poll_interval: Option<Duration>,
     /// Build the index again in bulk (a repack: the same facts, laid out as a load lays
-    /// them out, faster to check and smaller) once this many events have been applied one
-    /// by one since it was last built, or half the rows it was built with if more, and
-    /// writes pause for 2s (or 10 minutes have passed); 0: never. Holds two indexes while
-    /// it runs.
+    /// them out, cheaper to check) once this many events have been applied one by one
+    /// since it was last built, or half the rows it was built with if more, and writes
+    /// pause for 2s plus a random 0–8s per replica (or 10 minutes have passed); 0: never.
+    /// Holds two indexes while it runs.
     #[arg(long, env = "ENDOCARP_REPACK_AFTER_WRITES", default_value_t = 100_000)]
     pub repack_after_writes: u64,
     /// Log format.

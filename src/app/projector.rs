@@ -378,7 +378,7 @@ impl Projector {
     pub async fn run_poller(self: Arc<Self>, interval: Duration, stop: tokio_util::sync::CancellationToken) {
         let mut failing = false;
         let mut releases = Releases::new(self.applied(), Instant::now());
-        let mut repacks = Repacks::new(self.applied(), Instant::now());
+        let mut repacks = Repacks::new(self.applied(), Instant::now(), repack::jitter());
         let mut repacking: Option<tokio::task::JoinHandle<bool>> = None;
         let mut listener: Option<crate::store::LogListener> = None;
         let mut listening = self.store.backend() == crate::store::Backend::Postgres;

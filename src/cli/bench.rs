@@ -209,7 +209,7 @@ async fn run_in(
     }
     let ingest = started.elapsed();
     let rss_seeded = rss_bytes(server.pid()).unwrap_or(0);
-    // The server repacks once writes pause (2 s) when the seeding wrote enough: the runs
+    // The server repacks once writes pause (2–10 s) when the seeding wrote enough: the runs
     // measure the repacked index, as a replica serves once writes pause.
     let repack = if args.repack_after_writes > 0 && org.events.len() as u64 >= args.repack_after_writes {
         eprintln!("waiting for the server's repack");

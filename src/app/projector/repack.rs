@@ -13,14 +13,31 @@ use std::time::{Duration, Instant};
 const REPACK_OVERDUE: Duration = Duration::from_secs(600);
 /// A repack that failed is not tried again for this long.
 const REPACK_RETRY: Duration = Duration::from_secs(60);
+/// A replica's repack waits for writes to pause up to this much longer than [`QUIET`].
+const REPACK_JITTER: Duration = Duration::from_secs(8);
+
+/// A random wait under [`REPACK_JITTER`] (none when the system has no randomness to give).
+pub(super) fn jitter() -> Duration {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 4];
+    match ring::rand::SystemRandom::new().fill(&mut bytes) {
+        Ok(()) => REPACK_JITTER.mul_f64(f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)),
+        Err(_) => Duration::ZERO,
+    }
+}
 
 /// When to build the index again in bulk ([`Projector::repack`]): once the events applied
 /// one by one since its last build reach `repack_after`, or half the rows it was built
 /// with when that is more (so a repack's cost, which grows with the index, is paid once
-/// per comparable amount of writing), and the log has been quiet for [`QUIET`] — or for
-/// [`REPACK_OVERDUE`] after that under a steady stream of writes.
+/// per comparable amount of writing), and the log has been quiet for [`QUIET`] and this
+/// replica's `jitter` — or for [`REPACK_OVERDUE`] after that under a steady stream of
+/// writes. Replicas apply the same writes and see the same pause; the jitter (random per
+/// replica, under [`REPACK_JITTER`]) keeps them from all reading the read model and
+/// spending a core on the build in the same second.
 #[derive(Debug)]
 pub(super) struct Repacks {
+    /// How much longer than [`QUIET`] this replica waits.
+    jitter: Duration,
     /// The applied revision last seen, and when it was first seen.
     seen: (u64, Instant),
     /// When enough had been written (none: not yet).
@@ -30,8 +47,9 @@ pub(super) struct Repacks {
 }
 
 impl Repacks {
-    pub(super) fn new(revision: u64, now: Instant) -> Repacks {
+    pub(super) fn new(revision: u64, now: Instant, jitter: Duration) -> Repacks {
         Repacks {
+            jitter,
             seen: (revision, now),
             pending_since: None,
             not_before: now,
@@ -53,7 +71,7 @@ impl Repacks {
         if now < self.not_before {
             return false;
         }
-        let quiet = now.saturating_duration_since(self.seen.1) >= QUIET;
+        let quiet = now.saturating_duration_since(self.seen.1) >= QUIET + self.jitter;
         let overdue = now.saturating_duration_since(pending_since) >= REPACK_OVERDUE;
         if quiet || overdue {
             self.pending_since = None;
@@ -279,7 +297,7 @@ impl Projector {
 
 #[cfg(test)]
 mod tests {
-    use super::{Built, QUIET, REPACK_OVERDUE, REPACK_RETRY, Repacks};
+    use super::{Built, QUIET, REPACK_JITTER, REPACK_OVERDUE, REPACK_RETRY, Repacks, jitter};
     use std::time::{Duration, Instant};
 
     #[test]
@@ -291,27 +309,40 @@ mod tests {
             revision: 100,
             rows: 1_000,
         };
-        let mut r = Repacks::new(100, t0);
+        let mut r = Repacks::new(100, t0, Duration::ZERO);
         assert!(!r.due(100, 599, built, at(QUIET * 3)), "499 written, however quiet");
         assert!(!r.due(100, 599, built, at(QUIET * 9)));
         assert!(!r.due(100, 600, built, at(QUIET * 9)), "enough, but a write just came");
         assert!(r.due(100, 600, built, at(QUIET * 10)), "enough, and quiet");
         // The setting's own floor when the index was built small.
         let small = Built { revision: 0, rows: 10 };
-        let mut r = Repacks::new(0, t0);
+        let mut r = Repacks::new(0, t0, Duration::ZERO);
         assert!(!r.due(100, 99, small, at(QUIET * 5)));
         assert!(!r.due(100, 100, small, at(QUIET * 5)));
         assert!(r.due(100, 100, small, at(QUIET * 6)));
         // 0: never.
-        let mut r = Repacks::new(0, t0);
+        let mut r = Repacks::new(0, t0, Duration::ZERO);
         assert!(!r.due(0, 10_000_000, small, at(REPACK_OVERDUE * 3)));
+    }
+
+    #[test]
+    fn a_replica_waits_its_jitter_longer_and_jitters_differ() {
+        let t0 = Instant::now();
+        let built = Built { revision: 0, rows: 0 };
+        let wait = Duration::from_millis(1500);
+        let mut r = Repacks::new(100, t0, wait);
+        assert!(!r.due(100, 100, built, t0 + QUIET + wait - Duration::from_millis(1)));
+        assert!(r.due(100, 100, built, t0 + QUIET + wait));
+        let drawn: Vec<Duration> = (0..16).map(|_| jitter()).collect();
+        assert!(drawn.iter().all(|j| *j < REPACK_JITTER), "{drawn:?}");
+        assert!(drawn.iter().any(|j| *j != drawn[0]), "{drawn:?}");
     }
 
     #[test]
     fn a_steady_stream_of_writes_repacks_once_overdue_and_a_failed_repack_waits() {
         let t0 = Instant::now();
         let built = Built { revision: 0, rows: 0 };
-        let mut r = Repacks::new(0, t0);
+        let mut r = Repacks::new(0, t0, Duration::ZERO);
         let step = QUIET / 4;
         let (mut now, mut revision) = (Duration::ZERO, 0u64);
         let mut first = None;
