@@ -397,7 +397,7 @@ impl Projector {
             if just_listening {
                 // Catch up at once: appends made while no one listened sent no wake-up.
                 if stop.is_cancelled() {
-                    return;
+                    break;
                 }
             } else {
                 // Without a listener that should be there, retry it soon, not a poll later.
@@ -413,7 +413,7 @@ impl Projector {
                     }
                 };
                 tokio::select! {
-                    _ = stop.cancelled() => return,
+                    _ = stop.cancelled() => break,
                     _ = tokio::time::sleep(wait) => {}
                     woke = notified => {
                         if let Err(e) = woke {
@@ -442,7 +442,7 @@ impl Projector {
                 repacks.failed(Instant::now());
             }
             if repacking.is_none() && repacks.due(self.repack_after, self.applied(), self.built(), Instant::now()) {
-                repacking = Some(tokio::spawn(self.clone().repack_logged()));
+                repacking = Some(tokio::spawn(self.clone().repack_logged(stop.clone())));
             }
             if releases.due(self.applied(), Instant::now()) {
                 let started = Instant::now();
@@ -453,6 +453,10 @@ impl Projector {
                     "memory freed by writes returned to the OS"
                 );
             }
+        }
+        // A repack under way sees `stop` too; its build thread ends before the store closes.
+        if let Some(repacking) = repacking {
+            let _ = repacking.await;
         }
     }
 }

@@ -77,6 +77,7 @@ proptest! {
             let store = fresh_store(&dir).await;
             // A projector started on the empty log tails every append below.
             let projector = Projector::start(store.clone(), None, 0).await.expect("projector");
+            let never = tokio_util::sync::CancellationToken::new();
             let mut one_by_one = Index::default();
             let mut n = 0u64;
             // A repack's build part way through the history: the writes after it are
@@ -85,7 +86,7 @@ proptest! {
             for (i, chunk) in history.chunks(batch).enumerate() {
                 if i == rebuild_at {
                     // The read model is ahead of the projector, which has applied nothing yet.
-                    let r = projector.rebuild().await.expect("rebuild");
+                    let r = projector.rebuild(&never).await.expect("rebuild").expect("not stopped");
                     assert_eq!(r.revision(), n);
                     rebuilt = Some(r);
                 }
@@ -108,7 +109,7 @@ proptest! {
             // A repack of a replica behind the read model catches the replica up first and
             // publishes the same state (the projector has applied nothing yet)…
             assert_eq!(projector.applied(), 0);
-            let r = projector.repack().await.expect("repack");
+            let r = projector.repack(&never).await.expect("repack").expect("not stopped");
             assert_eq!((r.revision, r.built_at), (n, n));
             assert_eq!(projector.applied(), n);
             assert_eq!(&projector.snapshot().index, &one_by_one);

@@ -11,6 +11,7 @@ use endocarp::store::StoreError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 use common::history::{permission, prohibition, t};
 
@@ -136,7 +137,10 @@ async fn a_rebuilt_index_that_disagrees_with_the_current_one_is_not_published() 
     assert_eq!(gone.rows_affected(), 1);
     pool.close().await;
 
-    let err = projector.repack().await.expect_err("a rebuilt index with a rule fewer");
+    let err = projector
+        .repack(&CancellationToken::new())
+        .await
+        .expect_err("a rebuilt index with a rule fewer");
     assert!(
         matches!(&err, StoreError::Corrupt(m) if m.contains("endocarp verify")),
         "{err}"
@@ -144,4 +148,37 @@ async fn a_rebuilt_index_that_disagrees_with_the_current_one_is_not_published() 
     assert!(Arc::ptr_eq(&current, &projector.snapshot()), "the current index stays");
     assert_eq!(projector.repacks(), 0);
     assert_eq!(projector.built().revision, 0, "built at start-up, on the empty log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repack_stopped_by_shutdown_publishes_nothing_and_is_no_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, projector, _app) = common::app_on_sqlite(dir.path(), Default::default()).await;
+    let events = vec![
+        event("e1", &permission(true, "p", "role:r", "odrl:read", "doc")),
+        event(
+            "e2",
+            &t("Agent.RoleAssigned", "ann", "ann", "org:hasRole", "role:r", &[]),
+        ),
+    ];
+    store.append(events, None).await.expect("append");
+    assert_eq!(projector.catch_up().await.expect("catch up"), 2);
+    let current = projector.snapshot();
+
+    let stop = CancellationToken::new();
+    stop.cancel();
+    assert!(projector.repack(&stop).await.expect("no failure").is_none());
+    assert!(projector.rebuild(&stop).await.expect("no failure").is_none());
+    assert!(Arc::ptr_eq(&current, &projector.snapshot()), "nothing published");
+    assert_eq!(projector.repacks(), 0);
+    assert_eq!(projector.built().revision, 0, "still the start-up's build");
+
+    // The same projector repacks when not stopped.
+    let r = projector
+        .repack(&CancellationToken::new())
+        .await
+        .expect("repack")
+        .expect("not stopped");
+    assert_eq!((r.revision, r.built_at), (2, 2));
+    assert_eq!(projector.repacks(), 1);
 }

@@ -8,6 +8,7 @@ use crate::store::StoreError;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// A repack due by count waits at most this long for writes to pause.
 const REPACK_OVERDUE: Duration = Duration::from_secs(600);
@@ -176,25 +177,33 @@ impl Projector {
     /// memory. A rebuilt index whose counts of rules, edges, memberships and roles differ
     /// from the current one's at the same revision is not published (an error: the read
     /// model and the log disagree, which `endocarp verify` reports in full).
-    pub async fn repack(&self) -> Result<Repacked, StoreError> {
-        let rebuilt = self.rebuild().await?;
-        self.publish(rebuilt).await
+    ///
+    /// Once `stop` fires the build gives up, its thread ends, and nothing is published
+    /// (`None`): shutdown does not wait for a build nor leave one running against a closed
+    /// store.
+    pub async fn repack(&self, stop: &CancellationToken) -> Result<Option<Repacked>, StoreError> {
+        match self.rebuild(stop).await? {
+            Some(rebuilt) if !stop.is_cancelled() => self.publish(rebuilt).await.map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// A repack's first half: the index built in bulk from the read model (on a thread of
     /// its own), with the events this replica applied meanwhile applied to it too. No lock
-    /// is held; nothing is published.
-    pub async fn rebuild(&self) -> Result<Rebuilt, StoreError> {
+    /// is held; nothing is published. `None` when `stop` fired first.
+    pub async fn rebuild(&self, stop: &CancellationToken) -> Result<Option<Rebuilt>, StoreError> {
         let started = Instant::now();
-        let (mut next, load) = self.build_apart().await?;
+        let Some((mut next, load)) = self.build_apart(stop).await? else {
+            return Ok(None);
+        };
         let built_at = next.revision();
         self.replay_onto(&mut next, self.applied()).await?;
-        Ok(Rebuilt {
+        Ok(Some(Rebuilt {
             next,
             built_at,
             load,
             started,
-        })
+        }))
     }
 
     /// A repack's second half: with writes held, `rebuilt` is brought to this replica's
@@ -244,34 +253,49 @@ impl Projector {
 
     /// [`build`] on a thread of its own with a lowered priority (checks and writes keep
     /// the runtime's threads), driven by this runtime's I/O; here when no thread starts.
-    async fn build_apart(&self) -> Result<(Snapshot, LoadStats), StoreError> {
+    /// `None` once `stop` fires: the build is dropped where it stands and the thread has
+    /// ended (or is about to, with nothing left to do) when this returns.
+    async fn build_apart(&self, stop: &CancellationToken) -> Result<Option<(Snapshot, LoadStats)>, StoreError> {
+        let until_stopped = |store: crate::store::Store, casbin: Option<bool>, stop: CancellationToken| async move {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => None,
+                built = build(&store, casbin) => Some(built),
+            }
+        };
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let (store, casbin, runtime) = (
+        let (store, casbin, runtime, thread_stop) = (
             self.store.clone(),
             self.casbin_hierarchy,
             tokio::runtime::Handle::current(),
+            stop.clone(),
         );
         let spawned = std::thread::Builder::new()
             .name("endocarp-repack".into())
             .spawn(move || {
                 crate::engine::lower_this_threads_priority();
-                let _ = tx.send(runtime.block_on(build(&store, casbin)));
+                let _ = tx.send(runtime.block_on(until_stopped(store, casbin, thread_stop)));
             });
-        match spawned {
+        let built = match spawned {
             Ok(_) => rx
                 .await
                 .map_err(|_| StoreError::Unavailable("the repack's build thread ended with nothing built".into()))?,
-            Err(_) => build(&self.store, self.casbin_hierarchy).await,
-        }
+            Err(_) => until_stopped(self.store.clone(), self.casbin_hierarchy, stop.clone()).await,
+        };
+        built.transpose()
     }
 
     /// [`Projector::repack`] as the poller runs it: logged, counted as a storage fault when
-    /// it fails, and the replaced index's memory handed back to the OS. True when it
-    /// published.
-    pub(super) async fn repack_logged(self: Arc<Self>) -> bool {
+    /// it fails, and the replaced index's memory handed back to the OS. False when it
+    /// failed (tried again after [`REPACK_RETRY`]); a repack stopped by `stop` is neither.
+    pub(super) async fn repack_logged(self: Arc<Self>, stop: CancellationToken) -> bool {
         let before = self.built();
-        match self.repack().await {
-            Ok(r) => {
+        match self.repack(&stop).await {
+            Ok(None) => {
+                tracing::debug!("repack stopped by shutdown; nothing published");
+                true
+            }
+            Ok(Some(r)) => {
                 // Readers finishing with the replaced snapshot let it go within moments.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 crate::alloc::release_free_memory();
