@@ -1088,6 +1088,10 @@ fn main() {
     if let Ok(v) = std::env::var("ENDOCARP_BENCH_BIG_ROLE") {
         return big_role(v.parse().unwrap_or(1_000_000));
     }
+    println!(
+        "Allocator: the server's (mimalloc), transparent huge pages {}.\n",
+        endocarp::alloc::huge_pages_setting()
+    );
     let flag = |name: &str| std::env::var(name).map_or(true, |v| v != "0");
     let sizes: Vec<usize> = match std::env::var("ENDOCARP_BENCH_SIZES") {
         Ok(s) => s.split(',').filter_map(|n| n.trim().parse().ok()).collect(),

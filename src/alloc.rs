@@ -38,9 +38,57 @@ fn choice() -> u8 {
     // SAFETY: getenv reads the environment without allocating; the name is NUL-terminated.
     let system = unsafe { !libc::getenv(c"ENDOCARP_SYSTEM_ALLOCATOR".as_ptr()).is_null() };
     let c = if system { SYSTEM } else { MIMALLOC };
+    if c == MIMALLOC {
+        without_huge_pages();
+    }
     // The first allocation happens on the main thread before anything else runs.
     CHOICE.store(c, Ordering::Relaxed);
     c
+}
+
+/// `mi_option_allow_thp`'s place in mimalloc v3's `mi_option_t` (a test checks the linked
+/// mimalloc is v3 and that the option at this place is off once [`without_huge_pages`] ran).
+const MI_OPTION_ALLOW_THP: core::ffi::c_int = 43;
+
+/// The environment variable that keeps transparent huge pages (mimalloc's own option).
+pub const HUGE_PAGES_ENV: &str = "MIMALLOC_ALLOW_THP";
+
+/// How this process (and the servers it starts, which inherit its environment) sets
+/// transparent huge pages: `off`, or `MIMALLOC_ALLOW_THP=<value>` when that is set.
+pub fn huge_pages_setting() -> String {
+    match std::env::var(HUGE_PAGES_ENV) {
+        Ok(v) => format!("{HUGE_PAGES_ENV}={v}"),
+        Err(_) => "off".to_string(),
+    }
+}
+
+/// Turns transparent huge pages off for this process, unless `MIMALLOC_ALLOW_THP` is set
+/// (then mimalloc reads it as usual: `MIMALLOC_ALLOW_THP=1` keeps them).
+///
+/// Why: mimalloc marks its arenas `MADV_HUGEPAGE`, so the kernel's khugepaged, scanning in
+/// the background, fills every 2 MiB span that still holds one live page back into a whole
+/// huge page. Memory handed back to the OS ([`release_free_memory`]: after start-up's
+/// load, after a repack, when writes pause) came back within minutes of idling: a server
+/// repacked after a million writes went from 126 to 201 MB RSS in ten idle minutes, with
+/// no call served (docs/BENCHMARKS.md). Without huge pages the RSS stays where the release
+/// left it; checks cost a few per cent more in the engine benchmark (more TLB misses on
+/// the index), well under the call's noise end to end.
+fn without_huge_pages() {
+    // SAFETY: getenv reads the environment without allocating; the name is NUL-terminated.
+    if unsafe { !libc::getenv(c"MIMALLOC_ALLOW_THP".as_ptr()).is_null() } {
+        return;
+    }
+    // SAFETY: setting an option takes no pointers and allocates nothing; mimalloc reads
+    // this one at each mapping it makes.
+    unsafe { mi_option_set(MI_OPTION_ALLOW_THP, 0) };
+    // mimalloc makes the same call when it initialises with the option off; it may have
+    // initialised before this first allocation, and on kernels set to `always` this is
+    // what keeps huge pages out.
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes integers only; a failure leaves huge pages on.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
 }
 
 /// Which allocator this process uses (`"mimalloc"` or `"system"`).
@@ -116,6 +164,9 @@ unsafe extern "C" {
     /// An option's value (`mi_option_t` is a C enum: an `int`).
     fn mi_option_get(option: core::ffi::c_int) -> core::ffi::c_long;
     fn mi_option_set(option: core::ffi::c_int, value: core::ffi::c_long);
+    /// The linked mimalloc's version: major, then two digits each of minor and patch.
+    #[cfg(test)]
+    fn mi_version() -> core::ffi::c_int;
 }
 
 // SAFETY: a block with an alignment of at most a word comes from mi_malloc (word-aligned)
@@ -237,6 +288,26 @@ mod tests {
 
     unsafe extern "C" {
         fn mi_usable_size(p: *const u8) -> usize;
+    }
+
+    #[test]
+    fn huge_pages_are_off_unless_asked_for() {
+        // SAFETY: reading the version takes no pointers.
+        let version = unsafe { mi_version() };
+        assert!(
+            (30000..40000).contains(&version),
+            "the option indices here are v3's: {version}"
+        );
+        // SAFETY: reading an option takes no pointers.
+        let allow_thp = || unsafe { mi_option_get(MI_OPTION_ALLOW_THP) };
+        if std::env::var_os(HUGE_PAGES_ENV).is_some() {
+            return;
+        }
+        without_huge_pages();
+        assert_eq!(allow_thp(), 0);
+        #[cfg(target_os = "linux")]
+        // SAFETY: PR_GET_THP_DISABLE takes integers only.
+        assert_eq!(unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) }, 1);
     }
 
     #[test]

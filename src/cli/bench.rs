@@ -353,8 +353,9 @@ async fn run_in(
         calls.len()
     );
     println!(
-        "Server: engine {:?}, {backend}, allocator mimalloc (the echo: the system's, as a tonic hello-world); {}; the runs against {}.\n",
+        "Server: engine {:?}, {backend}, allocator mimalloc with transparent huge pages {} (the echo: the system's, as a tonic hello-world); {}; the runs against {}.\n",
         args.engine,
+        crate::alloc::huge_pages_setting(),
         if pin {
             "server and echo pinned to core 0 (1 worker thread), client pinned to core 1"
         } else {
