@@ -579,6 +579,13 @@ pub async fn echo_server(ready_file: &std::path::Path) -> anyhow::Result<()> {
     // nothing restores the hello-world's behaviour.
     let _ =
         tracing::dispatcher::set_global_default(tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
+    // `endocarp bench` turned transparent huge pages off for its own process (`alloc`), and
+    // a child inherits that; a hello-world gets what the host gives it.
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes integers only; on failure the echo keeps the setting.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let addresses = crate::startup::Addresses {
