@@ -46,14 +46,16 @@ use std::sync::Arc;
 /// Persistent hash map with this index's hasher.
 pub(crate) type PMap<K, V> = imbl::GenericHashMap<K, V, IdHasher, imbl::shared_ptr::DefaultSharedPtr>;
 use crate::engine::pvec::PVec;
+use interned::{Interned, Keys};
 use labels::Labels;
-use names::{Interned, Keys, Names};
+use names::Names;
 
 pub(crate) mod background;
 mod chunked;
 mod collections;
 mod facts;
 mod hasher;
+mod interned;
 mod labels;
 mod moved;
 mod names;
