@@ -1,3 +1,6 @@
+//! The allocator's own tests: huge pages off unless asked for, the purge delay given back
+//! by the last `PurgeAtOnce`, alignments kept through realloc, blocks of a size class.
+
 use super::*;
 
 unsafe extern "C" {

@@ -1,3 +1,5 @@
+//! The settings' own tests: durations and redacted secrets.
+
 use super::*;
 
 #[test]

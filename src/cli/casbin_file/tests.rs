@@ -1,3 +1,5 @@
+//! The Casbin policy file's own tests: awkward identifiers round trip.
+
 use super::*;
 
 #[test]

@@ -1,3 +1,5 @@
+//! The import's own tests: Pericarp envelopes parse, and sequence numbers must not decrease.
+
 use super::*;
 
 #[test]

@@ -1,3 +1,5 @@
+//! The commands' own tests: valid catalogue events with derived ids.
+
 use super::*;
 
 #[test]

@@ -1,3 +1,5 @@
+//! The identifiers' own tests: ids and targets follow the contract.
+
 use super::*;
 
 #[test]

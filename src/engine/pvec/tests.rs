@@ -1,3 +1,6 @@
+//! The persistent vector's own tests: old copies never change, phases, and a vector as
+//! the reference across levels and shared copies.
+
 use super::PVec;
 
 #[test]

@@ -1,3 +1,6 @@
+//! The `*` groups' own tests: the best permission after a listing of prohibitions, and
+//! only the rules that count counted.
+
 use super::*;
 use crate::domain::{Action, Change, EntityKind, Id};
 use crate::engine::explained::Hits;

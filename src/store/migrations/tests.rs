@@ -1,3 +1,6 @@
+//! The migrations' own tests: the embedded set is what sqlx reads from the directory, and
+//! a file name gives version, description and kind.
+
 use super::*;
 use std::path::Path;
 

@@ -1,3 +1,5 @@
+//! The limits' own tests: in-flight slots are bounded and given back.
+
 use super::*;
 
 #[test]
