@@ -79,6 +79,28 @@ impl OrgSpec {
         }
     }
 
+    /// A third shape, for memory: a million agents holding one role each (a consumer
+    /// service's users), 1k roles three levels deep, 100 accounts of 100 members. Every
+    /// assignment brings a node of its own, so what a node costs shows in bytes per row.
+    pub fn wide(rules: usize) -> OrgSpec {
+        OrgSpec {
+            agents: 1_000_000,
+            roles_per_agent: 1,
+            seed: 13,
+            ..OrgSpec::standard(rules)
+        }
+    }
+
+    /// A small organisation of the same shape as `wide`.
+    pub fn tiny_wide(rules: usize) -> OrgSpec {
+        OrgSpec {
+            agents: 2_000,
+            roles_per_agent: 1,
+            seed: 13,
+            ..OrgSpec::tiny(rules)
+        }
+    }
+
     /// A small organisation of the same shape as `deep`.
     pub fn tiny_deep(rules: usize) -> OrgSpec {
         OrgSpec {
@@ -91,12 +113,14 @@ impl OrgSpec {
         }
     }
 
-    /// The shape a benchmark names (`deep`, else `standard`) at `rules` rules; `tiny`: the
+    /// The shape a benchmark names (`deep`, `wide`, else `standard`) at `rules` rules; `tiny`: the
     /// small organisation of that shape.
     pub fn named(shape: &str, rules: usize, tiny: bool) -> OrgSpec {
         match (shape, tiny) {
             ("deep", true) => OrgSpec::tiny_deep(rules),
             ("deep", false) => OrgSpec::deep(rules),
+            ("wide", true) => OrgSpec::tiny_wide(rules),
+            ("wide", false) => OrgSpec::wide(rules),
             (_, true) => OrgSpec::tiny(rules),
             _ => OrgSpec::standard(rules),
         }

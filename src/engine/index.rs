@@ -105,7 +105,7 @@ pub struct IndexStats {
 pub struct Index {
     /// Every event up to this position is applied.
     revision: u64,
-    nodes: Interned<Names, Arc<Node>>,
+    nodes: Interned<Names, Node>,
     /// Nodes a relabel moved whose new label has not yet been written into their row (as
     /// targets', see [`moved`]): a relabel of hundreds of names records their labels here
     /// in a few blocks instead of copying every row, and later writes settle them a few at
@@ -280,7 +280,7 @@ impl Index {
     // ---- reads by id (the check's hot path) ----
 
     pub(crate) fn node(&self, name: &str) -> Option<&Node> {
-        self.nodes.id(name).map(|id| &**self.nodes.get(id))
+        self.nodes.id(name).map(|id| self.nodes.get(id))
     }
 
     pub(crate) fn node_id(&self, name: &str) -> Option<u32> {

@@ -502,7 +502,7 @@ impl Index {
         }
         for (n, label) in self.node_order.end_bulk() {
             if self.nodes.get(n).label != label {
-                Arc::make_mut(self.nodes.get_mut(n)).label = label;
+                self.nodes.get_mut(n).edit(|h| h.label = label);
             }
         }
         self.summarize();

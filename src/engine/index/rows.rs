@@ -5,6 +5,8 @@ use super::CUSTOM_BASE;
 use crate::domain::policy::effect_mask;
 use crate::domain::{Conflict, Id, RuleKind};
 use std::sync::Arc;
+use thin_vec::ThinVec;
+use triomphe::ThinArc;
 
 /// A rule's action and kind in one word: `action << 1`, plus 1 for a permission, so that
 /// sorting puts an action's prohibitions before its permissions.
@@ -47,75 +49,92 @@ pub(crate) struct AccountEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Pair(pub u32, pub u32);
 
-/// Everything about one node (agent, role or group).
-///
-/// What a check reads of a role in its closure — its global edges, where each action's `*`
-/// rules start, and those rules — is one allocation (`data`), so a role costs the row and
-/// one more cache line or two, not a pointer per part.
+/// What a node's row holds besides its packed pairs.
 #[derive(Debug, Clone)]
-pub(crate) struct Node {
+pub(crate) struct Head {
     pub name: Id,
     /// An order-preserving label (see `Labels`): a < b as names iff label a < label b. Read
     /// it through `Index::label_of_node`: a relabelled node's new label is in the index's
     /// `moved_nodes` until a later write settles it here.
     pub label: u64,
+    /// Bit i: a rule on `*` on vocabulary action i; bit 63: one on a custom action.
+    pub star_mask: u64,
+    /// Account entries, sorted (one word when there are none).
+    pub accounts: ThinVec<AccountEntry>,
+    /// Global edges in the row's first `n_global` pairs.
+    pub(super) n_global: u32,
+    /// Group offsets in the `n_groups` pairs after them.
+    pub(super) n_groups: u32,
     pub role: bool,
     /// The explicit agent status; None means active.
     pub status: Option<bool>,
-    /// Bit i: a rule on `*` on vocabulary action i; bit 63: one on a custom action.
-    pub star_mask: u64,
-    /// Global edges in `data[..n_global]`.
-    pub(super) n_global: u32,
-    /// Group offsets in `data[n_global..n_global + n_groups]`.
-    pub(super) n_groups: u32,
-    /// Global edges sorted by role id; then, for the k-th set bit of `star_mask` (custom
-    /// actions share bit 63), where that action's group starts among the `*` rules, and
-    /// their count; then the rules on `*` assigned to this node, sorted by action and
-    /// kind, then policy label. Inline up to 12 pairs (an agent's roles are in the row's
-    /// own cache lines); longer rows (roles with many `*` rules) spill to the heap.
-    pub(super) data: smallvec::SmallVec<[Pair; 12]>,
-    /// Account entries, sorted.
-    pub accounts: Vec<AccountEntry>,
+}
+
+/// Everything about one node (agent, role or group), in one allocation sized to it.
+///
+/// What a check reads of a node — its global edges, where each action's `*` rules start,
+/// and those rules — follows the [`Head`] in the same allocation (a thin pointer to a
+/// count, the head, the length and the pairs), so a role costs the row and a cache line or
+/// two more, not a pointer per part, and an agent holding one role takes 80 bytes, not a
+/// fixed inline buffer's ~200 (a million such agents were 128 MB of the index). Rows
+/// are immutable once published: a write builds the changed row anew ([`Node::edit`]
+/// changes the head in place only while nothing else holds the row, as in a bulk load).
+#[derive(Debug, Clone)]
+pub(crate) struct Node(ThinArc<Head, Pair>);
+
+impl std::ops::Deref for Node {
+    type Target = Head;
+
+    #[inline(always)]
+    fn deref(&self) -> &Head {
+        &self.0.header.header
+    }
 }
 
 impl Node {
     pub(super) fn new(name: Id, label: u64) -> Node {
-        Node {
+        let head = Head {
             name,
             label,
-            role: false,
-            status: None,
             star_mask: 0,
+            accounts: ThinVec::new(),
             n_global: 0,
             n_groups: 0,
-            data: smallvec::SmallVec::new(),
-            accounts: Vec::new(),
-        }
+            role: false,
+            status: None,
+        };
+        Node(ThinArc::from_header_and_slice(head, &[]))
+    }
+
+    /// The packed pairs: global edges, group offsets, rules on `*`.
+    #[inline(always)]
+    pub(super) fn data(&self) -> &[Pair] {
+        &self.0.slice
     }
 
     /// Global edges: (role id, sources), sorted by role id.
     #[inline]
     pub fn global(&self) -> &[Pair] {
-        &self.data[..self.n_global as usize]
+        &self.data()[..self.n_global as usize]
     }
 
     /// Rules on `*` assigned to this node: (action and kind, policy).
     pub fn star(&self) -> &[Pair] {
-        &self.data[(self.n_global + self.n_groups) as usize..]
+        &self.data()[(self.n_global + self.n_groups) as usize..]
     }
 
     /// Starts loading the first cache line of the global edges (a closure's walk asks for
     /// the rows of the roles it will read next).
     #[inline(always)]
     pub(crate) fn prefetch_global(&self) {
-        crate::engine::prefetch::line(self.data.as_ptr());
+        crate::engine::prefetch::line(self.data().as_ptr());
     }
 
     /// Starts loading the first two cache lines of the rules on `*` (and the group offsets
     /// before them): a check reading many roles' rows asks for the next ones' early.
     #[inline(always)]
     pub(crate) fn prefetch_star(&self) {
-        let p = self.data.as_ptr();
+        let p = self.data().as_ptr();
         let at = self.n_global as usize;
         crate::engine::prefetch::line(p.wrapping_add(at));
         crate::engine::prefetch::line(p.wrapping_add(at + 8));
@@ -139,42 +158,58 @@ impl Node {
     #[inline]
     pub fn star_group(&self, bit: u32) -> &[Pair] {
         let k = (self.star_mask & ((1u64 << bit) - 1)).count_ones() as usize;
+        let data = self.data();
         let base = (self.n_global + self.n_groups) as usize;
-        let group = self.data[self.n_global as usize + k];
-        &self.data[base + group.0 as usize..base + (group.0 + group.1) as usize]
+        let group = data[self.n_global as usize + k];
+        &data[base + group.0 as usize..base + (group.0 + group.1) as usize]
     }
 
-    /// Rebuilds the packed row from its parts.
-    pub(super) fn pack(&mut self, global: &[Pair], star: &[Pair]) {
+    /// Changes the head: in place while nothing else holds the row, else in a copy.
+    pub(super) fn edit<R>(&mut self, f: impl FnOnce(&mut Head) -> R) -> R {
+        let f = match self.0.with_arc_mut(|a| match triomphe::Arc::get_mut(a) {
+            Some(row) => Ok(f(row.header_mut())),
+            None => Err(f),
+        }) {
+            Ok(r) => return r,
+            Err(f) => f,
+        };
+        let mut head = Head::clone(self);
+        let r = f(&mut head);
+        *self = Node(ThinArc::from_header_and_slice(head, self.data()));
+        r
+    }
+
+    /// The row with its pairs packed from `global` and `star` (and the head's mask and
+    /// counts to match).
+    pub(super) fn packed(&self, global: &[Pair], star: &[Pair]) -> Node {
         let mut groups: Vec<Pair> = Vec::new();
-        self.star_mask = 0;
+        let mut head = Head::clone(self);
+        head.star_mask = 0;
         for (i, r) in star.iter().enumerate() {
             let bit = action_bit(ak_action(r.0));
-            if self.star_mask & bit == 0 {
-                self.star_mask |= bit;
+            if head.star_mask & bit == 0 {
+                head.star_mask |= bit;
                 groups.push(Pair(i as u32, 0));
             }
             if let Some(g) = groups.last_mut() {
                 g.1 += 1;
             }
         }
-        let mut data = smallvec::SmallVec::with_capacity(global.len() + groups.len() + star.len());
-        data.extend_from_slice(global);
-        data.extend_from_slice(&groups);
-        data.extend_from_slice(star);
-        self.n_global = global.len() as u32;
-        self.n_groups = groups.len() as u32;
-        self.data = data;
+        head.n_global = global.len() as u32;
+        head.n_groups = groups.len() as u32;
+        let mut pairs = Vec::with_capacity(global.len() + groups.len() + star.len());
+        pairs.extend_from_slice(global);
+        pairs.extend_from_slice(&groups);
+        pairs.extend_from_slice(star);
+        Node(ThinArc::from_header_and_slice(head, &pairs))
     }
 
     pub(super) fn set_global(&mut self, global: &[Pair]) {
-        let star = self.star().to_vec();
-        self.pack(global, &star);
+        *self = self.packed(global, self.star());
     }
 
     pub(super) fn set_star(&mut self, star: &[Pair]) {
-        let global = self.global().to_vec();
-        self.pack(&global, star);
+        *self = self.packed(self.global(), star);
     }
 }
 

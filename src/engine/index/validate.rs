@@ -1,7 +1,7 @@
 //! The index's structural invariants, checked from scratch (tests run this after every
 //! change).
 
-use super::{CUSTOM_BASE, Index, IndexStats, Keys, Node, Pair, action_bit, ak_action};
+use super::{CUSTOM_BASE, Index, IndexStats, Keys, Pair, action_bit, ak_action};
 use crate::domain::Action;
 
 impl Index {
@@ -73,12 +73,13 @@ impl Index {
             {
                 return Err(format!("node {id}: star rules not sorted and unique"));
             }
-            let mut copy = Node::clone(node);
-            copy.pack(node.global(), node.star());
-            if copy.data != node.data || copy.star_mask != mask || node.star_mask != mask {
+            let copy = node.packed(node.global(), node.star());
+            if copy.data() != node.data() || copy.star_mask != mask || node.star_mask != mask {
                 return Err(format!(
                     "node {id}: packed row {:?} (mask {:#x}), its parts give {:?} (mask {mask:#x})",
-                    node.data, node.star_mask, copy.data
+                    node.data(),
+                    node.star_mask,
+                    copy.data()
                 ));
             }
             stats.rules += node.star().len();

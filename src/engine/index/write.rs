@@ -20,7 +20,7 @@ impl Index {
         if let Some(id) = self.nodes.id(name.as_str()) {
             return id;
         }
-        let id = self.nodes.intern(name, |n| Arc::new(Node::new(n.clone(), 0)));
+        let id = self.nodes.intern(name, |n| Node::new(n.clone(), 0));
         self.reverse.node_added();
         let (nodes, moved) = (&self.nodes, &self.moved_nodes);
         let placed = self
@@ -41,7 +41,7 @@ impl Index {
         self.moved_nodes.relabel(others, placed.progression());
         if let Some(label) = own {
             // The new node's own row: nothing else holds it yet.
-            Arc::make_mut(self.nodes.get_mut(id)).label = label;
+            self.nodes.get_mut(id).edit(|h| h.label = label);
         }
         id
     }
@@ -68,15 +68,16 @@ impl Index {
             return false;
         };
         if let Some(label) = self.moved_nodes.get(n) {
-            self.node_mut(n).label = label;
+            self.node_mut(n).edit(|h| h.label = label);
         }
         self.moved_nodes.remove(n);
         true
     }
 
-    /// The node's row, copied first if a published snapshot shares it.
+    /// The node's row, the path to it copied first if a published snapshot shares it
+    /// (the row itself is copied by [`Node::edit`] when shared, or built anew).
     fn node_mut(&mut self, id: u32) -> &mut Node {
-        Arc::make_mut(self.nodes.get_mut(id))
+        self.nodes.get_mut(id)
     }
 
     fn intern_account(&mut self, name: &Id) -> u32 {
@@ -168,7 +169,7 @@ impl Index {
         for role in change.roles_marked() {
             let id = self.intern_node(role);
             if !self.node_by_id(id).role {
-                self.node_mut(id).role = true;
+                self.node_mut(id).edit(|h| h.role = true);
                 self.stats.roles += 1;
             }
         }
@@ -238,14 +239,13 @@ impl Index {
                     role: r,
                     member: false,
                 };
-                let row = self.node_mut(n);
-                let changed = match (row.accounts.binary_search(&entry), *on) {
+                let changed = match (self.node_by_id(n).accounts.binary_search(&entry), *on) {
                     (Err(i), true) => {
-                        row.accounts.insert(i, entry);
+                        self.node_mut(n).edit(|h| h.accounts.insert(i, entry));
                         true
                     }
                     (Ok(i), false) => {
-                        row.accounts.remove(i);
+                        self.node_mut(n).edit(|h| h.accounts.remove(i));
                         true
                     }
                     _ => false,
@@ -263,20 +263,22 @@ impl Index {
                 let acc = self.intern_account(account);
                 let n = self.intern_node(agent);
                 let r = self.intern_node(role);
-                let row = self.node_mut(n);
-                let old = row
-                    .accounts
-                    .iter()
-                    .position(|e| e.account == acc && e.member)
-                    .map(|i| row.accounts.remove(i));
                 let entry = AccountEntry {
                     account: acc,
                     role: r,
                     member: true,
                 };
-                if let Err(i) = row.accounts.binary_search(&entry) {
-                    row.accounts.insert(i, entry);
-                }
+                let old = self.node_mut(n).edit(|h| {
+                    let old = h
+                        .accounts
+                        .iter()
+                        .position(|e| e.account == acc && e.member)
+                        .map(|i| h.accounts.remove(i));
+                    if let Err(i) = h.accounts.binary_search(&entry) {
+                        h.accounts.insert(i, entry);
+                    }
+                    old
+                });
                 if let Some(old) = old {
                     self.reverse.account_entry(n, old, false);
                 }
@@ -292,20 +294,21 @@ impl Index {
                 if !self.node_by_id(n).in_account(acc) {
                     return;
                 }
-                let row = self.node_mut(n);
                 let (mut members, mut edges) = (0, 0);
                 let mut removed = Vec::new();
-                row.accounts.retain(|e| {
-                    if e.account != acc {
-                        return true;
-                    }
-                    if e.member {
-                        members += 1;
-                    } else {
-                        edges += 1;
-                    }
-                    removed.push(*e);
-                    false
+                self.node_mut(n).edit(|h| {
+                    h.accounts.retain(|e| {
+                        if e.account != acc {
+                            return true;
+                        }
+                        if e.member {
+                            members += 1;
+                        } else {
+                            edges += 1;
+                        }
+                        removed.push(*e);
+                        false
+                    })
                 });
                 for e in removed {
                     self.reverse.account_entry(n, e, false);
@@ -345,7 +348,7 @@ impl Index {
                 }
                 EntityKind::Agent => {
                     let n = self.intern_node(id);
-                    self.node_mut(n).status = Some(*active);
+                    self.node_mut(n).edit(|h| h.status = Some(*active));
                 }
                 EntityKind::Account => {
                     let a = self.intern_account(id);
