@@ -77,3 +77,23 @@ fn the_organisation_has_the_stated_shape() {
     );
     assert_eq!(s.roles_at(0) + s.roles_at(1) + s.roles_at(2), 1_000);
 }
+
+#[test]
+fn the_wide_organisation_gives_every_agent_one_role() {
+    for spec in [
+        OrgSpec::named("wide", 500, true),
+        OrgSpec::named("wide", 1_000_000, false),
+    ] {
+        assert_eq!(spec.roles_per_agent, 1);
+        assert!(!spec.power_law);
+    }
+    assert_eq!(OrgSpec::named("wide", 1_000_000, false).agents, 1_000_000);
+    let spec = OrgSpec::named("wide", 500, true);
+    let org = Org::generate(spec);
+    let mut held = std::collections::HashMap::<&str, usize>::new();
+    for e in org.events.iter().filter(|e| e.event_type == "Agent.RoleAssigned") {
+        *held.entry(e.subject.as_str()).or_default() += 1;
+    }
+    assert_eq!(held.len(), spec.agents);
+    assert!(held.values().all(|&n| n == 1));
+}

@@ -182,7 +182,8 @@ impl Node {
     /// The row with its pairs packed from `global` and `star` (and the head's mask and
     /// counts to match).
     pub(super) fn packed(&self, global: &[Pair], star: &[Pair]) -> Node {
-        let mut groups: Vec<Pair> = Vec::new();
+        // On the stack for all but long rows: a write builds one row, allocating only it.
+        let mut groups: smallvec::SmallVec<[Pair; 8]> = smallvec::SmallVec::new();
         let mut head = Head::clone(self);
         head.star_mask = 0;
         for (i, r) in star.iter().enumerate() {
@@ -197,7 +198,8 @@ impl Node {
         }
         head.n_global = global.len() as u32;
         head.n_groups = groups.len() as u32;
-        let mut pairs = Vec::with_capacity(global.len() + groups.len() + star.len());
+        let mut pairs: smallvec::SmallVec<[Pair; 32]> =
+            smallvec::SmallVec::with_capacity(global.len() + groups.len() + star.len());
         pairs.extend_from_slice(global);
         pairs.extend_from_slice(&groups);
         pairs.extend_from_slice(star);
