@@ -23,7 +23,7 @@
 //!   after 0, 10k and 60k earlier writes: time and bytes allocated (a counting allocator).
 //!
 //! `cargo bench --bench engines`; `ENDOCARP_BENCH_SIZES=1000,100000`,
-//! `ENDOCARP_BENCH_SHAPES=standard,deep`, `ENDOCARP_BENCH_REFERENCE=0` (skip the reference),
+//! `ENDOCARP_BENCH_SHAPES=standard,deep` (or `wide`: a million agents with one role each), `ENDOCARP_BENCH_REFERENCE=0` (skip the reference),
 //! `ENDOCARP_BENCH_PUBLISH=0` (skip publishing), `ENDOCARP_BENCH_CHECKS=0` (skip the checks)
 //! choose what runs; `ENDOCARP_BENCH_TINY=1 cargo
 //! test --benches` runs it tiny so it cannot rot (no timing is asserted anywhere).
