@@ -106,7 +106,10 @@ impl Node {
         Node(ThinArc::from_header_and_slice(head, &[]))
     }
 
-    /// The packed pairs: global edges, group offsets, rules on `*`.
+    /// The packed pairs: the global edges sorted by role id; then, for the k-th set bit of
+    /// `star_mask` (custom actions share bit 63), where that action's group starts among
+    /// the `*` rules, and their count; then the rules on `*` assigned to this node, sorted
+    /// by action and kind, then policy label.
     #[inline(always)]
     pub(super) fn data(&self) -> &[Pair] {
         &self.0.slice
