@@ -15,7 +15,7 @@
 //! RSS of a million-rule index (docs/BENCHMARKS.md).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 /// The switchable allocator installed by the `endocarp` binary.
 pub struct Allocator;
@@ -218,12 +218,62 @@ unsafe impl GlobalAlloc for Mimalloc {
 /// stay in the process's RSS — about a fifth of it at a million rows (docs/BENCHMARKS.md).
 /// Called after start-up and when writes pause (`app::projector`); does nothing with the
 /// system allocator.
+///
+/// mimalloc can only collect the calling thread's heap: a page freed from another thread
+/// (a replaced index dropped by whichever thread let it go last) stays with the thread
+/// that allocated it until that thread collects. So this collects here and asks every
+/// other thread that runs [`collect_if_asked`] (the server's runtime workers, when they
+/// next go idle: [`crate::startup::runtime`]) to collect its own heap once. Without that,
+/// a server repacked after 200,000 writes kept ~20 MB of free pages that a restarted one
+/// does not have (docs/BENCHMARKS.md). It also trims the C library's heap, where SQLite
+/// allocates (a few MB after a repack's read of the read model).
 pub fn release_free_memory() {
     if choice() != MIMALLOC {
         return;
     }
+    // With the system allocator the C heap is the whole process's, and trimming it holds
+    // each arena's lock while it walks it: left to glibc's own trimming there.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes an integer and may be called from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let asked = RELEASES.fetch_add(1, Ordering::Relaxed) + 1;
+    let _ = COLLECTED.try_with(|seen| seen.set(asked));
     // SAFETY: mi_collect takes no pointers and may be called from any thread at any time.
     unsafe { mi_collect(true) }
+}
+
+/// How many times [`release_free_memory`] was called (only with mimalloc).
+static RELEASES: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The [`RELEASES`] count this thread last collected its heap for.
+    static COLLECTED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Collects the calling thread's heap, handing its free pages back, if
+/// [`release_free_memory`] was called (on any thread) since this thread last collected:
+/// for threads that allocate what others free, called where they go idle (the runtime's
+/// `on_thread_park`). One atomic load and a thread-local read when nothing was asked.
+/// True when it collected.
+#[inline]
+pub fn collect_if_asked() -> bool {
+    let asked = RELEASES.load(Ordering::Relaxed);
+    if asked == 0 {
+        return false;
+    }
+    COLLECTED
+        .try_with(|seen| {
+            if seen.get() == asked {
+                return false;
+            }
+            seen.set(asked);
+            // SAFETY: as in release_free_memory.
+            unsafe { mi_collect(true) };
+            true
+        })
+        .unwrap_or(false)
 }
 
 /// `mi_option_purge_delay`'s place in mimalloc's `mi_option_t` (the same in its v2 and v3;

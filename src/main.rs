@@ -3,8 +3,17 @@
 #[global_allocator]
 static ALLOCATOR: endocarp::alloc::Allocator = endocarp::alloc::Allocator;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    match endocarp::startup::runtime() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> std::process::ExitCode {
     // Flags, then ENDOCARP_* variables, then the optional TOML file (--config).
     let cli = match endocarp::cli::config_file::parse(std::env::args_os().collect()) {
         Ok(cli) => cli,

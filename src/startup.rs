@@ -365,6 +365,21 @@ async fn watch_staleness(
     }
 }
 
+/// The runtime `endocarp` runs on: tokio's multi-threaded runtime as `#[tokio::main]`
+/// builds it (`TOKIO_WORKER_THREADS` sets how many workers), except that each worker, when
+/// it next goes idle after [`crate::alloc::release_free_memory`] was called on any thread,
+/// hands its own heap's free pages back ([`crate::alloc::collect_if_asked`]): the
+/// allocator collects a thread's heap only on that thread, and an index replaced by a
+/// repack is freed into the heaps of the threads that built and wrote it.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(|| {
+            crate::alloc::collect_if_asked();
+        })
+        .build()
+}
+
 /// `endocarp serve`: builds the application, announces its addresses (stdout, and the
 /// ready file when one is configured), and serves until `shutdown` fires.
 pub async fn serve(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {

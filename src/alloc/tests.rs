@@ -1,5 +1,6 @@
 //! The allocator's own tests: huge pages off unless asked for, the purge delay given back
-//! by the last `PurgeAtOnce`, alignments kept through realloc, blocks of a size class.
+//! by the last `PurgeAtOnce`, alignments kept through realloc, blocks of a size class, and
+//! a release reaching the heaps of threads other than the releasing one.
 
 use super::*;
 
@@ -100,4 +101,56 @@ fn a_block_of_a_size_class_takes_that_class() {
             unsafe { Mimalloc.dealloc(p, layout) }
         }
     }
+}
+
+#[test]
+fn a_release_asks_every_other_thread_to_collect_its_heap_once() {
+    if choice() != MIMALLOC {
+        return;
+    }
+    release_free_memory();
+    // The releasing thread collected already.
+    let asked = RELEASES.load(Ordering::Relaxed);
+    assert!(!collect_if_asked() || RELEASES.load(Ordering::Relaxed) != asked);
+    std::thread::spawn(|| {
+        // A thread that has not collected since the release does, once.
+        assert!(collect_if_asked());
+        let asked = RELEASES.load(Ordering::Relaxed);
+        // Not again until the next release (another test may release meanwhile).
+        assert!(!collect_if_asked() || RELEASES.load(Ordering::Relaxed) != asked);
+        release_free_memory();
+        let asked = RELEASES.load(Ordering::Relaxed);
+        assert!(!collect_if_asked() || RELEASES.load(Ordering::Relaxed) != asked);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn the_runtimes_workers_collect_their_heaps_when_they_next_go_idle_after_a_release() {
+    if choice() != MIMALLOC {
+        return;
+    }
+    let runtime = crate::startup::runtime().unwrap();
+    release_free_memory();
+    let asked = RELEASES.load(Ordering::Relaxed);
+    // Idle workers wake for work (in a server: its timers and calls) and collect when they
+    // park again: a task run on a worker after that sees the release collected there.
+    for _ in 0..500 {
+        let seen = runtime.block_on(async {
+            let woken: Vec<_> = (0..8)
+                .map(|_| tokio::spawn(async { COLLECTED.with(std::cell::Cell::get) }))
+                .collect();
+            let mut seen = Vec::new();
+            for task in woken {
+                seen.push(task.await.unwrap());
+            }
+            seen
+        });
+        if seen.iter().any(|&s| s >= asked) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("no worker collected its heap after a release");
 }
