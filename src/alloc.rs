@@ -223,7 +223,8 @@ unsafe impl GlobalAlloc for Mimalloc {
 /// (a replaced index dropped by whichever thread let it go last) stays with the thread
 /// that allocated it until that thread collects. So this collects here and asks every
 /// other thread that runs [`collect_if_asked`] (the server's runtime workers, when they
-/// next go idle: [`crate::startup::runtime`]) to collect its own heap once. Without that,
+/// next go idle: [`crate::startup::runtime`]; the thread blocked on `main`, through
+/// [`collect_when_asked`]) to collect its own heap once. Without that,
 /// a server repacked after 200,000 writes kept ~20 MB of free pages that a restarted one
 /// does not have (docs/BENCHMARKS.md). It also trims the C library's heap, where SQLite
 /// allocates (a few MB after a repack's read of the read model).
@@ -240,12 +241,27 @@ pub fn release_free_memory() {
     }
     let asked = RELEASES.fetch_add(1, Ordering::Relaxed) + 1;
     let _ = COLLECTED.try_with(|seen| seen.set(asked));
+    ASKED.notify_one();
     // SAFETY: mi_collect takes no pointers and may be called from any thread at any time.
     unsafe { mi_collect(true) }
 }
 
 /// How many times [`release_free_memory`] was called (only with mimalloc).
 static RELEASES: AtomicU64 = AtomicU64::new(0);
+
+/// Wakes [`collect_when_asked`] after a release.
+static ASKED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Collects the calling thread's heap after each release asked for on another thread:
+/// for the thread that blocks on `main`'s future (it builds the index at start-up and is
+/// no runtime worker, so it never parks as one). Polled there beside the program; never
+/// ends.
+pub async fn collect_when_asked() -> std::convert::Infallible {
+    loop {
+        ASKED.notified().await;
+        collect_if_asked();
+    }
+}
 
 thread_local! {
     /// The [`RELEASES`] count this thread last collected its heap for.

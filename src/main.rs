@@ -5,7 +5,15 @@ static ALLOCATOR: endocarp::alloc::Allocator = endocarp::alloc::Allocator;
 
 fn main() -> std::process::ExitCode {
     match endocarp::startup::runtime() {
-        Ok(runtime) => runtime.block_on(run()),
+        // The thread blocked here builds the index at start-up (its heap keeps the index
+        // apart from the pages a worker's calls allocate from), so it collects its heap
+        // when a release asks, as the workers do when they park.
+        Ok(runtime) => runtime.block_on(async {
+            tokio::select! {
+                code = run() => code,
+                never = endocarp::alloc::collect_when_asked() => match never {},
+            }
+        }),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             std::process::ExitCode::FAILURE

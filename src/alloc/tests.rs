@@ -1,6 +1,7 @@
 //! The allocator's own tests: huge pages off unless asked for, the purge delay given back
 //! by the last `PurgeAtOnce`, alignments kept through realloc, blocks of a size class, and
-//! a release reaching the heaps of threads other than the releasing one.
+//! a release reaching the heaps of threads other than the releasing one (workers when they
+//! park, the thread blocked on `main` through `collect_when_asked`).
 
 use super::*;
 
@@ -153,4 +154,39 @@ fn the_runtimes_workers_collect_their_heaps_when_they_next_go_idle_after_a_relea
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     panic!("no worker collected its heap after a release");
+}
+
+#[test]
+fn a_thread_running_collect_when_asked_collects_after_a_release_on_another_thread() {
+    if choice() != MIMALLOC {
+        return;
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            tokio::select! {
+                never = collect_when_asked() => match never {},
+                () = async {
+                    // Nothing on this thread collects but `collect_when_asked`.
+                    while COLLECTED.with(std::cell::Cell::get) == 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                } => flag.store(true, Ordering::Relaxed),
+            }
+        });
+    });
+    for _ in 0..500 {
+        release_free_memory();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        if done.load(Ordering::Relaxed) {
+            thread.join().unwrap();
+            return;
+        }
+    }
+    panic!("the thread did not collect after a release");
 }

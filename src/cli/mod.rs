@@ -46,14 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let _telemetry = crate::telemetry::init(settings.log_format, settings.otlp_endpoint.as_deref())
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
             let shutdown = crate::startup::shutdown_on_signals();
-            // On a runtime worker, not on the thread blocked on `main`: what start-up
-            // builds then lives in a worker's heap, which the worker hands back when a
-            // release asks (`startup::runtime`); the main thread never collects its own.
-            match tokio::spawn(crate::startup::serve(settings, shutdown)).await {
-                Ok(served) => served,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(e) => Err(anyhow::anyhow!("the server's task ended: {e}")),
-            }
+            crate::startup::serve(settings, shutdown).await
         }
         Cmd::Migrate { database_url } => {
             let store = Store::connect(&database_url, true).await?;
