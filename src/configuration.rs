@@ -100,6 +100,13 @@ pub struct Settings {
     /// client to finish some (max_in_flight bounds the whole port).
     #[arg(long, env = "ENDOCARP_MAX_CONCURRENT_STREAMS", default_value_t = 256)]
     pub max_concurrent_streams: u32,
+    /// Responses a busy gRPC connection gathers into one write: while its worker thread has
+    /// other calls to run, a connection holds what it writes for up to this many more
+    /// responses (or until the worker runs out of work) and sends it in one system call;
+    /// the first response after an idle moment is sent at once. 0: every response written
+    /// at once, as tonic does. At most 1024.
+    #[arg(long, env = "ENDOCARP_WRITE_BATCH", default_value_t = crate::grpc::coalesce::DEFAULT_HOLD)]
+    pub write_batch: u32,
     /// TLS certificate chain (PEM) for both gRPC ports and the AuthZEN port; reloaded when
     /// the file changes.
     #[arg(long, env = "ENDOCARP_TLS_CERT", requires = "tls_key")]
@@ -195,6 +202,7 @@ impl Settings {
         crate::grpc::net::SocketOptions {
             nodelay: true,
             keepalive: (!self.tcp_keepalive.is_zero()).then_some(self.tcp_keepalive),
+            write_batch: self.write_batch,
         }
     }
 
@@ -205,6 +213,9 @@ impl Settings {
         let credentials_configured = !credentials.is_empty() || certs.as_ref().is_some_and(|c| !c.is_empty());
         if self.max_concurrent_streams == 0 {
             return Err("max_concurrent_streams: must be at least 1".into());
+        }
+        if self.write_batch > 1024 {
+            return Err("write_batch: at most 1024".into());
         }
         if self.sqlite_max_size > 0 && !self.database_url.starts_with("sqlite:") {
             return Err("sqlite_max_size: applies to a SQLite database only".into());

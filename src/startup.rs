@@ -375,6 +375,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .on_thread_park(|| {
+            crate::grpc::coalesce::parked();
             crate::alloc::collect_if_asked();
         })
         .build()

@@ -51,7 +51,7 @@ SETTINGS = {
     "tls_key", "tls_client_ca", "admin_client_certs_file", "engine", "migrate",
     "action_hierarchy", "require_membership", "max_closure", "max_staleness", "max_wait",
     "poll_interval", "log_format", "otlp_endpoint", "tcp_keepalive", "http2_keepalive_interval",
-    "http2_keepalive_timeout", "max_concurrent_streams", "sqlite_max_size", "ready_file",
+    "http2_keepalive_timeout", "max_concurrent_streams", "write_batch", "sqlite_max_size", "ready_file",
     "max_batch_checks", "lookup_page_ttl", "lookup_token_secret", "authzen_listen",
     "authzen_public_url", "authzen_action_namespace", "repack_after_writes",
 }

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod coalesce;
 pub mod convert;
 pub mod decision;
 pub mod events;

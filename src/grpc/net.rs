@@ -3,6 +3,7 @@
 //! meets the peer's delayed ACKs and a small response can wait ~40 ms) and TCP keepalive
 //! (a peer that vanished is noticed and its connection closed).
 
+use super::coalesce::Coalesced;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tonic::transport::server::TcpIncoming;
@@ -14,6 +15,9 @@ pub struct SocketOptions {
     pub nodelay: bool,
     /// Idle time before TCP keepalive probes; `None` leaves keepalive off.
     pub keepalive: Option<Duration>,
+    /// How many more flushes a busy connection holds back to write them together
+    /// ([`super::coalesce`]; 0: each written at once).
+    pub write_batch: u32,
 }
 
 impl Default for SocketOptions {
@@ -21,15 +25,22 @@ impl Default for SocketOptions {
         SocketOptions {
             nodelay: true,
             keepalive: Some(Duration::from_secs(60)),
+            write_batch: super::coalesce::DEFAULT_HOLD,
         }
     }
 }
 
-/// A plain listener's connections with `options` applied to each (tonic's `TcpIncoming`).
-pub fn incoming(listener: TcpListener, options: SocketOptions) -> TcpIncoming {
+/// A plain listener's connections with `options` applied to each (tonic's `TcpIncoming`),
+/// their writes gathered while the worker is busy ([`Coalesced`]).
+pub fn incoming(
+    listener: TcpListener,
+    options: SocketOptions,
+) -> impl tokio_stream::Stream<Item = std::io::Result<Coalesced<TcpStream>>> {
+    use tokio_stream::StreamExt;
     TcpIncoming::from(listener)
         .with_nodelay(Some(options.nodelay))
         .with_keepalive(options.keepalive)
+        .map(move |r| r.map(|tcp| Coalesced::new(tcp, options.write_batch)))
 }
 
 /// Applies `options` to one accepted connection (the TLS listener accepts its own).

@@ -6,6 +6,7 @@
 //! The files are checked at most once a second, on a handshake; a file that cannot be
 //! read or does not parse keeps the previous certificate in service (and is logged).
 
+use crate::grpc::coalesce::Coalesced;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -124,7 +125,7 @@ pub fn incoming(
     stop: CancellationToken,
     tracker: tokio_util::task::TaskTracker,
     socket: crate::grpc::net::SocketOptions,
-) -> tokio_stream::wrappers::ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
+) -> tokio_stream::wrappers::ReceiverStream<Result<TlsStream<Coalesced<TcpStream>>, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(128);
     let acceptor = TlsAcceptor::from(config);
     let handshakes = tracker.clone();
@@ -132,7 +133,12 @@ pub fn incoming(
         while let Some((tcp, peer)) = crate::grpc::net::accept(&listener, socket, &stop).await {
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
             handshakes.spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                match tokio::time::timeout(
+                    HANDSHAKE_TIMEOUT,
+                    acceptor.accept(Coalesced::new(tcp, socket.write_batch)),
+                )
+                .await
+                {
                     Ok(Ok(stream)) => {
                         let _ = tx.send(Ok(stream)).await;
                     }

@@ -17,8 +17,14 @@ async fn accepted_connections_get_nodelay_and_keepalive() {
     let mut accepted = incoming(listener, SocketOptions::default());
     let _client = TcpStream::connect(addr).await.unwrap();
     let server_side = accepted.next().await.unwrap().unwrap();
-    assert!(server_side.nodelay().unwrap(), "TCP_NODELAY on an accepted socket");
-    assert!(keepalive_on(&server_side), "SO_KEEPALIVE on an accepted socket");
+    assert!(
+        server_side.get_ref().nodelay().unwrap(),
+        "TCP_NODELAY on an accepted socket"
+    );
+    assert!(
+        keepalive_on(server_side.get_ref()),
+        "SO_KEEPALIVE on an accepted socket"
+    );
 }
 
 #[tokio::test]
@@ -34,6 +40,7 @@ async fn tune_sets_the_same_options_on_a_tls_listener_socket() {
     let off = SocketOptions {
         nodelay: false,
         keepalive: None,
+        write_batch: 0,
     };
     tune(&stream, off).unwrap();
     assert!(!stream.nodelay().unwrap());
@@ -141,4 +148,44 @@ async fn http2_pings_are_sent_when_configured() {
     let default = crate::common::Server::start(&[]);
     let addr = default.decision_url.trim_start_matches("http://");
     assert!(!server_pings_within(addr, short).await, "a PING with keepalive off");
+}
+
+/// Many calls in flight on one connection, their responses written together while the
+/// server is busy (`--write-batch`, `grpc::coalesce`): each call gets its own answer, none
+/// is lost or held, with batching off, by default and at its widest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_in_flight_on_one_connection_each_get_their_own_answer_however_writes_are_batched() {
+    use endocarp::grpc::pb;
+    for batch in ["0", "4", "1024"] {
+        let server = crate::common::Server::start(&["--write-batch", batch]);
+        let d = server.decisions().await;
+        let mut calls = tokio::task::JoinSet::new();
+        for i in 0..300 {
+            let mut d = d.clone();
+            calls.spawn(async move {
+                let action = format!("urn:act:{i}");
+                let r = d
+                    .is_authorized(pb::IsAuthorizedRequest {
+                        agent_id: format!("agent-{i}"),
+                        action: action.clone(),
+                        target: format!("target-{i}"),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                (action, r.into_inner().decision.unwrap())
+            });
+        }
+        let answers = tokio::time::timeout(std::time::Duration::from_secs(60), calls.join_all())
+            .await
+            .unwrap_or_else(|_| panic!("--write-batch {batch}: calls left unanswered"));
+        assert_eq!(answers.len(), 300);
+        for (action, decision) in answers {
+            assert!(!decision.allowed, "--write-batch {batch}: nothing is granted");
+            assert_eq!(
+                decision.action, action,
+                "--write-batch {batch}: an answer to another call"
+            );
+        }
+    }
 }

@@ -325,6 +325,8 @@ fn invalid_configuration_fails_at_start_up_naming_the_setting() {
     assert!(serve("max_stalenes = \"5s\"\n", &[]).contains("unknown setting \"max_stalenes\""));
     assert!(serve("max_in_flight = \"lots\"\n", &[]).contains("max_in_flight:"));
     assert!(serve("max_in_flight = 0\n", &[]).contains("max_in_flight: must be at least 1"));
+    assert!(serve("write_batch = 1025\n", &[]).contains("write_batch: at most 1024"));
+    assert!(serve("write_batch = -1\n", &[]).contains("write_batch"));
     assert!(serve("engine = \"opa\"\n", &[]).contains("engine:"));
     assert!(serve("authzen_listen = \"everywhere\"\n", &[]).contains("authzen_listen:"));
     assert!(serve("authzen_public_url = \"ftp://pdp\"\n", &[]).contains("authzen_public_url"));
