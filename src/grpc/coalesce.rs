@@ -33,6 +33,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// A deferred flush sends once this many bytes are held.
 pub const MAX_HELD: usize = 64 * 1024;
 
+/// A buffer grown past this by a burst is freed once sent, not kept for the next.
+pub const KEEP: usize = 16 * 1024;
+
 /// The default for how many more flushes a deferred flush waits at most
 /// (`--write-batch`).
 pub const DEFAULT_HOLD: u32 = 4;
@@ -114,7 +117,12 @@ impl<S: AsyncWrite + Unpin> Coalesced<S> {
             }
             self.sent += n;
         }
-        self.held.clear();
+        if self.held.capacity() > KEEP {
+            // A burst's buffer is not kept by a connection that may now idle for hours.
+            self.held = Vec::new();
+        } else {
+            self.held.clear();
+        }
         self.sent = 0;
         self.deferral = None;
         self.polls = 0;
