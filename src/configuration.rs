@@ -100,11 +100,11 @@ pub struct Settings {
     /// client to finish some (max_in_flight bounds the whole port).
     #[arg(long, env = "ENDOCARP_MAX_CONCURRENT_STREAMS", default_value_t = 256)]
     pub max_concurrent_streams: u32,
-    /// Responses a busy gRPC connection gathers into one write: while its worker thread has
-    /// other calls to run, a connection holds what it writes for up to this many more
-    /// responses (or until the worker runs out of work) and sends it in one system call;
-    /// the first response after an idle moment is sent at once. 0: every response written
-    /// at once, as tonic does. At most 1024.
+    /// Responses a busy connection (gRPC and AuthZEN ports) gathers into one write: while
+    /// its worker thread has other calls to run, a connection holds what it writes for up
+    /// to this many more responses (or until the worker runs out of work) and sends it in
+    /// one system call; the first response after an idle moment is sent at once. 0: every
+    /// response written at once, as tonic does. At most 1024.
     #[arg(long, env = "ENDOCARP_WRITE_BATCH", default_value_t = crate::grpc::coalesce::DEFAULT_HOLD)]
     pub write_batch: u32,
     /// TLS certificate chain (PEM) for both gRPC ports and the AuthZEN port; reloaded when
