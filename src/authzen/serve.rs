@@ -1,12 +1,11 @@
 //! The AuthZEN listener: accepts connections (with the gRPC ports' socket options, their
-//! writes gathered while the worker is busy as theirs are: [`Coalesced`]),
+//! writes gathered while the worker is busy as theirs are: `grpc::coalesce`),
 //! completes TLS handshakes when configured (ALPN `h2` and `http/1.1`, the same reloading
 //! certificate), and serves HTTP/1.1 or HTTP/2 on each (hyper's automatic choice: prior
 //! knowledge h2c on a plain port). Shutdown stops accepting, lets requests in flight
 //! finish (bounded), and closes idle keep-alive connections.
 
 use super::PeerCerts;
-use crate::grpc::coalesce::Coalesced;
 use crate::grpc::net::SocketOptions;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -68,21 +67,16 @@ pub async fn serve(
     while let Some((tcp, peer)) = crate::grpc::net::accept(&listener, options.socket, &stop).await {
         let (builder, router, acceptor, watcher) =
             (builder.clone(), router.clone(), acceptor.clone(), graceful.watcher());
-        let write_batch = options.socket.write_batch;
         tracker.spawn(async move {
             let Some(acceptor) = acceptor else {
                 let svc = service(router, PeerCerts::default());
-                let conn = builder
-                    .serve_connection(TokioIo::new(Coalesced::new(tcp, write_batch)), svc)
-                    .into_owned();
+                let conn = builder.serve_connection(TokioIo::new(tcp), svc).into_owned();
                 if let Err(e) = watcher.watch(conn).await {
                     tracing::debug!(%peer, error = %e, "authzen: connection ended with an error");
                 }
                 return;
             };
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(Coalesced::new(tcp, write_batch)))
-                .await
-            {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),

@@ -52,14 +52,15 @@ pub fn tune(stream: &TcpStream, options: SocketOptions) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The next connection on `listener` with `options` applied, or `None` once `stop` fires.
+/// The next connection on `listener` with `options` applied (its writes gathered,
+/// [`Coalesced`]), or `None` once `stop` fires.
 /// A failed accept (out of descriptors, a reset before accept) is logged and retried after
 /// a short pause rather than ending the listener.
 pub async fn accept(
     listener: &TcpListener,
     options: SocketOptions,
     stop: &tokio_util::sync::CancellationToken,
-) -> Option<(TcpStream, std::net::SocketAddr)> {
+) -> Option<(Coalesced<TcpStream>, std::net::SocketAddr)> {
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => return None,
@@ -70,7 +71,7 @@ pub async fn accept(
                 if let Err(e) = tune(&tcp, options) {
                     tracing::debug!(%peer, error = %e, "cannot set socket options");
                 }
-                return Some((tcp, peer));
+                return Some((Coalesced::new(tcp, options.write_batch), peer));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");

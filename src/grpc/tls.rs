@@ -133,12 +133,7 @@ pub fn incoming(
         while let Some((tcp, peer)) = crate::grpc::net::accept(&listener, socket, &stop).await {
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
             handshakes.spawn(async move {
-                match tokio::time::timeout(
-                    HANDSHAKE_TIMEOUT,
-                    acceptor.accept(Coalesced::new(tcp, socket.write_batch)),
-                )
-                .await
-                {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
                         let _ = tx.send(Ok(stream)).await;
                     }
