@@ -6,14 +6,14 @@
 //! (`ArcSwap`). Waiters for a revision subscribe to a `watch` channel.
 
 use crate::app::faults::StorageFaults;
-use crate::domain::Change;
+use crate::domain::{Change, StoredEvent};
 use crate::engine::Snapshot;
 use crate::store::{Store, StoreError};
 use arc_swap::ArcSwap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, Notify, watch};
 
 mod repack;
 use repack::Repacks;
@@ -109,6 +109,20 @@ pub struct Projector {
     built: parking_lot::Mutex<Built>,
     /// Repacks published since start-up.
     repacks: AtomicU64,
+    /// Writes this replica has under way ([`Projector::writing`]), and a wake-up when one ends.
+    writing: AtomicUsize,
+    wrote: Notify,
+}
+
+/// A write under way on this replica ([`Projector::writing`]); dropped when it ends.
+pub struct Writing<'p>(&'p Projector);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        if self.0.writing.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.wrote.notify_waiters();
+        }
+    }
 }
 
 /// The rows `snapshot` holds, as a repack's threshold counts them: rules and assignments.
@@ -118,7 +132,7 @@ fn rows(snapshot: &Snapshot) -> u64 {
 }
 
 /// The change a stored event makes, checked to be at `expected`: the log has no gaps.
-fn change_at(event: &crate::domain::StoredEvent, expected: u64) -> Result<Change, StoreError> {
+fn change_at(event: &StoredEvent, expected: u64) -> Result<Change, StoreError> {
     if event.position != expected {
         return Err(StoreError::Corrupt(format!(
             "the log skips from position {} to {}",
@@ -252,6 +266,8 @@ impl Projector {
                 rows: built_rows,
             }),
             repacks: AtomicU64::new(0),
+            writing: AtomicUsize::new(0),
+            wrote: Notify::new(),
         });
         projector.catch_up().await?;
         // What the load allocated and freed is not needed again.
@@ -323,29 +339,82 @@ impl Projector {
                     .fetch_max(started.as_nanos() as u64, Ordering::AcqRel);
                 return Ok(applied);
             }
-            let mut next = Snapshot::clone(&self.current.load());
-            let mut expected = applied;
-            let mut digest = self.digest.load(Ordering::Acquire);
-            for event in &events {
-                expected += 1;
-                let change = change_at(event, expected)?;
-                if let Change::Ignored { duty: true } = change {
-                    self.ignored_duties.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(event_id = %event.id, event_type = %event.triple.event_type, "a duty event that names no duty (Policy.DutyDischarged needs predicate odrl:duty and the duty's uid as object); stored and ignored");
-                }
-                next.apply(&change);
-                digest = chain_digest(digest, event.position, &event.id);
-            }
-            next.set_revision(expected);
-            // Role summaries a write dropped are rebuilt in the background from here on.
-            next.refresh_summaries();
-            self.current.store(Arc::new(next));
-            self.digest.store(digest, Ordering::Release);
-            self.applied.send_replace(expected);
+            let expected = self.apply_page(applied, &events)?;
             if events.len() < PAGE as usize {
                 self.confirmed_nanos
                     .fetch_max(started.as_nanos() as u64, Ordering::AcqRel);
                 return Ok(expected);
+            }
+        }
+    }
+
+    /// Applies `events`, the log's next stretch after `applied` (the applied revision, read
+    /// with the apply lock held), and publishes the snapshot they make. Returns the revision
+    /// applied. Nothing is published when one of them is not the next position or cannot be
+    /// interpreted.
+    fn apply_page(&self, applied: u64, events: &[StoredEvent]) -> Result<u64, StoreError> {
+        let mut next = Snapshot::clone(&self.current.load());
+        let mut expected = applied;
+        let mut digest = self.digest.load(Ordering::Acquire);
+        for event in events {
+            expected += 1;
+            let change = change_at(event, expected)?;
+            if let Change::Ignored { duty: true } = change {
+                self.ignored_duties.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(event_id = %event.id, event_type = %event.triple.event_type, "a duty event that names no duty (Policy.DutyDischarged needs predicate odrl:duty and the duty's uid as object); stored and ignored");
+            }
+            next.apply(&change);
+            digest = chain_digest(digest, event.position, &event.id);
+        }
+        next.set_revision(expected);
+        // Role summaries a write dropped are rebuilt in the background from here on.
+        next.refresh_summaries();
+        self.current.store(Arc::new(next));
+        self.digest.store(digest, Ordering::Release);
+        self.applied.send_replace(expected);
+        Ok(expected)
+    }
+
+    /// Applies a write this replica just committed, from the events as the store wrote
+    /// them ([`crate::store::AppendOutcome::stored`]) instead of reading them back, when
+    /// they are the log's next stretch after the applied revision: the same events, in the
+    /// same order, as [`Projector::catch_up`] would read. When another write came between
+    /// (from this replica or another), catches up from the store instead. Returns the
+    /// applied revision.
+    pub async fn apply_written(&self, stored: &[StoredEvent]) -> Result<u64, StoreError> {
+        let _guard = self.apply_lock.lock().await;
+        let applied = self.applied();
+        match (stored.first(), stored.last()) {
+            (_, Some(last)) if applied >= last.position => Ok(applied),
+            (Some(first), _) if first.position == applied + 1 => self.apply_page(applied, stored),
+            _ => self.catch_up_locked().await,
+        }
+    }
+
+    /// Marks a write under way on this replica until the guard is dropped: from before its
+    /// append to after [`Projector::apply_written`]. While one is, the poller does not
+    /// answer the store's notification of it by reading the write back.
+    pub fn writing(&self) -> Writing<'_> {
+        self.writing.fetch_add(1, Ordering::AcqRel);
+        Writing(self)
+    }
+
+    /// Returns once no write is under way on this replica, or after `at_most`, or when
+    /// `stop` fires.
+    async fn own_writes_done(&self, at_most: Duration, stop: &tokio_util::sync::CancellationToken) {
+        let deadline = tokio::time::Instant::now() + at_most;
+        loop {
+            let ended = self.wrote.notified();
+            tokio::pin!(ended);
+            // Registered before the count is read, so an end between the two is not missed.
+            ended.as_mut().enable();
+            if self.writing.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep_until(deadline) => return,
+                _ = &mut ended => {}
             }
         }
     }
@@ -419,6 +488,12 @@ impl Projector {
                         if let Err(e) = woke {
                             tracing::warn!(error = %e, "the append listener failed; reconnecting, polling meanwhile");
                             listener = None;
+                        } else {
+                            // Most likely this replica's own write: its writer applies it
+                            // from memory, so reading it back now would be wasted. Catch up
+                            // once the replica's writes end (another's write is then read),
+                            // and at the latest a poll interval later.
+                            self.own_writes_done(interval, &stop).await;
                         }
                     }
                 }

@@ -440,7 +440,8 @@ impl App {
             action: action.to_string(),
             correlation_id: ctx.correlation_id.clone(),
         };
-        let outcome = self
+        let _writing = self.projector.writing();
+        let mut outcome = self
             .store
             .append(events, Some(&audit))
             .await
@@ -448,7 +449,11 @@ impl App {
         crate::metrics::events_appended(outcome.appended);
         let limit = Instant::now() + self.settings.max_wait;
         let deadline = deadline.map_or(limit, |d| d.min(limit));
-        let visible = match tokio::time::timeout_at(deadline.into(), self.projector.catch_up()).await {
+        // The write is applied here from what the store wrote, not read back, unless
+        // another write came between (Projector::apply_written).
+        let stored = std::mem::take(&mut outcome.stored);
+        let applying = self.projector.apply_written(&stored);
+        let visible = match tokio::time::timeout_at(deadline.into(), applying).await {
             Ok(Ok(applied)) if applied >= outcome.revision => true,
             Ok(Ok(applied)) => {
                 // A broken invariant, but the write is durable: say so, never "failed".

@@ -4,9 +4,9 @@
 //! update per change, the audit row and PostgreSQL's `NOTIFY` on commit.
 
 use super::delta::{Delta, Param, for_rows, placeholder};
-use super::{AppendOutcome, AuditRecord, StillHeld, Store, StoreError, ts};
-use crate::domain::{Change, Id, NewEvent};
-use chrono::Utc;
+use super::{AppendOutcome, AuditRecord, StillHeld, Store, StoreError, parse_ts, ts};
+use crate::domain::{Change, Id, NewEvent, StoredEvent};
+use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeSet, HashMap};
@@ -28,6 +28,7 @@ impl Store {
             .iter()
             .map(|e| e.id.clone().unwrap_or_else(|| ulid::Ulid::generate().to_string()))
             .collect();
+
         let contents: Vec<String> = events.iter().map(|e| e.triple.content()).collect();
 
         // Within the batch: the same id twice must be the same content.
@@ -54,7 +55,26 @@ impl Store {
             // the next write, so writes resume by themselves once the fault is gone.
             let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
         }
-        result.map_err(|e| self.locate(e))
+        let (mut outcome, placed) = result.map_err(|e| self.locate(e))?;
+        // The appended events as a read of the log returns them, so that the writer can
+        // apply them without reading them back.
+        outcome.stored = events
+            .into_iter()
+            .zip(placed)
+            .enumerate()
+            .filter_map(|(i, (event, placed))| {
+                let placed = placed?;
+                Some(StoredEvent {
+                    id: outcome.ids[i].clone(),
+                    triple: event.triple,
+                    timestamp: placed.timestamp,
+                    sequence_no: placed.sequence_no,
+                    metadata: event.metadata,
+                    position: placed.position,
+                })
+            })
+            .collect();
+        Ok(outcome)
     }
 
     /// Names where the data lives in a full-disk error.
@@ -80,7 +100,7 @@ impl Store {
         contents: &[String],
         mut skip: Vec<bool>,
         audit: Option<&AuditRecord>,
-    ) -> Result<AppendOutcome, StoreError> {
+    ) -> Result<(AppendOutcome, Vec<Option<Placed>>), StoreError> {
         let mut tx = match self.backend {
             super::Backend::Sqlite => sqlx::Connection::begin_with(&mut **conn, "BEGIN IMMEDIATE").await?,
             super::Backend::Postgres => {
@@ -94,11 +114,15 @@ impl Store {
         };
 
         // De-duplication against the store: the same id must be the same content.
+        // An id generated just now (a ULID: the time and 80 random bits) is in no stored
+        // event, so only the ids the caller gave are looked up. Were one stored after all,
+        // the log's unique index on ids would refuse the batch: never a lost event.
         let wanted: Vec<&str> = ids
             .iter()
+            .zip(events)
             .zip(&skip)
-            .filter(|(_, skipped)| !**skipped)
-            .map(|(id, _)| id.as_str())
+            .filter(|((_, event), skipped)| !**skipped && event.id.is_some())
+            .map(|((id, _), _)| id.as_str())
             .collect();
         let stored = stored_events(&mut tx, self.backend, &wanted).await?;
         let mut stored_max = 0u64;
@@ -127,11 +151,13 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let now = Utc::now();
+        let mut placed: Vec<Option<Placed>> = Vec::with_capacity(events.len());
         let mut rows: Vec<EventRow> = Vec::new();
         let mut delta = Delta::default();
         let mut revoked: Vec<(&str, &Id, &Id)> = Vec::new();
         for (i, event) in events.iter().enumerate() {
             if skip[i] {
+                placed.push(None);
                 continue;
             }
             let t = &event.triple;
@@ -150,6 +176,13 @@ impl Store {
             }
             versions.insert(stream, current + 1);
             head += 1;
+            let timestamp = ts(&event.timestamp.unwrap_or(now));
+            placed.push(Some(Placed {
+                position: head as u64,
+                sequence_no: current + 1,
+                // Exactly what a read returns: the stored text, parsed.
+                timestamp: parse_ts(&timestamp)?,
+            }));
             rows.push(EventRow {
                 position: head,
                 id: &ids[i],
@@ -157,7 +190,7 @@ impl Store {
                 sequence_no: current + 1,
                 event,
                 payload: serde_json::to_string(&t.payload).unwrap_or_default(),
-                timestamp: ts(&event.timestamp.unwrap_or(now)),
+                timestamp,
                 metadata: serde_json::to_string(&event.metadata).unwrap_or_default(),
                 content: &contents[i],
             });
@@ -219,12 +252,14 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        Ok(AppendOutcome {
+        let outcome = AppendOutcome {
             revision,
             ids,
             appended,
             still_held,
-        })
+            stored: Vec::new(),
+        };
+        Ok((outcome, placed))
     }
 }
 
@@ -265,6 +300,13 @@ async fn holders(
         }
     }
     Ok(sources)
+}
+
+/// Where an appended event went in the log.
+struct Placed {
+    position: u64,
+    sequence_no: i64,
+    timestamp: DateTime<Utc>,
 }
 
 /// One event as the `events` table stores it.

@@ -76,6 +76,9 @@ pub struct AppendOutcome {
     /// Edges a revoke in the batch ended for its own source but that other facts still
     /// hold (read at the end of the batch, inside its transaction).
     pub still_held: Vec<StillHeld>,
+    /// The appended events as the log now holds them, in position order (the
+    /// de-duplicated ones left out): what a read of the log after the append returns.
+    pub stored: Vec<crate::domain::StoredEvent>,
 }
 
 /// An edge that a revoke did not end, and the facts that still hold it.

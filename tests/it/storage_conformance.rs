@@ -437,6 +437,64 @@ async fn names_with_escapes_load_whole(store: Store) {
     }
 }
 
+/// What an append returns as stored is exactly what a read of the log returns for the
+/// same positions (the writer applies it without reading it back): ids, triples, payloads,
+/// metadata, timestamps (stored to the microsecond), sequences. Duplicates are left out.
+/// The names hold what an array literal or a VALUES list treats specially (quotes,
+/// backslashes, braces, commas, `NULL`, blanks, the empty string), and de-duplication of
+/// them still finds them stored.
+async fn an_append_returns_what_a_read_returns(store: Store) {
+    let names = ["{a,b}", "NULL", " spaced ", "q\"u\\o", "名前🦀", "x}", "{"];
+    let mut events = Vec::new();
+    for (n, name) in names.iter().enumerate() {
+        let mut metadata = BTreeMap::new();
+        metadata.insert("k\"".to_string(), (*name).to_string());
+        metadata.insert("empty".to_string(), String::new());
+        let at = chrono::DateTime::from_timestamp(1_700_000_000 + n as i64, 123_456_789).unwrap();
+        let id = format!("id-{name}");
+        let triple = t(
+            "Agent.RoleAssigned",
+            name,
+            name,
+            "org:hasRole",
+            names[(n + 1) % names.len()],
+            &[],
+        );
+        events.push(NewEvent::parse(&id, &triple, Some(at), None, metadata).expect("valid"));
+    }
+    events.push(event(
+        "{}",
+        &t("Role.RoleAssigned", "NULL", "NULL", "org:hasRole", "{a,b}", &[]),
+    ));
+    let first = store.append(events.clone(), None).await.unwrap();
+    assert_eq!(first.appended, events.len());
+    assert_eq!(first.stored, store.read_events(0, 100, None).await.unwrap());
+    assert_eq!(first.stored[0].timestamp.timestamp_subsec_nanos(), 123_456_000);
+
+    // The same events again with one new one between them: only the new one is stored.
+    // An event without an id is a new event every time: its generated id is not looked up.
+    let fresh = event("", &t("Agent.RoleAssigned", "z", "z", "org:hasRole", "NULL", &[]));
+    let mut again = events[..3].to_vec();
+    again.push(fresh);
+    again.extend(events[3..].iter().cloned());
+    let second = store.append(again, None).await.unwrap();
+    assert_eq!(second.appended, 1);
+    assert_eq!(second.revision, events.len() as u64 + 1);
+    assert_eq!(
+        second.stored,
+        store.read_events(events.len() as u64, 100, None).await.unwrap()
+    );
+    assert_eq!(second.stored[0].id, second.ids[3]);
+    assert_eq!(second.stored[0].triple.aggregate_id, "z");
+    let mut replay = Index::default();
+    for e in &events {
+        replay.apply(&e.change);
+    }
+    replay.apply(&second.stored[0].change().unwrap());
+    replay.set_revision(second.revision);
+    assert_eq!(loaded(&store).await, replay);
+}
+
 async fn run_one(name: &str, store: Store, url: &str) {
     match name {
         "appends_assign_positions_and_sequences" => appends_assign_positions_and_sequences(store).await,
@@ -448,6 +506,7 @@ async fn run_one(name: &str, store: Store, url: &str) {
         "the_audit_log_is_append_only" => the_audit_log_is_append_only(store, url).await,
         "long_conditions_are_stored_and_revoked" => long_conditions_are_stored_and_revoked(store).await,
         "names_with_escapes_load_whole" => names_with_escapes_load_whole(store).await,
+        "an_append_returns_what_a_read_returns" => an_append_returns_what_a_read_returns(store).await,
         other => panic!("no conformance test {other}"),
     }
 }
@@ -460,4 +519,5 @@ conformance!(
     the_audit_log_is_append_only,
     long_conditions_are_stored_and_revoked,
     names_with_escapes_load_whole,
+    an_append_returns_what_a_read_returns,
 );

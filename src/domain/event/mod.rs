@@ -109,7 +109,7 @@ fn check_map(field: &str, map: &BTreeMap<String, String>, max: usize) -> Result<
 }
 
 /// An event as the log holds it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     pub id: String,
     pub triple: Triple,
