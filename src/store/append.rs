@@ -3,13 +3,14 @@
 //! de-duplication, `expected_version` per stream, gap-free positions, the read-model
 //! update per change, the audit row and PostgreSQL's `NOTIFY` on commit.
 
+use super::connect::KNOWN_ROLES_MAX;
 use super::delta::{Delta, Param, for_rows, placeholder};
 use super::{AppendOutcome, AuditRecord, StillHeld, Store, StoreError, parse_ts, ts};
 use crate::domain::{Change, Id, NewEvent, StoredEvent};
 use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, Row, Transaction};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 /// The advisory lock key that serialises PostgreSQL appends (any fixed number).
@@ -210,7 +211,13 @@ impl Store {
         }
         let appended = rows.len();
         insert_events(&mut tx, self.backend, &rows).await?;
-        delta.flush(&mut tx, self.backend).await?;
+        // The roles already known to be stored, copied out so no lock is held across the
+        // statements.
+        let known: HashSet<&str> = {
+            let known_roles = self.known_roles.lock();
+            delta.roles().filter(|r| known_roles.contains(*r)).collect()
+        };
+        delta.flush(&mut tx, self.backend, &known).await?;
         revoked.sort();
         revoked.dedup();
         let mut still_held = Vec::new();
@@ -252,6 +259,17 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        {
+            let mut known_roles = self.known_roles.lock();
+            for role in delta.roles() {
+                if known_roles.len() >= KNOWN_ROLES_MAX {
+                    break;
+                }
+                if !known_roles.contains(role) {
+                    known_roles.insert(role.to_string());
+                }
+            }
+        }
         let outcome = AppendOutcome {
             revision,
             ids,

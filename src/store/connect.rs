@@ -6,6 +6,7 @@ use crate::domain::DomainError;
 use sqlx::AnyPool;
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -41,7 +42,14 @@ pub struct Store {
     /// gets; 0 for none. Shared with the pool's connect hook, so a replaced connection
     /// keeps it.
     size_limit: Arc<AtomicU64>,
+    /// Roles this store has seen committed to the `roles` table (which only ever grows):
+    /// an append writes only the roles it marks that are not among them.
+    pub(super) known_roles: Arc<parking_lot::Mutex<HashSet<String>>>,
 }
+
+/// At most this many roles are remembered as stored; past it, the rest are written with
+/// every append that marks them (`ON CONFLICT DO NOTHING`, as before there was a memory).
+pub(super) const KNOWN_ROLES_MAX: usize = 20_000;
 
 /// Adds `key=value` to a URL's query unless the key is there already.
 pub(super) fn with_param(url: &str, key: &str, value: &str) -> String {
@@ -212,6 +220,7 @@ impl Store {
             url: url.to_string(),
             location,
             size_limit,
+            known_roles: Arc::default(),
         })
     }
 

@@ -14,7 +14,7 @@
 use super::{Backend, StoreError};
 use crate::domain::Change;
 use sqlx::{Any, Transaction};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// Rows per multi-row statement: far under both databases' parameter limits (SQLite
 /// 32,766, PostgreSQL 65,535) for the widest table (13 columns).
@@ -184,8 +184,19 @@ impl<'a> Delta<'a> {
         }
     }
 
-    /// Writes the net effect inside the append's transaction.
-    pub async fn flush(&self, tx: &mut Transaction<'_, Any>, backend: Backend) -> Result<(), StoreError> {
+    /// The roles the batch marks (every id it makes a role, known or not).
+    pub fn roles(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.roles.iter().copied()
+    }
+
+    /// Writes the net effect inside the append's transaction; `known_roles` are roles the
+    /// `roles` table is known to hold already (they are not written again).
+    pub async fn flush(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        backend: Backend,
+        known_roles: &HashSet<&str>,
+    ) -> Result<(), StoreError> {
         use Param::{Int, Text};
         let discharges: Vec<_> = self
             .discharges
@@ -215,7 +226,12 @@ impl<'a> Delta<'a> {
             &on,
         )
         .await?;
-        let roles: Vec<_> = self.roles.iter().map(|r| vec![Text(r)]).collect();
+        let roles: Vec<_> = self
+            .roles
+            .iter()
+            .filter(|r| !known_roles.contains(**r))
+            .map(|r| vec![Text(r)])
+            .collect();
         for_rows(
             tx,
             backend,
