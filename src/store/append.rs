@@ -4,7 +4,7 @@
 //! update per change, the audit row and PostgreSQL's `NOTIFY` on commit.
 
 use super::connect::KNOWN_ROLES_MAX;
-use super::delta::{Delta, Param, for_rows, placeholder};
+use super::delta::{Delta, Param, fetch_text_rows, for_rows, placeholder};
 use super::{AppendOutcome, AuditRecord, StillHeld, Store, StoreError, parse_ts, ts};
 use crate::domain::{Change, Id, NewEvent, StoredEvent};
 use chrono::{DateTime, Utc};
@@ -221,8 +221,8 @@ impl Store {
         revoked.sort();
         revoked.dedup();
         let mut still_held = Vec::new();
-        for (account, node, role) in revoked {
-            let sources = holders(&mut tx, account, node, role).await?;
+        let holding = holders(&mut tx, self.backend, &revoked).await?;
+        for ((account, node, role), sources) in revoked.into_iter().zip(holding) {
             if !sources.is_empty() {
                 still_held.push(StillHeld {
                     node: node.to_string(),
@@ -288,36 +288,81 @@ async fn refuse<T>(tx: Transaction<'_, Any>, e: StoreError) -> Result<T, StoreEr
     Err(e)
 }
 
-/// The facts that hold the edge `node -> role` (in `account`, or globally when empty),
-/// by source name: the global sources always, and in an account its explicit edge and
-/// the member role.
+/// For each revoked edge `node -> role` (in `account`, or globally when empty), the facts
+/// that still hold it, by source name in byte order: the global sources always, and in an
+/// account its explicit edge and then the member role. One statement for the edges and one
+/// for the memberships per chunk of 400 keys, not two a revoked edge.
 async fn holders(
     tx: &mut Transaction<'_, Any>,
-    account: &str,
-    node: &Id,
-    role: &Id,
-) -> Result<Vec<String>, StoreError> {
-    let mut sources: Vec<String> = sqlx::query_scalar(
-        "SELECT source FROM role_edges WHERE (account = '' OR account = $1) AND node = $2 AND role = $3 ORDER BY source",
-    )
-    .bind(account)
-    .bind(node.as_str())
-    .bind(role.as_str())
-    .fetch_all(&mut **tx)
-    .await?;
-    if !account.is_empty() {
-        let member: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM memberships WHERE account = $1 AND agent = $2 AND role = $3")
-                .bind(account)
-                .bind(node.as_str())
-                .bind(role.as_str())
-                .fetch_optional(&mut **tx)
-                .await?;
-        if member.is_some() {
-            sources.push("membership".to_string());
+    backend: super::Backend,
+    revoked: &[(&str, &Id, &Id)],
+) -> Result<Vec<Vec<String>>, StoreError> {
+    use super::delta::Param::Text;
+    if revoked.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The (account, node, role) keys an edge may be held under: global, and the account's.
+    let mut keys: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
+    for &(account, node, role) in revoked {
+        keys.insert(("", node.as_str(), role.as_str()));
+        if !account.is_empty() {
+            keys.insert((account, node.as_str(), role.as_str()));
         }
     }
-    Ok(sources)
+    let keys: Vec<Vec<Param<'_>>> = keys.iter().map(|&(a, n, r)| vec![Text(a), Text(n), Text(r)]).collect();
+    // PostgreSQL probes the index once a key: a LATERAL subquery is not made a join, so the
+    // planner cannot choose a scan of the whole table. SQLite probes it for a row-value IN.
+    let edges_sql = match backend {
+        super::Backend::Postgres => {
+            "SELECT t.account, t.node, t.role, t.source FROM (VALUES {rows}) AS v, LATERAL \
+             (SELECT account, node, role, source FROM role_edges e \
+              WHERE e.account = v.column1 AND e.node = v.column2 AND e.role = v.column3) AS t"
+        }
+        super::Backend::Sqlite => {
+            "SELECT account, node, role, source FROM role_edges WHERE (account, node, role) IN (VALUES {rows})"
+        }
+    };
+    let mut by_edge: HashMap<(String, String, String), Vec<String>> = HashMap::new();
+    for row in fetch_text_rows(tx, backend, edges_sql, &keys).await? {
+        let [account, node, role, source]: [String; 4] = row
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("an edge row without four columns".into()))?;
+        by_edge.entry((account, node, role)).or_default().push(source);
+    }
+    let members: Vec<Vec<Param<'_>>> = revoked
+        .iter()
+        .filter(|(account, ..)| !account.is_empty())
+        .map(|&(a, n, r)| vec![Text(a), Text(n.as_str()), Text(r.as_str())])
+        .collect();
+    let members_sql = match backend {
+        super::Backend::Postgres => {
+            "SELECT v.column1, v.column2, v.column3 FROM (VALUES {rows}) AS v, LATERAL \
+             (SELECT 1 FROM memberships m WHERE m.account = v.column1 AND m.agent = v.column2 \
+              AND m.role = v.column3 LIMIT 1) AS held"
+        }
+        super::Backend::Sqlite => {
+            "SELECT account, agent, role FROM memberships WHERE (account, agent, role) IN (VALUES {rows})"
+        }
+    };
+    let member: BTreeSet<Vec<String>> = fetch_text_rows(tx, backend, members_sql, &members)
+        .await?
+        .into_iter()
+        .collect();
+    let key = |a: &str, n: &Id, r: &Id| (a.to_string(), n.to_string(), r.to_string());
+    Ok(revoked
+        .iter()
+        .map(|&(account, node, role)| {
+            let mut sources: Vec<String> = by_edge.get(&key("", node, role)).cloned().unwrap_or_default();
+            if !account.is_empty() {
+                sources.extend(by_edge.get(&key(account, node, role)).cloned().unwrap_or_default());
+            }
+            sources.sort();
+            if !account.is_empty() && member.contains(&vec![account.to_string(), node.to_string(), role.to_string()]) {
+                sources.push("membership".to_string());
+            }
+            sources
+        })
+        .collect())
 }
 
 /// Where an appended event went in the log.

@@ -46,36 +46,70 @@ pub async fn for_rows(
     rows: &[Vec<Param<'_>>],
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let Some(width) = chunk.first().map(Vec::len) else {
-            continue;
-        };
-        let mut tuples = String::with_capacity(chunk.len() * width * 5);
-        for r in 0..chunk.len() {
-            if r > 0 {
-                tuples.push_str(", ");
-            }
-            tuples.push('(');
-            for c in 0..width {
-                if c > 0 {
-                    tuples.push_str(", ");
-                }
-                tuples.push_str(&placeholder(backend, r * width + c + 1));
-            }
-            tuples.push(')');
+        if let Some(query) = chunk_query(backend, sql, chunk) {
+            query.execute(&mut **tx).await?;
         }
-        let statement = sql.replace("{rows}", &tuples);
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
-        for row in chunk {
-            for p in row {
-                query = match *p {
-                    Param::Text(s) => query.bind(s),
-                    Param::Int(i) => query.bind(i),
-                };
-            }
-        }
-        query.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// `sql` with `{rows}` made the chunk's tuples and its values bound; `None` for no rows.
+fn chunk_query<'q>(
+    backend: Backend,
+    sql: &str,
+    chunk: &'q [Vec<Param<'q>>],
+) -> Option<sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>> {
+    let width = chunk.first().map(Vec::len)?;
+    let mut tuples = String::with_capacity(chunk.len() * width * 5);
+    for r in 0..chunk.len() {
+        if r > 0 {
+            tuples.push_str(", ");
+        }
+        tuples.push('(');
+        for c in 0..width {
+            if c > 0 {
+                tuples.push_str(", ");
+            }
+            tuples.push_str(&placeholder(backend, r * width + c + 1));
+        }
+        tuples.push(')');
+    }
+    let statement = sql.replace("{rows}", &tuples);
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
+    for row in chunk {
+        for p in row {
+            query = match *p {
+                Param::Text(s) => query.bind(s),
+                Param::Int(i) => query.bind(i),
+            };
+        }
+    }
+    Some(query)
+}
+
+/// The rows `select` returns, every column text, run once per chunk of `rows` as
+/// [`for_rows`] runs a statement (`{rows}` becomes the chunk's tuples).
+pub async fn fetch_text_rows(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    select: &str,
+    rows: &[Vec<Param<'_>>],
+) -> Result<Vec<Vec<String>>, StoreError> {
+    use sqlx::Row;
+    let mut out = Vec::new();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let Some(query) = chunk_query(backend, select, chunk) else {
+            continue;
+        };
+        for row in query.fetch_all(&mut **tx).await? {
+            out.push(
+                (0..row.len())
+                    .map(|c| row.try_get::<String, _>(c))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// How a batch leaves one status.

@@ -495,6 +495,65 @@ async fn an_append_returns_what_a_read_returns(store: Store) {
     assert_eq!(loaded(&store).await, replay);
 }
 
+/// A batch of many revocations (more than one statement's worth of keys) says, for each
+/// edge, which facts still hold it after the batch, as a revoke alone would: global
+/// sources, the account's explicit edge, then the member role.
+async fn revokes_in_one_batch_say_what_still_holds_each(store: Store) {
+    use common::history::account_edge;
+    let n = 450;
+    let agent = |i: usize| format!("a{i:03}");
+    let mut grants = Vec::new();
+    for i in 0..n {
+        let a = agent(i);
+        grants.push(t("Agent.RoleAssigned", &a, &a, "org:hasRole", "r", &[]));
+        grants.push(account_edge(true, "acme", &a, "r"));
+        if i % 2 == 0 {
+            grants.push(t("Agent.GroupMembershipAdded", &a, &a, "foaf:member", "r", &[]));
+        }
+        if i % 3 == 0 {
+            grants.push(t(
+                "Account.MemberAdded",
+                "acme",
+                "acme",
+                "org:hasMember",
+                &a,
+                &[("role", "r")],
+            ));
+        }
+    }
+    let grants: Vec<NewEvent> = grants.iter().map(|g| event("", g)).collect();
+    store.append(grants, None).await.unwrap();
+    let mut revokes = Vec::new();
+    for i in (0..n).rev() {
+        let a = agent(i);
+        revokes.push(t("Agent.RoleRevoked", &a, &a, "org:hadRole", "r", &[]));
+        revokes.push(account_edge(false, "acme", &a, "r"));
+    }
+    let revokes: Vec<NewEvent> = revokes.iter().map(|r| event("", r)).collect();
+    let out = store.append(revokes, None).await.unwrap();
+    let mut expected = Vec::new();
+    for account in ["", "acme"] {
+        for i in 0..n {
+            let mut sources = Vec::new();
+            if i % 2 == 0 {
+                sources.push("group".to_string());
+            }
+            if !account.is_empty() && i % 3 == 0 {
+                sources.push("membership".to_string());
+            }
+            if !sources.is_empty() {
+                expected.push((account.to_string(), agent(i), "r".to_string(), sources));
+            }
+        }
+    }
+    let got: Vec<_> = out
+        .still_held
+        .iter()
+        .map(|h| (h.account.clone(), h.node.clone(), h.role.clone(), h.sources.clone()))
+        .collect();
+    assert_eq!(got, expected);
+}
+
 async fn run_one(name: &str, store: Store, url: &str) {
     match name {
         "appends_assign_positions_and_sequences" => appends_assign_positions_and_sequences(store).await,
@@ -507,6 +566,7 @@ async fn run_one(name: &str, store: Store, url: &str) {
         "long_conditions_are_stored_and_revoked" => long_conditions_are_stored_and_revoked(store).await,
         "names_with_escapes_load_whole" => names_with_escapes_load_whole(store).await,
         "an_append_returns_what_a_read_returns" => an_append_returns_what_a_read_returns(store).await,
+        "revokes_in_one_batch_say_what_still_holds_each" => revokes_in_one_batch_say_what_still_holds_each(store).await,
         other => panic!("no conformance test {other}"),
     }
 }
@@ -520,4 +580,5 @@ conformance!(
     long_conditions_are_stored_and_revoked,
     names_with_escapes_load_whole,
     an_append_returns_what_a_read_returns,
+    revokes_in_one_batch_say_what_still_holds_each,
 );
